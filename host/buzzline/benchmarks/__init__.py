@@ -1,0 +1,1 @@
+"""`buzzline bench KIND`: each module here defines ``NAME``, ``HELP``, ``add_arguments`` and ``run``."""

@@ -1,0 +1,73 @@
+"""Values that cross the seams of the pure core: presses, decisions and their evidence.
+
+Times are integers in microseconds. ``*_us`` on the host clock (monotonic), ``podium_us``
+on the podium's own extended 64-bit clock. Everything here is immutable so a decision
+can be logged, replayed and compared for equality.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    """A podium time mapped onto the host clock, with its error bound (half-width)."""
+
+    host_us: int
+    err_us: int
+    # False while the clock model has too few samples to be trusted.
+    trusted: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Press:
+    """One accepted buzz, as the arbiter sees it."""
+
+    podium: str
+    seq: int
+    podium_us: int
+    mapped_us: int
+    err_us: int
+    arrival_us: int
+    trusted: bool = True
+    team: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RingIn:
+    """One podium's place in the ring-in order."""
+
+    podium: str
+    mapped_us: int
+    err_us: int
+    gap_us: int  # mapped time after the winner's (0 for the winner)
+    team: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FalseStart:
+    podium: str
+    mapped_us: int
+    locked_until_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The arbiter's answer for one open window (one question epoch, or a reopen of it)."""
+
+    epoch: int
+    winner: str | None
+    order: tuple[RingIn, ...]
+    # podiums whose press could not be told apart from the winner's (winner included)
+    tied: tuple[str, ...] = ()
+    tie_rule: str = ""
+    # e.g. "tie", "timeout" (bounded wait expired), "uncertain_clock"
+    flags: frozenset[str] = field(default_factory=frozenset)
+    decided_us: int = 0
+    # inputs that made it: presses, watermarks, wait; JSON-serialisable
+    evidence: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def is_tie(self) -> bool:
+        return len(self.tied) > 1

@@ -1,0 +1,1 @@
+"""I/O around the core: MQTT bridge, broker launcher, event store."""

@@ -1,0 +1,1 @@
+"""Simulated podiums and network models for demos, tests and benchmarks."""

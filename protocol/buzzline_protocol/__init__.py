@@ -1,0 +1,1 @@
+# Buzzline wire protocol v1: the contract between podiums and host.

