@@ -71,3 +71,38 @@ class Decision:
     @property
     def is_tie(self) -> bool:
         return len(self.tied) > 1
+
+
+# ---- effects the arbiter returns (the game engine turns them into commands) ----
+
+
+@dataclass(frozen=True, slots=True)
+class LockAll:
+    """Lock every podium in ``podiums`` now: a press after this instant cannot win."""
+
+    epoch: int
+    podiums: tuple[str, ...]
+    leader: str  # podium whose arriving buzz triggered the lock (provisional)
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
+class PressRejected:
+    """A press that cannot count: reason in {"duplicate", "false_start", "locked_out", "not_eligible",
+    "team_taken", "late", "closed"}."""
+
+    podium: str
+    seq: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FalseStarted:
+    false_start: FalseStart
+
+
+ArbiterEffect = LockAll | Decided | PressRejected | FalseStarted
