@@ -1,0 +1,124 @@
+"""What goes into the game engine (podium inputs, operator commands) and what comes out (effects).
+
+All frozen values, so the event log can store, replay and compare them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from buzzline.core.types import Decision
+
+# ---- podium inputs (decoded and de-duplicated by the host bridge) ----
+
+
+@dataclass(frozen=True, slots=True)
+class PodiumPress:
+    podium: str
+    seq: int
+    podium_us: int
+    mapped_us: int  # press time on the host clock (clock model)
+    err_us: int
+    trusted: bool
+    arrival_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class PodiumWatermark:
+    """The podium is known to be past ``mapped_us`` (a lock acknowledgement or a heartbeat, in order)."""
+
+    podium: str
+    seq: int
+    mapped_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class PodiumOnline:
+    podium: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PodiumOffline:
+    podium: str
+
+
+@dataclass(frozen=True, slots=True)
+class PodiumHello:
+    podium: str
+    hw: str
+    board: str
+    fw: str
+
+
+# ---- operator commands: one interface for every control surface ----
+
+COMMANDS = ("read", "arm", "judge", "timeout", "next", "adjust", "assign", "unassign", "undo", "redo", "end")
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """``name`` in COMMANDS; ``args``: judge {correct: bool}, adjust {player, delta, reason},
+    assign {podium, player}, unassign {podium}; the others take none."""
+
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+Event = PodiumPress | PodiumWatermark | PodiumOnline | PodiumOffline | PodiumHello | Command
+
+
+# ---- effects: what the host service must do, in order ----
+
+
+@dataclass(frozen=True, slots=True)
+class Light:
+    """Set a podium's light; ``podium`` may be "all". Patterns are the codec's light patterns."""
+
+    podium: str
+    pattern: str
+    colour: str | None = None
+    dur_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Lock:
+    """Lock these podiums now (first buzz of a window, or the window closed)."""
+
+    epoch: int
+    podiums: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Arm:
+    """Arm every podium for this epoch: presses now count."""
+
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    """The viewer state changed: publish ``engine.view()`` (retained)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionMade:
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRefused:
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Logged:
+    """Something worth a line in the timeline (false start, ignored press, score change...)."""
+
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Effect = Light | Lock | Arm | StateChanged | DecisionMade | CommandRefused | Logged
