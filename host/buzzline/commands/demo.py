@@ -1,0 +1,189 @@
+"""`buzzline demo`: a whole show on one machine: broker, host and simulated podiums.
+
+Plays scripted questions with contestants who sometimes jump the gun (false starts),
+sometimes press within a few milliseconds of each other (close races and ties), and
+sometimes answer wrong (the question reopens for the others), printing every step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from buzzline.core.types import Decision
+
+NAME = "demo"
+HELP = "play a whole show on this machine (broker, host, simulated podiums)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--podiums", type=int, default=4)
+    p.add_argument("--headless", action="store_true", help="no windows: print the show to the terminal")
+    p.add_argument("--seconds", type=float, default=None, help="stop after this many seconds (exit 0)")
+    p.add_argument("--questions", type=int, default=None, help="stop after this many questions")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--studio", default="demo")
+    p.add_argument("--log", dest="log_path", default=None, help="keep the event log in this file")
+    p.add_argument("--broker", default=None, help="use this broker HOST:PORT instead of starting one")
+
+
+def describe(d: Decision, names: dict[str, str] | None = None) -> str:
+    def n(p: str) -> str:
+        return (names or {}).get(p, p)
+
+    if not d.order:
+        return "nobody buzzed"
+    parts = []
+    for r in d.order:
+        gap = "" if r.gap_us == 0 and r.podium == d.winner else f" +{r.gap_us / 1000:.2f} ms"
+        parts.append(f"{n(r.podium)}{gap} (±{r.err_us / 1000:.2f})")
+    head = f"winner {n(d.winner)}" if d.winner else "no winner"
+    flags = f" [{', '.join(sorted(d.flags))}]" if d.flags else ""
+    tie = f" TIE between {', '.join(n(p) for p in d.tied)} settled by rule {d.tie_rule!r}" if d.is_tie else ""
+    return f"{head}{flags}{tie}; ring-in order: {', '.join(parts)}"
+
+
+async def _sleep_until(t_mono: float) -> None:
+    delay = t_mono - time.monotonic()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+async def _press_at(podium: Any, host_us: int) -> None:
+    """Press exactly at a host instant: sleep until then, stamp the podium's reading of it."""
+    await _sleep_until(host_us / 1e6)
+    await podium.press(at_podium_us=podium.clock.at(host_us))
+
+
+async def play_questions(
+    svc: Any,
+    podiums: list[Any] | None,
+    seconds: float | None,
+    questions: int | None = None,
+    rng: random.Random | None = None,
+    out: Callable[[str], None] = print,
+) -> int:
+    """Run questions until time or count runs out; returns how many were played."""
+    rng = rng or random.Random(1)
+    start = time.monotonic()
+    q = 0
+
+    def time_left() -> bool:
+        if seconds is not None and time.monotonic() - start > seconds - 1.5:
+            return False
+        return questions is None or q < questions
+
+    while time_left():
+        q += 1
+        out(f"Q{q}: the host reads the question")
+        await svc.command("read")
+        if podiums and rng.random() < 0.3:
+            early = rng.choice(podiums)
+            await asyncio.sleep(rng.uniform(0.05, 0.2))
+            await early.press()
+            out(f"  {early.pid} jumps the gun: a false start, locked out for the penalty")
+        await asyncio.sleep(rng.uniform(0.2, 0.35))
+        out("  armed: buzzers open")
+        await svc.command("arm")
+        decision_wait = asyncio.ensure_future(svc.wait_decision(5.0))
+        if podiums:
+            base = time.monotonic_ns() // 1000 + int(rng.uniform(0.12, 0.3) * 1e6)
+            kind = rng.random()
+            racers = rng.sample(podiums, k=min(len(podiums), rng.randint(2, 3)))
+            if kind < 0.25:  # dead heat: within 0.1 ms
+                offsets = [rng.randint(0, 100) for _ in racers]
+            elif kind < 0.6:  # close race: a few ms
+                offsets = [rng.randint(0, 4000) for _ in racers]
+            else:
+                offsets = [rng.randint(0, 150_000) for _ in racers]
+            await asyncio.gather(*(_press_at(p, base + o) for p, o in zip(racers, offsets, strict=True)))
+        try:
+            d = await decision_wait
+        except TimeoutError:
+            out("  no decision (nobody pressed in time)")
+            await svc.command("timeout")
+            await svc.command("next")
+            continue
+        out("  " + describe(d))
+        # Judge: sometimes wrong, so the question reopens for the others.
+        for _attempt in range(3):
+            if d.winner is None:
+                break
+            correct = rng.random() < 0.6
+            if correct:
+                await svc.command("judge", correct=True)
+                out(f"  {d.winner} answers correctly")
+                break
+            decision_wait = asyncio.ensure_future(svc.wait_decision(2.0))
+            await svc.command("judge", correct=False)
+            out(f"  {d.winner} answers wrong: the question reopens for the others")
+            others = [p for p in (podiums or []) if p.pid not in {r.podium for r in d.order[:1]}]
+            if others:
+                p = rng.choice(others)
+                await asyncio.sleep(rng.uniform(0.1, 0.3))
+                await p.press()
+            try:
+                d = await decision_wait
+            except TimeoutError:
+                out("  nobody else rang in")
+                with contextlib.suppress(Exception):
+                    await svc.command("timeout")
+                break
+            out("  " + describe(d))
+        scores = svc.engine.view().get("scores", {})
+        out("  scores: " + ", ".join(f"{k} {v}" for k, v in sorted(scores.items())))
+        await svc.command("next")
+    return q
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from buzzline.host_service import HostService
+    from buzzline.io.broker import parse_address, start_broker
+    from buzzline.sim.podium import VirtualPodium
+
+    rng = random.Random(args.seed)
+    broker = None
+    if args.broker:
+        host, port = parse_address(args.broker)
+    else:
+        broker = start_broker()
+        host, port = broker.host, broker.port
+        print(f"broker: {broker.kind} on {broker.address}", flush=True)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            svc = await stack.enter_async_context(
+                HostService(host, port, args.studio, log_path=args.log_path, seed=args.seed)
+            )
+            print(f"host: studio {args.studio!r}, fair arbiter with lock-first, decide-second", flush=True)
+            podiums = []
+            for i in range(args.podiums):
+                p = VirtualPodium(f"p{i + 1}", host, port, args.studio, rng=random.Random(rng.random()))
+                podiums.append(await stack.enter_async_context(p))
+            async with asyncio.timeout(10):
+                await asyncio.gather(*(p.synced.wait() for p in podiums))
+                while not all(svc.clocks.model(p.pid, p.boot).trusted for p in podiums):
+                    await asyncio.sleep(0.05)
+            print(f"podiums: {', '.join(p.pid for p in podiums)} online and clock-synced", flush=True)
+            if not args.headless:
+                print("(no viewer window yet: the pygame viewer and web console are later work; "
+                      "showing the show in the terminal)", flush=True)
+            played = await play_questions(svc, podiums, args.seconds, args.questions, rng)
+            print(f"show over: {played} questions, rejects {dict(svc.ingest.rejects)}", flush=True)
+    finally:
+        if broker is not None:
+            broker.stop()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.getLogger("buzzline").setLevel(logging.WARNING)
+    try:
+        return asyncio.run(_demo(args))
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,58 @@
+"""`buzzline host`: run the host game engine against a broker."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from buzzline.io.broker import parse_address
+
+NAME = "host"
+HELP = "run the host: MQTT bridge, fair arbiter, game engine and event log"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--broker", default="127.0.0.1:1883", help="broker HOST:PORT")
+    p.add_argument("--studio", default="demo", help="studio namespace on the broker")
+    p.add_argument("--show", help="show file (TOML); default: everyone who says hello plays")
+    p.add_argument("--log", dest="log_path", help="event log (SQLite); resumes from it if it exists")
+    p.add_argument("--user", help="broker username")
+    p.add_argument("--password", help="broker password")
+    p.add_argument("--http", type=int, default=None, help="serve the operator API on this port")
+    p.add_argument("--auto", action="store_true", help="run questions unattended (read, arm, judge, next)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from buzzline.core.show import Show, load_show
+    from buzzline.host_service import HostService
+
+    host, port = parse_address(args.broker)
+    show = load_show(args.show) if args.show else Show.default([])
+    async with HostService(
+        host, port, args.studio, show=show, log_path=args.log_path,
+        username=args.user, password=args.password, seed=args.seed,
+    ) as svc:
+        print(f"buzzline host: studio {args.studio!r} on {host}:{port}", flush=True)
+        servers = []
+        if args.http:
+            from buzzline.io.operator_api import serve_operator_api
+
+            servers.append(await serve_operator_api(svc, "127.0.0.1", args.http))
+            print(f"operator API on http://127.0.0.1:{args.http}/api", flush=True)
+        if args.auto:
+            from buzzline.commands.demo import play_questions
+
+            await play_questions(svc, None, seconds=None)
+        else:
+            await asyncio.Event().wait()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.getLogger("buzzline").setLevel(logging.INFO)
+    try:
+        return asyncio.run(_serve(args))
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,411 @@
+"""The host service: the MQTT bridge around the pure core.
+
+One aiomqtt connection carries everything. Upstream podium traffic goes through
+``Ingest`` (validate, check sender, drop repeats), clock-sync requests are answered at
+once, presses and watermarks are mapped to host time by the ``ClockBook`` and fed to the
+``GameEngine``. Every input the engine accepts, and every decision it makes, is appended
+to the event log before its effects (lock, lights, viewer state) go out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+from buzzline_protocol import codec, topics
+
+from buzzline.core import events as ev
+from buzzline.core.clock import ClockBook
+from buzzline.core.game import GameEngine
+from buzzline.core.registry import PodiumRegistry
+from buzzline.core.show import Show
+from buzzline.core.types import Decision
+from buzzline.io.ingest import Accepted, Ingest, Rejected
+
+log = logging.getLogger("buzzline.host")
+
+PALETTE = ("ff2020", "2080ff", "20d040", "ffc000", "c040ff", "00d0d0", "ff8000", "ff60a0")
+
+
+def now_us() -> int:
+    return time.monotonic_ns() // 1000
+
+
+class HostService:
+    """Run with ``async with HostService(...) as host:``; operator commands via ``await host.command()``."""
+
+    RECONNECT_MIN_S = 0.2
+    RECONNECT_MAX_S = 5.0
+
+    def __init__(
+        self,
+        broker_host: str,
+        broker_port: int,
+        studio: str = "demo",
+        show: Show | None = None,
+        log_path: str | Path | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        seed: int = 0,
+        on_decision: Callable[[Decision], None] | None = None,
+        on_effect: Callable[[object], None] | None = None,
+    ) -> None:
+        self.broker_host = broker_host
+        self.broker_port = broker_port
+        self.studio = studio
+        self.show = show if show is not None else Show.default([])
+        self.username = username
+        self.password = password
+        self.engine = GameEngine(self.show, seed=seed)
+        self.clocks = ClockBook()
+        self.ingest = Ingest(studio)
+        self.registry = PodiumRegistry()
+        self.on_decision = on_decision
+        self.on_effect = on_effect
+        self.decisions: list[Decision] = []
+        self.connected = asyncio.Event()
+        self._log_path = Path(log_path) if log_path else None
+        self._eventlog: Any = None
+        self._client: aiomqtt.Client | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
+        self._cs = (time.time_ns() // 1000) % (1 << 40)  # unique across host restarts
+        self._lock = asyncio.Lock()
+        self._decision_waiters: list[asyncio.Future[Decision]] = []
+        self._rng = random.Random(seed)
+        self._configured: set[str] = set()
+        self.reject_log: list[Rejected] = []
+
+    # ---------------------------------------------------------------- lifecycle
+    async def __aenter__(self) -> HostService:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        if self._log_path is not None:
+            self._open_log()
+        self._tasks = [
+            asyncio.create_task(self._connection_loop(), name="host-mqtt"),
+            asyncio.create_task(self._timer_loop(), name="host-timer"),
+        ]
+        async with asyncio.timeout(10):
+            await self.connected.wait()
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks = []
+        if self._eventlog is not None:
+            self._eventlog.close()
+            self._eventlog = None
+
+    def _open_log(self) -> None:
+        from buzzline.io.eventlog import EventLog, from_record
+
+        assert self._log_path is not None
+        self._eventlog = EventLog(self._log_path)
+        # Resume: replay every input the previous run accepted into a fresh engine.
+        n = 0
+        for rec in self._eventlog.records():
+            if rec.kind == "tick":
+                self.engine.tick(int(rec.data["now_us"]))
+                n += 1
+            elif rec.kind == "input":
+                event = from_record(rec.data["type"], rec.data["event"])
+                self.engine.handle(event, int(rec.data["now_us"]))
+                n += 1
+        if n:
+            log.warning("resumed from %s: %d inputs replayed, phase %s", self._log_path, n, self.engine.view()["phase"])
+
+    # ---------------------------------------------------------------- MQTT
+    async def _connection_loop(self) -> None:
+        delay = self.RECONNECT_MIN_S
+        host_presence = topics.host(self.studio, "presence")
+        will = aiomqtt.Will(
+            host_presence, codec.encode({"t": "presence", "id": "host", "state": "offline"}), qos=1, retain=True
+        )
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    self.broker_host,
+                    self.broker_port,
+                    identifier=f"buzzline-host-{self.studio}",
+                    username=self.username,
+                    password=self.password,
+                    will=will,
+                    keepalive=5,
+                    max_inflight_messages=1000,
+                    max_queued_outgoing_messages=10000,
+                ) as client:
+                    self._client = client
+                    for leaf in topics.UPSTREAM:
+                        await client.subscribe(topics.podium_filter(self.studio, leaf), qos=1)
+                    await client.publish(
+                        host_presence,
+                        codec.encode({"t": "presence", "id": "host", "state": "online"}),
+                        qos=1,
+                        retain=True,
+                    )
+                    delay = self.RECONNECT_MIN_S
+                    await self._resync()
+                    self.connected.set()
+                    log.info("host connected to %s:%d studio %s", self.broker_host, self.broker_port, self.studio)
+                    async for m in client.messages:
+                        arrival = now_us()
+                        payload = m.payload if isinstance(m.payload, bytes | bytearray) else b""
+                        await self.handle_message(m.topic.value, bytes(payload), arrival)
+            except aiomqtt.MqttError as e:
+                self.connected.clear()
+                self._client = None
+                log.warning("broker connection lost (%s); retrying in %.1fs", e, delay)
+                await asyncio.sleep(delay * self._rng.uniform(0.5, 1.5))
+                delay = min(delay * 2, self.RECONNECT_MAX_S)
+
+    async def _publish(self, topic: str, msg: dict[str, Any], qos: int = 1, retain: bool = False) -> None:
+        client = self._client
+        if client is None:
+            log.warning("not connected: dropping publish to %s", topic)
+            return
+        try:
+            await client.publish(topic, codec.encode(msg), qos=qos, retain=retain)
+        except aiomqtt.MqttError as e:
+            log.warning("publish to %s failed: %s", topic, e)
+
+    def _next_cs(self) -> int:
+        self._cs += 1
+        return self._cs
+
+    # ---------------------------------------------------------------- ingest
+    async def handle_message(self, topic: str, payload: bytes, arrival_us: int) -> None:
+        try:
+            acc = self.ingest.accept(topic, payload)
+        except Rejected as r:
+            await self._on_reject(r)
+            return
+        info = self.registry.heard(acc.podium, arrival_us)
+        if acc.gap:
+            info.seq_gaps += acc.gap
+            log.warning("%s: %d upstream messages missing before seq %s", acc.podium, acc.gap, acc.msg["seq"])
+        if acc.leaf == "sync":
+            await self._on_sync(acc, arrival_us)
+        elif acc.leaf == "presence":
+            await self._on_presence(acc, arrival_us)
+        else:
+            await self._on_up(acc, arrival_us)
+
+    async def _on_reject(self, r: Rejected) -> None:
+        self.reject_log.append(r)
+        del self.reject_log[:-200]
+        level = logging.DEBUG if r.reason == "duplicate" else logging.WARNING
+        log.log(level, "rejected %s on %s: %s", r.reason, r.topic, r.detail)
+        if r.reason == "duplicate":
+            return
+        msg: dict[str, Any] = {
+            "t": "reject",
+            "reason": r.reason[:16],
+            "topic": r.topic[:256],
+            "n": self.ingest.rejects[r.reason],
+            "detail": r.detail[:200],
+        }
+        if r.podium and len(r.podium) <= 32:
+            msg["id"] = r.podium
+        await self._publish(topics.host(self.studio, "rejects"), msg, qos=0)
+
+    async def _on_sync(self, acc: Accepted, arrival_us: int) -> None:
+        m = acc.msg
+        reply = {"t": "syncr", "id": acc.podium, "n": m["n"], "t1": m["t1"], "t2": arrival_us, "t3": now_us()}
+        await self._publish(topics.podium(self.studio, acc.podium, "syncr"), reply, qos=0)
+        prev = m.get("prev")
+        if prev is not None:
+            model = self.clocks.model(acc.podium, m["b"])
+            model.add_sample(prev[1], prev[2], prev[3], prev[4])
+            info = self.registry.get(acc.podium)
+            info.clock_err_us = model.err_us
+            info.clock_trusted = model.trusted
+
+    async def _on_presence(self, acc: Accepted, arrival_us: int) -> None:
+        online = acc.msg["state"] == "online"
+        info = self.registry.get(acc.podium)
+        if info.online == online:
+            return
+        info.online = online
+        event: ev.PodiumOnline | ev.PodiumOffline
+        event = ev.PodiumOnline(acc.podium, {}) if online else ev.PodiumOffline(acc.podium)
+        await self.feed(event, arrival_us)
+
+    async def _on_up(self, acc: Accepted, arrival_us: int) -> None:
+        m = acc.msg
+        kind = m["t"]
+        pid = acc.podium
+        info = self.registry.get(pid)
+        info.boot = m["b"]
+        if acc.new_boot and kind != "hello":
+            info.online = True
+        self.clocks.note_time(pid, m["b"], m["pt"])
+        if kind == "hello":
+            info.hw, info.board, info.fw = m["hw"], m["board"], m["fw"]
+            info.online = True
+            await self._send_config(pid)
+            await self.feed(ev.PodiumHello(pid, m["hw"], m["board"], m["fw"]), arrival_us)
+            return
+        if kind == "fault":
+            info.faults += 1
+            log.warning("%s reports button fault %s (n=%s)", pid, m["code"], m.get("n"))
+            return
+        model = self.clocks.model(pid, m["b"])
+        mapping = model.map(m["pt"])
+        if kind == "buzz":
+            event: ev.PodiumPress | ev.PodiumWatermark = ev.PodiumPress(
+                pid, m["seq"], m["pt"], mapping.host_us, mapping.err_us, mapping.trusted, arrival_us
+            )
+        else:  # hb or ack: the podium is past this time
+            if kind == "hb":
+                info.last_hb_us = arrival_us
+                info.rssi = m.get("rssi")
+                info.batt_mv = m.get("batt")
+            event = ev.PodiumWatermark(pid, m["seq"], mapping.host_us)
+        await self.feed(event, arrival_us)
+
+    async def _send_config(self, pid: str) -> None:
+        if pid in self._configured:
+            return
+        self._configured.add(pid)
+        idx = sum(ord(c) for c in pid) % len(PALETTE)
+        cfg = {"t": "config", "name": pid[:32], "col": PALETTE[idx], "bri": 160, "deb": 8, "hb": 1000}
+        await self._publish(topics.podium(self.studio, pid, "config"), cfg, retain=True)
+
+    # ---------------------------------------------------------------- core
+    async def feed(self, event: object, now: int | None = None) -> list[Any]:
+        """Log an input, hand it to the engine, log its decisions, then carry out its effects."""
+        t = now if now is not None else now_us()
+        async with self._lock:
+            self._append_input(event, t)
+            effects = self.engine.handle(event, t)
+            await self._apply(effects)
+        self._wake.set()
+        return effects
+
+    async def command(self, name: str, **args: Any) -> list[Any]:
+        """The one operator interface: every control surface ends up here."""
+        return await self.feed(ev.Command(name, dict(args)))
+
+    def _append_input(self, event: object, t: int) -> None:
+        if self._eventlog is None:
+            return
+        from buzzline.io.eventlog import to_record
+
+        kind, data = to_record(event)
+        self._eventlog.append("input", {"type": kind, "event": data, "now_us": t}, t)
+
+    async def _apply(self, effects: list[Any]) -> None:
+        # Log decisions first: nothing goes out that the log could not explain after a crash.
+        for e in effects:
+            if isinstance(e, ev.DecisionMade):
+                self.decisions.append(e.decision)
+                if self._eventlog is not None:
+                    from buzzline.io.eventlog import to_record
+
+                    kind, data = to_record(e.decision)
+                    self._eventlog.append("decision", {"type": kind, "decision": data}, e.decision.decided_us)
+        pubs: list[Awaitable[None]] = []
+        state_changed = False
+        for e in effects:
+            if self.on_effect:
+                self.on_effect(e)
+            if isinstance(e, ev.Lock):
+                pubs.append(self._broadcast({"t": "lock", "ep": e.epoch}))
+            elif isinstance(e, ev.Arm):
+                pubs.append(self._broadcast({"t": "arm", "ep": e.epoch}))
+            elif isinstance(e, ev.Light):
+                pubs.append(self._light(e))
+            elif isinstance(e, ev.StateChanged):
+                state_changed = True
+            elif isinstance(e, ev.DecisionMade):
+                self._announce(e.decision)
+            elif isinstance(e, ev.CommandRefused):
+                log.info("command %s refused: %s", e.name, e.reason)
+        if state_changed:
+            pubs.append(self._publish_state())
+        # Started in order, so the broker sees them in order; acknowledged concurrently.
+        if pubs:
+            await asyncio.gather(*pubs)
+
+    async def _broadcast(self, msg: dict[str, Any]) -> None:
+        msg["cs"] = self._next_cs()
+        await self._publish(topics.podium(self.studio, topics.ALL, "cmd"), msg)
+
+    async def _light(self, e: ev.Light) -> None:
+        msg: dict[str, Any] = {"t": "light", "cs": self._next_cs(), "pat": e.pattern}
+        if e.colour:
+            msg["col"] = e.colour
+        if e.dur_ms:
+            msg["dur"] = e.dur_ms
+        await self._publish(topics.podium(self.studio, e.podium, "cmd"), msg)
+
+    async def _publish_state(self) -> None:
+        view = dict(self.engine.view())
+        view["t"] = "state"
+        view["ts"] = now_us()
+        known = {f[0] for f in codec.KINDS["state"]}
+        msg = {k: v for k, v in view.items() if k in known or k == "t"}
+        if msg.get("winner") is None:
+            msg.pop("winner", None)
+        try:
+            codec.encode(msg)
+        except codec.ProtocolError as e:
+            log.error("viewer state does not fit protocol v1: %s", e)
+            return
+        await self._publish(topics.game_state(self.studio), msg, retain=True)
+
+    def _announce(self, d: Decision) -> None:
+        for fut in self._decision_waiters:
+            if not fut.done():
+                fut.set_result(d)
+        self._decision_waiters.clear()
+        if self.on_decision:
+            self.on_decision(d)
+
+    async def wait_decision(self, timeout: float = 5.0) -> Decision:
+        fut: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
+        self._decision_waiters.append(fut)
+        async with asyncio.timeout(timeout):
+            return await fut
+
+    async def _resync(self) -> None:
+        """After (re)connecting: re-assert viewer state and every podium's light."""
+        async with self._lock:
+            effects = list(self.engine.resync()) if hasattr(self.engine, "resync") else []
+            await self._apply(effects + [ev.StateChanged()])
+
+    async def _timer_loop(self) -> None:
+        while True:
+            deadline = self.engine.next_deadline()
+            self._wake.clear()
+            if deadline is None:
+                await self._wake.wait()
+                continue
+            wait_s = (deadline - now_us()) / 1e6
+            if wait_s > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait_s):
+                        await self._wake.wait()
+                continue
+            async with self._lock:
+                t = now_us()
+                effects = self.engine.tick(t)
+                if effects and self._eventlog is not None:
+                    self._eventlog.append("tick", {"now_us": t}, t)
+                await self._apply(effects)
