@@ -38,6 +38,12 @@ def now_us() -> int:
     return time.monotonic_ns() // 1000
 
 
+def _printable(text: str, limit: int) -> str:
+    """Echo untrusted text into a reject safely: printable ASCII only, within the field limit."""
+    safe = "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in text)
+    return safe[:limit]
+
+
 class HostService:
     """Run with ``async with HostService(...) as host:``; operator commands via ``await host.command()``."""
 
@@ -216,11 +222,11 @@ class HostService:
         msg: dict[str, Any] = {
             "t": "reject",
             "reason": r.reason[:16],
-            "topic": r.topic[:256],
+            "topic": _printable(r.topic, 160),
             "n": self.ingest.rejects[r.reason],
-            "detail": r.detail[:200],
+            "detail": _printable(r.detail, 160),
         }
-        if r.podium and len(r.podium) <= 32:
+        if r.podium and codec.valid_id(r.podium):
             msg["id"] = r.podium
         await self._publish(topics.host(self.studio, "rejects"), msg, qos=0)
 

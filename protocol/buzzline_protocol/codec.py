@@ -50,6 +50,7 @@ _INTS = const(3)  # list of integers, length lo..hi
 _OBJ = const(4)  # JSON object, opaque (ints, strings, bools, null, lists, objects)
 _LIST = const(5)  # JSON list, opaque, length lo..hi
 _ID = const(6)  # identifier: [a-z0-9_-], length 1..32
+_COL = const(7)  # colour: six lowercase hex digits, "rrggbb"
 
 _U31 = 0x7FFFFFFF
 _U53 = 0x1FFFFFFFFFFFFF  # the largest integer every JSON reader keeps exact
@@ -101,7 +102,7 @@ KINDS = {
     "light": _CMD
     + (
         ("pat", _ENUM, 1, _PATTERNS, 0),
-        ("col", _STR, 0, 6, 6),
+        ("col", _COL, 0, 0, 0),
         ("dur", _INT, 0, 0, 3600000),
         ("ep", _INT, 0, 0, _U53),
     ),
@@ -109,7 +110,7 @@ KINDS = {
     # host -> podium, retained on .../podium/ID/config
     "config": (
         ("name", _STR, 1, 1, 32),
-        ("col", _STR, 1, 6, 6),
+        ("col", _COL, 1, 0, 0),
         ("bri", _INT, 1, 0, 255),
         ("deb", _INT, 1, 1, 200),
         ("hb", _INT, 1, 50, 60000),
@@ -128,10 +129,10 @@ KINDS = {
     # host -> anyone, on .../host/rejects (QoS 0)
     "reject": (
         ("reason", _STR, 1, 1, 16),
-        ("topic", _STR, 1, 0, 256),
+        ("topic", _STR, 1, 0, 160),
         ("n", _INT, 1, 0, _U53),
         ("id", _STR, 0, 0, 32),
-        ("detail", _STR, 0, 0, 200),
+        ("detail", _STR, 0, 0, 160),
     ),
 }
 
@@ -159,7 +160,10 @@ def _is_int(x) -> bool:
 def _check_opaque(x, depth: int) -> None:
     if depth > MAX_DEPTH:
         raise ProtocolError(R_RANGE, "nested too deep")
-    if x is None or isinstance(x, bool) or _is_int(x) or isinstance(x, str):
+    if isinstance(x, str):
+        _check_text(x)
+        return
+    if x is None or isinstance(x, bool) or _is_int(x):
         return
     if isinstance(x, list):
         for y in x:
@@ -169,9 +173,24 @@ def _check_opaque(x, depth: int) -> None:
         for k in x:
             if not isinstance(k, str):
                 raise ProtocolError(R_TYPE, "object key")
+            _check_text(k)
             _check_opaque(x[k], depth + 1)
         return
     raise ProtocolError(R_TYPE, "value of type " + type(x).__name__)
+
+
+def _check_text(x: str) -> None:
+    # Both json readers accept an escaped surrogate ("\ud800") that no valid UTF-8 carries.
+    for c in x:
+        if 0xD800 <= ord(c) <= 0xDFFF:
+            raise ProtocolError(R_JSON, "string is not valid Unicode")
+
+
+def _is_hex(s: str) -> bool:
+    for c in s:
+        if not ("0" <= c <= "9" or "a" <= c <= "f"):
+            return False
+    return True
 
 
 def _check_field(name: str, ftype: int, lo, hi, x) -> None:
@@ -183,6 +202,7 @@ def _check_field(name: str, ftype: int, lo, hi, x) -> None:
     elif ftype == _STR:
         if not isinstance(x, str):
             raise ProtocolError(R_TYPE, name + " must be a string")
+        _check_text(x)
         if len(x) < lo or len(x) > hi:
             raise ProtocolError(R_RANGE, name + " length out of range")
     elif ftype == _ID:
@@ -190,6 +210,11 @@ def _check_field(name: str, ftype: int, lo, hi, x) -> None:
             raise ProtocolError(R_TYPE, name + " must be a string")
         if not valid_id(x):
             raise ProtocolError(R_RANGE, name + " is not a valid id")
+    elif ftype == _COL:
+        if not isinstance(x, str):
+            raise ProtocolError(R_TYPE, name + " must be a string")
+        if len(x) != 6 or not _is_hex(x):
+            raise ProtocolError(R_RANGE, name + " must be six hex digits rrggbb")
     elif ftype == _ENUM:
         if not isinstance(x, str):
             raise ProtocolError(R_TYPE, name + " must be a string")
@@ -233,6 +258,7 @@ def _validate(obj, strict: bool) -> dict:
     kind = obj["t"]
     if not isinstance(kind, str):
         raise ProtocolError(R_TYPE, "t must be a string")
+    _check_text(kind)
     fields = KINDS.get(kind)
     if fields is None:
         raise ProtocolError(R_KIND, "unknown kind " + kind[:32])
@@ -331,7 +357,10 @@ def encode(msg: dict) -> bytes:
             parts.append('":')
             _enc(out[name], parts)
     parts.append("}")
-    data = "".join(parts).encode()
+    try:
+        data = "".join(parts).encode()
+    except UnicodeError:  # a lone surrogate (CPython); MicroPython encodes it anyway
+        raise ProtocolError(R_TYPE, "string is not valid Unicode")
     if len(data) > max_size(kind):
         raise ProtocolError(R_SIZE, str(len(data)) + " bytes for " + kind)
     return data

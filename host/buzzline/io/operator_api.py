@@ -1,0 +1,100 @@
+"""The operator API over HTTP JSON: one door for every control surface.
+
+The console, OSC and Companion all end up calling ``HostService.command``; this module
+exposes it (plus read-only state) over HTTP. Commands need the operator token; state is
+readable without it. A command the game cannot take now is refused with its reason (409).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import secrets
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from buzzline.core import events as ev
+
+if TYPE_CHECKING:
+    from buzzline.host_service import HostService
+
+log = logging.getLogger(__name__)
+
+
+def _jsonable(x: Any) -> Any:
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        d = {f.name: _jsonable(getattr(x, f.name)) for f in dataclasses.fields(x)}
+        d["type"] = type(x).__name__
+        return d
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in (sorted(x) if isinstance(x, set | frozenset) else x)]
+    return x
+
+
+def build_app(svc: HostService, token: str) -> Starlette:
+    async def state(_: Request) -> JSONResponse:
+        return JSONResponse(
+            {
+                "game": _jsonable(svc.engine.view()),
+                "podiums": svc.registry.snapshot(),
+                "rejects": dict(svc.ingest.rejects),
+                "connected": svc.connected.is_set(),
+            }
+        )
+
+    async def command(request: Request) -> JSONResponse:
+        if request.headers.get("authorization") != f"Bearer {token}":
+            return JSONResponse({"ok": False, "error": "operator token required"}, status_code=401)
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"ok": False, "error": "body is not JSON"}, status_code=400)
+        if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+            return JSONResponse({"ok": False, "error": 'expected {"name": ..., "args": {...}}'}, status_code=400)
+        args = body.get("args") or {}
+        if not isinstance(args, dict):
+            return JSONResponse({"ok": False, "error": "args must be an object"}, status_code=400)
+        effects = await svc.command(body["name"], **args)
+        refused = [e for e in effects if isinstance(e, ev.CommandRefused)]
+        if refused:
+            return JSONResponse({"ok": False, "refused": refused[0].reason}, status_code=409)
+        return JSONResponse({"ok": True, "effects": _jsonable(effects)})
+
+    return Starlette(
+        routes=[
+            Route("/api/state", state, methods=["GET"]),
+            Route("/api/command", command, methods=["POST"]),
+        ]
+    )
+
+
+class OperatorServer:
+    def __init__(self, server: uvicorn.Server, task: asyncio.Task[None], token: str) -> None:
+        self.server = server
+        self.task = task
+        self.token = token
+
+    async def close(self) -> None:
+        self.server.should_exit = True
+        await self.task
+
+
+async def serve_operator_api(svc: HostService, host: str, port: int, token: str | None = None) -> OperatorServer:
+    token = token or secrets.token_urlsafe(16)
+    config = uvicorn.Config(build_app(svc, token), host=host, port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(), name="operator-api")
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    log.warning("operator token: %s", token)
+    return OperatorServer(server, task, token)

@@ -1,0 +1,60 @@
+"""The ingest gate: every kind of bad upstream traffic is rejected with its reason and counted."""
+
+from __future__ import annotations
+
+import pytest
+from buzzline_protocol import codec, topics
+
+from buzzline.io.ingest import Ingest, Rejected
+
+S = "studio1"
+
+
+def up(pid: str, seq: int, boot: int = 1, kind: str = "buzz", **kw: object) -> tuple[str, bytes]:
+    msg = {"t": kind, "id": pid, "b": boot, "seq": seq, "pt": 1000 + seq}
+    if kind == "buzz":
+        msg["ep"] = 1
+    msg.update(kw)
+    return topics.podium(S, pid, "up"), codec.encode(msg)
+
+
+def reason(ing: Ingest, topic: str, payload: bytes) -> str:
+    with pytest.raises(Rejected) as e:
+        ing.accept(topic, payload)
+    return e.value.reason
+
+
+def test_accepts_in_order_and_flags_gaps():
+    ing = Ingest(S)
+    a = ing.accept(*up("p1", 0))
+    assert (a.podium, a.leaf, a.msg["seq"], a.new_boot) == ("p1", "up", 0, True)
+    assert ing.accept(*up("p1", 1)).gap == 0
+    assert ing.accept(*up("p1", 4)).gap == 2
+
+
+def test_duplicate_and_replay():
+    ing = Ingest(S)
+    ing.accept(*up("p1", 0, boot=1))
+    ing.accept(*up("p1", 1, boot=1))
+    assert reason(ing, *up("p1", 1, boot=1)) == "duplicate"
+    assert ing.accept(*up("p1", 0, boot=2)).new_boot  # reboot: counter starts again
+    assert reason(ing, *up("p1", 5, boot=1)) == "replay"  # traffic from the ended boot
+    assert ing.rejects == {"duplicate": 1, "replay": 1}
+
+
+def test_bad_payloads_and_topics():
+    ing = Ingest(S)
+    t = topics.podium(S, "p1", "up")
+    assert reason(ing, t, b'{"v":1,"t":"buzz"') == "json"
+    assert reason(ing, t, b"x" * 9000) == "size"
+    assert reason(ing, t, b'{"v":2,"t":"buzz","id":"p1","b":1,"seq":1,"pt":1,"ep":1}') == "version"
+    assert reason(ing, t, b'{"v":1,"t":"buzz","id":"p1","b":1,"seq":"1","pt":1,"ep":1}') == "type"
+    # topic and payload disagree: p1's topic carrying p2's buzz
+    assert reason(ing, t, up("p2", 0)[1]) == "spoof"
+    # a command kind on the upstream topic
+    assert reason(ing, t, codec.encode({"t": "lock", "cs": 1, "ep": 1})) == "topic"
+    assert reason(ing, "buzzline/other/podium/p1/up", up("p1", 0)[1]) == "topic"
+    assert reason(ing, topics.podium(S, "p1", "cmd"), codec.encode({"t": "lock", "cs": 1, "ep": 1})) == "topic"
+    assert sum(ing.rejects.values()) == 8
+    # and it still accepts good traffic afterwards
+    assert ing.accept(*up("p1", 0)).msg["t"] == "buzz"
