@@ -20,6 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--user", help="broker username")
     p.add_argument("--password", help="broker password")
     p.add_argument("--http", type=int, default=None, help="serve the operator API on this port")
+    p.add_argument("--token", default=None, help="operator token for the API (default: random, printed)")
     p.add_argument("--auto", action="store_true", help="run questions unattended (read, arm, judge, next)")
     p.add_argument("--seed", type=int, default=0)
 
@@ -39,8 +40,9 @@ async def _serve(args: argparse.Namespace) -> int:
         if args.http:
             from buzzline.io.operator_api import serve_operator_api
 
-            servers.append(await serve_operator_api(svc, "127.0.0.1", args.http))
-            print(f"operator API on http://127.0.0.1:{args.http}/api", flush=True)
+            api = await serve_operator_api(svc, "127.0.0.1", args.http, args.token)
+            servers.append(api)
+            print(f"operator API on http://127.0.0.1:{args.http}/api (token {api.token})", flush=True)
         if args.auto:
             from buzzline.commands.demo import play_questions
 

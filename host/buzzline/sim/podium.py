@@ -74,6 +74,7 @@ class VirtualPodium:
         password: str | None = None,
         rng: random.Random | None = None,
         on_light: Callable[[VirtualPodium, LightState], None] | None = None,
+        on_command: Callable[[VirtualPodium, dict[str, Any], int], None] | None = None,
     ) -> None:
         self.rng = rng or random.Random(pid)
         self.pid = pid
@@ -92,6 +93,7 @@ class VirtualPodium:
         self.armed = False
         self.light = LightState()
         self.on_light = on_light
+        self.on_command = on_command
         self.commands: list[dict[str, Any]] = []
         self.config: dict[str, Any] | None = None
         self._last_cs = -1
@@ -209,6 +211,8 @@ class VirtualPodium:
             elif kind == "config":
                 self.config = msg
             elif kind in ("arm", "lock", "light", "ident"):
+                if self.on_command:
+                    self.on_command(self, msg, host_now_us())
                 await self._on_command(msg)
 
     async def _on_command(self, msg: dict[str, Any]) -> None:
