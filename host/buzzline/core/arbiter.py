@@ -16,4 +16,375 @@ API CONTRACT (stable; implemented by the timing-core work, consumed by the game 
 
 Every method returns ``list[ArbiterEffect]`` and is pure: no I/O, no clocks, no global state;
 random tie draws come from ``random.Random(seed)`` and are recorded in the evidence.
+
+PHASES AND TRANSITIONS (anything not listed raises ValueError and leaves the state untouched;
+``now_us`` must never go backwards, also a ValueError):
+
+    phase     press                                  arm       tick                   reopen  close
+    reading   FalseStarted (lockout from the press)  -> open   -                      -       -> closed
+    open      first: LockAll, -> locked              -         window end -> closed   -       -> closed
+              ranked: collect; all pressed -> decided          or -> decided (ranked)
+    locked    collect; final condition -> decided    -         max wait -> decided    -       -> decided
+    decided   PressRejected("late")                  -         -                      -> open -> closed
+    closed    PressRejected("closed")                -         -                      -> open -> closed
+
+``watermark`` and ``offline`` are legal in every phase (they may make a locked window final).
+
+Rules:
+- A press mapped before the arm instant is a false start: its podium is locked out until
+  ``mapped_us + false_start_us``; every early press renews that. Presses inside a lockout are
+  rejected ("false_start"); podiums excluded by ``reopen`` are rejected ("locked_out").
+- Same (podium, seq) twice: PressRejected("duplicate"), in any phase and across reopens.
+- One press per podium per window (the first valid one); with ``one_per_team`` one per team: the
+  earliest mapped press of the team counts, a teammate's later press is "team_taken".
+- "first" mode is final when every other eligible podium that could still beat or tie the leader
+  has a watermark (minus its error) past the leader's mapped time plus error, has pressed, is
+  offline, or is locked out past that time; or when ``max_wait_us`` after the first valid arrival
+  has elapsed (flag "timeout"). "ranked" mode is final when every eligible podium (team) has
+  pressed, or at ``window_us`` after arm (flag "timeout" when someone had not pressed).
+- Presses whose mapped times differ by less than the sum of their error bounds are tied with the
+  earliest press; ``tie_rule`` settles it: "earliest" (earliest mapped wins, flagged "tie"),
+  "random" (seeded draw, logged in the evidence), "none" (winner None: the operator decides).
+- Any press in the decision whose clock mapping is untrusted adds the flag "uncertain_clock".
 """
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from collections.abc import Mapping as AbcMapping
+from dataclasses import dataclass
+
+from buzzline.core.types import (
+    ArbiterEffect,
+    Decided,
+    Decision,
+    FalseStart,
+    FalseStarted,
+    LockAll,
+    Press,
+    PressRejected,
+    RingIn,
+)
+
+MODES = ("first", "ranked")
+TIE_RULES = ("earliest", "random", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class ArbiterRules:
+    mode: str = "first"
+    tie_rule: str = "earliest"
+    false_start_us: int = 250_000
+    # "first": bounded wait for watermarks after the first valid arrival
+    max_wait_us: int = 150_000
+    # optional: the window closes this long after arm (ranked mode decides then)
+    window_us: int | None = None
+    one_per_team: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
+        if self.tie_rule not in TIE_RULES:
+            raise ValueError(f"tie_rule must be one of {TIE_RULES}, not {self.tie_rule!r}")
+        if self.false_start_us < 0 or self.max_wait_us < 0:
+            raise ValueError("false_start_us and max_wait_us must be >= 0")
+        if self.window_us is not None and self.window_us <= 0:
+            raise ValueError("window_us must be > 0 when set")
+
+
+def _press_json(p: Press) -> dict[str, object]:
+    return {
+        "podium": p.podium,
+        "seq": p.seq,
+        "podium_us": p.podium_us,
+        "mapped_us": p.mapped_us,
+        "err_us": p.err_us,
+        "arrival_us": p.arrival_us,
+        "trusted": p.trusted,
+        "team": p.team,
+    }
+
+
+class Arbiter:
+    """One question's buzz arbitration; see the module docstring for the rules and phases."""
+
+    def __init__(
+        self,
+        epoch: int,
+        eligible: AbcMapping[str, str | None],
+        rules: ArbiterRules | None = None,
+        seed: int = 0,
+    ) -> None:
+        if not eligible:
+            raise ValueError("at least one eligible podium is required")
+        self.epoch = epoch
+        self.rules = rules if rules is not None else ArbiterRules()
+        self._teams: dict[str, str | None] = dict(eligible)
+        self._rng = random.Random(seed)
+        self._seed = seed
+        self.phase = "reading"
+        self._now: int | None = None
+        self._arm_us: int | None = None
+        self._window = 0
+        self._seen: set[tuple[str, int]] = set()
+        self._lockout: dict[str, int] = {}  # false-start lockouts: podium -> locked until (host µs)
+        self._excluded: set[str] = set()
+        self._offline: set[str] = set()
+        self._wm: dict[str, tuple[int, int, int]] = {}  # podium -> (mapped_us, err_us, seq)
+        self._presses: dict[str, Press] = {}  # counted presses of this window, by podium
+        self._first_arrival: int | None = None
+        self.decision: Decision | None = None
+
+    # ---- queries -----------------------------------------------------------------------------
+
+    @property
+    def presses(self) -> tuple[Press, ...]:
+        return tuple(sorted(self._presses.values(), key=lambda p: (p.mapped_us, p.podium)))
+
+    @property
+    def excluded(self) -> frozenset[str]:
+        return frozenset(self._excluded)
+
+    def locked_until(self, podium: str) -> int | None:
+        return self._lockout.get(podium)
+
+    def next_deadline(self) -> int | None:
+        if self.phase == "locked" and self._first_arrival is not None:
+            return self._first_arrival + self.rules.max_wait_us
+        if self.phase == "open" and self.rules.window_us is not None and self._arm_us is not None:
+            return self._arm_us + self.rules.window_us
+        return None
+
+    # ---- inputs ------------------------------------------------------------------------------
+
+    def _advance(self, now_us: int) -> None:
+        if self._now is not None and now_us < self._now:
+            raise ValueError(f"time went backwards: {now_us} < {self._now}")
+
+    def arm(self, arm_us: int, now_us: int) -> list[ArbiterEffect]:
+        self._advance(now_us)
+        if self.phase != "reading":
+            raise ValueError(f"arm is only legal while reading, not {self.phase}")
+        self._now = now_us
+        self._arm_us = arm_us
+        self.phase = "open"
+        return self._maybe_window_end(now_us)
+
+    def press(self, press: Press, now_us: int) -> list[ArbiterEffect]:
+        self._advance(now_us)
+        self._now = now_us
+        key = (press.podium, press.seq)
+        if press.podium not in self._teams:
+            return [PressRejected(press.podium, press.seq, "not_eligible")]
+        if key in self._seen:
+            return [PressRejected(press.podium, press.seq, "duplicate")]
+        self._seen.add(key)
+        self._offline.discard(press.podium)
+        self._note_wm(press.podium, press.mapped_us, press.err_us, press.seq)
+        if self.phase == "reading" or (self._arm_us is not None and press.mapped_us < self._arm_us):
+            if self._window_is_first_arm():
+                return self._false_start(press)
+            # pressed while the window was shut (between windows): no penalty, no count
+            return [PressRejected(press.podium, press.seq, "closed")]
+        if self.phase == "decided":
+            return [PressRejected(press.podium, press.seq, "late")]
+        if self.phase == "closed":
+            return [PressRejected(press.podium, press.seq, "closed")]
+        if press.podium in self._excluded:
+            return [PressRejected(press.podium, press.seq, "locked_out")]
+        until = self._lockout.get(press.podium)
+        if until is not None and press.mapped_us < until:
+            return [PressRejected(press.podium, press.seq, "false_start")]
+        effects: list[ArbiterEffect] = []
+        if press.podium in self._presses:
+            # in sequence, so later than the one that counts
+            return [PressRejected(press.podium, press.seq, "locked_out")]
+        team = self._teams[press.podium]
+        if self.rules.one_per_team and team is not None:
+            mate = next((p for p in self._presses.values() if self._teams[p.podium] == team), None)
+            if mate is not None:
+                if (mate.mapped_us, mate.podium) <= (press.mapped_us, press.podium):
+                    return [PressRejected(press.podium, press.seq, "team_taken")]
+                del self._presses[mate.podium]
+                effects.append(PressRejected(mate.podium, mate.seq, "team_taken"))
+        self._presses[press.podium] = press
+        if self.phase == "open" and self.rules.mode == "first":
+            self.phase = "locked"
+            self._first_arrival = now_us
+            others = tuple(sorted(p for p in self._active() if p != press.podium))
+            effects.append(LockAll(self.epoch, others, press.podium))
+        effects.extend(self._maybe_final(now_us))
+        return effects
+
+    def watermark(
+        self, podium: str, seq: int, mapped_us: int, now_us: int, err_us: int = 0
+    ) -> list[ArbiterEffect]:
+        """``podium`` was heard in sequence at its time ``mapped_us`` (host µs, ± ``err_us``)."""
+        self._advance(now_us)
+        self._now = now_us
+        if podium not in self._teams:
+            return []
+        self._offline.discard(podium)
+        self._note_wm(podium, mapped_us, err_us, seq)
+        return self._maybe_final(now_us)
+
+    def offline(self, podium: str, now_us: int) -> list[ArbiterEffect]:
+        self._advance(now_us)
+        self._now = now_us
+        if podium not in self._teams:
+            return []
+        self._offline.add(podium)
+        return self._maybe_final(now_us)
+
+    def tick(self, now_us: int) -> list[ArbiterEffect]:
+        self._advance(now_us)
+        self._now = now_us
+        out = self._maybe_final(now_us)
+        if out:
+            return out
+        deadline = self.next_deadline()
+        if self.phase == "locked" and deadline is not None and now_us >= deadline:
+            return self._decide(now_us, {"timeout"})
+        return self._maybe_window_end(now_us)
+
+    def reopen(self, now_us: int, exclude: Iterable[str] = ()) -> list[ArbiterEffect]:
+        self._advance(now_us)
+        if self.phase not in ("decided", "closed"):
+            raise ValueError(f"reopen is only legal after a decision or close, not {self.phase}")
+        self._now = now_us
+        self._excluded.update(exclude)
+        self._window += 1
+        self._arm_us = now_us
+        self._presses = {}
+        self._first_arrival = None
+        self.phase = "open"
+        return self._maybe_window_end(now_us)
+
+    def close(self, now_us: int) -> list[ArbiterEffect]:
+        self._advance(now_us)
+        self._now = now_us
+        if self.phase == "locked" or (self.phase == "open" and self._presses):
+            return self._decide(now_us, {"closed"})
+        self.phase = "closed"
+        return []
+
+    # ---- internals ---------------------------------------------------------------------------
+
+    def _window_is_first_arm(self) -> bool:
+        # after a reopen, a press before the reopen instant is not a false start (podiums were dark)
+        return self._window == 0
+
+    def _note_wm(self, podium: str, mapped_us: int, err_us: int, seq: int) -> None:
+        old = self._wm.get(podium)
+        if old is None or mapped_us - err_us > old[0] - old[1]:
+            self._wm[podium] = (mapped_us, err_us, seq)
+
+    def _false_start(self, press: Press) -> list[ArbiterEffect]:
+        until = press.mapped_us + self.rules.false_start_us
+        self._lockout[press.podium] = max(until, self._lockout.get(press.podium, until))
+        return [FalseStarted(FalseStart(press.podium, press.mapped_us, self._lockout[press.podium]))]
+
+    def _active(self) -> list[str]:
+        return [p for p in self._teams if p not in self._excluded]
+
+    def _waiting_for(self) -> list[str]:
+        """Podiums that could still deliver a press earlier than (or tied with) the leader."""
+        order = self.presses
+        if not order:
+            return []
+        lead = order[0]
+        latest = lead.mapped_us + lead.err_us
+        out = []
+        for p in self._active():
+            if p in self._presses or p in self._offline:
+                continue
+            if self._lockout.get(p, -1) > latest:
+                continue
+            wm = self._wm.get(p)
+            if wm is not None and wm[0] - wm[1] > latest:
+                continue
+            out.append(p)
+        return out
+
+    def _ranked_complete(self) -> bool:
+        for p in self._active():
+            if p in self._presses or p in self._offline:
+                continue
+            team = self._teams[p]
+            if self.rules.one_per_team and team is not None:
+                mate = next((q for q in self._presses.values() if self._teams[q.podium] == team), None)
+                wm = self._wm.get(p)
+                if mate is not None and wm is not None and wm[0] - wm[1] > mate.mapped_us + mate.err_us:
+                    continue
+            return False
+        return True
+
+    def _maybe_final(self, now_us: int) -> list[ArbiterEffect]:
+        if self.phase == "locked" and not self._waiting_for():
+            return self._decide(now_us, set())
+        if self.phase == "open" and self.rules.mode == "ranked" and self._presses and self._ranked_complete():
+            return self._decide(now_us, set())
+        return []
+
+    def _maybe_window_end(self, now_us: int) -> list[ArbiterEffect]:
+        if self.phase != "open" or self.rules.window_us is None or self._arm_us is None:
+            return []
+        if now_us < self._arm_us + self.rules.window_us:
+            return []
+        if self._presses:
+            return self._decide(now_us, {"timeout"})
+        self.phase = "closed"
+        return []
+
+    def _decide(self, now_us: int, flags: set[str]) -> list[ArbiterEffect]:
+        order = self.presses
+        lead = order[0]
+        tied = tuple(p.podium for p in order if p.mapped_us - lead.mapped_us < lead.err_us + p.err_us)
+        evidence: dict[str, object] = {
+            "window": self._window,
+            "arm_us": self._arm_us,
+            "presses": [_press_json(p) for p in order],
+            "watermarks": {
+                p: {"mapped_us": wm[0], "err_us": wm[1], "seq": wm[2]} for p, wm in sorted(self._wm.items())
+            },
+            "offline": sorted(self._offline),
+            "excluded": sorted(self._excluded),
+            "lockouts": dict(sorted(self._lockout.items())),
+            "first_arrival_us": self._first_arrival,
+            "wait_us": None if self._first_arrival is None else now_us - self._first_arrival,
+            "waiting_for": self._waiting_for() if self.rules.mode == "first" else [],
+            "tie_rule": self.rules.tie_rule,
+            "mode": self.rules.mode,
+        }
+        winner: str | None = lead.podium
+        if len(tied) > 1:
+            flags.add("tie")
+            if self.rules.tie_rule == "random":
+                among = sorted(tied)
+                winner = self._rng.choice(among)
+                evidence["draw"] = {"seed": self._seed, "among": among, "picked": winner}
+            elif self.rules.tie_rule == "none":
+                winner = None
+        if any(not p.trusted for p in order):
+            flags.add("uncertain_clock")
+        if winner is not None and winner != lead.podium:
+            # the drawn podium heads the ring-in order; the rest keep mapped order
+            order = (self._presses[winner], *(p for p in order if p.podium != winner))
+        base = self._presses[winner].mapped_us if winner is not None else lead.mapped_us
+        ring = tuple(
+            RingIn(p.podium, p.mapped_us, p.err_us, p.mapped_us - base, self._teams[p.podium]) for p in order
+        )
+        decision = Decision(
+            epoch=self.epoch,
+            winner=winner,
+            order=ring,
+            tied=tied if len(tied) > 1 else (),
+            tie_rule=self.rules.tie_rule,
+            flags=frozenset(flags),
+            decided_us=now_us,
+            evidence=evidence,
+        )
+        self.decision = decision
+        self.phase = "decided"
+        return [Decided(decision)]

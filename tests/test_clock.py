@@ -1,0 +1,145 @@
+"""ClockModel and ClockBook: offset/skew estimation, error bounds, outliers, reboots."""
+
+from __future__ import annotations
+
+import random
+
+from buzzline.core.clock import UNKNOWN_ERR_US, ClockBook, ClockModel
+
+OFFSET = 987_654_321  # host - podium at podium time 0
+
+
+def host_of(pt: int, skew_ppm: float = 0.0) -> int:
+    return OFFSET + pt + round(pt * skew_ppm * 1e-6)
+
+
+def exchange(
+    m: ClockModel, t1: int, up: int, down: int, skew_ppm: float = 0.0, turn: int = 40
+) -> tuple[bool, int, int, int, int]:
+    t2 = host_of(t1 + up, skew_ppm)
+    t3 = t2 + turn
+    # podium sees the host turnaround on its own (skewed) clock, close enough over 40 µs
+    t4 = t1 + up + turn + down
+    return m.add_sample(t1, t2, t3, t4), t1, t2, t3, t4
+
+
+def test_empty_model_is_untrusted_and_wide() -> None:
+    m = ClockModel()
+    mp = m.map(1_000)
+    assert not mp.trusted
+    assert mp.err_us == UNKNOWN_ERR_US
+    assert m.samples == 0 and not m.trusted
+
+
+def test_symmetric_noise_free_offset_is_exact() -> None:
+    m = ClockModel()
+    for i in range(10):
+        assert exchange(m, 1_000_000 + i * 250_000, 2_000, 2_000)[0]
+    assert m.trusted
+    mp = m.map(5_000_000)
+    assert abs(mp.host_us - host_of(5_000_000)) <= 2
+    assert mp.trusted
+    assert abs(m.offset_us - OFFSET) <= 2
+    assert abs(m.skew_ppm) < 0.5
+
+
+def test_few_samples_untrusted_with_strict_bound() -> None:
+    m = ClockModel()
+    exchange(m, 1_000_000, 500, 3_500)  # asymmetric: the estimate is 1.5 ms off
+    mp = m.map(1_002_000)
+    assert not mp.trusted
+    # strict NTP bound: half the round trip covers any asymmetry
+    assert abs(mp.host_us - host_of(1_002_000)) <= mp.err_us
+    assert mp.err_us >= 2_000
+
+
+def test_skew_is_estimated_and_bound_contains_truth() -> None:
+    rng = random.Random(7)
+    m = ClockModel()
+    skew = 45.0
+    t = 10_000_000
+    for _ in range(60):
+        up, down = 1_000 + int(rng.expovariate(1 / 400)), 1_000 + int(rng.expovariate(1 / 400))
+        exchange(m, t, up, down, skew)
+        t += 250_000
+    assert abs(m.skew_ppm - skew) < 5
+    for ahead in (0, 100_000, 400_000):
+        mp = m.map(t + ahead)
+        assert abs(mp.host_us - host_of(t + ahead, skew)) <= mp.err_us
+    assert m.err_us < 1_000
+
+
+def test_invalid_samples_rejected_without_change() -> None:
+    m = ClockModel()
+    exchange(m, 1_000_000, 1_000, 1_000)
+    before = (m.samples, m.offset_us)
+    assert not m.add_sample(2_000_000, 5, 4, 2_000_100)  # t3 < t2
+    assert not m.add_sample(2_000_000, 5, 6, 1_999_999)  # t4 < t1
+    assert not m.add_sample(900_000, 5, 6, 900_100)  # podium time went backwards
+    assert not m.add_sample(-1, 5, 6, 10)
+    assert not m.add_sample(True, 5, 6, 10)  # type: ignore[arg-type]
+    assert not m.add_sample(3_000_000, 0, 5_000_000, 3_000_010)  # negative round trip
+    assert (m.samples, m.offset_us) == before
+
+
+def test_congested_burst_rejected_then_readmitted() -> None:
+    m = ClockModel()
+    t = 1_000_000
+    for _ in range(10):
+        exchange(m, t, 1_000, 1_000)
+        t += 250_000
+    off = m.offset_us
+    # one slow asymmetric exchange: an outlier, model unchanged
+    ok, *_ = exchange(m, t, 90_000, 1_000)
+    assert not ok
+    assert m.offset_us == off and m.samples == 10
+    # the path stays slow: after READMIT_AFTER rejections the model re-converges on it
+    accepted = False
+    for _ in range(ClockModel.READMIT_AFTER):
+        t += 250_000
+        accepted = exchange(m, t, 45_000, 45_000)[0] or accepted
+    assert accepted
+    mp = m.map(t)
+    assert abs(mp.host_us - host_of(t)) <= mp.err_us
+
+
+def test_garbage_step_is_rejected() -> None:
+    m = ClockModel()
+    t = 1_000_000
+    for _ in range(10):
+        exchange(m, t, 1_000, 1_000)
+        t += 250_000
+    # host stamps 5 s off with a tiny round trip: impossible under the fit
+    assert not m.add_sample(t, host_of(t) + 5_000_000, host_of(t) + 5_000_040, t + 2_040)
+
+
+def test_reset_forgets() -> None:
+    m = ClockModel()
+    for i in range(8):
+        exchange(m, 1_000_000 + i * 1_000, 100, 100)
+    m.reset()
+    assert m.samples == 0 and not m.map(5).trusted
+
+
+def test_book_new_boot_gives_fresh_model() -> None:
+    book = ClockBook()
+    m1 = book.model("p1", boot=1)
+    for i in range(8):
+        exchange(m1, 1_000_000 + i * 100_000, 100, 100)
+    assert book.model("p1", 1) is m1 and m1.trusted
+    m2 = book.model("p1", boot=2)
+    assert m2 is not m1 and m2.samples == 0
+    assert book.get("p1") is m2
+
+
+def test_book_time_backwards_resets() -> None:
+    book = ClockBook()
+    m = book.model("p1", 1)
+    for i in range(8):
+        exchange(m, 1_000_000 + i * 100_000, 100, 100)
+    assert not book.note_time("p1", 1, 2_000_000)
+    assert m.trusted
+    assert book.note_time("p1", 1, 5_000)  # restarted clock under the same nonce
+    assert book.get("p1") is m and m.samples == 0
+    assert not book.map("p1", 6_000).trusted
+    assert not book.map("nobody", 6_000).trusted
