@@ -1,0 +1,715 @@
+"""The game engine: one show's state machine (questions, lockouts, timers, scores, undo), pure.
+
+Podium inputs and operator commands go in with the host time; effects come out. No I/O, no clock,
+no unseeded randomness: the same inputs at the same times give the same effects and state, which
+is what lets the event log replay a show exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from buzzline_protocol.codec import valid_id
+
+from buzzline.core import events as ev
+from buzzline.core.arbiter import Arbiter, ArbiterRules
+from buzzline.core.show import Player, Show
+from buzzline.core.types import (
+    ArbiterEffect,
+    Decided,
+    Decision,
+    FalseStarted,
+    LockAll,
+    Press,
+    PressRejected,
+)
+
+# Phases and the commands each accepts. Anything else is refused with a reason, state untouched.
+#
+#   idle ──read──▶ reading ──arm──▶ open ──first buzz decided──▶ answering ──judge ok──▶ judged
+#    ▲  └────────arm (read+arm)───────▲ │                         │  │                      │
+#    │                                │ └──timeout / window──▶ judged                       │
+#    │                                └──judge wrong (others left: reopen; ranked: next in order)
+#    └────────────────────────────next (from idle, reading or judged)────────────────────────┘
+#   any ──end──▶ ended.   adjust, undo, redo: any phase.   assign/unassign: not while a question is live.
+PHASES = ("idle", "reading", "open", "answering", "judged", "ended")
+_ALLOWED: dict[str, tuple[str, ...]] = {
+    "read": ("idle",),
+    "arm": ("idle", "reading"),
+    "judge": ("answering",),
+    "timeout": ("open", "answering"),
+    "next": ("idle", "reading", "judged"),
+    "adjust": PHASES,
+    "assign": ("idle", "judged", "ended"),
+    "unassign": ("idle", "judged", "ended"),
+    "end": ("idle", "reading", "open", "answering", "judged"),
+    "undo": PHASES,
+    "redo": PHASES,
+}
+_WHY_NOT = {
+    "read": "a question is already in play: judge it or use next",
+    "arm": "the buzzers can only be armed from idle or reading",
+    "judge": "nobody is answering",
+    "timeout": "no buzz window or answer timer is running",
+    "next": "the question is live: judge it or time it out first",
+    "assign": "podiums cannot be reassigned while a question is in play",
+    "unassign": "podiums cannot be unassigned while a question is in play",
+    "end": "the show has already ended",
+}
+_MAX_DELTA = 1_000_000
+
+
+@dataclass
+class _Game:
+    """Everything an operator's undo restores (the podium registry is not part of it)."""
+
+    phase: str = "idle"
+    q: int = 1
+    ep: int = 0
+    ts: int = 0  # host time of the last phase change
+    players: dict[str, Player] = field(default_factory=dict)  # name -> player (insertion = show order)
+    scores: dict[str, int] = field(default_factory=dict)
+    podiums: dict[str, str] = field(default_factory=dict)  # podium -> player name
+    arb: Arbiter | None = None
+    locked_out: list[str] = field(default_factory=list)  # players out of the current question
+    decision: Decision | None = None
+    answering: str | None = None  # podium whose player is answering
+    winner: str | None = None  # player shown as winner (answering, or judged correct)
+    result: str = ""  # how the last question ended: correct, incorrect, timeout, no_buzz, tie
+    locked: bool = False  # a lock went out in the current window (awaiting the decision)
+    window_deadline: int | None = None
+    answer_deadline: int | None = None
+    decisions: int = 0
+
+
+@dataclass
+class _Snapshot:
+    name: str
+    at_us: int
+    game: _Game
+
+
+class GameEngine:
+    def __init__(self, show: Show, seed: int = 0) -> None:
+        self.show = show
+        self.seed = seed
+        self.g = _Game()
+        for p in show.players:
+            self.g.players[p.name] = p
+            self.g.scores[p.name] = 0
+            if p.podium is not None:
+                self.g.podiums[p.podium] = p.name
+        # podium registry: not undoable (an undo must not make a podium forget it is online)
+        self.online: dict[str, bool] = {}
+        self.hello: dict[str, dict[str, Any]] = {}
+        self._undo: list[_Snapshot] = []
+        self._redo: list[_Snapshot] = []
+        self._now = 0
+
+    def _clock(self, now_us: int) -> int:
+        # host time never runs backwards inside the engine (the arbiter refuses it)
+        self._now = max(self._now, now_us)
+        return self._now
+
+    # ---- public API -----------------------------------------------------------------------------
+
+    def handle(self, event: ev.Event, now_us: int) -> list[ev.Effect]:
+        """Apply one input at host time ``now_us``; timers already due fire first."""
+        now_us = self._clock(now_us)
+        out = self.tick(now_us)
+        if isinstance(event, ev.Command):
+            out += self._command(event, now_us)
+        elif isinstance(event, ev.PodiumPress):
+            out += self._press(event, now_us)
+        elif isinstance(event, ev.PodiumWatermark):
+            out += self._watermark(event, now_us)
+        elif isinstance(event, ev.PodiumOnline):
+            out += self._online(event.podium, event.info, now_us)
+        elif isinstance(event, ev.PodiumOffline):
+            out += self._offline(event.podium, now_us)
+        elif isinstance(event, ev.PodiumHello):
+            out += self._hello(event, now_us)
+        else:
+            out.append(ev.Logged("unknown_event", {"type": type(event).__name__}))
+        return out
+
+    def tick(self, now_us: int) -> list[ev.Effect]:
+        """Fire what is due at ``now_us``: the arbiter's bounded wait, the buzz window, the answer timer."""
+        now_us = self._clock(now_us)
+        g = self.g
+        out: list[ev.Effect] = []
+        if g.arb is not None and g.phase in ("reading", "open"):
+            d = g.arb.next_deadline()
+            if d is not None and d <= now_us:
+                out += self._arbiter(lambda a: a.tick(now_us), now_us)
+        if g.phase == "open" and g.window_deadline is not None and g.window_deadline <= now_us:
+            out.append(ev.Logged("buzz_window_expired", {"q": g.q, "ep": g.ep}))
+            out += self._close_window(now_us)
+        if g.phase == "answering" and g.answer_deadline is not None and g.answer_deadline <= now_us:
+            out.append(ev.Logged("answer_timer_expired", {"q": g.q, "player": g.winner}))
+            out += self._wrong(now_us, "answer_timeout")
+        return out
+
+    def next_deadline(self) -> int | None:
+        g = self.g
+        ds: list[int] = []
+        if g.arb is not None and g.phase in ("reading", "open"):
+            d = g.arb.next_deadline()
+            if d is not None:
+                ds.append(d)
+        if g.phase == "open" and g.window_deadline is not None:
+            ds.append(g.window_deadline)
+        if g.phase == "answering" and g.answer_deadline is not None:
+            ds.append(g.answer_deadline)
+        return min(ds) if ds else None
+
+    def view(self) -> dict[str, Any]:
+        """Viewer state, shaped as the codec's ``state`` message (minus v and t)."""
+        g = self.g
+        question = self.show.question(g.q)
+        order: list[dict[str, Any]] = []
+        if g.decision is not None:
+            for r in g.decision.order[:64]:
+                item: dict[str, Any] = {"podium": r.podium, "gap_us": r.gap_us, "err_us": r.err_us}
+                if r.podium in g.podiums:
+                    item["player"] = g.podiums[r.podium]
+                order.append(item)
+        info: dict[str, Any] = {
+            "title": self.show.title,
+            "mode": self.show.rules.mode,
+            "round": question.round if question else "",
+            "value": question.value if question else 0,
+            "result": g.result,
+            "locked_out": list(g.locked_out),
+            "podiums": {
+                pid: {"player": g.podiums.get(pid, ""), "online": self.online.get(pid, False)}
+                for pid in sorted(set(g.podiums) | set(self.online) | set(self.hello))
+            },
+            "unassigned": sorted(pid for pid in set(self.online) | set(self.hello) if pid not in g.podiums),
+        }
+        if self.show.question_count is not None:
+            info["questions"] = self.show.question_count
+        if g.decision is not None and g.decision.flags:
+            info["flags"] = sorted(g.decision.flags)
+        out: dict[str, Any] = {
+            "phase": g.phase,
+            "ep": g.ep,
+            "q": g.q,
+            "ts": max(0, g.ts),
+            "order": order,
+            "scores": dict(g.scores),
+            "info": info,
+        }
+        if g.winner is not None:
+            out["winner"] = g.winner[:32]
+        return out
+
+    def state_digest(self) -> str:
+        """Comparable fingerprint of the whole game state (two engines fed the same inputs agree)."""
+        g = self.g
+        body = {
+            "view": self.view(),
+            "locked_out": g.locked_out,
+            "answering": g.answering,
+            "locked": g.locked,
+            "deadlines": [g.window_deadline, g.answer_deadline, self.next_deadline()],
+            "decisions": g.decisions,
+            "decision": _decision_json(g.decision),
+            "podiums": g.podiums,
+            "undo": [(s.name, s.at_us) for s in self._undo],
+            "redo": [(s.name, s.at_us) for s in self._redo],
+        }
+        blob = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def resync(self) -> list[ev.Effect]:
+        """Effects that put every podium's lights and arming back to the current state (after a restart)."""
+        g = self.g
+        out: list[ev.Effect] = []
+        if g.phase == "open" and not g.locked:
+            out.append(ev.Arm(g.ep))
+            out.append(ev.Light("all", "armed"))
+            out += [ev.Light(pid, "locked") for pid in self._excluded()]
+        elif g.phase in ("open", "answering"):
+            out.append(ev.Lock(g.ep, tuple(sorted(g.podiums))))
+            out.append(ev.Light("all", "locked"))
+            if g.answering is not None:
+                out.append(self._winner_light(g.answering))
+        elif g.phase == "ended":
+            out.append(ev.Light("all", "off"))
+        else:
+            out.append(ev.Light("all", "idle"))
+        out.append(ev.StateChanged())
+        return out
+
+    # ---- operator commands ----------------------------------------------------------------------
+
+    def _command(self, cmd: ev.Command, now: int) -> list[ev.Effect]:
+        name = cmd.name
+        if name not in _ALLOWED:
+            return [
+                ev.CommandRefused(str(name), f"unknown command (expected one of: {', '.join(ev.COMMANDS)})")
+            ]
+        if not isinstance(cmd.args, dict):
+            return [ev.CommandRefused(name, "args must be an object")]
+        if self.g.phase not in _ALLOWED[name]:
+            return [ev.CommandRefused(name, f"not possible while {self.g.phase}: {_WHY_NOT[name]}")]
+        if name == "undo":
+            return self._restore(self._undo, self._redo, name, now)
+        if name == "redo":
+            return self._restore(self._redo, self._undo, name, now)
+        before = copy.deepcopy(self.g)
+        try:
+            out = getattr(self, "_cmd_" + name)(cmd.args, now)
+        except _Refused as e:
+            self.g = before  # a refusal leaves the state exactly as it was
+            return [ev.CommandRefused(name, e.reason)]
+        self._undo.append(_Snapshot(name, now, before))
+        self._redo.clear()
+        result: list[ev.Effect] = [ev.Logged("command", {"name": name, "args": dict(cmd.args)})]
+        result += out
+        result.append(ev.StateChanged())
+        return result
+
+    def _cmd_read(self, args: dict[str, Any], now: int) -> list[ev.Effect]:
+        out = self._new_window(now)
+        self._phase("reading", now)
+        question = self.show.question(self.g.q)
+        out.append(ev.Light("all", "idle"))
+        out.append(ev.Logged("read", {"q": self.g.q, "value": question.value if question else 0}))
+        return out
+
+    def _cmd_arm(self, args: dict[str, Any], now: int) -> list[ev.Effect]:
+        g = self.g
+        out: list[ev.Effect] = []
+        if g.phase == "idle":
+            out += self._new_window(now)
+        if not self._eligible():
+            raise _Refused("no podium is assigned to a player who can still buzz")
+        if g.arb is None:
+            raise _Refused("no question in play")
+        self._phase("open", now)
+        out += self._arm_effects(now)
+        out += self._arbiter(lambda a: a.arm(now, now), now)
+        return out
+
+    def _cmd_judge(self, args: dict[str, Any], now: int) -> list[ev.Effect]:
+        correct = args.get("correct")
+        if not isinstance(correct, bool):
+            raise _Refused("judge needs correct: true or false")
+        if not correct:
+            return self._wrong(now, "incorrect")
+        g = self.g
+        player = g.podiums.get(g.answering or "")
+        if player is None:
+            raise _Refused("the answering podium is no longer assigned to a player")
+        value = self._value()
+        g.scores[player] = g.scores.get(player, 0) + value
+        g.result = "correct"
+        g.winner = player
+        g.answer_deadline = None
+        self._phase("judged", now)
+        return [
+            ev.Logged("score", {"player": player, "delta": value, "reason": "correct", "q": g.q}),
+            ev.Light("all", "idle"),
+            ev.Light(g.answering or "all", "solid", "00ff00", 3000),
+        ]
+
+    def _cmd_timeout(self, args: dict[str, Any], now: int) -> list[ev.Effect]:
+        if self.g.phase == "open":
+            return self._close_window(now)
+        return self._wrong(now, "answer_timeout")
+
+    def _cmd_next(self, args: dict[str, Any], now: int) -> list[ev.Effect]:
+        g = self.g
+        if self.show.question(g.q + 1) is None:
+            raise _Refused(f"question {g.q} is the last one in the show: use end")
+        g.q += 1
+        self._reset_question()
+        self._phase("idle", now)
+        return [ev.Light("all", "idle")]
+
+    def _cmd_adjust(self, args: dict[str, Any], now: int) -> list[ev.Effect]:
+        player = args.get("player")
+        delta = args.get("delta")
+        reason = args.get("reason", "")
+        if not isinstance(player, str) or player not in self.g.players:
+            raise _Refused(f"unknown player {player!r}")
+        if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0 or abs(delta) > _MAX_DELTA:
+            raise _Refused(f"delta must be a non-zero integer within ±{_MAX_DELTA}, got {delta!r}")
+        if not isinstance(reason, str):
+            raise _Refused("reason must be text")
+        self.g.scores[player] = self.g.scores.get(player, 0) + delta
+        return [ev.Logged("score", {"player": player, "delta": delta, "reason": reason or "adjust"})]
+
+    def _cmd_assign(self, args: dict[str, Any], now: int) -> list[ev.Effect]:
+        g = self.g
+        podium = args.get("podium")
+        player = args.get("player")
+        if not isinstance(podium, str) or not valid_id(podium) or podium == "all":
+            raise _Refused(f"{podium!r} is not a podium id")
+        if not isinstance(player, str) or not 0 < len(player) <= 32:
+            raise _Refused("player must be a name of 1 to 32 characters")
+        if player not in g.players:
+            if args.get("create") is not True:
+                raise _Refused(f"unknown player {player!r} (pass create: true to add a new player)")
+            team = args.get("team")
+            if team is not None and not any(t.name == team for t in self.show.teams):
+                raise _Refused(f"unknown team {team!r}")
+            if self.show.rules.mode == "teams" and team is None:
+                raise _Refused("a new player needs a team in teams mode")
+            g.players[player] = Player(player, team=team)
+            g.scores[player] = 0
+        # one podium per player: the player's old podium and the podium's old player are released
+        for pid in [p for p, name in g.podiums.items() if name == player]:
+            del g.podiums[pid]
+        g.podiums[podium] = player
+        return [ev.Logged("assigned", {"podium": podium, "player": player}), ev.Light(podium, "idle")]
+
+    def _cmd_unassign(self, args: dict[str, Any], now: int) -> list[ev.Effect]:
+        podium = args.get("podium")
+        if not isinstance(podium, str) or podium not in self.g.podiums:
+            raise _Refused(f"podium {podium!r} is not assigned")
+        player = self.g.podiums.pop(podium)
+        return [ev.Logged("unassigned", {"podium": podium, "player": player}), ev.Light(podium, "off")]
+
+    def _cmd_end(self, args: dict[str, Any], now: int) -> list[ev.Effect]:
+        g = self.g
+        out: list[ev.Effect] = []
+        if g.phase in ("open", "answering", "reading"):
+            out.append(ev.Lock(g.ep, tuple(sorted(g.podiums))))
+        g.arb = None
+        g.window_deadline = g.answer_deadline = None
+        self._phase("ended", now)
+        out.append(ev.Light("all", "off"))
+        return out
+
+    def _restore(self, src: list[_Snapshot], dst: list[_Snapshot], name: str, now: int) -> list[ev.Effect]:
+        if not src:
+            return [ev.CommandRefused(name, f"nothing to {name}")]
+        snap = src.pop()
+        dst.append(_Snapshot(snap.name, now, self.g))
+        g = copy.deepcopy(snap.game)
+        # timers resume with the time they had left when the snapshot was taken
+        shift = now - snap.at_us
+        if g.window_deadline is not None:
+            g.window_deadline += shift
+        if g.answer_deadline is not None:
+            g.answer_deadline += shift
+        self.g = g
+        out: list[ev.Effect] = [ev.Logged(name, {"command": snap.name, "phase": g.phase, "q": g.q})]
+        return out + self.resync()
+
+    # ---- podium inputs --------------------------------------------------------------------------
+
+    def _press(self, e: ev.PodiumPress, now: int) -> list[ev.Effect]:
+        g = self.g
+        player = g.podiums.get(e.podium)
+        if player is None:
+            return [ev.Logged("press_ignored", {"podium": e.podium, "seq": e.seq, "reason": "unassigned"})]
+        if g.arb is None or g.phase not in ("reading", "open"):
+            return [ev.Logged("press_ignored", {"podium": e.podium, "seq": e.seq, "reason": g.phase})]
+        press = Press(
+            podium=e.podium,
+            seq=e.seq,
+            podium_us=e.podium_us,
+            mapped_us=e.mapped_us,
+            err_us=e.err_us,
+            arrival_us=e.arrival_us,
+            trusted=e.trusted,
+            team=self._team_of(player),
+        )
+        out = self._arbiter(lambda a: a.press(press, now), now)
+        if self.show.rules.mode == "ranked" and not out:
+            # accepted into the ranked order: that podium is done for this window
+            out = [ev.Light(e.podium, "locked"), ev.Logged("ring_in", {"podium": e.podium, "seq": e.seq})]
+        return out
+
+    def _watermark(self, e: ev.PodiumWatermark, now: int) -> list[ev.Effect]:
+        g = self.g
+        if g.arb is None or g.phase not in ("reading", "open") or e.podium not in g.podiums:
+            return []
+        return self._arbiter(lambda a: a.watermark(e.podium, e.seq, e.mapped_us, now), now)
+
+    def _online(self, podium: str, info: dict[str, Any], now: int) -> list[ev.Effect]:
+        self.online[podium] = True
+        if info:
+            self.hello.setdefault(podium, {}).update(info)
+        return [*self._podium_light(podium), ev.StateChanged()]
+
+    def _offline(self, podium: str, now: int) -> list[ev.Effect]:
+        self.online[podium] = False
+        out: list[ev.Effect] = [ev.Logged("offline", {"podium": podium})]
+        g = self.g
+        if g.arb is not None and g.phase in ("reading", "open") and podium in g.podiums:
+            out += self._arbiter(lambda a: a.offline(podium, now), now)
+        out.append(ev.StateChanged())
+        return out
+
+    def _hello(self, e: ev.PodiumHello, now: int) -> list[ev.Effect]:
+        self.hello.setdefault(e.podium, {}).update({"hw": e.hw, "board": e.board, "fw": e.fw})
+        g = self.g
+        out: list[ev.Effect] = []
+        if e.podium not in g.podiums:
+            if self.show.assign_on_hello:
+                player = self._free_player()
+                g.podiums[e.podium] = player
+                out.append(ev.Logged("assigned", {"podium": e.podium, "player": player, "by": "hello"}))
+            else:
+                out.append(ev.Logged("unassigned_podium", {"podium": e.podium}))
+        out += self._podium_light(e.podium)
+        out.append(ev.StateChanged())
+        return out
+
+    # ---- arbiter glue ---------------------------------------------------------------------------
+
+    def _arbiter(self, call: Callable[[Arbiter], list[ArbiterEffect]], now: int) -> list[ev.Effect]:
+        """Call the arbiter and translate its effects; its refusals become a log line, never a crash."""
+        g = self.g
+        if g.arb is None:
+            return []
+        try:
+            effects = call(g.arb)
+        except ValueError as e:
+            return [ev.Logged("arbiter_refused", {"reason": str(e), "phase": g.phase})]
+        out: list[ev.Effect] = []
+        for a in effects:
+            if isinstance(a, LockAll):
+                g.locked = True
+                g.window_deadline = None  # somebody buzzed: the window timer no longer matters
+                out.append(ev.Lock(a.epoch, tuple(a.podiums)))
+                out.append(ev.Logged("lock", {"epoch": a.epoch, "leader": a.leader}))
+            elif isinstance(a, FalseStarted):
+                fs = a.false_start
+                dur = max(0, (fs.locked_until_us - now) // 1000)
+                out.append(ev.Light(fs.podium, "false", None, dur))
+                out.append(ev.Logged("false_start", {"podium": fs.podium, "mapped_us": fs.mapped_us}))
+            elif isinstance(a, PressRejected):
+                out.append(
+                    ev.Logged("press_rejected", {"podium": a.podium, "seq": a.seq, "reason": a.reason})
+                )
+            elif isinstance(a, Decided):
+                out += self._decided(a.decision, now)
+        return out
+
+    def _decided(self, d: Decision, now: int) -> list[ev.Effect]:
+        g = self.g
+        g.decision = d
+        g.decisions += 1
+        g.window_deadline = None
+        out: list[ev.Effect] = [ev.DecisionMade(d)]
+        if d.winner is None or d.winner not in g.podiums:
+            g.result = "tie" if d.is_tie else "no_buzz"
+            out += self._finish(now, lock=True)
+            return out
+        out += self._answer(d.winner, now)
+        return out
+
+    def _answer(self, podium: str, now: int) -> list[ev.Effect]:
+        g = self.g
+        g.answering = podium
+        g.winner = g.podiums[podium]
+        ms = self.show.rules.answer_ms
+        g.answer_deadline = now + ms * 1000 if ms > 0 else None
+        self._phase("answering", now)
+        out: list[ev.Effect] = []
+        if not g.locked:
+            out.append(ev.Lock(g.ep, tuple(sorted(g.podiums))))
+            g.locked = True
+        out.append(ev.Light("all", "locked"))
+        out.append(self._winner_light(podium))
+        return out
+
+    def _wrong(self, now: int, why: str) -> list[ev.Effect]:
+        """An incorrect answer (or the answer timer ran out): penalty, then the next chance."""
+        g = self.g
+        podium = g.answering
+        player = g.podiums.get(podium or "")
+        out: list[ev.Effect] = []
+        if player is not None:
+            if self.show.rules.negative:
+                value = self._value()
+                g.scores[player] = g.scores.get(player, 0) - value
+                out.append(ev.Logged("score", {"player": player, "delta": -value, "reason": why, "q": g.q}))
+            g.locked_out.append(player)
+            team = self._team_of(player)
+            if self.show.rules.mode == "teams" and team is not None:
+                for mate, p in g.players.items():
+                    if p.team == team and mate not in g.locked_out:
+                        g.locked_out.append(mate)
+        g.answering = None
+        g.winner = None
+        g.answer_deadline = None
+        g.result = why
+        # ranked ring-in: the next player in the recorded order answers, no new buzz needed
+        if self.show.rules.mode == "ranked" and g.decision is not None:
+            for r in g.decision.order:
+                name = g.podiums.get(r.podium)
+                if name is not None and name not in g.locked_out:
+                    return out + self._answer(r.podium, now)
+        if g.arb is None or not self._eligible():
+            return out + self._finish(now, lock=False)
+        # reopen the question for everyone still in it
+        g.locked = False
+        g.decision = None
+        self._phase("open", now)
+        out += self._arm_effects(now)
+        out += self._arbiter(lambda a: a.reopen(now, exclude=self._excluded()), now)
+        return out
+
+    def _close_window(self, now: int) -> list[ev.Effect]:
+        g = self.g
+        out: list[ev.Effect] = []
+        if g.arb is not None:
+            out += self._arbiter(lambda a: a.close(now), now)
+        if g.phase == "open":  # the arbiter did not produce a winner: nobody buzzed in time
+            g.result = "timeout"
+            out += self._finish(now, lock=True)
+        return out
+
+    def _finish(self, now: int, lock: bool) -> list[ev.Effect]:
+        g = self.g
+        out: list[ev.Effect] = []
+        if lock and not g.locked:
+            out.append(ev.Lock(g.ep, tuple(sorted(g.podiums))))
+            g.locked = True
+        g.window_deadline = g.answer_deadline = None
+        g.answering = None
+        self._phase("judged", now)
+        out.append(ev.Light("all", "idle"))
+        out.append(ev.Logged("question_over", {"q": g.q, "result": g.result}))
+        return out
+
+    # ---- helpers --------------------------------------------------------------------------------
+
+    def _new_window(self, now: int) -> list[ev.Effect]:
+        g = self.g
+        self._reset_question()
+        g.ep += 1
+        r = self.show.rules
+        if not g.podiums:
+            raise _Refused("no podium is assigned to a player yet")
+        rules = ArbiterRules(
+            # teams is first-buzz with one press per team
+            mode="ranked" if r.mode == "ranked" else "first",
+            tie_rule=r.tie_rule,
+            false_start_us=r.false_start_ms * 1000,
+            max_wait_us=r.max_wait_ms * 1000,
+            window_us=r.buzz_window_ms * 1000 if r.buzz_window_ms > 0 else None,
+            one_per_team=r.mode == "teams",
+        )
+        eligible = {pid: self._team_of(name) for pid, name in sorted(g.podiums.items())}
+        # one seed per epoch, derived from the show seed: a replay draws the same tie-breaks
+        g.arb = Arbiter(epoch=g.ep, eligible=eligible, rules=rules, seed=self.seed * 1_000_003 + g.ep)
+        out: list[ev.Effect] = []
+        for pid in sorted(g.podiums):
+            if self.online.get(pid) is False:
+                out += self._arbiter(lambda a, pid=pid: a.offline(pid, now), now)  # type: ignore[misc]
+        return out
+
+    def _reset_question(self) -> None:
+        g = self.g
+        g.arb = None
+        g.locked_out = []
+        g.decision = None
+        g.answering = None
+        g.winner = None
+        g.result = ""
+        g.locked = False
+        g.window_deadline = g.answer_deadline = None
+
+    def _arm_effects(self, now: int) -> list[ev.Effect]:
+        g = self.g
+        ms = self.show.rules.buzz_window_ms
+        g.window_deadline = now + ms * 1000 if ms > 0 else None
+        out: list[ev.Effect] = [ev.Arm(g.ep), ev.Light("all", "armed")]
+        out += [ev.Light(pid, "locked") for pid in self._excluded()]
+        return out
+
+    def _phase(self, phase: str, now: int) -> None:
+        self.g.phase = phase
+        self.g.ts = now
+
+    def _value(self) -> int:
+        q = self.show.question(self.g.q)
+        return q.value if q else self.show.rules.default_value
+
+    def _team_of(self, player: str) -> str | None:
+        p = self.g.players.get(player)
+        return p.team if p is not None else None
+
+    def _excluded(self) -> list[str]:
+        return sorted(pid for pid, name in self.g.podiums.items() if name in self.g.locked_out)
+
+    def _eligible(self) -> list[str]:
+        return sorted(pid for pid, name in self.g.podiums.items() if name not in self.g.locked_out)
+
+    def _free_player(self) -> str:
+        g = self.g
+        taken = set(g.podiums.values())
+        for name in g.players:
+            if name not in taken:
+                return name
+        n = len(g.players) + 1
+        while f"Player {n}" in g.players:
+            n += 1
+        name = f"Player {n}"
+        teams = self.show.teams
+        team = teams[len(g.players) % len(teams)].name if teams else None
+        g.players[name] = Player(name, team=team)
+        g.scores[name] = 0
+        return name
+
+    def _colour(self, player: str) -> str | None:
+        p = self.g.players.get(player)
+        if p is None:
+            return None
+        if p.colour:
+            return p.colour
+        for t in self.show.teams:
+            if t.name == p.team:
+                return t.colour
+        return None
+
+    def _winner_light(self, podium: str) -> ev.Light:
+        return ev.Light(podium, "winner", self._colour(self.g.podiums.get(podium, "")))
+
+    def _podium_light(self, podium: str) -> list[ev.Effect]:
+        """The light one podium should show now (it just came online or said hello)."""
+        g = self.g
+        player = g.podiums.get(podium)
+        if player is None:
+            return [ev.Light(podium, "identify")]
+        if g.phase == "answering" and podium == g.answering:
+            return [self._winner_light(podium)]
+        if g.phase == "open" and not g.locked and player not in g.locked_out:
+            return [ev.Light(podium, "armed")]
+        if g.phase in ("open", "answering"):
+            return [ev.Light(podium, "locked")]
+        return [ev.Light(podium, "off" if g.phase == "ended" else "idle")]
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _decision_json(d: Decision | None) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    return {
+        "epoch": d.epoch,
+        "winner": d.winner,
+        "order": [[r.podium, r.mapped_us, r.err_us, r.gap_us, r.team] for r in d.order],
+        "tied": list(d.tied),
+        "tie_rule": d.tie_rule,
+        "flags": sorted(d.flags),
+        "decided_us": d.decided_us,
+        "evidence": json.loads(json.dumps(d.evidence, sort_keys=True, default=str)),
+    }
