@@ -10,6 +10,7 @@ to the event log before its effects (lock, lights, viewer state) go out.
 from __future__ import annotations
 
 import asyncio
+import socket
 import contextlib
 import logging
 import random
@@ -28,6 +29,9 @@ from buzzline.core.registry import PodiumRegistry
 from buzzline.core.show import Show
 from buzzline.core.types import Decision
 from buzzline.io.ingest import Accepted, Ingest, Rejected
+
+# Small command and sync packets must not wait for Nagle's algorithm.
+NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 
 log = logging.getLogger("buzzline.host")
 
@@ -155,6 +159,7 @@ class HostService:
                     keepalive=5,
                     max_inflight_messages=1000,
                     max_queued_outgoing_messages=10000,
+                    socket_options=NODELAY,
                 ) as client:
                     self._client = client
                     for leaf in topics.UPSTREAM:

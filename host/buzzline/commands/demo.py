@@ -143,27 +143,46 @@ async def play_questions(
 
 
 async def _demo(args: argparse.Namespace) -> int:
+    import tempfile
+
     from buzzline.host_service import HostService
-    from buzzline.io.broker import parse_address, start_broker
+    from buzzline.io.broker import Broker, MosquittoBroker, find_mosquitto, parse_address, start_broker
+    from buzzline.io.security import broker_extra_config, write_broker_config
     from buzzline.sim.podium import VirtualPodium
 
     rng = random.Random(args.seed)
-    broker = None
+    pids = [f"p{i + 1}" for i in range(args.podiums)]
+    broker: Broker | None = None
+    creds: dict[str, tuple[str | None, str | None]] = {}
+    tmp = tempfile.TemporaryDirectory(prefix="buzzline-demo-")
     if args.broker:
         host, port = parse_address(args.broker)
+    elif find_mosquitto():
+        # The secured setup a studio would run: per-podium accounts and an ACL.
+        secrets = write_broker_config(tmp.name, args.studio, pids)
+        broker = MosquittoBroker(extra_config=broker_extra_config(tmp.name), allow_anonymous=False)
+        broker.start()
+        creds = {p: (c.username, c.password) for p, c in secrets.podiums.items()}
+        creds["host"] = (secrets.host.username, secrets.host.password)
+        host, port = broker.host, broker.port
+        print(f"broker: mosquitto on {broker.address}, anonymous refused, per-podium ACL", flush=True)
     else:
         broker = start_broker()
         host, port = broker.host, broker.port
-        print(f"broker: {broker.kind} on {broker.address}", flush=True)
+        print(f"broker: {broker.kind} on {broker.address} (embedded, no ACL)", flush=True)
     try:
         async with contextlib.AsyncExitStack() as stack:
+            hu, hp = creds.get("host", (None, None))
             svc = await stack.enter_async_context(
-                HostService(host, port, args.studio, log_path=args.log_path, seed=args.seed)
+                HostService(host, port, args.studio, log_path=args.log_path, seed=args.seed, username=hu, password=hp)
             )
             print(f"host: studio {args.studio!r}, fair arbiter with lock-first, decide-second", flush=True)
             podiums = []
-            for i in range(args.podiums):
-                p = VirtualPodium(f"p{i + 1}", host, port, args.studio, rng=random.Random(rng.random()))
+            for pid in pids:
+                pu, pp = creds.get(pid, (None, None))
+                p = VirtualPodium(
+                    pid, host, port, args.studio, rng=random.Random(rng.random()), username=pu, password=pp
+                )
                 podiums.append(await stack.enter_async_context(p))
             async with asyncio.timeout(10):
                 await asyncio.gather(*(p.synced.wait() for p in podiums))
@@ -178,6 +197,7 @@ async def _demo(args: argparse.Namespace) -> int:
     finally:
         if broker is not None:
             broker.stop()
+        tmp.cleanup()
     return 0
 
 

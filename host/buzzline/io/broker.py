@@ -126,6 +126,8 @@ class MosquittoBroker(Broker):
             "log_type warning",
             "max_inflight_messages 100",
             "max_queued_messages 10000",
+            # Nagle's algorithm would hold small command packets back for tens of ms.
+            "set_tcp_nodelay true",
             f"listener {self.port} {self.host}",
         ]
         if self.extra_config:

@@ -9,6 +9,7 @@ lights the host sent from ``light``.
 from __future__ import annotations
 
 import asyncio
+import socket
 import contextlib
 import logging
 import random
@@ -19,6 +20,9 @@ from typing import Any
 
 import aiomqtt
 from buzzline_protocol import codec, topics
+
+# Small command and sync packets must not wait for Nagle's algorithm.
+NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +134,7 @@ class VirtualPodium:
             will=will,
             keepalive=10,
             max_inflight_messages=100,
+            socket_options=NODELAY,
         )
         await self._client.__aenter__()
         c = self._client
@@ -148,7 +153,7 @@ class VirtualPodium:
             retain=True,
         )
         await self._send_up(
-            {"t": "hello", "hw": "sim-" + self.pid, "board": "sim", "fw": "sim-1"},
+            {"t": "hello", "pt": self.clock.now(), "hw": "sim-" + self.pid, "board": "sim", "fw": "sim-1"},
         )
 
     async def stop(self, graceful: bool = True) -> None:
