@@ -11,6 +11,7 @@ import dataclasses
 import enum
 import importlib
 import json
+import logging
 import sqlite3
 import sys
 import time
@@ -23,6 +24,8 @@ from types import TracebackType
 from typing import Any
 
 from buzzline import __version__
+
+log = logging.getLogger(__name__)
 
 # Bumped when the table layout changes; an older host refuses a newer log instead of misreading it.
 FORMAT = 1
@@ -274,6 +277,10 @@ def _scan_defaults() -> None:
         _scanned.add(name)
         for obj in vars(mod).values():
             if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == name:
+                if obj.__name__ in _registry and _registry[obj.__name__] is not obj:
+                    # two core classes with one name: keep the first rather than break every lookup
+                    log.warning("record kind %s defined twice; %s ignored", obj.__name__, name)
+                    continue
                 register(obj)
 
 
