@@ -6,6 +6,7 @@ from os import urandom
 from time import ticks_diff, ticks_ms
 
 from buzzline_protocol import codec, topics
+
 from podium import FW_VERSION
 from podium.board import load as load_board
 from podium.button import Button

@@ -3,11 +3,11 @@
 #   press | release | bounce N   -> "ok"            (edges on the fake pin, IRQ fired at once)
 #   light?                       -> "PATTERN RRGGBB R,G,B"
 #   heap?                        -> "PEAK_ALLOC LIVE_AFTER_COLLECT"
-#   state?                       -> "up=0|1 armed=0|1 ep=N seq=N drops=N pending=N faults=N"
+#   state?                       -> "up=0|1 armed=0|1 ep=N seq=N drops=N pending=N faults=N b=N"
+#   wifi down | wifi up          -> "ok"            (while down the link cannot come back)
 #   quit                         -> stops the podium
 # Fakes live only here, in the hardware layer.
 import asyncio
-import gc
 
 
 class FakePin:
@@ -57,12 +57,15 @@ class UnixBoard:
         self.state_dir = local.get("state_dir", ".")
         self.harness_port = local.get("harness_port", 0)
         self.app = None
+        self._wifi = asyncio.Event()
+        self._wifi.set()
 
     def attach_button(self, handler) -> None:
         self.button_pin.irq(handler=handler)
 
     async def net_up(self) -> None:
-        pass
+        # Like WifiLink.up(): waits for the (simulated) radio link instead of raising.
+        await self._wifi.wait()
 
     def rssi(self):
         return None
@@ -118,6 +121,11 @@ class UnixBoard:
                 return "error bounce needs a count"
             for _ in range(n):
                 self.button_pin.drive(1 - self.button_pin.value())
+        elif cmd == "wifi" and len(words) == 2 and words[1] in ("up", "down"):
+            if words[1] == "up":
+                self._wifi.set()
+            else:
+                self._wifi.clear()
         elif cmd == "light?":
             pat, col = app.lights.current()
             r, g, b = self.light.rgb
@@ -125,7 +133,7 @@ class UnixBoard:
         elif cmd == "heap?":
             return "%d %d" % (app.heap_peak, app.heap_live)
         elif cmd == "state?":
-            return "up=%d armed=%d ep=%d seq=%d drops=%d pending=%d faults=%d" % (
+            return "up=%d armed=%d ep=%d seq=%d drops=%d pending=%d faults=%d b=%d" % (
                 1 if app.mqtt.up else 0,
                 1 if app.armed else 0,
                 app.epoch,
@@ -133,6 +141,7 @@ class UnixBoard:
                 app.mqtt.drops,
                 app.mqtt.pending(),
                 app.faults,
+                app.boot,
             )
         elif cmd == "quit":
             app.stop()
