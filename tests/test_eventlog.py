@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from buzzline.core import events as ev
 from buzzline.core.types import Decided, Decision, LockAll, Press, PressRejected, RingIn
 from buzzline.io.eventlog import (
     FORMAT,
@@ -243,6 +244,14 @@ def test_decision_round_trips_through_the_log(tmp_path: Path) -> None:
         PressRejected("p3", 9, "late"),
         Press("p1", 4, podium_us=123, mapped_us=456, err_us=7, arrival_us=999, trusted=False, team="red"),
         Decision(epoch=0, winner=None, order=()),
+        # the game engine's inputs and effects, as the host service logs them
+        ev.PodiumPress("p2", 11, podium_us=5, mapped_us=6, err_us=7, trusted=True, arrival_us=8),
+        ev.PodiumOnline("p1", {"fw": "1.0", "rssi": -60, "batt": None}),
+        ev.Command("judge", {"correct": False}),
+        ev.DecisionMade(_decision()),
+        ev.Lock(4, ("p1", "p2", "p3")),
+        ev.StateChanged(),
+        ev.Light("all", "blink", colour=None, dur_ms=300),
     ],
 )
 def test_core_types_round_trip(obj: object) -> None:
