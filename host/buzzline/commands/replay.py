@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -98,8 +99,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"buzzline replay: {e}", file=sys.stderr)
         return 2
     show, studio, created = meta.get("show") or "-", meta.get("studio") or "-", meta.get("created", "-")
-    print(f"# show {show}, studio {studio}, created {created}, {len(lines)} records")
-    print(f"{'seq':>6}  {'wall clock':<12}  {'host time':>12}  {'kind':<16} summary")
-    for line in lines:
-        print(line)
+    head = [
+        f"# show {show}, studio {studio}, created {created}, {len(lines)} records",
+        f"{'seq':>6}  {'wall clock':<12}  {'host time':>12}  {'kind':<16} summary",
+    ]
+    return write_stdout("\n".join(head + lines) + "\n")
+
+
+def write_stdout(text: str) -> int:
+    """Print ``text``; a reader that stops early (``| head``) is not an error worth a traceback."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # what a shell reports for SIGPIPE
     return 0

@@ -230,7 +230,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"buzzline report: cannot write {args.out}: {e.strerror}", file=sys.stderr)
             return 2
     else:
-        sys.stdout.write(text)
+        from buzzline.commands.replay import write_stdout
+
+        if write_stdout(text):
+            return 141
     for p in problems:
         print(f"buzzline report: skipped {p}", file=sys.stderr)
     return 1 if problems else 0
