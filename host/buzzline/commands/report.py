@@ -169,7 +169,7 @@ def render_html(meta: dict[str, str], entries: list[dict[str, Any]]) -> str:
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
-        f"<p>Studio {esc(meta.get('studio', ''))}, log created {esc(meta.get('created', ''))}, "
+        f"<p>Studio {esc(meta.get('studio') or '-')}, log created {esc(meta.get('created', ''))}, "
         f"{len(entries)} decisions. Times are host-clock microseconds; an error bound is a half-width.</p>",
     ]
     if not entries:
@@ -191,7 +191,11 @@ def render_html(meta: dict[str, str], entries: list[dict[str, Any]]) -> str:
             cls = ' class="win"' if r["winner"] else ""
             cells = [r["place"], r["podium"], r["team"], r["mapped_us"], r["err_us"], r["gap_ms"]]
             cells += [r["press_seq"], r["arrival_us"], r["trusted"]]
-            out.append(f"<tr{cls}>" + "".join(f"<td>{esc('' if c is None else str(c))}</td>" for c in cells))
+            out.append(
+                f"<tr{cls}>"
+                + "".join(f"<td>{esc('' if c is None else str(c))}</td>" for c in cells)
+                + "</tr>"
+            )
         out.append("</table>")
         if e["watermarks"]:
             wm = json.dumps(e["watermarks"], sort_keys=True)
