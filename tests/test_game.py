@@ -367,6 +367,8 @@ def test_team_mode_one_buzz_per_team_and_whole_team_locked_after_miss() -> None:
         ([], "redo", {}, "nothing to redo"),
         ([("end", {})], "end", {}, "already ended"),
         ([("arm", {}), ("end", {})], "arm", {}, "only be armed"),
+        ([("unassign", {"podium": "p1"}), ("unassign", {"podium": "p2"})], "arm", {}, "no podium"),
+        ([("unassign", {"podium": "p1"}), ("unassign", {"podium": "p2"})], "read", {}, "no podium"),
     ],
 )
 def test_senseless_commands_are_refused_with_a_reason_and_change_nothing(

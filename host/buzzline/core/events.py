@@ -31,6 +31,9 @@ class PodiumWatermark:
     podium: str
     seq: int
     mapped_us: int
+    # the clock model's error bound for mapped_us: the arbiter only counts the podium as past a
+    # press once mapped_us - err_us is past it, so pass it whenever the clock model has one
+    err_us: int = 0
 
 
 @dataclass(frozen=True, slots=True)

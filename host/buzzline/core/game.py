@@ -251,7 +251,7 @@ class GameEngine:
 
     def _command(self, cmd: ev.Command, now: int) -> list[ev.Effect]:
         name = cmd.name
-        if name not in _ALLOWED:
+        if not isinstance(name, str) or name not in _ALLOWED:
             return [
                 ev.CommandRefused(str(name), f"unknown command (expected one of: {', '.join(ev.COMMANDS)})")
             ]
@@ -434,7 +434,7 @@ class GameEngine:
         g = self.g
         if g.arb is None or g.phase not in ("reading", "open") or e.podium not in g.podiums:
             return []
-        return self._arbiter(lambda a: a.watermark(e.podium, e.seq, e.mapped_us, now), now)
+        return self._arbiter(lambda a: a.watermark(e.podium, e.seq, e.mapped_us, now, e.err_us), now)
 
     def _online(self, podium: str, info: dict[str, Any], now: int) -> list[ev.Effect]:
         self.online[podium] = True
