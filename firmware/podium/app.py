@@ -52,10 +52,10 @@ class Podium:
         self.gc_forced = 0
         self.heap_peak = 0
         self.heap_live = 0
-        self._recent_cs = []
+        self._recent_cs: list[int] = []
         self._sync_n = 0
         self._sync_t1 = 0
-        self._prev = None
+        self._prev: list[int] | None = None
         self._last_sync = ticks_ms()
         self._stop = asyncio.Event()
         self.t_up = topics.podium(studio, pid, "up")

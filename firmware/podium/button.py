@@ -23,7 +23,9 @@ class Button:
         self._on_press = on_press  # called with the raw tick of the press edge
         self._on_fault = on_fault  # called with (code, n)
         self._active_low = active_low
-        self._t = [0] * _RING  # small ints: storing one does not allocate
+        self._t: list = [
+            0
+        ] * _RING  # ticks (a distinct type in the stubs)  # small ints: storing one does not allocate
         self._lv = bytearray(_RING)
         self._w = 0
         self._r = 0
@@ -59,7 +61,7 @@ class Button:
     def _is_pressed(self, level: int) -> bool:
         return (level == 0) if self._active_low else (level != 0)
 
-    def _edge(self, t: int, pressed: bool) -> None:
+    def _edge(self, t, pressed: bool) -> None:
         self._last_edge = t
         if ticks_diff(t, self._win_start) > self.CHATTER_WINDOW_MS * 1000:
             self._win_start = t
@@ -79,7 +81,7 @@ class Button:
             return  # bounce: the settle check in poll() reconciles with the real level
         self._set(t, pressed)
 
-    def _set(self, t: int, pressed: bool) -> None:
+    def _set(self, t, pressed: bool) -> None:
         self.pressed = pressed
         self._changed = t
         if pressed:

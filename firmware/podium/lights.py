@@ -35,10 +35,10 @@ class Lights:
         self.bri = bri
         self._base = "idle"
         self._base_col = colour
-        self._temp = None  # (pattern, colour, until_ms) overlay with a duration
+        self._temp: tuple | None = None  # (pattern, colour, until_ms) overlay with a duration
         self._offline = False
         self._start = ticks_ms()
-        self._shown = None
+        self._shown: tuple | None = None
 
     def set(self, pat: str, col=None, dur: int = 0) -> None:
         if pat not in _TABLE:

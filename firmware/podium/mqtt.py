@@ -92,8 +92,8 @@ class MQTTClient:
         self.drops = 0
         self.connects = 0
         self.last_error = ""
-        self._q = []  # [topic, data, qos, retain, keep]
-        self._inflight = []  # [pid, topic, payload, retain, sent_ms]
+        self._q: list[list] = []  # [topic, data, qos, retain, keep]
+        self._inflight: list[list] = []  # [pid, topic, payload, retain, sent_ms]
         self._pid = 0
         self._wake = asyncio.Event()
         self._dead = False
@@ -175,7 +175,7 @@ class MQTTClient:
         await w.drain()
         self._last_tx = ticks_ms()
 
-    async def _read_packet(self):
+    async def _read_packet(self) -> tuple[int, bytes]:
         r = self._reader
         if r is None:
             raise MQTTError("not connected")
@@ -213,7 +213,8 @@ class MQTTClient:
                 payload += _str(self.password)
         body = _str("MQTT") + bytes([4, flags]) + struct.pack("!H", self.keepalive) + payload
         await self._send(_packet(_CONNECT, body))
-        first, body = await asyncio.wait_for_ms(self._read_packet(), self.CONNECT_TIMEOUT_MS)
+        pkt: tuple[int, bytes] = await asyncio.wait_for_ms(self._read_packet(), self.CONNECT_TIMEOUT_MS)
+        first, body = pkt
         if first != _CONNACK or len(body) != 2:
             raise MQTTError("expected CONNACK")
         rc = body[1]

@@ -7,11 +7,15 @@ BOARDS = ("esp32", "picow", "unix")
 def load(local: dict):
     name = local.get("board")
     if name == "esp32":
-        from podium.board import esp32 as mod
-    elif name == "picow":
-        from podium.board import picow as mod
-    elif name == "unix":
-        from podium.board import unix as mod
-    else:
-        raise ValueError("unknown board " + str(name) + ", expected one of esp32, picow, unix")
-    return mod.make_board(local)
+        from podium.board import esp32
+
+        return esp32.make_board(local)
+    if name == "picow":
+        from podium.board import picow
+
+        return picow.make_board(local)
+    if name == "unix":
+        from podium.board import unix
+
+        return unix.make_board(local)
+    raise ValueError("unknown board " + str(name) + ", expected one of esp32, picow, unix")

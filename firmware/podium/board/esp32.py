@@ -24,6 +24,7 @@ class Esp32Board:
 
     def __init__(self, local: dict) -> None:
         self.button_pin = Pin(local.get("button_pin", BUTTON_PIN), Pin.IN, Pin.PULL_UP)
+        self.light: NeoPixelRing | PlainLed
         pixels = local.get("pixels", 12)
         if pixels:
             self.light = NeoPixelRing(Pin(local.get("neopixel_pin", NEOPIXEL_PIN), Pin.OUT), pixels)

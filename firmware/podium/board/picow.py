@@ -1,6 +1,6 @@
 # Raspberry Pi Pico W profile: hard IRQ on the button (the RP2040 port offers it), so the
 # timestamp is taken within microseconds of the edge even while Python code runs.
-import rp2
+import rp2  # type: ignore[import-not-found]  # not in the ESP32 stubs the check uses
 from machine import Pin, unique_id
 from micropython import const
 
@@ -26,6 +26,7 @@ class PicoWBoard:
     def __init__(self, local: dict) -> None:
         rp2.country(local.get("country", "GB"))
         self.button_pin = Pin(local.get("button_pin", BUTTON_PIN), Pin.IN, Pin.PULL_UP)
+        self.light: NeoPixelRing | PlainLed
         pixels = local.get("pixels", 12)
         if pixels:
             self.light = NeoPixelRing(Pin(local.get("neopixel_pin", NEOPIXEL_PIN), Pin.OUT), pixels)

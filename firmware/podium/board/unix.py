@@ -9,6 +9,11 @@
 # Fakes live only here, in the hardware layer.
 import asyncio
 
+try:
+    from typing import Any
+except ImportError:  # MicroPython: annotations are not evaluated
+    Any = object
+
 
 class FakePin:
     def __init__(self, level: int = 1) -> None:
@@ -56,7 +61,7 @@ class UnixBoard:
         self.light = FakeLight()
         self.state_dir = local.get("state_dir", ".")
         self.harness_port = local.get("harness_port", 0)
-        self.app = None
+        self.app: Any = None  # the Podium, set by it (typed loosely: no import cycle)
         self._wifi = asyncio.Event()
         self._wifi.set()
 
