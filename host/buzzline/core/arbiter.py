@@ -31,7 +31,8 @@ PHASES AND TRANSITIONS (anything not listed raises ValueError and leaves the sta
 ``watermark`` and ``offline`` are legal in every phase (they may make a locked window final).
 
 Rules:
-- A press mapped before the arm instant is a false start: its podium is locked out until
+- A press before the arm instant (reading phase, or mapped_us + err_us < arm_us) is a false
+  start: its podium is locked out until
   ``mapped_us + false_start_us``; every early press renews that. Presses inside a lockout are
   rejected ("false_start"); podiums excluded by ``reopen`` are rejected ("locked_out").
 - Same (podium, seq) twice: PressRejected("duplicate"), in any phase and across reopens.
@@ -182,7 +183,9 @@ class Arbiter:
         self._seen.add(key)
         self._offline.discard(press.podium)
         self._note_wm(press.podium, press.mapped_us, press.err_us, press.seq)
-        if self.phase == "reading" or (self._arm_us is not None and press.mapped_us < self._arm_us):
+        # Early only when surely early: an untrusted clock must not turn a fair press into a penalty.
+        early = self._arm_us is not None and press.mapped_us + press.err_us < self._arm_us
+        if self.phase == "reading" or early:
             if self._window_is_first_arm():
                 return self._false_start(press)
             # pressed while the window was shut (between windows): no penalty, no count

@@ -51,12 +51,13 @@ class ClockModel:
     bound (half the best round trip plus the worst skew).
     """
 
-    WINDOW = 64  # samples kept (newest)
+    WINDOW = 128  # samples kept (newest): about a minute at one exchange per 500 ms
     MIN_SAMPLES = 6  # below this a mapping is untrusted
     FIT_FRACTION = 0.5  # NTP clock filter: fit on the lowest-round-trip half of the window
     Z = 3.0
-    ASYMMETRY = 0.25  # share of half the min round trip assumed as undetectable asymmetry (1.0 = strict)
+    ASYMMETRY = 0.1  # share of half the min round trip assumed as undetectable asymmetry (1.0 = strict)
     FLOOR_US = 30  # podium capture and host stamping jitter
+    WEIGHT_FLOOR_US = 200  # even the best sample carries this much noise: keeps weights from collapsing
     WANDER_PPM = 0.5  # skew may drift this much away from the fit between samples
     UNTRUSTED_PPM = 100  # worst crystal skew, used while untrusted
     MAX_RTT_US = 2_000_000
@@ -133,7 +134,7 @@ class ClockModel:
         ys: list[float] = []
         for p in chosen:
             # Each sample's offset is within its excess round trip (over the best) of the truth.
-            sigma = self.FLOOR_US + (p.rtt - rtt_min) / 2 + asym
+            sigma = self.WEIGHT_FLOOR_US + (p.rtt - rtt_min) / 2
             ws.append(1.0 / (sigma * sigma))
             xs.append(float(p.x - x_ref))
             ys.append(float(p.y - y_ref))
@@ -222,6 +223,10 @@ class ClockModel:
 class ClockBook:
     """Clock models keyed by podium id, restarted when a podium reboots or its time runs backwards."""
 
+    # Messages on different topics (sync vs up) interleave, so a timestamp may legitimately be a
+    # little older than the newest seen; a restarted clock jumps back by its whole uptime.
+    BACKWARDS_TOLERANCE_US = 5_000_000
+
     def __init__(self) -> None:
         self._models: dict[str, ClockModel] = {}
         self._boots: dict[str, int] = {}
@@ -250,12 +255,12 @@ class ClockBook:
         if not _is_int(podium_us):
             return fresh
         last = self._last.get(podium)
-        if last is not None and podium_us < last:
+        if last is not None and podium_us < last - self.BACKWARDS_TOLERANCE_US:
             # Same boot nonce but time went backwards: a restart we were not told about.
             m.reset()
             self.resets += 1
             fresh = True
-        self._last[podium] = podium_us
+        self._last[podium] = podium_us if fresh else max(podium_us, last or 0)
         return fresh
 
     def map(self, podium: str, podium_us: int) -> Mapping:

@@ -1,0 +1,267 @@
+"""Close buzzer races over simulated networks, decided three ways on the same messages.
+
+``buzzline`` runs the real ClockBook + Arbiter (sync exchanges through the model network, lock
+acknowledgements and heartbeats as watermarks); ``arrival_order`` names the first message to
+arrive; ``fixed_window`` waits 100 ms and orders by podium time corrected by offset only.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+
+from buzzline.core.arbiter import Arbiter, ArbiterRules
+from buzzline.core.clock import ClockBook
+from buzzline.core.types import ArbiterEffect, Decided, Press
+from buzzline.sim.netmodel import NetPath, PodiumClock, Profile
+
+FIXED_WINDOW_US = 100_000
+BOOT_SYNCS = 8  # a podium syncs this many times quickly after (re)booting
+BOOT_SYNC_GAP_US = 40_000
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    winner: str | None
+    tie: bool
+    latency_us: int
+
+
+@dataclass(slots=True)
+class RaceResult:
+    truth: tuple[str, ...]  # podiums in true press order
+    gap_us: int  # true time between the first and second press
+    buzzline: Outcome
+    arrival_order: Outcome
+    fixed_window: Outcome
+    clock_errors_us: list[int] = field(default_factory=list)
+    flags: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class _Msg:
+    send_us: int
+    delay_us: int
+    kind: str  # "buzz" | "ack" | "hb"
+    pt: int
+    arrival_us: int = 0
+    seq: int = 0
+
+
+class _SimPodium:
+    def __init__(self, pid: str, profile: Profile, rng: random.Random, now_us: int) -> None:
+        self.id = pid
+        asym = rng.uniform(-profile.asymmetry, profile.asymmetry)
+        self.up = NetPath(profile, rng, 1 + asym)
+        self.down = NetPath(profile, rng, 1 - asym)
+        self.clock = PodiumClock(rng, profile.skew_ppm, now_us)
+        self.next_sync = now_us + rng.randrange(int(profile.sync_ms * 1000))
+        self.hb_phase = rng.randrange(int(profile.heartbeat_ms * 1000))
+        self.seq = 0
+        self.stream_free_us = 0  # TCP keeps order: nothing arrives before the previous message
+        self.pending: list[tuple[int, tuple[int, int, int, int]]] = []  # (known at, sample)
+        self.naive: list[tuple[int, int]] = []  # (rtt, offset) of recent samples, for fixed_window
+
+
+class RaceSim:
+    """A long show on one profile: podiums keep their clocks and paths from race to race."""
+
+    def __init__(self, profile: Profile, seed: int, rules: ArbiterRules | None = None) -> None:
+        self.p = profile
+        self.rng = random.Random(seed)
+        self.rules = rules or ArbiterRules(mode="first", tie_rule="earliest")
+        self.now = 10_000_000
+        self.book = ClockBook()
+        self.podiums = [_SimPodium(f"p{i + 1}", profile, self.rng, self.now) for i in range(profile.podiums)]
+        self.races = 0
+        self._errors: list[int] = []
+        self._flags: frozenset[str] = frozenset()
+        # converge before the first race, as a show would during the warm-up
+        for pod in self.podiums:
+            self._boot_syncs(pod, self.now)
+        self.now += 20_000_000
+
+    # ---- clock sync --------------------------------------------------------------------------
+
+    def _sync(self, pod: _SimPodium, at_us: int) -> None:
+        t1 = pod.clock.at(at_us)
+        up = pod.up.delay_us(reliable=False)
+        down = pod.down.delay_us(reliable=False)
+        if up is None or down is None:
+            return  # QoS 0: the exchange is simply lost
+        t2 = at_us + up
+        t3 = t2 + self.p.turnaround_us
+        t4 = pod.clock.at(t3 + down)
+        # the podium reports the sample in its next request
+        pod.pending.append((t3 + down + int(self.p.sync_ms * 1000) + up, (t1, t2, t3, t4)))
+
+    def _boot_syncs(self, pod: _SimPodium, at_us: int) -> None:
+        for k in range(BOOT_SYNCS):
+            self._sync(pod, at_us + k * BOOT_SYNC_GAP_US)
+        pod.next_sync = at_us + BOOT_SYNCS * BOOT_SYNC_GAP_US
+
+    def _syncs_until(self, pod: _SimPodium, until_us: int) -> None:
+        step = int(self.p.sync_ms * 1000)
+        while pod.next_sync < until_us:
+            self._sync(pod, pod.next_sync)
+            pod.next_sync += step
+
+    def _learn(self, pod: _SimPodium, now_us: int) -> None:
+        """Hand the host every sample it has received by ``now_us``."""
+        if not pod.pending or pod.pending[0][0] > now_us:
+            return
+        model = self.book.model(pod.id, pod.clock.boot)
+        keep = []
+        for known, (t1, t2, t3, t4) in pod.pending:
+            if known > now_us:
+                keep.append((known, (t1, t2, t3, t4)))
+                continue
+            self.book.note_time(pod.id, pod.clock.boot, t4)
+            model.add_sample(t1, t2, t3, t4)
+            pod.naive.append(((t4 - t1) - (t3 - t2), ((t2 - t1) + (t3 - t4)) // 2))
+            del pod.naive[:-8]
+        pod.pending = keep
+
+    # ---- one race ----------------------------------------------------------------------------
+
+    def _gap_us(self) -> int:
+        lo, hi = math.log(self.p.min_gap_ms), math.log(self.p.max_gap_ms)
+        return max(1, round(math.exp(self.rng.uniform(lo, hi)) * 1000))
+
+    def _send(self, pod: _SimPodium, msgs: list[_Msg]) -> None:
+        # arrivals in send order (one TCP stream per podium); sequence numbers in send order
+        msgs.sort(key=lambda m: m.send_us)
+        free = pod.stream_free_us
+        for m in msgs:
+            m.arrival_us = max(m.send_us + m.delay_us, free + 1)
+            free = m.arrival_us
+
+    def race(self) -> RaceResult:
+        p, rng = self.p, self.rng
+        self.races += 1
+        arm = self.now + int(p.race_interval_ms * 1000)
+        for pod in self.podiums:
+            pod.clock.wander(self.now, p.wander_ppm)
+            burst = 0.0
+            if rng.random() < p.burst_p:
+                burst = p.burst_median_ms * 1000 * math.exp(p.burst_sigma * rng.gauss(0, 1))
+            pod.up.burst_us = pod.down.burst_us = burst
+            if rng.random() < p.reboot_p:
+                at = rng.randrange(self.now, arm)
+                pod.clock.reboot(at)
+                pod.pending = []
+                pod.naive = []
+                self._boot_syncs(pod, at + 2_000_000)  # Wi-Fi and broker reconnect first
+        # contestants: 2..N podiums, successive gaps log-uniform, so many races are within ms
+        k = rng.randint(2, len(self.podiums))
+        pressers = rng.sample(self.podiums, k)
+        t = arm + rng.randrange(150_000, 800_000)
+        presses: dict[str, int] = {}
+        for i, pod in enumerate(pressers):
+            if i:
+                t += self._gap_us()
+            presses[pod.id] = t
+        first_press = min(presses.values())
+        truth = tuple(sorted(presses, key=lambda x: presses[x]))
+        gap = presses[truth[1]] - presses[truth[0]]
+        for pod in self.podiums:
+            self._syncs_until(pod, first_press)
+        end = first_press + 1_000_000
+        # upstream messages except lock acks (those depend on the host's first arrival)
+        streams: dict[str, list[_Msg]] = {}
+        hb = int(p.heartbeat_ms * 1000)
+        for pod in self.podiums:
+            msgs: list[_Msg] = []
+            if pod.id in presses:
+                send = presses[pod.id] + rng.randrange(100, 600)  # debounce task, then publish
+                msgs.append(_Msg(send, pod.up.delay_us() or 0, "buzz", pod.clock.at(presses[pod.id])))
+            h = arm - (arm - pod.hb_phase) % hb + hb
+            while h < end:
+                msgs.append(_Msg(h, pod.up.delay_us() or 0, "hb", pod.clock.at(h)))
+                h += hb
+            self._send(pod, msgs)
+            streams[pod.id] = msgs
+        buzzes = [(m.arrival_us, pid) for pid, ms in streams.items() for m in ms if m.kind == "buzz"]
+        a0, first_pid = min(buzzes)
+        # every podium but the leader gets the lock and acknowledges it with its own time
+        for pod in self.podiums:
+            if pod.id == first_pid:
+                continue
+            got = a0 + (pod.down.delay_us() or 0)
+            streams[pod.id].append(_Msg(got, pod.up.delay_us() or 0, "ack", pod.clock.at(got)))
+            self._send(pod, streams[pod.id])
+        for pod in self.podiums:
+            for m in streams[pod.id]:
+                pod.seq += 1
+                m.seq = pod.seq
+        buzzline = self._buzzline(arm, streams, presses, first_press)
+        for pod in self.podiums:
+            self._learn(pod, a0)
+        result = RaceResult(
+            truth=truth,
+            gap_us=gap,
+            buzzline=buzzline,
+            arrival_order=Outcome(first_pid, False, a0 - first_press),
+            fixed_window=self._fixed_window(a0, streams, first_press),
+        )
+        result.clock_errors_us = self._errors
+        result.flags = self._flags
+        for pod in self.podiums:
+            pod.stream_free_us = max(m.arrival_us for m in streams[pod.id]) if streams[pod.id] else 0
+        self.now = end + rng.randrange(0, 200_000)
+        return result
+
+    def _buzzline(
+        self, arm: int, streams: dict[str, list[_Msg]], presses: dict[str, int], first: int
+    ) -> Outcome:
+        arb = Arbiter(self.races, {pod.id: None for pod in self.podiums}, self.rules, seed=self.races)
+        arb.arm(arm, arm)
+        events = sorted(
+            ((m.arrival_us, m.seq, pid, m) for pid, ms in streams.items() for m in ms if m.arrival_us >= arm),
+            key=lambda e: (e[0], e[2], e[1]),
+        )
+        by_id = {pod.id: pod for pod in self.podiums}
+        self._errors = []
+        self._flags = frozenset()
+        for arrival, _seq, pid, m in events:
+            deadline = arb.next_deadline()
+            if deadline is not None and deadline < arrival:
+                out = arb.tick(deadline)
+                if out:
+                    return self._finish(out, first)
+            pod = by_id[pid]
+            self._syncs_until(pod, arrival)
+            self._learn(pod, arrival)
+            boot = pod.clock.boot
+            self.book.note_time(pid, boot, m.pt)
+            mp = self.book.model(pid, boot).map(m.pt)
+            if m.kind == "buzz":
+                self._errors.append(abs(mp.host_us - presses[pid]))
+                press = Press(pid, m.seq, m.pt, mp.host_us, mp.err_us, arrival, mp.trusted)
+                out = arb.press(press, arrival)
+            else:
+                out = arb.watermark(pid, m.seq, mp.host_us, arrival, err_us=mp.err_us)
+            if any(isinstance(e, Decided) for e in out):
+                return self._finish(out, first)
+        deadline = arb.next_deadline()
+        out = arb.tick(deadline if deadline is not None else events[-1][0])
+        return self._finish(out, first)
+
+    def _finish(self, out: list[ArbiterEffect], first: int) -> Outcome:
+        d = next(e.decision for e in out if isinstance(e, Decided))
+        self._flags = d.flags
+        return Outcome(d.winner, d.is_tie, d.decided_us - first)
+
+    def _fixed_window(self, a0: int, streams: dict[str, list[_Msg]], first: int) -> Outcome:
+        close = a0 + FIXED_WINDOW_US
+        best: tuple[int, str] | None = None
+        for pod in self.podiums:
+            offset = min(pod.naive)[1] if pod.naive else 0  # min-round-trip sample, no skew
+            for m in streams[pod.id]:
+                if m.kind == "buzz" and m.arrival_us <= close:
+                    cand = (m.pt + offset, pod.id)
+                    best = cand if best is None else min(best, cand)
+        if best is None:  # cannot happen: the first arrival is inside its own window
+            return Outcome(None, False, close - first)
+        return Outcome(best[1], False, close - first)
