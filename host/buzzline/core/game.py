@@ -79,7 +79,8 @@ class _Game:
     locked_out: list[str] = field(default_factory=list)  # players out of the current question
     decision: Decision | None = None
     answering: str | None = None  # podium whose player is answering
-    winner: str | None = None  # player shown as winner (answering, or judged correct)
+    winner: str | None = None  # podium shown as winner (answering, or judged correct)
+    winner_player: str | None = None
     result: str = ""  # how the last question ended: correct, incorrect, timeout, no_buzz, tie
     locked: bool = False  # a lock went out in the current window (awaiting the decision)
     window_deadline: int | None = None
@@ -121,7 +122,8 @@ class GameEngine:
     def handle(self, event: ev.Event, now_us: int) -> list[ev.Effect]:
         """Apply one input at host time ``now_us``; timers already due fire first."""
         now_us = self._clock(now_us)
-        out = self.tick(now_us)
+        before = self._view_key()
+        out = self._due(now_us)
         if isinstance(event, ev.Command):
             out += self._command(event, now_us)
         elif isinstance(event, ev.PodiumPress):
@@ -136,11 +138,25 @@ class GameEngine:
             out += self._hello(event, now_us)
         else:
             out.append(ev.Logged("unknown_event", {"type": type(event).__name__}))
-        return out
+        return self._state_changed(out, before)
 
     def tick(self, now_us: int) -> list[ev.Effect]:
         """Fire what is due at ``now_us``: the arbiter's bounded wait, the buzz window, the answer timer."""
         now_us = self._clock(now_us)
+        before = self._view_key()
+        return self._state_changed(self._due(now_us), before)
+
+    def _view_key(self) -> str:
+        return json.dumps(self.view(), sort_keys=True, separators=(",", ":"))
+
+    def _state_changed(self, out: list[ev.Effect], before: str) -> list[ev.Effect]:
+        # exactly one StateChanged, last, whenever what viewers see has changed
+        out = [e for e in out if not isinstance(e, ev.StateChanged)]
+        if self._view_key() != before:
+            out.append(ev.StateChanged())
+        return out
+
+    def _due(self, now_us: int) -> list[ev.Effect]:
         g = self.g
         out: list[ev.Effect] = []
         if g.arb is not None and g.phase in ("reading", "open"):
@@ -151,7 +167,7 @@ class GameEngine:
             out.append(ev.Logged("buzz_window_expired", {"q": g.q, "ep": g.ep}))
             out += self._close_window(now_us)
         if g.phase == "answering" and g.answer_deadline is not None and g.answer_deadline <= now_us:
-            out.append(ev.Logged("answer_timer_expired", {"q": g.q, "player": g.winner}))
+            out.append(ev.Logged("answer_timer_expired", {"q": g.q, "player": g.winner_player}))
             out += self._wrong(now_us, "answer_timeout")
         return out
 
@@ -206,7 +222,9 @@ class GameEngine:
             "info": info,
         }
         if g.winner is not None:
-            out["winner"] = g.winner[:32]
+            # the podium id, as on the wire; the player's name is in info
+            out["winner"] = g.winner
+            info["winner_player"] = g.winner_player or ""
         return out
 
     def state_digest(self) -> str:
@@ -311,7 +329,7 @@ class GameEngine:
         value = self._value()
         g.scores[player] = g.scores.get(player, 0) + value
         g.result = "correct"
-        g.winner = player
+        g.winner, g.winner_player = g.answering, player
         g.answer_deadline = None
         self._phase("judged", now)
         return [
@@ -513,7 +531,7 @@ class GameEngine:
     def _answer(self, podium: str, now: int) -> list[ev.Effect]:
         g = self.g
         g.answering = podium
-        g.winner = g.podiums[podium]
+        g.winner, g.winner_player = podium, g.podiums[podium]
         ms = self.show.rules.answer_ms
         g.answer_deadline = now + ms * 1000 if ms > 0 else None
         self._phase("answering", now)
@@ -543,7 +561,7 @@ class GameEngine:
                     if p.team == team and mate not in g.locked_out:
                         g.locked_out.append(mate)
         g.answering = None
-        g.winner = None
+        g.winner = g.winner_player = None
         g.answer_deadline = None
         g.result = why
         # ranked ring-in: the next player in the recorded order answers, no new buzz needed
@@ -618,7 +636,7 @@ class GameEngine:
         g.locked_out = []
         g.decision = None
         g.answering = None
-        g.winner = None
+        g.winner = g.winner_player = None
         g.result = ""
         g.locked = False
         g.window_deadline = g.answer_deadline = None
