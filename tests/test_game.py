@@ -120,6 +120,7 @@ def test_first_mode_whole_question_by_press_time_not_arrival() -> None:
     d = decision(out)
     assert d.winner == "p2"
     assert s.phase() == "answering"
+    assert out[-1] == ev.StateChanged()  # viewers hear about a decision, not only about commands
     view = s.eng.view()
     assert view["winner"] == "p2" and view["info"]["winner_player"] == "P2"
     assert [o["podium"] for o in view["order"]] == ["p2", "p1"]
