@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 
 import aiomqtt
 from buzzline_protocol import codec, topics
@@ -71,15 +72,20 @@ async def test_earlier_press_wins_even_when_it_arrives_later(broker):
         async with asyncio.timeout(5):
             await asyncio.gather(*(p.wait_light("armed") for p in podiums))
         waiter = asyncio.ensure_future(svc.wait_decision(5))
-        import time
-
+        await asyncio.sleep(0.1)  # both presses well after the arm instant
         t = time.monotonic_ns() // 1000
-        # p3 pressed 20 ms before p1, but its message is held up and arrives second
-        await podiums[0].press(at_podium_us=podiums[0].clock.at(t))
-        await asyncio.sleep(0.03)
+        # p3 pressed 20 ms before p1, but its uplink is slow: its buzz (and, behind it, its
+        # acknowledgement of the lock) reach the host only after p1's buzz has locked everyone.
+        podiums[2].hold_uplink()
         await podiums[2].press(at_podium_us=podiums[2].clock.at(t - 20_000))
+        await podiums[0].press(at_podium_us=podiums[0].clock.at(t))
+        async with asyncio.timeout(5):
+            while not any(c["t"] == "lock" for c in podiums[2].commands):
+                await asyncio.sleep(0.001)
+        await asyncio.sleep(0.03)
+        await podiums[2].release_uplink()
         d = await waiter
-        assert d.winner == "p3"
+        assert d.winner == "p3", d
         assert [r.podium for r in d.order[:2]] == ["p3", "p1"]
         gap = d.order[1].gap_us
         assert abs(gap - 20_000) <= d.order[0].err_us + d.order[1].err_us + 1000

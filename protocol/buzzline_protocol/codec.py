@@ -381,7 +381,7 @@ def decode(data) -> dict:
         obj = json.loads(text)
     except Exception:
         raise ProtocolError(R_JSON, "not valid JSON")
-    out = _validate(obj, False)
-    if n > max_size(out["t"]):
-        raise ProtocolError(R_SIZE, str(n) + " bytes for " + out["t"])
-    return out
+    # Size first: an oversize message is refused as such whatever else is wrong with it.
+    if n > MAX_SIZE and not (isinstance(obj, dict) and obj.get("t") == "state"):
+        raise ProtocolError(R_SIZE, str(n) + " bytes")
+    return _validate(obj, False)

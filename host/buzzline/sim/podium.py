@@ -9,10 +9,10 @@ lights the host sent from ``light``.
 from __future__ import annotations
 
 import asyncio
-import socket
 import contextlib
 import logging
 import random
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,6 +109,7 @@ class VirtualPodium:
         self._client: aiomqtt.Client | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._up = topics.podium(studio, pid, "up")
+        self._held: list[bytes] | None = None
 
     # -- lifecycle --
     async def __aenter__(self) -> VirtualPodium:
@@ -199,7 +200,22 @@ class VirtualPodium:
             if k != "t":
                 full[k] = v
         self.seq += 1
-        await self._client.publish(self._up, codec.encode(full), qos=1)
+        data = codec.encode(full)
+        if self._held is not None:
+            self._held.append(data)
+            return
+        await self._client.publish(self._up, data, qos=1)
+
+    def hold_uplink(self) -> None:
+        """Model a slow uplink: queue every upstream message, in order, until ``release_uplink``."""
+        if self._held is None:
+            self._held = []
+
+    async def release_uplink(self) -> None:
+        held, self._held = self._held or [], None
+        assert self._client is not None
+        for data in held:
+            await self._client.publish(self._up, data, qos=1)
 
     async def _rx(self) -> None:
         assert self._client is not None
