@@ -94,7 +94,7 @@ def test_tie_rules(rule: str, winner: str | None) -> None:
 def test_gap_beyond_combined_bounds_is_no_tie() -> None:
     arb = armed("a b")
     arb.press(pr("a", ARM + 10_000, err=300), ARM + 15_000)
-    d = decided(arb.press(pr("b", ARM + 10_600, err=300), ARM + 16_000))
+    d = decided(arb.press(pr("b", ARM + 10_601, err=300), ARM + 16_000))
     assert d.tied == () and "tie" not in d.flags and d.winner == "a"
 
 

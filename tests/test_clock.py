@@ -33,7 +33,7 @@ def test_empty_model_is_untrusted_and_wide() -> None:
 
 def test_symmetric_noise_free_offset_is_exact() -> None:
     m = ClockModel()
-    for i in range(10):
+    for i in range(ClockModel.MIN_SAMPLES + 4):
         assert exchange(m, 1_000_000 + i * 250_000, 2_000, 2_000)[0]
     assert m.trusted
     mp = m.map(5_000_000)
@@ -85,14 +85,14 @@ def test_invalid_samples_rejected_without_change() -> None:
 def test_congested_burst_rejected_then_readmitted() -> None:
     m = ClockModel()
     t = 1_000_000
-    for _ in range(10):
+    for _ in range(ClockModel.MIN_SAMPLES + 4):
         exchange(m, t, 1_000, 1_000)
         t += 250_000
     off = m.offset_us
     # one slow asymmetric exchange: an outlier, model unchanged
     ok, *_ = exchange(m, t, 90_000, 1_000)
     assert not ok
-    assert m.offset_us == off and m.samples == 10
+    assert m.offset_us == off and m.samples == ClockModel.MIN_SAMPLES + 4
     # the path stays slow: after READMIT_AFTER rejections the model re-converges on it
     accepted = False
     for _ in range(ClockModel.READMIT_AFTER):
@@ -106,7 +106,7 @@ def test_congested_burst_rejected_then_readmitted() -> None:
 def test_garbage_step_is_rejected() -> None:
     m = ClockModel()
     t = 1_000_000
-    for _ in range(10):
+    for _ in range(ClockModel.MIN_SAMPLES + 4):
         exchange(m, t, 1_000, 1_000)
         t += 250_000
     # host stamps 5 s off with a tiny round trip: impossible under the fit
@@ -115,7 +115,7 @@ def test_garbage_step_is_rejected() -> None:
 
 def test_reset_forgets() -> None:
     m = ClockModel()
-    for i in range(8):
+    for i in range(ClockModel.MIN_SAMPLES):
         exchange(m, 1_000_000 + i * 1_000, 100, 100)
     m.reset()
     assert m.samples == 0 and not m.map(5).trusted
@@ -124,7 +124,7 @@ def test_reset_forgets() -> None:
 def test_book_new_boot_gives_fresh_model() -> None:
     book = ClockBook()
     m1 = book.model("p1", boot=1)
-    for i in range(8):
+    for i in range(ClockModel.MIN_SAMPLES):
         exchange(m1, 1_000_000 + i * 100_000, 100, 100)
     assert book.model("p1", 1) is m1 and m1.trusted
     m2 = book.model("p1", boot=2)
@@ -135,7 +135,7 @@ def test_book_new_boot_gives_fresh_model() -> None:
 def test_book_time_backwards_resets() -> None:
     book = ClockBook()
     m = book.model("p1", 1)
-    for i in range(8):
+    for i in range(ClockModel.MIN_SAMPLES):
         exchange(m, 1_000_000 + i * 100_000, 100, 100)
     assert not book.note_time("p1", 1, 8_000_000)
     assert m.trusted

@@ -43,7 +43,7 @@ Rules:
   offline, or is locked out past that time; or when ``max_wait_us`` after the first valid arrival
   has elapsed (flag "timeout"). "ranked" mode is final when every eligible podium (team) has
   pressed, or at ``window_us`` after arm (flag "timeout" when someone had not pressed).
-- Presses whose mapped times differ by less than the sum of their error bounds are tied with the
+- Presses whose mapped times differ by no more than the sum of their error bounds are tied with the
   earliest press; ``tie_rule`` settles it: "earliest" (earliest mapped wins, flagged "tie"),
   "random" (seeded draw, logged in the evidence), "none" (winner None: the operator decides).
 - Any press in the decision whose clock mapping is untrusted adds the flag "uncertain_clock".
@@ -293,10 +293,9 @@ class Arbiter:
 
     def _waiting_for(self) -> list[str]:
         """Podiums that could still deliver a press earlier than (or tied with) the leader."""
-        order = self.presses
-        if not order:
+        if not self._presses:
             return []
-        lead = order[0]
+        lead = min(self._presses.values(), key=lambda p: (p.mapped_us, p.podium))
         latest = lead.mapped_us + lead.err_us
         out = []
         for p in self._active():
@@ -343,7 +342,7 @@ class Arbiter:
     def _decide(self, now_us: int, flags: set[str]) -> list[ArbiterEffect]:
         order = self.presses
         lead = order[0]
-        tied = tuple(p.podium for p in order if p.mapped_us - lead.mapped_us < lead.err_us + p.err_us)
+        tied = tuple(p.podium for p in order if p.mapped_us - lead.mapped_us <= lead.err_us + p.err_us)
         evidence: dict[str, object] = {
             "window": self._window,
             "arm_us": self._arm_us,

@@ -52,7 +52,7 @@ class ClockModel:
     """
 
     WINDOW = 128  # samples kept (newest): about a minute at one exchange per 500 ms
-    MIN_SAMPLES = 6  # below this a mapping is untrusted
+    MIN_SAMPLES = 40  # below this a mapping is untrusted (about 16 s after boot; skew not yet known)
     FIT_FRACTION = 0.5  # NTP clock filter: fit on the lowest-round-trip half of the window
     Z = 3.0
     ASYMMETRY = 0.1  # share of half the min round trip assumed as undetectable asymmetry (1.0 = strict)
@@ -129,28 +129,45 @@ class ClockModel:
         chosen = sorted(self._samples, key=lambda p: (p.rtt, p.x))[:k]
         asym = self.ASYMMETRY * rtt_min / 2
         x_ref, y_ref = newest.x, newest.y
-        ws: list[float] = []
-        xs: list[float] = []
-        ys: list[float] = []
+        # One pass for the weighted sums, one for the centred moments (hot path: plain loops).
+        pts: list[tuple[float, float, float]] = []
+        w_sum = wx = wy = 0.0
         for p in chosen:
             # Each sample's offset is within its excess round trip (over the best) of the truth.
             sigma = self.WEIGHT_FLOOR_US + (p.rtt - rtt_min) / 2
-            ws.append(1.0 / (sigma * sigma))
-            xs.append(float(p.x - x_ref))
-            ys.append(float(p.y - y_ref))
-        w_sum = sum(ws)
-        xm = sum(w * x for w, x in zip(ws, xs, strict=True)) / w_sum
-        ym = sum(w * y for w, y in zip(ws, ys, strict=True)) / w_sum
-        sxx = sum(w * (x - xm) ** 2 for w, x in zip(ws, xs, strict=True))
-        n = len(chosen)
-        if n >= 3 and sxx > 0 and (max(xs) - min(xs)) >= 1000:
-            sxy = sum(w * (x - xm) * (y - ym) for w, x, y in zip(ws, xs, ys, strict=True))
+            w = 1.0 / (sigma * sigma)
+            x = float(p.x - x_ref)
+            y = float(p.y - y_ref)
+            pts.append((w, x, y))
+            w_sum += w
+            wx += w * x
+            wy += w * y
+        xm = wx / w_sum
+        ym = wy / w_sum
+        sxx = sxy = 0.0
+        x_lo = x_hi = pts[0][1]
+        for w, x, y in pts:
+            dx = x - xm
+            sxx += w * dx * dx
+            sxy += w * dx * (y - ym)
+            x_lo = min(x_lo, x)
+            x_hi = max(x_hi, x)
+        n = len(pts)
+        if n >= 3 and sxx > 0 and (x_hi - x_lo) >= 1000:
             b = sxy / sxx
-            ssr = sum(w * (y - ym - b * (x - xm)) ** 2 for w, x, y in zip(ws, xs, ys, strict=True))
-            # Residual scale, but never below the per-sample sigmas we assumed.
-            s2 = max(ssr / (n - 2), 1.0)
+            ssr = 0.0
+            for w, x, y in pts:
+                r = y - ym - b * (x - xm)
+                ssr += w * r * r
+            # Residual scale from the data itself (the sigmas above only set relative weights).
+            s2 = max(ssr / (n - 2), 1e-6)
+            # Crystals are within UNTRUSTED_PPM: a short noisy window cannot claim more.
+            lim = self.UNTRUSTED_PPM * 1e-6
             var_a = s2 / w_sum
             var_b = s2 / sxx
+            if abs(b) > lim:  # the window is lying (tails); claim no skew knowledge at all
+                b = 0.0
+                var_b = max(var_b, lim * lim)
         else:
             b = 0.0
             var_a = 1.0 / w_sum

@@ -35,7 +35,7 @@ class RaceResult:
     buzzline: Outcome
     arrival_order: Outcome
     fixed_window: Outcome
-    clock_errors_us: list[int] = field(default_factory=list)
+    clock_errors_us: list[int] = field(default_factory=list)  # trusted mappings only
     flags: frozenset[str] = frozenset()
 
 
@@ -237,7 +237,8 @@ class RaceSim:
             self.book.note_time(pid, boot, m.pt)
             mp = self.book.model(pid, boot).map(m.pt)
             if m.kind == "buzz":
-                self._errors.append(abs(mp.host_us - presses[pid]))
+                if mp.trusted:  # untrusted mappings are flagged, never used silently
+                    self._errors.append(abs(mp.host_us - presses[pid]))
                 press = Press(pid, m.seq, m.pt, mp.host_us, mp.err_us, arrival, mp.trusted)
                 out = arb.press(press, arrival)
             else:
