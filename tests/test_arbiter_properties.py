@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from buzzline.core.arbiter import Arbiter, ArbiterRules
 from buzzline.core.clock import ClockModel
 from buzzline.core.types import Decided, Decision, Press
@@ -88,7 +89,7 @@ def _bound_holds(profile: str, seed: int, noise_free: bool) -> bool:
     clock = PodiumClock(rng, prof.skew_ppm, 0)
     m = ClockModel()
     t = 0
-    for i in range(200):
+    for _ in range(200):
         t += 500_000
         u, d = (1_500, 1_500) if noise_free else (up.delay_us(False), down.delay_us(False))
         if u is None or d is None:
@@ -97,9 +98,9 @@ def _bound_holds(profile: str, seed: int, noise_free: bool) -> bool:
         m.add_sample(clock.at(t), t2, t2 + 80, clock.at(t2 + 80 + d))
         q = t + rng.randrange(500_000)
         mp = m.map(clock.at(q))
-        if mp.trusted or noise_free:  # untrusted mappings are flagged by the arbiter, not relied on
-            if abs(mp.host_us - q) > mp.err_us:
-                return False
+        # untrusted mappings are flagged by the arbiter, never relied on
+        if (mp.trusted or noise_free) and abs(mp.host_us - q) > mp.err_us:
+            return False
     return True
 
 
