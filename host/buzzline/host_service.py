@@ -287,7 +287,7 @@ class HostService:
                 info.last_hb_us = arrival_us
                 info.rssi = m.get("rssi")
                 info.batt_mv = m.get("batt")
-            event = ev.PodiumWatermark(pid, m["seq"], mapping.host_us)
+            event = ev.PodiumWatermark(pid, m["seq"], mapping.host_us, mapping.err_us)
         await self.feed(event, arrival_us)
 
     async def _send_config(self, pid: str) -> None:

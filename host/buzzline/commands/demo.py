@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import time
@@ -87,7 +88,7 @@ async def play_questions(
             early = rng.choice(podiums)
             await asyncio.sleep(rng.uniform(0.05, 0.2))
             await early.press()
-            out(f"  {early.pid} jumps the gun: a false start, locked out for the penalty")
+            out(f"  {early.pid} jumps the gun (presses while the question is being read)")
         await asyncio.sleep(rng.uniform(0.2, 0.35))
         out("  armed: buzzers open")
         await svc.command("arm")
@@ -108,7 +109,9 @@ async def play_questions(
         except TimeoutError:
             out("  no decision (nobody pressed in time)")
             await svc.command("timeout")
-            await svc.command("next")
+            if await _refused(svc, "next"):
+                await svc.command("end")
+                break
             continue
         out("  " + describe(d))
         # Judge: sometimes wrong, so the question reopens for the others.
@@ -138,13 +141,33 @@ async def play_questions(
             out("  " + describe(d))
         scores = svc.engine.view().get("scores", {})
         out("  scores: " + ", ".join(f"{k} {v}" for k, v in sorted(scores.items())))
-        await svc.command("next")
+        if await _refused(svc, "next"):
+            await svc.command("end")
+            out("the show is over: " + ", ".join(f"{k} {v}" for k, v in sorted(scores.items(), key=lambda kv: -kv[1])))
+            break
     return q
+
+
+def _print_host_events(e: object) -> None:
+    """What the host itself reports that the operator should see: false starts, refused presses."""
+    from buzzline.core.events import Logged
+
+    if isinstance(e, Logged) and e.kind == "false_start":
+        print(f"  host: FALSE START by {e.data.get('podium')}: locked out for the penalty", flush=True)
+    elif isinstance(e, Logged) and e.kind == "press_rejected":
+        print(f"  host: press by {e.data.get('podium')} refused ({e.data.get('reason')})", flush=True)
+
+
+async def _refused(svc: Any, name: str, **args: Any) -> bool:
+    from buzzline.core.events import CommandRefused
+
+    return any(isinstance(e, CommandRefused) for e in await svc.command(name, **args))
 
 
 async def _demo(args: argparse.Namespace) -> int:
     import tempfile
 
+    from buzzline.core.show import Round, Show
     from buzzline.host_service import HostService
     from buzzline.io.broker import Broker, MosquittoBroker, find_mosquitto, parse_address, start_broker
     from buzzline.io.security import broker_extra_config, write_broker_config
@@ -173,10 +196,22 @@ async def _demo(args: argparse.Namespace) -> int:
     try:
         async with contextlib.AsyncExitStack() as stack:
             hu, hp = creds.get("host", (None, None))
+            show = dataclasses.replace(
+                Show.default([]),
+                rounds=(
+                    Round("Round 1", (100, 200, 300, 400, 500)),
+                    Round("Round 2", (200, 400, 600, 800, 1000)),
+                    Round("Final", (1000,) * 5),
+                ),
+            )
             svc = await stack.enter_async_context(
-                HostService(host, port, args.studio, log_path=args.log_path, seed=args.seed, username=hu, password=hp)
+                HostService(
+                    host, port, args.studio, show=show, log_path=args.log_path, seed=args.seed,
+                    username=hu, password=hp,
+                )
             )
             print(f"host: studio {args.studio!r}, fair arbiter with lock-first, decide-second", flush=True)
+            svc.on_effect = _print_host_events
             podiums = []
             for pid in pids:
                 pu, pp = creds.get(pid, (None, None))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 
 from buzzline.io.broker import parse_address
@@ -30,7 +31,8 @@ async def _serve(args: argparse.Namespace) -> int:
     from buzzline.host_service import HostService
 
     host, port = parse_address(args.broker)
-    show = load_show(args.show) if args.show else Show.default([])
+    # Without a show file: everyone who says hello plays, and questions never run out.
+    show = load_show(args.show) if args.show else dataclasses.replace(Show.default([]), rounds=())
     async with HostService(
         host, port, args.studio, show=show, log_path=args.log_path,
         username=args.user, password=args.password, seed=args.seed,

@@ -62,8 +62,8 @@ class VirtualPodium:
 
     HEARTBEAT_IDLE_S = 1.0
     HEARTBEAT_ARMED_S = 0.1
-    SYNC_BURST = 8
-    SYNC_BURST_GAP_S = 0.02
+    SYNC_BURST = 40  # the host trusts a clock after ClockModel.MIN_SAMPLES exchanges
+    SYNC_BURST_GAP_S = 0.01
     SYNC_PERIOD_S = 2.0
 
     def __init__(
