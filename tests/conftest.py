@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from buzzline.io.broker import MosquittoBroker, find_mosquitto
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,10 +8,9 @@ import random
 import time
 
 import aiomqtt
-from buzzline_protocol import codec, topics
-
 from buzzline.host_service import HostService
 from buzzline.sim.podium import VirtualPodium
+from buzzline_protocol import codec, topics
 
 STUDIO = "e2e"
 

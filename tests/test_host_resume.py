@@ -12,7 +12,6 @@ import subprocess
 import sys
 
 import httpx
-
 from buzzline.io.broker import free_port, wait_for_port
 from buzzline.sim.podium import LightState, VirtualPodium
 
@@ -22,9 +21,24 @@ TOKEN = "test-token"
 
 def start_host(broker, db, port) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "buzzline.cli", "host", "--broker", broker.address, "--studio", STUDIO,
-         "--log", str(db), "--http", str(port), "--token", TOKEN],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "buzzline.cli",
+            "host",
+            "--broker",
+            broker.address,
+            "--studio",
+            STUDIO,
+            "--log",
+            str(db),
+            "--http",
+            str(port),
+            "--token",
+            TOKEN,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         wait_for_port("127.0.0.1", port, timeout=20)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from buzzline_protocol import codec, topics
-
 from buzzline.io.ingest import Ingest, Rejected
+from buzzline_protocol import codec, topics
 
 S = "studio1"
 
@@ -54,7 +53,9 @@ def test_bad_payloads_and_topics():
     # a command kind on the upstream topic
     assert reason(ing, t, codec.encode({"t": "lock", "cs": 1, "ep": 1})) == "topic"
     assert reason(ing, "buzzline/other/podium/p1/up", up("p1", 0)[1]) == "topic"
-    assert reason(ing, topics.podium(S, "p1", "cmd"), codec.encode({"t": "lock", "cs": 1, "ep": 1})) == "topic"
+    assert (
+        reason(ing, topics.podium(S, "p1", "cmd"), codec.encode({"t": "lock", "cs": 1, "ep": 1})) == "topic"
+    )
     assert sum(ing.rejects.values()) == 8
     # and it still accepts good traffic afterwards
     assert ing.accept(*up("p1", 0)).msg["t"] == "buzz"

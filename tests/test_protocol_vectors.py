@@ -12,7 +12,7 @@ from buzzline_protocol import codec, topics
 from .conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "protocol"))
-import run_vectors  # noqa: E402
+import run_vectors
 
 VECTOR_FILES = sorted((ROOT / "protocol" / "vectors").glob("*.json"))
 

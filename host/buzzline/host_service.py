@@ -10,10 +10,10 @@ to the event log before its effects (lock, lights, viewer state) go out.
 from __future__ import annotations
 
 import asyncio
-import socket
 import contextlib
 import logging
 import random
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -138,14 +138,22 @@ class HostService:
                 self.engine.handle(event, int(rec.data["now_us"]))
                 n += 1
         if n:
-            log.warning("resumed from %s: %d inputs replayed, phase %s", self._log_path, n, self.engine.view()["phase"])
+            log.warning(
+                "resumed from %s: %d inputs replayed, phase %s",
+                self._log_path,
+                n,
+                self.engine.view()["phase"],
+            )
 
     # ---------------------------------------------------------------- MQTT
     async def _connection_loop(self) -> None:
         delay = self.RECONNECT_MIN_S
         host_presence = topics.host(self.studio, "presence")
         will = aiomqtt.Will(
-            host_presence, codec.encode({"t": "presence", "id": "host", "state": "offline"}), qos=1, retain=True
+            host_presence,
+            codec.encode({"t": "presence", "id": "host", "state": "offline"}),
+            qos=1,
+            retain=True,
         )
         while True:
             try:
@@ -173,7 +181,9 @@ class HostService:
                     delay = self.RECONNECT_MIN_S
                     await self._resync()
                     self.connected.set()
-                    log.info("host connected to %s:%d studio %s", self.broker_host, self.broker_port, self.studio)
+                    log.info(
+                        "host connected to %s:%d studio %s", self.broker_host, self.broker_port, self.studio
+                    )
                     async for m in client.messages:
                         arrival = now_us()
                         payload = m.payload if isinstance(m.payload, bytes | bytearray) else b""
@@ -299,7 +309,7 @@ class HostService:
         await self._publish(topics.podium(self.studio, pid, "config"), cfg, retain=True)
 
     # ---------------------------------------------------------------- core
-    async def feed(self, event: object, now: int | None = None) -> list[Any]:
+    async def feed(self, event: ev.Event, now: int | None = None) -> list[Any]:
         """Log an input, hand it to the engine, log its decisions, then carry out its effects."""
         t = now if now is not None else now_us()
         async with self._lock:
@@ -313,7 +323,7 @@ class HostService:
         """The one operator interface: every control surface ends up here."""
         return await self.feed(ev.Command(name, dict(args)))
 
-    def _append_input(self, event: object, t: int) -> None:
+    def _append_input(self, event: ev.Event, t: int) -> None:
         if self._eventlog is None:
             return
         from buzzline.io.eventlog import to_record
@@ -399,7 +409,7 @@ class HostService:
         """After (re)connecting: re-assert viewer state and every podium's light."""
         async with self._lock:
             effects = list(self.engine.resync()) if hasattr(self.engine, "resync") else []
-            await self._apply(effects + [ev.StateChanged()])
+            await self._apply([*effects, ev.StateChanged()])
 
     async def _timer_loop(self) -> None:
         while True:

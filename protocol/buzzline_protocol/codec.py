@@ -78,9 +78,18 @@ KINDS = {
     ),
     "buzz": _UP + (("pt", _INT, 1, 0, _U53), ("ep", _INT, 1, 0, _U53)),
     "ack": _UP + (("pt", _INT, 1, 0, _U53), ("cs", _INT, 1, 0, _U53), ("ep", _INT, 0, 0, _U53)),
-    "fault": _UP + (("pt", _INT, 1, 0, _U53), ("code", _ENUM, 1, ("stuck", "chatter", "cleared"), 0), ("n", _INT, 0, 0, _U31)),
+    "fault": _UP
+    + (
+        ("pt", _INT, 1, 0, _U53),
+        ("code", _ENUM, 1, ("stuck", "chatter", "cleared"), 0),
+        ("n", _INT, 0, 0, _U31),
+    ),
     # retained presence, podium (with a last will) and host alike
-    "presence": (("id", _ID, 1, 0, 0), ("state", _ENUM, 1, ("online", "offline"), 0), ("b", _INT, 0, 0, _U31)),
+    "presence": (
+        ("id", _ID, 1, 0, 0),
+        ("state", _ENUM, 1, ("online", "offline"), 0),
+        ("b", _INT, 0, 0, _U31),
+    ),
     # clock sync, QoS 0: request podium -> host, reply host -> podium
     "sync": (
         ("id", _ID, 1, 0, 0),

@@ -153,8 +153,22 @@ def run(args: argparse.Namespace) -> int:
         token = "bench-" + os.urandom(4).hex()
         log_path = args.log_path or os.path.join(tmp, "bench.db")
         host = subprocess.Popen(
-            [sys.executable, "-m", "buzzline.cli", "host", "--broker", broker.address, "--studio", "bench",
-             "--http", str(api_port), "--token", token, "--log", log_path],
+            [
+                sys.executable,
+                "-m",
+                "buzzline.cli",
+                "host",
+                "--broker",
+                broker.address,
+                "--studio",
+                "bench",
+                "--http",
+                str(api_port),
+                "--token",
+                token,
+                "--log",
+                log_path,
+            ],
             stdout=subprocess.DEVNULL,
         )
         try:

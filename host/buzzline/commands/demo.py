@@ -143,7 +143,10 @@ async def play_questions(
         out("  scores: " + ", ".join(f"{k} {v}" for k, v in sorted(scores.items())))
         if await _refused(svc, "next"):
             await svc.command("end")
-            out("the show is over: " + ", ".join(f"{k} {v}" for k, v in sorted(scores.items(), key=lambda kv: -kv[1])))
+            out(
+                "the show is over: "
+                + ", ".join(f"{k} {v}" for k, v in sorted(scores.items(), key=lambda kv: -kv[1]))
+            )
             break
     return q
 
@@ -206,8 +209,14 @@ async def _demo(args: argparse.Namespace) -> int:
             )
             svc = await stack.enter_async_context(
                 HostService(
-                    host, port, args.studio, show=show, log_path=args.log_path, seed=args.seed,
-                    username=hu, password=hp,
+                    host,
+                    port,
+                    args.studio,
+                    show=show,
+                    log_path=args.log_path,
+                    seed=args.seed,
+                    username=hu,
+                    password=hp,
                 )
             )
             print(f"host: studio {args.studio!r}, fair arbiter with lock-first, decide-second", flush=True)
@@ -225,8 +234,11 @@ async def _demo(args: argparse.Namespace) -> int:
                     await asyncio.sleep(0.05)
             print(f"podiums: {', '.join(p.pid for p in podiums)} online and clock-synced", flush=True)
             if not args.headless:
-                print("(no viewer window yet: the pygame viewer and web console are later work; "
-                      "showing the show in the terminal)", flush=True)
+                print(
+                    "(no viewer window yet: the pygame viewer and web console are later work; "
+                    "showing the show in the terminal)",
+                    flush=True,
+                )
             played = await play_questions(svc, podiums, args.seconds, args.questions, rng)
             print(f"show over: {played} questions, rejects {dict(svc.ingest.rejects)}", flush=True)
     finally:

@@ -34,8 +34,14 @@ async def _serve(args: argparse.Namespace) -> int:
     # Without a show file: everyone who says hello plays, and questions never run out.
     show = load_show(args.show) if args.show else dataclasses.replace(Show.default([]), rounds=())
     async with HostService(
-        host, port, args.studio, show=show, log_path=args.log_path,
-        username=args.user, password=args.password, seed=args.seed,
+        host,
+        port,
+        args.studio,
+        show=show,
+        log_path=args.log_path,
+        username=args.user,
+        password=args.password,
+        seed=args.seed,
     ) as svc:
         print(f"buzzline host: studio {args.studio!r} on {host}:{port}", flush=True)
         servers = []

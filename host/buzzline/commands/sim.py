@@ -19,8 +19,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--studio", default="demo")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--seconds", type=float, default=None, help="stop after this long")
-    p.add_argument("--press", choices=["auto", "never"], default="auto",
-                   help="auto: press with a human reaction time whenever the podium is armed")
+    p.add_argument(
+        "--press",
+        choices=["auto", "never"],
+        default="auto",
+        help="auto: press with a human reaction time whenever the podium is armed",
+    )
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -33,16 +37,20 @@ async def _run(args: argparse.Namespace) -> int:
     def on_light(p: VirtualPodium, light: LightState) -> None:
         print(f"{p.pid}: light {light.pattern}", flush=True)
         if args.press == "auto" and light.pattern == "armed":
+
             async def later() -> None:
                 await asyncio.sleep(rng.uniform(0.15, 0.6))
                 if p.armed:
                     await p.press()
+
             t = asyncio.create_task(later())
             pending.add(t)
             t.add_done_callback(pending.discard)
 
     podiums = [
-        VirtualPodium(f"p{i + 1}", host, port, args.studio, rng=random.Random(rng.random()), on_light=on_light)
+        VirtualPodium(
+            f"p{i + 1}", host, port, args.studio, rng=random.Random(rng.random()), on_light=on_light
+        )
         for i in range(args.podiums)
     ]
     async with contextlib.AsyncExitStack() as stack:

@@ -193,7 +193,9 @@ class EmbeddedBroker(Broker):
         try:
             import amqtt.broker  # type: ignore[import-not-found]  # noqa: F401
         except ImportError as e:
-            raise BrokerError("neither mosquitto nor amqtt (pip install 'buzzline[broker]') is available") from e
+            raise BrokerError(
+                "neither mosquitto nor amqtt (pip install 'buzzline[broker]') is available"
+            ) from e
         import asyncio
 
         ready = threading.Event()

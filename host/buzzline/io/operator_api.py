@@ -58,7 +58,9 @@ def build_app(svc: HostService, token: str) -> Starlette:
         except ValueError:
             return JSONResponse({"ok": False, "error": "body is not JSON"}, status_code=400)
         if not isinstance(body, dict) or not isinstance(body.get("name"), str):
-            return JSONResponse({"ok": False, "error": 'expected {"name": ..., "args": {...}}'}, status_code=400)
+            return JSONResponse(
+                {"ok": False, "error": 'expected {"name": ..., "args": {...}}'}, status_code=400
+            )
         args = body.get("args") or {}
         if not isinstance(args, dict):
             return JSONResponse({"ok": False, "error": "args must be an object"}, status_code=400)
@@ -87,7 +89,9 @@ class OperatorServer:
         await self.task
 
 
-async def serve_operator_api(svc: HostService, host: str, port: int, token: str | None = None) -> OperatorServer:
+async def serve_operator_api(
+    svc: HostService, host: str, port: int, token: str | None = None
+) -> OperatorServer:
     token = token or secrets.token_urlsafe(16)
     config = uvicorn.Config(build_app(svc, token), host=host, port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)

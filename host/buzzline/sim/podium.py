@@ -222,7 +222,7 @@ class VirtualPodium:
         async for m in self._client.messages:
             t4 = self.clock.now()
             try:
-                msg = codec.decode(bytes(m.payload))  # type: ignore[arg-type]
+                msg = codec.decode(bytes(m.payload))
             except codec.ProtocolError as e:
                 log.warning("%s: bad message on %s: %s", self.pid, m.topic, e)
                 continue
