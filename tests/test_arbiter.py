@@ -240,3 +240,34 @@ def test_rules_validated() -> None:
         ArbiterRules(false_start_us=-1)
     with pytest.raises(ValueError):
         Arbiter(1, {})
+
+
+def test_lock_acknowledgement_is_a_complete_watermark() -> None:
+    arb = armed()
+    arb.press(pr("b", ARM + 10_000, err=900), ARM + 12_000)
+    # a's acknowledgement is stamped only 300 µs after b's press: as a time it proves nothing
+    assert arb.watermark("a", 4, ARM + 10_300, ARM + 12_500, err_us=900) == []
+    # as the acknowledgement of this lock it does: a sent every earlier press ahead of it
+    assert arb.watermark("c", 7, ARM + 10_300, ARM + 12_600, err_us=900, lock_ack=False) == []
+    d = decided(
+        arb.watermark("a", 5, ARM + 10_400, ARM + 12_700, err_us=900, lock_ack=True)
+        + arb.watermark("c", 8, ARM + 10_400, ARM + 12_800, err_us=900, lock_ack=True)
+    )
+    assert d.winner == "b" and "timeout" not in d.flags
+    assert d.evidence["lock_acks"] == ["a", "c"]
+
+
+def test_lock_ack_before_a_lock_or_from_an_earlier_window_does_not_count() -> None:
+    arb = armed()
+    assert arb.watermark("a", 1, ARM + 100, ARM + 200, lock_ack=True) == []  # nothing locked yet
+    arb.press(pr("b", ARM + 10_000), ARM + 12_000)
+    arb.watermark("a", 2, ARM + 10_100, ARM + 12_100, err_us=900, lock_ack=True)
+    d = decided(arb.watermark("c", 3, ARM + 10_100, ARM + 12_200, err_us=900, lock_ack=True))
+    assert d.winner == "b"
+    arb.reopen(ARM + 100_000, exclude={"b"})
+    arb.press(pr("c", ARM + 150_000), ARM + 152_000)
+    # a acknowledged the previous window's lock, not this one: still waiting for it
+    assert arb.phase == "locked"
+    assert arb.tick(ARM + 152_500) == []
+    d2 = decided(arb.watermark("a", 4, ARM + 150_050, ARM + 153_000, err_us=900, lock_ack=True))
+    assert d2.winner == "c"

@@ -87,6 +87,7 @@ class HostService:
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._cs = (time.time_ns() // 1000) % (1 << 40)  # unique across host restarts
+        self._lock_cs = -1
         self._lock = asyncio.Lock()
         self._decision_waiters: list[asyncio.Future[Decision]] = []
         self._rng = random.Random(seed)
@@ -119,6 +120,7 @@ class HostService:
                 await t
         self._tasks = []
         if self._eventlog is not None:
+            self._eventlog.flush()
             self._eventlog.close()
             self._eventlog = None
 
@@ -297,7 +299,8 @@ class HostService:
                 info.last_hb_us = arrival_us
                 info.rssi = m.get("rssi")
                 info.batt_mv = m.get("batt")
-            event = ev.PodiumWatermark(pid, m["seq"], mapping.host_us, mapping.err_us)
+            lock_ack = kind == "ack" and m["cs"] == self._lock_cs
+            event = ev.PodiumWatermark(pid, m["seq"], mapping.host_us, mapping.err_us, lock_ack)
         await self.feed(event, arrival_us)
 
     async def _send_config(self, pid: str) -> None:
@@ -329,10 +332,16 @@ class HostService:
         from buzzline.io.eventlog import to_record
 
         kind, data = to_record(event)
-        self._eventlog.append("input", {"type": kind, "event": data, "now_us": t}, t)
+        # Presses and commands are fsynced at once: no accepted buzz or command is ever lost.
+        # Watermarks and presence are committed with the next durable record (at the latest the
+        # decision they complete), so a lock's acknowledgements cost one fsync, not one each.
+        durable = isinstance(event, ev.PodiumPress | ev.Command)
+        self._eventlog.append("input", {"type": kind, "event": data, "now_us": t}, t, durable=durable)
 
     async def _apply(self, effects: list[Any]) -> None:
         # Log decisions first: nothing goes out that the log could not explain after a crash.
+        if self._eventlog is not None and any(not isinstance(e, ev.Logged) for e in effects):
+            self._eventlog.flush()
         for e in effects:
             if isinstance(e, ev.DecisionMade):
                 self.decisions.append(e.decision)
@@ -347,7 +356,9 @@ class HostService:
             if self.on_effect:
                 self.on_effect(e)
             if isinstance(e, ev.Lock):
-                pubs.append(self._broadcast({"t": "lock", "ep": e.epoch}))
+                cs = self._next_cs()
+                self._lock_cs = cs  # its acknowledgements are complete watermarks
+                pubs.append(self._broadcast({"t": "lock", "ep": e.epoch, "cs": cs}))
             elif isinstance(e, ev.Arm):
                 pubs.append(self._broadcast({"t": "arm", "ep": e.epoch}))
             elif isinstance(e, ev.Light):
@@ -365,7 +376,7 @@ class HostService:
             await asyncio.gather(*pubs)
 
     async def _broadcast(self, msg: dict[str, Any]) -> None:
-        msg["cs"] = self._next_cs()
+        msg.setdefault("cs", self._next_cs())
         await self._publish(topics.podium(self.studio, topics.ALL, "cmd"), msg)
 
     async def _light(self, e: ev.Light) -> None:

@@ -7,7 +7,8 @@ API CONTRACT (stable; implemented by the timing-core work, consumed by the game 
     arb.press(press, now_us)              # reading phase: a press is a false start (250 ms lockout each)
     arb.arm(arm_us, now_us)               # opens the window at arm_us (host time)
     arb.press(press, now_us)              # -> [LockAll(...)] on the first valid arrival, maybe [Decided]
-    arb.watermark("p2", seq, mapped_us, now_us)  # an ack or heartbeat heard in sequence: p2 is past mapped_us
+    arb.watermark("p2", seq, mapped_us, now_us, err_us)  # heartbeat heard in sequence: p2 is past mapped_us
+    arb.watermark("p2", seq, mapped_us, now_us, err_us, lock_ack=True)  # p2 acknowledged this lock
     arb.offline("p3", now_us)
     arb.tick(now_us)                      # -> [Decided(...)] when the bounded wait expires
     arb.next_deadline()                   # host time of the next tick that can change anything, or None
@@ -39,7 +40,10 @@ Rules:
 - One press per podium per window (the first valid one); with ``one_per_team`` one per team: the
   earliest mapped press of the team counts, a teammate's later press is "team_taken".
 - "first" mode is final when every other eligible podium that could still beat or tie the leader
-  has a watermark (minus its error) past the leader's mapped time plus error, has pressed, is
+  has a watermark (minus its error) past the leader's mapped time plus error, has acknowledged
+  this window's lock (``watermark(..., lock_ack=True)``: the lock left the host after the first
+  buzz arrived, so after the leader's press, and the podium sent every press captured before the
+  lock ahead of its acknowledgement, so nothing that can win is still on its way), has pressed, is
   offline, or is locked out past that time; or when ``max_wait_us`` after the first valid arrival
   has elapsed (flag "timeout"). "ranked" mode is final when every eligible podium (team) has
   pressed, or at ``window_us`` after arm (flag "timeout" when someone had not pressed).
@@ -133,6 +137,11 @@ class Arbiter:
         self._excluded: set[str] = set()
         self._offline: set[str] = set()
         self._wm: dict[str, tuple[int, int, int]] = {}  # podium -> (mapped_us, err_us, seq)
+        # Podiums that acknowledged this window's lock. The lock left the host after the first
+        # buzz arrived, so after the leader's press; a podium sends every press captured before
+        # the lock ahead of its acknowledgement, and a press after it cannot win. So an
+        # acknowledgement is a complete watermark, whatever the clock bounds.
+        self._acked: set[str] = set()
         self._presses: dict[str, Press] = {}  # counted presses of this window, by podium
         self._first_arrival: int | None = None
         self.decision: Decision | None = None
@@ -221,15 +230,20 @@ class Arbiter:
         return effects
 
     def watermark(
-        self, podium: str, seq: int, mapped_us: int, now_us: int, err_us: int = 0
+        self, podium: str, seq: int, mapped_us: int, now_us: int, err_us: int = 0, lock_ack: bool = False
     ) -> list[ArbiterEffect]:
-        """``podium`` was heard in sequence at its time ``mapped_us`` (host µs, ± ``err_us``)."""
+        """``podium`` was heard in sequence at its time ``mapped_us`` (host µs, ± ``err_us``).
+
+        ``lock_ack``: this is the podium's acknowledgement of this window's lock (see ``_acked``).
+        """
         self._advance(now_us)
         self._now = now_us
         if podium not in self._teams:
             return []
         self._offline.discard(podium)
         self._note_wm(podium, mapped_us, err_us, seq)
+        if lock_ack and self.phase == "locked":
+            self._acked.add(podium)
         return self._maybe_final(now_us)
 
     def offline(self, podium: str, now_us: int) -> list[ArbiterEffect]:
@@ -260,6 +274,7 @@ class Arbiter:
         self._window += 1
         self._arm_us = now_us
         self._presses = {}
+        self._acked = set()
         self._first_arrival = None
         self.phase = "open"
         return self._maybe_window_end(now_us)
@@ -299,7 +314,7 @@ class Arbiter:
         latest = lead.mapped_us + lead.err_us
         out = []
         for p in self._active():
-            if p in self._presses or p in self._offline:
+            if p in self._presses or p in self._offline or p in self._acked:
                 continue
             if self._lockout.get(p, -1) > latest:
                 continue
@@ -351,6 +366,7 @@ class Arbiter:
                 p: {"mapped_us": wm[0], "err_us": wm[1], "seq": wm[2]} for p, wm in sorted(self._wm.items())
             },
             "offline": sorted(self._offline),
+            "lock_acks": sorted(self._acked),
             "excluded": sorted(self._excluded),
             "lockouts": dict(sorted(self._lockout.items())),
             "first_arrival_us": self._first_arrival,

@@ -34,6 +34,8 @@ class PodiumWatermark:
     # the clock model's error bound for mapped_us: the arbiter only counts the podium as past a
     # press once mapped_us - err_us is past it, so pass it whenever the clock model has one
     err_us: int = 0
+    # an acknowledgement of the current lock: nothing earlier can still come from this podium
+    lock_ack: bool = False
 
 
 @dataclass(frozen=True, slots=True)

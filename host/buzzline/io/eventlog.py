@@ -133,8 +133,13 @@ class EventLog:
 
     # ---- writing ----
 
-    def append(self, kind: str, data: Mapping[str, Any], host_us: int) -> int:
-        """Append one record and return its ``seq`` once it is committed (fsynced)."""
+    def append(self, kind: str, data: Mapping[str, Any], host_us: int, durable: bool = True) -> int:
+        """Append one record and return its ``seq`` once it is committed (fsynced).
+
+        ``durable=False`` leaves the record in an open transaction, to be committed (with one
+        fsync for all of them) by the next durable append or ``flush()``: for inputs that
+        change nothing outside the host until a later, durable record depends on them.
+        """
         if self.readonly:
             raise EventLogError(f"{self.path}: opened read-only")
         if not isinstance(kind, str) or not kind:
@@ -146,10 +151,14 @@ class EventLog:
         except (TypeError, ValueError) as e:
             raise EventLogError(f"record {kind!r} is not JSON-serialisable: {e}") from e
         try:
+            if not self._db.in_transaction:
+                self._db.execute("BEGIN IMMEDIATE")
             cur = self._db.execute(
                 "INSERT INTO records (host_us, wall_time, kind, data) VALUES (?, ?, ?, ?)",
                 (host_us, time.time(), kind, text),
             )
+            if durable:
+                self._db.execute("COMMIT")
         except sqlite3.Error as e:
             raise EventLogError(f"{self.path}: append failed: {e}") from e
         seq = cur.lastrowid
@@ -206,6 +215,14 @@ class EventLog:
     def last_seq(self) -> int:
         row = self._db.execute("SELECT MAX(seq) FROM records").fetchone()
         return int(row[0] or 0)
+
+    def flush(self) -> None:
+        """Commit records appended with ``durable=False``."""
+        if not self.readonly and self._db.in_transaction:
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as e:
+                raise EventLogError(f"{self.path}: commit failed: {e}") from e
 
     def close(self) -> None:
         self._db.close()
