@@ -452,7 +452,9 @@ class GameEngine:
         g = self.g
         if g.arb is None or g.phase not in ("reading", "open") or e.podium not in g.podiums:
             return []
-        return self._arbiter(lambda a: a.watermark(e.podium, e.seq, e.mapped_us, now, e.err_us, e.lock_ack), now)
+        return self._arbiter(
+            lambda a: a.watermark(e.podium, e.seq, e.mapped_us, now, e.err_us, e.lock_ack), now
+        )
 
     def _online(self, podium: str, info: dict[str, Any], now: int) -> list[ev.Effect]:
         self.online[podium] = True

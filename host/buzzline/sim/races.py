@@ -243,7 +243,9 @@ class RaceSim:
                 out = arb.press(press, arrival)
             else:
                 # an acknowledgement of the lock is complete: nothing earlier can follow it
-                out = arb.watermark(pid, m.seq, mp.host_us, arrival, err_us=mp.err_us, lock_ack=m.kind == "ack")
+                out = arb.watermark(
+                    pid, m.seq, mp.host_us, arrival, err_us=mp.err_us, lock_ack=m.kind == "ack"
+                )
             if any(isinstance(e, Decided) for e in out):
                 return self._finish(out, first)
         deadline = arb.next_deadline()
