@@ -15,7 +15,7 @@ import logging
 import random
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,7 @@ class HostService:
         self._wake = asyncio.Event()
         self._cs = (time.time_ns() // 1000) % (1 << 40)  # unique across host restarts
         self._lock_cs = -1
+        self._inflight: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
         self._decision_waiters: list[asyncio.Future[Decision]] = []
         self._rng = random.Random(seed)
@@ -113,6 +114,10 @@ class HostService:
             await self.connected.wait()
 
     async def stop(self) -> None:
+        if self._inflight:  # let what the engine already decided reach the broker
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2):
+                    await asyncio.gather(*self._inflight, return_exceptions=True)
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -318,7 +323,7 @@ class HostService:
         async with self._lock:
             self._append_input(event, t)
             effects = self.engine.handle(event, t)
-            await self._apply(effects)
+            await self._apply(effects, commit=isinstance(event, ev.PodiumPress | ev.Command))
         self._wake.set()
         return effects
 
@@ -332,16 +337,26 @@ class HostService:
         from buzzline.io.eventlog import to_record
 
         kind, data = to_record(event)
-        # Presses and commands are fsynced at once: no accepted buzz or command is ever lost.
-        # Watermarks and presence are committed with the next durable record (at the latest the
-        # decision they complete), so a lock's acknowledgements cost one fsync, not one each.
-        durable = isinstance(event, ev.PodiumPress | ev.Command)
-        self._eventlog.append("input", {"type": kind, "event": data, "now_us": t}, t, durable=durable)
+        # Written now, fsynced by _apply before any effect but a lock goes out (presses and
+        # commands always; watermarks and presence with the next durable record, at the latest
+        # the decision they complete, so a lock's acknowledgements cost one fsync, not one each).
+        self._eventlog.append("input", {"type": kind, "event": data, "now_us": t}, t, durable=False)
 
-    async def _apply(self, effects: list[Any]) -> None:
-        # Log decisions first: nothing goes out that the log could not explain after a crash.
-        if self._eventlog is not None and any(not isinstance(e, ev.Logged) for e in effects):
+    async def _apply(self, effects: list[Any], commit: bool = False) -> None:
+        """Carry out the engine's effects. Order: locks, then the fsync (``commit``: the input was
+        a press or a command), then decisions into the log, then everything else."""
+        # Lock first: a lock decides nothing and is re-derived from the log after a crash, so it
+        # need not wait for the disk; every podium going dark at once is what makes it fair.
+        for e in effects:
+            if isinstance(e, ev.Lock):
+                cs = self._next_cs()
+                self._lock_cs = cs  # its acknowledgements are complete watermarks
+                self._send(
+                    topics.podium(self.studio, topics.ALL, "cmd"), {"t": "lock", "ep": e.epoch, "cs": cs}
+                )
+        if self._eventlog is not None and (commit or any(not isinstance(e, ev.Logged) for e in effects)):
             self._eventlog.flush()
+        # Then decisions: nothing else goes out that the log could not explain after a crash.
         for e in effects:
             if isinstance(e, ev.DecisionMade):
                 self.decisions.append(e.decision)
@@ -350,19 +365,17 @@ class HostService:
 
                     kind, data = to_record(e.decision)
                     self._eventlog.append("decision", {"type": kind, "decision": data}, e.decision.decided_us)
-        pubs: list[Awaitable[None]] = []
         state_changed = False
         for e in effects:
             if self.on_effect:
                 self.on_effect(e)
-            if isinstance(e, ev.Lock):
-                cs = self._next_cs()
-                self._lock_cs = cs  # its acknowledgements are complete watermarks
-                pubs.append(self._broadcast({"t": "lock", "ep": e.epoch, "cs": cs}))
-            elif isinstance(e, ev.Arm):
-                pubs.append(self._broadcast({"t": "arm", "ep": e.epoch}))
+            if isinstance(e, ev.Arm):
+                self._send(
+                    topics.podium(self.studio, topics.ALL, "cmd"),
+                    {"t": "arm", "ep": e.epoch, "cs": self._next_cs()},
+                )
             elif isinstance(e, ev.Light):
-                pubs.append(self._light(e))
+                self._light(e)
             elif isinstance(e, ev.StateChanged):
                 state_changed = True
             elif isinstance(e, ev.DecisionMade):
@@ -370,24 +383,24 @@ class HostService:
             elif isinstance(e, ev.CommandRefused):
                 log.info("command %s refused: %s", e.name, e.reason)
         if state_changed:
-            pubs.append(self._publish_state())
-        # Started in order, so the broker sees them in order; acknowledged concurrently.
-        if pubs:
-            await asyncio.gather(*pubs)
+            self._publish_state()
 
-    async def _broadcast(self, msg: dict[str, Any]) -> None:
-        msg.setdefault("cs", self._next_cs())
-        await self._publish(topics.podium(self.studio, topics.ALL, "cmd"), msg)
+    def _send(self, topic: str, msg: dict[str, Any], qos: int = 1, retain: bool = False) -> None:
+        """Start a publish now without waiting for its acknowledgement. Publishes start in the
+        order they are sent (tasks run first in, first out), so the broker sees them in order."""
+        task = asyncio.create_task(self._publish(topic, msg, qos, retain))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
 
-    async def _light(self, e: ev.Light) -> None:
+    def _light(self, e: ev.Light) -> None:
         msg: dict[str, Any] = {"t": "light", "cs": self._next_cs(), "pat": e.pattern}
         if e.colour:
-            msg["col"] = e.colour
+            msg["col"] = e.colour.lower()
         if e.dur_ms:
             msg["dur"] = e.dur_ms
-        await self._publish(topics.podium(self.studio, e.podium, "cmd"), msg)
+        self._send(topics.podium(self.studio, e.podium, "cmd"), msg)
 
-    async def _publish_state(self) -> None:
+    def _publish_state(self) -> None:
         view = dict(self.engine.view())
         view["t"] = "state"
         view["ts"] = now_us()
@@ -400,7 +413,7 @@ class HostService:
         except codec.ProtocolError as e:
             log.error("viewer state does not fit protocol v1: %s", e)
             return
-        await self._publish(topics.game_state(self.studio), msg, retain=True)
+        self._send(topics.game_state(self.studio), msg, retain=True)
 
     def _announce(self, d: Decision) -> None:
         for fut in self._decision_waiters:

@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -33,24 +34,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--log", dest="log_path", default=None, help="host event log (default: a temp file)")
+    p.add_argument("--profile-host", metavar="FILE", help="run the host under cProfile, stats to FILE")
 
 
 def now_us() -> int:
     return time.monotonic_ns() // 1000
 
 
-async def _broker_rtt(host: str, port: int, n: int = 300) -> list[float]:
+async def _broker_rtt(host: str, port: int, n: int, rng: random.Random) -> list[float]:
+    """Publish to subscriber through the broker, QoS 1, with TCP_NODELAY like our clients.
+
+    Probes are spaced like the presses (idle gaps of 5-30 ms): on this machine a process woken
+    from idle answers later than one kept busy, and the floor must be taken in the same regime.
+    """
     import aiomqtt
+
+    from buzzline.host_service import NODELAY
 
     out: list[float] = []
     async with (
-        aiomqtt.Client(host, port, identifier="rtt-sub") as sub,
-        aiomqtt.Client(host, port, identifier="rtt-pub") as pub,
+        aiomqtt.Client(host, port, identifier="rtt-sub", socket_options=NODELAY) as sub,
+        aiomqtt.Client(host, port, identifier="rtt-pub", socket_options=NODELAY) as pub,
     ):
         await sub.subscribe("bench/rtt", qos=1)
         await asyncio.sleep(0.1)
         it = sub.messages.__aiter__()
         for i in range(n):
+            await asyncio.sleep(rng.uniform(0.005, 0.03))
             t0 = now_us()
             await pub.publish("bench/rtt", str(i).encode(), qos=1)
             async with asyncio.timeout(2):
@@ -79,7 +89,7 @@ async def _run(args: argparse.Namespace, host: str, port: int, api: str, token: 
         elif msg["t"] == "light":
             light_at[p.pid] = (msg["pat"], t)
 
-    rtt = await _broker_rtt(host, port)
+    rtt = await _broker_rtt(host, port, 300, random.Random(args.seed + 1))
     async with contextlib.AsyncExitStack() as stack:
         http = await stack.enter_async_context(
             httpx.AsyncClient(base_url=api, headers={"authorization": f"Bearer {token}"}, timeout=10)
@@ -105,6 +115,7 @@ async def _run(args: argparse.Namespace, host: str, port: int, api: str, token: 
             return body
 
         lockout: list[float] = []
+        first_lock: list[float] = []
         decided: list[float] = []
         lost = 0
         for _ in range(args.presses):
@@ -128,6 +139,7 @@ async def _run(args: argparse.Namespace, host: str, port: int, api: str, token: 
                     while len(lock_at) < len(podiums) or light_at.get(presser.pid, ("", 0))[0] != "winner":
                         await asyncio.sleep(0.0005)
                 lockout.append((max(lock_at.values()) - t0) / 1000)
+                first_lock.append((min(lock_at.values()) - t0) / 1000)
                 decided.append((light_at[presser.pid][1] - t0) / 1000)
             except TimeoutError:
                 lost += 1
@@ -140,6 +152,7 @@ async def _run(args: argparse.Namespace, host: str, port: int, api: str, token: 
         "decided_ms": p50_p99(decided),
         "broker_rtt_ms": p50_p99(rtt),
         "lost": lost,
+        "first_podium_lock_ms": p50_p99(first_lock),
     }
 
 
@@ -152,9 +165,11 @@ def run(args: argparse.Namespace) -> int:
         api_port = free_port()
         token = "bench-" + os.urandom(4).hex()
         log_path = args.log_path or os.path.join(tmp, "bench.db")
+        prof = ["-m", "cProfile", "-o", args.profile_host] if args.profile_host else []
         host = subprocess.Popen(
             [
                 sys.executable,
+                *prof,
                 "-m",
                 "buzzline.cli",
                 "host",
@@ -177,8 +192,12 @@ def run(args: argparse.Namespace) -> int:
             wait_for_port("127.0.0.1", api_port, timeout=20)
             result = asyncio.run(_run(args, broker.host, broker.port, f"http://127.0.0.1:{api_port}", token))
         finally:
-            host.terminate()
-            host.wait(10)
+            host.send_signal(signal.SIGINT)  # a clean exit, so a profile gets written
+            try:
+                host.wait(10)
+            except subprocess.TimeoutExpired:
+                host.kill()
+                host.wait(5)
     if args.json:
         print(json.dumps(result))
     else:

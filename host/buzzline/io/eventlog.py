@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import importlib
 import json
 import logging
@@ -325,6 +326,7 @@ def from_record(kind: str, data: Mapping[str, Any]) -> Any:
     return _decode_dataclass(cls, data, kind)
 
 
+@functools.cache  # resolving hints compiles their strings: once per class is enough
 def _hints(cls: type[Any]) -> dict[str, Any]:
     try:
         return typing.get_type_hints(cls, globalns=vars(sys.modules[cls.__module__]))
