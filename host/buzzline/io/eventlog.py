@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import functools
 import importlib
 import json
 import logging
@@ -326,8 +325,19 @@ def from_record(kind: str, data: Mapping[str, Any]) -> Any:
     return _decode_dataclass(cls, data, kind)
 
 
-@functools.cache  # resolving hints compiles their strings: once per class is enough
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
 def _hints(cls: type[Any]) -> dict[str, Any]:
+    # resolving hints compiles their strings: once per class is enough
+    cached = _HINTS.get(cls)
+    if cached is not None:
+        return cached
+    _HINTS[cls] = hints = _resolve_hints(cls)
+    return hints
+
+
+def _resolve_hints(cls: type[Any]) -> dict[str, Any]:
     try:
         return typing.get_type_hints(cls, globalns=vars(sys.modules[cls.__module__]))
     except (NameError, KeyError) as e:
