@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from buzzline_protocol import codec
-
 from buzzline.commands.flash import build, stage
 from buzzline.io.broker import free_port
+from buzzline_protocol import codec
 
 HEAP = "96k"  # an ESP32-like heap budget
 

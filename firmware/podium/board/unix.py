@@ -101,6 +101,9 @@ class UnixBoard:
                 if not line:
                     break
                 reply = self.command(line.decode().strip())
+                # Yield once so the loop polls at once and sees the IRQ's ThreadSafeFlag, as a
+                # board's idle loop would; otherwise the unix poller waits for the next timer.
+                await asyncio.sleep_ms(0)
                 writer.write((reply + "\n").encode())
                 await writer.drain()
                 if reply == "bye":
