@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
@@ -32,6 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--podiums", type=int, default=16)
     p.add_argument("--presses", type=int, default=500)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--workers", type=int, default=2, help="processes the simulated podiums are spread over")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--log", dest="log_path", default=None, help="host event log (default: a temp file)")
     p.add_argument("--profile-host", metavar="FILE", help="run the host under cProfile, stats to FILE")
@@ -72,79 +72,143 @@ async def _broker_rtt(host: str, port: int, n: int, rng: random.Random) -> list[
     return out
 
 
+class _Workers:
+    """The podium worker processes, and what they report (see `_podium_worker`)."""
+
+    def __init__(self) -> None:
+        self.procs: list[asyncio.subprocess.Process] = []
+        self.owner: dict[str, asyncio.subprocess.Process] = {}
+        self.events: asyncio.Queue[list[str]] = asyncio.Queue()
+        self._readers: list[asyncio.Task[None]] = []
+
+    async def start(self, host: str, port: int, studio: str, pids: list[str], n: int, seed: int) -> None:
+        for k in range(n):
+            mine = pids[k::n]
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "buzzline.benchmarks._podium_worker",
+                "--host", host, "--port", str(port), "--studio", studio,
+                "--podiums", ",".join(mine), "--seed", str(seed + k),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            self.procs.append(proc)
+            for pid in mine:
+                self.owner[pid] = proc
+            self._readers.append(asyncio.create_task(self._read(proc)))
+        ready = 0
+        async with asyncio.timeout(30):
+            while ready < n:
+                if (await self.events.get())[0] == "ready":
+                    ready += 1
+
+    async def _read(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        while line := await proc.stdout.readline():
+            await self.events.put(line.decode().split())
+
+    def press(self, pid: str) -> None:
+        stdin = self.owner[pid].stdin
+        assert stdin is not None
+        stdin.write(f"press {pid}\n".encode())
+
+    async def stop(self) -> None:
+        for proc in self.procs:
+            if proc.stdin is not None:
+                proc.stdin.write(b"quit\n")
+        for proc in self.procs:
+            try:
+                async with asyncio.timeout(5):
+                    await proc.wait()
+            except TimeoutError:
+                proc.kill()
+        for t in self._readers:
+            t.cancel()
+
+
 async def _run(args: argparse.Namespace, host: str, port: int, api: str, token: str) -> dict[str, Any]:
     import httpx
 
-    from buzzline.sim.podium import VirtualPodium
-
     rng = random.Random(args.seed)
     studio = "bench"
-    lock_at: dict[str, int] = {}
-    light_at: dict[str, tuple[str, int]] = {}
-    current_ep = [-1]
-
-    def on_command(p: VirtualPodium, msg: dict[str, Any], t: int) -> None:
-        if msg["t"] == "lock" and msg["ep"] >= current_ep[0] and p.pid not in lock_at:
-            lock_at[p.pid] = t
-        elif msg["t"] == "light":
-            light_at[p.pid] = (msg["pat"], t)
-
+    pids = [f"b{i + 1:02d}" for i in range(args.podiums)]
     rtt = await _broker_rtt(host, port, 300, random.Random(args.seed + 1))
-    async with contextlib.AsyncExitStack() as stack:
-        http = await stack.enter_async_context(
-            httpx.AsyncClient(base_url=api, headers={"authorization": f"Bearer {token}"}, timeout=10)
-        )
-        podiums = []
-        for i in range(args.podiums):
-            p = VirtualPodium(
-                f"b{i + 1:02d}", host, port, studio, rng=random.Random(rng.random()), on_command=on_command
-            )
-            podiums.append(await stack.enter_async_context(p))
-        # wait until the host knows every podium with a trusted clock
-        async with asyncio.timeout(30):
-            while True:
-                st = (await http.get("/api/state")).json()
-                ok = {q["podium"] for q in st["podiums"] if q["online"] and q["clock_trusted"]}
-                if len(ok) >= len(podiums):
-                    break
-                await asyncio.sleep(0.1)
+    workers = _Workers()
+    await workers.start(host, port, studio, pids, min(args.workers, len(pids)), args.seed)
+    lockout: list[float] = []
+    decided: list[float] = []
+    first_lock: list[float] = []
+    lost = 0
+    try:
+        async with httpx.AsyncClient(
+            base_url=api, headers={"authorization": f"Bearer {token}"}, timeout=10
+        ) as http:
+            async with asyncio.timeout(30):  # until the host knows every podium with a trusted clock
+                while True:
+                    st = (await http.get("/api/state")).json()
+                    ok = {q["podium"] for q in st["podiums"] if q["online"] and q["clock_trusted"]}
+                    if ok >= set(pids):
+                        break
+                    await asyncio.sleep(0.1)
 
-        async def cmd(name: str, **a: Any) -> dict[str, Any]:
-            r = await http.post("/api/command", json={"name": name, "args": a})
-            body: dict[str, Any] = r.json()
-            return body
+            async def cmd(name: str, **a: Any) -> None:
+                await http.post("/api/command", json={"name": name, "args": a})
 
-        lockout: list[float] = []
-        first_lock: list[float] = []
-        decided: list[float] = []
-        lost = 0
-        for _ in range(args.presses):
-            await cmd("read")
-            await cmd("arm")
-            try:
-                async with asyncio.timeout(5):
-                    await asyncio.gather(*(p.wait_light("armed") for p in podiums))
-            except TimeoutError:
-                lost += 1
+            async def collect(until: Any, timeout: float) -> bool:
+                try:
+                    async with asyncio.timeout(timeout):
+                        while not until(await workers.events.get()):
+                            pass
+                    return True
+                except TimeoutError:
+                    return False
+
+            for _ in range(args.presses):
+                while not workers.events.empty():
+                    workers.events.get_nowait()
+                await cmd("read")
+                armed: set[str] = set()
+                await cmd("arm")
+
+                def is_armed(ev: list[str], armed: set[str] = armed) -> bool:
+                    if ev[0] == "light" and ev[2] == "armed":
+                        armed.add(ev[1])
+                    return armed >= set(pids)
+
+                if not await collect(is_armed, 5):
+                    lost += 1
+                    await cmd("next")
+                    continue
+                presser = rng.choice(pids)
+                await asyncio.sleep(rng.uniform(0.005, 0.03))
+                workers.press(presser)
+                t0: list[int] = []
+                locks: dict[str, int] = {}
+                won: list[int] = []
+
+                def done(
+                    ev: list[str],
+                    t0: list[int] = t0,
+                    locks: dict[str, int] = locks,
+                    won: list[int] = won,
+                    presser: str = presser,
+                ) -> bool:
+                    if ev[0] == "press":
+                        t0.append(int(ev[2]))
+                    elif ev[0] == "lock":
+                        locks.setdefault(ev[1], int(ev[3]))
+                    elif ev[0] == "light" and ev[1] == presser and ev[2] == "winner":
+                        won.append(int(ev[3]))
+                    return bool(t0 and won) and len(locks) == len(pids)
+
+                if await collect(done, 3):
+                    lockout.append((max(locks.values()) - t0[0]) / 1000)
+                    first_lock.append((min(locks.values()) - t0[0]) / 1000)
+                    decided.append((won[0] - t0[0]) / 1000)
+                else:
+                    lost += 1
+                await cmd("judge", correct=True)
                 await cmd("next")
-                continue
-            presser = rng.choice(podiums)
-            lock_at.clear()
-            current_ep[0] = presser.epoch
-            await asyncio.sleep(rng.uniform(0.005, 0.03))
-            t0 = now_us()
-            await presser.press()
-            try:
-                async with asyncio.timeout(3):
-                    while len(lock_at) < len(podiums) or light_at.get(presser.pid, ("", 0))[0] != "winner":
-                        await asyncio.sleep(0.0005)
-                lockout.append((max(lock_at.values()) - t0) / 1000)
-                first_lock.append((min(lock_at.values()) - t0) / 1000)
-                decided.append((light_at[presser.pid][1] - t0) / 1000)
-            except TimeoutError:
-                lost += 1
-            await cmd("judge", correct=True)
-            await cmd("next")
+    finally:
+        await workers.stop()
     return {
         "podiums": args.podiums,
         "presses": args.presses,
