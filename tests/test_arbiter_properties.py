@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 
-import pytest
 from buzzline.core.arbiter import Arbiter, ArbiterRules
 from buzzline.core.clock import ClockModel
 from buzzline.core.types import Decided, Decision, Press
@@ -110,11 +109,6 @@ def test_clock_bound_contains_truth_noise_free(seed: int) -> None:
     assert _bound_holds("wifi", seed, noise_free=True)
 
 
-@pytest.mark.xfail(
-    reason="known gap: on rare wifi seeds a trusted mapping's bound under-covers the truth early in a"
-    " window (heavy-tailed samples mislead the skew fit); see docs/timing.md",
-    strict=False,
-)
 @settings(max_examples=6, deadline=None)
 @given(st.integers(0, 10**6))
 def test_clock_bound_contains_truth_noisy(seed: int) -> None:

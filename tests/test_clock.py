@@ -93,9 +93,14 @@ def test_congested_burst_rejected_then_readmitted() -> None:
     ok, *_ = exchange(m, t, 90_000, 1_000)
     assert not ok
     assert m.offset_us == off and m.samples == ClockModel.MIN_SAMPLES + 4
-    # the path stays slow: after READMIT_AFTER rejections the model re-converges on it
+    # a congestion burst of a few seconds is rejected without wiping the model
+    for _ in range(ClockModel.READMIT_AFTER * 2):
+        t += 250_000
+        assert not exchange(m, t, 45_000, 45_000)[0]
+    assert m.offset_us == off and m.trusted
+    # the path stays slow: after SLOW_READMIT_AFTER rejections the model re-converges on it
     accepted = False
-    for _ in range(ClockModel.READMIT_AFTER):
+    for _ in range(ClockModel.SLOW_READMIT_AFTER):
         t += 250_000
         accepted = exchange(m, t, 45_000, 45_000)[0] or accepted
     assert accepted

@@ -6,6 +6,7 @@ Fed NTP-style four-timestamp exchanges (protocol v1 ``sync``/``syncr``); pure an
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 from buzzline.core.types import Mapping
@@ -34,50 +35,91 @@ class _Fit:
     var_b: float
     asym_us: float
     x_newest: int
+    tq: float  # Student-t multiple for the bound (few samples: wider)
+    x_best: int  # fastest exchange (strict bound while samples are few)
+    y_best: int
+    rtt_best: int
 
 
 def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-class ClockModel:
-    """Offset and skew of one podium clock, from a window of the lowest-round-trip samples.
+def _t_quantile(z: float, dof: int) -> float:
+    """Student-t quantile matching normal quantile ``z`` (Cornish-Fisher): few samples, wider bound."""
+    nu = float(dof)
+    return (
+        z
+        + (z**3 + z) / (4 * nu)
+        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * nu**2)
+        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * nu**3)
+    )
 
-    ``map(podium_us)`` returns host time with a half-width error bound made of: an allowance for
-    path asymmetry (a fraction of half the minimum round trip, which NTP cannot observe), ``Z``
-    standard errors of the weighted regression at that point (this grows with the distance from
-    the samples through the skew uncertainty), a wander allowance since the newest sample, and a
-    timestamping floor. Fewer than ``MIN_SAMPLES`` samples: ``trusted=False`` and the strict
-    bound (half the best round trip plus the worst skew).
+
+class ClockModel:
+    """Offset and skew of one podium clock: weighted regression over a window of exchanges.
+
+    Every exchange's offset error is at most half its excess round trip over the path's floor (NTP
+    clock filter), so samples are weighted by ``1/(floor + excess/WEIGHT_DIV)^2``: the
+    fastest exchanges dominate, congested ones count little. ``map(podium_us)`` returns host time
+    with a half-width error bound: an allowance for path asymmetry (a share of half the minimum
+    round trip, which NTP cannot observe) + a Student-t multiple of the regression's standard
+    error at that point (grows with the distance from the samples through the skew uncertainty)
+    + wander since the newest sample + a timestamping floor. The strict bound (half the best
+    round trip plus the worst drift) always holds too; the tighter of the two is reported.
+    A mapping is ``trusted`` when its bound rests on at least ``MIN_SAMPLES`` exchanges and is no
+    wider than ``TRUST_ERR_US`` (a fixed sample count says nothing about a noisy path). A
+    reboot restarts the podium's count but not its crystal: ``ClockBook`` hands the old skew to
+    the new model as a prior, so the boot burst alone pins the offset.
     """
 
-    WINDOW = 128  # samples kept (newest): about a minute at one exchange per 500 ms
-    MIN_SAMPLES = 40  # below this a mapping is untrusted (about 16 s after boot; skew not yet known)
-    FIT_FRACTION = 0.5  # NTP clock filter: fit on the lowest-round-trip half of the window
-    Z = 3.0
+    WINDOW = 512  # samples kept (newest): two minutes at the recommended 4 exchanges/s
+    WINDOW_US = 180_000_000  # and no older than this (skew wanders): a slow podium keeps 3 min
+    MIN_SAMPLES = 8  # a statistical bound needs this many (the boot burst); fewer: strict bound
+    TRUST_ERR_US = 2_000  # a mapping is trusted when its bound rests on enough samples and is <= 2 ms
+    Z = 3.5  # standard errors (Student-t for few samples): 3.0 under-covered on heavy-tailed paths
     ASYMMETRY = 0.1  # share of half the min round trip assumed as undetectable asymmetry (1.0 = strict)
     FLOOR_US = 30  # podium capture and host stamping jitter
-    WEIGHT_FLOOR_US = 200  # even the best sample carries this much noise: keeps weights from collapsing
+    WEIGHT_QUANTILE = 0.02  # weight floor from the excess round trip of the fastest 2% (see _full_sums)
+    WEIGHT_DIV = 4  # a sample's noise grows by excess round trip / this (split of the excess)
+    REWEIGHT_EVERY = 32  # rebuild weights and sums this often (the weight floor follows the window)
     WANDER_PPM = 0.5  # skew may drift this much away from the fit between samples
-    UNTRUSTED_PPM = 100  # worst crystal skew, used while untrusted
+    UNTRUSTED_PPM = 100  # worst crystal skew
+    PRIOR_PPM = 2.0  # a rebooted podium keeps its crystal: its old skew holds within this (1 sigma)
     MAX_RTT_US = 2_000_000
     OUTLIER_FACTOR = 4  # round trip above FACTOR * min + MARGIN is a congested outlier
     OUTLIER_MARGIN_US = 20_000
-    READMIT_AFTER = 8  # this many consecutive rejections: the path or clock changed, start over
+    READMIT_AFTER = 8  # this many consecutive disagreeing samples: the clock stepped, start over
+    SLOW_READMIT_AFTER = 120  # this many consecutive congested ones (30 s at 4/s): a new, slower path
 
-    def __init__(self) -> None:
-        self._samples: list[SyncSample] = []
-        self._fit: _Fit | None = None
-        self._last_t1: int | None = None
-        self._rejects = 0
+    def __init__(self, skew_prior: float | None = None) -> None:
+        self._skew_prior = skew_prior  # dimensionless skew from an earlier boot of this podium
+        self.reset()
 
     # ---- input -------------------------------------------------------------------------------
 
     def reset(self) -> None:
-        self._samples = []
-        self._fit = None
-        self._last_t1 = None
+        self._samples: deque[SyncSample] = deque()
+        self._fit: _Fit | None = None
+        self._last_t1: int | None = None
         self._rejects = 0
+        self._slow = 0
+        self._rtt_min = 0
+        self._wref = -1  # the min round trip the running sums were weighted with (-1: none)
+        self._wfloor = float(self.FLOOR_US)
+        self._x0 = self._y0 = 0  # anchors of the running sums (precision)
+        self._sums = [0.0] * 7  # W, Wx, Wy, Wxx, Wxy, Wyy, WW
+        self._since_full = 0
+        self._best: SyncSample | None = None
+        self._trusted = False
+
+    def restart(self) -> None:
+        """Forget the samples (the clock restarted) but keep the crystal's skew as a prior."""
+        prior = self.skew_known
+        if prior is None:
+            prior = self._skew_prior
+        self.reset()
+        self._skew_prior = prior
 
     def add_sample(self, t1: int, t2: int, t3: int, t4: int) -> bool:
         """Add one exchange (t1, t4 podium µs; t2, t3 host µs). False: rejected, model unchanged."""
@@ -94,26 +136,44 @@ class ClockModel:
         x = (t1 + t4) // 2
         y = (t2 + t3) // 2 - x
         sample = SyncSample(x, y, rtt)
-        if self._is_outlier(sample):
+        if self._samples and rtt > self.OUTLIER_FACTOR * self._rtt_min + self.OUTLIER_MARGIN_US:
+            # Congested: imprecise, not wrong. A burst of them (seconds) must not wipe the model;
+            # only a path that stays this slow for SLOW_READMIT_AFTER exchanges is a new path.
+            self._slow += 1
+            if self._slow < self.SLOW_READMIT_AFTER:
+                return False
+            self.restart()
+        elif self._disagrees(sample):
             self._rejects += 1
             if self._rejects < self.READMIT_AFTER:
                 return False
-            # Persistent disagreement: the path or the clock changed under us; re-converge.
-            self.reset()
+            # Persistent disagreement: the clock stepped under us; re-converge.
+            self.restart()
         self._rejects = 0
+        self._slow = 0
         self._last_t1 = t1
-        self._samples.append(sample)
-        if len(self._samples) > self.WINDOW:
-            del self._samples[0]
+        samples = self._samples
+        samples.append(sample)
+        lost_best = False
+        while len(samples) > self.WINDOW or x - samples[0].x > self.WINDOW_US:
+            old = samples.popleft()
+            lost_best = lost_best or old is self._best
+            if self._wref >= 0:
+                self._accumulate(old, -1.0)
+        if self._best is None or rtt < self._best.rtt:
+            self._best = sample
+        elif lost_best:  # the fastest exchange left the window
+            self._best = min(samples, key=lambda p: p.rtt)
+        self._rtt_min = self._best.rtt
+        self._since_full += 1
+        if self._rtt_min != self._wref or self._since_full >= min(self.REWEIGHT_EVERY, len(samples)):
+            self._full_sums()
+        else:
+            self._accumulate(sample, 1.0)
         self._refit()
         return True
 
-    def _is_outlier(self, s: SyncSample) -> bool:
-        if not self._samples:
-            return False
-        rtt_min = min(p.rtt for p in self._samples)
-        if s.rtt > self.OUTLIER_FACTOR * rtt_min + self.OUTLIER_MARGIN_US:
-            return True
+    def _disagrees(self, s: SyncSample) -> bool:
         if self._fit is None or len(self._samples) < self.MIN_SAMPLES:
             return False
         # A sample's true offset lies within rtt/2 of its measurement: disagreeing beyond that
@@ -121,75 +181,108 @@ class ClockModel:
         pred, err = self._predict(s.x)
         return abs(s.y - pred) > s.rtt / 2 + err + self.OUTLIER_MARGIN_US
 
-    def _refit(self) -> None:
-        n_all = len(self._samples)
+    # Running weighted sums (a sample in, the oldest out) keep an update O(1); they are rebuilt
+    # whenever the weights change (a new fastest exchange) and once per window (rounding).
+    def _weight(self, rtt: int) -> float:
+        sigma = self._wfloor + (rtt - self._wref) / self.WEIGHT_DIV
+        return 1.0 / (sigma * sigma)
+
+    def _accumulate(self, p: SyncSample, sign: float) -> None:
+        w = sign * self._weight(p.rtt)
+        x = float(p.x - self._x0)
+        y = float(p.y - self._y0)
+        s = self._sums
+        s[0] += w
+        s[1] += w * x
+        s[2] += w * y
+        s[3] += w * x * x
+        s[4] += w * x * y
+        s[5] += w * y * y
+        s[6] += sign * w * w
+
+    def _full_sums(self) -> None:
         newest = self._samples[-1]
-        rtt_min = min(p.rtt for p in self._samples)
-        k = max(min(n_all, 3), math.ceil(n_all * self.FIT_FRACTION))
-        chosen = sorted(self._samples, key=lambda p: (p.rtt, p.x))[:k]
-        asym = self.ASYMMETRY * rtt_min / 2
-        x_ref, y_ref = newest.x, newest.y
-        # One pass for the weighted sums, one for the centred moments (hot path: plain loops).
-        pts: list[tuple[float, float, float]] = []
-        w_sum = wx = wy = 0.0
-        for p in chosen:
-            # Each sample's offset is within its excess round trip (over the best) of the truth.
-            sigma = self.WEIGHT_FLOOR_US + (p.rtt - rtt_min) / 2
-            w = 1.0 / (sigma * sigma)
-            x = float(p.x - x_ref)
-            y = float(p.y - y_ref)
-            pts.append((w, x, y))
-            w_sum += w
-            wx += w * x
-            wy += w * y
+        self._x0, self._y0 = newest.x, newest.y
+        self._wref = self._rtt_min
+        self._since_full = 0
+        # Even the fastest exchanges scatter by about the excess round trip of the fastest few
+        # percent: a path with a sharp floor gets sharp weights, a path without one does not.
+        rtts = sorted(p.rtt for p in self._samples)
+        q = rtts[min(len(rtts) - 1, max(2, int(len(rtts) * self.WEIGHT_QUANTILE)))] - self._wref
+        self._wfloor = self.FLOOR_US + q / self.WEIGHT_DIV
+        self._sums = [0.0] * 7
+        for p in self._samples:
+            self._accumulate(p, 1.0)
+
+    def _refit(self) -> None:
+        n = len(self._samples)
+        newest = self._samples[-1]
+        w_sum, wx, wy, wxx, wxy, wyy, ww = self._sums
+        # effective number of samples: a few heavy weights are a few samples, whatever n says
+        n_eff = min(float(n), w_sum * w_sum / ww) if ww > 0 else 1.0
         xm = wx / w_sum
         ym = wy / w_sum
-        sxx = sxy = 0.0
-        x_lo = x_hi = pts[0][1]
-        for w, x, y in pts:
-            dx = x - xm
-            sxx += w * dx * dx
-            sxy += w * dx * (y - ym)
-            x_lo = min(x_lo, x)
-            x_hi = max(x_hi, x)
-        n = len(pts)
-        if n >= 3 and sxx > 0 and (x_hi - x_lo) >= 1000:
+        sxx = max(wxx - wx * xm, 0.0)
+        sxy = wxy - wx * ym
+        syy = max(wyy - wy * ym, 0.0)
+        span = newest.x - self._samples[0].x
+        lim = self.UNTRUSTED_PPM * 1e-6
+        if n >= 3 and sxx > 0 and span >= 1000:
             b = sxy / sxx
-            ssr = 0.0
-            for w, x, y in pts:
-                r = y - ym - b * (x - xm)
-                ssr += w * r * r
             # Residual scale from the data itself (the sigmas above only set relative weights).
-            s2 = max(ssr / (n - 2), 1e-6)
-            # Crystals are within UNTRUSTED_PPM: a short noisy window cannot claim more.
-            lim = self.UNTRUSTED_PPM * 1e-6
-            var_a = s2 / w_sum
-            var_b = s2 / sxx
-            if abs(b) > lim:  # the window is lying (tails); claim no skew knowledge at all
-                b = 0.0
-                var_b = max(var_b, lim * lim)
+            s2 = max((syy - b * sxy) / (n - 2), 1e-6)
         else:
             b = 0.0
-            var_a = 1.0 / w_sum
-            var_b = (self.UNTRUSTED_PPM * 1e-6) ** 2
-        self._fit = _Fit(x_ref, y_ref, ym, b, xm, var_a, var_b, asym, newest.x)
+            s2 = 1.0  # too few to scale: weights taken at face value (the strict bound rules here)
+        var_a = s2 / w_sum
+        var_b = s2 / sxx if sxx > 0 else lim * lim
+        if self._skew_prior is not None:
+            # Same crystal as before the reboot: combine the window's skew with the old one.
+            var_p = (self.PRIOR_PPM * 1e-6) ** 2
+            if var_b >= lim * lim or not sxx > 0:
+                b, var_b = self._skew_prior, var_p
+            else:
+                prec = 1.0 / var_b + 1.0 / var_p
+                b = (b / var_b + self._skew_prior / var_p) / prec
+                var_b = 1.0 / prec
+            # the offset at the weighted mean still follows from the samples along that skew
+        if abs(b) > lim:  # the window is lying (tails); claim no skew knowledge at all
+            b = 0.0
+            var_b = max(var_b, lim * lim)
+        var_b = min(var_b, lim * lim)
+        tq = _t_quantile(self.Z, max(round(n_eff) - 2, 1)) if n >= 3 else float("inf")
+        asym = self.ASYMMETRY * self._rtt_min / 2
+        best = self._best
+        assert best is not None
+        self._fit = _Fit(
+            self._x0, self._y0, ym, b, xm, var_a, var_b, asym, newest.x, tq, best.x, best.y, best.rtt
+        )
+        self._trusted = n >= self.MIN_SAMPLES and self._predict(newest.x)[1] <= self.TRUST_ERR_US
 
     # ---- output ------------------------------------------------------------------------------
 
     def _predict(self, podium_us: int) -> tuple[float, float]:
-        """(offset relative to nothing, i.e. host - podium; error half-width) at ``podium_us``."""
+        """(offset host - podium; error half-width) at ``podium_us``."""
         f = self._fit
         if f is None:
             return 0.0, float(UNKNOWN_ERR_US)
         dx = float(podium_us - f.x_ref) - f.x_mean
         y = f.y_ref + f.a + f.b * dx
-        since = abs(podium_us - f.x_newest)
+        # Strict bound around the fastest exchange: a one-way delay is never negative, so its
+        # offset is within half its round trip; away from it, the skew error accumulates.
+        if self._skew_prior is None:
+            drift = self.UNTRUSTED_PPM * 1e-6 + abs(f.b)
+        else:
+            drift = self.Z * self.PRIOR_PPM * 1e-6
+        strict_y = f.y_best + f.b * (podium_us - f.x_best)
+        strict = f.rtt_best / 2 + self.FLOOR_US + drift * abs(podium_us - f.x_best)
         if len(self._samples) < self.MIN_SAMPLES:
-            best = min(p.rtt for p in self._samples)
-            err = best / 2 + self.FLOOR_US + self.UNTRUSTED_PPM * 1e-6 * since
-            return y, err
+            return strict_y, strict
+        since = abs(podium_us - f.x_newest)
         se = math.sqrt(f.var_a + dx * dx * f.var_b)
-        err = f.asym_us + self.Z * se + self.FLOOR_US + self.WANDER_PPM * 1e-6 * since
+        err = f.asym_us + f.tq * se + self.FLOOR_US + self.WANDER_PPM * 1e-6 * since
+        if strict < err:
+            return strict_y, strict
         return y, err
 
     def map(self, podium_us: int) -> Mapping:
@@ -199,10 +292,11 @@ class ClockModel:
                 host_us=podium_us if _is_int(podium_us) else 0, err_us=UNKNOWN_ERR_US, trusted=False
             )
         y, err = self._predict(podium_us)
+        err_us = min(UNKNOWN_ERR_US, math.ceil(err))
         return Mapping(
             host_us=podium_us + round(y),
-            err_us=min(UNKNOWN_ERR_US, math.ceil(err)),
-            trusted=self.trusted,
+            err_us=err_us,
+            trusted=len(self._samples) >= self.MIN_SAMPLES and err_us <= self.TRUST_ERR_US,
         )
 
     @property
@@ -211,7 +305,16 @@ class ClockModel:
 
     @property
     def trusted(self) -> bool:
-        return len(self._samples) >= self.MIN_SAMPLES
+        """Enough exchanges for a statistical bound, and that bound within ``TRUST_ERR_US``."""
+        return self._trusted
+
+    @property
+    def skew_known(self) -> float | None:
+        """The fitted skew if the window pins it down (a reboot's prior), else None."""
+        f = self._fit
+        if f is None or not self._trusted or f.var_b > (self.PRIOR_PPM * 1e-6) ** 2:
+            return None
+        return f.b
 
     @property
     def err_us(self) -> int:
@@ -229,12 +332,17 @@ class ClockModel:
         return round(offset)
 
     @property
+    def prior_ppm(self) -> float | None:
+        """Skew carried over from an earlier boot of the same crystal (ppm), if any."""
+        return None if self._skew_prior is None else self._skew_prior * 1e6
+
+    @property
     def skew_ppm(self) -> float:
         return 0.0 if self._fit is None else self._fit.b * 1e6
 
     @property
     def min_rtt_us(self) -> int | None:
-        return min((p.rtt for p in self._samples), default=None)
+        return None if self._best is None else self._best.rtt
 
 
 class ClockBook:
@@ -254,9 +362,13 @@ class ClockBook:
         """The model for this podium's current boot; a new boot nonce gives a fresh model."""
         m = self._models.get(podium)
         if m is None or self._boots.get(podium) != boot:
+            prior: float | None = None
             if m is not None:
                 self.resets += 1
-            m = ClockModel()
+                # a reboot restarts the count, not the crystal: keep its skew as a prior
+                m.restart()
+                prior = m.prior_ppm
+            m = ClockModel(None if prior is None else prior * 1e-6)
             self._models[podium] = m
             self._boots[podium] = boot
             self._last.pop(podium, None)
@@ -274,7 +386,7 @@ class ClockBook:
         last = self._last.get(podium)
         if last is not None and podium_us < last - self.BACKWARDS_TOLERANCE_US:
             # Same boot nonce but time went backwards: a restart we were not told about.
-            m.reset()
+            m.restart()
             self.resets += 1
             fresh = True
         self._last[podium] = podium_us if fresh else max(podium_us, last or 0)

@@ -24,7 +24,7 @@ class ProfileError(ValueError):
 class Profile:
     name: str
     podiums: int
-    # one-way delay (ms): floor * (1 +- asymmetry) + lognormal body + occasional lognormal tail
+    # one-way delay (ms): floor * (1 +- asymmetry) + body (idle or lognormal) + occasional tail
     floor_ms: float
     asymmetry: float
     body_median_ms: float
@@ -33,6 +33,10 @@ class Profile:
     tail_median_ms: float
     tail_sigma: float
     max_ms: float
+    # idle medium (optional): this share of messages skips the contention body (delay = floor +
+    # uniform jitter of backoff slots); Wi-Fi's CSMA/CA sends at once when nobody else is talking
+    idle_p: float
+    idle_jitter_ms: float
     # loss: a lost QoS 1 message is resent after a retransmission delay (QoS 0 sync is just lost)
     loss_p: float
     retransmit_median_ms: float
@@ -75,7 +79,8 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "timing": ("sync_ms", "heartbeat_ms", "race_interval_ms", "turnaround_us"),
     "races": ("min_gap_ms", "max_gap_ms"),
 }
-_PROBS = ("asymmetry", "tail_p", "loss_p", "burst_p", "reboot_p")
+_PROBS = ("asymmetry", "tail_p", "loss_p", "burst_p", "reboot_p", "idle_p")
+_OPTIONAL = {"idle_p": 0.0, "idle_jitter_ms": 0.0}  # [delay] keys older profiles may omit
 
 
 def load_profile(name_or_path: str) -> Profile:
@@ -106,6 +111,14 @@ def load_profile(name_or_path: str) -> Profile:
             if key in _PROBS and v >= 1:
                 raise ProfileError(f"{path}: [{section}] {key} must be below 1")
             values[key] = int(v) if key == "turnaround_us" else float(v)
+    delay = data["delay"]
+    for key, default in _OPTIONAL.items():
+        v = delay.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+            raise ProfileError(f"{path}: [delay] {key} must be a number >= 0")
+        if key in _PROBS and v >= 1:
+            raise ProfileError(f"{path}: [delay] {key} must be below 1")
+        values[key] = float(v)
     if values["min_gap_ms"] <= 0 or values["max_gap_ms"] <= values["min_gap_ms"]:
         raise ProfileError(f"{path}: [races] needs 0 < min_gap_ms < max_gap_ms")
     if values["sync_ms"] <= 0 or values["heartbeat_ms"] <= 0 or values["race_interval_ms"] <= 0:
@@ -131,7 +144,10 @@ class NetPath:
     def delay_us(self, reliable: bool = True) -> int | None:
         """Delay of one message; None when an unreliable (QoS 0) message is lost."""
         p, rng = self.p, self.rng
-        d = _lognormal_ms(rng, p.body_median_ms, p.body_sigma)
+        if p.idle_p and rng.random() < p.idle_p:
+            d = rng.uniform(0.0, p.idle_jitter_ms)
+        else:
+            d = _lognormal_ms(rng, p.body_median_ms, p.body_sigma)
         if rng.random() < p.tail_p:
             d += _lognormal_ms(rng, p.tail_median_ms, p.tail_sigma)
         d = min(d, p.max_ms) * 1000 + self.floor_us + self.burst_us

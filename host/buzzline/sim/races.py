@@ -17,8 +17,9 @@ from buzzline.core.types import ArbiterEffect, Decided, Press
 from buzzline.sim.netmodel import NetPath, PodiumClock, Profile
 
 FIXED_WINDOW_US = 100_000
-BOOT_SYNCS = 8  # a podium syncs this many times quickly after (re)booting
-BOOT_SYNC_GAP_US = 40_000
+BOOT_SYNCS = 8  # as the firmware: a burst of exchanges after every (re)connect ...
+BOOT_SYNC_GAP_US = 60_000  # ... 60 ms apart, then one every ``sync_ms`` of the profile
+RECONNECT_US = 2_000_000  # a rebooted podium is back on Wi-Fi and the broker after this
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,7 @@ class RaceResult:
 class _Msg:
     send_us: int
     delay_us: int
-    kind: str  # "buzz" | "ack" | "hb"
+    kind: str  # "buzz" | "ack" | "hb" | "off" (the broker's last will for a rebooted podium)
     pt: int
     arrival_us: int = 0
     seq: int = 0
@@ -77,6 +78,7 @@ class RaceSim:
         self.races = 0
         self._errors: list[int] = []
         self._flags: frozenset[str] = frozenset()
+        self._offline: list[tuple[int, str]] = []  # (host µs, podium): last will published
         # converge before the first race, as a show would during the warm-up
         for pod in self.podiums:
             self._boot_syncs(pod, self.now)
@@ -84,7 +86,8 @@ class RaceSim:
 
     # ---- clock sync --------------------------------------------------------------------------
 
-    def _sync(self, pod: _SimPodium, at_us: int) -> None:
+    def _sync(self, pod: _SimPodium, at_us: int, next_us: int) -> None:
+        """One exchange at ``at_us``; the podium reports it in its next request, at ``next_us``."""
         t1 = pod.clock.at(at_us)
         up = pod.up.delay_us(reliable=False)
         down = pod.down.delay_us(reliable=False)
@@ -93,18 +96,18 @@ class RaceSim:
         t2 = at_us + up
         t3 = t2 + self.p.turnaround_us
         t4 = pod.clock.at(t3 + down)
-        # the podium reports the sample in its next request
-        pod.pending.append((t3 + down + int(self.p.sync_ms * 1000) + up, (t1, t2, t3, t4)))
+        # the podium reports the sample in its next request (protocol v1 ``prev``)
+        pod.pending.append((max(next_us, t3 + down) + up, (t1, t2, t3, t4)))
 
     def _boot_syncs(self, pod: _SimPodium, at_us: int) -> None:
         for k in range(BOOT_SYNCS):
-            self._sync(pod, at_us + k * BOOT_SYNC_GAP_US)
+            self._sync(pod, at_us + k * BOOT_SYNC_GAP_US, at_us + (k + 1) * BOOT_SYNC_GAP_US)
         pod.next_sync = at_us + BOOT_SYNCS * BOOT_SYNC_GAP_US
 
     def _syncs_until(self, pod: _SimPodium, until_us: int) -> None:
         step = int(self.p.sync_ms * 1000)
         while pod.next_sync < until_us:
-            self._sync(pod, pod.next_sync)
+            self._sync(pod, pod.next_sync, pod.next_sync + step)
             pod.next_sync += step
 
     def _learn(self, pod: _SimPodium, now_us: int) -> None:
@@ -141,6 +144,8 @@ class RaceSim:
         p, rng = self.p, self.rng
         self.races += 1
         arm = self.now + int(p.race_interval_ms * 1000)
+        self._offline = []
+        rebooting: set[str] = set()
         for pod in self.podiums:
             pod.clock.wander(self.now, p.wander_ppm)
             burst = 0.0
@@ -152,10 +157,17 @@ class RaceSim:
                 pod.clock.reboot(at)
                 pod.pending = []
                 pod.naive = []
-                self._boot_syncs(pod, at + 2_000_000)  # Wi-Fi and broker reconnect first
-        # contestants: 2..N podiums, successive gaps log-uniform, so many races are within ms
-        k = rng.randint(2, len(self.podiums))
-        pressers = rng.sample(self.podiums, k)
+                self._boot_syncs(pod, at + RECONNECT_US)  # Wi-Fi and broker reconnect first
+                # Its button is dead until it is back and re-armed; the broker publishes its
+                # last will (offline) when the new session replaces the old one.
+                rebooting.add(pod.id)
+                self._offline.append((at + RECONNECT_US, pod.id))
+        # contestants: 2..N live podiums, successive gaps log-uniform, so many races are within ms
+        live = [pod for pod in self.podiums if pod.id not in rebooting]
+        if len(live) < 2:
+            live = self.podiums
+        k = rng.randint(2, len(live))
+        pressers = rng.sample(live, k)
         t = arm + rng.randrange(150_000, 800_000)
         presses: dict[str, int] = {}
         for i, pod in enumerate(pressers):
@@ -217,10 +229,11 @@ class RaceSim:
     ) -> Outcome:
         arb = Arbiter(self.races, {pod.id: None for pod in self.podiums}, self.rules, seed=self.races)
         arb.arm(arm, arm)
-        events = sorted(
-            ((m.arrival_us, m.seq, pid, m) for pid, ms in streams.items() for m in ms if m.arrival_us >= arm),
-            key=lambda e: (e[0], e[2], e[1]),
-        )
+        events = [
+            (m.arrival_us, m.seq, pid, m) for pid, ms in streams.items() for m in ms if m.arrival_us >= arm
+        ]
+        events += [(t, 0, pid, _Msg(t, 0, "off", 0, t)) for t, pid in self._offline if t >= arm]
+        events.sort(key=lambda e: (e[0], e[2], e[1]))
         by_id = {pod.id: pod for pod in self.podiums}
         self._errors = []
         self._flags = frozenset()
@@ -230,6 +243,11 @@ class RaceSim:
                 out = arb.tick(deadline)
                 if out:
                     return self._finish(out, first)
+            if m.kind == "off":
+                out = arb.offline(pid, arrival)
+                if any(isinstance(e, Decided) for e in out):
+                    return self._finish(out, first)
+                continue
             pod = by_id[pid]
             self._syncs_until(pod, arrival)
             self._learn(pod, arrival)
