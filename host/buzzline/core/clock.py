@@ -81,7 +81,7 @@ class ClockModel:
     ASYMMETRY = 0.1  # share of half the min round trip assumed as undetectable asymmetry (1.0 = strict)
     FLOOR_US = 30  # podium capture and host stamping jitter
     WEIGHT_QUANTILE = 0.02  # weight floor from the excess round trip of the fastest 2% (see _full_sums)
-    WEIGHT_DIV = 4  # a sample's noise grows by excess round trip / this (split of the excess)
+    WEIGHT_DIV = 2  # a sample's error grows by up to half its excess round trip (NTP dispersion)
     REWEIGHT_EVERY = 32  # rebuild weights and sums this often (the weight floor follows the window)
     WANDER_PPM = 0.5  # skew may drift this much away from the fit between samples
     UNTRUSTED_PPM = 100  # worst crystal skew
@@ -250,6 +250,7 @@ class ClockModel:
             b = 0.0
             var_b = max(var_b, lim * lim)
         var_b = min(var_b, lim * lim)
+        # Student-t on the effective count: a fit resting on a few sharp exchanges is a small sample
         tq = _t_quantile(self.Z, max(round(n_eff) - 2, 1)) if n >= 3 else float("inf")
         asym = self.ASYMMETRY * self._rtt_min / 2
         best = self._best
