@@ -73,6 +73,7 @@ class HostService:
         self.show = show if show is not None else Show.default([])
         self.username = username
         self.password = password
+        self._seed = seed
         self.engine = GameEngine(self.show, seed=seed)
         self.clocks = ClockBook()
         self.ingest = Ingest(studio)
@@ -130,27 +131,27 @@ class HostService:
             self._eventlog = None
 
     def _open_log(self) -> None:
-        from buzzline.io.eventlog import EventLog, from_record
+        from buzzline.io.eventlog import EventLog, to_record
+        from buzzline.replay import SHOW_RECORD, logged_show, rebuild
 
         assert self._log_path is not None
-        self._eventlog = EventLog(self._log_path)
-        # Resume: replay every input the previous run accepted into a fresh engine.
-        n = 0
-        for rec in self._eventlog.records():
-            if rec.kind == "tick":
-                self.engine.tick(int(rec.data["now_us"]))
-                n += 1
-            elif rec.kind == "input":
-                event = from_record(rec.data["type"], rec.data["event"])
-                self.engine.handle(event, int(rec.data["now_us"]))
-                n += 1
-        if n:
-            log.warning(
-                "resumed from %s: %d inputs replayed, phase %s",
-                self._log_path,
-                n,
-                self.engine.view()["phase"],
-            )
+        self._eventlog = EventLog(self._log_path, studio=self.studio, show=self.show.title)
+        known = logged_show(self._eventlog)
+        if known is None:
+            kind, data = to_record(self.show)
+            self._eventlog.append(SHOW_RECORD, {"type": kind, "show": data}, now_us())
+            return
+        if known != self.show:
+            log.warning("%s was started with another show: resuming with the logged one", self._log_path)
+        # Resume: every input the previous run accepted, into a fresh engine.
+        rebuilt = rebuild(self._eventlog, known, self._seed)
+        self.show, self.engine = rebuilt.show, rebuilt.engine
+        log.warning(
+            "resumed from %s: %d inputs replayed, phase %s",
+            self._log_path,
+            rebuilt.inputs,
+            self.engine.view()["phase"],
+        )
 
     # ---------------------------------------------------------------- MQTT
     async def _connection_loop(self) -> None:

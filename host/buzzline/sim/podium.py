@@ -62,9 +62,10 @@ class VirtualPodium:
 
     HEARTBEAT_IDLE_S = 1.0
     HEARTBEAT_ARMED_S = 0.1
-    SYNC_BURST = 40  # the host trusts a clock after ClockModel.MIN_SAMPLES exchanges
-    SYNC_BURST_GAP_S = 0.01
-    SYNC_PERIOD_S = 2.0
+    # As the firmware does (docs/timing.md): a burst on connecting, then four exchanges a second.
+    SYNC_BURST = 8
+    SYNC_BURST_GAP_S = 0.06
+    SYNC_PERIOD_S = 0.25
 
     def __init__(
         self,
