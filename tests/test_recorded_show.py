@@ -50,6 +50,12 @@ async def test_replaying_a_recorded_show_rebuilds_the_same_state(broker, tmp_pat
     assert again.engine.state_digest() == live_digest
     assert again.engine.view() == live_view
     assert again.inputs > 10
+    r = subprocess.run(
+        [sys.executable, "-m", "buzzline.cli", "replay", str(db), "--state"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["digest"] == live_digest
 
     # the report lists every decision with the evidence behind it
     r = subprocess.run(

@@ -88,9 +88,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("log", type=Path, help="the show's event log (SHOW.db)")
     parser.add_argument("--since", type=int, default=0, help="only records after this sequence number")
     parser.add_argument("--kind", action="append", help="only records of this kind (repeatable)")
+    parser.add_argument(
+        "--state", action="store_true", help="rebuild the game from the log and print its final state (JSON)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.state:
+        return _state(args.log)
     try:
         with EventLog(args.log, readonly=True) as log:
             meta = log.meta()
@@ -104,6 +109,21 @@ def run(args: argparse.Namespace) -> int:
         f"{'seq':>6}  {'wall clock':<12}  {'host time':>12}  {'kind':<16} summary",
     ]
     return write_stdout("\n".join(head + lines) + "\n")
+
+
+def _state(path: Path) -> int:
+    from buzzline.replay import rebuild
+
+    try:
+        with EventLog(path, readonly=True) as log:
+            rebuilt = rebuild(log)
+    except (EventLogError, ValueError) as e:
+        print(f"buzzline replay: {e}", file=sys.stderr)
+        return 2
+    view = rebuilt.engine.view()
+    view["inputs_replayed"] = rebuilt.inputs
+    view["digest"] = rebuilt.engine.state_digest()
+    return write_stdout(json.dumps(view, indent=1, sort_keys=True) + "\n")
 
 
 def write_stdout(text: str) -> int:
