@@ -344,8 +344,8 @@ class HostService:
         self._eventlog.append("input", {"type": kind, "event": data, "now_us": t}, t, durable=False)
 
     async def _apply(self, effects: list[Any], commit: bool = False) -> None:
-        """Carry out the engine's effects. Order: locks, then the fsync (``commit``: the input was
-        a press or a command), then decisions into the log, then everything else."""
+        """Carry out the engine's effects. Order: locks, then decisions into the log and the fsync
+        (always when ``commit``: the input was a press or a command), then everything else."""
         # Lock first: a lock decides nothing and is re-derived from the log after a crash, so it
         # need not wait for the disk; every podium going dark at once is what makes it fair.
         for e in effects:
@@ -355,9 +355,8 @@ class HostService:
                 self._send(
                     topics.podium(self.studio, topics.ALL, "cmd"), {"t": "lock", "ep": e.epoch, "cs": cs}
                 )
-        if self._eventlog is not None and (commit or any(not isinstance(e, ev.Logged) for e in effects)):
-            self._eventlog.flush()
         # Then decisions: nothing else goes out that the log could not explain after a crash.
+        # One fsync covers the input, the watermarks before it and the decisions it made.
         for e in effects:
             if isinstance(e, ev.DecisionMade):
                 self.decisions.append(e.decision)
@@ -365,7 +364,11 @@ class HostService:
                     from buzzline.io.eventlog import to_record
 
                     kind, data = to_record(e.decision)
-                    self._eventlog.append("decision", {"type": kind, "decision": data}, e.decision.decided_us)
+                    self._eventlog.append(
+                        "decision", {"type": kind, "decision": data}, e.decision.decided_us, durable=False
+                    )
+        if self._eventlog is not None and (commit or any(not isinstance(e, ev.Logged) for e in effects)):
+            self._eventlog.flush()
         state_changed = False
         for e in effects:
             if self.on_effect:
