@@ -81,3 +81,14 @@ def test_demo_plays_a_headless_round_and_exits_0(tmp_path):
     assert r.stdout.count("the host reads the question") == 3
     assert "ring-in order" in r.stdout
     assert "show over: 3 questions" in r.stdout
+
+
+def test_demo_falls_back_to_the_embedded_broker():
+    """Where Mosquitto is absent the demo runs on amqtt; forced here, since this machine has both."""
+    r = subprocess.run(
+        [sys.executable, "-m", "buzzline.cli", "demo", "--headless", "--questions", "2", "--embedded-broker"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "broker: amqtt" in r.stdout
+    assert "show over: 2 questions" in r.stdout

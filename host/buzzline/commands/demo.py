@@ -32,6 +32,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--studio", default="demo")
     p.add_argument("--log", dest="log_path", default=None, help="keep the event log in this file")
     p.add_argument("--broker", default=None, help="use this broker HOST:PORT instead of starting one")
+    p.add_argument(
+        "--embedded-broker",
+        action="store_true",
+        help="use the embedded pure-Python broker (amqtt) even where Mosquitto is installed",
+    )
 
 
 def describe(d: Decision, names: dict[str, str] | None = None) -> str:
@@ -183,7 +188,7 @@ async def _demo(args: argparse.Namespace) -> int:
     tmp = tempfile.TemporaryDirectory(prefix="buzzline-demo-")
     if args.broker:
         host, port = parse_address(args.broker)
-    elif find_mosquitto():
+    elif find_mosquitto() and not args.embedded_broker:
         # The secured setup a studio would run: per-podium accounts and an ACL.
         secrets = write_broker_config(tmp.name, args.studio, pids)
         broker = MosquittoBroker(extra_config=broker_extra_config(tmp.name), allow_anonymous=False)
@@ -193,7 +198,7 @@ async def _demo(args: argparse.Namespace) -> int:
         host, port = broker.host, broker.port
         print(f"broker: mosquitto on {broker.address}, anonymous refused, per-podium ACL", flush=True)
     else:
-        broker = start_broker()
+        broker = start_broker("amqtt")
         host, port = broker.host, broker.port
         print(f"broker: {broker.kind} on {broker.address} (embedded, no ACL)", flush=True)
     try:

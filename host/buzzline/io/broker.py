@@ -191,7 +191,7 @@ class EmbeddedBroker(Broker):
 
     def start(self) -> None:
         try:
-            import amqtt.broker  # type: ignore[import-not-found]  # noqa: F401
+            import amqtt.broker  # noqa: F401
         except ImportError as e:
             raise BrokerError(
                 "neither mosquitto nor amqtt (pip install 'buzzline[broker]') is available"
@@ -211,11 +211,10 @@ class EmbeddedBroker(Broker):
                 "auth": {"allow-anonymous": True, "plugins": ["auth_anonymous"]},
                 "topic-check": {"enabled": False},
             }
-            broker = AmqttBroker(cfg, loop=loop)
-            stop = asyncio.Event()
-            self._stop = stop
-
             async def main() -> None:
+                stop = asyncio.Event()
+                self._stop = stop
+                broker = AmqttBroker(cfg)  # built inside the running loop it will serve
                 await broker.start()
                 ready.set()
                 await stop.wait()
@@ -246,7 +245,9 @@ class EmbeddedBroker(Broker):
 
 
 def start_broker(prefer: str = "auto", **kwargs: object) -> Broker:
-    """Start and return a broker: Mosquitto when installed (or asked for), else amqtt."""
+    """Start and return a broker: Mosquitto when installed (or asked for), else amqtt.
+
+    ``prefer``: "auto", "mosquitto" or "amqtt"."""
     if prefer in ("auto", "mosquitto") and find_mosquitto():
         b: Broker = MosquittoBroker(**kwargs)  # type: ignore[arg-type]
     elif prefer == "mosquitto":
