@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/buzzline demo $(ARGS)
 
-# The whole suite: protocol vectors under both interpreters, firmware build checks,
+# The whole suite: protocol vectors under both interpreters, firmware build checks, lint,
 # unit, property and integration tests against real brokers and the real MicroPython.
 test: $(STAMP)
 	@echo "== protocol vectors under CPython and MicroPython"
@@ -26,6 +26,8 @@ test: $(STAMP)
 	$(BIN)/micropython protocol/run_vectors.py
 	@echo "== firmware build checks"
 	$(MAKE) --no-print-directory firmware-check
+	@echo "== lint: ruff and mypy --strict"
+	$(MAKE) --no-print-directory lint
 	@echo "== pytest"
 	$(BIN)/pytest -q $(ARGS)
 

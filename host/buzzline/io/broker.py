@@ -211,6 +211,7 @@ class EmbeddedBroker(Broker):
                 "auth": {"allow-anonymous": True, "plugins": ["auth_anonymous"]},
                 "topic-check": {"enabled": False},
             }
+
             async def main() -> None:
                 stop = asyncio.Event()
                 self._stop = stop
