@@ -199,6 +199,12 @@ class MQTTClient:
         self._reader, self._writer = await asyncio.wait_for_ms(
             asyncio.open_connection(self.host, self.port), self.CONNECT_TIMEOUT_MS
         )
+        try:
+            # IPPROTO_TCP, TCP_NODELAY: a buzz must not wait behind Nagle's algorithm for the
+            # broker to acknowledge the previous segment (numbers: not every port names them).
+            self._writer.s.setsockopt(6, 1, 1)
+        except Exception:
+            pass
         flags = 0x02  # clean session: our own queue carries unacknowledged messages
         payload = _str(self.client_id)
         if self.will is not None:
