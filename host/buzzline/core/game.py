@@ -122,14 +122,19 @@ class GameEngine:
     def handle(self, event: ev.Event, now_us: int) -> list[ev.Effect]:
         """Apply one input at host time ``now_us``; timers already due fire first."""
         now_us = self._clock(now_us)
+        if isinstance(event, ev.PodiumWatermark):
+            # The hot path (every heartbeat and lock acknowledgement): a watermark that changes
+            # nothing for the arbiter changes nothing viewers see, so skip comparing views.
+            out = self._due(now_us) + self._watermark(event, now_us)
+            if not out:
+                return []
+            return [*(e for e in out if not isinstance(e, ev.StateChanged)), ev.StateChanged()]
         before = self._view_key()
         out = self._due(now_us)
         if isinstance(event, ev.Command):
             out += self._command(event, now_us)
         elif isinstance(event, ev.PodiumPress):
             out += self._press(event, now_us)
-        elif isinstance(event, ev.PodiumWatermark):
-            out += self._watermark(event, now_us)
         elif isinstance(event, ev.PodiumOnline):
             out += self._online(event.podium, event.info, now_us)
         elif isinstance(event, ev.PodiumOffline):
