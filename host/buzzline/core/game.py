@@ -465,7 +465,19 @@ class GameEngine:
         self.online[podium] = True
         if info:
             self.hello.setdefault(podium, {}).update(info)
-        return [*self._podium_light(podium), ev.StateChanged()]
+        # A host started after its podiums never hears their hellos, only their retained presence.
+        out = self._assign_new(podium, "presence")
+        return [*out, *self._podium_light(podium), ev.StateChanged()]
+
+    def _assign_new(self, podium: str, by: str) -> list[ev.Effect]:
+        g = self.g
+        if podium in g.podiums:
+            return []
+        if not self.show.assign_on_hello:
+            return [ev.Logged("unassigned_podium", {"podium": podium})]
+        player = self._free_player()
+        g.podiums[podium] = player
+        return [ev.Logged("assigned", {"podium": podium, "player": player, "by": by})]
 
     def _offline(self, podium: str, now: int) -> list[ev.Effect]:
         self.online[podium] = False
@@ -478,15 +490,7 @@ class GameEngine:
 
     def _hello(self, e: ev.PodiumHello, now: int) -> list[ev.Effect]:
         self.hello.setdefault(e.podium, {}).update({"hw": e.hw, "board": e.board, "fw": e.fw})
-        g = self.g
-        out: list[ev.Effect] = []
-        if e.podium not in g.podiums:
-            if self.show.assign_on_hello:
-                player = self._free_player()
-                g.podiums[e.podium] = player
-                out.append(ev.Logged("assigned", {"podium": e.podium, "player": player, "by": "hello"}))
-            else:
-                out.append(ev.Logged("unassigned_podium", {"podium": e.podium}))
+        out = self._assign_new(e.podium, "hello")
         out += self._podium_light(e.podium)
         out.append(ev.StateChanged())
         return out

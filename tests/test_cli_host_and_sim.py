@@ -1,0 +1,55 @@
+"""`buzzline host` and `buzzline sim` as a studio would run them: separate processes, one broker."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import httpx
+from buzzline.io.broker import free_port, wait_for_port
+
+
+def test_host_and_sim_processes_play_a_question(broker, tmp_path):
+    api_port = free_port()
+    host = subprocess.Popen(
+        [sys.executable, "-m", "buzzline.cli", "host", "--broker", broker.address, "--studio", "cli",
+         "--http", str(api_port), "--token", "t0k", "--log", str(tmp_path / "show.db")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "buzzline.cli", "sim", "--broker", broker.address, "--studio", "cli",
+         "--podiums", "3", "--seconds", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        wait_for_port("127.0.0.1", api_port, timeout=20)
+        http = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", headers={"authorization": "Bearer t0k"})
+        deadline = time.monotonic() + 20
+        while True:
+            podiums = http.get("/api/state").json()["podiums"]
+            if sum(1 for p in podiums if p["online"] and p["clock_trusted"]) == 3:
+                break
+            assert time.monotonic() < deadline, podiums
+            time.sleep(0.05)
+        r = http.post("/api/command", json={"name": "read"})
+        assert r.status_code == 200, r.text
+        assert http.post("/api/command", json={"name": "arm"}).status_code == 200
+        # the simulated contestants press by themselves once their podium shows "armed"
+        deadline = time.monotonic() + 10
+        while True:
+            game = http.get("/api/state").json()["game"]
+            if game["phase"] == "answering":
+                break
+            assert time.monotonic() < deadline, game
+            time.sleep(0.05)
+        assert game["winner"] in {"p1", "p2", "p3"}
+        assert game["order"][0]["podium"] == game["winner"]
+        http.close()
+    finally:
+        sim.terminate()
+        host.terminate()
+        out, _ = sim.communicate(timeout=10)
+        host.wait(10)
+    assert "3 virtual podiums" in out
+    assert "light winner" in out
