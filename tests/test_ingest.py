@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from buzzline.io.ingest import Ingest, Rejected
 from buzzline_protocol import codec, topics
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 S = "studio1"
 
@@ -59,3 +63,46 @@ def test_bad_payloads_and_topics():
     assert sum(ing.rejects.values()) == 8
     # and it still accepts good traffic afterwards
     assert ing.accept(*up("p1", 0)).msg["t"] == "buzz"
+
+
+KNOWN_REASONS = set(codec.REASONS) | {"duplicate", "replay", "spoof"}
+
+
+@given(payload=st.binary(max_size=700), leaf=st.sampled_from(["up", "presence", "sync", "cmd", "x"]))
+@settings(max_examples=400, deadline=None)
+def test_any_bytes_are_accepted_or_rejected_with_a_known_reason(payload: bytes, leaf: str) -> None:
+    ing = Ingest(S)
+    try:
+        ing.accept(f"buzzline/{S}/podium/p1/{leaf}", payload)
+    except Rejected as e:
+        assert e.reason in KNOWN_REASONS
+        assert sum(ing.rejects.values()) == 1
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(
+    fields=st.dictionaries(
+        st.sampled_from(["v", "t", "id", "b", "seq", "pt", "ep", "cs", "rssi", "extra"]),
+        _json_values,
+        max_size=8,
+    ),
+    kind=st.sampled_from(["buzz", "hb", "ack", "hello", "sync", "presence", "lock"]),
+)
+@settings(max_examples=400, deadline=None)
+def test_near_valid_messages_never_crash_the_gate(fields: dict, kind: str) -> None:
+    ing = Ingest(S)
+    msg = {"v": 1, "t": kind, "id": "p1", "b": 1, "seq": 1, "pt": 5, "ep": 1}
+    msg.update(fields)
+    payload = json.dumps(msg).encode()
+    try:
+        acc = ing.accept(topics.podium(S, "p1", "up"), payload)
+    except Rejected as e:
+        assert e.reason in KNOWN_REASONS
+    else:  # what gets through is exactly what the codec says is valid
+        assert codec.encode(acc.msg) and acc.podium == "p1"
