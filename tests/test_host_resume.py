@@ -9,9 +9,9 @@ import os
 import random
 import signal
 import subprocess
-import sys
 
 import httpx
+from buzzline.commands.host import command_line
 from buzzline.io.broker import free_port, wait_for_port
 from buzzline.sim.podium import LightState, VirtualPodium
 
@@ -21,22 +21,7 @@ TOKEN = "test-token"
 
 def start_host(broker, db, port) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "buzzline.cli",
-            "host",
-            "--broker",
-            broker.address,
-            "--studio",
-            STUDIO,
-            "--log",
-            str(db),
-            "--http",
-            str(port),
-            "--token",
-            TOKEN,
-        ],
+        command_line(broker.address, STUDIO, http=port, token=TOKEN, log=str(db)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

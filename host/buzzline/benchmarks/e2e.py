@@ -223,6 +223,7 @@ async def _run(args: argparse.Namespace, host: str, port: int, api: str, token: 
 def run(args: argparse.Namespace) -> int:
     import tempfile
 
+    from buzzline.commands.host import command_line
     from buzzline.io.broker import MosquittoBroker, free_port
 
     with MosquittoBroker() as broker, tempfile.TemporaryDirectory() as tmp:
@@ -231,23 +232,7 @@ def run(args: argparse.Namespace) -> int:
         log_path = args.log_path or os.path.join(tmp, "bench.db")
         prof = ["-m", "cProfile", "-o", args.profile_host] if args.profile_host else []
         host = subprocess.Popen(
-            [
-                sys.executable,
-                *prof,
-                "-m",
-                "buzzline.cli",
-                "host",
-                "--broker",
-                broker.address,
-                "--studio",
-                "bench",
-                "--http",
-                str(api_port),
-                "--token",
-                token,
-                "--log",
-                log_path,
-            ],
+            command_line(broker.address, "bench", http=api_port, token=token, log=log_path, python_args=prof),
             stdout=subprocess.DEVNULL,
         )
         try:

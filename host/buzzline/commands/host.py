@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import sys
+from collections.abc import Sequence
 
 from buzzline.io.broker import parse_address
 
@@ -24,6 +26,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--token", default=None, help="operator token for the API (default: random, printed)")
     p.add_argument("--auto", action="store_true", help="run questions unattended (read, arm, judge, next)")
     p.add_argument("--seed", type=int, default=0)
+
+
+def command_line(
+    broker: str,
+    studio: str,
+    *,
+    http: int | None = None,
+    token: str | None = None,
+    log: str | None = None,
+    python_args: Sequence[str] = (),
+) -> list[str]:
+    """The argv that runs `buzzline host` in a child process (benchmarks, tests, supervisors)."""
+    argv = [
+        sys.executable,
+        *python_args,
+        "-m",
+        "buzzline.cli",
+        "host",
+        "--broker",
+        broker,
+        "--studio",
+        studio,
+    ]
+    if http is not None:
+        argv += ["--http", str(http)]
+    if token is not None:
+        argv += ["--token", token]
+    if log is not None:
+        argv += ["--log", log]
+    return argv
 
 
 async def _serve(args: argparse.Namespace) -> int:
