@@ -582,3 +582,21 @@ def test_replaying_the_same_inputs_gives_the_same_effects_and_state() -> None:
         if e is not None:
             other.handle(e, t)
     assert other.state_digest() != s.eng.state_digest()
+
+
+def test_a_buzz_from_before_the_question_is_stale_not_a_false_start() -> None:
+    s = Studio(show_of(2, false_start_ms=250))
+    s.wait(1000)
+    s.cmd("read")
+    s.wait(100)
+    # p1's press was stamped 600 ms ago, before this question was read: a buzz delivered late
+    out = s.press("p1", ago_ms=600)
+    assert not of(out, ev.Light)  # no false-start flash, no lockout
+    assert [e.data.get("reason") for e in of(out, ev.Logged)] == ["stale"]
+    s.cmd("arm")
+    s.wait(50)
+    s.press("p1")
+    s.wait(5)
+    s.press("p2")
+    s.watermarks("p2")
+    assert s.eng.view()["winner"] == "p1"

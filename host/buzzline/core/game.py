@@ -86,6 +86,7 @@ class _Game:
     window_deadline: int | None = None
     answer_deadline: int | None = None
     decisions: int = 0
+    question_us: int = 0  # host time the current question's window was created (read or arm)
 
 
 @dataclass
@@ -437,6 +438,10 @@ class GameEngine:
             return [ev.Logged("press_ignored", {"podium": e.podium, "seq": e.seq, "reason": "unassigned"})]
         if g.arb is None or g.phase not in ("reading", "open"):
             return [ev.Logged("press_ignored", {"podium": e.podium, "seq": e.seq, "reason": g.phase})]
+        if e.mapped_us + e.err_us < g.question_us:
+            # Surely pressed before this question began: a buzz delivered late (the podium was
+            # cut off and resent it). It belongs to an earlier question, so it is no false start.
+            return [ev.Logged("press_ignored", {"podium": e.podium, "seq": e.seq, "reason": "stale"})]
         press = Press(
             podium=e.podium,
             seq=e.seq,
@@ -635,6 +640,7 @@ class GameEngine:
         eligible = {pid: self._team_of(name) for pid, name in sorted(g.podiums.items())}
         # one seed per epoch, derived from the show seed: a replay draws the same tie-breaks
         g.arb = Arbiter(epoch=g.ep, eligible=eligible, rules=rules, seed=self.seed * 1_000_003 + g.ep)
+        g.question_us = now
         out: list[ev.Effect] = []
         for pid in sorted(g.podiums):
             if self.online.get(pid) is False:
