@@ -35,8 +35,8 @@ firmware-check: $(STAMP)
 	@if [ -f firmware/check.sh ]; then bash firmware/check.sh; else echo "no firmware yet"; fi
 
 lint: $(STAMP)
-	$(BIN)/ruff check host protocol tests bench
-	$(BIN)/ruff format --check host protocol tests bench
+	$(BIN)/ruff check host protocol tests bench firmware
+	$(BIN)/ruff format --check host protocol tests bench firmware
 	$(BIN)/mypy
 
 format: $(STAMP)
