@@ -65,7 +65,25 @@ def test_bad_payloads_and_topics():
     assert ing.accept(*up("p1", 0)).msg["t"] == "buzz"
 
 
-KNOWN_REASONS = set(codec.REASONS) | {"duplicate", "replay", "spoof"}
+KNOWN_REASONS = set(codec.REASONS) | {"duplicate", "replay", "spoof", "flood"}
+
+
+def test_a_flood_of_buzzes_is_refused_beyond_the_rate_and_recovers() -> None:
+    ing = Ingest(S)
+    t = 1_000_000
+    accepted = 0
+    for seq in range(100):  # 100 buzzes within 10 ms
+        try:
+            ing.accept(*up("p1", seq), now_us=t + seq * 100)
+            accepted += 1
+        except Rejected as e:
+            assert e.reason == "flood"
+    assert accepted == Ingest.BUZZ_BURST
+    assert ing.rejects["flood"] == 100 - Ingest.BUZZ_BURST
+    # heartbeats are never rate-limited, and after a second the podium may buzz again
+    assert ing.accept(*up("p1", 100, kind="hb"), now_us=t + 20_000).msg["t"] == "hb"
+    assert ing.accept(*up("p1", 101), now_us=t + 1_010_000).msg["t"] == "buzz"
+    assert ing.accept(*up("p2", 0), now_us=t + 20_000).podium == "p2"  # others unaffected
 
 
 @given(payload=st.binary(max_size=700), leaf=st.sampled_from(["up", "presence", "sync", "cmd", "x"]))

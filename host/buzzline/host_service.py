@@ -220,7 +220,7 @@ class HostService:
     # ---------------------------------------------------------------- ingest
     async def handle_message(self, topic: str, payload: bytes, arrival_us: int) -> None:
         try:
-            acc = self.ingest.accept(topic, payload)
+            acc = self.ingest.accept(topic, payload, arrival_us)
         except Rejected as r:
             await self._on_reject(r)
             return

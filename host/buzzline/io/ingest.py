@@ -18,6 +18,7 @@ from buzzline_protocol import codec, topics
 R_DUPLICATE = "duplicate"
 R_REPLAY = "replay"
 R_SPOOF = "spoof"
+R_FLOOD = "flood"
 
 
 class Rejected(Exception):
@@ -45,10 +46,17 @@ class _SeqState:
     boot: int
     next_seq: int
     old_boots: set[int] = field(default_factory=set)
+    # buzz token bucket: a person presses a few times a second, a broken contact or a rogue
+    # client hundreds; the excess is refused before it reaches the log and the arbiter
+    tokens: float = 0.0
+    refilled_us: int = 0
 
 
 class Ingest:
     """Validates upstream podium traffic for one studio."""
+
+    BUZZ_BURST = 10  # buzzes a podium may send at once
+    BUZZ_RATE = 10.0  # and then per second
 
     def __init__(self, studio: str) -> None:
         self.studio = studio
@@ -60,7 +68,7 @@ class Ingest:
         self.rejects[reason] += 1
         return Rejected(reason, detail, topic, podium)
 
-    def accept(self, topic: str, payload: bytes) -> Accepted:
+    def accept(self, topic: str, payload: bytes, now_us: int = 0) -> Accepted:
         try:
             pid, leaf = topics.parse_podium(self.studio, topic)
         except codec.ProtocolError as e:
@@ -78,6 +86,11 @@ class Ingest:
         new_boot = False
         if leaf == "up":
             gap, new_boot = self._check_seq(pid, msg, topic)
+            if msg["t"] == "buzz" and not self._take_token(pid, now_us):
+                # counted in sequence already: the next message is no gap
+                raise self._reject(
+                    R_FLOOD, f"{pid} sends buzzes faster than {self.BUZZ_RATE:g}/s", topic, pid
+                )
         self.accepted += 1
         return Accepted(pid, leaf, msg, gap, new_boot)
 
@@ -99,6 +112,20 @@ class Ingest:
         gap = seq - st.next_seq
         st.next_seq = seq + 1
         return gap, False
+
+    def _take_token(self, pid: str, now_us: int) -> bool:
+        st = self._seq[pid]
+        if st.refilled_us == 0:
+            st.tokens, st.refilled_us = float(self.BUZZ_BURST), now_us or 1
+        elif now_us > st.refilled_us:
+            st.tokens = min(
+                float(self.BUZZ_BURST), st.tokens + (now_us - st.refilled_us) * self.BUZZ_RATE / 1e6
+            )
+            st.refilled_us = now_us
+        if st.tokens < 1.0:
+            return False
+        st.tokens -= 1.0
+        return True
 
     def forget(self, pid: str) -> None:
         self._seq.pop(pid, None)
