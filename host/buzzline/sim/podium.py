@@ -62,9 +62,12 @@ class VirtualPodium:
 
     HEARTBEAT_IDLE_S = 1.0
     HEARTBEAT_ARMED_S = 0.1
-    # As the firmware does (docs/timing.md): a burst on connecting, then four exchanges a second.
+    # As the firmware does (docs/timing.md): a burst on connecting, 16 exchanges a second for a
+    # minute, then four a second.
     SYNC_BURST = 8
     SYNC_BURST_GAP_S = 0.06
+    SETTLE_S = 60.0
+    SETTLE_PERIOD_S = 0.0625
     SYNC_PERIOD_S = 0.25
 
     def __init__(
@@ -290,8 +293,10 @@ class VirtualPodium:
             await asyncio.sleep(self.SYNC_BURST_GAP_S)
         await self._send_sync()  # carries the last burst sample
         self.synced.set()
+        settle_until = time.monotonic() + self.SETTLE_S
         while True:
-            await asyncio.sleep(self.SYNC_PERIOD_S * self.rng.uniform(0.8, 1.2))
+            period = self.SETTLE_PERIOD_S if time.monotonic() < settle_until else self.SYNC_PERIOD_S
+            await asyncio.sleep(period * self.rng.uniform(0.8, 1.2))
             await self._send_sync()
 
     async def _heartbeat(self) -> None:

@@ -17,8 +17,12 @@ from buzzline.core.types import ArbiterEffect, Decided, Press
 from buzzline.sim.netmodel import NetPath, PodiumClock, Profile
 
 FIXED_WINDOW_US = 100_000
-BOOT_SYNCS = 8  # as the firmware: a burst of exchanges after every (re)connect ...
-BOOT_SYNC_GAP_US = 60_000  # ... 60 ms apart, then one every ``sync_ms`` of the profile
+# As the firmware: after every (re)connect a burst of 8 exchanges 60 ms apart, then 16 a second
+# for a minute (settling), then one every ``sync_ms`` of the profile.
+BOOT_SYNCS = 8
+BOOT_SYNC_GAP_US = 60_000
+SETTLE_US = 60_000_000
+SETTLE_GAP_US = 62_500
 RECONNECT_US = 2_000_000  # a rebooted podium is back on Wi-Fi and the broker after this
 
 
@@ -58,6 +62,7 @@ class _SimPodium:
         self.down = NetPath(profile, rng, 1 - asym)
         self.clock = PodiumClock(rng, profile.skew_ppm, now_us)
         self.next_sync = now_us + rng.randrange(int(profile.sync_ms * 1000))
+        self.settle_until = 0  # until then the podium syncs fast (after a (re)connect)
         self.hb_phase = rng.randrange(int(profile.heartbeat_ms * 1000))
         self.seq = 0
         self.stream_free_us = 0  # TCP keeps order: nothing arrives before the previous message
@@ -103,10 +108,11 @@ class RaceSim:
         for k in range(BOOT_SYNCS):
             self._sync(pod, at_us + k * BOOT_SYNC_GAP_US, at_us + (k + 1) * BOOT_SYNC_GAP_US)
         pod.next_sync = at_us + BOOT_SYNCS * BOOT_SYNC_GAP_US
+        pod.settle_until = pod.next_sync + SETTLE_US
 
     def _syncs_until(self, pod: _SimPodium, until_us: int) -> None:
-        step = int(self.p.sync_ms * 1000)
         while pod.next_sync < until_us:
+            step = SETTLE_GAP_US if pod.next_sync < pod.settle_until else int(self.p.sync_ms * 1000)
             self._sync(pod, pod.next_sync, pod.next_sync + step)
             pod.next_sync += step
 
