@@ -28,7 +28,9 @@ from buzzline.core.game import GameEngine
 from buzzline.core.registry import PodiumRegistry
 from buzzline.core.show import Show
 from buzzline.core.types import Decision
+from buzzline.io.eventlog import EventLog, to_record
 from buzzline.io.ingest import Accepted, Ingest, Rejected
+from buzzline.replay import SHOW_RECORD, logged_show, rebuild
 
 # Small command and sync packets must not wait for Nagle's algorithm.
 NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
@@ -83,7 +85,7 @@ class HostService:
         self.decisions: list[Decision] = []
         self.connected = asyncio.Event()
         self._log_path = Path(log_path) if log_path else None
-        self._eventlog: Any = None
+        self._eventlog: EventLog | None = None
         self._client: aiomqtt.Client | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
@@ -131,9 +133,6 @@ class HostService:
             self._eventlog = None
 
     def _open_log(self) -> None:
-        from buzzline.io.eventlog import EventLog, to_record
-        from buzzline.replay import SHOW_RECORD, logged_show, rebuild
-
         assert self._log_path is not None
         self._eventlog = EventLog(self._log_path, studio=self.studio, show=self.show.title)
         known = logged_show(self._eventlog)
@@ -335,8 +334,6 @@ class HostService:
     def _append_input(self, event: ev.Event, t: int) -> None:
         if self._eventlog is None:
             return
-        from buzzline.io.eventlog import to_record
-
         kind, data = to_record(event)
         # Written now, fsynced by _apply before any effect but a lock goes out (presses and
         # commands always; watermarks and presence with the next durable record, at the latest
@@ -361,8 +358,6 @@ class HostService:
             if isinstance(e, ev.DecisionMade):
                 self.decisions.append(e.decision)
                 if self._eventlog is not None:
-                    from buzzline.io.eventlog import to_record
-
                     kind, data = to_record(e.decision)
                     self._eventlog.append(
                         "decision", {"type": kind, "decision": data}, e.decision.decided_us, durable=False
@@ -436,7 +431,7 @@ class HostService:
     async def _resync(self) -> None:
         """After (re)connecting: re-assert viewer state and every podium's light."""
         async with self._lock:
-            effects = list(self.engine.resync()) if hasattr(self.engine, "resync") else []
+            effects = list(self.engine.resync())
             await self._apply([*effects, ev.StateChanged()])
 
     async def _timer_loop(self) -> None:
