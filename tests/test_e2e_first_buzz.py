@@ -45,6 +45,11 @@ async def test_press_lights_winner_and_locks_everyone_else(broker):
         d = await _question(svc, podiums, podiums[1])
         assert d.winner == "p2"
         assert [r.podium for r in d.order] == ["p2"]
+        # each podium was configured with the player it was assigned to on hello
+        players = {p.pid: svc.engine.view()["info"]["podiums"][p.pid]["player"] for p in podiums}
+        assert sorted(players.values()) == ["Player 1", "Player 2", "Player 3", "Player 4"]
+        for p in podiums:
+            assert p.config is not None and p.config["name"] == players[p.pid]
         winner = podiums[1]
         await winner.wait_light("winner")
         for p in podiums:

@@ -95,7 +95,7 @@ class HostService:
         self._lock = asyncio.Lock()
         self._decision_waiters: list[asyncio.Future[Decision]] = []
         self._rng = random.Random(seed)
-        self._configured: set[str] = set()
+        self._configured: dict[str, dict[str, Any]] = {}
         self.reject_log: list[Rejected] = []
 
     # ---------------------------------------------------------------- lifecycle
@@ -286,8 +286,8 @@ class HostService:
         if kind == "hello":
             info.hw, info.board, info.fw = m["hw"], m["board"], m["fw"]
             info.online = True
-            await self._send_config(pid)
             await self.feed(ev.PodiumHello(pid, m["hw"], m["board"], m["fw"]), arrival_us)
+            self._send_config(pid)  # after the engine assigned it: the config names the player
             return
         if kind == "fault":
             info.faults += 1
@@ -308,13 +308,21 @@ class HostService:
             event = ev.PodiumWatermark(pid, m["seq"], mapping.host_us, mapping.err_us, lock_ack)
         await self.feed(event, arrival_us)
 
-    async def _send_config(self, pid: str) -> None:
-        if pid in self._configured:
+    def _send_config(self, pid: str) -> None:
+        """The podium's retained config: its player's name and colour (or its id until assigned)."""
+        if not codec.valid_id(pid):
             return
-        self._configured.add(pid)
-        idx = sum(ord(c) for c in pid) % len(PALETTE)
-        cfg = {"t": "config", "name": pid[:32], "col": PALETTE[idx], "bri": 160, "deb": 8, "hb": 1000}
-        await self._publish(topics.podium(self.studio, pid, "config"), cfg, retain=True)
+        podiums = self.engine.view().get("info", {}).get("podiums", {})
+        name = podiums.get(pid, {}).get("player") or pid
+        player = self.show.player(name)
+        colour = (player.colour if player and player.colour else None) or PALETTE[
+            sum(ord(c) for c in name) % len(PALETTE)
+        ]
+        cfg = {"t": "config", "name": name[:32], "col": colour.lower(), "bri": 160, "deb": 8, "hb": 1000}
+        if self._configured.get(pid) == cfg:
+            return
+        self._configured[pid] = cfg
+        self._send(topics.podium(self.studio, pid, "config"), cfg, retain=True)
 
     # ---------------------------------------------------------------- core
     async def feed(self, event: ev.Event, now: int | None = None) -> list[Any]:
@@ -381,6 +389,8 @@ class HostService:
                 self._announce(e.decision)
             elif isinstance(e, ev.CommandRefused):
                 log.info("command %s refused: %s", e.name, e.reason)
+            elif isinstance(e, ev.Logged) and e.kind in ("assigned", "unassigned"):
+                self._send_config(str(e.data.get("podium", "")))
         if state_changed:
             self._publish_state()
 
