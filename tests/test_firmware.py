@@ -150,7 +150,10 @@ def test_broker_restart_delivers_pending_buzz_once(
     bus2 = Bus(broker.port).connect()
     try:
         p.cmd("wifi up")
-        buzz = bus2.wait_for(up("p1", "buzz"), what="pending buzz")
+        try:
+            buzz = bus2.wait_for(up("p1", "buzz"), what="pending buzz")
+        except TimeoutError as e:
+            raise TimeoutError(f"{e}; podium state {p.state()}; log: {p.lines[-15:]}") from None
         hello2 = bus2.wait_for(up("p1", "hello"), what="hello after reconnect")
         assert buzz["ep"] == 9
         # its original timestamp: captured while offline, before the reconnect hello

@@ -142,6 +142,10 @@ class Podium:
         self.mqtt.publish(self.t_sync, {"t": "sync", "id": self.pid, "b": self.boot}, 0)
 
     def _on_up(self) -> None:
+        if self.armed:
+            # Back from an outage while armed: collect what the reconnect left, then no GC again.
+            gc.collect()
+            gc.disable()
         self.lights.set_link(True)
         self.mqtt.publish(self.t_presence, self._presence("online"), 1, True, True)
         self._up(
@@ -149,6 +153,10 @@ class Podium:
         )
 
     def _on_down(self) -> None:
+        # Offline no race is won in real time, and reconnecting allocates (socket, streams,
+        # packets): with the GC off while armed the heap would run out. Presses keep their IRQ
+        # timestamps and wait in the queue.
+        gc.enable()
         self.lights.set_link(False)
 
     # -- downstream ----------------------------------------------------------------------

@@ -2,6 +2,7 @@
 # QoS 0/1 (PUBACK, resend with DUP after a reconnect), keepalive by ticks_diff, reconnect
 # with jittered backoff, and a bounded outbound queue that drops the oldest droppable entry.
 import asyncio
+import gc
 import struct
 from random import getrandbits
 from time import ticks_diff, ticks_ms
@@ -304,7 +305,11 @@ class MQTTClient:
                 topic, data, qos, retain, _ = q.pop(0)
                 if not isinstance(data, (bytes, bytearray)):
                     try:
-                        data = self.prepare(data)
+                        try:
+                            data = self.prepare(data)
+                        except MemoryError:
+                            gc.collect()  # even while armed: a lost message is worse than a pause
+                            data = self.prepare(data)
                     except Exception as e:
                         self.drops += 1
                         print("mqtt: cannot prepare", repr(e))
