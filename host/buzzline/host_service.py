@@ -30,6 +30,7 @@ from buzzline.core.show import Show
 from buzzline.core.types import Decision
 from buzzline.io.eventlog import EventLog, to_record
 from buzzline.io.ingest import Accepted, Ingest, Rejected
+from buzzline.lifecycle import Service
 from buzzline.replay import SHOW_RECORD, logged_show, rebuild
 
 # Small command and sync packets must not wait for Nagle's algorithm.
@@ -50,7 +51,7 @@ def _printable(text: str, limit: int) -> str:
     return safe[:limit]
 
 
-class HostService:
+class HostService(Service):
     """Run with ``async with HostService(...) as host:``; operator commands via ``await host.command()``."""
 
     RECONNECT_MIN_S = 0.2
@@ -99,13 +100,6 @@ class HostService:
         self.reject_log: list[Rejected] = []
 
     # ---------------------------------------------------------------- lifecycle
-    async def __aenter__(self) -> HostService:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
     async def start(self) -> None:
         if self._log_path is not None:
             self._open_log()

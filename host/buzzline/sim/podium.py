@@ -21,6 +21,8 @@ from typing import Any
 import aiomqtt
 from buzzline_protocol import codec, topics
 
+from buzzline.lifecycle import Service
+
 # Small command and sync packets must not wait for Nagle's algorithm.
 NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 
@@ -57,7 +59,7 @@ class PodiumClock:
         return self.offset_us + t + int(t * self.skew_ppm / 1e6)
 
 
-class VirtualPodium:
+class VirtualPodium(Service):
     """One simulated podium. ``async with VirtualPodium(...)`` connects and says hello."""
 
     HEARTBEAT_IDLE_S = 1.0
@@ -116,13 +118,6 @@ class VirtualPodium:
         self._held: list[bytes] | None = None
 
     # -- lifecycle --
-    async def __aenter__(self) -> VirtualPodium:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
     async def start(self) -> None:
         will = aiomqtt.Will(
             topics.podium(self.studio, self.pid, "presence"),
