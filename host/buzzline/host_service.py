@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,13 +27,11 @@ from buzzline.core.game import GameEngine
 from buzzline.core.registry import PodiumRegistry
 from buzzline.core.show import Show
 from buzzline.core.types import Decision
+from buzzline.io.broker import NODELAY
 from buzzline.io.eventlog import EventLog, to_record
 from buzzline.io.ingest import Accepted, Ingest, Rejected
 from buzzline.lifecycle import Service
 from buzzline.replay import SHOW_RECORD, logged_show, rebuild
-
-# Small command and sync packets must not wait for Nagle's algorithm.
-NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 
 log = logging.getLogger("buzzline.host")
 

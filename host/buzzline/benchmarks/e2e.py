@@ -49,7 +49,7 @@ async def _broker_rtt(host: str, port: int, n: int, rng: random.Random) -> list[
     """
     import aiomqtt
 
-    from buzzline.host_service import NODELAY
+    from buzzline.io.broker import NODELAY
 
     out: list[float] = []
     async with (

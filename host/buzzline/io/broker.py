@@ -21,6 +21,9 @@ from types import TracebackType
 
 log = logging.getLogger(__name__)
 
+# Small command and sync packets must not wait for Nagle's algorithm (every MQTT client of ours).
+NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
+
 MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto")
 
 

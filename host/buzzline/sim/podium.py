@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,10 +20,8 @@ from typing import Any
 import aiomqtt
 from buzzline_protocol import codec, topics
 
+from buzzline.io.broker import NODELAY
 from buzzline.lifecycle import Service
-
-# Small command and sync packets must not wait for Nagle's algorithm.
-NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 
 log = logging.getLogger(__name__)
 
