@@ -64,7 +64,6 @@ class HostService(Service):
         username: str | None = None,
         password: str | None = None,
         seed: int = 0,
-        on_decision: Callable[[Decision], None] | None = None,
         on_effect: Callable[[object], None] | None = None,
     ) -> None:
         self.broker_host = broker_host
@@ -78,7 +77,6 @@ class HostService(Service):
         self.clocks = ClockBook()
         self.ingest = Ingest(studio)
         self.registry = PodiumRegistry()
-        self.on_decision = on_decision
         self.on_effect = on_effect
         self.decisions: list[Decision] = []
         self.connected = asyncio.Event()
@@ -94,7 +92,6 @@ class HostService(Service):
         self._decision_waiters: list[asyncio.Future[Decision]] = []
         self._rng = random.Random(seed)
         self._configured: dict[str, dict[str, Any]] = {}
-        self.reject_log: list[Rejected] = []
 
     # ---------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -226,8 +223,6 @@ class HostService(Service):
             await self._on_up(acc, arrival_us)
 
     async def _on_reject(self, r: Rejected) -> None:
-        self.reject_log.append(r)
-        del self.reject_log[:-200]
         level = logging.DEBUG if r.reason == "duplicate" else logging.WARNING
         log.log(level, "rejected %s on %s: %s", r.reason, r.topic, r.detail)
         if r.reason == "duplicate":
@@ -420,8 +415,6 @@ class HostService(Service):
             if not fut.done():
                 fut.set_result(d)
         self._decision_waiters.clear()
-        if self.on_decision:
-            self.on_decision(d)
 
     async def wait_decision(self, timeout: float = 5.0) -> Decision:
         fut: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
