@@ -29,7 +29,7 @@ from buzzline.core.show import Show
 from buzzline.core.types import Decision
 from buzzline.io.broker import NODELAY
 from buzzline.io.eventlog import EventLog, to_record
-from buzzline.io.ingest import Accepted, Ingest, Rejected
+from buzzline.io.ingest import QUIET, Accepted, Ingest, Rejected
 from buzzline.lifecycle import Service
 from buzzline.replay import SHOW_RECORD, logged_show, rebuild
 
@@ -223,9 +223,9 @@ class HostService(Service):
             await self._on_up(acc, arrival_us)
 
     async def _on_reject(self, r: Rejected) -> None:
-        level = logging.DEBUG if r.reason == "duplicate" else logging.WARNING
+        level = logging.DEBUG if r.reason in QUIET else logging.WARNING
         log.log(level, "rejected %s on %s: %s", r.reason, r.topic, r.detail)
-        if r.reason == "duplicate":
+        if r.reason in QUIET:
             return
         msg: dict[str, Any] = {
             "t": "reject",
