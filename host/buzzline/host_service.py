@@ -30,7 +30,7 @@ from buzzline.core.types import Decision
 from buzzline.io.broker import NODELAY
 from buzzline.io.eventlog import EventLog, to_record
 from buzzline.io.ingest import QUIET, Accepted, Ingest, Rejected
-from buzzline.lifecycle import Service
+from buzzline.lifecycle import Service, cancel_and_wait
 from buzzline.replay import SHOW_RECORD, logged_show, rebuild
 
 log = logging.getLogger("buzzline.host")
@@ -109,11 +109,7 @@ class HostService(Service):
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2):
                     await asyncio.gather(*self._inflight, return_exceptions=True)
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         if self._eventlog is not None:
             self._eventlog.flush()

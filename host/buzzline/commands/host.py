@@ -93,8 +93,14 @@ async def _serve(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from buzzline.core.show import ShowFileError
+    from buzzline.io.eventlog import EventLogError
+
     logging.getLogger("buzzline").setLevel(logging.INFO)
     try:
         return asyncio.run(_serve(args))
     except KeyboardInterrupt:
         return 0
+    except (EventLogError, ShowFileError) as e:  # e.g. a second host on the same log
+        print(f"buzzline host: {e}", file=sys.stderr)
+        return 2

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import secrets
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
@@ -20,6 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from buzzline.core import events as ev
+from buzzline.io.security import new_password
 
 if TYPE_CHECKING:
     from buzzline.host_service import HostService
@@ -92,7 +92,7 @@ class OperatorServer:
 async def serve_operator_api(
     svc: HostService, host: str, port: int, token: str | None = None
 ) -> OperatorServer:
-    token = token or secrets.token_urlsafe(16)
+    token = token or new_password()
     config = uvicorn.Config(build_app(svc, token), host=host, port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(), name="operator-api")
