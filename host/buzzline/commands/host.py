@@ -59,8 +59,9 @@ def command_line(
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from buzzline.core.show import Show, load_show
+    from buzzline.core.show import Show
     from buzzline.host_service import HostService
+    from buzzline.showfile import load_show
 
     host, port = parse_address(args.broker)
     # Without a show file: everyone who says hello plays, and questions never run out.

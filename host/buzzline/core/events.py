@@ -119,14 +119,8 @@ class CommandRefused:
 
 
 @dataclass(frozen=True, slots=True)
-class PhaseChanged:
-    phase: str
-    q: int
-
-
-@dataclass(frozen=True, slots=True)
 class FalseStart:
-    """A press before the buzzers were armed (or during a lockout): locked out until ``until_us``."""
+    """A press before the buzzers were armed (or during a lockout): out for ``lockout_ms``."""
 
     podium: str
     mapped_us: int
@@ -189,7 +183,6 @@ Effect = (
     | StateChanged
     | DecisionMade
     | CommandRefused
-    | PhaseChanged
     | FalseStart
     | Judged
     | Reopened

@@ -133,10 +133,10 @@ class GameEngine(LightPolicy, View):
             if d is not None and d <= now_us:
                 out += self._arbiter(lambda a: a.tick(now_us), now_us)
         if g.phase == "open" and g.window_deadline is not None and g.window_deadline <= now_us:
-            out.append(ev.Logged("buzz_window_expired", {"q": g.q, "ep": g.ep}))
+            out.append(ev.TimerExpired("buzz"))
             out += self._close_window(now_us)
         if g.phase == "answering" and g.answer_deadline is not None and g.answer_deadline <= now_us:
-            out.append(ev.Logged("answer_timer_expired", {"q": g.q, "player": g.winner_player}))
+            out.append(ev.TimerExpired("answer"))
             out += self._wrong(now_us, "answer_timeout")
         return out
 
@@ -221,7 +221,8 @@ class GameEngine(LightPolicy, View):
         g.answer_deadline = None
         self._phase("judged", now)
         return [
-            ev.Logged("score", {"player": player, "delta": value, "reason": "correct", "q": g.q}),
+            ev.Judged(g.answering, player, True, "correct"),
+            ev.ScoreChanged(player, value, g.scores[player], "correct"),
             ev.Light("all", "idle"),
             ev.Light(g.answering or "all", "solid", "00ff00", 3000),
         ]
@@ -251,7 +252,7 @@ class GameEngine(LightPolicy, View):
         if not isinstance(reason, str):
             raise Refused("reason must be text")
         self.g.scores[player] = self.g.scores.get(player, 0) + delta
-        return [ev.Logged("score", {"player": player, "delta": delta, "reason": reason or "adjust"})]
+        return [ev.ScoreChanged(player, delta, self.g.scores[player], reason or "adjust")]
 
     def _cmd_end(self, args: dict[str, Any], now: int) -> list[ev.Effect]:
         g = self.g
@@ -319,11 +320,12 @@ class GameEngine(LightPolicy, View):
 
     def _online(self, podium: str, info: dict[str, Any], now: int) -> list[ev.Effect]:
         self.online[podium] = True
+        online: list[ev.Effect] = [ev.Logged("online", {"podium": podium})]
         if info:
             self.hello.setdefault(podium, {}).update(info)
         # A host started after its podiums never hears their hellos, only their retained presence.
         out = self._assign_new(podium, "presence")
-        return [*out, *self._podium_light(podium), ev.StateChanged()]
+        return [*online, *out, *self._podium_light(podium), ev.StateChanged()]
 
     def _offline(self, podium: str, now: int) -> list[ev.Effect]:
         self.online[podium] = False
@@ -363,7 +365,7 @@ class GameEngine(LightPolicy, View):
                 fs = a.false_start
                 dur = max(0, (fs.locked_until_us - now) // 1000)
                 out.append(ev.Light(fs.podium, "false", None, dur))
-                out.append(ev.Logged("false_start", {"podium": fs.podium, "mapped_us": fs.mapped_us}))
+                out.append(ev.FalseStart(fs.podium, fs.mapped_us, dur))
             elif isinstance(a, PressRejected):
                 out.append(
                     ev.Logged("press_rejected", {"podium": a.podium, "seq": a.seq, "reason": a.reason})
@@ -398,6 +400,8 @@ class GameEngine(LightPolicy, View):
             g.locked = True
         out.append(ev.Light("all", "locked"))
         out.append(self._winner_light(podium))
+        if ms > 0:
+            out.append(ev.TimerStarted("answer", ms))
         return out
 
     def _wrong(self, now: int, why: str) -> list[ev.Effect]:
@@ -405,12 +409,12 @@ class GameEngine(LightPolicy, View):
         g = self.g
         podium = g.answering
         player = g.podiums.get(podium or "")
-        out: list[ev.Effect] = []
+        out: list[ev.Effect] = [ev.Judged(podium, player, False, why)]
         if player is not None:
             if self.show.rules.negative:
                 value = self._value()
                 g.scores[player] = g.scores.get(player, 0) - value
-                out.append(ev.Logged("score", {"player": player, "delta": -value, "reason": why, "q": g.q}))
+                out.append(ev.ScoreChanged(player, -value, g.scores[player], why))
             g.locked_out.append(player)
             team = self._team_of(player)
             if self.show.rules.mode == "teams" and team is not None:
@@ -433,6 +437,7 @@ class GameEngine(LightPolicy, View):
         g.locked = False
         g.decision = None
         self._phase("open", now)
+        out.append(ev.Reopened(g.ep, tuple(g.locked_out)))
         out += self._arm_effects(now)
         out += self._arbiter(lambda a: a.reopen(now, exclude=self._excluded()), now)
         return out
@@ -457,7 +462,7 @@ class GameEngine(LightPolicy, View):
         g.answering = None
         self._phase("judged", now)
         out.append(ev.Light("all", "idle"))
-        out.append(ev.Logged("question_over", {"q": g.q, "result": g.result}))
+        out.append(ev.QuestionOver(g.q, g.result))
         return out
 
     # ---- helpers --------------------------------------------------------------------------------
@@ -505,6 +510,8 @@ class GameEngine(LightPolicy, View):
         g.window_deadline = now + ms * 1000 if ms > 0 else None
         out: list[ev.Effect] = [ev.Arm(g.ep), ev.Light("all", "armed")]
         out += [ev.Light(pid, "locked") for pid in self._excluded()]
+        if ms > 0:
+            out.append(ev.TimerStarted("buzz", ms))
         return out
 
     def _phase(self, phase: str, now: int) -> None:

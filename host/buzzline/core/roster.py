@@ -14,8 +14,26 @@ from buzzline.core import events as ev
 from buzzline.core.gamestate import EngineParts, Refused
 from buzzline.core.show import Player
 
+# a player's colour when neither the player nor the team has one (stable: hashed from the name)
+PALETTE = ("ff2020", "2080ff", "20d040", "ffc000", "c040ff", "00d0d0", "ff8000", "ff60a0")
+
 
 class Roster(EngineParts):
+    def seat_of(self, podium: str) -> int | None:
+        """The podium's 1-based seat: its player's position in the show."""
+        player = self.g.podiums.get(podium)
+        if player is None:
+            return None
+        for i, name in enumerate(self.g.players):
+            if name == player:
+                return i + 1
+        return None
+
+    def display_colour(self, player: str) -> str:
+        """The colour a player's podium and panels show: the player's, the team's, or the palette's."""
+        chosen = self._colour(player)
+        return (chosen or PALETTE[sum(ord(c) for c in player) % len(PALETTE)]).lower()
+
     def _cmd_assign(self, args: dict[str, Any], now: int) -> list[ev.Effect]:
         g = self.g
         podium = args.get("podium")

@@ -8,16 +8,28 @@ import hashlib
 import json
 from typing import Any
 
-from buzzline.core.gamestate import EngineParts, Snapshot
+from buzzline.core.gamestate import Snapshot
+from buzzline.core.roster import Roster
 from buzzline.core.types import Decision
 
 
-class View(EngineParts):
+class View(Roster):
     _undo: list[Snapshot]
     _redo: list[Snapshot]
 
     def next_deadline(self) -> int | None:
         raise NotImplementedError
+
+    def _podium_view(self, pid: str) -> dict[str, Any]:
+        player = self.g.podiums.get(pid, "")
+        out: dict[str, Any] = {"player": player, "online": self.online.get(pid, False)}
+        if player:
+            out["seat"] = self.seat_of(pid)
+            out["col"] = self.display_colour(player)
+            team = self._team_of(player)
+            if team is not None:
+                out["team"] = team
+        return out
 
     def view(self) -> dict[str, Any]:
         """Viewer state, shaped as the codec's ``state`` message (minus v and t)."""
@@ -38,7 +50,7 @@ class View(EngineParts):
             "result": g.result,
             "locked_out": list(g.locked_out),
             "podiums": {
-                pid: {"player": g.podiums.get(pid, ""), "online": self.online.get(pid, False)}
+                pid: self._podium_view(pid)
                 for pid in sorted(set(g.podiums) | set(self.online) | set(self.hello))
             },
             "unassigned": sorted(pid for pid in set(self.online) | set(self.hello) if pid not in g.podiums),
