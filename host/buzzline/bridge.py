@@ -64,7 +64,6 @@ class Bridge:
         self.registry = PodiumRegistry()
         self.cs = cs_start  # command sequence: unique across host restarts
         self.lock_cs = -1  # the current lock's cs: its acknowledgements are complete watermarks
-        self.lock_epoch = -1
         self._configured: dict[str, dict[str, Any]] = {}
         self._last_view: dict[str, Any] | None = None
 
@@ -170,19 +169,10 @@ class Bridge:
         for e in effects:
             if isinstance(e, ev.Lock):
                 self.lock_cs = self.next_cs()
-                self.lock_epoch = e.epoch
                 out.append(
                     Wire(topics.podium(self.studio, topics.ALL, "cmd"), lock_msg(e.epoch, self.lock_cs))
                 )
         return out
-
-    def current_lock(self) -> Wire | None:
-        """The lock in force, to send again after a reconnect (podiums acknowledge it again)."""
-        if self.lock_cs < 0 or self.engine.view()["phase"] not in ("open", "answering", "reading"):
-            return None
-        if self.engine.g.ep != self.lock_epoch or not self.engine.g.locked:
-            return None
-        return Wire(topics.podium(self.studio, topics.ALL, "cmd"), lock_msg(self.lock_epoch, self.lock_cs))
 
     def outbound(self, effects: list[ev.Effect], now_us: int) -> tuple[list[Wire], list[dict[str, Any]]]:
         """Everything but the locks: wire messages in order, and the notice events."""
