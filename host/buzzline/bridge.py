@@ -29,7 +29,7 @@ from buzzline.core.clock import ClockBook
 from buzzline.core.game import GameEngine
 from buzzline.core.registry import PodiumRegistry
 from buzzline.core.types import Decision
-from buzzline.io.ingest import Accepted, Rejected
+from buzzline.io.ingest import QUIET, Accepted, Rejected
 
 log = logging.getLogger("buzzline.host")
 
@@ -73,8 +73,8 @@ class Bridge:
 
     # ---- inbound -----------------------------------------------------------------------------------
     def reject(self, r: Rejected, count: int) -> Wire | None:
-        """The report of a rejected message (none for a plain duplicate)."""
-        if r.reason == "duplicate":
+        """The report of a rejected message (none for the quiet reasons: a plain duplicate...)."""
+        if r.reason in QUIET:
             return None
         msg: dict[str, Any] = {
             "t": "reject",

@@ -42,7 +42,7 @@ from buzzline.core.show import Show
 from buzzline.core.types import Decision
 from buzzline.io.broker import NODELAY
 from buzzline.io.eventlog import EventLog, to_record
-from buzzline.io.ingest import Ingest, Rejected
+from buzzline.io.ingest import QUIET, Ingest, Rejected
 from buzzline.lifecycle import Service
 from buzzline.notices import NoticeBus
 from buzzline.replay import SHOW_RECORD, logged_show, rebuild
@@ -301,7 +301,7 @@ class HostService(Service):
         try:
             acc = self.ingest.accept(topic, payload, arrival_us)
         except Rejected as r:
-            level = logging.DEBUG if r.reason == "duplicate" else logging.WARNING
+            level = logging.DEBUG if r.reason in QUIET else logging.WARNING
             log.log(level, "rejected %s on %s: %s", r.reason, r.topic, r.detail)
             report = self.bridge.reject(r, self.ingest.rejects[r.reason])
             if report is not None:

@@ -22,6 +22,8 @@ class PodiumPress:
     err_us: int
     trusted: bool
     arrival_us: int
+    # the capture part of err_us (``clock.with_capture``; mapped_us is already centred), 0 if none
+    cap_us: int = 0
 
 
 @dataclass(frozen=True, slots=True)
