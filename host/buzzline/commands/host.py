@@ -59,8 +59,9 @@ def command_line(
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from buzzline.core.show import Show, load_show
+    from buzzline.core.show import Show
     from buzzline.host_service import HostService
+    from buzzline.showfile import load_show
 
     host, port = parse_address(args.broker)
     # Without a show file: everyone who says hello plays, and questions never run out.
@@ -93,14 +94,14 @@ async def _serve(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from buzzline.core.show import ShowFileError
     from buzzline.io.eventlog import EventLogError
+    from buzzline.showfile import ShowFileError
 
     logging.getLogger("buzzline").setLevel(logging.INFO)
     try:
         return asyncio.run(_serve(args))
     except KeyboardInterrupt:
         return 0
-    except (EventLogError, ShowFileError) as e:  # e.g. a second host on the same log
-        print(f"buzzline host: {e}", file=sys.stderr)
+    except (EventLogError, ShowFileError, TimeoutError) as e:  # a second host on the log, no broker
+        print(f"buzzline host: {e or 'timed out'}", file=sys.stderr)
         return 2
