@@ -54,7 +54,7 @@ def explain(e: BaseException) -> UserError | None:
     if isinstance(e, UserError):
         return e
     # Imported here: the CLI must not pay for every subsystem to print an error.
-    from buzzline.core.show import ShowFileError
+    from buzzline.showfile import ShowFileError
     from buzzline.io.broker import BrokerError
     from buzzline.io.eventlog import EventLogError
     from buzzline.io.security import SecurityConfigError

@@ -79,9 +79,10 @@ def host_login(args: argparse.Namespace) -> tuple[str | None, str | None]:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from buzzline.core.show import Show, load_show
+    from buzzline.core.show import Show
     from buzzline.host_service import HostService
     from buzzline.io.reach import wait_for_broker
+    from buzzline.showfile import load_show
 
     host, port = broker_address(args.broker)
     user, password = host_login(args)

@@ -105,6 +105,7 @@ def _press_json(p: Press) -> dict[str, object]:
         "podium_us": p.podium_us,
         "mapped_us": p.mapped_us,
         "err_us": p.err_us,
+        "cap_us": p.cap_us,
         "arrival_us": p.arrival_us,
         "trusted": p.trusted,
         "team": p.team,

@@ -14,6 +14,18 @@ from buzzline.core.types import Mapping
 # An error bound so wide that no ordering can rest on it (no samples at all).
 UNKNOWN_ERR_US = 10**12
 
+# Capture: from the button's edge to the podium's ticks_us() read (issue 16). A press is stamped
+# late by 0..capture bound, never early. Conservative worst cases (µs) per ``hello.board`` for a
+# podium that declares nothing (``hello.cap`` = [p99_us, max_us], measured by its selftest):
+CAPTURE_DEFAULT_US: dict[str, int] = {
+    "picow": 150,  # hard IRQ: ~20-25 µs, a rare 100 µs under load (MicroPython issue #6957)
+    "esp32": 10_000,  # soft IRQ only: a GC pass or flash write delays the handler (issue #3894)
+    "unix": 500,  # unix-port harness: the IRQ handler runs from the scheduler, no flash or radio
+    "sim": 50,  # virtual podiums stamp in the process that presses
+}
+CAPTURE_UNKNOWN_US = 10_000  # any other board: as bad as the worst we know
+CAPTURE_MAX_US = 1_000_000  # a declared bound beyond 1 s is garbage: use the board's default
+
 
 @dataclass(frozen=True, slots=True)
 class SyncSample:
@@ -54,6 +66,26 @@ def _t_quantile(z: float, dof: int) -> float:
         + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * nu**2)
         + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * nu**3)
     )
+
+
+def capture_bound_us(board: str, cap: object = None) -> int:
+    """The worst capture latency (µs) of a podium: its declared ``hello.cap`` maximum when that is
+    a valid ``[p99_us, max_us]`` (ints, 0 <= p99 <= max <= 1 s), else the board's default."""
+    if isinstance(cap, list | tuple) and len(cap) == 2 and all(_is_int(v) for v in cap):
+        p99, top = cap
+        if 0 <= p99 <= top <= CAPTURE_MAX_US:
+            return int(top)
+    return CAPTURE_DEFAULT_US.get(board, CAPTURE_UNKNOWN_US)
+
+
+def with_capture(m: Mapping, capture_us: int) -> Mapping:
+    """A press stamped ``m`` (clock mapping) was pressed 0..``capture_us`` earlier: centre the
+    mapping on that interval and widen its bound by half of it, so the bound covers button to host.
+    (The same shift applies to a watermark's time: the podium is past ``host_us - capture_us``.)"""
+    if capture_us <= 0:
+        return m
+    half = capture_us // 2
+    return Mapping(host_us=m.host_us - half, err_us=m.err_us + capture_us - half, trusted=m.trusted)
 
 
 class ClockModel:

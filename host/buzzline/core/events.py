@@ -22,6 +22,8 @@ class PodiumPress:
     err_us: int
     trusted: bool
     arrival_us: int
+    # the capture part of err_us (``clock.with_capture``; mapped_us is already centred), 0 if none
+    cap_us: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,56 @@ class CommandRefused:
 
 
 @dataclass(frozen=True, slots=True)
+class FalseStart:
+    """A press before the buzzers were armed (or during a lockout): out for ``lockout_ms``."""
+
+    podium: str
+    mapped_us: int
+    lockout_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    podium: str | None
+    player: str | None
+    correct: bool
+    result: str  # correct, incorrect, answer_timeout
+
+
+@dataclass(frozen=True, slots=True)
+class Reopened:
+    """A wrong answer reopened the question for the players still in it."""
+
+    epoch: int
+    locked_out: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreChanged:
+    player: str
+    delta: int
+    total: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class TimerStarted:
+    timer: str  # "buzz" (the buzz window) or "answer"
+    ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class TimerExpired:
+    timer: str
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionOver:
+    q: int
+    result: str  # correct, timeout, no_buzz, tie, incorrect, answer_timeout
+
+
+@dataclass(frozen=True, slots=True)
 class Logged:
     """Something worth a line in the timeline (false start, ignored press, score change...)."""
 
@@ -126,4 +178,19 @@ class Logged:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-Effect = Light | Lock | Arm | StateChanged | DecisionMade | CommandRefused | Logged
+Effect = (
+    Light
+    | Lock
+    | Arm
+    | StateChanged
+    | DecisionMade
+    | CommandRefused
+    | FalseStart
+    | Judged
+    | Reopened
+    | ScoreChanged
+    | TimerStarted
+    | TimerExpired
+    | QuestionOver
+    | Logged
+)

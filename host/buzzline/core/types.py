@@ -32,6 +32,8 @@ class Press:
     arrival_us: int
     trusted: bool = True
     team: str | None = None
+    # the capture part of err_us (button edge -> stamp; ``clock.with_capture``), 0 when not known
+    cap_us: int = 0
 
 
 @dataclass(frozen=True, slots=True)
