@@ -54,10 +54,10 @@ def explain(e: BaseException) -> UserError | None:
     if isinstance(e, UserError):
         return e
     # Imported here: the CLI must not pay for every subsystem to print an error.
-    from buzzline.showfile import ShowFileError
     from buzzline.io.broker import BrokerError
     from buzzline.io.eventlog import EventLogError
     from buzzline.io.security import SecurityConfigError
+    from buzzline.showfile import ShowFileError
     from buzzline.sim.netmodel import ProfileError
 
     if isinstance(e, ShowFileError):
