@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import logging
 import secrets
+import socket
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
@@ -90,15 +91,17 @@ class OperatorServer:
 
 
 async def serve_operator_api(
-    svc: HostService, host: str, port: int, token: str | None = None
+    svc: HostService, host: str, port: int, token: str | None = None, sock: socket.socket | None = None
 ) -> OperatorServer:
+    """Serve on ``host:port``, or on ``sock`` when the caller bound it (to report a busy port itself)."""
     token = token or secrets.token_urlsafe(16)
     config = uvicorn.Config(build_app(svc, token), host=host, port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(), name="operator-api")
+    serving = server.serve(sockets=[sock]) if sock is not None else server.serve()
+    task = asyncio.create_task(serving, name="operator-api")
     while not server.started:
         if task.done():
             task.result()
         await asyncio.sleep(0.01)
-    log.warning("operator token: %s", token)
+    log.debug("operator API on %s:%d", host, port)  # the caller shows the token, once
     return OperatorServer(server, task, token)

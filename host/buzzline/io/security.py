@@ -216,8 +216,11 @@ def _write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def load_credentials(directory: str | Path) -> BrokerSecrets:
-    path = Path(directory) / CREDENTIALS_FILE
+def load_credentials(location: str | Path) -> BrokerSecrets:
+    """The accounts in ``credentials.json``: ``location`` is that file or the directory holding it."""
+    path = Path(location)
+    if path.is_dir():
+        path = path / CREDENTIALS_FILE
     try:
         raw = json.loads(path.read_text())
     except OSError as e:
