@@ -167,7 +167,7 @@ async def test_a_crashing_adapter_is_restarted_while_the_question_is_decided(bro
 
 async def test_crash_marks_error_with_the_reason(broker: Any) -> None:
     Recorder.seen, Recorder.starts = [], 0
-    stack, svc, podiums = await _stage(broker, n=1)
+    stack, svc, _podiums = await _stage(broker, n=1)
     async with stack:
         svc.adapters.BACKOFF_MIN_S = 5.0  # stays down long enough to look at
         crash = await svc.adapters.add("crashy", "recorder", {"crash_on": "phase"})
@@ -179,7 +179,7 @@ async def test_crash_marks_error_with_the_reason(broker: Any) -> None:
 
 async def test_bad_config_unknown_kind_and_hot_reconfigure(broker: Any) -> None:
     Recorder.seen, Recorder.starts = [], 0
-    stack, svc, podiums = await _stage(broker, n=1)
+    stack, svc, _podiums = await _stage(broker, n=1)
     async with stack:
         bad = await svc.adapters.add("bad", "recorder", {"crash_on": 5})
         assert bad.status is Status.BAD_CONFIG and bad.message == "crash_on: expected text, got 5"
@@ -197,7 +197,7 @@ async def test_bad_config_unknown_kind_and_hot_reconfigure(broker: Any) -> None:
 
 
 async def test_a_blocking_handler_is_named_by_the_watchdog(broker: Any, caplog: Any) -> None:
-    stack, svc, podiums = await _stage(broker, n=1)
+    stack, svc, _podiums = await _stage(broker, n=1)
     async with stack:
         inst = await svc.adapters.add("slowpoke", "blocker", {})
         with caplog.at_level(logging.WARNING, logger="buzzline.adapters"):
