@@ -43,7 +43,7 @@ from buzzline.core.types import Decision
 from buzzline.io.broker import NODELAY
 from buzzline.io.eventlog import EventLog, to_record
 from buzzline.io.ingest import QUIET, Ingest, Rejected
-from buzzline.lifecycle import Service
+from buzzline.lifecycle import Service, cancel_and_wait
 from buzzline.notices import NoticeBus
 from buzzline.replay import SHOW_RECORD, logged_show, rebuild
 
@@ -100,6 +100,7 @@ class HostService(Service):
         self._eventlog: EventLog | None = None
         self._client: aiomqtt.Client | None = None
         self._main: asyncio.Task[None] | None = None
+        self._children: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
@@ -160,9 +161,9 @@ class HostService(Service):
                 async with asyncio.timeout(2):
                     await asyncio.gather(*self._inflight, return_exceptions=True)
         if self._main is not None:
-            self._main.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._main
+            # the group's tasks too: one of them may swallow a cancel (see cancel_and_wait), and
+            # a group whose cancel was swallowed does not pass a second one on
+            await cancel_and_wait([*self._children, self._main])
         self.notices.close()
         self.connected.clear()
         if self._eventlog is not None:
@@ -178,9 +179,11 @@ class HostService(Service):
     async def _run(self) -> None:
         try:
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._connection_loop(), name="host-mqtt")
-                tg.create_task(self._timer_loop(), name="host-timer")
-                tg.create_task(self._events_loop(), name="host-events")
+                self._children = [
+                    tg.create_task(self._connection_loop(), name="host-mqtt"),
+                    tg.create_task(self._timer_loop(), name="host-timer"),
+                    tg.create_task(self._events_loop(), name="host-events"),
+                ]
         except asyncio.CancelledError:
             raise
         except BaseException as e:  # the group's failures: logged and surfaced

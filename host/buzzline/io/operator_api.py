@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import secrets
 import socket
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from buzzline.core import events as ev
+from buzzline.io.security import new_password
 
 if TYPE_CHECKING:
     from buzzline.host_service import HostService
@@ -94,7 +94,7 @@ async def serve_operator_api(
     svc: HostService, host: str, port: int, token: str | None = None, sock: socket.socket | None = None
 ) -> OperatorServer:
     """Serve on ``host:port``, or on ``sock`` when the caller bound it (to report a busy port itself)."""
-    token = token or secrets.token_urlsafe(16)
+    token = token or new_password()
     config = uvicorn.Config(build_app(svc, token), host=host, port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     serving = server.serve(sockets=[sock]) if sock is not None else server.serve()

@@ -80,8 +80,13 @@ def podium_username(pid: str) -> str:
 
 
 def new_password() -> str:
-    # URL-safe base64 never contains ':' (the password file's separator) or whitespace.
-    return secrets.token_urlsafe(16)
+    """A random secret that is safe on a command line and in a password file."""
+    # URL-safe base64 never contains ':' (the password file's separator) or whitespace; one in
+    # 64 starts with '-', which a command line reads as an option (--password -x...).
+    while True:
+        word = secrets.token_urlsafe(16)
+        if not word.startswith("-"):
+            return word
 
 
 def check_names(studio: str, podiums: Iterable[str]) -> list[str]:
