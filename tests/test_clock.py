@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import random
 
-from buzzline.core.clock import UNKNOWN_ERR_US, ClockBook, ClockModel
+from buzzline.core.clock import (
+    CAPTURE_DEFAULT_US,
+    CAPTURE_UNKNOWN_US,
+    UNKNOWN_ERR_US,
+    ClockBook,
+    ClockModel,
+    capture_bound_us,
+    with_capture,
+)
+from buzzline.core.types import Mapping
 
 OFFSET = 987_654_321  # host - podium at podium time 0
 
@@ -150,3 +159,27 @@ def test_book_time_backwards_resets() -> None:
     assert book.get("p1") is m and m.samples == 0
     assert not book.map("p1", 6_000).trusted
     assert not book.map("nobody", 6_000).trusted
+
+
+def test_capture_bound_declared_or_board_default() -> None:
+    assert capture_bound_us("esp32", [40, 6_000]) == 6_000
+    assert capture_bound_us("picow", (25, 90)) == 90
+    # nothing declared, or garbage declared: the board's conservative default
+    assert capture_bound_us("esp32") == CAPTURE_DEFAULT_US["esp32"] >= 5_000
+    assert capture_bound_us("picow", [90, 25]) == CAPTURE_DEFAULT_US["picow"]
+    assert capture_bound_us("picow", [1, True]) == CAPTURE_DEFAULT_US["picow"]
+    assert capture_bound_us("picow", [1, 2, 3]) == CAPTURE_DEFAULT_US["picow"]
+    assert capture_bound_us("esp32", [0, 5_000_000]) == CAPTURE_DEFAULT_US["esp32"]
+    assert capture_bound_us("toaster") == CAPTURE_UNKNOWN_US
+
+
+def test_with_capture_covers_every_late_stamp() -> None:
+    m = Mapping(host_us=1_000_000, err_us=200, trusted=True)
+    assert with_capture(m, 0) == m
+    c = with_capture(m, 5_001)
+    assert c.trusted and c.err_us >= m.err_us + 2_500
+    # the press happened 0..5001 µs before the stamp; the clock is off by up to 200 µs either way
+    for late in (0, 1, 2_500, 5_001):
+        for clock_err in (-200, 0, 200):
+            true_press = m.host_us + clock_err - late
+            assert abs(c.host_us - true_press) <= c.err_us

@@ -65,7 +65,56 @@ def test_bad_payloads_and_topics():
     assert ing.accept(*up("p1", 0)).msg["t"] == "buzz"
 
 
-KNOWN_REASONS = set(codec.REASONS) | {"duplicate", "replay", "spoof", "flood"}
+def side(pid: str, boot: int, leaf: str, state: str = "offline") -> tuple[str, bytes]:
+    """A sync or presence message of one boot."""
+    if leaf == "sync":
+        msg: dict[str, object] = {"t": "sync", "id": pid, "b": boot, "n": 3, "t1": 5}
+    else:
+        msg = {"t": "presence", "id": pid, "state": state, "b": boot}
+    return topics.podium(S, pid, leaf), codec.encode(msg)
+
+
+@pytest.mark.parametrize("leaf", ["sync", "presence"])
+def test_a_left_boots_sync_and_presence_are_replays(leaf: str) -> None:
+    ing = Ingest(S)
+    ing.accept(*up("p1", 0, boot=1, kind="hb"))
+    assert ing.accept(*side("p1", 1, leaf)).leaf == leaf  # the live boot
+    ing.accept(*up("p1", 0, boot=2, kind="hb"))  # reboot: boot 1 is left
+    assert reason(ing, *side("p1", 1, leaf)) == "replay"
+    assert ing.accept(*side("p1", 2, leaf)).leaf == leaf
+    assert ing.rejects == {"replay": 1}
+
+
+@pytest.mark.parametrize("leaf", ["sync", "presence"])
+def test_only_up_starts_a_boot(leaf: str) -> None:
+    ing = Ingest(S)
+    ing.accept(*up("p1", 0, boot=1, kind="hb"))
+    # a new boot's presence or sync overtaking its hello, or a boot never heard on up: dropped
+    assert reason(ing, *side("p1", 7, leaf)) == "early"
+    assert ing.accept(*side("p1", 1, leaf))  # boot 1 is still live
+    assert ing.accept(*up("p1", 0, boot=7, kind="hello", hw="h", board="b", fw="f")).new_boot
+    assert ing.accept(*side("p1", 7, leaf))
+    assert reason(ing, *side("p1", 1, leaf)) == "replay"
+
+
+def test_a_host_started_after_the_podium_adopts_its_boot_from_sync_or_presence() -> None:
+    ing = Ingest(S)
+    ing.accept(*side("p1", 5, "presence", "online"))  # retained presence, heard first
+    ing.accept(*side("p1", 5, "sync"))
+    a = ing.accept(*up("p1", 40, boot=5, kind="hb"))  # mid-boot: no gap, a fresh start
+    assert (a.gap, a.new_boot) == (0, True)
+    assert ing.accept(*up("p1", 42, boot=5, kind="hb")).gap == 1
+    assert reason(ing, *up("p1", 42, boot=5, kind="hb")) == "duplicate"
+    # a retained last will of a boot the host never knew, then the live boot's heartbeat
+    ing.accept(*side("p2", 8, "presence"))
+    assert ing.accept(*up("p2", 9, boot=9, kind="hb")).new_boot
+    assert reason(ing, *side("p2", 8, "presence")) == "replay"
+    # a presence without a boot nonce cannot be checked: taken as it is
+    t = topics.podium(S, "p2", "presence")
+    assert ing.accept(t, codec.encode({"t": "presence", "id": "p2", "state": "online"}))
+
+
+KNOWN_REASONS = set(codec.REASONS) | {"duplicate", "replay", "spoof", "flood", "early"}
 
 
 def test_a_flood_of_buzzes_is_refused_beyond_the_rate_and_recovers() -> None:

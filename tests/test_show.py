@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from buzzline.core.show import Show, ShowFileError, load_show, parse_show
+from buzzline.core.show import AdapterSpec, Show
+from buzzline.showfile import ShowFileError, load_show, parse_show
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,7 +46,9 @@ values = [10, 20]
 name = "Final"
 values = [50]
 
-[adapters.osc]
+[[adapters]]
+name = "desk"
+kind = "osc"
 port = 9000
 """
 
@@ -62,7 +65,7 @@ def test_good_show_parses_into_the_model() -> None:
     q3 = show.question(3)
     assert q3 is not None and (q3.round, q3.value) == ("Final", 50)
     assert show.question(4) is None
-    assert show.adapters == {"osc": {"port": 9000}}
+    assert show.adapters == (AdapterSpec("desk", "osc", {"port": 9000}),)
 
 
 def test_example_show_file_loads() -> None:
@@ -120,7 +123,9 @@ def _err(text: str) -> ShowFileError:
         ('[rules]\nmode = "teams"\n\n[[teams]]\nname = "x"\n\n[[players]]\nname = "A"\n', 7, "needs a team"),
         ('[[players]]\nname = "A"\n[[rounds]]\nname = "R"\nvalues = [100, 0]\n', 5, "question values"),
         ('[[players]]\nname = "A"\n[[rounds]]\nname = "R"\n', 3, "non-empty list"),
-        ('[[players]]\nname = "A"\n[adapters]\nosc = 5\n', 4, "must be a table"),
+        ('[[players]]\nname = "A"\n[adapters]\nosc = 5\n', 3, "must be a list"),
+        ('[[players]]\nname = "A"\n[[adapters]]\nname = "x"\n', 3, "needs a kind"),
+        ('[[players]]\nname = "A"\n[[adapters]]\nkind = "osc"\n', 3, "needs a name"),
         ('[show]\ntitle = "x"\n', 1, "no players"),
         ('[[players]]\nname = "A"\n[extras]\nx = 1\n', 3, "unknown key 'extras'"),
     ],

@@ -1,58 +1,71 @@
-"""The host service: the MQTT bridge around the pure core.
+"""The host service: a thin asyncio shell around the pure bridge and core.
 
-One aiomqtt connection carries everything. Upstream podium traffic goes through
-``Ingest`` (validate, check sender, drop repeats), clock-sync requests are answered at
-once, presses and watermarks are mapped to host time by the ``ClockBook`` and fed to the
-``GameEngine``. Every input the engine accepts, and every decision it makes, is appended
-to the event log before its effects (lock, lights, viewer state) go out.
+One supervising ``asyncio.TaskGroup`` runs named tasks: ``host-mqtt`` (the broker connection:
+read, ingest, answer syncs), ``host-timer`` (the engine's deadlines), ``host-events`` (notices
+onto ``game/events``) and the adapters. A task that fails is logged with its traceback and
+brings the whole service down with ``failed`` set: the CLI exits nonzero; the service never
+runs half-alive. The broker connection itself is expected to drop and is retried at once, then
+with a short backoff (at most 1 s between tries); while it is down ``connected`` is clear.
+
+Order of one batch (an input and the decisions it made):
+1. the input is appended to the event log (not yet fsynced) and fed to the engine;
+2. the batch's locks are handed to the broker connection;
+3. the log is fsynced off the event loop's thread (the lock reaches the socket meanwhile);
+4. every other effect goes out (arm, lights, config, state), then one notice on the bus.
+A lock decides nothing and is re-derived from the log after a crash, so it need not wait for the
+disk; nothing else leaves the host before the log holds what explains it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import random
+import secrets
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
 from buzzline_protocol import codec, topics
 
+from buzzline.adapters.api import CommandResult, Notice
+from buzzline.adapters.runner import AdapterManager
+from buzzline.bridge import Bridge, Wire
 from buzzline.core import events as ev
 from buzzline.core.clock import ClockBook
 from buzzline.core.game import GameEngine
 from buzzline.core.registry import PodiumRegistry
 from buzzline.core.show import Show
 from buzzline.core.types import Decision
+from buzzline.io.api_input import BadInput, check_args
 from buzzline.io.broker import NODELAY
 from buzzline.io.eventlog import EventLog, to_record
-from buzzline.io.ingest import Accepted, Ingest, Rejected
-from buzzline.lifecycle import Service
+from buzzline.io.ingest import QUIET, Ingest, Rejected
+from buzzline.lifecycle import Service, cancel_and_wait
+from buzzline.notices import NoticeBus
 from buzzline.replay import SHOW_RECORD, logged_show, rebuild
 
 log = logging.getLogger("buzzline.host")
-
-PALETTE = ("ff2020", "2080ff", "20d040", "ffc000", "c040ff", "00d0d0", "ff8000", "ff60a0")
 
 
 def now_us() -> int:
     return time.monotonic_ns() // 1000
 
 
-def _printable(text: str, limit: int) -> str:
-    """Echo untrusted text into a reject safely: printable ASCII only, within the field limit."""
-    safe = "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in text)
-    return safe[:limit]
+class HostFailed(RuntimeError):
+    """A part of the host died: the service stopped instead of running half-alive."""
 
 
 class HostService(Service):
     """Run with ``async with HostService(...) as host:``; operator commands via ``await host.command()``."""
 
-    RECONNECT_MIN_S = 0.2
-    RECONNECT_MAX_S = 5.0
+    KEEPALIVE_S = 1  # a dead broker is noticed within about two keepalives
+    RECONNECT_DELAYS_S = (0.05, 0.1, 0.2, 0.4, 0.7, 1.0)  # then 1 s between tries
+    CONNECT_TIMEOUT_S = 10.0
+    EVENTS_QUEUE = 4096
 
     def __init__(
         self,
@@ -64,7 +77,7 @@ class HostService(Service):
         username: str | None = None,
         password: str | None = None,
         seed: int = 0,
-        on_effect: Callable[[object], None] | None = None,
+        connect_timeout: float | None = None,
     ) -> None:
         self.broker_host = broker_host
         self.broker_port = broker_port
@@ -73,52 +86,115 @@ class HostService(Service):
         self.username = username
         self.password = password
         self._seed = seed
+        self._connect_timeout = connect_timeout or self.CONNECT_TIMEOUT_S
         self.engine = GameEngine(self.show, seed=seed)
-        self.clocks = ClockBook()
         self.ingest = Ingest(studio)
-        self.registry = PodiumRegistry()
-        self.on_effect = on_effect
+        self.bridge = Bridge(studio, self.engine, (time.time_ns() // 1000) % (1 << 40))
         self.decisions: list[Decision] = []
         self.connected = asyncio.Event()
+        self.notices = NoticeBus()
+        self.adapters = AdapterManager(self.notices, self.view, self._adapter_command)
+        self.failed: BaseException | None = None
+        self.reconnects = 0
+        self.superseded = 0  # publishes not sent because the broker was down (resynced instead)
         self._log_path = Path(log_path) if log_path else None
         self._eventlog: EventLog | None = None
         self._client: aiomqtt.Client | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._main: asyncio.Task[None] | None = None
+        self._children: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
-        self._cs = (time.time_ns() // 1000) % (1 << 40)  # unique across host restarts
-        self._lock_cs = -1
         self._inflight: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
         self._decision_waiters: list[asyncio.Future[Decision]] = []
         self._rng = random.Random(seed)
-        self._configured: dict[str, dict[str, Any]] = {}
+        self._stopping = False
+        self._stopped = asyncio.Event()
+        # persistent session only for a host with a log (it can resume); unique per log file
+        if self._log_path is not None:
+            digest = hashlib.sha1(str(self._log_path.resolve()).encode()).hexdigest()[:10]
+            self.client_id = f"buzzline-host-{studio}-{digest}"
+        else:
+            self.client_id = f"buzzline-host-{studio}-{secrets.token_hex(4)}"
+
+    # the bridge's parts, by their old names
+    @property
+    def clocks(self) -> ClockBook:
+        return self.bridge.clocks
+
+    @property
+    def registry(self) -> PodiumRegistry:
+        return self.bridge.registry
+
+    def view(self) -> dict[str, Any]:
+        return self.engine.view()
 
     # ---------------------------------------------------------------- lifecycle
     async def start(self) -> None:
         if self._log_path is not None:
             self._open_log()
-        self._tasks = [
-            asyncio.create_task(self._connection_loop(), name="host-mqtt"),
-            asyncio.create_task(self._timer_loop(), name="host-timer"),
-        ]
-        async with asyncio.timeout(10):
-            await self.connected.wait()
+        self._main = asyncio.create_task(self._run(), name="host")
+        waiter = asyncio.create_task(self.connected.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {waiter, self._main}, timeout=self._connect_timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            waiter.cancel()
+        if self._main in done or not self.connected.is_set():
+            await self.stop()
+            if self.failed is not None:
+                raise HostFailed(str(self.failed)) from self.failed
+            where = f"{self.broker_host}:{self.broker_port}"
+            raise TimeoutError(f"no broker answered at {where} within {self._connect_timeout:g} s")
+        for spec in self.show.adapters:
+            try:
+                await self.adapters.add(spec.name, spec.kind, spec.settings)
+            except Exception as e:  # an unknown kind must not stop the show
+                log.error("adapter %s (%s) not started: %s", spec.name, spec.kind, e)
 
     async def stop(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        await self.adapters.close()
         if self._inflight:  # let what the engine already decided reach the broker
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2):
                     await asyncio.gather(*self._inflight, return_exceptions=True)
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
-        self._tasks = []
+        if self._main is not None:
+            # the group's tasks too: one of them may swallow a cancel (see cancel_and_wait), and
+            # a group whose cancel was swallowed does not pass a second one on
+            await cancel_and_wait([*self._children, self._main])
+        self.notices.close()
+        self.connected.clear()
         if self._eventlog is not None:
             self._eventlog.flush()
             self._eventlog.close()
             self._eventlog = None
+        self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        """Until the service stops, by ``stop()`` or because a part of it failed (see ``failed``)."""
+        await self._stopped.wait()
+
+    async def _run(self) -> None:
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._children = [
+                    tg.create_task(self._connection_loop(), name="host-mqtt"),
+                    tg.create_task(self._timer_loop(), name="host-timer"),
+                    tg.create_task(self._events_loop(), name="host-events"),
+                ]
+        except asyncio.CancelledError:
+            raise
+        except BaseException as e:  # the group's failures: logged and surfaced
+            errors = e.exceptions if isinstance(e, BaseExceptionGroup) else (e,)
+            for err in errors:
+                log.critical("host task failed: %s", err, exc_info=err)
+            self.failed = errors[0]
+            self.connected.clear()
+            if not self._stopping:
+                asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.stop()))
 
     def _open_log(self) -> None:
         assert self._log_path is not None
@@ -130,19 +206,18 @@ class HostService(Service):
             return
         if known != self.show:
             log.warning("%s was started with another show: resuming with the logged one", self._log_path)
-        # Resume: every input the previous run accepted, into a fresh engine.
         rebuilt = rebuild(self._eventlog, known, self._seed)
         self.show, self.engine = rebuilt.show, rebuilt.engine
+        self.bridge.engine = self.engine
         log.warning(
             "resumed from %s: %d inputs replayed, phase %s",
             self._log_path,
             rebuilt.inputs,
-            self.engine.view()["phase"],
+            self.engine.g.phase,
         )
 
     # ---------------------------------------------------------------- MQTT
     async def _connection_loop(self) -> None:
-        delay = self.RECONNECT_MIN_S
         host_presence = topics.host(self.studio, "presence")
         will = aiomqtt.Will(
             host_presence,
@@ -150,21 +225,25 @@ class HostService(Service):
             qos=1,
             retain=True,
         )
+        tries = 0
         while True:
             try:
                 async with aiomqtt.Client(
                     self.broker_host,
                     self.broker_port,
-                    identifier=f"buzzline-host-{self.studio}",
+                    identifier=self.client_id,
+                    clean_session=self._log_path is None,
                     username=self.username,
                     password=self.password,
                     will=will,
-                    keepalive=5,
+                    keepalive=self.KEEPALIVE_S,
+                    timeout=5,
                     max_inflight_messages=1000,
                     max_queued_outgoing_messages=10000,
                     socket_options=NODELAY,
                 ) as client:
-                    self._client = client
+                    # a batch (decision, lights, state, events) is many QoS 1 publishes at once
+                    client.pending_calls_threshold = 10_000
                     for leaf in topics.UPSTREAM:
                         await client.subscribe(topics.podium_filter(self.studio, leaf), qos=1)
                     await client.publish(
@@ -173,7 +252,10 @@ class HostService(Service):
                         qos=1,
                         retain=True,
                     )
-                    delay = self.RECONNECT_MIN_S
+                    self._client = client
+                    if tries or self.connected.is_set() or self.reconnects:
+                        self.reconnects += 1
+                    tries = 0
                     await self._resync()
                     self.connected.set()
                     log.info(
@@ -186,129 +268,58 @@ class HostService(Service):
             except aiomqtt.MqttError as e:
                 self.connected.clear()
                 self._client = None
-                log.warning("broker connection lost (%s); retrying in %.1fs", e, delay)
-                await asyncio.sleep(delay * self._rng.uniform(0.5, 1.5))
-                delay = min(delay * 2, self.RECONNECT_MAX_S)
+                delay = self.RECONNECT_DELAYS_S[min(tries, len(self.RECONNECT_DELAYS_S) - 1)]
+                tries += 1
+                log.log(
+                    logging.WARNING if tries == 1 else logging.DEBUG,
+                    "broker %s:%d: %s; retrying every %.1f s or less",
+                    self.broker_host,
+                    self.broker_port,
+                    e,
+                    self.RECONNECT_DELAYS_S[-1],
+                )
+                await asyncio.sleep(delay * self._rng.uniform(0.8, 1.0))
 
-    async def _publish(self, topic: str, msg: dict[str, Any], qos: int = 1, retain: bool = False) -> None:
+    async def _publish(self, w: Wire) -> None:
         client = self._client
         if client is None:
-            log.warning("not connected: dropping publish to %s", topic)
+            # the reconnect's resync re-derives lights, arming, the lock and the state
+            self.superseded += 1
+            log.debug("broker down: %s superseded by the resync on reconnect", w.topic)
             return
         try:
-            await client.publish(topic, codec.encode(msg), qos=qos, retain=retain)
+            await client.publish(w.topic, codec.encode(w.msg), qos=w.qos, retain=w.retain)
         except aiomqtt.MqttError as e:
-            log.warning("publish to %s failed: %s", topic, e)
+            self.superseded += 1
+            log.info("publish to %s failed (%s): resynced on reconnect", w.topic, e)
 
-    def _next_cs(self) -> int:
-        self._cs += 1
-        return self._cs
+    def _send(self, w: Wire) -> None:
+        """Start a publish now without waiting for its acknowledgement. Publishes start in the
+        order they are sent (tasks run first in, first out), so the broker sees them in order."""
+        task = asyncio.create_task(self._publish(w))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
 
     # ---------------------------------------------------------------- ingest
     async def handle_message(self, topic: str, payload: bytes, arrival_us: int) -> None:
         try:
             acc = self.ingest.accept(topic, payload, arrival_us)
         except Rejected as r:
-            await self._on_reject(r)
+            level = logging.DEBUG if r.reason in QUIET else logging.WARNING
+            log.log(level, "rejected %s on %s: %s", r.reason, r.topic, r.detail)
+            report = self.bridge.reject(r, self.ingest.rejects[r.reason])
+            if report is not None:
+                self._send(report)
             return
-        info = self.registry.heard(acc.podium, arrival_us)
-        if acc.gap:
-            info.seq_gaps += acc.gap
-            log.warning("%s: %d upstream messages missing before seq %s", acc.podium, acc.gap, acc.msg["seq"])
-        if acc.leaf == "sync":
-            await self._on_sync(acc, arrival_us)
-        elif acc.leaf == "presence":
-            await self._on_presence(acc, arrival_us)
-        else:
-            await self._on_up(acc, arrival_us)
-
-    async def _on_reject(self, r: Rejected) -> None:
-        level = logging.DEBUG if r.reason == "duplicate" else logging.WARNING
-        log.log(level, "rejected %s on %s: %s", r.reason, r.topic, r.detail)
-        if r.reason == "duplicate":
-            return
-        msg: dict[str, Any] = {
-            "t": "reject",
-            "reason": r.reason[:16],
-            "topic": _printable(r.topic, 160),
-            "n": self.ingest.rejects[r.reason],
-            "detail": _printable(r.detail, 160),
-        }
-        if r.podium and codec.valid_id(r.podium):
-            msg["id"] = r.podium
-        await self._publish(topics.host(self.studio, "rejects"), msg, qos=0)
-
-    async def _on_sync(self, acc: Accepted, arrival_us: int) -> None:
-        m = acc.msg
-        reply = {"t": "syncr", "id": acc.podium, "n": m["n"], "t1": m["t1"], "t2": arrival_us, "t3": now_us()}
-        await self._publish(topics.podium(self.studio, acc.podium, "syncr"), reply, qos=0)
-        prev = m.get("prev")
-        if prev is not None:
-            model = self.clocks.model(acc.podium, m["b"])
-            model.add_sample(prev[1], prev[2], prev[3], prev[4])
-            info = self.registry.get(acc.podium)
-            info.clock_err_us = model.err_us
-            info.clock_trusted = model.trusted
-
-    async def _on_presence(self, acc: Accepted, arrival_us: int) -> None:
-        online = acc.msg["state"] == "online"
-        info = self.registry.get(acc.podium)
-        if info.online == online:
-            return
-        info.online = online
-        event: ev.PodiumOnline | ev.PodiumOffline
-        event = ev.PodiumOnline(acc.podium, {}) if online else ev.PodiumOffline(acc.podium)
-        await self.feed(event, arrival_us)
-
-    async def _on_up(self, acc: Accepted, arrival_us: int) -> None:
-        m = acc.msg
-        kind = m["t"]
-        pid = acc.podium
-        info = self.registry.get(pid)
-        info.boot = m["b"]
-        if acc.new_boot and kind != "hello":
-            info.online = True
-        self.clocks.note_time(pid, m["b"], m["pt"])
-        if kind == "hello":
-            info.hw, info.board, info.fw = m["hw"], m["board"], m["fw"]
-            info.online = True
-            await self.feed(ev.PodiumHello(pid, m["hw"], m["board"], m["fw"]), arrival_us)
-            self._send_config(pid)  # after the engine assigned it: the config names the player
-            return
-        if kind == "fault":
-            info.faults += 1
-            log.warning("%s reports button fault %s (n=%s)", pid, m["code"], m.get("n"))
-            return
-        model = self.clocks.model(pid, m["b"])
-        mapping = model.map(m["pt"])
-        if kind == "buzz":
-            event: ev.PodiumPress | ev.PodiumWatermark = ev.PodiumPress(
-                pid, m["seq"], m["pt"], mapping.host_us, mapping.err_us, mapping.trusted, arrival_us
-            )
-        else:  # hb or ack: the podium is past this time
-            if kind == "hb":
-                info.last_hb_us = arrival_us
-                info.rssi = m.get("rssi")
-                info.batt_mv = m.get("batt")
-            lock_ack = kind == "ack" and m["cs"] == self._lock_cs
-            event = ev.PodiumWatermark(pid, m["seq"], mapping.host_us, mapping.err_us, lock_ack)
-        await self.feed(event, arrival_us)
-
-    def _send_config(self, pid: str) -> None:
-        """The podium's retained config: its player's name and colour (or its id until assigned)."""
-        if not codec.valid_id(pid):
-            return
-        podiums = self.engine.view().get("info", {}).get("podiums", {})
-        name = podiums.get(pid, {}).get("player") or pid
-        player = self.show.player(name)
-        colour = (player.colour if player and player.colour else None) or PALETTE[
-            sum(ord(c) for c in name) % len(PALETTE)
-        ]
-        cfg = {"t": "config", "name": name[:32], "col": colour.lower(), "bri": 160, "deb": 8, "hb": 1000}
-        if self._configured.get(pid) == cfg:
-            return
-        self._configured[pid] = cfg
-        self._send(topics.podium(self.studio, pid, "config"), cfg, retain=True)
+        inbound = self.bridge.inbound(acc, arrival_us, now_us())
+        for w in inbound.wire:
+            self._send(w)
+        for event in inbound.events:
+            await self.feed(event, arrival_us)
+        for pid in inbound.after:
+            cfg = self.bridge.config(pid)
+            if cfg is not None:
+                self._send(cfg)
 
     # ---------------------------------------------------------------- core
     async def feed(self, event: ev.Event, now: int | None = None) -> list[Any]:
@@ -317,37 +328,35 @@ class HostService(Service):
         async with self._lock:
             self._append_input(event, t)
             effects = self.engine.handle(event, t)
-            await self._apply(effects, commit=isinstance(event, ev.PodiumPress | ev.Command))
+            await self._apply(effects, t, commit=isinstance(event, ev.PodiumPress | ev.Command))
         self._wake.set()
         return effects
 
-    async def command(self, name: str, **args: Any) -> list[Any]:
+    async def command(self, name: str, /, **args: Any) -> list[Any]:
         """The one operator interface: every control surface ends up here."""
         return await self.feed(ev.Command(name, dict(args)))
+
+    async def _adapter_command(self, name: str, /, **args: Any) -> CommandResult:
+        try:  # the operator API's checks: an adapter is another control surface
+            checked = check_args(name, args)
+        except BadInput as e:
+            return CommandResult(False, e.reason)
+        effects = await self.command(name, **checked)
+        refused = [e for e in effects if isinstance(e, ev.CommandRefused)]
+        return CommandResult(False, refused[0].reason) if refused else CommandResult(True)
 
     def _append_input(self, event: ev.Event, t: int) -> None:
         if self._eventlog is None:
             return
         kind, data = to_record(event)
-        # Written now, fsynced by _apply before any effect but a lock goes out (presses and
-        # commands always; watermarks and presence with the next durable record, at the latest
-        # the decision they complete, so a lock's acknowledgements cost one fsync, not one each).
+        # Written now, fsynced by _apply (presses and commands always; watermarks and presence
+        # with the next durable record, at the latest the decision they complete).
         self._eventlog.append("input", {"type": kind, "event": data, "now_us": t}, t, durable=False)
 
-    async def _apply(self, effects: list[Any], commit: bool = False) -> None:
-        """Carry out the engine's effects. Order: locks, then decisions into the log and the fsync
-        (always when ``commit``: the input was a press or a command), then everything else."""
-        # Lock first: a lock decides nothing and is re-derived from the log after a crash, so it
-        # need not wait for the disk; every podium going dark at once is what makes it fair.
-        for e in effects:
-            if isinstance(e, ev.Lock):
-                cs = self._next_cs()
-                self._lock_cs = cs  # its acknowledgements are complete watermarks
-                self._send(
-                    topics.podium(self.studio, topics.ALL, "cmd"), {"t": "lock", "ep": e.epoch, "cs": cs}
-                )
-        # Then decisions: nothing else goes out that the log could not explain after a crash.
-        # One fsync covers the input, the watermarks before it and the decisions it made.
+    async def _apply(self, effects: list[Any], t: int, commit: bool = False) -> None:
+        """Carry out one batch: locks, then the fsync, then everything else and the notice."""
+        for w in self.bridge.locks(effects):
+            self._send(w)
         for e in effects:
             if isinstance(e, ev.DecisionMade):
                 self.decisions.append(e.decision)
@@ -357,58 +366,16 @@ class HostService(Service):
                         "decision", {"type": kind, "decision": data}, e.decision.decided_us, durable=False
                     )
         if self._eventlog is not None and (commit or any(not isinstance(e, ev.Logged) for e in effects)):
-            self._eventlog.flush()
-        state_changed = False
+            # off the loop's thread: the lock task reaches the socket while the disk syncs
+            await asyncio.to_thread(self._eventlog.flush)
+        wire, events = self.bridge.outbound(effects, now_us())
+        for w in wire:
+            self._send(w)
         for e in effects:
-            if self.on_effect:
-                self.on_effect(e)
-            if isinstance(e, ev.Arm):
-                self._send(
-                    topics.podium(self.studio, topics.ALL, "cmd"),
-                    {"t": "arm", "ep": e.epoch, "cs": self._next_cs()},
-                )
-            elif isinstance(e, ev.Light):
-                self._light(e)
-            elif isinstance(e, ev.StateChanged):
-                state_changed = True
-            elif isinstance(e, ev.DecisionMade):
+            if isinstance(e, ev.DecisionMade):
                 self._announce(e.decision)
-            elif isinstance(e, ev.CommandRefused):
-                log.info("command %s refused: %s", e.name, e.reason)
-            elif isinstance(e, ev.Logged) and e.kind in ("assigned", "unassigned"):
-                self._send_config(str(e.data.get("podium", "")))
-        if state_changed:
-            self._publish_state()
-
-    def _send(self, topic: str, msg: dict[str, Any], qos: int = 1, retain: bool = False) -> None:
-        """Start a publish now without waiting for its acknowledgement. Publishes start in the
-        order they are sent (tasks run first in, first out), so the broker sees them in order."""
-        task = asyncio.create_task(self._publish(topic, msg, qos, retain))
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
-
-    def _light(self, e: ev.Light) -> None:
-        msg: dict[str, Any] = {"t": "light", "cs": self._next_cs(), "pat": e.pattern}
-        if e.colour:
-            msg["col"] = e.colour.lower()
-        if e.dur_ms:
-            msg["dur"] = e.dur_ms
-        self._send(topics.podium(self.studio, e.podium, "cmd"), msg)
-
-    def _publish_state(self) -> None:
-        view = dict(self.engine.view())
-        view["t"] = "state"
-        view["ts"] = now_us()
-        known = {f[0] for f in codec.KINDS["state"]}
-        msg = {k: v for k, v in view.items() if k in known or k == "t"}
-        if msg.get("winner") is None:
-            msg.pop("winner", None)
-        try:
-            codec.encode(msg)
-        except codec.ProtocolError as e:
-            log.error("viewer state does not fit protocol v1: %s", e)
-            return
-        self._send(topics.game_state(self.studio), msg, retain=True)
+        if events:
+            self.notices.publish(Notice(self.notices.seq + 1, t, tuple(events), self.engine.view()))
 
     def _announce(self, d: Decision) -> None:
         for fut in self._decision_waiters:
@@ -423,10 +390,10 @@ class HostService(Service):
             return await fut
 
     async def _resync(self) -> None:
-        """After (re)connecting: re-assert viewer state and every podium's light."""
+        """After (re)connecting: the lock in force again (podiums acknowledge it again, with what
+        they pressed), every podium's light and arming, and the viewer state."""
         async with self._lock:
-            effects = list(self.engine.resync())
-            await self._apply([*effects, ev.StateChanged()])
+            await self._apply(self.bridge.resync(), now_us())
 
     async def _timer_loop(self) -> None:
         while True:
@@ -446,4 +413,23 @@ class HostService(Service):
                 effects = self.engine.tick(t)
                 if effects and self._eventlog is not None:
                     self._eventlog.append("tick", {"now_us": t}, t)
-                await self._apply(effects)
+                await self._apply(effects, t)
+
+    async def _events_loop(self) -> None:
+        """Every notice onto ``game/events``, one message per event (SPEC §3.9)."""
+        sub = self.notices.subscribe("wire:game/events", self.EVENTS_QUEUE, replay_latest=False)
+        topic = topics.game_events(self.studio)
+        async for notice in sub:
+            n = len(notice.events)
+            for i, e in enumerate(notice.events):
+                d = {k: v for k, v in e.items() if k != "k" and v is not None}
+                msg = {
+                    "t": "event",
+                    "n": notice.seq,
+                    "i": i,
+                    "of": n,
+                    "ts": notice.host_us,
+                    "k": e["k"],
+                    "d": d,
+                }
+                self._send(Wire(topic, msg))

@@ -13,7 +13,7 @@ except ImportError:  # CPython
 
 
 VERSION = const(1)
-# Podium and command messages fit one small MQTT packet; viewer state may be larger.
+# Podium and command messages fit one small MQTT packet; viewer state and events may be larger.
 MAX_SIZE = const(512)
 MAX_STATE_SIZE = const(8192)
 MAX_DEPTH = const(4)
@@ -145,6 +145,16 @@ KINDS = {
         ("scores", _OBJ, 0, 0, 0),
         ("info", _OBJ, 0, 0, 0),
     ),
+    # host -> adapters, consoles, overlays on .../game/events (QoS 1, not retained): one
+    # message per event of a notice; n = notice sequence, i of `of` = its place in the notice
+    "event": (
+        ("n", _INT, 1, 0, _U53),
+        ("i", _INT, 1, 0, 255),
+        ("of", _INT, 1, 1, 256),
+        ("ts", _INT, 1, 0, _U53),
+        ("k", _ID, 1, 0, 0),
+        ("d", _OBJ, 0, 0, 0),
+    ),
     # host -> anyone, on .../host/rejects (QoS 0)
     "reject": (
         ("reason", _STR, 1, 1, 16),
@@ -156,8 +166,12 @@ KINDS = {
 }
 
 
+# kinds that may be larger than one small packet (host -> viewers only)
+_LARGE = ("state", "event")
+
+
 def max_size(kind: str) -> int:
-    if kind == "state":
+    if kind in _LARGE:
         return MAX_STATE_SIZE
     return MAX_SIZE
 
@@ -401,6 +415,6 @@ def decode(data) -> dict:
     except Exception:
         raise ProtocolError(R_JSON, "not valid JSON")
     # Size first: an oversize message is refused as such whatever else is wrong with it.
-    if n > MAX_SIZE and not (isinstance(obj, dict) and obj.get("t") == "state"):
+    if n > MAX_SIZE and not (isinstance(obj, dict) and obj.get("t") in _LARGE):
         raise ProtocolError(R_SIZE, str(n) + " bytes")
     return _validate(obj, False)

@@ -2,6 +2,7 @@
 # buzzline/STUDIO/podium/ID/{up,presence,sync,syncr,cmd,config}
 # buzzline/STUDIO/podium/all/cmd          broadcast commands (lock, arm, light)
 # buzzline/STUDIO/game/state              retained viewer state
+# buzzline/STUDIO/game/events             the host's notices, one message per event
 # buzzline/STUDIO/host/{presence,rejects}
 from buzzline_protocol.codec import R_TOPIC, ProtocolError, valid_id
 
@@ -27,6 +28,10 @@ def podium(studio: str, pid: str, leaf: str) -> str:
 
 def game_state(studio: str) -> str:
     return ROOT + "/" + studio + "/game/state"
+
+
+def game_events(studio: str) -> str:
+    return ROOT + "/" + studio + "/game/events"
 
 
 def host(studio: str, leaf: str) -> str:

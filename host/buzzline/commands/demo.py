@@ -156,14 +156,12 @@ async def play_questions(
     return q
 
 
-def _print_host_events(e: object) -> None:
-    """What the host itself reports that the operator should see: false starts, refused presses."""
-    from buzzline.core.events import Logged
-
-    if isinstance(e, Logged) and e.kind == "false_start":
-        print(f"  host: FALSE START by {e.data.get('podium')}: locked out for the penalty", flush=True)
-    elif isinstance(e, Logged) and e.kind == "press_rejected":
-        print(f"  host: press by {e.data.get('podium')} refused ({e.data.get('reason')})", flush=True)
+async def _print_host_events(svc: Any) -> None:
+    """What the host itself reports that the operator should see (false starts), from its notices."""
+    async for notice in svc.notices.subscribe("demo", replay_latest=False):
+        for e in notice.of("false_start"):
+            who = e.get("player") or e.get("podium")
+            print(f"  host: FALSE START by {who}: locked out for {e['lockout_ms']} ms", flush=True)
 
 
 async def _refused(svc: Any, name: str, **args: Any) -> bool:
@@ -225,7 +223,8 @@ async def _demo(args: argparse.Namespace) -> int:
                 )
             )
             print(f"host: studio {args.studio!r}, fair arbiter with lock-first, decide-second", flush=True)
-            svc.on_effect = _print_host_events
+            printer = asyncio.create_task(_print_host_events(svc), name="demo-notices")
+            stack.callback(printer.cancel)
             podiums = []
             for pid in pids:
                 pu, pp = creds.get(pid, (None, None))

@@ -22,6 +22,8 @@ class PodiumPress:
     err_us: int
     trusted: bool
     arrival_us: int
+    # the capture part of err_us (``clock.with_capture``; mapped_us is already centred), 0 if none
+    cap_us: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +61,29 @@ class PodiumHello:
 
 # ---- operator commands: one interface for every control surface ----
 
-COMMANDS = ("read", "arm", "judge", "timeout", "next", "adjust", "assign", "unassign", "undo", "redo", "end")
+# Each command's signature: the argument names it reads (the engine judges their values). The
+# operator API refuses any other name before the engine sees it (io.api_input.check_command).
+COMMAND_ARGS: dict[str, frozenset[str]] = {
+    "read": frozenset(),
+    "arm": frozenset(),
+    "judge": frozenset({"correct"}),
+    "timeout": frozenset(),
+    "next": frozenset(),
+    "adjust": frozenset({"player", "delta", "reason"}),
+    "assign": frozenset({"podium", "player", "create", "team"}),
+    "unassign": frozenset({"podium"}),
+    "undo": frozenset(),
+    "redo": frozenset(),
+    "end": frozenset(),
+}
+COMMANDS = tuple(COMMAND_ARGS)
 
 
 @dataclass(frozen=True, slots=True)
 class Command:
     """``name`` in COMMANDS; ``args``: judge {correct: bool}, adjust {player, delta, reason},
-    assign {podium, player}, unassign {podium}; the others take none."""
+    assign {podium, player, create, team}, unassign {podium}; the others take none
+    (``COMMAND_ARGS``)."""
 
     name: str
     args: dict[str, Any] = field(default_factory=dict)
@@ -119,6 +137,56 @@ class CommandRefused:
 
 
 @dataclass(frozen=True, slots=True)
+class FalseStart:
+    """A press before the buzzers were armed (or during a lockout): out for ``lockout_ms``."""
+
+    podium: str
+    mapped_us: int
+    lockout_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    podium: str | None
+    player: str | None
+    correct: bool
+    result: str  # correct, incorrect, answer_timeout
+
+
+@dataclass(frozen=True, slots=True)
+class Reopened:
+    """A wrong answer reopened the question for the players still in it."""
+
+    epoch: int
+    locked_out: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreChanged:
+    player: str
+    delta: int
+    total: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class TimerStarted:
+    timer: str  # "buzz" (the buzz window) or "answer"
+    ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class TimerExpired:
+    timer: str
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionOver:
+    q: int
+    result: str  # correct, timeout, no_buzz, tie, incorrect, answer_timeout
+
+
+@dataclass(frozen=True, slots=True)
 class Logged:
     """Something worth a line in the timeline (false start, ignored press, score change...)."""
 
@@ -126,4 +194,19 @@ class Logged:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-Effect = Light | Lock | Arm | StateChanged | DecisionMade | CommandRefused | Logged
+Effect = (
+    Light
+    | Lock
+    | Arm
+    | StateChanged
+    | DecisionMade
+    | CommandRefused
+    | FalseStart
+    | Judged
+    | Reopened
+    | ScoreChanged
+    | TimerStarted
+    | TimerExpired
+    | QuestionOver
+    | Logged
+)

@@ -8,17 +8,14 @@ is what lets the event log replay a show exactly.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
-
-from buzzline_protocol.codec import valid_id
 
 from buzzline.core import events as ev
 from buzzline.core.arbiter import Arbiter, ArbiterRules
-from buzzline.core.show import Player, Show
+from buzzline.core.gamestate import GameState, Refused, Snapshot
+from buzzline.core.lightpolicy import LightPolicy
+from buzzline.core.show import Show
 from buzzline.core.types import (
     ArbiterEffect,
     Decided,
@@ -28,6 +25,7 @@ from buzzline.core.types import (
     Press,
     PressRejected,
 )
+from buzzline.core.view import View
 
 # Phases and the commands each accepts. Anything else is refused with a reason, state untouched.
 #
@@ -64,43 +62,11 @@ _WHY_NOT = {
 _MAX_DELTA = 1_000_000
 
 
-@dataclass
-class _Game:
-    """Everything an operator's undo restores (the podium registry is not part of it)."""
-
-    phase: str = "idle"
-    q: int = 1
-    ep: int = 0
-    ts: int = 0  # host time of the last phase change
-    players: dict[str, Player] = field(default_factory=dict)  # name -> player (insertion = show order)
-    scores: dict[str, int] = field(default_factory=dict)
-    podiums: dict[str, str] = field(default_factory=dict)  # podium -> player name
-    arb: Arbiter | None = None
-    locked_out: list[str] = field(default_factory=list)  # players out of the current question
-    decision: Decision | None = None
-    answering: str | None = None  # podium whose player is answering
-    winner: str | None = None  # podium shown as winner (answering, or judged correct)
-    winner_player: str | None = None
-    result: str = ""  # how the last question ended: correct, incorrect, timeout, no_buzz, tie
-    locked: bool = False  # a lock went out in the current window (awaiting the decision)
-    window_deadline: int | None = None
-    answer_deadline: int | None = None
-    decisions: int = 0
-    question_us: int = 0  # host time the current question's window was created (read or arm)
-
-
-@dataclass
-class _Snapshot:
-    name: str
-    at_us: int
-    game: _Game
-
-
-class GameEngine:
+class GameEngine(LightPolicy, View):
     def __init__(self, show: Show, seed: int = 0) -> None:
         self.show = show
         self.seed = seed
-        self.g = _Game()
+        self.g = GameState()
         for p in show.players:
             self.g.players[p.name] = p
             self.g.scores[p.name] = 0
@@ -109,8 +75,8 @@ class GameEngine:
         # podium registry: not undoable (an undo must not make a podium forget it is online)
         self.online: dict[str, bool] = {}
         self.hello: dict[str, dict[str, Any]] = {}
-        self._undo: list[_Snapshot] = []
-        self._redo: list[_Snapshot] = []
+        self._undo: list[Snapshot] = []
+        self._redo: list[Snapshot] = []
         self._now = 0
 
     def _clock(self, now_us: int) -> int:
@@ -152,9 +118,6 @@ class GameEngine:
         before = self._view_key()
         return self._state_changed(self._due(now_us), before)
 
-    def _view_key(self) -> str:
-        return json.dumps(self.view(), sort_keys=True, separators=(",", ":"))
-
     def _state_changed(self, out: list[ev.Effect], before: str) -> list[ev.Effect]:
         # exactly one StateChanged, last, whenever what viewers see has changed
         out = [e for e in out if not isinstance(e, ev.StateChanged)]
@@ -170,10 +133,10 @@ class GameEngine:
             if d is not None and d <= now_us:
                 out += self._arbiter(lambda a: a.tick(now_us), now_us)
         if g.phase == "open" and g.window_deadline is not None and g.window_deadline <= now_us:
-            out.append(ev.Logged("buzz_window_expired", {"q": g.q, "ep": g.ep}))
+            out.append(ev.TimerExpired("buzz"))
             out += self._close_window(now_us)
         if g.phase == "answering" and g.answer_deadline is not None and g.answer_deadline <= now_us:
-            out.append(ev.Logged("answer_timer_expired", {"q": g.q, "player": g.winner_player}))
+            out.append(ev.TimerExpired("answer"))
             out += self._wrong(now_us, "answer_timeout")
         return out
 
@@ -189,87 +152,6 @@ class GameEngine:
         if g.phase == "answering" and g.answer_deadline is not None:
             ds.append(g.answer_deadline)
         return min(ds) if ds else None
-
-    def view(self) -> dict[str, Any]:
-        """Viewer state, shaped as the codec's ``state`` message (minus v and t)."""
-        g = self.g
-        question = self.show.question(g.q)
-        order: list[dict[str, Any]] = []
-        if g.decision is not None:
-            for r in g.decision.order[:64]:
-                item: dict[str, Any] = {"podium": r.podium, "gap_us": r.gap_us, "err_us": r.err_us}
-                if r.podium in g.podiums:
-                    item["player"] = g.podiums[r.podium]
-                order.append(item)
-        info: dict[str, Any] = {
-            "title": self.show.title,
-            "mode": self.show.rules.mode,
-            "round": question.round if question else "",
-            "value": question.value if question else 0,
-            "result": g.result,
-            "locked_out": list(g.locked_out),
-            "podiums": {
-                pid: {"player": g.podiums.get(pid, ""), "online": self.online.get(pid, False)}
-                for pid in sorted(set(g.podiums) | set(self.online) | set(self.hello))
-            },
-            "unassigned": sorted(pid for pid in set(self.online) | set(self.hello) if pid not in g.podiums),
-        }
-        if self.show.question_count is not None:
-            info["questions"] = self.show.question_count
-        if g.decision is not None and g.decision.flags:
-            info["flags"] = sorted(g.decision.flags)
-        out: dict[str, Any] = {
-            "phase": g.phase,
-            "ep": g.ep,
-            "q": g.q,
-            "ts": max(0, g.ts),
-            "order": order,
-            "scores": dict(g.scores),
-            "info": info,
-        }
-        if g.winner is not None:
-            # the podium id, as on the wire; the player's name is in info
-            out["winner"] = g.winner
-            info["winner_player"] = g.winner_player or ""
-        return out
-
-    def state_digest(self) -> str:
-        """Comparable fingerprint of the whole game state (two engines fed the same inputs agree)."""
-        g = self.g
-        body = {
-            "view": self.view(),
-            "locked_out": g.locked_out,
-            "answering": g.answering,
-            "locked": g.locked,
-            "deadlines": [g.window_deadline, g.answer_deadline, self.next_deadline()],
-            "decisions": g.decisions,
-            "decision": _decision_json(g.decision),
-            "podiums": g.podiums,
-            "undo": [(s.name, s.at_us) for s in self._undo],
-            "redo": [(s.name, s.at_us) for s in self._redo],
-        }
-        blob = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()
-
-    def resync(self) -> list[ev.Effect]:
-        """Effects that put every podium's lights and arming back to the current state (after a restart)."""
-        g = self.g
-        out: list[ev.Effect] = []
-        if g.phase == "open" and not g.locked:
-            out.append(ev.Arm(g.ep))
-            out.append(ev.Light("all", "armed"))
-            out += [ev.Light(pid, "locked") for pid in self._excluded()]
-        elif g.phase in ("open", "answering"):
-            out.append(ev.Lock(g.ep, tuple(sorted(g.podiums))))
-            out.append(ev.Light("all", "locked"))
-            if g.answering is not None:
-                out.append(self._winner_light(g.answering))
-        elif g.phase == "ended":
-            out.append(ev.Light("all", "off"))
-        else:
-            out.append(ev.Light("all", "idle"))
-        out.append(ev.StateChanged())
-        return out
 
     # ---- operator commands ----------------------------------------------------------------------
 
@@ -290,10 +172,10 @@ class GameEngine:
         before = copy.deepcopy(self.g)
         try:
             out = getattr(self, "_cmd_" + name)(cmd.args, now)
-        except _Refused as e:
+        except Refused as e:
             self.g = before  # a refusal leaves the state exactly as it was
             return [ev.CommandRefused(name, e.reason)]
-        self._undo.append(_Snapshot(name, now, before))
+        self._undo.append(Snapshot(name, now, before))
         self._redo.clear()
         result: list[ev.Effect] = [ev.Logged("command", {"name": name, "args": dict(cmd.args)})]
         result += out
@@ -314,9 +196,9 @@ class GameEngine:
         if g.phase == "idle":
             out += self._new_window(now)
         if not self._eligible():
-            raise _Refused("no podium is assigned to a player who can still buzz")
+            raise Refused("no podium is assigned to a player who can still buzz")
         if g.arb is None:
-            raise _Refused("no question in play")
+            raise Refused("no question in play")
         self._phase("open", now)
         out += self._arm_effects(now)
         out += self._arbiter(lambda a: a.arm(now, now), now)
@@ -325,13 +207,13 @@ class GameEngine:
     def _cmd_judge(self, args: dict[str, Any], now: int) -> list[ev.Effect]:
         correct = args.get("correct")
         if not isinstance(correct, bool):
-            raise _Refused("judge needs correct: true or false")
+            raise Refused("judge needs correct: true or false")
         if not correct:
             return self._wrong(now, "incorrect")
         g = self.g
         player = g.podiums.get(g.answering or "")
         if player is None:
-            raise _Refused("the answering podium is no longer assigned to a player")
+            raise Refused("the answering podium is no longer assigned to a player")
         value = self._value()
         g.scores[player] = g.scores.get(player, 0) + value
         g.result = "correct"
@@ -339,7 +221,8 @@ class GameEngine:
         g.answer_deadline = None
         self._phase("judged", now)
         return [
-            ev.Logged("score", {"player": player, "delta": value, "reason": "correct", "q": g.q}),
+            ev.Judged(g.answering, player, True, "correct"),
+            ev.ScoreChanged(player, value, g.scores[player], "correct"),
             ev.Light("all", "idle"),
             ev.Light(g.answering or "all", "solid", "00ff00", 3000),
         ]
@@ -352,7 +235,7 @@ class GameEngine:
     def _cmd_next(self, args: dict[str, Any], now: int) -> list[ev.Effect]:
         g = self.g
         if self.show.question(g.q + 1) is None:
-            raise _Refused(f"question {g.q} is the last one in the show: use end")
+            raise Refused(f"question {g.q} is the last one in the show: use end")
         g.q += 1
         self._reset_question()
         self._phase("idle", now)
@@ -363,44 +246,13 @@ class GameEngine:
         delta = args.get("delta")
         reason = args.get("reason", "")
         if not isinstance(player, str) or player not in self.g.players:
-            raise _Refused(f"unknown player {player!r}")
+            raise Refused(f"unknown player {player!r}")
         if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0 or abs(delta) > _MAX_DELTA:
-            raise _Refused(f"delta must be a non-zero integer within ±{_MAX_DELTA}, got {delta!r}")
+            raise Refused(f"delta must be a non-zero integer within ±{_MAX_DELTA}, got {delta!r}")
         if not isinstance(reason, str):
-            raise _Refused("reason must be text")
+            raise Refused("reason must be text")
         self.g.scores[player] = self.g.scores.get(player, 0) + delta
-        return [ev.Logged("score", {"player": player, "delta": delta, "reason": reason or "adjust"})]
-
-    def _cmd_assign(self, args: dict[str, Any], now: int) -> list[ev.Effect]:
-        g = self.g
-        podium = args.get("podium")
-        player = args.get("player")
-        if not isinstance(podium, str) or not valid_id(podium) or podium == "all":
-            raise _Refused(f"{podium!r} is not a podium id")
-        if not isinstance(player, str) or not 0 < len(player) <= 32:
-            raise _Refused("player must be a name of 1 to 32 characters")
-        if player not in g.players:
-            if args.get("create") is not True:
-                raise _Refused(f"unknown player {player!r} (pass create: true to add a new player)")
-            team = args.get("team")
-            if team is not None and not any(t.name == team for t in self.show.teams):
-                raise _Refused(f"unknown team {team!r}")
-            if self.show.rules.mode == "teams" and team is None:
-                raise _Refused("a new player needs a team in teams mode")
-            g.players[player] = Player(player, team=team)
-            g.scores[player] = 0
-        # one podium per player: the player's old podium and the podium's old player are released
-        for pid in [p for p, name in g.podiums.items() if name == player]:
-            del g.podiums[pid]
-        g.podiums[podium] = player
-        return [ev.Logged("assigned", {"podium": podium, "player": player}), ev.Light(podium, "idle")]
-
-    def _cmd_unassign(self, args: dict[str, Any], now: int) -> list[ev.Effect]:
-        podium = args.get("podium")
-        if not isinstance(podium, str) or podium not in self.g.podiums:
-            raise _Refused(f"podium {podium!r} is not assigned")
-        player = self.g.podiums.pop(podium)
-        return [ev.Logged("unassigned", {"podium": podium, "player": player}), ev.Light(podium, "off")]
+        return [ev.ScoreChanged(player, delta, self.g.scores[player], reason or "adjust")]
 
     def _cmd_end(self, args: dict[str, Any], now: int) -> list[ev.Effect]:
         g = self.g
@@ -413,11 +265,11 @@ class GameEngine:
         out.append(ev.Light("all", "off"))
         return out
 
-    def _restore(self, src: list[_Snapshot], dst: list[_Snapshot], name: str, now: int) -> list[ev.Effect]:
+    def _restore(self, src: list[Snapshot], dst: list[Snapshot], name: str, now: int) -> list[ev.Effect]:
         if not src:
             return [ev.CommandRefused(name, f"nothing to {name}")]
         snap = src.pop()
-        dst.append(_Snapshot(snap.name, now, self.g))
+        dst.append(Snapshot(snap.name, now, self.g))
         g = copy.deepcopy(snap.game)
         # timers resume with the time they had left when the snapshot was taken
         shift = now - snap.at_us
@@ -468,21 +320,12 @@ class GameEngine:
 
     def _online(self, podium: str, info: dict[str, Any], now: int) -> list[ev.Effect]:
         self.online[podium] = True
+        online: list[ev.Effect] = [ev.Logged("online", {"podium": podium})]
         if info:
             self.hello.setdefault(podium, {}).update(info)
         # A host started after its podiums never hears their hellos, only their retained presence.
         out = self._assign_new(podium, "presence")
-        return [*out, *self._podium_light(podium), ev.StateChanged()]
-
-    def _assign_new(self, podium: str, by: str) -> list[ev.Effect]:
-        g = self.g
-        if podium in g.podiums:
-            return []
-        if not self.show.assign_on_hello:
-            return [ev.Logged("unassigned_podium", {"podium": podium})]
-        player = self._free_player()
-        g.podiums[podium] = player
-        return [ev.Logged("assigned", {"podium": podium, "player": player, "by": by})]
+        return [*online, *out, *self._podium_light(podium), ev.StateChanged()]
 
     def _offline(self, podium: str, now: int) -> list[ev.Effect]:
         self.online[podium] = False
@@ -522,7 +365,7 @@ class GameEngine:
                 fs = a.false_start
                 dur = max(0, (fs.locked_until_us - now) // 1000)
                 out.append(ev.Light(fs.podium, "false", None, dur))
-                out.append(ev.Logged("false_start", {"podium": fs.podium, "mapped_us": fs.mapped_us}))
+                out.append(ev.FalseStart(fs.podium, fs.mapped_us, dur))
             elif isinstance(a, PressRejected):
                 out.append(
                     ev.Logged("press_rejected", {"podium": a.podium, "seq": a.seq, "reason": a.reason})
@@ -557,6 +400,8 @@ class GameEngine:
             g.locked = True
         out.append(ev.Light("all", "locked"))
         out.append(self._winner_light(podium))
+        if ms > 0:
+            out.append(ev.TimerStarted("answer", ms))
         return out
 
     def _wrong(self, now: int, why: str) -> list[ev.Effect]:
@@ -564,12 +409,12 @@ class GameEngine:
         g = self.g
         podium = g.answering
         player = g.podiums.get(podium or "")
-        out: list[ev.Effect] = []
+        out: list[ev.Effect] = [ev.Judged(podium, player, False, why)]
         if player is not None:
             if self.show.rules.negative:
                 value = self._value()
                 g.scores[player] = g.scores.get(player, 0) - value
-                out.append(ev.Logged("score", {"player": player, "delta": -value, "reason": why, "q": g.q}))
+                out.append(ev.ScoreChanged(player, -value, g.scores[player], why))
             g.locked_out.append(player)
             team = self._team_of(player)
             if self.show.rules.mode == "teams" and team is not None:
@@ -592,6 +437,7 @@ class GameEngine:
         g.locked = False
         g.decision = None
         self._phase("open", now)
+        out.append(ev.Reopened(g.ep, tuple(g.locked_out)))
         out += self._arm_effects(now)
         out += self._arbiter(lambda a: a.reopen(now, exclude=self._excluded()), now)
         return out
@@ -616,7 +462,7 @@ class GameEngine:
         g.answering = None
         self._phase("judged", now)
         out.append(ev.Light("all", "idle"))
-        out.append(ev.Logged("question_over", {"q": g.q, "result": g.result}))
+        out.append(ev.QuestionOver(g.q, g.result))
         return out
 
     # ---- helpers --------------------------------------------------------------------------------
@@ -627,7 +473,7 @@ class GameEngine:
         g.ep += 1
         r = self.show.rules
         if not g.podiums:
-            raise _Refused("no podium is assigned to a player yet")
+            raise Refused("no podium is assigned to a player yet")
         rules = ArbiterRules(
             # teams is first-buzz with one press per team
             mode="ranked" if r.mode == "ranked" else "first",
@@ -664,6 +510,8 @@ class GameEngine:
         g.window_deadline = now + ms * 1000 if ms > 0 else None
         out: list[ev.Effect] = [ev.Arm(g.ep), ev.Light("all", "armed")]
         out += [ev.Light(pid, "locked") for pid in self._excluded()]
+        if ms > 0:
+            out.append(ev.TimerStarted("buzz", ms))
         return out
 
     def _phase(self, phase: str, now: int) -> None:
@@ -673,78 +521,3 @@ class GameEngine:
     def _value(self) -> int:
         q = self.show.question(self.g.q)
         return q.value if q else self.show.rules.default_value
-
-    def _team_of(self, player: str) -> str | None:
-        p = self.g.players.get(player)
-        return p.team if p is not None else None
-
-    def _excluded(self) -> list[str]:
-        return sorted(pid for pid, name in self.g.podiums.items() if name in self.g.locked_out)
-
-    def _eligible(self) -> list[str]:
-        return sorted(pid for pid, name in self.g.podiums.items() if name not in self.g.locked_out)
-
-    def _free_player(self) -> str:
-        g = self.g
-        taken = set(g.podiums.values())
-        for name in g.players:
-            if name not in taken:
-                return name
-        n = len(g.players) + 1
-        while f"Player {n}" in g.players:
-            n += 1
-        name = f"Player {n}"
-        teams = self.show.teams
-        team = teams[len(g.players) % len(teams)].name if teams else None
-        g.players[name] = Player(name, team=team)
-        g.scores[name] = 0
-        return name
-
-    def _colour(self, player: str) -> str | None:
-        p = self.g.players.get(player)
-        if p is None:
-            return None
-        if p.colour:
-            return p.colour
-        for t in self.show.teams:
-            if t.name == p.team:
-                return t.colour
-        return None
-
-    def _winner_light(self, podium: str) -> ev.Light:
-        return ev.Light(podium, "winner", self._colour(self.g.podiums.get(podium, "")))
-
-    def _podium_light(self, podium: str) -> list[ev.Effect]:
-        """The light one podium should show now (it just came online or said hello)."""
-        g = self.g
-        player = g.podiums.get(podium)
-        if player is None:
-            return [ev.Light(podium, "identify")]
-        if g.phase == "answering" and podium == g.answering:
-            return [self._winner_light(podium)]
-        if g.phase == "open" and not g.locked and player not in g.locked_out:
-            return [ev.Light(podium, "armed")]
-        if g.phase in ("open", "answering"):
-            return [ev.Light(podium, "locked")]
-        return [ev.Light(podium, "off" if g.phase == "ended" else "idle")]
-
-
-class _Refused(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def _decision_json(d: Decision | None) -> dict[str, Any] | None:
-    if d is None:
-        return None
-    return {
-        "epoch": d.epoch,
-        "winner": d.winner,
-        "order": [[r.podium, r.mapped_us, r.err_us, r.gap_us, r.team] for r in d.order],
-        "tied": list(d.tied),
-        "tie_rule": d.tie_rule,
-        "flags": sorted(d.flags),
-        "decided_us": d.decided_us,
-        "evidence": json.loads(json.dumps(d.evidence, sort_keys=True, default=str)),
-    }

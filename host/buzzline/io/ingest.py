@@ -14,11 +14,15 @@ from typing import Any
 from buzzline_protocol import codec, topics
 
 # Reasons beyond the codec's: a repeat of (podium, boot, seq), or a message from a boot
-# the podium has since left (a replay of old traffic).
+# the podium has since left (a replay of old traffic), or a sync/presence from a boot that has
+# not started yet (its first ``up`` message, the hello, has not arrived: normal at a reboot).
 R_DUPLICATE = "duplicate"
 R_REPLAY = "replay"
 R_SPOOF = "spoof"
 R_FLOOD = "flood"
+R_EARLY = "early"
+# Reasons that are part of normal operation: counted, not reported as errors.
+QUIET = frozenset({R_DUPLICATE, R_EARLY})
 
 
 class Rejected(Exception):
@@ -43,8 +47,8 @@ class Accepted:
 
 @dataclass
 class _SeqState:
-    boot: int
-    next_seq: int
+    boot: int  # the live boot: the one whose messages change the host's state
+    next_seq: int | None  # None until the live boot's first ``up`` message
     old_boots: set[int] = field(default_factory=set)
     # buzz token bucket: a person presses a few times a second, a broken contact or a rogue
     # client hundreds; the excess is refused before it reaches the log and the arbiter
@@ -84,7 +88,9 @@ class Ingest:
             raise self._reject(R_SPOOF, f"payload id {msg['id']!r} on the topic of {pid!r}", topic, pid)
         gap = 0
         new_boot = False
-        if leaf == "up":
+        if leaf != "up":
+            self._check_boot(pid, msg, topic)
+        else:
             gap, new_boot = self._check_seq(pid, msg, topic)
             if msg["t"] == "buzz" and not self._take_token(pid, now_us):
                 # counted in sequence already: the next message is no gap
@@ -107,11 +113,38 @@ class Ingest:
             st.boot = boot
             st.next_seq = seq + 1
             return 0, True
+        if st.next_seq is None:  # the boot was adopted from a sync or presence
+            st.next_seq = seq + 1
+            return 0, True
         if seq < st.next_seq:
             raise self._reject(R_DUPLICATE, f"seq {seq} of {pid} already seen", topic, pid)
         gap = seq - st.next_seq
         st.next_seq = seq + 1
         return gap, False
+
+    def _check_boot(self, pid: str, msg: dict[str, Any], topic: str) -> None:
+        """The replay rule for ``sync`` and ``presence``: only the live boot changes state.
+
+        A boot starts on ``up`` (its hello, seq 0), the one ordered, numbered leaf; a sync or a
+        presence can neither start one nor end one. The live boot is adopted from them only when
+        the host knows none (it started after the podium). So a left boot's sync (which would
+        restart the live clock model) and a late last will (which would mark the live podium
+        offline) are dropped; so is a new boot's presence or sync that overtakes its hello.
+        """
+        boot = msg.get("b")
+        if boot is None:  # a presence without a boot nonce: nothing to check it against
+            return
+        st = self._seq.get(pid)
+        if st is None:
+            self._seq[pid] = _SeqState(boot, None)
+            return
+        if boot == st.boot:
+            return
+        if boot in st.old_boots:
+            raise self._reject(R_REPLAY, f"boot {boot} of {pid} has ended", topic, pid)
+        raise self._reject(
+            R_EARLY, f"boot {boot} of {pid} has not said hello (live boot {st.boot})", topic, pid
+        )
 
     def _take_token(self, pid: str, now_us: int) -> bool:
         st = self._seq[pid]

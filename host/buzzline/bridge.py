@@ -1,0 +1,322 @@
+"""The host bridge, pure: wire messages in → core events; core effects out → wire messages and notices.
+
+No I/O and no clock: times are passed in. The shell (``host_service``) reads the broker, hands
+each accepted message here, feeds the resulting events to the engine, and publishes what this
+module returns. Testable without a broker (tests/test_bridge.py).
+
+Inbound, per leaf:
+- ``sync``: a ``syncr`` reply now, and the previous exchange's four timestamps into the podium's
+  clock model.
+- ``presence``: ``PodiumOnline``/``PodiumOffline`` when it changes what the host knew (only the
+  live boot's: ingest drops the others). Any ``up`` message also means online.
+- ``up``: ``hello`` → ``PodiumHello`` (then the podium's retained config); ``buzz`` →
+  ``PodiumPress`` mapped to host time with its bound; ``hb``/``ack`` → ``PodiumWatermark``.
+
+Outbound, per batch of effects: ``locks`` (sent first, before the batch's fsync), then
+``outbound``: arm, light, config and state messages, and the notice events (SPEC §3.9) that go
+on the notice bus and on ``game/events``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from buzzline_protocol import codec, topics
+
+from buzzline.core import events as ev
+from buzzline.core.clock import ClockBook
+from buzzline.core.game import GameEngine
+from buzzline.core.registry import PodiumRegistry
+from buzzline.core.types import Decision
+from buzzline.io.ingest import QUIET, Accepted, Rejected
+
+log = logging.getLogger("buzzline.host")
+
+
+class Wire(NamedTuple):
+    topic: str
+    msg: dict[str, Any]
+    qos: int = 1
+    retain: bool = False
+
+
+@dataclass
+class Inbound:
+    """What one accepted message asks of the shell."""
+
+    events: list[ev.Event] = field(default_factory=list)
+    wire: list[Wire] = field(default_factory=list)  # to publish at once (sync replies)
+    after: list[str] = field(default_factory=list)  # podiums whose config to send after feeding
+
+
+def printable(text: str, limit: int) -> str:
+    """Echo untrusted text into a reject safely: printable ASCII only, within the field limit."""
+    safe = "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in text)
+    return safe[:limit]
+
+
+class Bridge:
+    def __init__(self, studio: str, engine: GameEngine, cs_start: int) -> None:
+        self.studio = studio
+        self.engine = engine
+        self.clocks = ClockBook()
+        self.registry = PodiumRegistry()
+        self.cs = cs_start  # command sequence: unique across host restarts
+        self.lock_cs = -1  # the current lock's cs: its acknowledgements are complete watermarks
+        self._configured: dict[str, dict[str, Any]] = {}
+        self._last_view: dict[str, Any] | None = None
+
+    def next_cs(self) -> int:
+        self.cs += 1
+        return self.cs
+
+    # ---- inbound -----------------------------------------------------------------------------------
+    def reject(self, r: Rejected, count: int) -> Wire | None:
+        """The report of a rejected message (none for the quiet reasons: a plain duplicate...)."""
+        if r.reason in QUIET:
+            return None
+        msg: dict[str, Any] = {
+            "t": "reject",
+            "reason": r.reason[:16],
+            "topic": printable(r.topic, 160),
+            "n": count,
+            "detail": printable(r.detail, 160),
+        }
+        if r.podium and codec.valid_id(r.podium):
+            msg["id"] = r.podium
+        return Wire(topics.host(self.studio, "rejects"), msg, qos=0)
+
+    def inbound(self, acc: Accepted, arrival_us: int, now_us: int) -> Inbound:
+        out = Inbound()
+        info = self.registry.heard(acc.podium, arrival_us)
+        if acc.gap:
+            info.seq_gaps += acc.gap
+            log.warning("%s: %d upstream messages missing before seq %s", acc.podium, acc.gap, acc.msg["seq"])
+        if acc.leaf == "sync":
+            self._sync(acc, arrival_us, now_us, out)
+        elif acc.leaf == "presence":
+            online = acc.msg["state"] == "online"
+            if info.online != online:
+                info.online = online
+                out.events.append(ev.PodiumOnline(acc.podium, {}) if online else ev.PodiumOffline(acc.podium))
+        else:
+            self._up(acc, arrival_us, out)
+        return out
+
+    def _sync(self, acc: Accepted, arrival_us: int, now_us: int, out: Inbound) -> None:
+        m = acc.msg
+        reply = {"t": "syncr", "id": acc.podium, "n": m["n"], "t1": m["t1"], "t2": arrival_us, "t3": now_us}
+        out.wire.append(Wire(topics.podium(self.studio, acc.podium, "syncr"), reply, qos=0))
+        prev = m.get("prev")
+        if prev is not None:
+            model = self.clocks.model(acc.podium, m["b"])
+            model.add_sample(prev[1], prev[2], prev[3], prev[4])
+            info = self.registry.get(acc.podium)
+            info.clock_err_us = model.err_us
+            info.clock_trusted = model.trusted
+
+    def _up(self, acc: Accepted, arrival_us: int, out: Inbound) -> None:
+        m = acc.msg
+        kind = m["t"]
+        pid = acc.podium
+        info = self.registry.get(pid)
+        info.boot = m["b"]
+        if not info.online:
+            # The live boot speaks on up, so it is connected, whatever presence said: a new boot's
+            # presence that overtook its hello was dropped as early (SPEC §4.2).
+            info.online = True
+            out.events.append(ev.PodiumOnline(pid, {}))
+        self.clocks.note_time(pid, m["b"], m["pt"])
+        if kind == "hello":
+            info.hw, info.board, info.fw = m["hw"], m["board"], m["fw"]
+            out.events.append(ev.PodiumHello(pid, m["hw"], m["board"], m["fw"]))
+            out.after.append(pid)  # after the engine assigned it: the config names the player
+            return
+        if kind == "fault":
+            info.faults += 1
+            log.warning("%s reports button fault %s (n=%s)", pid, m["code"], m.get("n"))
+            return
+        mapping = self.clocks.model(pid, m["b"]).map(m["pt"])
+        if kind == "buzz":
+            out.events.append(
+                ev.PodiumPress(
+                    pid, m["seq"], m["pt"], mapping.host_us, mapping.err_us, mapping.trusted, arrival_us
+                )
+            )
+            return
+        if kind == "hb":
+            info.last_hb_us = arrival_us
+            info.rssi = m.get("rssi")
+            info.batt_mv = m.get("batt")
+        lock_ack = kind == "ack" and m["cs"] == self.lock_cs
+        out.events.append(ev.PodiumWatermark(pid, m["seq"], mapping.host_us, mapping.err_us, lock_ack))
+
+    def config(self, pid: str) -> Wire | None:
+        """The podium's retained config (its player's name and colour), when it changed."""
+        if not codec.valid_id(pid):
+            return None
+        name = self.engine.g.podiums.get(pid) or pid
+        colour = self.engine.display_colour(name)
+        cfg = {"t": "config", "name": name[:32], "col": colour, "bri": 160, "deb": 8, "hb": 1000}
+        if self._configured.get(pid) == cfg:
+            return None
+        self._configured[pid] = cfg
+        return Wire(topics.podium(self.studio, pid, "config"), cfg, retain=True)
+
+    # ---- outbound ----------------------------------------------------------------------------------
+    def locks(self, effects: list[ev.Effect]) -> list[Wire]:
+        """The batch's locks: they go out before the batch is fsynced (a lock decides nothing)."""
+        out = []
+        for e in effects:
+            if isinstance(e, ev.Lock):
+                self.lock_cs = self.next_cs()
+                out.append(
+                    Wire(topics.podium(self.studio, topics.ALL, "cmd"), lock_msg(e.epoch, self.lock_cs))
+                )
+        return out
+
+    def outbound(self, effects: list[ev.Effect], now_us: int) -> tuple[list[Wire], list[dict[str, Any]]]:
+        """Everything but the locks: wire messages in order, and the notice events."""
+        wire: list[Wire] = []
+        events: list[dict[str, Any]] = []
+        view = self.engine.view()
+        state_changed = False
+        for e in effects:
+            if isinstance(e, ev.Arm):
+                wire.append(
+                    Wire(
+                        topics.podium(self.studio, topics.ALL, "cmd"),
+                        {"t": "arm", "ep": e.epoch, "cs": self.next_cs()},
+                    )
+                )
+            elif isinstance(e, ev.Light):
+                wire.append(self._light(e))
+            elif isinstance(e, ev.StateChanged):
+                state_changed = True
+            elif isinstance(e, ev.Logged) and e.kind in ("assigned", "unassigned"):
+                cfg = self.config(str(e.data.get("podium", "")))
+                if cfg is not None:
+                    wire.append(cfg)
+            elif isinstance(e, ev.CommandRefused):
+                log.info("command %s refused: %s", e.name, e.reason)
+            events += notice_events(e, view)
+        if state_changed or self._last_view is None:
+            events = self._phase_events(view) + events
+            wire.append(Wire(topics.game_state(self.studio), state_message(view, now_us), retain=True))
+            self._last_view = view
+        return wire, events
+
+    def resync(self) -> list[ev.Effect]:
+        """After (re)connecting: effects that re-assert every podium's light and the viewer state."""
+        self._configured.clear()
+        return [*self.engine.resync(), ev.StateChanged()]
+
+    def _phase_events(self, view: dict[str, Any]) -> list[dict[str, Any]]:
+        last = self._last_view
+        info = view.get("info", {})
+        out: list[dict[str, Any]] = []
+        if last is None or last.get("q") != view["q"]:
+            out.append(
+                {
+                    "k": "question",
+                    "q": view["q"],
+                    "round": info.get("round", ""),
+                    "value": info.get("value", 0),
+                    "questions": info.get("questions"),
+                }
+            )
+        if last is None or last.get("phase") != view["phase"] or last.get("q") != view["q"]:
+            out.append({"k": "phase", "phase": view["phase"], "q": view["q"], "round": info.get("round", "")})
+        return out
+
+    def _light(self, e: ev.Light) -> Wire:
+        msg: dict[str, Any] = {"t": "light", "cs": self.next_cs(), "pat": e.pattern}
+        if e.colour:
+            msg["col"] = e.colour.lower()
+        if e.dur_ms:
+            msg["dur"] = e.dur_ms
+        return Wire(topics.podium(self.studio, e.podium, "cmd"), msg)
+
+
+def lock_msg(epoch: int, cs: int) -> dict[str, Any]:
+    return {"t": "lock", "ep": epoch, "cs": cs}
+
+
+def state_message(view: dict[str, Any], now_us: int) -> dict[str, Any]:
+    """The retained ``game/state`` message: the view with the fields protocol v1 knows."""
+    known = {f[0] for f in codec.KINDS["state"]}
+    msg = {k: v for k, v in view.items() if k in known}
+    msg["t"] = "state"
+    msg["ts"] = now_us
+    if msg.get("winner") is None:
+        msg.pop("winner", None)
+    return msg
+
+
+def _who(podium: str | None, view: dict[str, Any]) -> dict[str, Any]:
+    info = view.get("info", {}).get("podiums", {}).get(podium or "", {})
+    return {"podium": podium, "player": info.get("player") or None, "seat": info.get("seat")}
+
+
+def decision_events(d: Decision, view: dict[str, Any]) -> list[dict[str, Any]]:
+    order = []
+    for r in d.order:
+        item = _who(r.podium, view)
+        item.update(gap_us=r.gap_us, err_us=r.err_us)
+        order.append(item)
+    out: list[dict[str, Any]] = []
+    if d.is_tie:
+        out.append({"k": "tie", "podiums": list(d.tied), "rule": d.tie_rule, "winner": d.winner})
+    if d.winner is None:
+        out.append({"k": "no_winner", "result": "tie" if d.is_tie else "no_buzz", "order": order})
+        return out
+    win = _who(d.winner, view)
+    team = None
+    for r in d.order:
+        if r.podium == d.winner:
+            team = r.team
+    win.update(
+        k="winner", team=team, order=order, flags=sorted(d.flags), tie_rule=d.tie_rule if d.is_tie else None
+    )
+    out.append(win)
+    return out
+
+
+def notice_events(e: ev.Effect, view: dict[str, Any]) -> list[dict[str, Any]]:
+    """The notice events (SPEC §3.9) one core effect stands for."""
+    if isinstance(e, ev.Arm):
+        return [{"k": "armed", "ep": e.epoch, "q": view["q"]}]
+    if isinstance(e, ev.Lock):
+        return [{"k": "locked", "ep": e.epoch}]
+    if isinstance(e, ev.DecisionMade):
+        return decision_events(e.decision, view)
+    if isinstance(e, ev.FalseStart):
+        return [{"k": "false_start", **_who(e.podium, view), "lockout_ms": e.lockout_ms}]
+    if isinstance(e, ev.Judged):
+        return [{"k": "judged", **_who(e.podium, view), "correct": e.correct, "result": e.result}]
+    if isinstance(e, ev.Reopened):
+        return [{"k": "reopened", "ep": e.epoch, "locked_out": list(e.locked_out)}]
+    if isinstance(e, ev.ScoreChanged):
+        return [{"k": "score", "player": e.player, "delta": e.delta, "total": e.total, "reason": e.reason}]
+    if isinstance(e, ev.TimerStarted):
+        return [{"k": "timer_started", "timer": e.timer, "ms": e.ms}]
+    if isinstance(e, ev.TimerExpired):
+        return [{"k": "timer_expired", "timer": e.timer}]
+    if isinstance(e, ev.QuestionOver):
+        return [{"k": "question_over", "q": e.q, "result": e.result}]
+    if isinstance(e, ev.Light):
+        return [{"k": "light", "podium": e.podium, "pat": e.pattern, "col": e.colour, "dur": e.dur_ms}]
+    if isinstance(e, ev.CommandRefused):
+        return [{"k": "refused", "name": e.name, "reason": e.reason}]
+    if isinstance(e, ev.Logged):
+        if e.kind in ("assigned", "unassigned"):
+            return [{"k": e.kind, "podium": e.data.get("podium"), "player": e.data.get("player")}]
+        if e.kind in ("online", "offline"):
+            return [{"k": "podium", "podium": e.data.get("podium"), "online": e.kind == "online"}]
+        if e.kind in ("undo", "redo"):
+            return [{"k": e.kind, "command": e.data.get("command")}]
+        if e.kind == "command":
+            return [{"k": "command", "name": e.data.get("name")}]
+    return []

@@ -1,0 +1,56 @@
+"""The state a game engine keeps: what an operator's undo restores, and its snapshots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from buzzline.core.arbiter import Arbiter
+from buzzline.core.show import Player, Show
+from buzzline.core.types import Decision
+
+
+@dataclass
+class GameState:
+    """Everything an operator's undo restores (the podium registry is not part of it)."""
+
+    phase: str = "idle"
+    q: int = 1
+    ep: int = 0
+    ts: int = 0  # host time of the last phase change
+    players: dict[str, Player] = field(default_factory=dict)  # name -> player (insertion = show order)
+    scores: dict[str, int] = field(default_factory=dict)
+    podiums: dict[str, str] = field(default_factory=dict)  # podium -> player name
+    arb: Arbiter | None = None
+    locked_out: list[str] = field(default_factory=list)  # players out of the current question
+    decision: Decision | None = None
+    answering: str | None = None  # podium whose player is answering
+    winner: str | None = None  # podium shown as winner (answering, or judged correct)
+    winner_player: str | None = None
+    result: str = ""  # how the last question ended: correct, incorrect, timeout, no_buzz, tie
+    locked: bool = False  # a lock went out in the current window (awaiting the decision)
+    window_deadline: int | None = None
+    answer_deadline: int | None = None
+    decisions: int = 0
+    question_us: int = 0  # host time the current question's window was created (read or arm)
+
+
+@dataclass
+class Snapshot:
+    name: str
+    at_us: int
+    game: GameState
+
+
+class Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class EngineParts:
+    """What the engine's parts (roster, light policy, view) share: declared once for the type checker."""
+
+    show: Show
+    g: GameState
+    online: dict[str, bool]
+    hello: dict[str, dict[str, object]]

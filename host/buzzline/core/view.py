@@ -1,0 +1,111 @@
+"""What viewers see: the engine's state shaped as the protocol's ``state`` message, and a digest
+of the whole state for replay checks. Part of the game engine (a mixin over its state).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from buzzline.core.gamestate import Snapshot
+from buzzline.core.roster import Roster
+from buzzline.core.types import Decision
+
+
+class View(Roster):
+    _undo: list[Snapshot]
+    _redo: list[Snapshot]
+
+    def next_deadline(self) -> int | None:
+        raise NotImplementedError
+
+    def _podium_view(self, pid: str) -> dict[str, Any]:
+        player = self.g.podiums.get(pid, "")
+        out: dict[str, Any] = {"player": player, "online": self.online.get(pid, False)}
+        if player:
+            out["seat"] = self.seat_of(pid)
+            out["col"] = self.display_colour(player)
+            team = self._team_of(player)
+            if team is not None:
+                out["team"] = team
+        return out
+
+    def view(self) -> dict[str, Any]:
+        """Viewer state, shaped as the codec's ``state`` message (minus v and t)."""
+        g = self.g
+        question = self.show.question(g.q)
+        order: list[dict[str, Any]] = []
+        if g.decision is not None:
+            for r in g.decision.order[:64]:
+                item: dict[str, Any] = {"podium": r.podium, "gap_us": r.gap_us, "err_us": r.err_us}
+                if r.podium in g.podiums:
+                    item["player"] = g.podiums[r.podium]
+                order.append(item)
+        info: dict[str, Any] = {
+            "title": self.show.title,
+            "mode": self.show.rules.mode,
+            "round": question.round if question else "",
+            "value": question.value if question else 0,
+            "result": g.result,
+            "locked_out": list(g.locked_out),
+            "podiums": {
+                pid: self._podium_view(pid)
+                for pid in sorted(set(g.podiums) | set(self.online) | set(self.hello))
+            },
+            "unassigned": sorted(pid for pid in set(self.online) | set(self.hello) if pid not in g.podiums),
+        }
+        if self.show.question_count is not None:
+            info["questions"] = self.show.question_count
+        if g.decision is not None and g.decision.flags:
+            info["flags"] = sorted(g.decision.flags)
+        out: dict[str, Any] = {
+            "phase": g.phase,
+            "ep": g.ep,
+            "q": g.q,
+            "ts": max(0, g.ts),
+            "order": order,
+            "scores": dict(g.scores),
+            "info": info,
+        }
+        if g.winner is not None:
+            # the podium id, as on the wire; the player's name is in info
+            out["winner"] = g.winner
+            info["winner_player"] = g.winner_player or ""
+        return out
+
+    def state_digest(self) -> str:
+        """Comparable fingerprint of the whole game state (two engines fed the same inputs agree)."""
+        g = self.g
+        body = {
+            "view": self.view(),
+            "locked_out": g.locked_out,
+            "answering": g.answering,
+            "locked": g.locked,
+            "deadlines": [g.window_deadline, g.answer_deadline, self.next_deadline()],
+            "decisions": g.decisions,
+            "decision": _decision_json(g.decision),
+            "podiums": g.podiums,
+            "undo": [(s.name, s.at_us) for s in self._undo],
+            "redo": [(s.name, s.at_us) for s in self._redo],
+        }
+        blob = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def _view_key(self) -> str:
+        return json.dumps(self.view(), sort_keys=True, separators=(",", ":"))
+
+
+def _decision_json(d: Decision | None) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    return {
+        "epoch": d.epoch,
+        "winner": d.winner,
+        "order": [[r.podium, r.mapped_us, r.err_us, r.gap_us, r.team] for r in d.order],
+        "tied": list(d.tied),
+        "tie_rule": d.tie_rule,
+        "flags": sorted(d.flags),
+        "decided_us": d.decided_us,
+        "evidence": json.loads(json.dumps(d.evidence, sort_keys=True, default=str)),
+    }
