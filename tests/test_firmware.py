@@ -318,13 +318,13 @@ for pid, boot in (("p1", 0), ("a" * 32, 2147483647)):
         r = v % 2**31
         cases = (
             (lambda: w.hb(buf, 3, v, v, v, None, 0), {"t": "hb", "seq": v, "pt": v, "ep": v}),
-            (lambda: w.hb(buf, 3, v, v, v, -61, r), {"t": "hb", "seq": v, "pt": v, "ep": v, "rssi": -61, "rst": r}),
+            (lambda: w.hb(buf, 3, v, v, v, -61, r),
+             {"t": "hb", "seq": v, "pt": v, "ep": v, "rssi": -61, "rst": r}),
             (lambda: w.buzz(buf, 3, v, v, v), {"t": "buzz", "seq": v, "pt": v, "ep": v}),
-            (lambda: w.ack(buf, 3, v, v, v, v, v, 0), {"t": "ack", "seq": v, "pt": v, "cs": v, "ep": v, "np": 0}),
+            (lambda: w.ack(buf, 3, v, v, v, v, v, 0),
+             {"t": "ack", "seq": v, "pt": v, "cs": v, "ep": v, "np": 0}),
         )
         for write, msg in cases:
-            if msg is None:
-                continue
             end = write()
             if msg.get("rst") == 0:
                 del msg["rst"]

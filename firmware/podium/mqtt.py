@@ -9,10 +9,9 @@
 import asyncio
 import gc
 import struct
+from asyncio import core  # type: ignore[attr-defined]
 from random import getrandbits
 from time import ticks_diff, ticks_ms
-
-from asyncio import core  # type: ignore[attr-defined]
 
 from micropython import const
 
