@@ -311,6 +311,7 @@ def test_cli_writes_private_files_and_keeps_passwords_on_rerun(tmp_path: Path, c
         assert stat.S_IMODE((out / name).stat().st_mode) == 0o600, name
     conf = (out / "mosquitto.conf").read_text()
     assert "allow_anonymous false" in conf and f"acl_file {out.resolve() / 'acl'}" in conf
+    assert "set_tcp_nodelay true" in conf.splitlines()
     assert cli_main(["broker", "config", "--studio", STUDIO, "--podiums", "p1,p2,p3", "--out", str(out)]) == 0
     second = load_credentials(out)
     assert second.podiums["p1"] == first.podiums["p1"] and second.host == first.host

@@ -40,6 +40,7 @@ from buzzline.core.game import GameEngine
 from buzzline.core.registry import PodiumRegistry
 from buzzline.core.show import Show
 from buzzline.core.types import Decision
+from buzzline.io.api_input import BadInput, check_args
 from buzzline.io.broker import NODELAY
 from buzzline.io.eventlog import EventLog, to_record
 from buzzline.io.ingest import QUIET, Ingest, Rejected
@@ -331,12 +332,16 @@ class HostService(Service):
         self._wake.set()
         return effects
 
-    async def command(self, name: str, **args: Any) -> list[Any]:
+    async def command(self, name: str, /, **args: Any) -> list[Any]:
         """The one operator interface: every control surface ends up here."""
         return await self.feed(ev.Command(name, dict(args)))
 
-    async def _adapter_command(self, name: str, **args: Any) -> CommandResult:
-        effects = await self.command(name, **args)
+    async def _adapter_command(self, name: str, /, **args: Any) -> CommandResult:
+        try:  # the operator API's checks: an adapter is another control surface
+            checked = check_args(name, args)
+        except BadInput as e:
+            return CommandResult(False, e.reason)
+        effects = await self.command(name, **checked)
         refused = [e for e in effects if isinstance(e, ev.CommandRefused)]
         return CommandResult(False, refused[0].reason) if refused else CommandResult(True)
 

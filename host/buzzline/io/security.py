@@ -206,6 +206,9 @@ def mosquitto_conf_text(directory: Path, port: int = 1883, bind: str = "0.0.0.0"
             "persistence false",
             "max_inflight_messages 100",
             "max_queued_messages 10000",
+            # Nagle's algorithm would hold a lock or light packet back until the podium's
+            # delayed ACK (tens of ms): every hop of a buzz is one small packet.
+            "set_tcp_nodelay true",
             f"listener {port} {bind}",
             "",
         ]
