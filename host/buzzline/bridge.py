@@ -216,6 +216,8 @@ class Bridge:
             events = self._phase_events(view) + events
             wire.append(Wire(topics.game_state(self.studio), state_message(view, now_us), retain=True))
             self._last_view = view
+            if not events:
+                events.append({"k": "view"})  # only the view changed (a podium's clock, a watermark)
         return wire, events
 
     def resync(self) -> list[ev.Effect]:
