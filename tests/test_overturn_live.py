@@ -1,5 +1,6 @@
 """No silent wrong calls, end to end on a real broker: a provisional call made when the wait cap
-ran out is overturned by an earlier buzz that arrives while the answer is still open."""
+ran out is overturned by an earlier buzz that arrives while the answer is still open; a buzz the
+broker acknowledged and then lost is recovered from the podium's lock acknowledgement."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import contextlib
 import random
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from buzzline.core.show import Show
+from buzzline.core.types import Decision
 from buzzline.host_service import HostService
 from buzzline.io.broker import MosquittoBroker
 from buzzline.io.eventlog import EventLog
@@ -83,3 +86,69 @@ async def test_late_earlier_buzz_overturns_the_provisional_call(
         logged = [r.data["decision"] for r in log.records(kinds=["decision"])]
     assert [d["winner"] for d in logged] == ["p1", "p3"]
     assert "overturned" in logged[1]["flags"] and "provisional" in logged[0]["flags"]
+
+
+class LossyPodium(VirtualPodium):
+    """A podium whose buzz the broker acknowledged and then lost: the buzz uses a sequence number
+    but never reaches the host; its lock acknowledgement declares the press (``fp``/``np``)."""
+
+    def __init__(self, *args: object, declare: bool = True, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.declare = declare
+        self.pressed: dict[int, list[int]] = {}
+
+    async def press(self, at_podium_us: int | None = None) -> int:
+        pt = self.clock.now() if at_podium_us is None else at_podium_us
+        self.pressed.setdefault(self.epoch, []).append(pt)
+        self.seq += 1  # sent (and acknowledged by the broker), then lost
+        return pt
+
+    async def _on_command(self, msg: dict[str, Any]) -> None:
+        if msg["t"] != "lock" or msg["cs"] == self._last_cs:
+            await super()._on_command(msg)
+            return
+        self._last_cs = msg["cs"]
+        self.epoch, self.armed = msg["ep"], False
+        ack: dict[str, Any] = {"t": "ack", "pt": self.clock.now(), "cs": msg["cs"], "ep": msg["ep"]}
+        mine = self.pressed.get(msg["ep"], [])
+        if self.declare:
+            ack["np"] = len(mine)
+            if mine:
+                ack["fp"] = min(mine)
+        await self._send_up(ack)
+
+
+async def _lost_buzz_race(broker: MosquittoBroker, declare: bool) -> Decision:
+    show = Show.default(["p1", "p2"])
+    show = replace(show, rules=replace(show.rules, max_wait_ms=400))
+    async with HostService(broker.host, broker.port, STUDIO, show=show) as svc:
+        p1 = VirtualPodium("p1", broker.host, broker.port, STUDIO, rng=random.Random(1))
+        p2 = LossyPodium("p2", broker.host, broker.port, STUDIO, rng=random.Random(2), declare=declare)
+        async with p1, p2:
+            await _trusted(svc, p1)
+            await _trusted(svc, p2)
+            await svc.command("read")
+            await svc.command("arm")
+            await p1.wait_light("armed")
+            await p2.wait_light("armed")
+            await p2.press()  # first, and lost between broker and host
+            await asyncio.sleep(0.03)
+            waiter = asyncio.ensure_future(svc.wait_decision(5))
+            await p1.press()
+            d = await waiter
+            assert svc.registry.get("p2").seq_gaps >= 1  # the host saw the hole in p2's sequence
+            return d
+
+
+async def test_buzz_lost_after_the_broker_acked_it_is_recovered_from_the_lock_ack(
+    broker: MosquittoBroker,
+) -> None:
+    d = await _lost_buzz_race(broker, declare=True)
+    assert d.winner == "p2" and d.evidence["recovered"] == ["p2"]
+    assert not {"timeout", "provisional", "gap_open"} & d.flags
+
+
+async def test_without_the_declaration_the_gap_is_flagged_never_silent(broker: MosquittoBroker) -> None:
+    d = await _lost_buzz_race(broker, declare=False)
+    # an ack that declares nothing cannot cover the gap: the call waits, then says what it is
+    assert d.winner == "p1" and {"timeout", "provisional", "gap_open"} <= d.flags
