@@ -83,7 +83,9 @@ async def _serve(args: argparse.Namespace) -> int:
 
             api = await serve_operator_api(svc, "127.0.0.1", args.http, args.token)
             servers.append(api)
-            print(f"operator API on http://127.0.0.1:{args.http}/api (token {api.token})", flush=True)
+            base = f"http://127.0.0.1:{args.http}"
+            print(f"operator API on {base}/api (token {api.token}); docs {base}/api/docs", flush=True)
+            print(f"console: {base}/console#token={api.token}", flush=True)
         if args.auto:
             from buzzline.commands.demo import play_questions
 

@@ -61,13 +61,26 @@ class PodiumHello:
 
 # ---- operator commands: one interface for every control surface ----
 
-COMMANDS = ("read", "arm", "judge", "timeout", "next", "adjust", "assign", "unassign", "undo", "redo", "end")
+COMMANDS = (
+    "read",
+    "arm",
+    "judge",
+    "timeout",
+    "next",
+    "adjust",
+    "assign",
+    "unassign",
+    "rename",
+    "undo",
+    "redo",
+    "end",
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Command:
     """``name`` in COMMANDS; ``args``: judge {correct: bool}, adjust {player, delta, reason},
-    assign {podium, player}, unassign {podium}; the others take none."""
+    assign {podium, player}, unassign {podium}, rename {player, to}; the others take none."""
 
     name: str
     args: dict[str, Any] = field(default_factory=dict)
