@@ -61,26 +61,32 @@ class PodiumHello:
 
 # ---- operator commands: one interface for every control surface ----
 
-COMMANDS = (
-    "read",
-    "arm",
-    "judge",
-    "timeout",
-    "next",
-    "adjust",
-    "assign",
-    "unassign",
-    "rename",
-    "undo",
-    "redo",
-    "end",
-)
+# Each command's signature: the argument names it reads (the engine judges their values). The
+# operator API refuses any other name before the engine sees it (io.api_input.check_command).
+COMMAND_ARGS: dict[str, frozenset[str]] = {
+    "read": frozenset(),
+    "arm": frozenset(),
+    "judge": frozenset({"correct"}),
+    "timeout": frozenset(),
+    "next": frozenset(),
+    "adjust": frozenset({"player", "delta", "reason"}),
+    "assign": frozenset({"podium", "player", "create", "team"}),
+    "unassign": frozenset({"podium"}),
+    "rename": frozenset({"player", "to"}),
+    "undo": frozenset(),
+    "redo": frozenset(),
+    "end": frozenset(),
+}
+COMMANDS = tuple(COMMAND_ARGS)
+# Commands the host service carries out itself, outside the game (no state, not logged, no undo).
+HOST_COMMAND_ARGS: dict[str, frozenset[str]] = {"identify": frozenset({"podium", "ms"})}
 
 
 @dataclass(frozen=True, slots=True)
 class Command:
     """``name`` in COMMANDS; ``args``: judge {correct: bool}, adjust {player, delta, reason},
-    assign {podium, player}, unassign {podium}, rename {player, to}; the others take none."""
+    assign {podium, player, create, team}, unassign {podium}, rename {player, to}; the others
+    take none (``COMMAND_ARGS``)."""
 
     name: str
     args: dict[str, Any] = field(default_factory=dict)

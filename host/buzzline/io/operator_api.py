@@ -4,8 +4,9 @@ The console, OSC and Companion all end up calling ``HostService.command``; this 
 it (plus read-only state) over HTTP and mounts the rest of the host's web face
 (``buzzline.web``: console, adapters, OpenAPI and docs, metrics). Commands need the operator:
 the token as ``Authorization: Bearer TOKEN``, or a console session with its CSRF token
-(``buzzline.web.auth``). State is readable without it. A command the game cannot take now is
-refused with its reason (409).
+(``buzzline.web.auth``). State is readable without it. A body that is not a well-formed command
+(``io.api_input``) is a 400 (413 when oversized) with the reason; a command the game cannot
+take now is refused with its reason (409).
 
 - ``POST /api/command`` ``{"name": ..., "args": {...}}``: any command;
 - ``POST /api/cmd/NAME`` (and the buttons ``/api/cmd/judge/right``, ``/api/cmd/judge/wrong``):
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
@@ -28,6 +30,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Route
 
 from buzzline.core import events as ev
+from buzzline.io.api_input import BadInput, check_args, check_command
 from buzzline.io.security import new_password
 from buzzline.web import adapters_api, console, openapi
 from buzzline.web.adapters_api import error, json_object
@@ -85,7 +88,11 @@ def build_app(svc: HostService, token: str) -> Starlette:
         body = await json_object(request)
         if isinstance(body, JSONResponse):
             return body
-        return await run_command(svc, body.get("name"), body.get("args") or {})
+        try:
+            name, args = check_command(body)
+        except BadInput as e:
+            return error(e.status, e.reason)
+        return await run_command(svc, name, args)
 
     async def cmd(request: Request) -> JSONResponse:
         if (no := denied(request)) is not None:
@@ -96,7 +103,11 @@ def build_app(svc: HostService, token: str) -> Starlette:
         if isinstance(body, JSONResponse):
             return body
         given = {k: _query_value(v) for k, v in request.query_params.items()} | body
-        return await run_command(svc, name, {**given, **args})
+        try:
+            checked = check_args(name, {**given, **args})
+        except BadInput as e:
+            return error(404 if e.reason.startswith("unknown command") else e.status, e.reason)
+        return await run_command(svc, name, checked)
 
     async def index(_: Request) -> JSONResponse:
         """Where everything is."""
@@ -154,8 +165,9 @@ class OperatorServer:
 
 
 async def serve_operator_api(
-    svc: HostService, host: str, port: int, token: str | None = None
+    svc: HostService, host: str, port: int, token: str | None = None, sock: socket.socket | None = None
 ) -> OperatorServer:
+    """Serve on ``host:port``, or on ``sock`` when the caller bound it (to report a busy port itself)."""
     token = token or new_password()
     app = build_app(svc, token)
     app.state.collector.start()
@@ -163,10 +175,11 @@ async def serve_operator_api(
         app, host=host, port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=2
     )
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(), name="operator-api")
+    serving = server.serve(sockets=[sock]) if sock is not None else server.serve()
+    task = asyncio.create_task(serving, name="operator-api")
     while not server.started:
         if task.done():
             task.result()
         await asyncio.sleep(0.01)
-    log.warning("operator token: %s", token)
+    log.debug("operator API on %s:%d", host, port)  # the caller shows the token, once
     return OperatorServer(server, task, token, app)

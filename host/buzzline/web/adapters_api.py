@@ -7,7 +7,6 @@ name, a name taken, a bad setting) is answered 4xx with the reason, and the host
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -16,12 +15,11 @@ from starlette.routing import Route
 
 from buzzline.adapters.api import ConfigError
 from buzzline.adapters.runner import AdapterError, kind_infos
+from buzzline.io.api_input import BadInput, decode_json, read_body
 from buzzline.web.auth import Auth
 
 if TYPE_CHECKING:
     from buzzline.host_service import HostService
-
-MAX_BODY = 64 * 1024
 
 
 def error(status: int, reason: str) -> JSONResponse:
@@ -29,23 +27,15 @@ def error(status: int, reason: str) -> JSONResponse:
 
 
 async def json_object(request: Request) -> dict[str, Any] | JSONResponse:
-    """The body as a JSON object, or the 4xx response that says why not."""
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        return error(413, f"body over {MAX_BODY} bytes")
-    if not body.strip():
-        return {}
+    """The body as a JSON object (empty when there is none), or the 4xx response that says why not."""
     try:
-        data = json.loads(body, parse_constant=_no_constant)
-    except (ValueError, RecursionError):
-        return error(400, "body is not JSON")
+        body = await read_body(request)
+        data = decode_json(body) if body.strip() else {}
+    except BadInput as e:
+        return error(e.status, e.reason)
     if not isinstance(data, dict):
         return error(400, "body must be a JSON object")
     return data
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def kinds() -> list[dict[str, Any]]:
