@@ -30,7 +30,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Route
 
 from buzzline.core import events as ev
-from buzzline.io.api_input import BadInput, check_args, check_command
+from buzzline.io.api_input import BadInput, check_args, check_command, read_json
 from buzzline.io.security import new_password
 from buzzline.web import adapters_api, console, openapi
 from buzzline.web.adapters_api import error, json_object
@@ -85,11 +85,8 @@ def build_app(svc: HostService, token: str) -> Starlette:
     async def command(request: Request) -> JSONResponse:
         if (no := denied(request)) is not None:
             return no
-        body = await json_object(request)
-        if isinstance(body, JSONResponse):
-            return body
         try:
-            name, args = check_command(body)
+            name, args = check_command(await read_json(request))
         except BadInput as e:
             return error(e.status, e.reason)
         return await run_command(svc, name, args)
