@@ -25,6 +25,7 @@ from buzzline.io.security import (
     check_password,
     hash_password,
     load_credentials,
+    new_password,
     write_broker_config,
 )
 from buzzline_protocol import codec, topics
@@ -319,3 +320,10 @@ def test_missing_files_and_bad_credentials_are_explained(tmp_path: Path) -> None
     (tmp_path / "credentials.json").write_text("{nope")
     with pytest.raises(SecurityConfigError, match="not JSON"):
         load_credentials(tmp_path)
+
+
+def test_generated_passwords_never_look_like_an_option() -> None:
+    # one in 64 URL-safe tokens starts with '-': 2000 draws would show it (p of missing it ~1e-14)
+    words = [new_password() for _ in range(2000)]
+    assert not [w for w in words if w.startswith("-")]
+    assert len(set(words)) == len(words) and all(len(w) >= 20 and ":" not in w for w in words)

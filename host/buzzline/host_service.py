@@ -40,10 +40,11 @@ from buzzline.core.game import GameEngine
 from buzzline.core.registry import PodiumRegistry
 from buzzline.core.show import Show
 from buzzline.core.types import Decision
+from buzzline.io.api_input import BadInput, check_args
 from buzzline.io.broker import NODELAY
 from buzzline.io.eventlog import EventLog, to_record
 from buzzline.io.ingest import QUIET, Ingest, Rejected
-from buzzline.lifecycle import Service
+from buzzline.lifecycle import Service, cancel_and_wait
 from buzzline.notices import NoticeBus
 from buzzline.replay import SHOW_RECORD, logged_show, rebuild
 
@@ -100,6 +101,7 @@ class HostService(Service):
         self._eventlog: EventLog | None = None
         self._client: aiomqtt.Client | None = None
         self._main: asyncio.Task[None] | None = None
+        self._children: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
@@ -160,9 +162,9 @@ class HostService(Service):
                 async with asyncio.timeout(2):
                     await asyncio.gather(*self._inflight, return_exceptions=True)
         if self._main is not None:
-            self._main.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._main
+            # the group's tasks too: one of them may swallow a cancel (see cancel_and_wait), and
+            # a group whose cancel was swallowed does not pass a second one on
+            await cancel_and_wait([*self._children, self._main])
         self.notices.close()
         self.connected.clear()
         if self._eventlog is not None:
@@ -178,9 +180,11 @@ class HostService(Service):
     async def _run(self) -> None:
         try:
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._connection_loop(), name="host-mqtt")
-                tg.create_task(self._timer_loop(), name="host-timer")
-                tg.create_task(self._events_loop(), name="host-events")
+                self._children = [
+                    tg.create_task(self._connection_loop(), name="host-mqtt"),
+                    tg.create_task(self._timer_loop(), name="host-timer"),
+                    tg.create_task(self._events_loop(), name="host-events"),
+                ]
         except asyncio.CancelledError:
             raise
         except BaseException as e:  # the group's failures: logged and surfaced
@@ -328,12 +332,16 @@ class HostService(Service):
         self._wake.set()
         return effects
 
-    async def command(self, name: str, **args: Any) -> list[Any]:
+    async def command(self, name: str, /, **args: Any) -> list[Any]:
         """The one operator interface: every control surface ends up here."""
         return await self.feed(ev.Command(name, dict(args)))
 
-    async def _adapter_command(self, name: str, **args: Any) -> CommandResult:
-        effects = await self.command(name, **args)
+    async def _adapter_command(self, name: str, /, **args: Any) -> CommandResult:
+        try:  # the operator API's checks: an adapter is another control surface
+            checked = check_args(name, args)
+        except BadInput as e:
+            return CommandResult(False, e.reason)
+        effects = await self.command(name, **checked)
         refused = [e for e in effects if isinstance(e, ev.CommandRefused)]
         return CommandResult(False, refused[0].reason) if refused else CommandResult(True)
 

@@ -224,7 +224,7 @@ class AdapterContext(Protocol):
         """The current game view (what ``game/state`` carries)."""
         ...
 
-    async def command(self, name: str, **args: Any) -> CommandResult:
+    async def command(self, name: str, /, **args: Any) -> CommandResult:
         """An operator command through the same interface the HTTP API uses."""
         ...
 

@@ -139,7 +139,7 @@ class _Context:
     def view(self) -> dict[str, Any]:
         return self._manager.view()
 
-    async def command(self, name: str, **args: Any) -> CommandResult:
+    async def command(self, name: str, /, **args: Any) -> CommandResult:
         return await self._manager.command(name, **args)
 
     def set_status(self, status: Status, message: str = "") -> None:

@@ -61,13 +61,29 @@ class PodiumHello:
 
 # ---- operator commands: one interface for every control surface ----
 
-COMMANDS = ("read", "arm", "judge", "timeout", "next", "adjust", "assign", "unassign", "undo", "redo", "end")
+# Each command's signature: the argument names it reads (the engine judges their values). The
+# operator API refuses any other name before the engine sees it (io.api_input.check_command).
+COMMAND_ARGS: dict[str, frozenset[str]] = {
+    "read": frozenset(),
+    "arm": frozenset(),
+    "judge": frozenset({"correct"}),
+    "timeout": frozenset(),
+    "next": frozenset(),
+    "adjust": frozenset({"player", "delta", "reason"}),
+    "assign": frozenset({"podium", "player", "create", "team"}),
+    "unassign": frozenset({"podium"}),
+    "undo": frozenset(),
+    "redo": frozenset(),
+    "end": frozenset(),
+}
+COMMANDS = tuple(COMMAND_ARGS)
 
 
 @dataclass(frozen=True, slots=True)
 class Command:
     """``name`` in COMMANDS; ``args``: judge {correct: bool}, adjust {player, delta, reason},
-    assign {podium, player}, unassign {podium}; the others take none."""
+    assign {podium, player, create, team}, unassign {podium}; the others take none
+    (``COMMAND_ARGS``)."""
 
     name: str
     args: dict[str, Any] = field(default_factory=dict)

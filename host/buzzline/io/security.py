@@ -71,8 +71,13 @@ def podium_username(pid: str) -> str:
 
 
 def new_password() -> str:
-    # URL-safe base64 never contains ':' (the password file's separator) or whitespace.
-    return secrets.token_urlsafe(16)
+    """A random secret that is safe on a command line and in a password file."""
+    # URL-safe base64 never contains ':' (the password file's separator) or whitespace; one in
+    # 64 starts with '-', which a command line reads as an option (--password -x...).
+    while True:
+        word = secrets.token_urlsafe(16)
+        if not word.startswith("-"):
+            return word
 
 
 def check_names(studio: str, podiums: Iterable[str]) -> list[str]:
@@ -201,8 +206,11 @@ def _write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def load_credentials(directory: str | Path) -> BrokerSecrets:
-    path = Path(directory) / CREDENTIALS_FILE
+def load_credentials(location: str | Path) -> BrokerSecrets:
+    """The accounts in ``credentials.json``: ``location`` is that file or the directory holding it."""
+    path = Path(location)
+    if path.is_dir():
+        path = path / CREDENTIALS_FILE
     try:
         raw = json.loads(path.read_text())
     except OSError as e:
