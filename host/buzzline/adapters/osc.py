@@ -58,7 +58,13 @@ class OscDeskAdapter(Adapter):
     CONFIG_SCHEMA = (
         Field("host", "str", "127.0.0.1", "the desk's address"),
         Field("port", "int", 0, "the desk's OSC port (0: the preset's)", min=0, max=65535),
-        Field("transport", "choice", "udp", "udp, tcp-slip (OSC 1.1) or tcp-length (OSC 1.0)", choices=TRANSPORTS),
+        Field(
+            "transport",
+            "choice",
+            "udp",
+            "udp, tcp-slip (OSC 1.1) or tcp-length (OSC 1.0)",
+            choices=TRANSPORTS,
+        ),
         Field("preset", "choice", "none", "a ready mapping table", choices=tuple(PRESETS)),
         Field("vars", "table", {}, "template variables (a list is indexed by seat)"),
         Field("map", "table", {}, "mapping rules by name, merged over the preset's"),
@@ -140,7 +146,10 @@ class OscDeskAdapter(Adapter):
     async def handle(self, notice: Notice) -> None:
         if self._bad:
             return
-        self.emit(self.stage.apply(notice, _now_us()))
+        first = not self.stage.view
+        happenings = self.stage.apply(notice, _now_us())
+        # the first notice: the whole state, so the desk starts where the show stands
+        self.emit(self.stage.snapshot() if first else happenings)
 
     # ---- mapping ---------------------------------------------------------------------------------
     def emit(self, happenings: list[Happening]) -> None:

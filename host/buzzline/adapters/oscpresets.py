@@ -104,7 +104,9 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def merged(preset: Preset, rules: dict[str, Any], variables: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def merged(
+    preset: Preset, rules: dict[str, Any], variables: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The preset's rules and variables with the show file's over them (by name)."""
     out = {name: dict(spec) for name, spec in preset.rules.items()}
     for name, spec in rules.items():

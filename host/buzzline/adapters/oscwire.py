@@ -138,8 +138,8 @@ def parse_rules(table: Mapping[str, Any]) -> dict[str, Rule]:
         if ("on" in spec) == ("state" in spec):
             raise ConfigError(where, "give exactly one of on (an event) or state (a flag)")
         if "on" in spec:
-            if spec["on"] not in EVENT_TRIGGERS + ("connect",):
-                known = ", ".join(EVENT_TRIGGERS + ("connect",))
+            if spec["on"] not in (*EVENT_TRIGGERS, "connect"):
+                known = ", ".join((*EVENT_TRIGGERS, "connect"))
                 raise ConfigError(where, f"unknown event {spec['on']!r} (known: {known})")
             out[name] = Rule(name, spec["on"], False, path, _args(where, spec.get("args", [])))
         else:
@@ -178,13 +178,14 @@ def resolve_vars(variables: Mapping[str, Any], ctx: Mapping[str, Any]) -> dict[s
             seat = ctx.get("seat")
             if isinstance(seat, int) and 0 < seat <= len(value):
                 out[key] = value[seat - 1]
-        elif isinstance(value, str):
+        elif not isinstance(value, str):
+            out[key] = value
+    for key, value in variables.items():  # text last: it may name the values above
+        if isinstance(value, str):
             try:
-                out[key] = value.format_map(ctx)
+                out[key] = value.format_map(out)
             except (KeyError, ValueError, IndexError, AttributeError):
                 continue  # needs something this context lacks: the rules that use it are skipped
-        else:
-            out[key] = value
     return out
 
 
@@ -269,7 +270,9 @@ class RateLimiter:
 # ---- source allow-lists --------------------------------------------------------------------------
 
 
-def networks(cidrs: Sequence[str], field: str = "allow") -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+def networks(
+    cidrs: Sequence[str], field: str = "allow"
+) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     out = []
     for c in cidrs:
         try:

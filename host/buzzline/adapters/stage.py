@@ -161,7 +161,7 @@ class Stage:
         for (flag, seat), on in sorted(self.flags.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
             ctx = self.context(seat=seat) if seat is not None else self.context()
             out.append(Happening(("set:" if on else "clear:") + flag, ctx))
-        for seat, pid in sorted(self.seats().items()):
+        for _, pid in sorted(self.seats().items()):
             out.append(Happening("colour", self.context(pid)))
         return out
 
@@ -284,8 +284,8 @@ class Stage:
             self.flags[key] = on
             if not known and not on:
                 continue  # a flag first seen clear has nothing to clear
-            flag, seat = key
-            ctx = self.context(seat=seat) if seat is not None else self.context()
+            flag, at = key
+            ctx = self.context(seat=at) if at is not None else self.context()
             (sets if on else clears).append(Happening(("set:" if on else "clear:") + flag, ctx))
         out = clears + sets  # what goes dark first, then what lights up
         # seats that left the show: their flags are forgotten
