@@ -7,7 +7,8 @@ module returns. Testable without a broker (tests/test_bridge.py).
 Inbound, per leaf:
 - ``sync``: a ``syncr`` reply now, and the previous exchange's four timestamps into the podium's
   clock model.
-- ``presence``: ``PodiumOnline``/``PodiumOffline`` when it changes what the host knew.
+- ``presence``: ``PodiumOnline``/``PodiumOffline`` when it changes what the host knew (only the
+  live boot's: ingest drops the others). Any ``up`` message also means online.
 - ``up``: ``hello`` → ``PodiumHello`` (then the podium's retained config); ``buzz`` →
   ``PodiumPress`` mapped to host time with its bound; ``hb``/``ack`` → ``PodiumWatermark``.
 
@@ -122,12 +123,14 @@ class Bridge:
         pid = acc.podium
         info = self.registry.get(pid)
         info.boot = m["b"]
-        if acc.new_boot and kind != "hello":
+        if not info.online:
+            # The live boot speaks on up, so it is connected, whatever presence said: a new boot's
+            # presence that overtook its hello was dropped as early (SPEC §4.2).
             info.online = True
+            out.events.append(ev.PodiumOnline(pid, {}))
         self.clocks.note_time(pid, m["b"], m["pt"])
         if kind == "hello":
             info.hw, info.board, info.fw = m["hw"], m["board"], m["fw"]
-            info.online = True
             out.events.append(ev.PodiumHello(pid, m["hw"], m["board"], m["fw"]))
             out.after.append(pid)  # after the engine assigned it: the config names the player
             return
@@ -203,6 +206,8 @@ class Bridge:
             events = self._phase_events(view) + events
             wire.append(Wire(topics.game_state(self.studio), state_message(view, now_us), retain=True))
             self._last_view = view
+            if not events:
+                events.append({"k": "view"})  # only the view changed (a podium's clock, a watermark)
         return wire, events
 
     def resync(self) -> list[ev.Effect]:

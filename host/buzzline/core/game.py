@@ -3,6 +3,11 @@
 Podium inputs and operator commands go in with the host time; effects come out. No I/O, no clock,
 no unseeded randomness: the same inputs at the same times give the same effects and state, which
 is what lets the event log replay a show exactly.
+
+Longer than 400 lines on purpose: every transition of the state machine (the table below and the
+methods that carry it out) stays in one file, so a phase change reads next to its neighbours.
+What is not a transition lives apart: the roster (``core.roster``), the light policy
+(``core.lightpolicy``), the view (``core.view``) and the state itself (``core.gamestate``).
 """
 
 from __future__ import annotations
