@@ -361,8 +361,8 @@ class HostService(Service):
         for w in self.bridge.locks(effects):
             self._send(w)
         for e in effects:
-            if isinstance(e, ev.DecisionMade):
-                self.decisions.append(e.decision)
+            if isinstance(e, ev.DecisionMade | ev.DecisionOverturned):
+                self.decisions.append(e.decision)  # an overturn is logged as a second decision
                 if self._eventlog is not None:
                     kind, data = to_record(e.decision)
                     self._eventlog.append(
@@ -375,7 +375,7 @@ class HostService(Service):
         for w in wire:
             self._send(w)
         for e in effects:
-            if isinstance(e, ev.DecisionMade):
+            if isinstance(e, ev.DecisionMade | ev.DecisionOverturned):
                 self._announce(e.decision)
         if events:
             self.notices.publish(Notice(self.notices.seq + 1, t, tuple(events), self.engine.view()))
