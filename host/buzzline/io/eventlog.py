@@ -319,7 +319,8 @@ def _scan_defaults() -> None:
             if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == name:
                 if obj.__name__ in _registry and _registry[obj.__name__] is not obj:
                     # two core classes with one name: keep the first rather than break every lookup
-                    log.warning("record kind %s defined twice; %s ignored", obj.__name__, name)
+                    # (debug: no record of either kind is written today, and a user cannot act on it)
+                    log.debug("record kind %s defined twice; %s ignored", obj.__name__, name)
                     continue
                 register(obj)
 
