@@ -376,8 +376,8 @@ class HostService(Service):
             self.locks_sent += 1
             self.lock_latencies_us.append(now_us() - t)
         for e in effects:
-            if isinstance(e, ev.DecisionMade):
-                self.decisions.append(e.decision)
+            if isinstance(e, ev.DecisionMade | ev.DecisionOverturned):
+                self.decisions.append(e.decision)  # an overturn is logged as a second decision
                 if self._eventlog is not None:
                     kind, data = to_record(e.decision)
                     self._eventlog.append(
@@ -390,7 +390,7 @@ class HostService(Service):
         for w in wire:
             self._send(w)
         for e in effects:
-            if isinstance(e, ev.DecisionMade):
+            if isinstance(e, ev.DecisionMade | ev.DecisionOverturned):
                 self._announce(e.decision)
         if events:
             self.notices.publish(Notice(self.notices.seq + 1, t, tuple(events), self.engine.view()))
