@@ -44,6 +44,7 @@ from buzzline.io.broker import NODELAY
 from buzzline.io.eventlog import EventLog, to_record
 from buzzline.io.ingest import QUIET, Ingest, Rejected
 from buzzline.lifecycle import Service
+from buzzline.lock_trace import LockTrace
 from buzzline.notices import NoticeBus
 from buzzline.replay import SHOW_RECORD, logged_show, rebuild
 
@@ -107,6 +108,7 @@ class HostService(Service):
         self._rng = random.Random(seed)
         self._stopping = False
         self._stopped = asyncio.Event()
+        self.trace: LockTrace | None = None  # lock-path stamps, set by benchmarks only
         # persistent session only for a host with a log (it can resume); unique per log file
         if self._log_path is not None:
             digest = hashlib.sha1(str(self._log_path.resolve()).encode()).hexdigest()[:10]
@@ -298,6 +300,9 @@ class HostService(Service):
 
     # ---------------------------------------------------------------- ingest
     async def handle_message(self, topic: str, payload: bytes, arrival_us: int) -> None:
+        trace = self.trace
+        if trace is not None:
+            trace.begin()
         try:
             acc = self.ingest.accept(topic, payload, arrival_us)
         except Rejected as r:
@@ -307,7 +312,11 @@ class HostService(Service):
             if report is not None:
                 self._send(report)
             return
+        if trace is not None:
+            trace.mark("ingest")
         inbound = self.bridge.inbound(acc, arrival_us, now_us())
+        if trace is not None:
+            trace.mark("map")
         for w in inbound.wire:
             self._send(w)
         for event in inbound.events:
@@ -323,7 +332,11 @@ class HostService(Service):
         t = now if now is not None else now_us()
         async with self._lock:
             self._append_input(event, t)
+            if self.trace is not None:
+                self.trace.mark("log")
             effects = self.engine.handle(event, t)
+            if self.trace is not None:
+                self.trace.mark("engine")
             await self._apply(effects, t, commit=isinstance(event, ev.PodiumPress | ev.Command))
         self._wake.set()
         return effects
@@ -348,6 +361,8 @@ class HostService(Service):
     async def _apply(self, effects: list[Any], t: int, commit: bool = False) -> None:
         """Carry out one batch: locks, then the fsync, then everything else and the notice."""
         for w in self.bridge.locks(effects):
+            if self.trace is not None:
+                self.trace.lock(codec.encode(w.msg))
             self._send(w)
         for e in effects:
             if isinstance(e, ev.DecisionMade):
