@@ -6,7 +6,10 @@ are hooked into the MQTT client by ``attach`` (the client library's read callbac
 socket send); the stages in between are marked by the host service.
 
     read ─queue─▶ dequeued ─ingest─▶ accepted ─map─▶ mapped ─log─▶ logged ─engine─▶ decided
-         ─publish─▶ lock bytes handed to the socket
+         ─publish─▶ sock (the send call with the lock's bytes) ─▶ sent (the call returned)
+
+``sent - sock`` is the kernel's: on loopback, send() hands the bytes to the broker and wakes it,
+and on a busy machine the woken broker may take the CPU before the call returns.
 """
 
 from __future__ import annotations
@@ -50,20 +53,22 @@ class LockTrace:
             inner_message(client, userdata, message)
 
         def sock_send(buf: bytes | bytearray) -> int:
+            t0 = now_us()
             n: int = inner_send(buf)
             if self._pending:
-                self._sent(bytes(buf[:n]))
+                self._sent(bytes(buf[:n]), t0)
             return n
 
         paho.on_message = on_message
         paho._sock_send = sock_send
 
-    def _sent(self, buf: bytes) -> None:
+    def _sent(self, buf: bytes, t0: int) -> None:
         t = now_us()
         keep = []
         for payload, rec in self._pending:
             if payload in buf:
-                rec["sock"] = t
+                rec["sock"] = t0
+                rec["sent"] = t
                 if len(self.records) < self.limit:
                     self.records.append(rec)
             else:
@@ -90,4 +95,3 @@ class LockTrace:
         if all(m in cur for m in MARKS):
             self._pending.append((payload, {**cur, "tag": self.tag}))
         self._cur = {}
-

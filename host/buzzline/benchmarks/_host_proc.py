@@ -122,7 +122,11 @@ async def main(argv: list[str]) -> int:
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--studio", required=True)
     ap.add_argument("--log", required=True)
+    ap.add_argument("--lock-after-fsync", action="store_true")
+    ap.add_argument("--fsync-inline", action="store_true")
     a = ap.parse_args(argv)
+    HostService.LOCK_BEFORE_FSYNC = not a.lock_after_fsync
+    HostService.FSYNC_IN_THREAD = not a.fsync_inline
     gaps = _GapFilter()
     logging.getLogger("buzzline.host").addFilter(gaps)
     show = dataclasses.replace(Show.default([]), rounds=())  # as `buzzline host` without a show

@@ -41,7 +41,7 @@ async def main(argv: list[str]) -> int:
 
         async def relay() -> None:
             async for m in client.messages:
-                if epoch and b'"t":"buzz"' in bytes(m.payload):  # type: ignore[arg-type]
+                if epoch and b'"t":"buzz"' in bytes(m.payload):
                     ep = epoch.pop()
                     await client.publish(cmd, codec.encode({"t": "lock", "ep": ep, "cs": cs + 1}), qos=1)
                     await client.unsubscribe(up)

@@ -45,6 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log", dest="log_path", default=None, help="host event log (default: a temp file)")
     p.add_argument("--profile-host", metavar="FILE", help="run the host under cProfile, stats to FILE")
     p.add_argument("--no-relay", dest="relay", action="store_false", help="skip the bare relay")
+    p.add_argument("--lock-after-fsync", action="store_true", help="host: locks after the fsync")
+    p.add_argument("--fsync-inline", action="store_true", help="host: fsync on the loop thread")
     p.add_argument(
         "--slow-adapter",
         action="store_true",
@@ -73,6 +75,7 @@ def host_figures(locks: list[dict[str, Any]]) -> dict[str, Any]:
         "p99": percentile(total, 99),
         "max": max(total),
         "stages_p50": stages,
+        "send_us": p50_p99([r["sent"] - r["sock"] for r in locks], 0),
     }
 
 
@@ -183,6 +186,9 @@ class Bench:
                     await self.host_press(series[mode], slow=mode == "slow")
         cpu1 = [float(x) for x in (await self.host.ask("cpu")).split()[1:]]
         report = json.loads((await self.host.ask("report")).split(" ", 1)[1])
+        if os.environ.get("BENCH_DUMP"):
+            with open(os.environ["BENCH_DUMP"], "w") as f:
+                json.dump(report, f)
         plain = series["plain"]
         out: dict[str, Any] = {
             "podiums": a.podiums,
@@ -235,7 +241,8 @@ async def measure(args: argparse.Namespace, broker_host: str, broker_port: int, 
     log = args.log_path or os.path.join(tmp, "bench.db")
     prof = ["-m", "cProfile", "-o", args.profile_host] if args.profile_host else []
     try:
-        await host.start("buzzline.benchmarks._host_proc", [*where, "--log", log], prof)
+        knobs = ["--lock-after-fsync"] * args.lock_after_fsync + ["--fsync-inline"] * args.fsync_inline
+        await host.start("buzzline.benchmarks._host_proc", [*where, "--log", log, *knobs], prof)
         if relay is not None:
             await relay.start("buzzline.benchmarks._relay", where)
         pids = [f"b{i + 1:02d}" for i in range(args.podiums)]
@@ -251,9 +258,8 @@ async def measure(args: argparse.Namespace, broker_host: str, broker_port: int, 
 
 
 def run(args: argparse.Namespace) -> int:
-    from buzzline.io.broker import MosquittoBroker
-
     from buzzline.errors import UserError
+    from buzzline.io.broker import MosquittoBroker
 
     if args.podiums < 1 or args.presses < 1 or args.workers < 1:
         raise UserError("bench e2e", "--podiums, --presses and --workers must be at least 1")
@@ -263,7 +269,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result))
     else:
         print_result(result)
-    lost = sum(s.get("lost", 0) for s in (result, result.get("bare_relay", {}), result.get("slow_adapter", {})))
+    parts = (result, result.get("bare_relay", {}), result.get("slow_adapter", {}))
+    lost = sum(s.get("lost", 0) for s in parts)
     return 0 if lost == 0 else 1
 
 
@@ -280,5 +287,6 @@ def print_result(r: dict[str, Any]) -> None:
                 print(f"  {name:14s} {k:21s} p50 {s[k]['p50']:8.3f}   p99 {s[k]['p99']:8.3f}")
     h = r["host_us"]
     if h.get("n"):
-        print(f"  host_us p50 {h['p50']:.0f}  p99 {h['p99']:.0f}  max {h['max']:.0f}  stages {h['stages_p50']}")
+        print(f"  host_us p50 {h['p50']:.0f}  p99 {h['p99']:.0f}  max {h['max']:.0f}")
+        print(f"  host_us stages p50 {h['stages_p50']}  send() p50/p99 {h['send_us']}")
     print(f"  broker_rtt_ms p50 {r['broker_rtt_ms']['p50']:.3f}  host CPU {r['host_cpu']:.0%} of a core")
