@@ -75,6 +75,10 @@ EVENT_KINDS = (
     "overturned",  # {old, new}
     "undo",  # {command}
     "redo",  # {command}
+    "question_over",  # {q, result}
+    "command",  # {name}: an operator command was carried out
+    "view",  # {}: only the view changed
+    "link",  # {broker, host}: standalone only, the connection to the show changed
 )
 
 
@@ -224,7 +228,7 @@ class AdapterContext(Protocol):
         """The current game view (what ``game/state`` carries)."""
         ...
 
-    async def command(self, name: str, **args: Any) -> CommandResult:
+    async def command(self, name: str, /, **args: Any) -> CommandResult:
         """An operator command through the same interface the HTTP API uses."""
         ...
 

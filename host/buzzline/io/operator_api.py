@@ -2,7 +2,9 @@
 
 The console, OSC and Companion all end up calling ``HostService.command``; this module
 exposes it (plus read-only state) over HTTP. Commands need the operator token; state is
-readable without it. A command the game cannot take now is refused with its reason (409).
+readable without it. A body that is not a well-formed command (``io.api_input``) is a 400 (413
+when oversized) with the reason; a command the game cannot take now is refused with its reason
+(409).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from buzzline.core import events as ev
+from buzzline.io.api_input import BadInput, check_command, read_json
+from buzzline.io.security import new_password
 
 if TYPE_CHECKING:
     from buzzline.host_service import HostService
@@ -51,21 +55,18 @@ def build_app(svc: HostService, token: str) -> Starlette:
             }
         )
 
+    want = f"Bearer {token}".encode()
+
     async def command(request: Request) -> JSONResponse:
-        if request.headers.get("authorization") != f"Bearer {token}":
+        # the header as its raw bytes (Starlette decodes latin-1), compared in constant time
+        got = request.headers.get("authorization", "").encode("latin-1")
+        if not secrets.compare_digest(got, want):
             return JSONResponse({"ok": False, "error": "operator token required"}, status_code=401)
         try:
-            body = await request.json()
-        except ValueError:
-            return JSONResponse({"ok": False, "error": "body is not JSON"}, status_code=400)
-        if not isinstance(body, dict) or not isinstance(body.get("name"), str):
-            return JSONResponse(
-                {"ok": False, "error": 'expected {"name": ..., "args": {...}}'}, status_code=400
-            )
-        args = body.get("args") or {}
-        if not isinstance(args, dict):
-            return JSONResponse({"ok": False, "error": "args must be an object"}, status_code=400)
-        effects = await svc.command(body["name"], **args)
+            name, args = check_command(await read_json(request))
+        except BadInput as e:
+            return JSONResponse({"ok": False, "error": e.reason}, status_code=e.status)
+        effects = await svc.command(name, **args)
         refused = [e for e in effects if isinstance(e, ev.CommandRefused)]
         if refused:
             return JSONResponse({"ok": False, "refused": refused[0].reason}, status_code=409)
@@ -94,7 +95,7 @@ async def serve_operator_api(
     svc: HostService, host: str, port: int, token: str | None = None, sock: socket.socket | None = None
 ) -> OperatorServer:
     """Serve on ``host:port``, or on ``sock`` when the caller bound it (to report a busy port itself)."""
-    token = token or secrets.token_urlsafe(16)
+    token = token or new_password()
     config = uvicorn.Config(build_app(svc, token), host=host, port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     serving = server.serve(sockets=[sock]) if sock is not None else server.serve()

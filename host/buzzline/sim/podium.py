@@ -21,7 +21,7 @@ import aiomqtt
 from buzzline_protocol import codec, topics
 
 from buzzline.io.broker import NODELAY
-from buzzline.lifecycle import Service
+from buzzline.lifecycle import Service, cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -154,11 +154,7 @@ class VirtualPodium(Service):
         )
 
     async def stop(self, graceful: bool = True) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         if self._client is not None:
             if graceful:
