@@ -22,6 +22,7 @@ their ordering guarantees only hold together; the translation work is in ``buzzl
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import logging
@@ -100,6 +101,8 @@ class HostService(Service):
         self.failed: BaseException | None = None
         self.reconnects = 0
         self.superseded = 0  # publishes not sent because the broker was down (resynced instead)
+        self.locks_sent = 0  # and the latest latencies, input to lock handed to the connection (/metrics)
+        self.lock_latencies_us: collections.deque[int] = collections.deque(maxlen=1024)
         self._log_path = Path(log_path) if log_path else None
         self._eventlog: EventLog | None = None
         self._client: aiomqtt.Client | None = None
@@ -337,7 +340,17 @@ class HostService(Service):
 
     async def command(self, name: str, /, **args: Any) -> list[Any]:
         """The one operator interface: every control surface ends up here."""
+        if name == "identify":  # a blink to find a podium: no game state, not logged, no undo
+            return self.identify(args.get("podium"), args.get("ms", 5000))
         return await self.feed(ev.Command(name, dict(args)))
+
+    def identify(self, podium: object, ms: object = 5000) -> list[Any]:
+        """Blink one podium (protocol ``ident``) so a technician can find it."""
+        w = self.bridge.ident(podium, ms)
+        if isinstance(w, str):
+            return [ev.CommandRefused("identify", w)]
+        self._send(w)
+        return []
 
     async def _adapter_command(self, name: str, /, **args: Any) -> CommandResult:
         try:  # the operator API's checks: an adapter is another control surface
@@ -360,6 +373,8 @@ class HostService(Service):
         """Carry out one batch: locks, then the fsync, then everything else and the notice."""
         for w in self.bridge.locks(effects):
             self._send(w)
+            self.locks_sent += 1
+            self.lock_latencies_us.append(now_us() - t)
         for e in effects:
             if isinstance(e, ev.DecisionMade | ev.DecisionOverturned):
                 self.decisions.append(e.decision)  # an overturn is logged as a second decision

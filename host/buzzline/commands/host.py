@@ -115,8 +115,13 @@ async def _serve(args: argparse.Namespace) -> int:
 
             api = await serve_operator_api(svc, "127.0.0.1", args.http, args.token, sock=sock)
             stack.push_async_callback(api.close)
-            url = f"http://127.0.0.1:{args.http}/api"
-            print(f"operator API: GET {url}/state; POST {url}/command with token {api.token}", flush=True)
+            base = f"http://127.0.0.1:{args.http}"
+            print(
+                f"operator API: GET {base}/api/state; POST {base}/api/command with token {api.token}; "
+                f"docs {base}/api/docs",
+                flush=True,
+            )
+            print(f"console: {base}/console#token={api.token}", flush=True)
         if args.auto:
             from buzzline.commands.demo import play_questions
 

@@ -52,6 +52,7 @@ _ALLOWED: dict[str, tuple[str, ...]] = {
     "adjust": PHASES,
     "assign": ("idle", "judged", "ended"),
     "unassign": ("idle", "judged", "ended"),
+    "rename": ("idle", "judged", "ended"),
     "end": ("idle", "reading", "open", "answering", "judged"),
     "undo": PHASES,
     "redo": PHASES,
@@ -64,9 +65,13 @@ _WHY_NOT = {
     "next": "the question is live: judge it or time it out first",
     "assign": "podiums cannot be reassigned while a question is in play",
     "unassign": "podiums cannot be unassigned while a question is in play",
+    "rename": "players cannot be renamed while a question is in play",
     "end": "the show has already ended",
 }
 _MAX_DELTA = 1_000_000
+# public for control surfaces and API docs: the phases each command works in, and why not otherwise
+COMMAND_PHASES = _ALLOWED
+COMMAND_REFUSAL = _WHY_NOT
 
 
 class GameEngine(LightPolicy, View):
@@ -165,6 +170,10 @@ class GameEngine(LightPolicy, View):
         return min(ds) if ds else None
 
     # ---- operator commands ----------------------------------------------------------------------
+
+    def commands_now(self) -> list[str]:
+        """The commands the current phase accepts (a control surface shows these keys)."""
+        return [name for name in ev.COMMANDS if self.g.phase in _ALLOWED[name]]
 
     def _command(self, cmd: ev.Command, now: int) -> list[ev.Effect]:
         name = cmd.name
