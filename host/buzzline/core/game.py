@@ -134,7 +134,7 @@ class GameEngine(LightPolicy, View):
         before = self._view_key()
         return self._state_changed(self._due(now_us), before)
 
-    def _state_changed(self, out: list[ev.Effect], before: str) -> list[ev.Effect]:
+    def _state_changed(self, out: list[ev.Effect], before: dict[str, Any]) -> list[ev.Effect]:
         # exactly one StateChanged, last, whenever what viewers see has changed
         out = [e for e in out if not isinstance(e, ev.StateChanged)]
         if self._view_key() != before:
