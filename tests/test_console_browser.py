@@ -187,7 +187,7 @@ async def test_a_whole_question_from_the_keyboard(host, browser, broker):
 
 
 async def test_a_killed_podium_goes_offline_on_the_grid(host, browser, broker):
-    svc, _, base = host
+    _, _, base = host
     sim = subprocess.Popen(
         [sys.executable, "-m", "buzzline.cli", "sim", "--broker", broker.address, "--studio", "con",
          "--podiums", "1", "--press", "never"],
