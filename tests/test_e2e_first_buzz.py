@@ -94,13 +94,17 @@ async def test_bad_traffic_is_rejected_with_reasons_and_host_keeps_deciding(brok
             await intruder.subscribe(topics.host(STUDIO, "rejects"))
             for topic, payload, _ in bad:
                 await intruder.publish(topic, payload, qos=1)
-            reasons = []
+            reasons, counts = [], []
             async with asyncio.timeout(5):
                 async for m in intruder.messages:
-                    reasons.append(codec.decode(bytes(m.payload))["reason"])
+                    report = codec.decode(bytes(m.payload))
+                    reasons.append(report["reason"])
+                    counts.append(report["n"])
                     if len(reasons) == len(bad):
                         break
         assert sorted(reasons) == sorted(r for _, _, r in bad)
+        # `n` is the running count of reports (SPEC §3.8), whatever the reason: no gap, none lost
+        assert sorted(counts) == list(range(1, len(bad) + 1))
         for _, _, r in bad:
             assert svc.ingest.rejects[r] >= 1
         assert all(p.pid in svc.registry.podiums for p in podiums)
