@@ -12,7 +12,7 @@ from typing import Any
 from buzzline.adapters.api import Status
 from buzzline.io.broker import free_port
 
-from tests.adapter_kit import Dump, free_udp_port, host, ok, whole_question
+from tests.adapter_kit import Dump, free_udp_ports, host, ok, whole_question
 
 PEER = str(Path(__file__).with_name("osc_tcp_peer.py"))
 
@@ -108,7 +108,7 @@ PINGS = ("/eos/ping", "/thump")
 
 
 async def test_every_preset_plays_a_whole_question_over_udp(broker):
-    dumps = {preset: Dump(free_udp_port()) for preset in EXPECTED}
+    dumps = {preset: Dump(port) for preset, port in zip(EXPECTED, free_udp_ports(len(EXPECTED)), strict=True)}
     for d in dumps.values():
         await d.__aenter__()
     try:
@@ -128,7 +128,7 @@ async def test_every_preset_plays_a_whole_question_over_udp(broker):
             await whole_question(svc)
             await ok(svc, "next")
             for preset, d in dumps.items():
-                async with asyncio.timeout(5):
+                async with asyncio.timeout(10):
                     while len([x for x in d.lines[before[preset] :] if x[0] not in PINGS]) < len(
                         EXPECTED[preset]
                     ):

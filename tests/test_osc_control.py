@@ -9,7 +9,7 @@ import socket
 
 from buzzline.adapters.api import Status
 
-from tests.adapter_kit import Dump, free_udp_port, host, need, press, wait_phase
+from tests.adapter_kit import Dump, free_udp_ports, host, need, press, wait_phase
 
 
 async def oscsend(port: int, path: str, types: str = "", *args: str) -> None:
@@ -25,8 +25,8 @@ async def until(check, timeout: float = 5.0) -> None:  # type: ignore[no-untyped
 
 async def test_a_question_played_from_osc_with_feedback_and_an_allow_list(broker):
     need("oscsend")
-    port, strict_port = free_udp_port(), free_udp_port()
-    async with Dump(free_udp_port()) as fb, host(broker) as svc:
+    port, strict_port, fb_port = free_udp_ports(3)
+    async with Dump(fb_port) as fb, host(broker) as svc:
         await svc.adapters.add("osc-in", "osc-control", {"port": port, "feedback": [f"127.0.0.1:{fb.port}"]})
         # a second listener that only takes 127.0.0.2: oscsend's 127.0.0.1 is outside it
         await svc.adapters.add("strict", "osc-control", {"port": strict_port, "allow": ["127.0.0.2/32"]})
