@@ -82,6 +82,8 @@ class VirtualPodium(Service):
         rng: random.Random | None = None,
         on_light: Callable[[VirtualPodium, LightState], None] | None = None,
         on_command: Callable[[VirtualPodium, dict[str, Any], int], None] | None = None,
+        board: str = "sim",
+        cap: list[int] | None = None,
     ) -> None:
         self.rng = rng or random.Random(pid)
         self.pid = pid
@@ -98,6 +100,12 @@ class VirtualPodium(Service):
         self.seq = 0
         self.epoch = 0
         self.armed = False
+        self.board = board
+        self.cap = cap  # hello.cap [p99_us, max_us], as a podium's selftest declares it
+        # What the lock acknowledgement declares (ack.fp/np): presses of one epoch.
+        self._press_ep = -1
+        self._fp = 0
+        self._np = 0
         self.light = LightState()
         self.on_light = on_light
         self.on_command = on_command
@@ -149,9 +157,12 @@ class VirtualPodium(Service):
             qos=1,
             retain=True,
         )
-        await self._send_up(
-            {"t": "hello", "pt": self.clock.now(), "hw": "sim-" + self.pid, "board": "sim", "fw": "sim-1"},
-        )
+        hello: dict[str, Any] = {
+            "t": "hello", "pt": self.clock.now(), "hw": "sim-" + self.pid, "board": self.board, "fw": "sim-1"
+        }  # fmt: skip
+        if self.cap is not None:
+            hello["cap"] = self.cap
+        await self._send_up(hello)
 
     async def stop(self, graceful: bool = True) -> None:
         await cancel_and_wait(self._tasks)
@@ -170,10 +181,18 @@ class VirtualPodium(Service):
             self._client = None
 
     # -- what a contestant does --
-    async def press(self, at_podium_us: int | None = None) -> int:
-        """Press the button (now, or stamped at a given podium time); returns the stamped podium time."""
+    async def press(self, at_podium_us: int | None = None, lose: bool = False) -> int:
+        """Press the button (now, or stamped at a given podium time); returns the stamped podium time.
+
+        ``lose``: the buzz takes its sequence number and counts in the lock acknowledgement but is
+        never published, as when the broker acknowledged it and then lost it."""
         pt = self.clock.now() if at_podium_us is None else at_podium_us
-        await self._send_up({"t": "buzz", "pt": pt, "ep": self.epoch})
+        if self.epoch != self._press_ep:
+            self._press_ep, self._fp, self._np = self.epoch, pt, 1
+        else:
+            self._np += 1
+            self._fp = min(self._fp, pt)
+        await self._send_up({"t": "buzz", "pt": pt, "ep": self.epoch}, lose=lose)
         return pt
 
     async def wait_light(self, pattern: str, timeout: float = 5.0) -> LightState:
@@ -184,7 +203,7 @@ class VirtualPodium(Service):
         return self.light
 
     # -- internals --
-    async def _send_up(self, msg: dict[str, Any]) -> None:
+    async def _send_up(self, msg: dict[str, Any], lose: bool = False) -> None:
         if self._client is None:
             raise RuntimeError("podium not started")
         full = {"t": msg["t"], "id": self.pid, "b": self.boot, "seq": self.seq}
@@ -193,6 +212,8 @@ class VirtualPodium(Service):
                 full[k] = v
         self.seq += 1
         data = codec.encode(full)
+        if lose:
+            return  # it took a sequence number: the host sees a gap
         if self._held is not None:
             self._held.append(data)
             return
@@ -243,7 +264,10 @@ class VirtualPodium(Service):
         elif kind == "lock":
             self.epoch = msg["ep"]
             self.armed = False
-            await self._send_up({"t": "ack", "pt": self.clock.now(), "cs": cs, "ep": msg["ep"]})
+            ack: dict[str, Any] = {"t": "ack", "pt": self.clock.now(), "cs": cs, "ep": msg["ep"], "np": 0}
+            if self._press_ep == self.epoch and self._np:
+                ack["fp"], ack["np"] = self._fp, self._np
+            await self._send_up(ack)
         elif kind == "light":
             self.light = LightState(msg["pat"], msg.get("col"), msg.get("ep"), cs)
             self.armed = msg["pat"] == "armed"
