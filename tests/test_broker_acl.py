@@ -125,7 +125,14 @@ def clients(secured: tuple[MosquittoBroker, BrokerSecrets]) -> Iterator[dict[str
     b, sec = secured
     made: dict[str, Client] = {}
     try:
-        for name, cred in [("host", sec.host), ("viewer", sec.viewer), *sec.podiums.items()]:
+        assert sec.adapter is not None
+        accounts = [
+            ("host", sec.host),
+            ("viewer", sec.viewer),
+            ("adapter", sec.adapter),
+            *sec.podiums.items(),
+        ]
+        for name, cred in accounts:
             cl = Client(b, name)
             assert cl.connect(cred.username, cred.password) == 0, name
             made[name] = cl
@@ -254,6 +261,30 @@ def test_viewer_reads_state_and_presence_but_cannot_publish(clients: dict[str, C
     seen = [host.next_message().payload for _ in range(4)]
     assert seen == [b'{"phase":"open"}', b"arm", _buzz("p1", 9), b"online"]
     assert host.messages.empty()
+
+
+def test_adapter_reads_the_game_and_host_presence_and_writes_nothing(clients: dict[str, Client]) -> None:
+    host, adapter = clients["host"], clients["adapter"]
+    for topic in (
+        f"buzzline/{STUDIO}/game/#",
+        topics.host(STUDIO, "presence"),
+        topics.podium_filter(STUDIO, "up"),
+    ):
+        adapter.subscribe(topic)
+    for topic in (
+        topics.game_state(STUDIO),
+        topics.game_events(STUDIO),
+        topics.host(STUDIO, "presence"),
+        topics.podium(STUDIO, "all", "cmd"),
+        topics.podium(STUDIO, "p1", "up"),
+    ):
+        assert adapter.publish(topic, b"spoof").getName() == "Not authorized", topic
+    assert host.publish(topics.podium(STUDIO, "p1", "up"), b"raw") == 0  # not for adapters
+    assert host.publish(topics.game_events(STUDIO), b"event") == 0
+    assert host.publish(topics.host(STUDIO, "presence"), b"online") == 0
+    got = [(m.topic, m.payload) for m in (adapter.next_message(), adapter.next_message())]
+    assert got == [(topics.game_events(STUDIO), b"event"), (topics.host(STUDIO, "presence"), b"online")]
+    assert adapter.messages.empty()
 
 
 # ---- the files themselves ----

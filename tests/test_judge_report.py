@@ -145,7 +145,8 @@ def test_questions_parts_names_and_milliseconds(show_log: Path, capsys: Any) -> 
     assert q1["scores"][-1] == {"player": "Cy", "delta": 100, "total": 100, "reason": "correct"}
     # Q2: decided after the bounded wait, and says so in words
     d3 = q2["parts"][0]["decision"]
-    assert [f["flag"] for f in d3["flags"]] == ["timeout"] and "bounded wait" in d3["flags"][0]["in_words"]
+    assert [f["flag"] for f in d3["flags"]] == ["provisional", "timeout"]
+    assert "wait cap" in d3["flags"][1]["in_words"] and "overturn" in d3["flags"][0]["in_words"]
     assert d3["waited_ms"] >= 150 and d3["order"][0]["reaction_ms"] == 250.0
     # wall clock, and each podium's clock quality
     assert d3["decided_at"][:4] >= "2026" and d3["order"][0]["pressed_at"][10] == "T"
@@ -187,7 +188,7 @@ def test_csv_has_the_same_fields(show_log: Path, capsys: Any) -> None:
     assert "tie rule" in tie["flags"] and tie["reaction_ms"] in ("180.0", "180.2")
     reopen = rows[3]
     assert (reopen["part"], reopen["reopening"], reopen["player"]) == ("2", "True", "Cy")
-    assert rows[4]["question"] == "2" and "bounded wait" in rows[4]["flags"]
+    assert rows[4]["question"] == "2" and "wait cap" in rows[4]["flags"]
 
 
 def test_html_is_a_printable_page_in_names_and_ms(show_log: Path, tmp_path: Path, capsys: Any) -> None:

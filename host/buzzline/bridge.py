@@ -23,7 +23,7 @@ on the notice bus and on ``game/events``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from buzzline_protocol import codec, topics
@@ -166,9 +166,19 @@ class Bridge:
             info.batt_mv = m.get("batt")
         lock_ack = kind == "ack" and m["cs"] == self.lock_cs
         # A press stamped after this watermark may have happened up to cap_us before it.
-        out.events.append(
-            ev.PodiumWatermark(pid, m["seq"], mapping.host_us - cap_us, mapping.err_us, lock_ack)
+        wm = ev.PodiumWatermark(
+            pid, m["seq"], mapping.host_us - cap_us, mapping.err_us, lock_ack, gap=acc.gap > 0
         )
+        if lock_ack and isinstance(m.get("np"), int):
+            # what it pressed this epoch: the arbiter recovers a buzz the broker lost (SPEC §4.9)
+            wm = replace(wm, np=m["np"])
+            fp = m.get("fp")
+            if isinstance(fp, int):
+                fpm = with_capture(self.clocks.model(pid, m["b"]).map(fp), cap_us)
+                wm = replace(
+                    wm, fp=fp, fp_mapped_us=fpm.host_us, fp_err_us=fpm.err_us, fp_trusted=fpm.trusted
+                )
+        out.events.append(wm)
 
     def capture_us(self, pid: str) -> int:
         """The capture bound of a podium: from its hello in this session, else from the hello the
@@ -234,6 +244,8 @@ class Bridge:
             events = self._phase_events(view) + events
             wire.append(Wire(topics.game_state(self.studio), state_message(view, now_us), retain=True))
             self._last_view = view
+            if not events:
+                events.append({"k": "view"})  # only the view changed (a podium's clock, a watermark)
         return wire, events
 
     def resync(self) -> list[ev.Effect]:
@@ -320,6 +332,15 @@ def notice_events(e: ev.Effect, view: dict[str, Any]) -> list[dict[str, Any]]:
         return [{"k": "locked", "ep": e.epoch}]
     if isinstance(e, ev.DecisionMade):
         return decision_events(e.decision, view)
+    if isinstance(e, ev.DecisionOverturned):
+        was = _who(e.previous.winner, view)
+        over = {
+            "k": "overturned",
+            "was": was,
+            "was_tied": list(e.previous.tied),
+            "flags": sorted(e.decision.flags),
+        }
+        return [over, *decision_events(e.decision, view)]
     if isinstance(e, ev.FalseStart):
         return [{"k": "false_start", **_who(e.podium, view), "lockout_ms": e.lockout_ms}]
     if isinstance(e, ev.Judged):

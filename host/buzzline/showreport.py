@@ -28,8 +28,11 @@ DECISION_KINDS = ("Decision", "DecisionMade", "Decided", "decision")
 FLAG_WORDS = {
     "tie": "the first presses were closer together than their error bounds allow to tell apart, "
     "so the show's tie rule decided",
-    "timeout": "the host stopped waiting for a slow podium after the bounded wait: the call was "
-    "provisional (an earlier press arriving later would have overturned it)",
+    "timeout": "the host stopped waiting for a slow podium when its wait cap (the bounded wait) ran out",
+    "provisional": "the call was provisional: an earlier press arriving while the answer was open "
+    "would overturn it",
+    "overturned": "an earlier press arrived after a provisional call and overturned it",
+    "gap_open": "a podium still missing had lost messages (maybe a buzz) that nothing had covered yet",
     "uncertain_clock": "a press came from a podium whose clock was not yet trusted (too few sync "
     "samples), so its bound is wide",
 }

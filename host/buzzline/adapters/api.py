@@ -75,6 +75,10 @@ EVENT_KINDS = (
     "overturned",  # {old, new}
     "undo",  # {command}
     "redo",  # {command}
+    "question_over",  # {q, result}
+    "command",  # {name}: an operator command was carried out
+    "view",  # {}: only the view changed
+    "link",  # {broker, host}: standalone only, the connection to the show changed
 )
 
 

@@ -185,10 +185,10 @@ class AdapterManager:
         if name in self.instances:
             raise AdapterError(f"an adapter named {name!r} already exists")
         inst = Instance(name, kind, self._cls(kind), dict(raw or {}))
+        if self._watchdog is None:  # first, so it is watching before the adapter first runs
+            self._watchdog = asyncio.create_task(self._watch_loop(), name="adapter-watchdog")
         self.instances[name] = inst
         self._launch(inst)
-        if self._watchdog is None:
-            self._watchdog = asyncio.create_task(self._watch_loop(), name="adapter-watchdog")
         return inst
 
     async def remove(self, name: str) -> None:

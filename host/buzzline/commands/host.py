@@ -117,7 +117,11 @@ async def _serve(args: argparse.Namespace) -> int:
 
             await play_questions(svc, None, seconds=None)
         else:
-            await asyncio.Event().wait()
+            await svc.wait_stopped()
+        if svc.failed is not None:
+            # the service stopped itself: a part of it died (logged above with its traceback)
+            print(f"buzzline host: stopped: {type(svc.failed).__name__}: {svc.failed}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -38,6 +38,15 @@ class PodiumWatermark:
     err_us: int = 0
     # an acknowledgement of the current lock: nothing earlier can still come from this podium
     lock_ack: bool = False
+    # what the acknowledgement declares (protocol ack.np / ack.fp): its presses this epoch, and
+    # the earliest one (podium µs, mapped like a press); np None: the ack declares nothing
+    np: int | None = None
+    fp: int | None = None
+    fp_mapped_us: int = 0
+    fp_err_us: int = 0
+    fp_trusted: bool = False
+    # upstream messages of this podium went missing just before this one (a sequence gap)
+    gap: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +141,14 @@ class DecisionMade:
 
 
 @dataclass(frozen=True, slots=True)
+class DecisionOverturned:
+    """A provisional decision changed: an earlier press arrived while the answer was open."""
+
+    previous: Decision
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
 class CommandRefused:
     name: str
     reason: str
@@ -201,6 +218,7 @@ Effect = (
     | Arm
     | StateChanged
     | DecisionMade
+    | DecisionOverturned
     | CommandRefused
     | FalseStart
     | Judged
