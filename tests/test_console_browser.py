@@ -277,3 +277,33 @@ async def test_forms_rename_a_player_and_plug_an_adapter_in(host, browser, broke
     finally:
         for p in pods:
             await p.stop()
+
+
+async def test_the_page_follows_the_host(host, browser, broker):
+    """From a command's effects leaving the engine to the page showing them: printed, for
+    docs/console.md (the clocks compared are this machine's one wall clock)."""
+    svc, _, base = host
+    pods = await _podiums(svc, broker, "p1")
+    try:
+        page = await _login(browser, base)
+        await page.evaluate(
+            """() => { window.seen = [];
+            new MutationObserver(() => { const p = document.getElementById('phase');
+              if (p) window.seen.push([p.dataset.phase, performance.timeOrigin + performance.now()]); })
+            .observe(document.getElementById('show'), {childList: true, subtree: true}); }"""
+        )
+        lags = []
+        for _ in range(10):
+            for name, phase in (("read", "reading"), ("undo", "idle")):
+                await svc.command(name)
+                sent = time.time() * 1000
+                await expect(page.locator("#phase")).to_have_attribute("data-phase", phase)
+                seen = await page.evaluate("window.seen")
+                lags.append(next(t for p, t in reversed(seen) if p == phase) - sent)
+        lags.sort()
+        median, worst = lags[len(lags) // 2], lags[-1]
+        print(f"page behind the host: median {median:.1f} ms, max {worst:.1f} ms, n={len(lags)}")
+        assert len(lags) == 20 and all(lag > -5 for lag in lags)  # the page never shows it before it happened
+    finally:
+        for p in pods:
+            await p.stop()
