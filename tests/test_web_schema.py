@@ -86,7 +86,7 @@ async def test_no_request_in_the_schema_gets_a_5xx(broker):
                 doc = (await http.get("/api/openapi.json")).json()
             seen: list[tuple[str, int]] = []
 
-            @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+            @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), database=None)
             @given(_requests(doc))
             def one(req: tuple[str, str, Any, dict[str, Any], bool]) -> None:
                 method, path, body, query, auth = req
