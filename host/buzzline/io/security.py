@@ -143,6 +143,7 @@ def acl_text(studio: str, podiums: Iterable[str]) -> str:
         "",
         f"user {VIEWER_USER}",
         f"topic read {topics.game_state(studio)}",
+        f"topic read {topics.game_events(studio)}",
         f"topic read {topics.podium_filter(studio, 'presence')}",
         f"topic read {topics.host(studio, 'presence')}",
     ]
