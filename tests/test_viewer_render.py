@@ -12,13 +12,13 @@ import pytest
 
 os.environ["SDL_VIDEODRIVER"] = "dummy"
 
-import pygame  # noqa: E402
-from buzzline.cli import main as cli_main  # noqa: E402
-from buzzline.viewer.demo import demo_state  # noqa: E402
-from buzzline.viewer.render import Renderer, blend, layout  # noqa: E402
-from buzzline.viewer.scene import Scene, state_events  # noqa: E402
-from buzzline.viewer.theme import DEFAULT, ThemeError, load_theme, parse_colour  # noqa: E402
-from buzzline.viewer.window import init_pygame  # noqa: E402
+import pygame
+from buzzline.cli import main as cli_main
+from buzzline.viewer.demo import demo_state
+from buzzline.viewer.render import Renderer, blend, layout
+from buzzline.viewer.scene import Scene, state_events
+from buzzline.viewer.theme import DEFAULT, ThemeError, load_theme, parse_colour
+from buzzline.viewer.window import init_pygame
 
 SIZE = (1920, 1080)
 COLOURS = ["ff2020", "20d040", "2080ff", "ffc000", "c040ff", "00c0c0", "ff80c0", "a0a0a0"]
