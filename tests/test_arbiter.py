@@ -75,7 +75,12 @@ def test_bounded_wait_flags_timeout() -> None:
     assert d.winner == "a" and "timeout" in d.flags
     assert d.evidence["waiting_for"] == ["b", "c"]
     assert d.evidence["wait_us"] == 100_000
-    # a press arriving after the decision cannot change it
+    assert "provisional" in d.flags and arb.provisional
+    # a later press that does not change the answer is late
+    assert arb.press(pr("c", ARM + 50_000), ARM + 150_000) == [PressRejected("c", 1, "late")]
+    # b and c are complete now: the decision is final, and nothing can change it any more
+    arb.watermark("b", 2, ARM + 120_000, ARM + 160_000)
+    assert not arb.provisional
     assert arb.press(pr("b", ARM + 9_000), ARM + 200_000) == [PressRejected("b", 1, "late")]
 
 

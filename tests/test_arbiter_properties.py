@@ -84,7 +84,8 @@ def test_tie_is_symmetric_in_podiums(gap: int, ea: int, eb: int) -> None:
 def _bound_holds(profile: str, seed: int, noise_free: bool) -> bool:
     prof = load_profile(profile)
     rng = random.Random(seed)
-    up, down = NetPath(prof, rng, 1.0), NetPath(prof, rng, 1.0)
+    g = prof.groups[0]
+    up, down = NetPath(g.up, g.loss, rng, 1.0), NetPath(g.down, g.loss, rng, 1.0)
     clock = PodiumClock(rng, prof.skew_ppm, 0)
     m = ClockModel()
     t = 0

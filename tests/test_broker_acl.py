@@ -25,6 +25,7 @@ from buzzline.io.security import (
     check_password,
     hash_password,
     load_credentials,
+    new_password,
     write_broker_config,
 )
 from buzzline_protocol import codec, topics
@@ -124,7 +125,14 @@ def clients(secured: tuple[MosquittoBroker, BrokerSecrets]) -> Iterator[dict[str
     b, sec = secured
     made: dict[str, Client] = {}
     try:
-        for name, cred in [("host", sec.host), ("viewer", sec.viewer), *sec.podiums.items()]:
+        assert sec.adapter is not None
+        accounts = [
+            ("host", sec.host),
+            ("viewer", sec.viewer),
+            ("adapter", sec.adapter),
+            *sec.podiums.items(),
+        ]
+        for name, cred in accounts:
             cl = Client(b, name)
             assert cl.connect(cred.username, cred.password) == 0, name
             made[name] = cl
@@ -255,6 +263,30 @@ def test_viewer_reads_state_and_presence_but_cannot_publish(clients: dict[str, C
     assert host.messages.empty()
 
 
+def test_adapter_reads_the_game_and_host_presence_and_writes_nothing(clients: dict[str, Client]) -> None:
+    host, adapter = clients["host"], clients["adapter"]
+    for topic in (
+        f"buzzline/{STUDIO}/game/#",
+        topics.host(STUDIO, "presence"),
+        topics.podium_filter(STUDIO, "up"),
+    ):
+        adapter.subscribe(topic)
+    for topic in (
+        topics.game_state(STUDIO),
+        topics.game_events(STUDIO),
+        topics.host(STUDIO, "presence"),
+        topics.podium(STUDIO, "all", "cmd"),
+        topics.podium(STUDIO, "p1", "up"),
+    ):
+        assert adapter.publish(topic, b"spoof").getName() == "Not authorized", topic
+    assert host.publish(topics.podium(STUDIO, "p1", "up"), b"raw") == 0  # not for adapters
+    assert host.publish(topics.game_events(STUDIO), b"event") == 0
+    assert host.publish(topics.host(STUDIO, "presence"), b"online") == 0
+    got = [(m.topic, m.payload) for m in (adapter.next_message(), adapter.next_message())]
+    assert got == [(topics.game_events(STUDIO), b"event"), (topics.host(STUDIO, "presence"), b"online")]
+    assert adapter.messages.empty()
+
+
 # ---- the files themselves ----
 
 
@@ -279,6 +311,7 @@ def test_cli_writes_private_files_and_keeps_passwords_on_rerun(tmp_path: Path, c
         assert stat.S_IMODE((out / name).stat().st_mode) == 0o600, name
     conf = (out / "mosquitto.conf").read_text()
     assert "allow_anonymous false" in conf and f"acl_file {out.resolve() / 'acl'}" in conf
+    assert "set_tcp_nodelay true" in conf.splitlines()
     assert cli_main(["broker", "config", "--studio", STUDIO, "--podiums", "p1,p2,p3", "--out", str(out)]) == 0
     second = load_credentials(out)
     assert second.podiums["p1"] == first.podiums["p1"] and second.host == first.host
@@ -319,3 +352,10 @@ def test_missing_files_and_bad_credentials_are_explained(tmp_path: Path) -> None
     (tmp_path / "credentials.json").write_text("{nope")
     with pytest.raises(SecurityConfigError, match="not JSON"):
         load_credentials(tmp_path)
+
+
+def test_generated_passwords_never_look_like_an_option() -> None:
+    # one in 64 URL-safe tokens starts with '-': 2000 draws would show it (p of missing it ~1e-14)
+    words = [new_password() for _ in range(2000)]
+    assert not [w for w in words if w.startswith("-")]
+    assert len(set(words)) == len(words) and all(len(w) >= 20 and ":" not in w for w in words)

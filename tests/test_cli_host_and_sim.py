@@ -53,3 +53,28 @@ def test_host_and_sim_processes_play_a_question(broker, tmp_path):
         host.wait(10)
     assert "3 virtual podiums" in out
     assert "light winner" in out
+
+
+def test_a_second_host_on_the_same_log_is_refused_in_one_line(broker, tmp_path):
+    log = str(tmp_path / "show.db")
+    api_port = free_port()
+    first = subprocess.Popen(
+        command_line(broker.address, "cli", http=api_port, token="t0k", log=log),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for_port("127.0.0.1", api_port, timeout=20)  # up, log open
+        second = subprocess.run(
+            command_line(broker.address, "cli", log=log), capture_output=True, text=True, timeout=30
+        )
+        assert second.returncode == 2
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and "in use by another process" in lines[0] and str(first.pid) in lines[0], (
+            lines
+        )
+        # and the first host was not knocked off: it still answers and its broker link is up
+        state = httpx.get(f"http://127.0.0.1:{api_port}/api/state").json()
+        assert state["connected"] is True and first.poll() is None
+    finally:
+        first.terminate()
+        first.wait(10)

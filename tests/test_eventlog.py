@@ -139,6 +139,20 @@ def test_bad_inputs_give_clear_errors(tmp_path: Path) -> None:
         EventLog(tmp_path / "missing.db", readonly=True)
 
 
+def test_one_writer_per_log(tmp_path: Path) -> None:
+    path = tmp_path / "show.db"
+    with EventLog(path) as first:
+        first.append("X", {"n": 1}, 1)
+        with pytest.raises(EventLogError, match=rf"in use by another process \(pid {os.getpid()}\)"):
+            EventLog(path)
+        with EventLog(path, readonly=True) as reader:  # replay and reports still read it
+            assert [r.data for r in reader.records()] == [{"n": 1}]
+        assert first.path.with_name("show.db.lock").exists()
+    assert not (tmp_path / "show.db.lock").exists()  # released and tidied on close
+    with EventLog(path) as again:  # the next host takes it
+        assert len(list(again.records())) == 1
+
+
 def test_newer_format_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "show.db"
     EventLog(path).close()

@@ -47,7 +47,6 @@ def test_dry_run_source_mode_copies_py(capsys: pytest.CaptureFixture[str]) -> No
         (["--board", "esp32", "--ssid", "n", "--broker", "host:notaport"], "bad broker address"),
         (["--board", "esp32", "--ssid", "n", "--id", "Bad Id"], "id must be"),
         (["--board", "esp32", "--ssid", "n", "--id", "all"], "id must be"),
-        (["--board", "esp32"], "--ssid is required"),
         (["--board", "esp32", "--ssid", "n", "--secret", "x"], "--secret needs --user"),
     ],
 )
@@ -61,6 +60,34 @@ def test_bad_input_is_refused_with_a_reason(
 def test_flash_without_port_or_dry_run_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     rc = main(["flash", "--board", "esp32", "--ssid", "n"])
     assert rc == 2 and "--port is required" in capsys.readouterr().err
+
+
+def test_dry_run_needs_no_wifi_settings_and_shows_placeholders(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, _ = _plan(capsys, "--port", "/dev/ttyUSB0", "--board", "esp32")  # the README's line
+    assert rc == 0
+    cfg = json.loads(out[out.index("podium.json:\n") + len("podium.json:\n") : out.index("\n}\n") + 2])
+    assert cfg["ssid"] == "<SSID>" and cfg["password"] == "<WIFI-PASSWORD>"
+    assert cfg["broker"] == "<BROKER-HOST>:1883"
+    assert "needs --broker, --ssid, --password" in out
+
+
+def test_real_flash_without_wifi_settings_is_refused_when_nobody_can_answer(
+    capsys: pytest.CaptureFixture[str], tmp_path
+) -> None:
+    port = tmp_path / "ttyFAKE"
+    port.touch()  # a device that exists, so the check reached is the Wi-Fi one
+    rc = main(["flash", "--port", str(port), "--board", "esp32", "--broker", "10.0.0.2:1883"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--ssid is required" in err and len(err.strip().splitlines()) == 1
+
+
+def test_missing_device_is_reported_as_missing(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    gone = tmp_path / "ttyUSB9"
+    rc = main(
+        ["flash", "--port", str(gone), "--board", "esp32", "--ssid", "n", "--password", "", "--broker", "h:1"]
+    )
+    out, err = capsys.readouterr()
+    assert rc == 2 and f"no device at {gone}" in err and out == ""
 
 
 def test_cli_entry_point_prints_plan() -> None:

@@ -600,3 +600,70 @@ def test_a_buzz_from_before_the_question_is_stale_not_a_false_start() -> None:
     s.press("p2")
     s.watermarks("p2")
     assert s.eng.view()["winner"] == "p1"
+
+
+def test_late_earlier_press_overturns_a_provisional_call() -> None:
+    s = Studio(show_of(3, max_wait_ms=150, answer_ms=10_000))
+    s.cmd("arm")
+    s.wait(500)
+    s.press("p2")
+    s.watermarks("p1")
+    s.wait(150)
+    first = decision(s.tick())
+    assert first.winner == "p2" and {"timeout", "provisional"} <= first.flags
+    assert s.phase() == "answering" and s.eng.view()["winner"] == "p2"
+    # p3 pressed 20 ms before p2; its buzz was stuck in a retransmission and arrives now
+    s.wait(200)
+    out = s.press("p3", ago_ms=371)
+    over = of(out, ev.DecisionOverturned)
+    assert len(over) == 1 and over[0].previous == first and over[0].decision.winner == "p3"
+    assert "overturned" in over[0].decision.flags
+    assert s.eng.view()["winner"] == "p3" and s.phase() == "answering"
+    assert ev.Light("all", "locked") in out and any(isinstance(e, ev.TimerStarted) for e in out)
+    # complete now: a second late press changes nothing
+    s.watermarks("p1", "p3")
+    assert of(s.press("p1", ago_ms=900), ev.DecisionOverturned) == []
+    # the replay of the logged inputs reaches the same state
+    again = GameEngine(s.show)
+    for e, t in s.log:
+        again.handle(e, t) if e is not None else again.tick(t)
+    assert again.state_digest() == s.eng.state_digest()
+
+
+def test_no_overturn_once_the_answer_is_judged() -> None:
+    s = Studio(show_of(3, max_wait_ms=150))
+    s.cmd("arm")
+    s.press("p2")
+    s.wait(150)
+    decision(s.tick())
+    s.cmd("judge", correct=True)
+    out = s.press("p3", ago_ms=300)
+    assert of(out, ev.DecisionOverturned) == [] and s.eng.view()["winner"] == "p2"
+
+
+def test_lost_buzz_recovered_from_lock_ack() -> None:
+    s = Studio(show_of(2))
+    s.cmd("arm")
+    s.wait(300)
+    s.press("p1")
+    # p2 pressed 4 ms before p1; the broker acknowledged that buzz, then lost it. p2's lock
+    # acknowledgement arrives after a sequence gap and declares its press.
+    s.wait(5)
+    fp = s.t - 9 * MS
+    wm = ev.PodiumWatermark("p2", 7, s.t, 200, lock_ack=True, np=1, fp=fp, fp_mapped_us=fp, fp_err_us=300,
+                            fp_trusted=True, gap=True)  # fmt: skip
+    d = decision(s.feed(wm))
+    assert d.winner == "p2" and d.evidence["recovered"] == ["p2"]
+
+
+def test_delays_give_each_podium_a_wait_cap() -> None:
+    s = Studio(show_of(2))
+    for _ in range(20):
+        s.wait(1000)
+        s.feed(ev.PodiumWatermark("p1", s._seq("p1"), s.t - 8 * MS, 200))
+    s.cmd("arm")
+    s.press("p2")
+    caps = s.eng.delays.caps()
+    assert set(caps) == {"p1"} and caps["p1"] >= 16 * MS
+    # the arbiter waits for p1 its cap after p2's press, not the absolute 1 s
+    assert s.eng.next_deadline() == s.t + 300 + caps["p1"]

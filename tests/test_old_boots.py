@@ -91,3 +91,25 @@ async def test_a_left_boots_sync_and_last_will_change_nothing(broker: MosquittoB
             await live.press()
             d = await waiter
             assert d.winner == "p1" and "timeout" not in d.flags
+
+
+async def test_a_rebooted_podium_is_online_though_its_presence_overtook_its_hello(
+    broker: MosquittoBroker,
+) -> None:
+    async with HostService(broker.host, broker.port, STUDIO) as svc:
+
+        def online() -> bool:
+            return bool(svc.engine.view()["info"]["podiums"].get("p1", {}).get("online"))
+
+        old = VirtualPodium("p1", broker.host, broker.port, STUDIO, rng=random.Random(3))
+        await old.start()
+        await _trusted(svc, old)
+        await old.stop(graceful=True)  # boot A says offline
+        async with asyncio.timeout(5):
+            while online():
+                await asyncio.sleep(0.02)
+        # boot B: its presence (online) goes out before its hello, so the host drops it as early
+        async with VirtualPodium("p1", broker.host, broker.port, STUDIO, rng=random.Random(4)) as live:
+            await _trusted(svc, live)
+            assert svc.ingest.rejects["early"] >= 1
+            assert online() and svc.registry.get("p1").online

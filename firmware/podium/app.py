@@ -7,19 +7,27 @@ from time import ticks_add, ticks_diff, ticks_ms
 
 from buzzline_protocol import codec, topics
 
-from podium import FW_VERSION
+from podium import FW_VERSION, make_room
 from podium.board import load as load_board
 from podium.button import Button
 from podium.clock import PodiumClock
 from podium.config import ConfigError, PodiumSettings, load_local
 from podium.lights import Lights
 from podium.mqtt import MQTTClient
+from podium.wire import UpWriter
 
 _UP_KINDS = ("hello", "hb", "buzz", "ack", "fault")
+# Records for what is sent while armed, encoded without allocation by podium.wire:
+# [kind, pt, ep, cs or rssi, fp or rst, np, seq], recycled once the broker acknowledged them.
+_K_HB = 1
+_K_BUZZ = 2
+_K_ACK = 3
+_RECORDS = 6
 
 
 class Podium:
     ARMED_HB_MS = 100
+    ARMED_POLL_MS = 1  # the link polls its socket this often while armed (no allocation)
     LOOP_MS = 20
     SYNC_BURST = 8  # exchanges right after (re)connecting: the host keeps the fastest
     SYNC_BURST_GAP_MS = 60
@@ -29,10 +37,15 @@ class Podium:
     SETTLE_PERIOD_MS = 62
     SYNC_PERIOD_MS = 250
     SYNC_TICK_MS = 20
-    GC_RESERVE = 12000  # while armed, let the GC run again if free heap falls below this
+    # While armed, let the GC run again if free heap falls below this. The armed path allocates
+    # next to nothing (docs/firmware.md); this is for the command that ends it (a few hundred
+    # bytes to decode) and what a fragmented heap needs around it.
+    GC_RESERVE = 4096
+    SUPERVISE_MS = 500  # how often the supervisor looks for a dead task
     RECENT_CS = 16  # command sequence numbers remembered to drop QoS 1 duplicates
 
     def __init__(self, local: dict, board=None) -> None:
+        make_room()
         self.local = local
         self.board = board if board is not None else load_board(local)
         self.board.app = self
@@ -57,12 +70,28 @@ class Podium:
         self.gc_forced = 0
         self.heap_peak = 0
         self.heap_live = 0
+        self.heap_free_at_arm = 0
+        self.heap_free_at_arm_min = 0
+        self.armed_alloc_max = 0  # most bytes allocated during one armed period
+        self._arm_alloc = 0
+        self._mem_errors = 0
+        self.restarts = 0  # tasks the supervisor restarted (reported as hb.rst)
+        self._press_ep = -1  # the epoch the press summary below is for
+        self._fp = 0  # earliest press in that epoch (podium us)
+        self._np = 0  # presses captured in that epoch
+        self._hb_queued = False
+        # A fixed array and a count, not pop/append: a list that shrinks and regrows reallocates.
+        self._recs: list = [[0, 0, 0, 0, 0, 0, 0] for _ in range(_RECORDS)]
+        self._nrec = _RECORDS
+        self._tasks: list = []
+        self._task_fns: list = []
         self._recent_cs: list[int] = []
         self._sync_n = 0
         self._sync_t1 = 0
         self._prev: list[int] | None = None
         self._last_sync = ticks_ms()
         self._stop = asyncio.Event()
+        self._wire = UpWriter(pid, self.boot)
         self.t_up = topics.podium(studio, pid, "up")
         self.t_presence = topics.podium(studio, pid, "presence")
         self.t_sync = topics.podium(studio, pid, "sync")
@@ -86,6 +115,8 @@ class Podium:
             on_up=self._on_up,
             on_down=self._on_down,
             prepare=self._prepare,
+            render=self._render,
+            release=self._release,
             net_up=self.board.net_up,
         )
         self.mqtt.BACKOFF_MAX_MS = local.get("backoff_max_ms", MQTTClient.BACKOFF_MAX_MS)
@@ -100,8 +131,30 @@ class Podium:
             msg[k] = fields[k]
         self.mqtt.publish(self.t_up, msg, 1, False, keep)
 
-    def _prepare(self, msg: dict) -> bytes:
+    @property
+    def mem_errors(self) -> int:
+        return self._mem_errors + self.mqtt.mem_errors
+
+    def _record(self, kind: int, pt: int, ep: int, c: int) -> list:
+        if self._nrec:
+            self._nrec -= 1
+            r = self._recs[self._nrec]
+        else:
+            r = [0, 0, 0, 0, 0, 0, 0]
+        r[0] = kind
+        r[1] = pt
+        r[2] = ep
+        r[3] = c
+        return r
+
+    def _prepare(self, msg):
         # Called by the link at first transmission: seq follows the send order exactly.
+        if isinstance(msg, list):
+            self.seq += 1
+            msg[6] = self.seq
+            if msg[0] == _K_HB:
+                msg[4] = self.restarts
+            return msg
         kind = msg["t"]
         if kind in _UP_KINDS:
             self.seq += 1
@@ -120,8 +173,48 @@ class Podium:
         self.button.drain()
         return self.clock.now()
 
+    def _release(self, r: list) -> None:
+        # The link is done with a record (acknowledged, or dropped before it was sent).
+        if r[0] == _K_HB:
+            self._hb_queued = False
+        if self._nrec < _RECORDS:
+            self._recs[self._nrec] = r
+            self._nrec += 1
+
+    def _render(self, r: list, buf, off: int) -> int:
+        # Called by the link at every (re)transmission of a record.
+        w = self._wire
+        kind = r[0]
+        if kind == _K_HB:
+            return w.hb(buf, off, r[6], r[1], r[2], r[3], r[4])
+        if kind == _K_BUZZ:
+            return w.buzz(buf, off, r[6], r[1], r[2])
+        return w.ack(buf, off, r[6], r[1], r[3], r[2], r[4], r[5])
+
     def _on_press(self, raw: int) -> None:
-        self._up("buzz", True, pt=self.clock.at(raw), ep=self.epoch)
+        pt = self.clock.at(raw)
+        ep = self.epoch
+        if ep != self._press_ep:
+            self._press_ep = ep
+            self._fp = pt
+            self._np = 1
+        else:
+            self._np += 1
+            if pt < self._fp:
+                self._fp = pt
+        self.mqtt.publish(self.t_up, self._record(_K_BUZZ, pt, ep, 0), 1, False, True)
+
+    def _ack(self, pt: int, cs: int) -> None:
+        # The lock acknowledgement carries what this podium pressed in the lock's epoch, so the
+        # host can tell a buzz the broker lost from one that never happened.
+        r = self._record(_K_ACK, pt, self.epoch, cs)
+        if self._press_ep == self.epoch and self._np:
+            r[4] = self._fp
+            r[5] = self._np
+        else:
+            r[4] = 0
+            r[5] = 0
+        self.mqtt.publish(self.t_up, r, 1, False, True)
 
     def _on_fault(self, code: str, n: int) -> None:
         self.faults += 1
@@ -131,11 +224,13 @@ class Podium:
             self._up("fault", False, pt=self.clock.now(), code=code)
 
     def _heartbeat(self) -> None:
+        if self._hb_queued:
+            return  # the last one is still waiting for the link: one is enough
         rssi = self.board.rssi()
-        if rssi is not None and -127 <= rssi <= 0:
-            self._up("hb", pt=self._now_watermark(), ep=self.epoch, rssi=rssi)
-        else:
-            self._up("hb", pt=self._now_watermark(), ep=self.epoch)
+        if rssi is not None and not -127 <= rssi <= 0:
+            rssi = None
+        self._hb_queued = True
+        self.mqtt.publish(self.t_up, self._record(_K_HB, self._now_watermark(), self.epoch, rssi), 1)
 
     def _send_sync(self) -> None:
         self._last_sync = ticks_ms()
@@ -188,7 +283,7 @@ class Podium:
             pt = self._now_watermark()
             self.epoch = msg["ep"]
             self._disarm()
-            self._up("ack", True, pt=pt, cs=msg["cs"], ep=self.epoch)
+            self._ack(pt, msg["cs"])
             self.lights.set("locked")
         elif kind == "arm":
             self.epoch = msg["ep"]
@@ -196,7 +291,14 @@ class Podium:
             # Collect now, then not while armed: a collection would delay soft-IRQ capture.
             gc.collect()
             self.heap_live = max(self.heap_live, gc.mem_alloc())
+            self._recs_full()
+            free = gc.mem_free()
+            self._arm_alloc = gc.mem_alloc()
+            self.heap_free_at_arm = free
+            if not self.heap_free_at_arm_min or free < self.heap_free_at_arm_min:
+                self.heap_free_at_arm_min = free
             gc.disable()
+            self.mqtt.read_poll_ms = self.ARMED_POLL_MS
             self.armed = True
         elif kind == "light":
             if "ep" in msg and msg["ep"] != self.epoch:
@@ -206,8 +308,18 @@ class Podium:
         elif kind == "ident":
             self.lights.set("identify", None, msg["dur"])
 
+    def _recs_full(self) -> None:
+        while self._nrec < _RECORDS:
+            self._recs[self._nrec] = [0, 0, 0, 0, 0, 0, 0]
+            self._nrec += 1
+
     def _disarm(self) -> None:
+        if self.armed and not gc.isenabled():
+            used = gc.mem_alloc() - self._arm_alloc
+            if used > self.armed_alloc_max:
+                self.armed_alloc_max = used
         self.armed = False
+        self.mqtt.read_poll_ms = 0
         gc.enable()
 
     def _apply_config(self, msg: dict) -> None:
@@ -231,7 +343,7 @@ class Podium:
             used = gc.mem_alloc()
             if used > self.heap_peak:
                 self.heap_peak = used
-            if self.armed and gc.mem_free() < self.GC_RESERVE:
+            if self.armed and not gc.isenabled() and gc.mem_free() < self.GC_RESERVE:
                 self.gc_forced += 1
                 gc.enable()
             interval = self.ARMED_HB_MS if self.armed else self.settings["hb"]
@@ -245,7 +357,9 @@ class Podium:
         settle_until = ticks_ms()
         while True:
             await asyncio.sleep_ms(self.SYNC_TICK_MS)
-            if not self.mqtt.up:
+            # No exchanges while armed: each allocates about 2 KB (request, reply decode) and
+            # the GC is off. The model's wander term covers the gap (0.5 ppm: 5 us per 10 s).
+            if not self.mqtt.up or self.armed:
                 continue
             if self.mqtt.connects != seen:
                 seen = self.mqtt.connects
@@ -262,17 +376,30 @@ class Podium:
     def stop(self) -> None:
         self._stop.set()
 
+    async def _supervise(self) -> None:
+        # A task that died (an exception it did not handle) is started again and counted; the
+        # count goes out in every heartbeat as rst.
+        while True:
+            await asyncio.sleep_ms(self.SUPERVISE_MS)
+            for i in range(len(self._tasks)):
+                if self._tasks[i].done():
+                    self.restarts += 1
+                    self._tasks[i] = asyncio.create_task(self._task_fns[i]())
+                    print("podium: restarted task", i, "restarts", self.restarts)
+
     async def run(self) -> None:
         self.lights.set_link(False)
-        coros = [
-            self.mqtt.run(),
-            self.button.run(),
-            self.button.monitor(),
-            self.lights.run(),
-            self._tick_loop(),
-            self._sync_loop(),
+        self._task_fns = [
+            self.mqtt.run,
+            self.button.run,
+            self.button.monitor,
+            self.lights.run,
+            self._tick_loop,
+            self._sync_loop,
         ]
-        tasks = [asyncio.create_task(c) for c in coros + self.board.tasks()]
+        self._tasks = [asyncio.create_task(f()) for f in self._task_fns]
+        tasks = [asyncio.create_task(c) for c in self.board.tasks()]
+        tasks.append(asyncio.create_task(self._supervise()))
         gc.collect()
         self.heap_live = gc.mem_alloc()
         print("podium", self.pid, "board", self.board.name, "fw", FW_VERSION)
@@ -286,6 +413,8 @@ class Podium:
                 await asyncio.sleep_ms(20)
             await self.mqtt.disconnect()
         for t in tasks:
+            t.cancel()
+        for t in self._tasks:
             t.cancel()
         await asyncio.sleep_ms(0)
         self.deinit()

@@ -1,6 +1,7 @@
 # Light patterns, driven without blocking: a task recomputes the colour a few dozen times a
 # second and writes the driver only on change. Drivers (NeoPixel ring, plain LED, unix fake)
-# live in the board layer and expose show(r, g, b).
+# live in the board layer and expose show(r, g, b). The RGB of a pattern is computed when the
+# pattern or the configuration changes, never per frame: frames allocate nothing.
 import asyncio
 from time import ticks_add, ticks_diff, ticks_ms
 
@@ -20,10 +21,26 @@ _TABLE = {
     "blink": ("cmd", 500, 500, 1),
 }
 FALSE_FLASH_MS = 1500  # a false start flashes this long, then shows "locked"
+_DARK = (0, 0, 0)
 
 
 def parse_colour(col: str):
     return int(col[0:2], 16), int(col[2:4], 16), int(col[4:6], 16)
+
+
+class _Shown:
+    """One pattern ready to show: name, colour, blink timing and its precomputed RGB."""
+
+    def __init__(self, pat: str, col: str, bri: int) -> None:
+        src, on, off, div = _TABLE[pat]
+        hexcol = col if src == "own" or src == "cmd" else src
+        r, g, b = parse_colour(hexcol)
+        k = bri // div
+        self.pat = pat
+        self.col = col
+        self.on = on
+        self.period = on + off
+        self.rgb = (r * k // 255, g * k // 255, b * k // 255)
 
 
 class Lights:
@@ -33,25 +50,26 @@ class Lights:
         self._driver = driver
         self.colour = colour
         self.bri = bri
-        self._base = "idle"
-        self._base_col = colour
-        self._temp: tuple | None = None  # (pattern, colour, until_ms) overlay with a duration
+        self._base = _Shown("idle", colour, bri)
+        self._temp: _Shown | None = None  # an overlay with a duration, until _until
+        self._until = ticks_ms()
+        self._offline_shown = _Shown("offline", colour, bri)
         self._offline = False
         self._start = ticks_ms()
-        self._shown: tuple | None = None
+        self._shown = _DARK
+        self.frames = 0
 
     def set(self, pat: str, col=None, dur: int = 0) -> None:
         if pat not in _TABLE:
             raise ValueError("unknown light pattern " + pat)
         if dur > 0 or pat == "false":
-            until = ticks_add(ticks_ms(), dur if dur > 0 else FALSE_FLASH_MS)
-            self._temp = (pat, col or self.colour, until)
+            self._until = ticks_add(ticks_ms(), dur if dur > 0 else FALSE_FLASH_MS)
+            self._temp = _Shown(pat, col or self.colour, self.bri)
             if pat == "false" and dur <= 0:
-                self._base, self._base_col = "locked", self.colour
+                self._base = _Shown("locked", self.colour, self.bri)
         else:
             self._temp = None
-            self._base = pat
-            self._base_col = col or self.colour
+            self._base = _Shown(pat, col or self.colour, self.bri)
         self._start = ticks_ms()
 
     def set_link(self, up: bool) -> None:
@@ -62,39 +80,43 @@ class Lights:
     def configure(self, colour: str, bri: int) -> None:
         self.colour = colour
         self.bri = bri
-        if self._base in ("idle", "armed", "winner"):
-            self._base_col = colour
+        base = self._base
+        col = colour if base.pat in ("idle", "armed", "winner") else base.col
+        self._base = _Shown(base.pat, col, bri)
+        self._offline_shown = _Shown("offline", colour, bri)
+        if self._temp is not None:
+            self._temp = _Shown(self._temp.pat, self._temp.col, bri)
+
+    def _now_shown(self) -> _Shown:
+        t = self._temp
+        if t is not None:
+            # ticks_ms values are compared through ticks_diff only (they wrap)
+            if ticks_diff(self._until, ticks_ms()) > 0:
+                return t
+            self._temp = None
+        if self._offline:
+            return self._offline_shown
+        return self._base
 
     def current(self):
         """The pattern and colour shown now: (pattern, "rrggbb")."""
-        if self._temp is not None:
-            now = ticks_ms()
-            # ticks_ms values are compared through ticks_diff only (they wrap)
-            if ticks_diff(self._temp[2], now) > 0:
-                return self._temp[0], self._temp[1]
-            self._temp = None
-        if self._offline:
-            return "offline", self.colour
-        return self._base, self._base_col
+        s = self._now_shown()
+        return s.pat, s.col
 
     def frame(self):
-        """The RGB triple to show at this instant."""
-        pat, col = self.current()
-        src, on, off, div = _TABLE[pat]
-        if src == "own" or src == "cmd":
-            src = col
-        if off and ticks_diff(ticks_ms(), self._start) % (on + off) >= on:
-            return 0, 0, 0
-        r, g, b = parse_colour(src)
-        k = self.bri // div
-        return r * k // 255, g * k // 255, b * k // 255
+        """The RGB triple to show at this instant (a precomputed tuple: no allocation)."""
+        s = self._now_shown()
+        if s.period > s.on and ticks_diff(ticks_ms(), self._start) % s.period >= s.on:
+            return _DARK
+        return s.rgb
 
     async def run(self) -> None:
         while True:
             rgb = self.frame()
-            if rgb != self._shown:
+            if rgb is not self._shown:
                 self._shown = rgb
                 self._driver.show(rgb[0], rgb[1], rgb[2])
+            self.frames += 1
             await asyncio.sleep_ms(self.FRAME_MS)
 
     def deinit(self) -> None:

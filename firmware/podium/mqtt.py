@@ -1,13 +1,21 @@
 # A small asyncio MQTT 3.1.1 client: CONNECT with will and credentials, SUBSCRIBE, PUBLISH
 # QoS 0/1 (PUBACK, resend with DUP after a reconnect), keepalive by ticks_diff, reconnect
 # with jittered backoff, and a bounded outbound queue that drops the oldest droppable entry.
+# The steady state allocates (almost) nothing, so it can run with the GC off while armed:
+# publishes are written straight to the socket from a preallocated packet buffer when nothing
+# is queued ahead, queue entries are recycled, and packets are read into a preallocated buffer.
+# (Over 400 lines on purpose: the allocation-free send and receive paths share the entry
+# layout and the buffers, and are easier to audit for allocation side by side.)
 import asyncio
 import gc
 import struct
+from asyncio import core  # type: ignore[attr-defined]
 from random import getrandbits
 from time import ticks_diff, ticks_ms
 
 from micropython import const
+
+from podium import early_buffer
 
 _CONNECT = const(0x10)
 _CONNACK = const(0x20)
@@ -27,6 +35,17 @@ _CONNACK_REASONS = (
     "bad credentials",
     "not authorised",
 )
+_TX = const(320)  # outbound packet buffer: header, topic and a hot payload (longer: 2 writes)
+_CHUNK = const(128)  # bytes read from the socket at once
+_RX = const(640)  # inbound packet buffer (command or config: 512 + topic); longer: dropped
+_E_TOPIC = const(0)
+_E_DATA = const(1)
+_E_QOS = const(2)
+_E_RETAIN = const(3)
+_E_KEEP = const(4)
+_E_PID = const(6)
+_E_SENT = const(7)
+_PING = b"\xc0\x00"
 
 
 class MQTTError(Exception):
@@ -57,6 +76,7 @@ class MQTTClient:
     CONNECT_TIMEOUT_MS = 4000
     BACKOFF_MIN_MS = 100
     BACKOFF_MAX_MS = 4000
+    TICK_MS = 100  # keepalive and timeout checks
 
     def __init__(
         self,
@@ -72,6 +92,8 @@ class MQTTClient:
         on_up=None,
         on_down=None,
         prepare=None,
+        render=None,
+        release=None,
         net_up=None,
     ) -> None:
         self.host = host
@@ -85,16 +107,29 @@ class MQTTClient:
         self.on_msg = on_msg  # on_msg(topic: str, payload: bytes, retained: bool)
         self.on_up = on_up
         self.on_down = on_down
-        # prepare(obj) -> bytes turns a queued object into its payload at first transmission,
-        # so sequence numbers and send times are assigned in send order.
+        # prepare(obj) turns a queued object into its payload at first transmission, so
+        # sequence numbers and send times are assigned in send order. It returns bytes, or a
+        # list (a record) that render(record, buf, off) -> end writes into the packet buffer
+        # at every (re)transmission: no payload is ever allocated for a record.
         self.prepare = prepare
+        self.render = render
+        self.release = release  # release(record): the link no longer holds it
         self.net_up = net_up  # coroutine function bringing the network link up (Wi-Fi)
         self.up = False
         self.drops = 0
         self.connects = 0
+        self.mem_errors = 0  # MemoryErrors caught (each one handled without allocating)
+        self.too_long = 0
+        # > 0: poll the socket this often instead of waiting on the I/O queue, whose wait
+        # allocates a small entry each time (the podium polls while armed, with the GC off).
+        self.read_poll_ms = 0  # inbound packets longer than the receive buffer (tail dropped)
         self.last_error = ""
-        self._q: list[list] = []  # [topic, data, qos, retain, keep]
-        self._inflight: list[list] = []  # [pid, topic, payload, retain, sent_ms]
+        # entry: [topic, data, qos, retain, keep, len, pid, sent_ms]
+        self._q: list[list] = []
+        self._inflight: list[list] = []
+        # recycled entries: a fixed array and a count (a list that shrinks and regrows reallocates)
+        self._free: list = [None] * (self.QUEUE_MAX + self.INFLIGHT)
+        self._nfree = 0
         self._pid = 0
         self._wake = asyncio.Event()
         self._dead = False
@@ -102,32 +137,48 @@ class MQTTClient:
         self._writer = None
         self._last_tx = ticks_ms()
         self._last_rx = ticks_ms()
+        self._tx = early_buffer(_TX)
+        self._rx = early_buffer(_RX)
+        self._chunk = early_buffer(_CHUNK)
+        self._puback = bytearray(b"\x40\x02\x00\x00")
+        self._reset_parser()
+        self._topics: dict = {}  # topic str -> its encoded bytes, built once per topic
 
     # -- public API --------------------------------------------------------------------
     def publish(
         self, topic: str, data, qos: int = 0, retain: bool = False, keep: bool = False, front: bool = False
     ) -> bool:
-        """Queue a publish; returns False when it was dropped. `keep` entries are dropped last."""
+        """Queue a publish; returns False when it was dropped. `keep` entries are dropped last.
+
+        With the link up and nothing queued ahead it is sent at once, from the caller."""
         if qos == 0 and not self.up:
             return False  # QoS 0 is for fresh data only (clock sync): never queued across outages
         q = self._q
         if len(q) >= self.QUEUE_MAX:
             victim = -1
             for i in range(len(q)):
-                if not q[i][4]:
+                if not q[i][_E_KEEP]:
                     victim = i
                     break
             if victim < 0 and not keep:
                 self.drops += 1
                 return False
-            q.pop(victim if victim >= 0 else 0)
+            self._release(q.pop(victim if victim >= 0 else 0))
             self.drops += 1
-        e = [topic, data, qos, retain, keep]
+        e = self._entry()
+        e[_E_TOPIC] = topic
+        e[_E_DATA] = data
+        e[_E_QOS] = qos
+        e[_E_RETAIN] = retain
+        e[_E_KEEP] = keep
         if front:
             q.insert(0, e)
         else:
             q.append(e)
-        self._wake.set()
+        if len(q) == 1 and self.up and not self._dead:
+            self._flush()
+        if q:
+            self._wake.set()
         return True
 
     def pending(self) -> int:
@@ -145,13 +196,36 @@ class MQTTClient:
             except asyncio.CancelledError:
                 self._close()
                 raise
+            except MemoryError:
+                self.mem_errors += 1
+                self.last_error = "MemoryError"
             except Exception as e:
-                self.last_error = repr(e)
-                print("mqtt:", self.last_error)
+                try:
+                    self.last_error = repr(e)
+                    print("mqtt:", self.last_error)
+                except MemoryError:
+                    self.mem_errors += 1
+                    self.last_error = "MemoryError"
             self._close()
             # Jitter spreads a studio full of podiums reconnecting after a broker restart.
             await asyncio.sleep_ms(backoff + getrandbits(7))
             backoff = min(backoff * 2, self.BACKOFF_MAX_MS)
+
+    # -- queue entries -------------------------------------------------------------------
+    def _entry(self) -> list:
+        if self._nfree:
+            self._nfree -= 1
+            return self._free[self._nfree]
+        return [None, None, 0, False, False, 0, 0, 0]
+
+    def _release(self, e: list) -> None:
+        if isinstance(e[_E_DATA], list) and self.release is not None:
+            self.release(e[_E_DATA])
+        e[_E_TOPIC] = None
+        e[_E_DATA] = None
+        if self._nfree < len(self._free):
+            self._free[self._nfree] = e
+            self._nfree += 1
 
     # -- connection --------------------------------------------------------------------
     def _close(self) -> None:
@@ -168,32 +242,40 @@ class MQTTClient:
         if was_up and self.on_down is not None:
             self.on_down()
 
-    async def _send(self, data: bytes) -> None:
+    def _emit(self, data, off: int, n: int) -> None:
+        """Write data[off:off + n] to the socket now; what the socket cannot take waits in the
+        stream's buffer for the send loop's drain. Never raises: a failure marks the link dead."""
         w = self._writer
         if w is None:
-            raise MQTTError("not connected")
-        w.write(data)
-        await w.drain()
-        self._last_tx = ticks_ms()
+            self._dead = True
+            return
+        try:
+            done = 0
+            if not w.out_buf:
+                ret = w.s.write(data, off, n)
+                if ret == n:
+                    self._last_tx = ticks_ms()
+                    return
+                done = ret or 0
+            w.out_buf += bytes(memoryview(data)[off + done : off + n])
+            self._last_tx = ticks_ms()
+            self._wake.set()
+        except MemoryError:
+            self.mem_errors += 1
+            self._dead = True
+            self._wake.set()
+        except OSError:
+            self._dead = True
+            self._wake.set()
 
-    async def _read_packet(self) -> tuple[int, bytes]:
-        r = self._reader
-        if r is None:
+    async def _send(self, data: bytes) -> None:
+        if self._writer is None:
             raise MQTTError("not connected")
-        first = (await r.readexactly(1))[0]
-        n = 0
-        shift = 0
-        while True:
-            d = (await r.readexactly(1))[0]
-            n |= (d & 0x7F) << shift
-            if not d & 0x80:
-                break
-            shift += 7
-            if shift > 21:
-                raise MQTTError("bad remaining length")
-        body = await r.readexactly(n) if n else b""
-        self._last_rx = ticks_ms()
-        return first, body
+        self._emit(data, 0, len(data))
+        if self._dead:
+            raise MQTTError("write failed")
+        if self._writer.out_buf:
+            await self._writer.drain()
 
     async def _connect(self) -> None:
         self._dead = False
@@ -220,11 +302,9 @@ class MQTTClient:
                 payload += _str(self.password)
         body = _str("MQTT") + bytes([4, flags]) + struct.pack("!H", self.keepalive) + payload
         await self._send(_packet(_CONNECT, body))
-        pkt: tuple[int, bytes] = await asyncio.wait_for_ms(self._read_packet(), self.CONNECT_TIMEOUT_MS)
-        first, body = pkt
-        if first != _CONNACK or len(body) != 2:
-            raise MQTTError("expected CONNACK")
-        rc = body[1]
+        self._reset_parser()
+        await asyncio.wait_for_ms(self._read_until_connack(), self.CONNECT_TIMEOUT_MS)
+        rc = self._connack
         if rc:
             why = _CONNACK_REASONS[rc] if rc < len(_CONNACK_REASONS) else str(rc)
             raise MQTTError("connection refused: " + why)
@@ -238,23 +318,104 @@ class MQTTClient:
         self._last_rx = ticks_ms()
         # Resend what the broker never acknowledged, first and in order, marked DUP.
         for e in self._inflight:
-            await self._send_publish(e[1], e[2], 1, e[3], e[0], True)
-            e[4] = ticks_ms()
+            self._write_publish(e, True)
+            e[_E_SENT] = ticks_ms()
+        if self._dead:
+            raise MQTTError("write failed")
         if self.on_up is not None:
             self.on_up()
+        self._flush()
 
     def _next_pid(self) -> int:
         self._pid = self._pid % 65535 + 1
         return self._pid
 
-    async def _send_publish(
-        self, topic: str, payload: bytes, qos: int, retain: bool, pid: int, dup: bool
-    ) -> None:
-        first = _PUBLISH | (0x08 if dup else 0) | (qos << 1) | (1 if retain else 0)
-        body = _str(topic)
+    def _topic(self, topic: str) -> bytes:
+        b = self._topics.get(topic)
+        if b is None:
+            b = topic.encode()
+            self._topics[topic] = b
+        return b
+
+    def _write_publish(self, e: list, dup: bool) -> None:
+        """Build the PUBLISH packet for entry e in the packet buffer and write it. The payload
+        goes at a fixed offset that leaves room for a 2-byte remaining length; the header is
+        then written right-aligned in front of it."""
+        tx = self._tx
+        qos = e[_E_QOS]
+        tb = self._topic(e[_E_TOPIC])
+        tl = len(tb)
+        p = 5 + tl + (2 if qos else 0)
+        data = e[_E_DATA]
+        if isinstance(data, list):
+            plen = self.render(data, tx, p) - p
+        else:
+            plen = len(data)
+            if p + plen <= len(tx):
+                tx[p : p + plen] = data
+        rem = p - 3 + plen
+        if rem < 128:
+            start = 1
+            tx[2] = rem
+        else:
+            start = 0
+            tx[1] = (rem & 0x7F) | 0x80
+            tx[2] = rem >> 7
+        tx[start] = _PUBLISH | (0x08 if dup else 0) | (qos << 1) | (1 if e[_E_RETAIN] else 0)
+        tx[3] = tl >> 8
+        tx[4] = tl & 0xFF
+        tx[5 : 5 + tl] = tb
         if qos:
-            body += struct.pack("!H", pid)
-        await self._send(_packet(first, body + payload))
+            pid = e[_E_PID]
+            tx[5 + tl] = pid >> 8
+            tx[6 + tl] = pid & 0xFF
+        if p + plen <= len(tx):
+            self._emit(tx, start, p + plen - start)
+        else:  # a long payload (hello, config echo): header, then the payload itself
+            self._emit(tx, start, p - start)
+            self._emit(data, 0, plen)
+
+    def _prepare(self, e: list) -> bool:
+        data = e[_E_DATA]
+        if isinstance(data, (bytes, bytearray)):
+            return True
+        for attempt in (0, 1):
+            try:
+                e[_E_DATA] = self.prepare(data)
+                return True
+            except MemoryError:
+                self.mem_errors += 1
+                if attempt:
+                    break
+                gc.collect()  # even while armed: a lost message is worse than a pause
+            except Exception as e2:
+                try:
+                    print("mqtt: cannot prepare", repr(e2))
+                except MemoryError:
+                    self.mem_errors += 1
+                break
+        self.drops += 1
+        return False
+
+    def _flush(self) -> None:
+        """Send queued entries while the link and the in-flight window allow; no awaiting."""
+        q = self._q
+        while q and self.up and not self._dead:
+            e = q[0]
+            if e[_E_QOS] and len(self._inflight) >= self.INFLIGHT:
+                return
+            q.pop(0)
+            if not self._prepare(e):
+                self._release(e)
+                continue
+            if e[_E_QOS]:
+                e[_E_PID] = self._next_pid()
+                e[_E_SENT] = ticks_ms()
+                self._inflight.append(e)
+                self._write_publish(e, False)
+            else:
+                self._write_publish(e, False)
+                self._release(e)
 
     async def _session(self) -> None:
         reader = asyncio.create_task(self._read_loop())
@@ -263,74 +424,166 @@ class MQTTClient:
         finally:
             reader.cancel()
 
-    async def _read_loop(self) -> None:
+    # -- receiving -----------------------------------------------------------------------
+    # Bytes are read into a small chunk buffer and parsed into the packet buffer by a state
+    # machine, with no allocation per packet; only a PUBLISH to the application allocates
+    # its topic and payload. The waits yield to the I/O queue directly, as Stream.read does
+    # (a coroutine per read would allocate).
+    def _reset_parser(self) -> None:
+        self._st = 0  # 0: fixed header, 1: remaining length, 2: body
+        self._first = 0
+        self._rlen = 0
+        self._shift = 0
+        self._got = 0
+        self._connack = -1
+
+    def _feed(self, n: int) -> None:
+        chunk = self._chunk
+        rx = self._rx
+        cap = len(rx)
+        for k in range(n):
+            b = chunk[k]
+            st = self._st
+            if st == 0:
+                self._first = b
+                self._rlen = 0
+                self._shift = 0
+                self._got = 0
+                self._st = 1
+            elif st == 1:
+                self._rlen |= (b & 0x7F) << self._shift
+                if b & 0x80:
+                    self._shift += 7
+                    if self._shift > 21:
+                        raise MQTTError("bad remaining length")
+                elif self._rlen:
+                    self._st = 2
+                else:
+                    self._st = 0
+                    self._dispatch()
+            else:
+                if self._got < cap:
+                    rx[self._got] = b
+                self._got += 1
+                if self._got == self._rlen:
+                    self._st = 0
+                    self._dispatch()
+        self._last_rx = ticks_ms()
+
+    def _dispatch(self) -> None:
+        kind = self._first & 0xF0
+        rx = self._rx
+        n = self._rlen
+        if kind == _PUBACK and n == 2:
+            pid = (rx[0] << 8) | rx[1]
+            infl = self._inflight
+            for j in range(len(infl)):
+                if infl[j][_E_PID] == pid:
+                    self._release(infl.pop(j))
+                    break
+            if self._q:
+                self._flush()
+        elif kind == _PUBLISH:
+            self._on_publish(n)
+        elif kind == _CONNACK and n == 2:
+            self._connack = rx[1]
+        elif kind == _SUBACK:
+            for j in range(2, min(n, len(rx))):
+                if rx[j] == 0x80:
+                    print("mqtt: subscription refused")
+
+    def _on_publish(self, n: int) -> None:
+        rx = self._rx
+        qos = (self._first >> 1) & 3
+        tl = (rx[0] << 8) | rx[1]
+        i = 2 + tl
+        if qos:
+            pa = self._puback
+            pa[2] = rx[i]
+            pa[3] = rx[i + 1]
+            i += 2
+            self._emit(pa, 0, 4)
+        if n > len(rx):
+            self.too_long += 1
+            print("mqtt: message too long, dropped")
+            return
+        if self.on_msg is None:
+            return
         try:
-            while True:
-                first, body = await self._read_packet()
-                kind = first & 0xF0
-                if kind == _PUBLISH:
-                    qos = (first >> 1) & 3
-                    tl = (body[0] << 8) | body[1]
-                    topic = bytes(body[2 : 2 + tl]).decode()
-                    i = 2 + tl
-                    if qos:
-                        pid = (body[i] << 8) | body[i + 1]
-                        i += 2
-                        await self._send(_packet(_PUBACK, struct.pack("!H", pid)))
-                    if self.on_msg is not None:
-                        try:
-                            self.on_msg(topic, body[i:], bool(first & 1))
-                        except Exception as e:
-                            print("mqtt: handler error", repr(e))
-                elif kind == _PUBACK and len(body) == 2:
-                    pid = (body[0] << 8) | body[1]
-                    for j in range(len(self._inflight)):
-                        if self._inflight[j][0] == pid:
-                            self._inflight.pop(j)
-                            break
-                    self._wake.set()
-                elif kind == _SUBACK:
-                    if 0x80 in body[2:]:
-                        print("mqtt: subscription refused")
+            topic = bytes(rx[2 : 2 + tl]).decode()
+            self.on_msg(topic, bytes(rx[i:n]), bool(self._first & 1))
+        except MemoryError:
+            self.mem_errors += 1
         except Exception as e:
-            self.last_error = repr(e)
+            try:
+                print("mqtt: handler error", repr(e))
+            except MemoryError:
+                self.mem_errors += 1
+
+    async def _read_until_connack(self):
+        r = self._reader
+        if r is None:
+            raise MQTTError("not connected")
+        s = r.s
+        while self._connack < 0:
+            yield core._io_queue.queue_read(s)
+            n = s.readinto(self._chunk)
+            if n is None:
+                continue
+            if not n:
+                raise MQTTError("connection closed")
+            self._feed(n)
+
+    async def _read_loop(self):
+        try:
+            r = self._reader
+            if r is None:
+                raise MQTTError("not connected")
+            s = r.s
+            while True:
+                n = s.readinto(self._chunk)
+                if n is None:
+                    if self.read_poll_ms:
+                        await asyncio.sleep_ms(self.read_poll_ms)
+                    else:
+                        yield core._io_queue.queue_read(s)
+                    continue
+                if not n:
+                    break
+                self._feed(n)
+        except MemoryError:
+            self.mem_errors += 1
+        except Exception as e:
+            try:
+                self.last_error = repr(e)
+            except MemoryError:
+                self.mem_errors += 1
         self._dead = True
         self._wake.set()
 
+    # -- sending ------------------------------------------------------------------------
     async def _send_loop(self) -> None:
         ka = self.keepalive * 1000
         while not self._dead:
-            q = self._q
-            while q and not self._dead and (q[0][2] == 0 or len(self._inflight) < self.INFLIGHT):
-                topic, data, qos, retain, _ = q.pop(0)
-                if not isinstance(data, (bytes, bytearray)):
-                    try:
-                        try:
-                            data = self.prepare(data)
-                        except MemoryError:
-                            gc.collect()  # even while armed: a lost message is worse than a pause
-                            data = self.prepare(data)
-                    except Exception as e:
-                        self.drops += 1
-                        print("mqtt: cannot prepare", repr(e))
-                        continue
-                pid = 0
-                if qos:
-                    pid = self._next_pid()
-                    self._inflight.append([pid, topic, data, retain, ticks_ms()])
-                await self._send_publish(topic, data, qos, retain, pid, False)
+            self._flush()
+            w = self._writer
+            if w is not None and w.out_buf:
+                await w.drain()
             now = ticks_ms()
-            if self._inflight and ticks_diff(now, self._inflight[0][4]) > self.ACK_TIMEOUT_MS:
+            if self._inflight and ticks_diff(now, self._inflight[0][_E_SENT]) > self.ACK_TIMEOUT_MS:
                 raise MQTTError("no PUBACK")
             if ticks_diff(now, self._last_rx) > ka + ka // 2:
                 raise MQTTError("keepalive expired")
             if ticks_diff(now, self._last_tx) > ka // 2:
-                await self._send(bytes([_PINGREQ, 0]))
-            self._wake.clear()
-            try:
-                await asyncio.wait_for_ms(self._wake.wait(), 100)
-            except asyncio.TimeoutError:
-                pass
+                self._emit(_PING, 0, 2)
+            if self._q and not self._dead:
+                # Something waits for the in-flight window or the socket: woken by a PUBACK.
+                self._wake.clear()
+                await self._wake.wait()
+            else:
+                # Idle: publishes go out from the caller (publish -> _flush); only the timers
+                # need this task, and a plain sleep allocates nothing (an Event wait would).
+                await asyncio.sleep_ms(self.TICK_MS)
         raise MQTTError("link lost: " + self.last_error)
 
     async def disconnect(self) -> None:

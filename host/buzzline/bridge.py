@@ -7,7 +7,8 @@ module returns. Testable without a broker (tests/test_bridge.py).
 Inbound, per leaf:
 - ``sync``: a ``syncr`` reply now, and the previous exchange's four timestamps into the podium's
   clock model.
-- ``presence``: ``PodiumOnline``/``PodiumOffline`` when it changes what the host knew.
+- ``presence``: ``PodiumOnline``/``PodiumOffline`` when it changes what the host knew (only the
+  live boot's: ingest drops the others). Any ``up`` message also means online.
 - ``up``: ``hello`` → ``PodiumHello`` (then the podium's retained config); ``buzz`` →
   ``PodiumPress`` mapped to host time with its bound; ``hb``/``ack`` → ``PodiumWatermark``.
 
@@ -19,7 +20,7 @@ on the notice bus and on ``game/events``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from buzzline_protocol import codec, topics
@@ -122,12 +123,14 @@ class Bridge:
         pid = acc.podium
         info = self.registry.get(pid)
         info.boot = m["b"]
-        if acc.new_boot and kind != "hello":
+        if not info.online:
+            # The live boot speaks on up, so it is connected, whatever presence said: a new boot's
+            # presence that overtook its hello was dropped as early (SPEC §4.2).
             info.online = True
+            out.events.append(ev.PodiumOnline(pid, {}))
         self.clocks.note_time(pid, m["b"], m["pt"])
         if kind == "hello":
             info.hw, info.board, info.fw = m["hw"], m["board"], m["fw"]
-            info.online = True
             out.events.append(ev.PodiumHello(pid, m["hw"], m["board"], m["fw"]))
             out.after.append(pid)  # after the engine assigned it: the config names the player
             return
@@ -148,7 +151,17 @@ class Bridge:
             info.rssi = m.get("rssi")
             info.batt_mv = m.get("batt")
         lock_ack = kind == "ack" and m["cs"] == self.lock_cs
-        out.events.append(ev.PodiumWatermark(pid, m["seq"], mapping.host_us, mapping.err_us, lock_ack))
+        wm = ev.PodiumWatermark(pid, m["seq"], mapping.host_us, mapping.err_us, lock_ack, gap=acc.gap > 0)
+        if lock_ack and isinstance(m.get("np"), int):
+            # what it pressed this epoch: the arbiter recovers a buzz the broker lost (SPEC §4.6)
+            wm = replace(wm, np=m["np"])
+            fp = m.get("fp")
+            if isinstance(fp, int):
+                fpm = self.clocks.model(pid, m["b"]).map(fp)
+                wm = replace(
+                    wm, fp=fp, fp_mapped_us=fpm.host_us, fp_err_us=fpm.err_us, fp_trusted=fpm.trusted
+                )
+        out.events.append(wm)
 
     def config(self, pid: str) -> Wire | None:
         """The podium's retained config (its player's name and colour), when it changed."""
@@ -161,6 +174,15 @@ class Bridge:
             return None
         self._configured[pid] = cfg
         return Wire(topics.podium(self.studio, pid, "config"), cfg, retain=True)
+
+    def ident(self, podium: object, ms: object) -> Wire | str:
+        """The ``ident`` (blink) message for one podium the host knows, or why not."""
+        if not isinstance(podium, str) or podium not in self.registry.podiums:
+            return f"unknown podium {podium!r}"
+        if isinstance(ms, bool) or not isinstance(ms, int) or not 0 < ms <= 600_000:
+            return "ms must be a whole number of milliseconds, 1 to 600000"
+        msg = {"t": "ident", "cs": self.next_cs(), "dur": ms}
+        return Wire(topics.podium(self.studio, podium, "cmd"), msg)
 
     # ---- outbound ----------------------------------------------------------------------------------
     def locks(self, effects: list[ev.Effect]) -> list[Wire]:
@@ -192,7 +214,7 @@ class Bridge:
                 wire.append(self._light(e))
             elif isinstance(e, ev.StateChanged):
                 state_changed = True
-            elif isinstance(e, ev.Logged) and e.kind in ("assigned", "unassigned"):
+            elif isinstance(e, ev.Logged) and e.kind in ("assigned", "unassigned", "renamed"):
                 cfg = self.config(str(e.data.get("podium", "")))
                 if cfg is not None:
                     wire.append(cfg)
@@ -203,6 +225,8 @@ class Bridge:
             events = self._phase_events(view) + events
             wire.append(Wire(topics.game_state(self.studio), state_message(view, now_us), retain=True))
             self._last_view = view
+            if not events:
+                events.append({"k": "view"})  # only the view changed (a podium's clock, a watermark)
         return wire, events
 
     def resync(self) -> list[ev.Effect]:
@@ -289,6 +313,15 @@ def notice_events(e: ev.Effect, view: dict[str, Any]) -> list[dict[str, Any]]:
         return [{"k": "locked", "ep": e.epoch}]
     if isinstance(e, ev.DecisionMade):
         return decision_events(e.decision, view)
+    if isinstance(e, ev.DecisionOverturned):
+        was = _who(e.previous.winner, view)
+        over = {
+            "k": "overturned",
+            "was": was,
+            "was_tied": list(e.previous.tied),
+            "flags": sorted(e.decision.flags),
+        }
+        return [over, *decision_events(e.decision, view)]
     if isinstance(e, ev.FalseStart):
         return [{"k": "false_start", **_who(e.podium, view), "lockout_ms": e.lockout_ms}]
     if isinstance(e, ev.Judged):
@@ -312,6 +345,8 @@ def notice_events(e: ev.Effect, view: dict[str, Any]) -> list[dict[str, Any]]:
             return [{"k": e.kind, "podium": e.data.get("podium"), "player": e.data.get("player")}]
         if e.kind in ("online", "offline"):
             return [{"k": "podium", "podium": e.data.get("podium"), "online": e.kind == "online"}]
+        if e.kind == "renamed":
+            return [{"k": "renamed", "player": e.data.get("player"), "to": e.data.get("to")}]
         if e.kind in ("undo", "redo"):
             return [{"k": e.kind, "command": e.data.get("command")}]
         if e.kind == "command":

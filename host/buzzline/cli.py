@@ -1,4 +1,8 @@
-"""The `buzzline` command line: one subcommand per module in `buzzline.commands`."""
+"""The `buzzline` command line: one subcommand per module in `buzzline.commands`.
+
+A mistake the user can fix ends in one line on stderr and exit status 2 (`buzzline.errors`);
+`--debug` adds the traceback. Anything else is a bug: one line asking for a report, status 1.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,29 @@ import importlib
 import logging
 import pkgutil
 import sys
+import traceback
 from collections.abc import Sequence
 from types import ModuleType
+from typing import NoReturn
 
 from buzzline import __version__, commands
+from buzzline.errors import EXIT_USAGE, explain
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``buzzline host: <problem> (see buzzline host --help)``."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", _formatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    # wide enough that every command's summary stays on its own line
+    return argparse.HelpFormatter(prog, max_help_position=14, width=130)
 
 
 def _command_modules() -> list[ModuleType]:
@@ -23,25 +46,46 @@ def _command_modules() -> list[ModuleType]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="buzzline", description="Buzzline game-show buzzer system")
+    parser = Parser(
+        prog="buzzline",
+        description="Buzzline: a fair game-show buzzer system (podiums -> MQTT -> host).",
+        epilog="`buzzline COMMAND --help` lists a command's options.",
+    )
     parser.add_argument("--version", action="version", version=f"buzzline {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.add_argument("--debug", action="store_true", help="show the traceback behind an error")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, title="commands")
     for mod in _command_modules():
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
         mod.add_arguments(p)
+        # also accepted after the command; SUPPRESS keeps it from resetting the top-level one
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         p.set_defaults(_run=mod.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
+    level = logging.DEBUG if args.debug else logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         rc: int = args._run(args)
     except KeyboardInterrupt:
         return 130
+    except Exception as e:
+        if args.debug:
+            traceback.print_exc()
+        known = explain(e)
+        if known is not None:
+            print(known.line(), file=sys.stderr, flush=True)
+            return EXIT_USAGE
+        print(
+            f"buzzline: internal error: {type(e).__name__}: {e} "
+            "(run again with --debug for the traceback, and please report it)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
     return rc
 
 

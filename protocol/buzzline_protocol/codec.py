@@ -68,6 +68,7 @@ KINDS = {
         ("hw", _STR, 1, 1, 32),
         ("board", _STR, 1, 1, 16),
         ("fw", _STR, 1, 1, 16),
+        ("cap", _INTS, 0, 2, 2),  # capture bound [p99_us, max_us] from the podium's selftest
     ),
     "hb": _UP
     + (
@@ -75,9 +76,18 @@ KINDS = {
         ("ep", _INT, 0, 0, _U53),
         ("rssi", _INT, 0, -127, 0),
         ("batt", _INT, 0, 0, 20000),
+        ("rst", _INT, 0, 0, _U31),  # podium tasks restarted since boot (absent: none)
     ),
     "buzz": _UP + (("pt", _INT, 1, 0, _U53), ("ep", _INT, 1, 0, _U53)),
-    "ack": _UP + (("pt", _INT, 1, 0, _U53), ("cs", _INT, 1, 0, _U53), ("ep", _INT, 0, 0, _U53)),
+    # fp/np: the earliest press time and the number of presses in epoch ep (end-to-end check)
+    "ack": _UP
+    + (
+        ("pt", _INT, 1, 0, _U53),
+        ("cs", _INT, 1, 0, _U53),
+        ("ep", _INT, 0, 0, _U53),
+        ("fp", _INT, 0, 0, _U53),
+        ("np", _INT, 0, 0, _U31),
+    ),
     "fault": _UP
     + (
         ("pt", _INT, 1, 0, _U53),

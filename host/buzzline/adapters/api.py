@@ -71,10 +71,15 @@ EVENT_KINDS = (
     "light",  # {podium, pat, col}
     "podium",  # {podium, online, player}
     "assigned",  # {podium, player}
+    "renamed",  # {player, to}
     "refused",  # {name, reason}
     "overturned",  # {old, new}
     "undo",  # {command}
     "redo",  # {command}
+    "question_over",  # {q, result}
+    "command",  # {name}: an operator command was carried out
+    "view",  # {}: only the view changed
+    "link",  # {broker, host}: standalone only, the connection to the show changed
 )
 
 
@@ -224,7 +229,7 @@ class AdapterContext(Protocol):
         """The current game view (what ``game/state`` carries)."""
         ...
 
-    async def command(self, name: str, **args: Any) -> CommandResult:
+    async def command(self, name: str, /, **args: Any) -> CommandResult:
         """An operator command through the same interface the HTTP API uses."""
         ...
 

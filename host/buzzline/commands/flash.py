@@ -19,6 +19,7 @@ from typing import Any
 
 from buzzline_protocol import codec
 
+from buzzline.errors import UserError
 from buzzline.io.broker import parse_address
 from buzzline.io.security import podium_username
 
@@ -100,14 +101,51 @@ def build(files: list[StagedFile], out_dir: Path) -> dict[str, Path]:
     return built
 
 
-def local_config(args: argparse.Namespace) -> dict[str, Any]:
-    """The podium.json the firmware reads at boot; raises FlashError with a reason on bad input."""
+# What --dry-run shows for the settings a real flash needs and the user has not given yet.
+PLACEHOLDERS = {"ssid": "<SSID>", "password": "<WIFI-PASSWORD>", "broker": "<BROKER-HOST>:1883"}
+WIFI_SETTINGS = (("ssid", "--ssid", "Wi-Fi network name"), ("password", "--password", "Wi-Fi password"))
+
+
+def _ask(prompt: str, secret: bool) -> str | None:
+    """Ask in a terminal; None when nobody can answer (a script, CI)."""
+    if not sys.stdin.isatty():
+        return None
+    import getpass
+
     try:
-        host, port = parse_address(args.broker)
+        return getpass.getpass(f"{prompt}: ") if secret else input(f"{prompt}: ")
+    except EOFError:
+        return None
+
+
+def fill_settings(args: argparse.Namespace) -> None:
+    """The Wi-Fi and broker settings a real flash needs: given, asked for in a terminal, or an error.
+    ``--password ''`` is an open network."""
+    if args.board == "unix":
+        return
+    for key, flag, prompt in (*WIFI_SETTINGS, ("broker", "--broker", "broker HOST:PORT")):
+        if getattr(args, key) is None:
+            answer = _ask(prompt, secret=key == "password")
+            if answer is None:
+                raise FlashError(
+                    f"{flag} is required to flash a Wi-Fi board (give {flag}, run in a terminal to be "
+                    "asked, or use --dry-run to see the plan)"
+                )
+            setattr(args, key, answer)
+
+
+def local_config(args: argparse.Namespace, placeholders: bool = False) -> dict[str, Any]:
+    """The podium.json the firmware reads at boot; raises FlashError with a reason on bad input.
+    With ``placeholders`` (a dry run) settings not given show as ``<SSID>`` and the like."""
+    broker = args.broker if args.broker is not None else PLACEHOLDERS["broker"]
+    if args.broker is None and not placeholders:
+        raise FlashError("--broker is required (HOST:PORT of the studio's broker)")
+    try:
+        host, port = parse_address(broker)
     except ValueError as e:
         raise FlashError(str(e)) from None
     if not host or not 0 < port < 65536:
-        raise FlashError(f"bad broker address {args.broker!r}, expected HOST:PORT")
+        raise FlashError(f"bad broker address {broker!r}, expected HOST:PORT")
     if not codec.valid_id(args.studio):
         raise FlashError("studio must be 1-32 of [a-z0-9_-]")
     cfg: dict[str, Any] = {"board": args.board, "broker": f"{host}:{port}", "studio": args.studio}
@@ -116,10 +154,11 @@ def local_config(args: argparse.Namespace) -> dict[str, Any]:
             raise FlashError("id must be 1-32 of [a-z0-9_-] and not 'all' (default: the chip's unique id)")
         cfg["id"] = args.id
     if args.board != "unix":
-        if not args.ssid:
-            raise FlashError("--ssid is required for a Wi-Fi board")
-        cfg["ssid"] = args.ssid
-        cfg["password"] = args.password or ""
+        for key, flag, _prompt in WIFI_SETTINGS:
+            value = getattr(args, key)
+            if value is None and not placeholders:
+                raise FlashError(f"{flag} is required for a Wi-Fi board")
+            cfg[key] = PLACEHOLDERS[key] if value is None else value
     user = args.user or (podium_username(args.id) if args.id and args.secret else None)
     if args.secret and not user:
         raise FlashError("--secret needs --user (or --id, to use the podium's default account)")
@@ -134,17 +173,26 @@ def local_config(args: argparse.Namespace) -> dict[str, Any]:
     return cfg
 
 
+def check_port(port: str) -> None:
+    """A serial device given by path must exist: say so now, not after mpremote's retries."""
+    if port.startswith("/") and not Path(port).exists():
+        raise FlashError(f"no device at {port} (is the board plugged in? `ls /dev/ttyUSB* /dev/ttyACM*`)")
+
+
 def masked(cfg: dict[str, Any]) -> dict[str, Any]:
-    return {k: ("***" if k in SECRET_KEYS and v else v) for k, v in cfg.items()}
+    def hide(k: str, v: Any) -> Any:
+        return "***" if k in SECRET_KEYS and v and v not in PLACEHOLDERS.values() else v
+
+    return {k: hide(k, v) for k, v in cfg.items()}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", help="serial port of the board, e.g. /dev/ttyUSB0 (not for --dry-run)")
     parser.add_argument("--board", required=True, choices=("esp32", "picow"), help="board profile")
     parser.add_argument("--id", help="podium id (default: the chip's unique id in hex)")
-    parser.add_argument("--ssid", help="Wi-Fi network name")
-    parser.add_argument("--password", help="Wi-Fi password")
-    parser.add_argument("--broker", default="buzzline.local:1883", help="broker HOST:PORT")
+    parser.add_argument("--ssid", help="Wi-Fi network name (asked for when missing)")
+    parser.add_argument("--password", help="Wi-Fi password ('' for an open network; asked for when missing)")
+    parser.add_argument("--broker", help="broker HOST:PORT (asked for when missing)")
     parser.add_argument("--studio", default="demo", help="studio name in the topic tree (default demo)")
     parser.add_argument("--user", help="broker username (default podium-ID when --secret is given)")
     parser.add_argument("--secret", help="broker password for this podium")
@@ -163,6 +211,10 @@ def print_plan(files: list[StagedFile], cfg: dict[str, Any], port: str | None) -
     print(f"  (generated) -> :/{CONFIG_NAME}")
     print(f"{CONFIG_NAME}:")
     print(json.dumps(masked(cfg), indent=2, sort_keys=True))
+    missing = [k for k, v in cfg.items() if v == PLACEHOLDERS.get(k)]
+    if missing:
+        flags = ", ".join(f"--{k}" for k in missing)
+        print(f"<...> are placeholders: a real flash needs {flags} (or asks for them in a terminal)")
 
 
 def _mpremote(port: str, *cmd: str) -> None:
@@ -197,19 +249,18 @@ def flash(files: list[StagedFile], cfg: dict[str, Any], port: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        cfg = local_config(args)
-        files = stage(args.board, compiled=not args.source)
         if args.dry_run:
-            print_plan(files, cfg, args.port)
+            print_plan(stage(args.board, compiled=not args.source), local_config(args, True), args.port)
             return 0
         if not args.port:
             raise FlashError("--port is required (or use --dry-run)")
-        flash(files, cfg, args.port)
+        check_port(args.port)
+        fill_settings(args)
+        cfg = local_config(args)
+        flash(stage(args.board, compiled=not args.source), cfg, args.port)
     except FlashError as e:
-        print(f"buzzline flash: {e}", file=sys.stderr)
-        return 2
+        raise UserError("flash", str(e)) from None
     except subprocess.TimeoutExpired:
-        print("buzzline flash: the board did not answer (check --port and the USB cable)", file=sys.stderr)
-        return 2
+        raise UserError("flash", "the board did not answer", "check --port and the USB cable") from None
     print("done: the podium boots, joins Wi-Fi and says hello on the broker")
     return 0

@@ -4,25 +4,31 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
 
-from buzzline.io.broker import parse_address
+from buzzline.commands._common import (
+    add_broker_arguments,
+    api_socket,
+    broker_address,
+    check_log_path,
+    read_credentials,
+)
+from buzzline.errors import UserError, port_number
 
 NAME = "host"
 HELP = "run the host: MQTT bridge, fair arbiter, game engine and event log"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--broker", default="127.0.0.1:1883", help="broker HOST:PORT")
-    p.add_argument("--studio", default="demo", help="studio namespace on the broker")
+    add_broker_arguments(p)
+    p.add_argument("--studio", default=None, help="studio name (default demo, or that of --credentials)")
     p.add_argument("--show", help="show file (TOML); default: everyone who says hello plays")
     p.add_argument("--log", dest="log_path", help="event log (SQLite); resumes from it if it exists")
-    p.add_argument("--user", help="broker username")
-    p.add_argument("--password", help="broker password")
-    p.add_argument("--http", type=int, default=None, help="serve the operator API on this port")
+    p.add_argument("--http", type=port_number, default=None, help="serve the operator API on this port")
     p.add_argument("--token", default=None, help="operator token for the API (default: random, printed)")
     p.add_argument("--auto", action="store_true", help="run questions unattended (read, arm, judge, next)")
     p.add_argument("--seed", type=int, default=0)
@@ -58,38 +64,69 @@ def command_line(
     return argv
 
 
+def host_login(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """The host's broker account: --user/--password, else the host account of --credentials."""
+    if args.credentials is None:
+        args.studio = args.studio or "demo"
+        return args.user, args.password
+    sec = read_credentials(args.credentials)
+    if args.studio is None:
+        args.studio = sec.studio
+    elif sec.studio != args.studio:
+        what = f"--credentials {args.credentials}"
+        raise UserError(what, f"is for studio {sec.studio!r}", f"pass --studio {sec.studio}")
+    return (args.user, args.password) if args.user else (sec.host.username, sec.host.password)
+
+
 async def _serve(args: argparse.Namespace) -> int:
     from buzzline.core.show import Show
     from buzzline.host_service import HostService
+    from buzzline.io.reach import wait_for_broker
     from buzzline.showfile import load_show
 
-    host, port = parse_address(args.broker)
+    host, port = broker_address(args.broker)
+    user, password = host_login(args)
+    # Everything the user gave is checked before anything starts: show, API port, broker.
     # Without a show file: everyone who says hello plays, and questions never run out.
     show = load_show(args.show) if args.show else dataclasses.replace(Show.default([]), rounds=())
-    async with HostService(
-        host,
-        port,
-        args.studio,
-        show=show,
-        log_path=args.log_path,
-        username=args.user,
-        password=args.password,
-        seed=args.seed,
-    ) as svc:
+    if args.log_path:
+        check_log_path(args.log_path)
+    async with contextlib.AsyncExitStack() as stack:
+        sock = api_socket(args.http) if args.http else None
+        if sock is not None:
+            stack.callback(sock.close)
+        await wait_for_broker(host, port, user, password, wait=args.wait)
+        service = HostService(
+            host, port, args.studio, show=show, log_path=args.log_path, username=user, password=password,
+            seed=args.seed,
+        )  # fmt: skip
+        try:
+            svc = await stack.enter_async_context(service)
+        except TimeoutError:
+            raise UserError(f"broker {host}:{port}", "the host could not connect within 10 s") from None
         print(f"buzzline host: studio {args.studio!r} on {host}:{port}", flush=True)
-        servers = []
-        if args.http:
+        if sock is not None:
             from buzzline.io.operator_api import serve_operator_api
 
-            api = await serve_operator_api(svc, "127.0.0.1", args.http, args.token)
-            servers.append(api)
-            print(f"operator API on http://127.0.0.1:{args.http}/api (token {api.token})", flush=True)
+            api = await serve_operator_api(svc, "127.0.0.1", args.http, args.token, sock=sock)
+            stack.push_async_callback(api.close)
+            base = f"http://127.0.0.1:{args.http}"
+            print(
+                f"operator API: GET {base}/api/state; POST {base}/api/command with token {api.token}; "
+                f"docs {base}/api/docs",
+                flush=True,
+            )
+            print(f"console: {base}/console#token={api.token}", flush=True)
         if args.auto:
             from buzzline.commands.demo import play_questions
 
             await play_questions(svc, None, seconds=None)
         else:
-            await asyncio.Event().wait()
+            await svc.wait_stopped()
+        if svc.failed is not None:
+            # the service stopped itself: a part of it died (logged above with its traceback)
+            print(f"buzzline host: stopped: {type(svc.failed).__name__}: {svc.failed}", file=sys.stderr)
+            return 1
     return 0
 
 

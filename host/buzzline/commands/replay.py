@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from buzzline.commands.report import DECISION_KINDS, decision_of
 from buzzline.io.eventlog import EventLog, EventLogError, Record, RecordError
+from buzzline.showreport import DECISION_KINDS, decision_of
 
 NAME = "replay"
 HELP = "print the timeline of a show's event log"

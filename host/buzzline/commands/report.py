@@ -1,5 +1,6 @@
-"""`buzzline report SHOW.db --format json|csv|html`: every buzz decision in a show log, with the
-evidence that made it (mapped times, error bounds, gaps, tie rule, flags, watermarks)."""
+"""`buzzline report SHOW.db [--format json|csv|html] [--question N]`: the judge's report of a show:
+per question and reopening, who won, the ring-in order with reaction times, gaps and ± bounds in
+ms, false starts, ties and flags in words, and each podium's clock quality (`buzzline.showreport`)."""
 
 from __future__ import annotations
 
@@ -9,230 +10,259 @@ import html
 import io
 import json
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from buzzline.core.types import Decision
-from buzzline.io.eventlog import EventLog, EventLogError, Record, RecordError, from_record
+from buzzline.errors import UserError
+from buzzline.io.eventlog import EventLog
+from buzzline.showreport import build_report, decisions
 
 NAME = "report"
-HELP = "list every buzz decision in a show log with its evidence (json, csv or html)"
-
-# Record kinds that carry a decision: the arbiter's Decision itself, or an effect wrapping it
-# ({"decision": {...}}), or the host service's envelope {"type": "Decision", "decision": {...}}.
-DECISION_KINDS = ("Decision", "DecisionMade", "Decided", "decision")
-
-
-@dataclass(frozen=True, slots=True)
-class LoggedDecision:
-    seq: int
-    host_us: int
-    wall_time: float
-    kind: str
-    decision: Decision
-
-
-def decision_of(rec: Record) -> Decision:
-    """The Decision in a record of one of `DECISION_KINDS`; `RecordError` if it is malformed."""
-    kind, data = rec.kind, rec.data
-    if kind == "decision":  # envelope: the inner kind says how "decision" is shaped
-        kind = data.get("type", "Decision")
-    if kind == "Decision":
-        fields = data.get("decision") if rec.kind == "decision" else data
-    else:
-        fields = data.get("decision")
-        if rec.kind == "decision" and isinstance(fields, dict):
-            fields = fields.get("decision")
-    if not isinstance(fields, dict):
-        raise RecordError(f"{rec.kind} record has no 'decision' object")
-    obj = from_record("Decision", fields)
-    if not isinstance(obj, Decision):  # pragma: no cover - the registry maps "Decision" to it
-        raise RecordError(f"{rec.kind} record does not hold a Decision")
-    return obj
-
-
-def read_decisions(log: EventLog, problems: list[str]) -> Iterator[LoggedDecision]:
-    """Decisions in log order; a malformed one is described in ``problems`` and skipped."""
-    for rec in log.records(kinds=DECISION_KINDS):
-        try:
-            d = decision_of(rec)
-        except RecordError as e:
-            problems.append(f"record {rec.seq} ({rec.kind}): {e}")
-            continue
-        yield LoggedDecision(rec.seq, rec.host_us, rec.wall_time, rec.kind, d)
-
-
-def _ms(us: int | None) -> float | None:
-    return None if us is None else round(us / 1000, 3)
-
-
-def decision_json(ld: LoggedDecision) -> dict[str, Any]:
-    """One decision as a report entry: the ring-in order joined with each press's evidence."""
-    d = ld.decision
-    ev = d.evidence
-    presses = {p.get("podium"): p for p in _dicts(ev.get("presses"))}
-    order = []
-    for place, r in enumerate(d.order, 1):
-        p = presses.get(r.podium, {})
-        order.append(
-            {
-                "place": place,
-                "podium": r.podium,
-                "team": r.team,
-                "mapped_us": r.mapped_us,
-                "err_us": r.err_us,
-                "gap_us": r.gap_us,
-                "gap_ms": _ms(r.gap_us),
-                "winner": r.podium == d.winner,
-                "tied": r.podium in d.tied and d.is_tie,
-                "press_seq": p.get("seq"),
-                "podium_us": p.get("podium_us"),
-                "arrival_us": p.get("arrival_us"),
-                "trusted": p.get("trusted"),
-            }
-        )
-    return {
-        "record": ld.seq,
-        "logged_host_us": ld.host_us,
-        "logged_wall_time": ld.wall_time,
-        "epoch": d.epoch,
-        "winner": d.winner,
-        "tied": list(d.tied),
-        "tie_rule": d.tie_rule,
-        "flags": sorted(d.flags),
-        "decided_us": d.decided_us,
-        "order": order,
-        "watermarks": ev.get("watermarks", {}),
-        "wait_us": ev.get("wait_us"),
-        "draw": ev.get("draw"),
-        "evidence": ev,
-    }
-
-
-def _dicts(x: object) -> list[dict[str, Any]]:
-    return [i for i in x if isinstance(i, dict)] if isinstance(x, list) else []
-
+HELP = "the judge's report of a show log: every question and buzz with its evidence (html, json, csv)"
 
 CSV_COLUMNS = (
-    "record",
-    "epoch",
+    "question",
+    "round",
+    "part",
+    "reopening",
+    "row",
     "place",
+    "player",
     "podium",
     "team",
     "winner",
     "tied",
-    "mapped_us",
-    "err_us",
+    "pressed_at",
+    "reaction_ms",
     "gap_ms",
-    "press_seq",
-    "podium_us",
-    "arrival_us",
-    "trusted",
+    "bound_ms",
+    "before_arm_ms",
+    "lockout_ms",
     "tie_rule",
+    "draw",
     "flags",
-    "decided_us",
-    "wait_us",
+    "waited_ms",
+    "decided_at",
+    "record",
 )
 
 
-def render_json(meta: dict[str, str], entries: list[dict[str, Any]]) -> str:
-    return json.dumps({"show": meta, "decisions": entries}, indent=2) + "\n"
+def render_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=2) + "\n"
 
 
-def render_csv(entries: list[dict[str, Any]]) -> str:
-    """One row per press in each decision's ring-in order."""
+def render_csv(report: dict[str, Any]) -> str:
+    """One row per ring-in (``row`` = ring_in) and per false start (``row`` = false_start)."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-    for e in entries:
-        for r in e["order"]:
-            row = {**r, **{k: e[k] for k in ("record", "epoch", "tie_rule", "decided_us", "wait_us")}}
-            row["flags"] = " ".join(e["flags"])
-            w.writerow(["" if row.get(c) is None else row.get(c) for c in CSV_COLUMNS])
+    w = csv.DictWriter(buf, CSV_COLUMNS, lineterminator="\n", extrasaction="ignore")
+    w.writeheader()
+    for q in report["questions"]:
+        head = {"question": q["number"] if q["number"] is not None else "", "round": q["round"] or ""}
+        for fs in q["false_starts"]:
+            w.writerow({**head, "row": "false_start", **_blank(fs)})
+        for p in q["parts"]:
+            d = p["decision"]
+            if d is None:
+                continue
+            tie = d["tie"] or {}
+            common = {
+                **head,
+                "part": p["part"],
+                "reopening": p["reopening"],
+                "tie_rule": tie.get("rule", ""),
+                "draw": json.dumps(tie["draw"], sort_keys=True) if tie.get("draw") else "",
+                "flags": "; ".join(f["in_words"] for f in d["flags"]),
+                "waited_ms": _cell(d["waited_ms"]),
+                "decided_at": d["decided_at"],
+                "record": d["record"],
+            }
+            for r in d["order"]:
+                w.writerow({**common, "row": "ring_in", **_blank(r)})
     return buf.getvalue()
 
 
-_CSS = (
-    "body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse;margin:.5em 0 2em}"
-    "td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}td:nth-child(2),th:nth-child(2)"
-    "{text-align:left}tr.win{background:#e6ffe6}.flag{color:#a00;font-weight:bold}"
-)
+def _cell(v: object) -> object:
+    return "" if v is None else v
 
 
-def render_html(meta: dict[str, str], entries: list[dict[str, Any]]) -> str:
-    esc = html.escape
-    title = f"Buzz report: {meta.get('show') or 'show'}"
+def _blank(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: _cell(v) for k, v in row.items()}
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em;color:#111}
+h1{margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:2px solid #333}
+h3{margin:1em 0 .3em}table{border-collapse:collapse;margin:.4em 0 1em}
+td,th{border:1px solid #bbb;padding:.2em .6em;text-align:right}
+td.l,th.l{text-align:left}tr.win{background:#e6ffe6;font-weight:bold}
+.flag{color:#a00}.muted{color:#555}.fs{background:#fff3e0}
+section.q{page-break-inside:avoid;break-inside:avoid}
+@media print{body{margin:0;font-size:10pt}a{color:inherit}
+ h2{page-break-after:avoid;break-after:avoid}tr.win{background:none;outline:2px solid #000}
+ section.q{page-break-inside:avoid}.noprint{display:none}}
+"""
+
+
+def _e(v: object) -> str:
+    return html.escape("" if v is None else str(v))
+
+
+def _who(x: dict[str, Any] | None) -> str:
+    if not x:
+        return "nobody"
+    name, pid = x.get("player"), x.get("podium")
+    return f"{_e(name)} <span class=muted>({_e(pid)})</span>" if name else _e(pid)
+
+
+def _num(v: float | None, signed: bool = False) -> str:
+    if v is None:
+        return ""
+    return f"{v:+.3f}" if signed else f"{v:.3f}"
+
+
+def _clock(iso: str | None) -> str:
+    return _e(iso[11:23]) if iso else ""  # HH:MM:SS.mmm of an ISO 8601 time
+
+
+def _decision_html(d: dict[str, Any]) -> list[str]:
+    out = [f"<p>Winner: <b>{_who(d['winner'])}</b>, decided at {_clock(d['decided_at'])}"]
+    if d["waited_ms"] is not None:
+        out[-1] += f", after waiting {_num(d['waited_ms'])} ms for the other podiums"
+    out[-1] += ".</p>"
+    if d["tie"]:
+        t = d["tie"]
+        among = ", ".join(_who(x) for x in t["among"])
+        rule = f"<i>{_e(t['rule'])}</i> ({_e(t['rule_in_words'])})"
+        text = f"<p><b>Tie</b> between {among}: settled by rule {rule}"
+        if t["draw"]:
+            text += f"; draw with seed {_e(t['draw'].get('seed'))} picked {_e(t['draw'].get('picked'))}"
+        out.append(text + ".</p>")
+    for f in d["flags"]:
+        out.append(f"<p class=flag>Flag <b>{_e(f['flag'])}</b>: {_e(f['in_words'])}.</p>")
+    out.append(
+        "<table><tr><th>#</th><th class=l>player</th><th class=l>team</th><th>pressed at</th>"
+        "<th>reaction ms<br>(from arm)</th><th>gap ms<br>(after winner)</th><th>&plusmn; ms</th>"
+        "<th>arrived ms<br>(after press)</th><th class=l>clock</th></tr>"
+    )
+    for r in d["order"]:
+        cls = " class=win" if r["winner"] else ""
+        trusted = "trusted" if r["trusted"] is not False else "not yet trusted"
+        out.append(
+            f"<tr{cls}><td>{r['place']}</td><td class=l>{_who(r)}</td><td class=l>{_e(r['team'])}</td>"
+            f"<td>{_clock(r['pressed_at'])}</td><td>{_num(r['reaction_ms'])}</td>"
+            f"<td>{_num(r['gap_ms'], signed=True)}</td><td>&plusmn;{_num(r['bound_ms'])}</td>"
+            f"<td>{_num(r['arrived_after_ms'])}</td><td class=l>{trusted}</td></tr>"
+        )
+    out.append("</table>")
+    if d["watermarks"]:
+        items = []
+        for w in d["watermarks"]:
+            how = "acknowledged the lock" if w["acknowledged_lock"] else "reported"
+            past = f" past {_num(w['past_ms'])} ms after arm" if w["past_ms"] is not None else ""
+            items.append(f"{_who(w)} {how}{past} (&plusmn;{_num(w['bound_ms'])} ms)")
+        out.append("<p class=muted>Why no earlier press could still arrive: " + "; ".join(items) + ".</p>")
+    return out
+
+
+def render_html(report: dict[str, Any]) -> str:
+    show = report["show"]
+    title = f"Buzz report: {show['title'] or 'show'}"
     out = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{esc(title)}</h1>",
-        f"<p>Studio {esc(meta.get('studio') or '-')}, log created {esc(meta.get('created', ''))}, "
-        f"{len(entries)} decisions. Times are host-clock microseconds; an error bound is a half-width.</p>",
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{_e(title)}</h1>",
+        f"<p>Studio {_e(show['studio'] or '-')}, log created {_e(show['created'])}. "
+        "Times are in milliseconds; reaction time counts from the moment the buzzers opened (arm); "
+        "a gap is the time after the winner's press; &plusmn; is the error bound of a press time. "
+        "Clock times are the host's.</p>",
     ]
-    if not entries:
-        out.append("<p>No buzz decisions in this log.</p>")
-    for e in entries:
-        flags = " ".join(e["flags"])
-        out.append(
-            f"<h2>Epoch {e['epoch']}: winner {esc(str(e['winner']))}</h2><p>record {e['record']}, "
-            f"tie rule {esc(e['tie_rule'] or '-')}, tied {esc(', '.join(e['tied']) or '-')}"
-            + (f', flags <span class="flag">{esc(flags)}</span>' if flags else "")
-            + (f", waited {e['wait_us']} us" if e["wait_us"] is not None else "")
-            + "</p>"
-        )
-        out.append(
-            "<table><tr><th>#</th><th>podium</th><th>team</th><th>mapped us</th><th>&plusmn; us</th>"
-            "<th>gap ms</th><th>press seq</th><th>arrival us</th><th>trusted</th></tr>"
-        )
-        for r in e["order"]:
-            cls = ' class="win"' if r["winner"] else ""
-            cells = [r["place"], r["podium"], r["team"], r["mapped_us"], r["err_us"], r["gap_ms"]]
-            cells += [r["press_seq"], r["arrival_us"], r["trusted"]]
+    if report["context"] != "replayed":
+        out.append("<p class=flag>This log has no show record: questions are numbered by epoch.</p>")
+    if not report["questions"]:
+        out.append("<p>No questions were played in this log.</p>")
+    for q in report["questions"]:
+        label = f"Question {q['number']}" if q["number"] is not None else f"Epoch {q['epoch']}"
+        parts = [label]
+        if q["round"]:
+            parts.append(_e(q["round"]))
+        if q["value"]:
+            parts.append(f"{q['value']} points")
+        out.append(f"<section class=q><h2>{' &middot; '.join(parts)}</h2>")
+        if q["text"]:
+            out.append(f"<p><i>{_e(q['text'])}</i></p>")
+        for fs in q["false_starts"]:
+            before = (
+                f" {_num(fs['before_arm_ms'])} ms before the buzzers opened" if fs["before_arm_ms"] else ""
+            )
             out.append(
-                f"<tr{cls}>"
-                + "".join(f"<td>{esc('' if c is None else str(c))}</td>" for c in cells)
-                + "</tr>"
+                f"<p class=fs>False start: {_who(fs)} pressed{before} at {_clock(fs['pressed_at'])}, "
+                f"locked out for {_e(fs['lockout_ms'])} ms.</p>"
+            )
+        for p in q["parts"]:
+            head = "Reopened" if p["reopening"] else "Buzzers open"
+            if p["reopening"] and p["locked_out"]:
+                head += " (without " + ", ".join(_who(x) for x in p["locked_out"]) + ")"
+            out.append(f"<h3>{head} at {_clock(p['armed_at'])}</h3>")
+            if p["decision"] is None:
+                out.append("<p>Nobody buzzed.</p>")
+            else:
+                out += _decision_html(p["decision"])
+            j = p["judged"]
+            if j:
+                out.append(f"<p>{_e(j['player'] or j['podium'] or 'The player')} {_e(j['in_words'])}.</p>")
+        if q["result_in_words"]:
+            out.append(f"<p>Result: {_e(q['result_in_words'])}.</p>")
+        if q["scores"]:
+            sc = ", ".join(f"{_e(s['player'])} {s['delta']:+d} (now {s['total']})" for s in q["scores"])
+            out.append(f"<p>Scores: {sc}.</p>")
+        for n in q["notes"]:
+            out.append(f"<p class=muted>{_e(n)}</p>")
+        out.append("</section>")
+    if report["clock_quality"]:
+        out.append("<h2>Clock quality per podium</h2>")
+        out.append(
+            "<table><tr><th class=l>player</th><th>presses</th><th>median &plusmn; ms</th>"
+            "<th>worst &plusmn; ms</th><th>presses before the clock was trusted</th></tr>"
+        )
+        for c in report["clock_quality"]:
+            out.append(
+                f"<tr><td class=l>{_who(c)}</td><td>{c['presses']}</td><td>{_num(c['median_bound_ms'])}</td>"
+                f"<td>{_num(c['worst_bound_ms'])}</td><td>{c['untrusted_presses']}</td></tr>"
             )
         out.append("</table>")
-        if e["watermarks"]:
-            wm = json.dumps(e["watermarks"], sort_keys=True)
-            out.append(f"<p>Watermarks: <code>{esc(wm)}</code></p>")
-        if e["draw"]:
-            out.append(f"<p>Tie draw: <code>{esc(json.dumps(e['draw'], sort_keys=True))}</code></p>")
+    flags = {f["flag"]: f["in_words"] for _q, _p, d in decisions(report) for f in d["flags"]}
+    if flags:
+        out.append("<h2>What the flags mean</h2><ul>")
+        out += [f"<li><b>{_e(k)}</b>: {_e(v)}</li>" for k, v in sorted(flags.items())]
+        out.append("</ul>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("log", type=Path, help="the show's event log (SHOW.db)")
-    parser.add_argument("--format", choices=("json", "csv", "html"), default="json")
+    parser.add_argument("--format", choices=("html", "json", "csv"), default="json")
+    parser.add_argument("--question", type=int, metavar="N", help="only question N")
     parser.add_argument("-o", "--out", type=Path, help="write here instead of standard output")
 
 
 def run(args: argparse.Namespace) -> int:
     problems: list[str] = []
-    try:
-        with EventLog(args.log, readonly=True) as log:
-            meta = log.meta()
-            entries = [decision_json(ld) for ld in read_decisions(log, problems)]
-    except EventLogError as e:
-        print(f"buzzline report: {e}", file=sys.stderr)
-        return 2
-    if args.format == "json":
-        text = render_json(meta, entries)
-    elif args.format == "csv":
-        text = render_csv(entries)
-    else:
-        text = render_html(meta, entries)
+    with EventLog(args.log, readonly=True) as log:  # EventLogError: one line from the CLI
+        report = build_report(log, problems)
+    if args.question is not None:
+        numbers = [q["number"] for q in report["questions"] if q["number"] is not None]
+        report["questions"] = [q for q in report["questions"] if q["number"] == args.question]
+        if not report["questions"]:
+            raise UserError(f"--question {args.question}", "no such question in this log", _range(numbers))
+    render = {"json": render_json, "csv": render_csv, "html": render_html}[args.format]
+    text = render(report)
     if args.out:
         try:
             args.out.write_text(text)
         except OSError as e:
-            print(f"buzzline report: cannot write {args.out}: {e.strerror}", file=sys.stderr)
-            return 2
+            raise UserError(f"-o {args.out}", e.strerror or str(e)) from None
     else:
         from buzzline.commands.replay import write_stdout
 
@@ -241,3 +271,7 @@ def run(args: argparse.Namespace) -> int:
     for p in problems:
         print(f"buzzline report: skipped {p}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def _range(numbers: list[int]) -> str:
+    return f"it has questions {min(numbers)} to {max(numbers)}" if numbers else "it has no numbered questions"

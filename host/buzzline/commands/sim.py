@@ -7,16 +7,19 @@ import asyncio
 import contextlib
 import random
 
-from buzzline.io.broker import parse_address
+from buzzline.commands._common import add_broker_arguments, broker_address, read_credentials
+from buzzline.errors import UserError
 
 NAME = "sim"
 HELP = "run simulated podiums against a broker"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--podiums", type=int, default=4)
-    p.add_argument("--broker", default="127.0.0.1:1883", help="broker HOST:PORT")
-    p.add_argument("--studio", default="demo")
+    p.add_argument(
+        "--podiums", type=int, default=None, help="how many: p1..pN (default 4, or all in --credentials)"
+    )
+    add_broker_arguments(p)
+    p.add_argument("--studio", default=None, help="studio name (default demo, or that of --credentials)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--seconds", type=float, default=None, help="stop after this long")
     p.add_argument(
@@ -27,10 +30,39 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def podium_logins(args: argparse.Namespace) -> dict[str, tuple[str | None, str | None]]:
+    """Each simulated podium's id and broker account: its own from --credentials, else
+    --user/--password for all of them (or none)."""
+    if args.podiums is not None and not 1 <= args.podiums <= 64:
+        raise UserError(f"--podiums {args.podiums}", "must be 1 to 64")
+    if args.credentials is None:
+        args.studio = args.studio or "demo"
+        return {f"p{i + 1}": (args.user, args.password) for i in range(args.podiums or 4)}
+    sec = read_credentials(args.credentials)
+    if args.studio is None:
+        args.studio = sec.studio
+    elif sec.studio != args.studio:
+        what = f"--credentials {args.credentials}"
+        raise UserError(what, f"is for studio {sec.studio!r}", f"pass --studio {sec.studio}")
+    ids = sorted(sec.podiums) if args.podiums is None else [f"p{i + 1}" for i in range(args.podiums)]
+    missing = [p for p in ids if p not in sec.podiums]
+    if missing:
+        raise UserError(
+            f"--credentials {args.credentials}",
+            f"no account for {', '.join(missing)}",
+            "add them with `buzzline broker config --podiums ...`",
+        )
+    return {p: (sec.podiums[p].username, sec.podiums[p].password) for p in ids}
+
+
 async def _run(args: argparse.Namespace) -> int:
+    from buzzline.io.reach import wait_for_broker
     from buzzline.sim.podium import LightState, VirtualPodium
 
-    host, port = parse_address(args.broker)
+    host, port = broker_address(args.broker)
+    logins = podium_logins(args)
+    first = next(iter(logins.values()))
+    await wait_for_broker(host, port, *first, wait=args.wait)
     rng = random.Random(args.seed)
     pending: set[asyncio.Task[None]] = set()
 
@@ -49,9 +81,16 @@ async def _run(args: argparse.Namespace) -> int:
 
     podiums = [
         VirtualPodium(
-            f"p{i + 1}", host, port, args.studio, rng=random.Random(rng.random()), on_light=on_light
+            pid,
+            host,
+            port,
+            args.studio,
+            username=user,
+            password=password,
+            rng=random.Random(rng.random()),
+            on_light=on_light,
         )
-        for i in range(args.podiums)
+        for pid, (user, password) in logins.items()
     ]
     async with contextlib.AsyncExitStack() as stack:
         for p in podiums:

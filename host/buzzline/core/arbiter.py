@@ -1,5 +1,8 @@
 """Fair arbitration of one question: orders presses by mapped press time, never by arrival.
 
+(Over 400 lines: one state machine whose phases, completeness rule and overturn share their
+invariants; split, each half would have to re-derive the other's state.)
+
 API CONTRACT (stable; implemented by the timing-core work, consumed by the game engine):
 
     rules = ArbiterRules(mode="first", tie_rule="earliest", false_start_us=250_000, max_wait_us=..., ...)
@@ -9,8 +12,12 @@ API CONTRACT (stable; implemented by the timing-core work, consumed by the game 
     arb.press(press, now_us)              # -> [LockAll(...)] on the first valid arrival, maybe [Decided]
     arb.watermark("p2", seq, mapped_us, now_us, err_us)  # heartbeat heard in sequence: p2 is past mapped_us
     arb.watermark("p2", seq, mapped_us, now_us, err_us, lock_ack=True)  # p2 acknowledged this lock
+    arb.watermark("p2", seq, mapped_us, now_us, err_us, lock_ack=True, fp=press, np=1)  # ... and
+                                          # declared its presses this epoch (earliest, count)
+    arb.watermark("p2", seq, mapped_us, now_us, gap=True)  # upstream messages before seq are missing
     arb.offline("p3", now_us)
     arb.tick(now_us)                      # -> [Decided(...)] when the bounded wait expires
+    arb.press(press, now_us)              # after a provisional decision: maybe [Overturned(...)]
     arb.next_deadline()                   # host time of the next tick that can change anything, or None
     arb.reopen(now_us, exclude={"p1"})    # after an incorrect answer: new window for the others
     arb.close(now_us)                     # stop accepting presses (e.g. the buzz window timed out)
@@ -25,8 +32,9 @@ PHASES AND TRANSITIONS (anything not listed raises ValueError and leaves the sta
     reading   FalseStarted (lockout from the press)  -> open   -                      -       -> closed
     open      first: LockAll, -> locked              -         window end -> closed   -       -> closed
               ranked: collect; all pressed -> decided          or -> decided (ranked)
-    locked    collect; final condition -> decided    -         max wait -> decided    -       -> decided
-    decided   PressRejected("late")                  -         -                      -> open -> closed
+    locked    collect; final condition -> decided    -         wait cap -> decided    -       -> decided
+    decided   provisional: earlier -> Overturned     -         -                      -> open -> closed
+              else PressRejected("late")
     closed    PressRejected("closed")                -         -                      -> open -> closed
 
 ``watermark`` and ``offline`` are legal in every phase (they may make a locked window final).
@@ -44,9 +52,24 @@ Rules:
   this window's lock (``watermark(..., lock_ack=True)``: the lock left the host after the first
   buzz arrived, so after the leader's press, and the podium sent every press captured before the
   lock ahead of its acknowledgement, so nothing that can win is still on its way), has pressed, is
-  offline, or is locked out past that time; or when ``max_wait_us`` after the first valid arrival
-  has elapsed (flag "timeout"). "ranked" mode is final when every eligible podium (team) has
-  pressed, or at ``window_us`` after arm (flag "timeout" when someone had not pressed).
+  offline, or is locked out past that time.
+- The wait for the podiums still missing is capped per podium: a press from podium p that could
+  beat the leader was sent by the leader's mapped time plus error, so it arrives within p's wait
+  cap after that (``wait_caps[p]``: a high percentile of p's observed one-way delay plus its
+  bound, from ``buzzline.core.delays``; ``max_wait_us`` when unknown); never later than
+  ``max_wait_us`` after the first valid arrival (the absolute cap). When the cap expires the
+  decision is made, flagged "timeout" and "provisional" (and "gap_open" when a podium still
+  missing had lost messages). A provisional decision becomes final once the missing podiums are
+  complete. Until then a press that arrives and would change the winner or the tie (an earlier
+  press that was still in flight) overturns it: ``Overturned(previous, decision)``, the new
+  decision flagged "overturned"; other late presses are PressRejected("late").
+- End-to-end completeness (protocol ``ack.fp``/``ack.np``): a podium with an open sequence gap
+  (``gap=True``: upstream messages went missing, maybe a buzz) is not complete, whatever its
+  watermarks say, until a lock acknowledgement declares its presses this epoch (``np``) and all
+  of them are accounted for; a declared earliest press (``fp``) the arbiter never received is
+  recovered from the acknowledgement as if it had arrived then (evidence "recovered").
+  "ranked" mode is final when every eligible podium (team) has pressed, or at ``window_us`` after
+  arm (flag "timeout" when someone had not pressed).
 - Presses whose mapped times differ by no more than the sum of their error bounds are tied with the
   earliest press; ``tie_rule`` settles it: "earliest" (earliest mapped wins, flagged "tie"),
   "random" (seeded draw, logged in the evidence), "none" (winner None: the operator decides).
@@ -67,6 +90,7 @@ from buzzline.core.types import (
     FalseStart,
     FalseStarted,
     LockAll,
+    Overturned,
     Press,
     PressRejected,
     RingIn,
@@ -81,8 +105,8 @@ class ArbiterRules:
     mode: str = "first"
     tie_rule: str = "earliest"
     false_start_us: int = 250_000
-    # "first": bounded wait for watermarks after the first valid arrival
-    max_wait_us: int = 150_000
+    # "first": absolute cap on the wait after the first valid arrival (per-podium caps inside it)
+    max_wait_us: int = 1_000_000
     # optional: the window closes this long after arm (ranked mode decides then)
     window_us: int | None = None
     one_per_team: bool = False
@@ -121,6 +145,7 @@ class Arbiter:
         eligible: AbcMapping[str, str | None],
         rules: ArbiterRules | None = None,
         seed: int = 0,
+        wait_caps: AbcMapping[str, int] | None = None,
     ) -> None:
         if not eligible:
             raise ValueError("at least one eligible podium is required")
@@ -146,6 +171,13 @@ class Arbiter:
         self._presses: dict[str, Press] = {}  # counted presses of this window, by podium
         self._first_arrival: int | None = None
         self.decision: Decision | None = None
+        # per podium: how long after the leader's latest possible press its own earlier press
+        # would have arrived (see module docstring); absent: max_wait_us
+        self._caps: dict[str, int] = dict(wait_caps or {})
+        self._gap: set[str] = set()  # podiums with missing upstream messages, not yet covered
+        self._stamps: dict[str, set[int]] = {}  # podium µs of every press per podium this epoch
+        self._recovered: set[tuple[str, int]] = set()  # presses recovered from an ack's fp
+        self.provisional = False  # decided at the wait cap and not yet complete: may be overturned
 
     # ---- queries -----------------------------------------------------------------------------
 
@@ -162,7 +194,15 @@ class Arbiter:
 
     def next_deadline(self) -> int | None:
         if self.phase == "locked" and self._first_arrival is not None:
-            return self._first_arrival + self.rules.max_wait_us
+            cap = self._first_arrival + self.rules.max_wait_us
+            waiting = self._waiting_for()
+            if not waiting or not self._presses:
+                return cap
+            if any(p not in self._caps for p in waiting):
+                return cap  # nothing known of its delays: the absolute cap
+            latest = self._leader().mapped_us + self._leader().err_us
+            due = max(latest + self._caps[p] for p in waiting)
+            return max(self._first_arrival, min(cap, due))
         if self.phase == "open" and self.rules.window_us is not None and self._arm_us is not None:
             return self._arm_us + self.rules.window_us
         return None
@@ -191,8 +231,13 @@ class Arbiter:
         if key in self._seen:
             return [PressRejected(press.podium, press.seq, "duplicate")]
         self._seen.add(key)
+        self._stamps.setdefault(press.podium, set()).add(press.podium_us)
         self._offline.discard(press.podium)
         self._note_wm(press.podium, press.mapped_us, press.err_us, press.seq)
+        return self._count(press, now_us)
+
+    def _count(self, press: Press, now_us: int) -> list[ArbiterEffect]:
+        """Count a press (received, or recovered from an acknowledgement) in the current window."""
         # Early only when surely early: an untrusted clock must not turn a fair press into a penalty.
         early = self._arm_us is not None and press.mapped_us + press.err_us < self._arm_us
         if self.phase == "reading" or early:
@@ -200,7 +245,7 @@ class Arbiter:
                 return self._false_start(press)
             # pressed while the window was shut (between windows): no penalty, no count
             return [PressRejected(press.podium, press.seq, "closed")]
-        if self.phase == "decided":
+        if self.phase == "decided" and not self.provisional:
             return [PressRejected(press.podium, press.seq, "late")]
         if self.phase == "closed":
             return [PressRejected(press.podium, press.seq, "closed")]
@@ -213,6 +258,8 @@ class Arbiter:
         if press.podium in self._presses:
             # in sequence, so later than the one that counts
             return [PressRejected(press.podium, press.seq, "locked_out")]
+        if self.phase == "decided":
+            return self._maybe_overturn(press, now_us)
         team = self._teams[press.podium]
         if self.rules.one_per_team and team is not None:
             mate = next((p for p in self._presses.values() if self._teams[p.podium] == team), None)
@@ -231,21 +278,57 @@ class Arbiter:
         return effects
 
     def watermark(
-        self, podium: str, seq: int, mapped_us: int, now_us: int, err_us: int = 0, lock_ack: bool = False
+        self,
+        podium: str,
+        seq: int,
+        mapped_us: int,
+        now_us: int,
+        err_us: int = 0,
+        lock_ack: bool = False,
+        *,
+        fp: Press | None = None,
+        np: int | None = None,
+        gap: bool = False,
     ) -> list[ArbiterEffect]:
         """``podium`` was heard in sequence at its time ``mapped_us`` (host µs, ± ``err_us``).
 
-        ``lock_ack``: this is the podium's acknowledgement of this window's lock (see ``_acked``).
+        ``lock_ack``: this is the podium's acknowledgement of this window's lock (see ``_acked``);
+        ``np``/``fp``: the count of its presses this epoch and the earliest of them, as its
+        acknowledgement declares (protocol ``ack.np``/``ack.fp``, ``fp`` mapped by the caller);
+        ``gap``: upstream messages of this podium went missing before this one.
         """
         self._advance(now_us)
         self._now = now_us
         if podium not in self._teams:
             return []
         self._offline.discard(podium)
-        self._note_wm(podium, mapped_us, err_us, seq)
-        if lock_ack and self.phase == "locked":
-            self._acked.add(podium)
-        return self._maybe_final(now_us)
+        if gap:
+            self._gap.add(podium)
+        effects: list[ArbiterEffect] = []
+        if lock_ack and np is not None:
+            stamps = self._stamps.setdefault(podium, set())
+            if fp is not None and fp.podium_us not in stamps:
+                effects += self._recover(fp, now_us)
+            missing = np - len(stamps)
+            if missing <= 0:
+                self._gap.discard(podium)  # every press it made is accounted for
+            else:
+                self._gap.add(podium)  # it pressed more than arrived: a buzz was lost
+        if podium not in self._gap:
+            self._note_wm(podium, mapped_us, err_us, seq)
+            if lock_ack and self.phase in ("locked", "decided"):
+                self._acked.add(podium)
+        return effects + self._maybe_final(now_us)
+
+    def _recover(self, fp: Press, now_us: int) -> list[ArbiterEffect]:
+        """A press the podium declared in its acknowledgement but the host never received: it is
+        accounted for, and counted unless it was before the window (a false start is not
+        penalised from an acknowledgement) or can no longer count."""
+        self._stamps.setdefault(fp.podium, set()).add(fp.podium_us)
+        if self._arm_us is None or fp.mapped_us + fp.err_us < self._arm_us or fp.podium in self._presses:
+            return []
+        self._recovered.add((fp.podium, fp.seq))
+        return [e for e in self._count(fp, now_us) if not isinstance(e, PressRejected)]
 
     def offline(self, podium: str, now_us: int) -> list[ArbiterEffect]:
         self._advance(now_us)
@@ -263,7 +346,12 @@ class Arbiter:
             return out
         deadline = self.next_deadline()
         if self.phase == "locked" and deadline is not None and now_us >= deadline:
-            return self._decide(now_us, {"timeout"})
+            flags = {"timeout", "provisional"}
+            if any(p in self._gap for p in self._waiting_for()):
+                flags.add("gap_open")
+            out = self._decide(now_us, flags)
+            self.provisional = True
+            return out
         return self._maybe_window_end(now_us)
 
     def reopen(self, now_us: int, exclude: Iterable[str] = ()) -> list[ArbiterEffect]:
@@ -277,12 +365,14 @@ class Arbiter:
         self._presses = {}
         self._acked = set()
         self._first_arrival = None
+        self.provisional = False
         self.phase = "open"
         return self._maybe_window_end(now_us)
 
     def close(self, now_us: int) -> list[ArbiterEffect]:
         self._advance(now_us)
         self._now = now_us
+        self.provisional = False  # the answer is settled (judged, timed out): no more overturns
         if self.phase == "locked" or (self.phase == "open" and self._presses):
             return self._decide(now_us, {"closed"})
         self.phase = "closed"
@@ -293,6 +383,32 @@ class Arbiter:
     def _window_is_first_arm(self) -> bool:
         # after a reopen, a press before the reopen instant is not a false start (podiums were dark)
         return self._window == 0
+
+    def _leader(self) -> Press:
+        return min(self._presses.values(), key=lambda p: (p.mapped_us, p.podium))
+
+    def _maybe_overturn(self, press: Press, now_us: int) -> list[ArbiterEffect]:
+        """A press after a provisional decision: overturn it if this press changes the answer."""
+        previous = self.decision
+        assert previous is not None
+        team = self._teams[press.podium]
+        if self.rules.one_per_team and team is not None:
+            mate = next((p for p in self._presses.values() if self._teams[p.podium] == team), None)
+            if mate is not None and (mate.mapped_us, mate.podium) <= (press.mapped_us, press.podium):
+                return [PressRejected(press.podium, press.seq, "team_taken")]
+        saved = dict(self._presses)
+        if self.rules.one_per_team and team is not None:
+            for p in [q for q in self._presses.values() if self._teams[q.podium] == team]:
+                del self._presses[p.podium]
+        self._presses[press.podium] = press
+        candidate = self._decision(now_us, set(previous.flags - {"tie", "uncertain_clock"}), previous)
+        if candidate.winner == previous.winner and candidate.tied == previous.tied:
+            self._presses = saved
+            return [PressRejected(press.podium, press.seq, "late")]
+        self.decision = candidate
+        if not self._waiting_for():
+            self.provisional = False
+        return [Overturned(previous, candidate)]
 
     def _note_wm(self, podium: str, mapped_us: int, err_us: int, seq: int) -> None:
         old = self._wm.get(podium)
@@ -311,11 +427,16 @@ class Arbiter:
         """Podiums that could still deliver a press earlier than (or tied with) the leader."""
         if not self._presses:
             return []
-        lead = min(self._presses.values(), key=lambda p: (p.mapped_us, p.podium))
+        lead = self._leader()
         latest = lead.mapped_us + lead.err_us
         out = []
         for p in self._active():
-            if p in self._presses or p in self._offline or p in self._acked:
+            if p in self._presses or p in self._offline:
+                continue
+            if p in self._gap:  # a lost message may be its buzz: only a covering ack completes it
+                out.append(p)
+                continue
+            if p in self._acked:
                 continue
             if self._lockout.get(p, -1) > latest:
                 continue
@@ -339,6 +460,9 @@ class Arbiter:
         return True
 
     def _maybe_final(self, now_us: int) -> list[ArbiterEffect]:
+        if self.phase == "decided" and self.provisional and not self._waiting_for():
+            self.provisional = False  # complete after all: the provisional answer is final
+            return []
         if self.phase == "locked" and not self._waiting_for():
             return self._decide(now_us, set())
         if self.phase == "open" and self.rules.mode == "ranked" and self._presses and self._ranked_complete():
@@ -356,6 +480,11 @@ class Arbiter:
         return []
 
     def _decide(self, now_us: int, flags: set[str]) -> list[ArbiterEffect]:
+        self.decision = self._decision(now_us, flags)
+        self.phase = "decided"
+        return [Decided(self.decision)]
+
+    def _decision(self, now_us: int, flags: set[str], previous: Decision | None = None) -> Decision:
         order = self.presses
         lead = order[0]
         tied = tuple(p.podium for p in order if p.mapped_us - lead.mapped_us <= lead.err_us + p.err_us)
@@ -375,7 +504,17 @@ class Arbiter:
             "waiting_for": self._waiting_for() if self.rules.mode == "first" else [],
             "tie_rule": self.rules.tie_rule,
             "mode": self.rules.mode,
+            "wait_caps": dict(sorted(self._caps.items())),
+            "gap_open": sorted(self._gap),
+            "recovered": sorted(p for p, _seq in self._recovered),
         }
+        if previous is not None:
+            flags = flags | {"overturned"}
+            evidence["overturned"] = {
+                "winner": previous.winner,
+                "tied": list(previous.tied),
+                "decided_us": previous.decided_us,
+            }
         winner: str | None = lead.podium
         if len(tied) > 1:
             flags.add("tie")
@@ -394,7 +533,7 @@ class Arbiter:
         ring = tuple(
             RingIn(p.podium, p.mapped_us, p.err_us, p.mapped_us - base, self._teams[p.podium]) for p in order
         )
-        decision = Decision(
+        return Decision(
             epoch=self.epoch,
             winner=winner,
             order=ring,
@@ -404,6 +543,3 @@ class Arbiter:
             decided_us=now_us,
             evidence=evidence,
         )
-        self.decision = decision
-        self.phase = "decided"
-        return [Decided(decision)]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from buzzline.core.types import Mapping
 
@@ -51,6 +51,7 @@ class _Fit:
     x_best: int  # fastest exchange (strict bound while samples are few)
     y_best: int
     rtt_best: int
+    agree_us: float = 0.0  # disagreement with the min-filtered fit, added to the bound
 
 
 def _is_int(v: object) -> bool:
@@ -113,6 +114,13 @@ class ClockModel:
     ASYMMETRY = 0.1  # share of half the min round trip assumed as undetectable asymmetry (1.0 = strict)
     FLOOR_US = 30  # podium capture and host stamping jitter
     WEIGHT_QUANTILE = 0.02  # weight floor from the excess round trip of the fastest 2% (see _full_sums)
+    # Min filter: a second fit over only the fastest share of the window (once it holds enough).
+    # A congested exchange's error is one-sided when queueing is unequal up and down (a busy
+    # uplink), so weighting alone lets a mass of slow exchanges bias the offset; the fastest do
+    # not. The full fit is used when the two agree within the filtered fit's bound (its bound
+    # widened by the difference), else the filtered one.
+    FILTER_QUANTILE = 0.15
+    FILTER_MIN = 32  # keep every sample while the window holds fewer than this
     WEIGHT_DIV = 2  # a sample's error grows by up to half its excess round trip (NTP dispersion)
     REWEIGHT_EVERY = 32  # rebuild weights and sums this often (the weight floor follows the window)
     WANDER_PPM = 0.5  # skew may drift this much away from the fit between samples
@@ -140,7 +148,9 @@ class ClockModel:
         self._wref = -1  # the min round trip the running sums were weighted with (-1: none)
         self._wfloor = float(self.FLOOR_US)
         self._x0 = self._y0 = 0  # anchors of the running sums (precision)
-        self._sums = [0.0] * 7  # W, Wx, Wy, Wxx, Wxy, Wyy, WW
+        self._sums = [0.0] * 8  # W, Wx, Wy, Wxx, Wxy, Wyy, WW, count
+        self._fsums = [0.0] * 8  # the same over the fastest exchanges only (min filter)
+        self._cut = 1 << 62  # round trips above this stay out of the filtered sums
         self._since_full = 0
         self._best: SyncSample | None = None
         self._trusted = False
@@ -220,10 +230,14 @@ class ClockModel:
         return 1.0 / (sigma * sigma)
 
     def _accumulate(self, p: SyncSample, sign: float) -> None:
+        self._add(self._sums, p, sign)
+        if p.rtt <= self._cut:
+            self._add(self._fsums, p, sign)
+
+    def _add(self, s: list[float], p: SyncSample, sign: float) -> None:
         w = sign * self._weight(p.rtt)
         x = float(p.x - self._x0)
         y = float(p.y - self._y0)
-        s = self._sums
         s[0] += w
         s[1] += w * x
         s[2] += w * y
@@ -231,6 +245,7 @@ class ClockModel:
         s[4] += w * x * y
         s[5] += w * y * y
         s[6] += sign * w * w
+        s[7] += sign
 
     def _full_sums(self) -> None:
         newest = self._samples[-1]
@@ -242,14 +257,35 @@ class ClockModel:
         rtts = sorted(p.rtt for p in self._samples)
         q = rtts[min(len(rtts) - 1, max(2, int(len(rtts) * self.WEIGHT_QUANTILE)))] - self._wref
         self._wfloor = self.FLOOR_US + q / self.WEIGHT_DIV
-        self._sums = [0.0] * 7
+        self._cut = 1 << 62
+        if len(rtts) >= self.FILTER_MIN:
+            self._cut = rtts[max(self.FILTER_MIN // 2, int(len(rtts) * self.FILTER_QUANTILE))]
+        self._sums = [0.0] * 8
+        self._fsums = [0.0] * 8
         for p in self._samples:
             self._accumulate(p, 1.0)
 
     def _refit(self) -> None:
+        full = self._solve(self._sums)
+        self._fit = full
+        if self._cut < 1 << 62 and self._fsums[7] >= 3:
+            self._fit = filtered = self._solve(self._fsums)
+            x = self._samples[-1].x
+            y_min, err_min = self._predict(x)
+            self._fit = full
+            y_all, err_all = self._predict(x)
+            gap = abs(y_all - y_min)
+            # the full fit only where the fastest exchanges confirm it, and it is the tighter
+            self._fit = filtered
+            if gap <= err_min and err_all + gap < err_min:
+                self._fit = replace(full, agree_us=gap)
         n = len(self._samples)
+        self._trusted = n >= self.MIN_SAMPLES and self._predict(self._samples[-1].x)[1] <= self.TRUST_ERR_US
+
+    def _solve(self, sums: list[float]) -> _Fit:
         newest = self._samples[-1]
-        w_sum, wx, wy, wxx, wxy, wyy, ww = self._sums
+        w_sum, wx, wy, wxx, wxy, wyy, ww, used = sums
+        n = round(used)  # samples in the fit (the min filter leaves the slow ones out)
         # effective number of samples: a few heavy weights are a few samples, whatever n says
         n_eff = min(float(n), w_sum * w_sum / ww) if ww > 0 else 1.0
         xm = wx / w_sum
@@ -287,10 +323,7 @@ class ClockModel:
         asym = self.ASYMMETRY * self._rtt_min / 2
         best = self._best
         assert best is not None
-        self._fit = _Fit(
-            self._x0, self._y0, ym, b, xm, var_a, var_b, asym, newest.x, tq, best.x, best.y, best.rtt
-        )
-        self._trusted = n >= self.MIN_SAMPLES and self._predict(newest.x)[1] <= self.TRUST_ERR_US
+        return _Fit(self._x0, self._y0, ym, b, xm, var_a, var_b, asym, newest.x, tq, best.x, best.y, best.rtt)
 
     # ---- output ------------------------------------------------------------------------------
 
@@ -313,7 +346,7 @@ class ClockModel:
             return strict_y, strict
         since = abs(podium_us - f.x_newest)
         se = math.sqrt(f.var_a + dx * dx * f.var_b)
-        err = f.asym_us + f.tq * se + self.FLOOR_US + self.WANDER_PPM * 1e-6 * since
+        err = f.asym_us + f.tq * se + self.FLOOR_US + self.WANDER_PPM * 1e-6 * since + f.agree_us
         if strict < err:
             return strict_y, strict
         return y, err

@@ -38,6 +38,15 @@ class PodiumWatermark:
     err_us: int = 0
     # an acknowledgement of the current lock: nothing earlier can still come from this podium
     lock_ack: bool = False
+    # what the acknowledgement declares (protocol ack.np / ack.fp): its presses this epoch, and
+    # the earliest one (podium µs, mapped like a press); np None: the ack declares nothing
+    np: int | None = None
+    fp: int | None = None
+    fp_mapped_us: int = 0
+    fp_err_us: int = 0
+    fp_trusted: bool = False
+    # upstream messages of this podium went missing just before this one (a sequence gap)
+    gap: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +70,32 @@ class PodiumHello:
 
 # ---- operator commands: one interface for every control surface ----
 
-COMMANDS = ("read", "arm", "judge", "timeout", "next", "adjust", "assign", "unassign", "undo", "redo", "end")
+# Each command's signature: the argument names it reads (the engine judges their values). The
+# operator API refuses any other name before the engine sees it (io.api_input.check_command).
+COMMAND_ARGS: dict[str, frozenset[str]] = {
+    "read": frozenset(),
+    "arm": frozenset(),
+    "judge": frozenset({"correct"}),
+    "timeout": frozenset(),
+    "next": frozenset(),
+    "adjust": frozenset({"player", "delta", "reason"}),
+    "assign": frozenset({"podium", "player", "create", "team"}),
+    "unassign": frozenset({"podium"}),
+    "rename": frozenset({"player", "to"}),
+    "undo": frozenset(),
+    "redo": frozenset(),
+    "end": frozenset(),
+}
+COMMANDS = tuple(COMMAND_ARGS)
+# Commands the host service carries out itself, outside the game (no state, not logged, no undo).
+HOST_COMMAND_ARGS: dict[str, frozenset[str]] = {"identify": frozenset({"podium", "ms"})}
 
 
 @dataclass(frozen=True, slots=True)
 class Command:
     """``name`` in COMMANDS; ``args``: judge {correct: bool}, adjust {player, delta, reason},
-    assign {podium, player}, unassign {podium}; the others take none."""
+    assign {podium, player, create, team}, unassign {podium}, rename {player, to}; the others
+    take none (``COMMAND_ARGS``)."""
 
     name: str
     args: dict[str, Any] = field(default_factory=dict)
@@ -111,6 +139,14 @@ class StateChanged:
 
 @dataclass(frozen=True, slots=True)
 class DecisionMade:
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionOverturned:
+    """A provisional decision changed: an earlier press arrived while the answer was open."""
+
+    previous: Decision
     decision: Decision
 
 
@@ -184,6 +220,7 @@ Effect = (
     | Arm
     | StateChanged
     | DecisionMade
+    | DecisionOverturned
     | CommandRefused
     | FalseStart
     | Judged

@@ -3,6 +3,11 @@
 Podium inputs and operator commands go in with the host time; effects come out. No I/O, no clock,
 no unseeded randomness: the same inputs at the same times give the same effects and state, which
 is what lets the event log replay a show exactly.
+
+Longer than 400 lines on purpose: every transition of the state machine (the table below and the
+methods that carry it out) stays in one file, so a phase change reads next to its neighbours.
+What is not a transition lives apart: the roster (``core.roster``), the light policy
+(``core.lightpolicy``), the view (``core.view``) and the state itself (``core.gamestate``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any
 
 from buzzline.core import events as ev
 from buzzline.core.arbiter import Arbiter, ArbiterRules
+from buzzline.core.delays import DelayBook
 from buzzline.core.gamestate import GameState, Refused, Snapshot
 from buzzline.core.lightpolicy import LightPolicy
 from buzzline.core.show import Show
@@ -22,6 +28,7 @@ from buzzline.core.types import (
     Decision,
     FalseStarted,
     LockAll,
+    Overturned,
     Press,
     PressRejected,
 )
@@ -45,6 +52,7 @@ _ALLOWED: dict[str, tuple[str, ...]] = {
     "adjust": PHASES,
     "assign": ("idle", "judged", "ended"),
     "unassign": ("idle", "judged", "ended"),
+    "rename": ("idle", "judged", "ended"),
     "end": ("idle", "reading", "open", "answering", "judged"),
     "undo": PHASES,
     "redo": PHASES,
@@ -57,9 +65,13 @@ _WHY_NOT = {
     "next": "the question is live: judge it or time it out first",
     "assign": "podiums cannot be reassigned while a question is in play",
     "unassign": "podiums cannot be unassigned while a question is in play",
+    "rename": "players cannot be renamed while a question is in play",
     "end": "the show has already ended",
 }
 _MAX_DELTA = 1_000_000
+# public for control surfaces and API docs: the phases each command works in, and why not otherwise
+COMMAND_PHASES = _ALLOWED
+COMMAND_REFUSAL = _WHY_NOT
 
 
 class GameEngine(LightPolicy, View):
@@ -75,6 +87,8 @@ class GameEngine(LightPolicy, View):
         # podium registry: not undoable (an undo must not make a podium forget it is online)
         self.online: dict[str, bool] = {}
         self.hello: dict[str, dict[str, Any]] = {}
+        # observed one-way delays per podium: the arbiter's wait caps (not undoable either)
+        self.delays = DelayBook()
         self._undo: list[Snapshot] = []
         self._redo: list[Snapshot] = []
         self._now = 0
@@ -89,6 +103,8 @@ class GameEngine(LightPolicy, View):
     def handle(self, event: ev.Event, now_us: int) -> list[ev.Effect]:
         """Apply one input at host time ``now_us``; timers already due fire first."""
         now_us = self._clock(now_us)
+        if isinstance(event, ev.PodiumWatermark | ev.PodiumPress):
+            self.delays.note(event.podium, event.mapped_us, event.err_us, now_us)
         if isinstance(event, ev.PodiumWatermark):
             # The hot path (every heartbeat and lock acknowledgement): a watermark that changes
             # nothing for the arbiter changes nothing viewers see, so skip comparing views.
@@ -118,7 +134,7 @@ class GameEngine(LightPolicy, View):
         before = self._view_key()
         return self._state_changed(self._due(now_us), before)
 
-    def _state_changed(self, out: list[ev.Effect], before: str) -> list[ev.Effect]:
+    def _state_changed(self, out: list[ev.Effect], before: dict[str, Any]) -> list[ev.Effect]:
         # exactly one StateChanged, last, whenever what viewers see has changed
         out = [e for e in out if not isinstance(e, ev.StateChanged)]
         if self._view_key() != before:
@@ -154,6 +170,10 @@ class GameEngine(LightPolicy, View):
         return min(ds) if ds else None
 
     # ---- operator commands ----------------------------------------------------------------------
+
+    def commands_now(self) -> list[str]:
+        """The commands the current phase accepts (a control surface shows these keys)."""
+        return [name for name in ev.COMMANDS if self.g.phase in _ALLOWED[name]]
 
     def _command(self, cmd: ev.Command, now: int) -> list[ev.Effect]:
         name = cmd.name
@@ -288,7 +308,7 @@ class GameEngine(LightPolicy, View):
         player = g.podiums.get(e.podium)
         if player is None:
             return [ev.Logged("press_ignored", {"podium": e.podium, "seq": e.seq, "reason": "unassigned"})]
-        if g.arb is None or g.phase not in ("reading", "open"):
+        if g.arb is None or not self._arbiter_listens():
             return [ev.Logged("press_ignored", {"podium": e.podium, "seq": e.seq, "reason": g.phase})]
         if e.mapped_us + e.err_us < g.question_us:
             # Surely pressed before this question began: a buzz delivered late (the podium was
@@ -312,11 +332,26 @@ class GameEngine(LightPolicy, View):
 
     def _watermark(self, e: ev.PodiumWatermark, now: int) -> list[ev.Effect]:
         g = self.g
-        if g.arb is None or g.phase not in ("reading", "open") or e.podium not in g.podiums:
+        if g.arb is None or not self._arbiter_listens() or e.podium not in g.podiums:
             return []
+        fp = None
+        if e.fp is not None:
+            team = self._team_of(g.podiums[e.podium])
+            fp = Press(e.podium, e.seq, e.fp, e.fp_mapped_us, e.fp_err_us, now, e.fp_trusted, team)
         return self._arbiter(
-            lambda a: a.watermark(e.podium, e.seq, e.mapped_us, now, e.err_us, e.lock_ack), now
+            lambda a: a.watermark(
+                e.podium, e.seq, e.mapped_us, now, e.err_us, e.lock_ack, fp=fp, np=e.np, gap=e.gap
+            ),
+            now,
         )
+
+    def _arbiter_listens(self) -> bool:
+        """Podium inputs go to the arbiter while the window is live, and while an answer rests on
+        a provisional decision (an earlier press still in flight may overturn it)."""
+        g = self.g
+        if g.phase in ("reading", "open"):
+            return True
+        return g.phase == "answering" and g.arb is not None and g.arb.provisional
 
     def _online(self, podium: str, info: dict[str, Any], now: int) -> list[ev.Effect]:
         self.online[podium] = True
@@ -331,7 +366,7 @@ class GameEngine(LightPolicy, View):
         self.online[podium] = False
         out: list[ev.Effect] = [ev.Logged("offline", {"podium": podium})]
         g = self.g
-        if g.arb is not None and g.phase in ("reading", "open") and podium in g.podiums:
+        if g.arb is not None and self._arbiter_listens() and podium in g.podiums:
             out += self._arbiter(lambda a: a.offline(podium, now), now)
         out.append(ev.StateChanged())
         return out
@@ -372,6 +407,22 @@ class GameEngine(LightPolicy, View):
                 )
             elif isinstance(a, Decided):
                 out += self._decided(a.decision, now)
+            elif isinstance(a, Overturned):
+                out += self._overturned(a, now)
+        return out
+
+    def _overturned(self, a: Overturned, now: int) -> list[ev.Effect]:
+        """An earlier press arrived while the provisional answer was open: the call changes."""
+        g = self.g
+        d = a.decision
+        g.decision = d
+        out: list[ev.Effect] = [ev.DecisionOverturned(a.previous, d)]
+        if d.winner is None or d.winner not in g.podiums:
+            g.result = "tie" if d.is_tie else "no_buzz"
+            g.winner = g.winner_player = None
+            return out + self._finish(now, lock=True)
+        if d.winner != g.answering:
+            out += self._answer(d.winner, now)  # new answer timer, winner light, viewers
         return out
 
     def _decided(self, d: Decision, now: int) -> list[ev.Effect]:
@@ -485,7 +536,13 @@ class GameEngine(LightPolicy, View):
         )
         eligible = {pid: self._team_of(name) for pid, name in sorted(g.podiums.items())}
         # one seed per epoch, derived from the show seed: a replay draws the same tie-breaks
-        g.arb = Arbiter(epoch=g.ep, eligible=eligible, rules=rules, seed=self.seed * 1_000_003 + g.ep)
+        g.arb = Arbiter(
+            epoch=g.ep,
+            eligible=eligible,
+            rules=rules,
+            seed=self.seed * 1_000_003 + g.ep,
+            wait_caps={p: c for p, c in self.delays.caps().items() if p in eligible},
+        )
         g.question_us = now
         out: list[ev.Effect] = []
         for pid in sorted(g.podiums):

@@ -23,7 +23,9 @@ class Rules:
     false_start_ms: int = 250
     buzz_window_ms: int = 5000  # 0: the window stays open until the operator times it out
     answer_ms: int = 5000  # 0: no answer timer
-    max_wait_ms: int = 150  # bounded wait for a slow podium's watermark before deciding anyway
+    # absolute cap on the wait for podiums still missing after the first buzz (each podium's own
+    # cap comes from its observed delays, docs/timing.md); the decision is then provisional
+    max_wait_ms: int = 1000
     negative: bool = True  # an incorrect answer costs the question's value
     default_value: int = 100  # used when the show lists no rounds
 

@@ -93,6 +93,15 @@ class Decided:
 
 
 @dataclass(frozen=True, slots=True)
+class Overturned:
+    """A provisional decision (made when the wait cap expired) changed: an earlier press arrived
+    while the answer was still open. ``decision`` replaces ``previous``."""
+
+    previous: Decision
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
 class PressRejected:
     """A press that cannot count: reason in {"duplicate", "false_start", "locked_out", "not_eligible",
     "team_taken", "late", "closed"}."""
@@ -107,4 +116,4 @@ class FalseStarted:
     false_start: FalseStart
 
 
-ArbiterEffect = LockAll | Decided | PressRejected | FalseStarted
+ArbiterEffect = LockAll | Decided | Overturned | PressRejected | FalseStarted

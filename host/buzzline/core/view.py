@@ -92,8 +92,10 @@ class View(Roster):
         blob = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
 
-    def _view_key(self) -> str:
-        return json.dumps(self.view(), sort_keys=True, separators=(",", ":"))
+    def _view_key(self) -> dict[str, Any]:
+        # view() builds fresh containers, so the dict itself is a snapshot to compare with ==
+        # (a sorted JSON dump of it cost four times as much: 0.2 ms of every press, bench e2e)
+        return self.view()
 
 
 def _decision_json(d: Decision | None) -> dict[str, Any] | None:

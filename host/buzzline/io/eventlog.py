@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any
 
 from buzzline import __version__
+from buzzline.io.lockfile import FileLocked, LockFile
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,22 @@ class EventLog:
         self.readonly = readonly
         if readonly and not self.path.is_file():
             raise EventLogError(f"{self.path}: no such event log")
+        self._lock: LockFile | None = None
+        if not readonly:  # one writer: a second host on this log is refused here
+            try:
+                self._lock = LockFile(self.path)
+            except FileLocked as e:
+                raise EventLogError(f"{e}: one host per event log") from None
+            except OSError as e:
+                raise EventLogError(f"{self.path}: cannot lock: {e}") from None
+        try:
+            self._open(show, studio)
+        except BaseException:
+            self._unlock()
+            raise
+
+    def _open(self, show: str, studio: str) -> None:
+        readonly = self.readonly
         try:
             if readonly:
                 uri = self.path.resolve().as_uri() + "?mode=ro"
@@ -226,6 +243,12 @@ class EventLog:
 
     def close(self) -> None:
         self._db.close()
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> EventLog:
         return self
@@ -296,7 +319,8 @@ def _scan_defaults() -> None:
             if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == name:
                 if obj.__name__ in _registry and _registry[obj.__name__] is not obj:
                     # two core classes with one name: keep the first rather than break every lookup
-                    log.warning("record kind %s defined twice; %s ignored", obj.__name__, name)
+                    # (debug: no record of either kind is written today, and a user cannot act on it)
+                    log.debug("record kind %s defined twice; %s ignored", obj.__name__, name)
                     continue
                 register(obj)
 

@@ -1,5 +1,6 @@
 """Broker security: per-podium credentials, a Mosquitto password file and an ACL that lets
-each podium publish only under its own topics, viewers only read, and the host do the rest."""
+each podium publish only under its own topics, viewers and adapters only read, and the host do
+the rest."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from buzzline_protocol.codec import valid_id
 
 HOST_USER = "host"
 VIEWER_USER = "viewer"
+ADAPTER_USER = "adapter"  # adapters run anywhere on the network: read the game, write nothing
 PODIUM_PREFIX = "podium-"  # keeps a podium called "host" from becoming the host
 # mosquitto_passwd's default; the secrets are 128-bit random, so slow hashing buys nothing
 # and would only lengthen every podium's reconnect.
@@ -51,15 +53,22 @@ class BrokerSecrets:
     host: Credentials
     viewer: Credentials
     podiums: dict[str, Credentials] = field(default_factory=dict)
+    adapter: Credentials | None = None  # absent from credentials files written before it existed
 
     def accounts(self) -> list[Credentials]:
-        return [self.host, self.viewer, *(self.podiums[p] for p in sorted(self.podiums))]
+        extra = [self.adapter] if self.adapter is not None else []
+        return [self.host, self.viewer, *extra, *(self.podiums[p] for p in sorted(self.podiums))]
 
     def to_json(self) -> dict[str, Any]:
         return {
             "studio": self.studio,
             "host": {"username": self.host.username, "password": self.host.password},
             "viewer": {"username": self.viewer.username, "password": self.viewer.password},
+            **(
+                {"adapter": {"username": self.adapter.username, "password": self.adapter.password}}
+                if self.adapter is not None
+                else {}
+            ),
             "podiums": {
                 p: {"username": c.username, "password": c.password} for p, c in sorted(self.podiums.items())
             },
@@ -71,8 +80,13 @@ def podium_username(pid: str) -> str:
 
 
 def new_password() -> str:
-    # URL-safe base64 never contains ':' (the password file's separator) or whitespace.
-    return secrets.token_urlsafe(16)
+    """A random secret that is safe on a command line and in a password file."""
+    # URL-safe base64 never contains ':' (the password file's separator) or whitespace; one in
+    # 64 starts with '-', which a command line reads as an option (--password -x...).
+    while True:
+        word = secrets.token_urlsafe(16)
+        if not word.startswith("-"):
+            return word
 
 
 def check_names(studio: str, podiums: Iterable[str]) -> list[str]:
@@ -106,6 +120,7 @@ def generate_secrets(studio: str, podiums: Iterable[str], keep: BrokerSecrets | 
         host=cred(HOST_USER, keep.host if keep else None),
         viewer=cred(VIEWER_USER, keep.viewer if keep else None),
         podiums={p: cred(podium_username(p), keep.podiums.get(p) if keep else None) for p in ids},
+        adapter=cred(ADAPTER_USER, keep.adapter if keep else None),
     )
 
 
@@ -145,6 +160,10 @@ def acl_text(studio: str, podiums: Iterable[str]) -> str:
         f"topic read {topics.game_state(studio)}",
         f"topic read {topics.game_events(studio)}",
         f"topic read {topics.podium_filter(studio, 'presence')}",
+        f"topic read {topics.host(studio, 'presence')}",
+        "",
+        f"user {ADAPTER_USER}",
+        f"topic read {base}/game/#",
         f"topic read {topics.host(studio, 'presence')}",
     ]
     for pid in ids:
@@ -187,6 +206,9 @@ def mosquitto_conf_text(directory: Path, port: int = 1883, bind: str = "0.0.0.0"
             "persistence false",
             "max_inflight_messages 100",
             "max_queued_messages 10000",
+            # Nagle's algorithm would hold a lock or light packet back until the podium's
+            # delayed ACK (tens of ms): every hop of a buzz is one small packet.
+            "set_tcp_nodelay true",
             f"listener {port} {bind}",
             "",
         ]
@@ -202,8 +224,11 @@ def _write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def load_credentials(directory: str | Path) -> BrokerSecrets:
-    path = Path(directory) / CREDENTIALS_FILE
+def load_credentials(location: str | Path) -> BrokerSecrets:
+    """The accounts in ``credentials.json``: ``location`` is that file or the directory holding it."""
+    path = Path(location)
+    if path.is_dir():
+        path = path / CREDENTIALS_FILE
     try:
         raw = json.loads(path.read_text())
     except OSError as e:
@@ -228,7 +253,8 @@ def _secrets_from_json(raw: Mapping[str, Any]) -> BrokerSecrets:
     if not isinstance(studio, str):
         raise TypeError("studio")
     podiums = {str(p): _cred(c) for p, c in raw["podiums"].items()}
-    return BrokerSecrets(studio, _cred(raw["host"]), _cred(raw["viewer"]), podiums)
+    adapter = _cred(raw["adapter"]) if "adapter" in raw else None
+    return BrokerSecrets(studio, _cred(raw["host"]), _cred(raw["viewer"]), podiums, adapter)
 
 
 def write_broker_config(

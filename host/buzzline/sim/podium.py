@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import aiomqtt
 from buzzline_protocol import codec, topics
 
 from buzzline.io.broker import NODELAY
-from buzzline.lifecycle import Service
+from buzzline.lifecycle import Service, cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,13 @@ class PodiumClock:
 
 
 class VirtualPodium(Service):
-    """One simulated podium. ``async with VirtualPodium(...)`` connects and says hello."""
+    """One simulated podium. ``async with VirtualPodium(...)`` connects and says hello.
+
+    Like the firmware it keeps its link up by itself: a lost connection is retried (fast, then
+    every second), and every upstream message stays in an ordered outbox until the broker
+    acknowledges it, so after a reconnect what was unacknowledged goes again, in order, ahead of
+    the new connection's hello. Each connection starts with presence, hello and a sync burst.
+    """
 
     HEARTBEAT_IDLE_S = 1.0
     HEARTBEAT_ARMED_S = 0.1
@@ -68,6 +75,8 @@ class VirtualPodium(Service):
     SETTLE_S = 60.0
     SETTLE_PERIOD_S = 0.0625
     SYNC_PERIOD_S = 0.25
+    KEEPALIVE_S = 2
+    RECONNECT_DELAYS_S = (0.05, 0.1, 0.2, 0.5, 1.0)  # then 1 s between tries
 
     def __init__(
         self,
@@ -103,81 +112,130 @@ class VirtualPodium(Service):
         self.on_command = on_command
         self.commands: list[dict[str, Any]] = []
         self.config: dict[str, Any] | None = None
+        self.connects = 0  # connections made, the first one included
         self._last_cs = -1
         self._sync_n = 0
         self._sync_sent: dict[int, int] = {}
         self._sync_prev: list[int] | None = None
         self.synced = asyncio.Event()
+        self.link_up = asyncio.Event()
         self.light_changed = asyncio.Event()
         self._client: aiomqtt.Client | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._publishes: set[asyncio.Task[None]] = set()
         self._up = topics.podium(studio, pid, "up")
-        self._held: list[bytes] | None = None
+        self._presence = topics.podium(studio, pid, "presence")
+        # seq -> encoded up message, until the broker acknowledges it (insertion = seq order)
+        self._outbox: dict[int, bytes] = {}
+        self._sent: set[int] = set()  # seqs published on the current connection
+        self._wake = asyncio.Event()
+        self._held = False
+
+    def _presence_msg(self, state: str) -> bytes:
+        return codec.encode({"t": "presence", "id": self.pid, "state": state, "b": self.boot})
 
     # -- lifecycle --
     async def start(self) -> None:
-        will = aiomqtt.Will(
-            topics.podium(self.studio, self.pid, "presence"),
-            codec.encode({"t": "presence", "id": self.pid, "state": "offline", "b": self.boot}),
-            qos=1,
-            retain=True,
-        )
-        self._client = aiomqtt.Client(
+        await self._connect()  # the first connection's failure is the caller's to see
+        self._tasks = [
+            asyncio.create_task(self._link(), name=f"{self.pid}-link"),
+            asyncio.create_task(self._sender(), name=f"{self.pid}-send"),
+            asyncio.create_task(self._heartbeat(), name=f"{self.pid}-hb"),
+            asyncio.create_task(self._sync_loop(), name=f"{self.pid}-sync"),
+        ]
+
+    async def _connect(self) -> None:
+        client = aiomqtt.Client(
             self.host,
             self.port,
             identifier=f"podium-{self.pid}",
             username=self.username,
             password=self.password,
-            will=will,
-            keepalive=10,
+            will=aiomqtt.Will(self._presence, self._presence_msg("offline"), qos=1, retain=True),
+            keepalive=self.KEEPALIVE_S,
+            timeout=5,
             max_inflight_messages=100,
             socket_options=NODELAY,
         )
-        await self._client.__aenter__()
-        c = self._client
-        for leaf in ("cmd", "syncr", "config"):
-            await c.subscribe(topics.podium(self.studio, self.pid, leaf), qos=1)
-        await c.subscribe(topics.podium(self.studio, topics.ALL, "cmd"), qos=1)
-        self._tasks = [
-            asyncio.create_task(self._rx(), name=f"{self.pid}-rx"),
-            asyncio.create_task(self._heartbeat(), name=f"{self.pid}-hb"),
-            asyncio.create_task(self._sync_loop(), name=f"{self.pid}-sync"),
-        ]
-        await c.publish(
-            topics.podium(self.studio, self.pid, "presence"),
-            codec.encode({"t": "presence", "id": self.pid, "state": "online", "b": self.boot}),
-            qos=1,
-            retain=True,
+        await client.__aenter__()
+        try:
+            for leaf in ("cmd", "syncr", "config"):
+                await client.subscribe(topics.podium(self.studio, self.pid, leaf), qos=1)
+            await client.subscribe(topics.podium(self.studio, topics.ALL, "cmd"), qos=1)
+            await client.publish(self._presence, self._presence_msg("online"), qos=1, retain=True)
+        except BaseException:
+            await self._close(client)
+            raise
+        self._client = client
+        self._sent.clear()  # what the broker has not acknowledged goes again, in order
+        self.connects += 1
+        self._queue_up(
+            {"t": "hello", "pt": self.clock.now(), "hw": "sim-" + self.pid, "board": "sim", "fw": "sim-1"}
         )
-        await self._send_up(
-            {"t": "hello", "pt": self.clock.now(), "hw": "sim-" + self.pid, "board": "sim", "fw": "sim-1"},
-        )
+        self.link_up.set()
+
+    async def _close(self, client: aiomqtt.Client) -> None:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(1):  # a dead broker would keep a DISCONNECT waiting
+                await client.__aexit__(None, None, None)
+
+    async def _link(self) -> None:
+        """Read the connection; when it drops, reconnect (fast first, then every second)."""
+        while True:
+            client = self._client
+            assert client is not None
+            try:
+                async for m in client.messages:
+                    await self._on_message(m)
+            except aiomqtt.MqttError as e:
+                log.info("%s: link down (%s)", self.pid, e)
+            self.link_up.clear()
+            self._client = None
+            await self._close(client)
+            tries = 0
+            while True:
+                delay = self.RECONNECT_DELAYS_S[min(tries, len(self.RECONNECT_DELAYS_S) - 1)]
+                await asyncio.sleep(delay * self.rng.uniform(0.8, 1.0))
+                try:
+                    await self._connect()
+                    break
+                except (aiomqtt.MqttError, OSError) as e:
+                    tries += 1
+                    log.debug("%s: reconnect failed (%s)", self.pid, e)
 
     async def stop(self, graceful: bool = True) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await cancel_and_wait([*self._tasks, *self._publishes])
         self._tasks = []
-        if self._client is not None:
+        client, self._client = self._client, None
+        self.link_up.clear()
+        if client is not None:
             if graceful:
                 with contextlib.suppress(Exception):
-                    await self._client.publish(
-                        topics.podium(self.studio, self.pid, "presence"),
-                        codec.encode({"t": "presence", "id": self.pid, "state": "offline", "b": self.boot}),
-                        qos=1,
-                        retain=True,
-                    )
-            with contextlib.suppress(Exception):
-                await self._client.__aexit__(None, None, None)
-            self._client = None
+                    async with asyncio.timeout(1):
+                        await client.publish(
+                            self._presence, self._presence_msg("offline"), qos=1, retain=True
+                        )
+            await self._close(client)
+
+    async def crash(self) -> None:
+        """Die like a podium losing power: no DISCONNECT, so the broker publishes the last will."""
+        await cancel_and_wait([*self._tasks, *self._publishes])
+        self._tasks = []
+        client, self._client = self._client, None
+        self.link_up.clear()
+        if client is not None:
+            sock = client._client.socket()
+            if isinstance(sock, socket.socket):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            await self._close(client)
 
     # -- what a contestant does --
     async def press(self, at_podium_us: int | None = None) -> int:
-        """Press the button (now, or stamped at a given podium time); returns the stamped podium time."""
+        """Press the button (now, or stamped at a given podium time); returns the stamped podium time.
+        The buzz is queued at once and sent as soon as the link allows."""
         pt = self.clock.now() if at_podium_us is None else at_podium_us
-        await self._send_up({"t": "buzz", "pt": pt, "ep": self.epoch})
+        self._queue_up({"t": "buzz", "pt": pt, "ep": self.epoch})
         return pt
 
     async def wait_light(self, pattern: str, timeout: float = 5.0) -> LightState:
@@ -189,48 +247,69 @@ class VirtualPodium(Service):
 
     # -- internals --
     async def _send_up(self, msg: dict[str, Any]) -> None:
-        if self._client is None:
-            raise RuntimeError("podium not started")
+        self._queue_up(msg)
+
+    def _queue_up(self, msg: dict[str, Any]) -> None:
         full = {"t": msg["t"], "id": self.pid, "b": self.boot, "seq": self.seq}
         for k, v in msg.items():
             if k != "t":
                 full[k] = v
+        self._outbox[self.seq] = codec.encode(full)
         self.seq += 1
-        data = codec.encode(full)
-        if self._held is not None:
-            self._held.append(data)
-            return
-        await self._client.publish(self._up, data, qos=1)
+        self._wake.set()
+
+    @property
+    def unacknowledged(self) -> int:
+        """Upstream messages the broker has not acknowledged yet."""
+        return len(self._outbox)
+
+    async def _sender(self) -> None:
+        """The one place that publishes on ``up``: in seq order, each message once per connection.
+        Publishes start in the order their tasks are made, so the broker gets them in order."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            client = self._client
+            if client is None or self._held:
+                continue
+            for seq, data in list(self._outbox.items()):
+                if seq not in self._sent:
+                    self._sent.add(seq)
+                    task = asyncio.create_task(self._publish_up(client, seq, data))
+                    self._publishes.add(task)
+                    task.add_done_callback(self._publishes.discard)
+
+    async def _publish_up(self, client: aiomqtt.Client, seq: int, data: bytes) -> None:
+        try:
+            await client.publish(self._up, data, qos=1)
+        except aiomqtt.MqttError:
+            return  # still in the outbox: it goes again on the next connection
+        self._outbox.pop(seq, None)
 
     def hold_uplink(self) -> None:
-        """Model a slow uplink: queue every upstream message, in order, until ``release_uplink``."""
-        if self._held is None:
-            self._held = []
+        """Model a slow uplink: keep every upstream message, in order, until ``release_uplink``."""
+        self._held = True
 
     async def release_uplink(self) -> None:
-        held, self._held = self._held or [], None
-        assert self._client is not None
-        for data in held:
-            await self._client.publish(self._up, data, qos=1)
+        self._held = False
+        self._wake.set()
 
-    async def _rx(self) -> None:
-        assert self._client is not None
-        async for m in self._client.messages:
-            t4 = self.clock.now()
-            try:
-                msg = codec.decode(bytes(m.payload))
-            except codec.ProtocolError as e:
-                log.warning("%s: bad message on %s: %s", self.pid, m.topic, e)
-                continue
-            kind = msg["t"]
-            if kind == "syncr":
-                self._on_syncr(msg, t4)
-            elif kind == "config":
-                self.config = msg
-            elif kind in ("arm", "lock", "light", "ident"):
-                if self.on_command:
-                    self.on_command(self, msg, host_now_us())
-                await self._on_command(msg)
+    async def _on_message(self, m: aiomqtt.Message) -> None:
+        t4 = self.clock.now()
+        try:
+            msg = codec.decode(bytes(m.payload) if isinstance(m.payload, bytes | bytearray) else b"")
+        except codec.ProtocolError as e:
+            log.warning("%s: bad message on %s: %s", self.pid, m.topic, e)
+            return
+        kind = msg["t"]
+        if kind == "syncr":
+            self._on_syncr(msg, t4)
+        elif kind == "config":
+            self.config = msg
+        elif kind in ("arm", "lock", "light", "ident"):
+            if self.on_command:
+                self.on_command(self, msg, host_now_us())
+            await self._on_command(msg)
 
     async def _on_command(self, msg: dict[str, Any]) -> None:
         # Commands arrive on our own topic and on the broadcast one: cs is unique per host session,
@@ -266,7 +345,9 @@ class VirtualPodium(Service):
         self._sync_prev = [n, t1, msg["t2"], msg["t3"], t4]
 
     async def _send_sync(self) -> None:
-        assert self._client is not None
+        client = self._client
+        if client is None:
+            return
         n = self._sync_n
         self._sync_n += 1
         t1 = self.clock.now()
@@ -277,16 +358,23 @@ class VirtualPodium(Service):
         if self._sync_prev is not None:
             m["prev"] = self._sync_prev
             self._sync_prev = None
-        await self._client.publish(topics.podium(self.studio, self.pid, "sync"), codec.encode(m), qos=0)
+        with contextlib.suppress(aiomqtt.MqttError):  # QoS 0: a lost exchange is a lost sample
+            await client.publish(topics.podium(self.studio, self.pid, "sync"), codec.encode(m), qos=0)
 
     async def _sync_loop(self) -> None:
-        for _ in range(self.SYNC_BURST):
-            await self._send_sync()
-            await asyncio.sleep(self.SYNC_BURST_GAP_S)
-        await self._send_sync()  # carries the last burst sample
-        self.synced.set()
-        settle_until = time.monotonic() + self.SETTLE_S
+        seen = 0
+        settle_until = 0.0
         while True:
+            await self.link_up.wait()
+            if self.connects != seen:  # a burst after every (re)connect
+                seen = self.connects
+                for _ in range(self.SYNC_BURST):
+                    await self._send_sync()
+                    await asyncio.sleep(self.SYNC_BURST_GAP_S)
+                await self._send_sync()  # carries the last burst sample
+                self.synced.set()
+                settle_until = time.monotonic() + self.SETTLE_S
+                continue
             period = self.SETTLE_PERIOD_S if time.monotonic() < settle_until else self.SYNC_PERIOD_S
             await asyncio.sleep(period * self.rng.uniform(0.8, 1.2))
             await self._send_sync()
@@ -294,4 +382,5 @@ class VirtualPodium(Service):
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(self.HEARTBEAT_ARMED_S if self.armed else self.HEARTBEAT_IDLE_S)
-            await self._send_up({"t": "hb", "pt": self.clock.now(), "ep": self.epoch, "rssi": -55})
+            if self._client is not None:  # as the firmware: no heartbeats pile up while offline
+                self._queue_up({"t": "hb", "pt": self.clock.now(), "ep": self.epoch, "rssi": -55})

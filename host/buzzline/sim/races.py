@@ -1,8 +1,10 @@
 """Close buzzer races over simulated networks, decided three ways on the same messages.
 
-``buzzline`` runs the real ClockBook + Arbiter (sync exchanges through the model network, lock
-acknowledgements and heartbeats as watermarks); ``arrival_order`` names the first message to
-arrive; ``fixed_window`` waits 100 ms and orders by podium time corrected by offset only.
+``buzzline`` runs the real ClockBook + DelayBook + Arbiter (sync exchanges through the model
+network, lock acknowledgements and heartbeats as watermarks, capture bounds per board, per-podium
+wait caps, provisional decisions that an earlier press arriving while the answer is open
+overturns); ``arrival_order`` names the first message to arrive; ``fixed_window`` waits 100 ms and
+orders by podium time corrected by offset only. Every race keeps its detail for ``--explain``.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import random
 from dataclasses import dataclass, field
 
 from buzzline.core.arbiter import Arbiter, ArbiterRules
-from buzzline.core.clock import ClockBook
-from buzzline.core.types import ArbiterEffect, Decided, Press
-from buzzline.sim.netmodel import NetPath, PodiumClock, Profile
+from buzzline.core.clock import ClockBook, capture_bound_us, with_capture
+from buzzline.core.delays import DelayBook
+from buzzline.core.types import ArbiterEffect, Decided, Decision, Overturned, Press
+from buzzline.sim.netmodel import NetPath, PodiumClock, Profile, capture_us
+from buzzline.sim.profile import CaptureSpec
 
 FIXED_WINDOW_US = 100_000
 # As the firmware: after every (re)connect a burst of 8 exchanges 60 ms apart, then 16 a second
@@ -24,13 +28,29 @@ BOOT_SYNC_GAP_US = 60_000
 SETTLE_US = 60_000_000
 SETTLE_GAP_US = 62_500
 RECONNECT_US = 2_000_000  # a rebooted podium is back on Wi-Fi and the broker after this
+ANSWER_OPEN_US = 3_000_000  # after a provisional decision the answer stays open this long
+
+
+def declared_cap(c: CaptureSpec, draws: int = 20_000) -> int:
+    """The capture bound the host uses for podiums of this spec (0 for board "none"): the board's
+    default, or the declared [p99, max] a selftest would measure (drawn with a fixed seed)."""
+    if c.board == "none":
+        return 0
+    if not c.declare:
+        return capture_bound_us(c.board)
+    rng = random.Random(0)
+    xs = sorted(capture_us(rng, c) for _ in range(draws))
+    top = int(c.max_us) if c.max_us > 0 else xs[-1]
+    return capture_bound_us(c.board, [min(xs[int(0.99 * draws)], top), top])
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    winner: str | None
+    winner: str | None  # the final answer (after any overturn)
     tie: bool
-    latency_us: int
+    latency_us: int  # first decision instant minus the true first press
+    flags: frozenset[str] = frozenset()
+    overturned: bool = False
 
 
 @dataclass(slots=True)
@@ -40,8 +60,10 @@ class RaceResult:
     buzzline: Outcome
     arrival_order: Outcome
     fixed_window: Outcome
-    clock_errors_us: list[int] = field(default_factory=list)  # trusted mappings only
-    flags: frozenset[str] = frozenset()
+    clock_errors_us: list[int] = field(default_factory=list)  # every press received by the host
+    covered: int = 0  # presses whose true time lies within mapped ± bound (capture included)
+    boards: str = ""  # boards of the two true leaders, e.g. "esp32/picow"
+    detail: dict[str, object] = field(default_factory=dict)  # for --explain
 
 
 @dataclass(slots=True)
@@ -55,12 +77,13 @@ class _Msg:
 
 
 class _SimPodium:
-    def __init__(self, pid: str, profile: Profile, rng: random.Random, now_us: int) -> None:
-        self.id = pid
-        asym = rng.uniform(-profile.asymmetry, profile.asymmetry)
-        self.up = NetPath(profile, rng, 1 + asym)
-        self.down = NetPath(profile, rng, 1 - asym)
-        self.clock = PodiumClock(rng, profile.skew_ppm, now_us)
+    def __init__(self, index: int, profile: Profile, rng: random.Random, now_us: int) -> None:
+        self.id = f"p{index + 1}"
+        g = self.group = profile.group_of(index)
+        asym = rng.uniform(-g.asymmetry, g.asymmetry)
+        self.up = NetPath(g.up, g.loss, rng, 1 + asym)
+        self.down = NetPath(g.down, g.loss, rng, 1 - asym)
+        self.clock = PodiumClock(rng, profile.skew_ppm, now_us, profile.offset_s)
         self.next_sync = now_us + rng.randrange(int(profile.sync_ms * 1000))
         self.settle_until = 0  # until then the podium syncs fast (after a (re)connect)
         self.hb_phase = rng.randrange(int(profile.heartbeat_ms * 1000))
@@ -79,15 +102,19 @@ class RaceSim:
         self.rules = rules or ArbiterRules(mode="first", tie_rule="earliest")
         self.now = 10_000_000
         self.book = ClockBook()
-        self.podiums = [_SimPodium(f"p{i + 1}", profile, self.rng, self.now) for i in range(profile.podiums)]
+        self.delays = DelayBook()
+        self.podiums = [_SimPodium(i, profile, self.rng, self.now) for i in range(profile.podiums)]
+        caps = {g.name: declared_cap(g.capture) for g in profile.groups}
+        self.cap_bound = {pod.id: caps[pod.group.name] for pod in self.podiums}
         self.races = 0
-        self._errors: list[int] = []
-        self._flags: frozenset[str] = frozenset()
         self._offline: list[tuple[int, str]] = []  # (host µs, podium): last will published
         # converge before the first race, as a show would during the warm-up
         for pod in self.podiums:
             self._boot_syncs(pod, self.now)
         self.now += 20_000_000
+        self.start = self.now  # scheduled events count from here
+        self._events = list(profile.events)
+        self._congested: list[tuple[int, int, str, float]] = []  # (from, until, group, extra µs)
 
     # ---- clock sync --------------------------------------------------------------------------
 
@@ -135,8 +162,22 @@ class RaceSim:
     # ---- one race ----------------------------------------------------------------------------
 
     def _gap_us(self) -> int:
+        if self.p.gaps == "exponential":
+            return max(1, round(self.rng.expovariate(1.0 / self.p.mean_gap_ms) * 1000))
         lo, hi = math.log(self.p.min_gap_ms), math.log(self.p.max_gap_ms)
         return max(1, round(math.exp(self.rng.uniform(lo, hi)) * 1000))
+
+    def _scheduled(self, arm: int) -> set[str]:
+        """Fire the profile's events due by ``arm``; the podiums to reboot in this race."""
+        reboot: set[str] = set()
+        while self._events and self.start + self._events[0].at_s * 1e6 <= arm:
+            e = self._events.pop(0)
+            at = self.start + int(e.at_s * 1e6)
+            if e.kind == "reboot" and e.podium is not None:
+                reboot.add(f"p{e.podium}")
+            elif e.group is not None:
+                self._congested.append((at, at + int(e.duration_s * 1e6), e.group, e.extra_ms * 1000))
+        return reboot
 
     def _send(self, pod: _SimPodium, msgs: list[_Msg]) -> None:
         # arrivals in send order (one TCP stream per podium); sequence numbers in send order
@@ -152,13 +193,16 @@ class RaceSim:
         arm = self.now + int(p.race_interval_ms * 1000)
         self._offline = []
         rebooting: set[str] = set()
+        forced = self._scheduled(arm)
         for pod in self.podiums:
             pod.clock.wander(self.now, p.wander_ppm)
             burst = 0.0
-            if rng.random() < p.burst_p:
-                burst = p.burst_median_ms * 1000 * math.exp(p.burst_sigma * rng.gauss(0, 1))
+            c = pod.group.congestion
+            if rng.random() < c.burst_p:
+                burst = c.burst_median_ms * 1000 * math.exp(c.burst_sigma * rng.gauss(0, 1))
+            burst += sum(x for t0, t1, g, x in self._congested if g == pod.group.name and t0 <= arm < t1)
             pod.up.burst_us = pod.down.burst_us = burst
-            if rng.random() < p.reboot_p:
+            if rng.random() < p.reboot_p or pod.id in forced:
                 at = rng.randrange(self.now, arm)
                 pod.clock.reboot(at)
                 pod.pending = []
@@ -176,10 +220,12 @@ class RaceSim:
         pressers = rng.sample(live, k)
         t = arm + rng.randrange(150_000, 800_000)
         presses: dict[str, int] = {}
+        late: dict[str, int] = {}  # capture latency: the podium stamps the press this much later
         for i, pod in enumerate(pressers):
             if i:
                 t += self._gap_us()
             presses[pod.id] = t
+            late[pod.id] = capture_us(rng, pod.group.capture)
         first_press = min(presses.values())
         truth = tuple(sorted(presses, key=lambda x: presses[x]))
         gap = presses[truth[1]] - presses[truth[0]]
@@ -192,8 +238,9 @@ class RaceSim:
         for pod in self.podiums:
             msgs: list[_Msg] = []
             if pod.id in presses:
-                send = presses[pod.id] + rng.randrange(100, 600)  # debounce task, then publish
-                msgs.append(_Msg(send, pod.up.delay_us() or 0, "buzz", pod.clock.at(presses[pod.id])))
+                stamp = presses[pod.id] + late[pod.id]
+                send = stamp + rng.randrange(100, 600)  # debounce task, then publish
+                msgs.append(_Msg(send, pod.up.delay_us() or 0, "buzz", pod.clock.at(stamp)))
             h = arm - (arm - pod.hb_phase) % hb + hb
             while h < end:
                 msgs.append(_Msg(h, pod.up.delay_us() or 0, "hb", pod.clock.at(h)))
@@ -202,38 +249,72 @@ class RaceSim:
             streams[pod.id] = msgs
         buzzes = [(m.arrival_us, pid) for pid, ms in streams.items() for m in ms if m.kind == "buzz"]
         a0, first_pid = min(buzzes)
-        # every podium but the leader gets the lock and acknowledges it with its own time
+        # every podium but the leader gets the lock and acknowledges it with its own time; a
+        # button pressed before the lock arrived is sent ahead of the acknowledgement (the IRQ is
+        # serviced before the message handler, however late its stamp)
+        acks: dict[str, tuple[int, int]] = {}
         for pod in self.podiums:
             if pod.id == first_pid:
                 continue
             got = a0 + (pod.down.delay_us() or 0)
-            streams[pod.id].append(_Msg(got, pod.up.delay_us() or 0, "ack", pod.clock.at(got)))
+            sent = got
+            if pod.id in presses and presses[pod.id] < got:
+                buzz = next(m for m in streams[pod.id] if m.kind == "buzz")
+                sent = max(got, buzz.send_us + 1)
+            streams[pod.id].append(_Msg(sent, pod.up.delay_us() or 0, "ack", pod.clock.at(sent)))
             self._send(pod, streams[pod.id])
+            acks[pod.id] = (sent, streams[pod.id][-1].arrival_us)
         for pod in self.podiums:
             for m in streams[pod.id]:
                 pod.seq += 1
                 m.seq = pod.seq
-        buzzline = self._buzzline(arm, streams, presses, first_press)
+        seen: list[dict[str, object]] = []
+        buzzline, decision = self._buzzline(arm, streams, presses, late, first_press, seen)
         for pod in self.podiums:
             self._learn(pod, a0)
+        by_id = {pod.id: pod for pod in self.podiums}
+        boards = "/".join(sorted(by_id[pid].group.capture.board for pid in truth[:2]))
         result = RaceResult(
             truth=truth,
             gap_us=gap,
             buzzline=buzzline,
             arrival_order=Outcome(first_pid, False, a0 - first_press),
             fixed_window=self._fixed_window(a0, streams, first_press),
+            clock_errors_us=[int(x["clock_error_us"]) for x in seen],  # type: ignore[call-overload]
+            covered=sum(1 for x in seen if x["covered"]),
+            boards=boards,
         )
-        result.clock_errors_us = self._errors
-        result.flags = self._flags
+        result.detail = {
+            "race": self.races,
+            "first_press_us": first_press,
+            "truth": list(truth),
+            "gap_us": gap,
+            "presses": seen,
+            "acks": {pid: {"sent_us": a, "arrival_us": b} for pid, (a, b) in sorted(acks.items())},
+            "offline": [{"at_us": t, "podium": pid} for t, pid in self._offline],
+            "decision": None if decision is None else _decision_json(decision),
+        }
         for pod in self.podiums:
             pod.stream_free_us = max(m.arrival_us for m in streams[pod.id]) if streams[pod.id] else 0
         self.now = end + rng.randrange(0, 200_000)
         return result
 
     def _buzzline(
-        self, arm: int, streams: dict[str, list[_Msg]], presses: dict[str, int], first: int
-    ) -> Outcome:
-        arb = Arbiter(self.races, {pod.id: None for pod in self.podiums}, self.rules, seed=self.races)
+        self,
+        arm: int,
+        streams: dict[str, list[_Msg]],
+        presses: dict[str, int],
+        late: dict[str, int],
+        first: int,
+        seen: list[dict[str, object]],
+    ) -> tuple[Outcome, Decision | None]:
+        arb = Arbiter(
+            self.races,
+            {pod.id: None for pod in self.podiums},
+            self.rules,
+            seed=self.races,
+            wait_caps=self.delays.caps(),
+        )
         arb.arm(arm, arm)
         events = [
             (m.arrival_us, m.seq, pid, m) for pid, ms in streams.items() for m in ms if m.arrival_us >= arm
@@ -241,18 +322,32 @@ class RaceSim:
         events += [(t, 0, pid, _Msg(t, 0, "off", 0, t)) for t, pid in self._offline if t >= arm]
         events.sort(key=lambda e: (e[0], e[2], e[1]))
         by_id = {pod.id: pod for pod in self.podiums}
-        self._errors = []
-        self._flags = frozenset()
+        first_decision: Decision | None = None
+        final: Decision | None = None
+        overturned = False
+        last = arm
+
+        def take(out: list[ArbiterEffect]) -> None:
+            nonlocal first_decision, final, overturned
+            for e in out:
+                if isinstance(e, Decided):
+                    first_decision = first_decision or e.decision
+                    final = e.decision
+                elif isinstance(e, Overturned):
+                    final = e.decision
+                    overturned = True
+
         for arrival, _seq, pid, m in events:
+            if first_decision is not None and not arb.provisional:
+                break  # final: nothing that arrives now can change it
+            if first_decision is not None and arrival > first_decision.decided_us + ANSWER_OPEN_US:
+                break  # the answer was judged: too late to overturn
             deadline = arb.next_deadline()
             if deadline is not None and deadline < arrival:
-                out = arb.tick(deadline)
-                if out:
-                    return self._finish(out, first)
+                take(arb.tick(max(deadline, last)))  # a deadline may fall behind an input already fed
+            last = arrival
             if m.kind == "off":
-                out = arb.offline(pid, arrival)
-                if any(isinstance(e, Decided) for e in out):
-                    return self._finish(out, first)
+                take(arb.offline(pid, arrival))
                 continue
             pod = by_id[pid]
             self._syncs_until(pod, arrival)
@@ -260,26 +355,56 @@ class RaceSim:
             boot = pod.clock.boot
             self.book.note_time(pid, boot, m.pt)
             mp = self.book.model(pid, boot).map(m.pt)
+            self.delays.note(pid, mp.host_us, mp.err_us, arrival)
+            cap = self.cap_bound[pid]
             if m.kind == "buzz":
-                if mp.trusted:  # untrusted mappings are flagged, never used silently
-                    self._errors.append(abs(mp.host_us - presses[pid]))
-                press = Press(pid, m.seq, m.pt, mp.host_us, mp.err_us, arrival, mp.trusted)
-                out = arb.press(press, arrival)
-            else:
-                # an acknowledgement of the lock is complete: nothing earlier can follow it
-                out = arb.watermark(
-                    pid, m.seq, mp.host_us, arrival, err_us=mp.err_us, lock_ack=m.kind == "ack"
+                full = with_capture(mp, cap)
+                truth = presses[pid]
+                covered = abs(full.host_us - truth) <= full.err_us
+                seen.append(
+                    {
+                        "podium": pid,
+                        "board": pod.group.capture.board,
+                        "true_us": truth,
+                        "capture_us": late[pid],
+                        "podium_us": m.pt,
+                        "mapped_us": full.host_us,
+                        "err_us": full.err_us,
+                        "cap_us": full.err_us - mp.err_us,
+                        "trusted": mp.trusted,
+                        "arrival_us": arrival,
+                        "clock_error_us": abs(mp.host_us - (truth + late[pid])),
+                        "covered": covered,
+                    }
                 )
-            if any(isinstance(e, Decided) for e in out):
-                return self._finish(out, first)
-        deadline = arb.next_deadline()
-        out = arb.tick(deadline if deadline is not None else events[-1][0])
-        return self._finish(out, first)
-
-    def _finish(self, out: list[ArbiterEffect], first: int) -> Outcome:
-        d = next(e.decision for e in out if isinstance(e, Decided))
-        self._flags = d.flags
-        return Outcome(d.winner, d.is_tie, d.decided_us - first)
+                press = Press(
+                    pid,
+                    m.seq,
+                    m.pt,
+                    full.host_us,
+                    full.err_us,
+                    arrival,
+                    mp.trusted,
+                    cap_us=full.err_us - mp.err_us,
+                )
+                take(arb.press(press, arrival))
+            else:
+                # the podium is past its stamp minus the capture bound (a press stamped later may
+                # have been pressed up to that much earlier); an acknowledgement is complete
+                take(
+                    arb.watermark(
+                        pid, m.seq, mp.host_us - cap, arrival, err_us=mp.err_us, lock_ack=m.kind == "ack"
+                    )
+                )
+        if first_decision is None:
+            deadline = arb.next_deadline()
+            take(arb.tick(max(last, deadline if deadline is not None else events[-1][0])))
+        if first_decision is None or final is None:
+            return Outcome(None, False, 0), None
+        return (
+            Outcome(final.winner, final.is_tie, first_decision.decided_us - first, final.flags, overturned),
+            final,
+        )
 
     def _fixed_window(self, a0: int, streams: dict[str, list[_Msg]], first: int) -> Outcome:
         close = a0 + FIXED_WINDOW_US
@@ -293,3 +418,13 @@ class RaceSim:
         if best is None:  # cannot happen: the first arrival is inside its own window
             return Outcome(None, False, close - first)
         return Outcome(best[1], False, close - first)
+
+
+def _decision_json(d: Decision) -> dict[str, object]:
+    return {
+        "winner": d.winner,
+        "tied": list(d.tied),
+        "flags": sorted(d.flags),
+        "decided_us": d.decided_us,
+        "evidence": d.evidence,
+    }

@@ -1,1 +1,2 @@
-"""Pages the host serves to browsers beside the operator API (the OBS overlay)."""
+"""The host's web face: the operator console, its session login, live updates, the adapters API,
+OpenAPI and docs, /metrics and the OBS overlay. Mounted by ``buzzline.io.operator_api.build_app``."""

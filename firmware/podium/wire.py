@@ -1,0 +1,88 @@
+# Allocation-free encoders for what a podium sends while armed (hb, buzz, ack): they write into
+# a caller's bytearray exactly the bytes codec.encode would produce for the same message (the
+# firmware tests compare both under MicroPython). Everything else goes through the codec.
+from micropython import const
+
+MAX = const(224)  # the longest of them with a 32-character id and U53 fields fits this
+
+_SEQ = b',"seq":'
+_PT = b',"pt":'
+_EP = b',"ep":'
+_CS = b',"cs":'
+_RSSI = b',"rssi":'
+_RST = b',"rst":'
+_FP = b',"fp":'
+_NP = b',"np":'
+_END = b"}"
+
+
+def _head(kind: str, pid: str, boot: int) -> bytes:
+    # Field order is the codec's wire order: v, t, id, b, seq, then the kind's own fields.
+    return ('{"v":1,"t":"' + kind + '","id":"' + pid + '","b":' + str(boot)).encode()
+
+
+def put(buf, i: int, b: bytes) -> int:
+    n = i + len(b)
+    buf[i:n] = b  # slice assignment copies in place
+    return n
+
+
+def put_int(buf, i: int, v: int) -> int:
+    """Write a non-negative integer in decimal at buf[i]; returns the index after it."""
+    if v <= 0:
+        buf[i] = 48
+        return i + 1
+    n = 0
+    t = v
+    while t:
+        t //= 10
+        n += 1
+    end = i + n
+    while v:
+        end -= 1
+        buf[end] = 48 + v % 10
+        v //= 10
+    return i + n
+
+
+class UpWriter:
+    """Encoders for one podium boot: the constant head of each message is built once."""
+
+    def __init__(self, pid: str, boot: int) -> None:
+        self._hb = _head("hb", pid, boot)
+        self._buzz = _head("buzz", pid, boot)
+        self._ack = _head("ack", pid, boot)
+
+    # Each writes its message at buf[off:] and returns the index after it.
+    def hb(self, buf, off: int, seq: int, pt: int, ep: int, rssi, rst: int) -> int:
+        i = put(buf, off, self._hb)
+        i = put_int(buf, put(buf, i, _SEQ), seq)
+        i = put_int(buf, put(buf, i, _PT), pt)
+        i = put_int(buf, put(buf, i, _EP), ep)
+        if rssi is not None:
+            i = put(buf, i, _RSSI)
+            if rssi < 0:
+                buf[i] = 45  # "-"
+                i += 1
+            i = put_int(buf, i, -rssi if rssi < 0 else rssi)
+        if rst:
+            i = put_int(buf, put(buf, i, _RST), rst)
+        return put(buf, i, _END)
+
+    def buzz(self, buf, off: int, seq: int, pt: int, ep: int) -> int:
+        i = put(buf, off, self._buzz)
+        i = put_int(buf, put(buf, i, _SEQ), seq)
+        i = put_int(buf, put(buf, i, _PT), pt)
+        i = put_int(buf, put(buf, i, _EP), ep)
+        return put(buf, i, _END)
+
+    def ack(self, buf, off: int, seq: int, pt: int, cs: int, ep: int, fp: int, np: int) -> int:
+        i = put(buf, off, self._ack)
+        i = put_int(buf, put(buf, i, _SEQ), seq)
+        i = put_int(buf, put(buf, i, _PT), pt)
+        i = put_int(buf, put(buf, i, _CS), cs)
+        i = put_int(buf, put(buf, i, _EP), ep)
+        if np:
+            i = put_int(buf, put(buf, i, _FP), fp)
+        i = put_int(buf, put(buf, i, _NP), np)
+        return put(buf, i, _END)

@@ -1,0 +1,277 @@
+"""The ``osc`` adapter: notices to a lighting desk, sound or show-control software over OSC.
+
+UDP, TCP with SLIP framing (OSC 1.1) or TCP with a length prefix (OSC 1.0). Notices become
+happenings (``stage``), happenings become messages through the preset's mapping rules merged
+with the show file's (``oscpresets``, ``oscwire``), and messages leave through a per-target rate
+limiter that keeps the latest message per path. Status: ``ok`` once the socket is open, or, for
+desks that answer pings (Eos, QLab), while they answer; ``disconnected`` on a TCP error, with
+reconnects. docs/adapters/osc.md has every setting and every preset's table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from typing import Any
+
+from buzzline.adapters.api import Adapter, AdapterContext, ConfigError, Field, Notice, Status
+from buzzline.adapters.oscpresets import PRESETS, merged
+from buzzline.adapters.oscwire import (
+    Deframer,
+    OscError,
+    RateLimiter,
+    Rule,
+    build,
+    frame,
+    message,
+    parse,
+    parse_rules,
+    resolve_vars,
+)
+from buzzline.adapters.stage import Happening, Stage
+
+TRANSPORTS = ("udp", "tcp-slip", "tcp-length")
+MAX_BACKLOG = 1 << 20  # bytes a stalled TCP peer may hold back before the link is reset
+
+
+def _now_us() -> int:
+    return time.monotonic_ns() // 1000
+
+
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self, owner: OscDeskAdapter) -> None:
+        self.owner = owner
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.owner._received(data)
+
+    def error_received(self, exc: Exception) -> None:
+        # an ICMP port unreachable: nobody listens there (yet); UDP carries on
+        self.owner.errors += 1
+
+
+class OscDeskAdapter(Adapter):
+    KIND = "osc"
+    TITLE = "OSC out: lighting desks (QLC+, Eos, grandMA3), QLab, Companion variables"
+    CONFIG_SCHEMA = (
+        Field("host", "str", "127.0.0.1", "the desk's address"),
+        Field("port", "int", 0, "the desk's OSC port (0: the preset's)", min=0, max=65535),
+        Field(
+            "transport",
+            "choice",
+            "udp",
+            "udp, tcp-slip (OSC 1.1) or tcp-length (OSC 1.0)",
+            choices=TRANSPORTS,
+        ),
+        Field("preset", "choice", "none", "a ready mapping table", choices=tuple(PRESETS)),
+        Field("vars", "table", {}, "template variables (a list is indexed by seat)"),
+        Field("map", "table", {}, "mapping rules by name, merged over the preset's"),
+        Field("rate", "float", 500.0, "messages per second to this target", min=1, max=100000),
+        Field("burst", "int", 64, "messages that may go at once before the rate applies", min=1, max=10000),
+        Field("ping_s", "float", 1.0, "ping period for desks that answer (Eos, QLab)", min=0.1, max=60),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stage = Stage()
+        self.sent = 0
+        self.errors = 0
+        self.dropped = 0  # rules that did not apply (a missing variable), counted
+        self._rules: dict[str, list[tuple[Rule, bool]]] = {}
+        self._vars: dict[str, Any] = {}
+        self._bad = False
+        self._udp: asyncio.DatagramTransport | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
+        self._down: dict[str, bytes] = {}  # latest per path while a TCP link is down
+        self._last_pong = 0.0
+        self._pinged = 0.0
+        self._linked_at = 0.0
+        self.limiter = RateLimiter(500, 64)
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+    async def start(self, ctx: AdapterContext, config: dict[str, Any]) -> None:
+        self.ctx = ctx
+        self.config = config
+        self.preset = PRESETS[config["preset"]]
+        try:
+            table, self._vars = merged(self.preset, config["map"], config["vars"])
+            rules = parse_rules(table)
+        except ConfigError as e:
+            self._bad = True
+            ctx.set_status(Status.BAD_CONFIG, str(e))
+            return
+        for rule in rules.values():
+            if rule.flag:
+                self._rules.setdefault("set:" + rule.trigger, []).append((rule, True))
+                self._rules.setdefault("clear:" + rule.trigger, []).append((rule, False))
+            else:
+                self._rules.setdefault(rule.trigger, []).append((rule, True))
+        self.limiter = RateLimiter(config["rate"], config["burst"])
+        self.port = config["port"] or self.preset.port
+        self.target = f"{config['transport']} {config['host']}:{self.port}"
+        ctx.set_status(Status.CONNECTING, self.target)
+        if config["transport"] == "udp":
+            loop = asyncio.get_running_loop()
+            try:
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda: _Udp(self), remote_addr=(config["host"], self.port)
+                )
+            except OSError as e:
+                ctx.set_status(Status.DISCONNECTED, f"{self.target}: {e}")
+                raise
+            self._udp = transport
+            self._linked()
+        else:
+            self._tasks.append(asyncio.create_task(self._tcp_loop(), name=f"osc-tcp:{ctx.name}"))
+        self._tasks.append(asyncio.create_task(self._timer_loop(), name=f"osc-timer:{ctx.name}"))
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        if self._udp is not None:
+            self._udp.close()
+            self._udp = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    async def handle(self, notice: Notice) -> None:
+        if self._bad:
+            return
+        first = not self.stage.view
+        happenings = self.stage.apply(notice, _now_us())
+        # the first notice: the whole state, so the desk starts where the show stands
+        self.emit(self.stage.snapshot() if first else happenings)
+
+    # ---- mapping ---------------------------------------------------------------------------------
+    def emit(self, happenings: list[Happening]) -> None:
+        for h in happenings:
+            for rule, setting in self._rules.get(h.trigger, ()):
+                ctx = resolve_vars(self._vars, h.ctx)
+                try:
+                    path, args = message(rule, setting, ctx)
+                    data = build(path, args)
+                except (KeyError, OscError):
+                    self.dropped += 1  # this rule does not apply here (no seat, no such variable)
+                    continue
+                self._send(path, data)
+
+    def _send(self, path: str, data: bytes) -> None:
+        if not self._linked_now():
+            self._down.pop(path, None)
+            self._down[path] = data
+            return
+        for d in self.limiter.offer(path, data, time.monotonic()):
+            self._write(d)
+        if self.limiter.pending:
+            self._wake.set()
+
+    def _write(self, data: bytes) -> None:
+        if self._udp is not None:
+            self._udp.sendto(data)
+            self.sent += 1
+        elif self._writer is not None:
+            self._writer.write(frame(data, self.config["transport"][4:]))
+            self.sent += 1
+            if self._writer.transport.get_write_buffer_size() > MAX_BACKLOG:
+                self._writer.transport.abort()  # the reader task sees the loss and reconnects
+
+    def _linked_now(self) -> bool:
+        return self._udp is not None or self._writer is not None
+
+    def _linked(self) -> None:
+        """The link is up: say hello (``connect`` rules), then the whole state, then what waited."""
+        if self.preset.ping is None:
+            self.ctx.set_status(Status.OK, self.target)
+        self.emit([Happening("connect", resolve_vars(self._vars, self.stage.context()))])
+        if self.stage.view:
+            self.emit(self.stage.snapshot())
+        down, self._down = self._down, {}
+        for path, data in down.items():
+            self._send(path, data)
+        self._wake.set()
+
+    # ---- peers that answer -----------------------------------------------------------------------
+    def _received(self, data: bytes) -> None:
+        try:
+            address, _ = parse(data)
+        except OscError:
+            self.errors += 1
+            return
+        if self.preset.pong and address.startswith(self.preset.pong):
+            self._last_pong = time.monotonic()
+            self.ctx.set_status(Status.OK, self.target)
+
+    def _ping(self, now: float) -> float | None:
+        ping = self.preset.ping
+        if ping is None or not self._linked_now():
+            return None
+        period = float(self.config["ping_s"])
+        if now - self._pinged >= period:
+            self._pinged = now
+            self._write(build(ping[0], list(ping[1])))
+            if self._last_pong and now - self._last_pong > 3 * period:
+                self.ctx.set_status(Status.DISCONNECTED, f"{self.target}: no answer to {ping[0]}")
+            elif not self._last_pong and now - self._linked_at > 3 * period:
+                self.ctx.set_status(Status.CONNECTING, f"{self.target}: waiting for an answer to {ping[0]}")
+        return self._pinged + period
+
+    async def _timer_loop(self) -> None:
+        self._linked_at = self._linked_at or time.monotonic()
+        while True:
+            now = time.monotonic()
+            for d in self.limiter.due(now):
+                self._write(d)
+            self.emit(self.stage.expire(_now_us()))
+            times = [self.limiter.next_time(), self._ping(now)]
+            deadline = self.stage.next_deadline()
+            if deadline is not None:
+                times.append(now + (deadline - _now_us()) / 1e6)
+            wake = min((t for t in times if t is not None), default=None)
+            self._wake.clear()
+            timeout = None if wake is None else max(0.0, wake - time.monotonic())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+
+    # ---- TCP -------------------------------------------------------------------------------------
+    async def _tcp_loop(self) -> None:
+        delay = 0.1
+        framing = self.config["transport"][4:]
+        while True:
+            try:
+                reader, writer = await asyncio.open_connection(self.config["host"], self.port)
+            except OSError as e:
+                self.ctx.set_status(Status.DISCONNECTED, f"{self.target}: {e.strerror or e}")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            sock = writer.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            delay = 0.1
+            self._writer = writer
+            self._linked_at = time.monotonic()
+            self._linked()
+            deframer = Deframer(framing)
+            reason = "closed by the peer"
+            try:
+                while data := await reader.read(65536):
+                    for msg in deframer.feed(data):
+                        self._received(msg)
+            except OscError as e:
+                reason = f"bad framing from the peer: {e}"
+            except OSError as e:
+                reason = e.strerror or str(e)
+            self._writer = None
+            writer.close()
+            self.ctx.set_status(Status.DISCONNECTED, f"{self.target}: {reason}")
+            await asyncio.sleep(delay)

@@ -1,0 +1,133 @@
+"""Shared by the studio-adapter tests: a host with three podiums, one whole question played
+through the operator interface and fed presses, and the real OSC tools as subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from buzzline.core import events as ev
+from buzzline.core.show import Show
+from buzzline.host_service import HostService, now_us
+
+PODIUMS = ["p1", "p2", "p3"]
+
+
+def need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        pytest.fail(f"{tool} is required (bash .ci/run installs it)")
+    return path
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def host(broker: Any, studio: str = "osc") -> AsyncIterator[HostService]:
+    """A host with three online podiums (seats 1-3: p1, p2, p3)."""
+    async with HostService(broker.host, broker.port, studio, show=Show.default(PODIUMS)) as svc:
+        for pid in PODIUMS:
+            await svc.feed(ev.PodiumOnline(pid))
+        yield svc
+
+
+_seq: dict[str, int] = {}
+
+
+async def press(svc: HostService, pid: str) -> None:
+    _seq[pid] = _seq.get(pid, 0) + 1
+    t = now_us()
+    await svc.feed(ev.PodiumPress(pid, _seq[pid], t, t, 500, True, t))
+
+
+async def wait_phase(svc: HostService, phase: str, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while svc.engine.view()["phase"] != phase:
+            await asyncio.sleep(0.01)
+
+
+async def ok(svc: HostService, name: str, **args: Any) -> None:
+    effects = await svc.command(name, **args)
+    refused = [e for e in effects if isinstance(e, ev.CommandRefused)]
+    assert not refused, refused
+
+
+async def whole_question(svc: HostService, pause: float = 0.05) -> None:
+    """Seat 3 false-starts while the question is read, seat 2 wins and answers wrong, the
+    question reopens, seat 1 wins and answers right. ``pause`` lets each step's messages out."""
+    await ok(svc, "read")
+    await press(svc, "p3")  # before the buzzers are armed: a false start
+    await asyncio.sleep(pause)
+    await ok(svc, "arm")
+    await asyncio.sleep(pause)
+    await press(svc, "p2")
+    await wait_phase(svc, "answering")
+    await asyncio.sleep(pause)
+    await ok(svc, "judge", correct=False)  # reopens for p1 (p3 is still locked out)
+    await asyncio.sleep(pause)
+    await press(svc, "p1")
+    await wait_phase(svc, "answering")
+    await asyncio.sleep(pause)
+    await ok(svc, "judge", correct=True)
+    await asyncio.sleep(pause)
+
+
+class Dump:
+    """``oscdump -L PORT`` in its own process: every message it prints, parsed."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.lines: list[tuple[str, str, list[str]]] = []
+        self.proc: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Dump:
+        self.proc = await asyncio.create_subprocess_exec(
+            need("oscdump"), "-L", str(self.port), stdout=asyncio.subprocess.PIPE
+        )
+        self._reader = asyncio.create_task(self._read())
+        # ready once the port is bound
+        async with asyncio.timeout(5):
+            while not _udp_bound(self.port):
+                await asyncio.sleep(0.02)
+        return self
+
+    async def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        while line := await self.proc.stdout.readline():
+            parts = line.decode().split()
+            if len(parts) >= 2:
+                types = parts[2] if len(parts) > 2 else ""
+                self.lines.append((parts[1], types, parts[3:]))
+
+    async def wait(self, n: int, timeout: float = 5.0) -> list[tuple[str, str, list[str]]]:
+        async with asyncio.timeout(timeout):
+            while len(self.lines) < n:
+                await asyncio.sleep(0.01)
+        return self.lines
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            await self.proc.wait()
+        if self._reader is not None:
+            self._reader.cancel()
+
+
+def _udp_bound(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
