@@ -19,7 +19,6 @@ import json
 import logging
 import socket
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -170,49 +169,62 @@ async def _live(
     broker: tuple[str, int] | None,
     fixed: tuple[dict[str, Any], list[dict[str, Any]]] | None,
 ) -> int:
-    from buzzline.adapters.api import Notice
+    """The window is the ``viewer`` adapter, run as ``buzzline adapter run viewer`` runs it: fed
+    from the broker (or a fixed state); the overlay reads the same notice bus."""
+    from buzzline.adapters.api import Notice, Status
+    from buzzline.adapters.remote import HttpCommands, RemoteFeed
+    from buzzline.adapters.runner import AdapterManager
     from buzzline.notices import NoticeBus
-    from buzzline.viewer.feed import RemoteFeed
-    from buzzline.viewer.window import ViewerWindow
 
-    bus = NoticeBus()
+    feed = None
+    if broker is not None:
+        feed = RemoteFeed(broker[0], broker[1], args.studio, args.user, args.password)
+        bus = feed.bus
+        view = feed.view
+    else:
+        still = fixed or ({}, [])
+        bus = NoticeBus()
+        bus.publish(Notice(1, 0, tuple(still[1]), still[0]))
+
+        def view() -> dict[str, Any]:
+            return still[0]
+
+    manager = AdapterManager(bus, view, HttpCommands(None, None))
     tasks: list[asyncio.Task[Any]] = []
-    window = None
     server: tuple[Any, asyncio.Task[None]] | None = None
-    loop = asyncio.get_running_loop()
-    closed = asyncio.Event()
     try:
-        if not args.no_window:
-            window = ViewerWindow(theme, size, fullscreen=args.fullscreen, display=args.display)
-            window.on_close = lambda: _call_soon(loop, closed.set)
-            sub = bus.subscribe("window", replay_latest=True)
-            window.start_thread()
-            await asyncio.to_thread(window.opened.wait, 10)
-            if window.error is not None:
-                print(
-                    f"buzzline viewer: no window: {window.error} (set DISPLAY, or SDL_VIDEODRIVER=kmsdrm)",
-                    file=sys.stderr,
-                )
-                return 1
-            tasks.append(asyncio.create_task(_forward(sub, window), name="viewer-forward"))
         if args.web is not None:
             server = await _serve_overlay(bus, theme, args.bind, args.web)
-            print(
-                f"overlay: http://{args.bind}:{args.web}/overlay  (?layout=lowerthird|scoreboard|winner)",
-                flush=True,
-            )
-        if broker is not None:
-            feed = RemoteFeed(bus, broker[0], broker[1], args.studio, args.user, args.password)
+            url = f"http://{args.bind}:{args.web}/overlay"
+            print(f"overlay: {url}  (?layout=lowerthird|scoreboard|winner)", flush=True)
+        if feed is not None:
             tasks.append(asyncio.create_task(feed.run(), name="viewer-feed"))
-            print(f"viewer: following studio {args.studio!r} on {broker[0]}:{broker[1]}", flush=True)
-        elif fixed is not None:
-            bus.publish(Notice(1, 0, tuple(fixed[1]), fixed[0]))
-        if window is not None:
-            await closed.wait()
-        else:
+            print(f"viewer: following studio {args.studio!r} on {args.broker}", flush=True)
+        if args.no_window:
             await asyncio.Event().wait()
-        return 0 if window is None or window.error is None else 1
+            return 0
+        settings = {
+            "fullscreen": args.fullscreen,
+            "display": args.display,
+            "theme": args.theme or "",
+            "width": size[0],
+            "height": size[1],
+        }
+        # the first failure ends this command with one line; the runner's traceback is for hosts
+        logging.getLogger("buzzline.adapters").setLevel(logging.CRITICAL)
+        logging.getLogger("buzzline.viewer").setLevel(logging.CRITICAL)
+        inst = await manager.add("viewer", "viewer", settings)
+        while True:
+            if inst.status is Status.ERROR:
+                hint = "set DISPLAY, or SDL_VIDEODRIVER=kmsdrm on a console"
+                message = inst.message.removeprefix("WindowError: ")
+                print(f"buzzline viewer: {message} ({hint})", file=sys.stderr)
+                return 1
+            if inst.status is Status.DISCONNECTED:  # Esc, or the window was closed
+                return 0
+            await asyncio.sleep(0.1)
     finally:
+        await manager.close()
         for t in tasks:
             t.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -222,14 +234,6 @@ async def _live(
             server[0].should_exit = True
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server[1], 5)
-        if window is not None:
-            window.close()
-            await asyncio.to_thread(window.join, 5)
-
-
-async def _forward(sub: Any, window: Any) -> None:
-    async for notice in sub:
-        window.post(notice.view, notice.events)
 
 
 def port_free(bind: str, port: int) -> str | None:
@@ -248,9 +252,9 @@ async def _serve_overlay(bus: Any, theme: Any, bind: str, port: int) -> tuple[An
     import uvicorn
     from starlette.applications import Starlette
 
-    from buzzline.web.overlay import overlay_routes
+    from buzzline.web.overlay import Overlay
 
-    app = Starlette(routes=overlay_routes(bus, theme))
+    app = Starlette(routes=Overlay(bus, theme).routes)
     config = uvicorn.Config(
         app, host=bind, port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
     )
@@ -262,7 +266,3 @@ async def _serve_overlay(bus: Any, theme: Any, bind: str, port: int) -> tuple[An
             raise OSError(f"cannot serve the overlay on {bind}:{port}")
         await asyncio.sleep(0.01)
     return server, task
-
-
-def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[[], None]) -> None:
-    loop.call_soon_threadsafe(fn)

@@ -27,6 +27,10 @@ from buzzline.viewer.window import ViewerWindow
 OPEN_TIMEOUT_S = 10.0
 
 
+class WindowError(RuntimeError):
+    """The window could not open, or died (the runner retries with backoff)."""
+
+
 class ViewerAdapter(Adapter):
     """Scoreboard window (pygame) for studio and audience screens."""
 
@@ -66,7 +70,7 @@ class ViewerAdapter(Adapter):
         window.start_thread()
         await asyncio.to_thread(window.opened.wait, OPEN_TIMEOUT_S)
         if window.error is not None:
-            raise RuntimeError(f"the viewer window did not open: {window.error}")
+            raise WindowError(f"the window did not open: {window.error}")
         ctx.set_status(Status.OK)
 
     async def run(self) -> None:
@@ -81,7 +85,7 @@ class ViewerAdapter(Adapter):
                     await t
         window = self.window
         if window is not None and window.error is not None:
-            raise RuntimeError(f"the viewer window failed: {window.error}")
+            raise WindowError(f"the window failed: {window.error}")
         if closed in done:
             self.ctx.set_status(Status.DISCONNECTED, "window closed")
         elif consumer in done:

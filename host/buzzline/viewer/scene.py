@@ -24,6 +24,8 @@ PHASE_LABELS = {
     "ended": "FINAL SCORES",
 }
 TIMER_PHASE = {"buzz": "open", "answer": "answering"}
+# The host's presence is only known a moment after connecting: "gone" shows after this long.
+HOST_GRACE_MS = 1000.0
 
 
 def _int(x: Any, default: int = 0) -> int:
@@ -51,6 +53,7 @@ class Scene:
         self._winner_key: tuple[int, int, str] | None = None
         self.broker_ok: bool | None = None  # None: not watched (in the host)
         self.host_ok: bool | None = None
+        self._host_down_at = 0.0
         self.version = 0  # bumped on every change that shows
 
     # ---- inputs ----------------------------------------------------------------------------------
@@ -94,6 +97,8 @@ class Scene:
             if "broker" in e:
                 self.broker_ok = bool(e["broker"])
             if "host" in e:
+                if not e["host"] and self.host_ok is not False:
+                    self._host_down_at = now_ms
                 self.host_ok = bool(e["host"])
         else:
             return
@@ -216,15 +221,15 @@ class Scene:
             "tie": tie,
             "timer": timer,
             "teams": sorted(teams.values(), key=lambda t: t["name"]),
-            "banner": self.banner(),
+            "banner": self.banner(now_ms),
             "ring_ms": None if self.rung_at is None else max(0.0, now_ms - self.rung_at),
             "version": self.version,
         }
 
-    def banner(self) -> str | None:
+    def banner(self, now_ms: float) -> str | None:
         if self.broker_ok is False:
             return "Lost the broker: reconnecting"
-        if self.host_ok is False:
+        if self.host_ok is False and now_ms - self._host_down_at >= HOST_GRACE_MS:
             return "The host has gone: waiting for it to return"
         return None
 

@@ -35,6 +35,10 @@ FPS = 60
 SAMPLES = 4096  # frame and latency samples kept for the benchmark
 
 
+class NoDisplay(RuntimeError):
+    """SDL found no screen to draw on."""
+
+
 def now_ms() -> float:
     return time.monotonic() * 1000.0
 
@@ -97,10 +101,12 @@ class ViewerWindow:
     def run(self) -> None:
         try:
             self._run()
-        except BaseException as e:
+        except (pygame.error, NoDisplay) as e:  # the screen, not a bug: no traceback
             self.error = e
-            log.error("viewer window failed: %s", e)
-            raise
+            log.error("viewer window: %s", e)
+        except Exception as e:
+            self.error = e
+            log.exception("viewer window failed")
         finally:
             self.closed.set()
             self.opened.set()  # nobody waits forever for a window that failed to open
@@ -110,6 +116,11 @@ class ViewerWindow:
 
     def _open(self) -> pygame.Surface:
         init_pygame()
+        driver = pygame.display.get_driver()
+        if driver in ("offscreen", "dummy") and os.environ.get("SDL_VIDEODRIVER") != driver:
+            # SDL fell back to drawing nowhere: say so instead of running invisibly
+            pygame.display.quit()
+            raise NoDisplay("no display to open a window on")
         flags = pygame.FULLSCREEN if self.fullscreen else 0
         size = (0, 0) if self.fullscreen else self.size
         screen = pygame.display.set_mode(size, flags, display=self.display)

@@ -127,14 +127,25 @@ def _now_ms() -> float:
     return time.monotonic() * 1000.0
 
 
-def overlay_routes(source: NoticeSource, theme: Theme = DEFAULT) -> list[BaseRoute]:
-    """The overlay's routes, to add to a Starlette app (the host's HTTP server, or standalone)."""
-    hub = OverlayHub(source)
+class Overlay:
+    """The overlay's routes (``routes``) for a Starlette app, the host's or the standalone
+    viewer's; ``close()`` ends the open streams so the server can stop."""
+
+    def __init__(self, source: NoticeSource, theme: Theme = DEFAULT) -> None:
+        self.hub = OverlayHub(source)
+        self.routes = _routes(self.hub, theme)
+
+    def close(self) -> None:
+        self.hub.close()
+
+
+def _routes(hub: OverlayHub, theme: Theme) -> list[BaseRoute]:
     template = _static("overlay.html").read_text(encoding="utf-8")
     font = font_path(theme)
     theme_css = ":root{" + ";".join(f"{k}:{v}" for k, v in theme.css_vars().items()) + "}"
 
     async def page(request: Request) -> Response:
+        """The OBS overlay page (?layout=lowerthird|scoreboard|winner&theme=dark|light|clear)."""
         layout = request.query_params.get("layout", "lowerthird")
         name = request.query_params.get("theme", "dark")
         if layout not in LAYOUTS:
@@ -152,16 +163,19 @@ def overlay_routes(source: NoticeSource, theme: Theme = DEFAULT) -> list[BaseRou
         return Response(html, media_type="text/html; charset=utf-8", headers={"cache-control": "no-store"})
 
     async def static(request: Request) -> Response:
-        name = request.path_params["name"]
+        """The overlay's script and style."""
+        name = request.path_params["file"]
         if name not in STATIC:
             return PlainTextResponse("not found", status_code=404)
         media = "text/javascript" if name.endswith(".js") else "text/css"
         return FileResponse(_static(name), media_type=media)
 
     async def font_file(_: Request) -> Response:
+        """The overlay's font (served here: the page makes no outside request)."""
         return FileResponse(font, media_type="font/ttf")
 
     async def stream(_: Request) -> Response:
+        """The overlay's scene, live (Server-Sent Events; the current scene first)."""
         hub.ensure_running()
         return StreamingResponse(
             hub.stream(),
@@ -170,6 +184,7 @@ def overlay_routes(source: NoticeSource, theme: Theme = DEFAULT) -> list[BaseRou
         )
 
     async def snapshot(_: Request) -> Response:
+        """The overlay's scene now (JSON)."""
         hub.ensure_running()
         return Response(json.dumps(hub.snapshot()), media_type="application/json")
 
@@ -178,5 +193,5 @@ def overlay_routes(source: NoticeSource, theme: Theme = DEFAULT) -> list[BaseRou
         Route("/overlay/stream", stream, methods=["GET"]),
         Route("/overlay/scene", snapshot, methods=["GET"]),
         Route("/overlay/font.ttf", font_file, methods=["GET"]),
-        Route("/overlay/{name}", static, methods=["GET"]),
+        Route("/overlay/{file}", static, methods=["GET"]),
     ]
