@@ -332,7 +332,7 @@ class HostService(Service):
         except Rejected as r:
             level = logging.DEBUG if r.reason in QUIET else logging.WARNING
             log.log(level, "rejected %s on %s: %s", r.reason, r.topic, r.detail)
-            report = self.bridge.reject(r, self.ingest.rejects[r.reason])
+            report = self.bridge.reject(r, self.ingest.reported)
             if report is not None:
                 self._send(report)
             return

@@ -184,7 +184,8 @@ class GameEngine(LightPolicy, View):
         if not isinstance(cmd.args, dict):
             return [ev.CommandRefused(name, "args must be an object")]
         if self.g.phase not in _ALLOWED[name]:
-            return [ev.CommandRefused(name, f"not possible while {self.g.phase}: {_WHY_NOT[name]}")]
+            why = "the show has ended (undo reopens it)" if self.g.phase == "ended" else _WHY_NOT[name]
+            return [ev.CommandRefused(name, f"not possible while {self.g.phase}: {why}")]
         if name == "undo":
             return self._restore(self._undo, self._redo, name, now)
         if name == "redo":
