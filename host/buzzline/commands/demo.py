@@ -232,12 +232,17 @@ async def _demo(args: argparse.Namespace) -> int:
                 while not all(svc.clocks.model(p.pid, p.boot).trusted for p in podiums):
                     await asyncio.sleep(0.05)
             print(f"podiums: {', '.join(p.pid for p in podiums)} online and clock-synced", flush=True)
+            from buzzline.io.broker import free_port
+            from buzzline.io.operator_api import serve_operator_api
+            from buzzline.viewer.demo import open_window
+
+            api = await serve_operator_api(svc, "127.0.0.1", free_port())
+            stack.push_async_callback(api.close)
+            print(
+                f"overlay (OBS browser source): http://127.0.0.1:{api.server.config.port}/overlay", flush=True
+            )
             if not args.headless:
-                print(
-                    "(no viewer window yet: the pygame viewer and web console are later work; "
-                    "showing the show in the terminal)",
-                    flush=True,
-                )
+                print(await open_window(svc), flush=True)
             try:
                 played = await play_questions(svc, podiums, args.seconds, args.questions, rng)
             except asyncio.CancelledError:  # Ctrl-C: say where the show stood, then stop in order

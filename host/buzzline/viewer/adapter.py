@@ -94,7 +94,7 @@ class ViewerAdapter(Adapter):
     async def _consume(self) -> None:
         async for notice in self.ctx.notices():
             if self.window is not None:
-                self.window.post(notice.view, notice.events)
+                self.window.post(notice.view, notice.events, notice.host_us)
 
     async def stop(self) -> None:
         window = self.window

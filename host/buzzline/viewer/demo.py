@@ -9,6 +9,8 @@ start still locked out, scores, and the answer timer draining.
 
 from __future__ import annotations
 
+import asyncio
+import os
 from typing import Any
 
 from buzzline.bridge import Bridge, state_message
@@ -35,6 +37,25 @@ NAMES = (
     "Priya",
 )
 MS = 1000
+DEMO_WINDOW = {"width": 1280, "height": 720}
+
+
+async def open_window(svc: Any) -> str:
+    """``make demo``: the scoreboard window in the host (the ``viewer`` adapter) when there is a
+    display; what happened, to print."""
+    if not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("SDL_VIDEODRIVER")
+    ):
+        return "viewer: no display (DISPLAY is not set): no scoreboard window, the show prints below"
+    inst = await svc.adapters.add("screen", "viewer", DEMO_WINDOW)
+    for _ in range(100):
+        if inst.status in ("ok", "error", "disconnected"):
+            break
+        await asyncio.sleep(0.05)
+    if inst.status != "ok":
+        await svc.adapters.remove("screen")
+        return f"viewer: no scoreboard window ({inst.message or inst.status})"
+    return "viewer: scoreboard window open (Esc closes it; the show goes on)"
 
 
 def demo_show(players: int = 6, teams: bool = False) -> Show:

@@ -19,6 +19,21 @@ from buzzline.viewer.scene import RING_MS
 from buzzline.viewer.theme import DEFAULT, RGB, Theme, parse_colour
 
 TEXT_CACHE = 1024
+PANEL_CACHE = 128  # drawn panels by content and size: 16 podiums in a few states each
+PANEL_FIELDS = (
+    "podium",
+    "player",
+    "seat",
+    "col",
+    "team",
+    "score",
+    "online",
+    "winner",
+    "dimmed",
+    "rank",
+    "gap_ms",
+    "locked_out",
+)
 
 
 def blend(a: RGB, b: RGB, t: float) -> RGB:
@@ -94,6 +109,11 @@ def layout(n: int, size: tuple[int, int], theme: Theme = DEFAULT, teams: bool = 
     return Layout(top, timer, area, tuple(rects), team_rect, order, gap)
 
 
+def panel_key(p: dict[str, Any]) -> tuple[Any, ...]:
+    """What a panel's pixels depend on (a false start's remaining time does not: on or off)."""
+    return (*(p[f] for f in PANEL_FIELDS), p["false_start_ms"] is not None)
+
+
 class Fonts:
     """Fonts by (bold, size) and rendered text by (text, bold, size, colour), both cached."""
 
@@ -159,6 +179,7 @@ class Renderer:
         self._keys: dict[str, Any] = {}
         self._size = (0, 0)
         self.layout: Layout | None = None  # the current screen layout (tests read it)
+        self._panels: collections.OrderedDict[Any, pygame.Surface] = collections.OrderedDict()
         self._logo: pygame.Surface | None = None
         if theme.logo:
             self._logo = pygame.image.load(theme.logo)
@@ -190,7 +211,6 @@ class Renderer:
         regions: list[tuple[str, pygame.Rect | None, Any, Any]] = [
             ("top", lay.top, self._top_key(snap), self._draw_top),
             ("timer", lay.timer, self._timer_key(snap, lay.timer), self._draw_timer),
-            ("panels", lay.panels_area.inflate(lay.gap, lay.gap), self._panels_key(snap), self._draw_panels),
             (
                 "teams",
                 lay.teams,
@@ -208,6 +228,7 @@ class Renderer:
             fn(snap, rect)
             self.surface.set_clip(None)
             dirty.append(rect)
+        dirty += self._draw_panels(snap, lay)
         if full:
             return [self.surface.get_rect()]
         return dirty
@@ -224,32 +245,6 @@ class Renderer:
             return None
         frac = t["left_ms"] / t["total_ms"] if t["total_ms"] else 0.0
         return (t["name"], round(frac * rect.width), math.ceil(t["left_ms"] / 100))
-
-    @staticmethod
-    def _panels_key(s: dict[str, Any]) -> Any:
-        ring = s["ring_ms"]
-        frame = round(ring / 16) if ring is not None and ring < RING_MS else -1
-        return (
-            frame,
-            tuple(
-                (
-                    p["podium"],
-                    p["player"],
-                    p["seat"],
-                    p["col"],
-                    p["team"],
-                    p["score"],
-                    p["online"],
-                    p["winner"],
-                    p["dimmed"],
-                    p["rank"],
-                    p["gap_ms"],
-                    p["locked_out"],
-                    p["false_start_ms"] is not None,
-                )
-                for p in s["panels"]
-            ),
-        )
 
     @staticmethod
     def _order_key(s: dict[str, Any]) -> Any:
@@ -311,27 +306,70 @@ class Renderer:
         surf = self.fonts.text(label, True, int(r.height * 1.0), colour)
         self.surface.blit(surf, (bar.right + r.height // 2, r.centery - surf.get_height() // 2))
 
-    def _draw_panels(self, s: dict[str, Any], r: pygame.Rect) -> None:
-        lay = self.layout
-        assert lay is not None
-        if not s["panels"]:
-            msg = self.fonts.text("Waiting for players", True, int(r.height * 0.08), self.c("muted"))
-            self._blit_mid(msg, r.centerx, r.centery)
-            return
-        winner_at = None
-        for i, (p, rect) in enumerate(zip(s["panels"], lay.panels, strict=True)):
+    def _draw_panels(self, s: dict[str, Any], lay: Layout) -> list[pygame.Rect]:
+        """Redraw only the panels whose content changed (while the winner rings in, only its own
+        slot: the panel and half the gap around it)."""
+        area = lay.panels_area.inflate(lay.gap, lay.gap)
+        panels = s["panels"]
+        bg = self.c("background")
+        if not panels:
+            if self._keys.get("panels") == "empty":
+                return []
+            self._keys["panels"] = "empty"
+            self.surface.fill(bg, area)
+            msg = self.fonts.text("Waiting for players", True, int(area.height * 0.08), self.c("muted"))
+            self._blit_mid(msg, area.centerx, area.centery)
+            return [area]
+        ring = s["ring_ms"]
+        t = 1.0 if ring is None or ring >= RING_MS else ring / RING_MS
+        frame = round(ring / 16) if t < 1.0 and ring is not None else -1
+        keys = [(panel_key(p), frame if p["winner"] else None) for p in panels]
+        old = self._keys.get("panels")
+        if isinstance(old, list) and len(old) == len(keys):
+            changed = [i for i, k in enumerate(keys) if k != old[i]]
+        else:
+            changed = list(range(len(keys)))
+        self._keys["panels"] = keys
+        # the winner last: it grows over the gap around it
+        changed.sort(key=lambda i: panels[i]["winner"])
+        dirty = []
+        for i in changed:
+            p, rect = panels[i], lay.panels[i]
+            slot = rect.inflate(lay.gap, lay.gap).clip(area)
+            self.surface.set_clip(slot)  # a panel never paints over its neighbours
+            self.surface.fill(bg, slot)
             if p["winner"]:
-                winner_at = i
-                continue
-            self.panel(p, rect)
-        if winner_at is not None:  # drawn last: it grows over the gap around it
-            rect = lay.panels[winner_at]
-            ring = s["ring_ms"]
-            t = 1.0 if ring is None or ring >= RING_MS else ring / RING_MS
-            grow = min(rect.width * 0.05, lay.gap * 0.45)
-            swell = 1.0 + 0.5 * math.sin(math.pi * t) * (1 - t)  # overshoots, then settles
-            g = round(grow * swell)
-            self.panel(s["panels"][winner_at], rect.inflate(2 * g, 2 * g), ring_t=t)
+                grow = min(rect.width * 0.05, lay.gap * 0.38)
+                swell = 1.0 + 0.5 * math.sin(math.pi * t) * (1 - t)  # overshoots, then settles
+                g = round(grow * swell)
+                if t < 1.0:
+                    self.panel(p, rect.inflate(2 * g, 2 * g), ring_t=t)
+                else:
+                    self._cached_panel(p, rect.inflate(2 * g, 2 * g))
+            else:
+                self._cached_panel(p, rect)
+            self.surface.set_clip(None)
+            dirty.append(slot)
+        return dirty
+
+    def _cached_panel(self, p: dict[str, Any], r: pygame.Rect) -> None:
+        """A panel from the cache, drawn once per content and size (an idle board costs blits)."""
+        key = (panel_key(p), r.size)
+        surf = self._panels.get(key)
+        if surf is None:
+            surf = pygame.Surface(r.size, 0, self.surface)  # the screen's format: plain copies
+            surf.fill(self.c("background"))
+            screen, self.surface = self.surface, surf
+            try:
+                self.panel(p, pygame.Rect((0, 0), r.size))
+            finally:
+                self.surface = screen
+            self._panels[key] = surf
+            if len(self._panels) > PANEL_CACHE:
+                self._panels.popitem(last=False)
+        else:
+            self._panels.move_to_end(key)
+        self.surface.blit(surf, r)
 
     def panel(self, p: dict[str, Any], r: pygame.Rect, ring_t: float = 1.0) -> None:
         """One podium panel in ``r``."""

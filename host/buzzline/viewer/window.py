@@ -39,8 +39,16 @@ class NoDisplay(RuntimeError):
     """SDL found no screen to draw on."""
 
 
+# a notice stamped further back than this came from another machine's clock: timed from its post
+STAMP_WINDOW_US = 10_000_000
+
+
 def now_ms() -> float:
     return time.monotonic() * 1000.0
+
+
+def mono_us() -> int:
+    return time.monotonic_ns() // 1000
 
 
 def init_pygame(headless: bool = False) -> None:
@@ -66,7 +74,7 @@ class ViewerWindow:
         self.display = display
         self.title = title
         self.scene = Scene()
-        self._inbox: queue.SimpleQueue[tuple[float, Mapping[str, Any] | None, list[dict[str, Any]]]] = (
+        self._inbox: queue.SimpleQueue[tuple[int, Mapping[str, Any] | None, list[dict[str, Any]]]] = (
             queue.SimpleQueue()
         )
         self._stop = threading.Event()
@@ -74,15 +82,25 @@ class ViewerWindow:
         self.closed = threading.Event()
         self.error: BaseException | None = None
         self.frame_ms: collections.deque[float] = collections.deque(maxlen=SAMPLES)
-        # posted -> on screen: from post() to the end of the display update that showed it
+        # the notice's host time (or, from another machine's clock, the post) to the end of the
+        # display update that showed it
         self.notice_to_pixels_ms: collections.deque[float] = collections.deque(maxlen=SAMPLES)
         self.frames = 0
         self._thread: threading.Thread | None = None
         self.on_close: Callable[[], None] | None = None  # called from the window's thread
 
     # ---- any thread ------------------------------------------------------------------------------
-    def post(self, view: Mapping[str, Any] | None, events: Iterable[Mapping[str, Any]] = ()) -> None:
-        self._inbox.put((time.perf_counter(), view, [dict(e) for e in events]))
+    def post(
+        self,
+        view: Mapping[str, Any] | None,
+        events: Iterable[Mapping[str, Any]] = (),
+        host_us: int | None = None,
+    ) -> None:
+        """Hand over a notice's view and events. ``host_us``: when the host emitted it (this
+        machine's monotonic clock, as the host keeps it) for the latency figures."""
+        now = mono_us()
+        stamp = host_us if host_us is not None and 0 <= now - host_us < STAMP_WINDOW_US else now
+        self._inbox.put((stamp, view, [dict(e) for e in events]))
 
     def close(self) -> None:
         self._stop.set()
@@ -148,11 +166,12 @@ class ViewerWindow:
         finally:
             pygame.display.quit()
 
-    def frame(self, renderer: Renderer) -> list[pygame.Rect]:
-        """One frame: take what was posted, advance the scene, draw and show what changed."""
+    def frame(self, renderer: Renderer, at_ms: float | None = None) -> list[pygame.Rect]:
+        """One frame: take what was posted, advance the scene, draw and show what changed.
+        ``at_ms``: the scene's time for this frame (default: now; the benchmark steps it)."""
         t0 = time.perf_counter()
-        now = now_ms()
-        posted: list[float] = []
+        now = now_ms() if at_ms is None else at_ms
+        posted: list[int] = []
         while True:
             try:
                 at, view, events = self._inbox.get_nowait()
@@ -166,8 +185,9 @@ class ViewerWindow:
             pygame.display.update(dirty)
         t1 = time.perf_counter()
         self.frame_ms.append((t1 - t0) * 1000)
+        end = mono_us()
         for at in posted:
-            self.notice_to_pixels_ms.append((t1 - at) * 1000)
+            self.notice_to_pixels_ms.append((end - at) / 1000)
         self.frames += 1
         return dirty
 
