@@ -134,6 +134,8 @@ async def test_frames_for_each_light_state_and_a_replugged_interface(broker, tmp
             assert {(255, 0, 0), (0, 0, 0)} <= got
 
             await ok(svc, "arm")
+            idle = scaled(cols[1], 0.125)
+            await until(lambda: seat(wire.frames[-1][1], 1) != idle)  # the adapter took the notice
             armed = [seat(f, 1) for f in await frames_for(wire, 0.6)]
             low, high = scaled(cols[1], 0.3), scaled(cols[1], 1.0)
             assert len(set(armed)) > 3  # breathing: it moves
@@ -142,6 +144,7 @@ async def test_frames_for_each_light_state_and_a_replugged_interface(broker, tmp
 
             await press(svc, "p2")
             await wait_phase(svc, "answering")
+            await until(lambda: seat(wire.frames[-1][1], 1) == scaled(cols[1], 0.1))
             window = await frames_for(wire, 0.5)
             assert {seat(f, 2) for f in window} == {scaled(cols[2], 1.0), (0, 0, 0)}  # the winner flashes
             assert {seat(f, 1) for f in window} == {scaled(cols[1], 0.1)}  # the others dim

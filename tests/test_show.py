@@ -111,6 +111,11 @@ def _err(text: str) -> ShowFileError:
         ('[rules]\nnegative = 1\n[[players]]\nname="A"\n', 2, "true or false"),
         ('[rules]\nlockout = 5\n[[players]]\nname="A"\n', 2, "unknown key 'lockout'"),
         (
+            '[rules]\npath_asymmetry_pct = 150\n[[players]]\nname="A"\n',
+            2,
+            "path_asymmetry_pct must be 0..100",
+        ),
+        (
             '[[players]]\nname = "A"\npodium = "p1"\n\n[[players]]\nname = "B"\npodium = "p1"\n',
             7,
             "two players",
@@ -135,6 +140,17 @@ def test_bad_show_is_refused_with_line_and_reason(text: str, line: int, words: s
     assert e.line == line, str(e)
     assert words in e.reason
     assert str(e).startswith(f"show.toml:{line}: ")
+
+
+def test_path_asymmetry_reaches_the_clock_bounds() -> None:
+    from buzzline.bridge import Bridge
+    from buzzline.core.game import GameEngine
+
+    show = parse_show('[rules]\npath_asymmetry_pct = 25\n[[players]]\nname="A"\npodium="p1"\n', "s.toml")
+    assert show.rules.path_asymmetry_pct == 25
+    bridge = Bridge("s", GameEngine(show), 0)
+    assert bridge.clocks.model("p1", 1).asymmetry == 0.25
+    assert Bridge("s", GameEngine(Show.default(["p1"])), 0).clocks.model("p1", 1).asymmetry == 0.1
 
 
 def test_missing_file_is_a_show_file_error(tmp_path: Path) -> None:

@@ -8,9 +8,9 @@ runs half-alive. The broker connection itself is expected to drop and is retried
 with a short backoff (at most 1 s between tries); while it is down ``connected`` is clear.
 
 Order of one batch (an input and the decisions it made):
-1. the input is appended to the event log (not yet fsynced) and fed to the engine;
-2. the batch's locks are written to the broker's socket (``_send(now=True)``), before the fsync starts;
-3. the log is fsynced off the event loop's thread;
+1. the input is fed to the engine;
+2. the batch's locks are written to the broker's socket (``_send(now=True)``);
+3. the input and the decisions are appended to the event log and fsynced off the loop's thread;
 4. every other effect goes out (arm, lights, config, state), then one notice on the bus.
 A lock decides nothing and is re-derived from the log after a crash, so it need not wait for the
 disk; nothing else leaves the host before the log holds what explains it.
@@ -48,6 +48,7 @@ from buzzline.core.types import Decision
 from buzzline.io.api_input import BadInput, check_args
 from buzzline.io.broker import NODELAY
 from buzzline.io.eventlog import EventLog, to_record
+from buzzline.io.inbox import Inbox
 from buzzline.io.ingest import QUIET, Ingest, Rejected
 from buzzline.lifecycle import Service, cancel_and_wait
 from buzzline.lock_trace import LockTrace
@@ -251,8 +252,7 @@ class HostService(Service):
                     max_queued_outgoing_messages=10000,
                     socket_options=NODELAY,
                 ) as client:
-                    # a batch (decision, lights, state, events) is many QoS 1 publishes at once
-                    client.pending_calls_threshold = 10_000
+                    inbox = Inbox(client)
                     for leaf in topics.UPSTREAM:
                         await client.subscribe(topics.podium_filter(self.studio, leaf), qos=1)
                     await client.publish(
@@ -270,10 +270,9 @@ class HostService(Service):
                     log.info(
                         "host connected to %s:%d studio %s", self.broker_host, self.broker_port, self.studio
                     )
-                    async for m in client.messages:
-                        arrival = now_us()
-                        payload = m.payload if isinstance(m.payload, bytes | bytearray) else b""
-                        await self.handle_message(m.topic.value, bytes(payload), arrival)
+                    while True:
+                        m = await inbox.get()
+                        await self.handle_message(m.topic, m.payload, m.read_us)
             except aiomqtt.MqttError as e:
                 self.connected.clear()
                 self._client = None
@@ -352,16 +351,13 @@ class HostService(Service):
 
     # ---------------------------------------------------------------- core
     async def feed(self, event: ev.Event, now: int | None = None) -> list[Any]:
-        """Log an input, hand it to the engine, log its decisions, then carry out its effects."""
+        """Hand an input to the engine, send its locks, log it and its decisions, then the rest."""
         t = now if now is not None else now_us()
         async with self._lock:
-            self._append_input(event, t)
-            if self.trace is not None:
-                self.trace.mark("log")
             effects = self.engine.handle(event, t)
             if self.trace is not None:
                 self.trace.mark("engine")
-            await self._apply(effects, t, commit=isinstance(event, ev.PodiumPress | ev.Command))
+            await self._apply(effects, t, commit=isinstance(event, ev.PodiumPress | ev.Command), event=event)
         self._wake.set()
         return effects
 
@@ -396,11 +392,17 @@ class HostService(Service):
         # with the next durable record, at the latest the decision they complete).
         self._eventlog.append("input", {"type": kind, "event": data, "now_us": t}, t, durable=False)
 
-    async def _apply(self, effects: list[Any], t: int, commit: bool = False) -> None:
-        """Carry out one batch: locks, then the fsync, then everything else and the notice."""
+    async def _apply(
+        self, effects: list[Any], t: int, commit: bool = False, event: ev.Event | None = None
+    ) -> None:
+        """Carry out one batch: locks, the input and decisions logged and fsynced, then the rest."""
         locks = self.bridge.locks(effects)
+        trace = self.trace if locks else None
         if self.LOCK_BEFORE_FSYNC:
             self._send_locks(locks, t)
+        t0 = now_us()
+        if event is not None:
+            self._append_input(event, t)
         for e in effects:
             if isinstance(e, ev.DecisionMade | ev.DecisionOverturned):
                 self.decisions.append(e.decision)  # an overturn is logged as a second decision
@@ -409,11 +411,14 @@ class HostService(Service):
                     self._eventlog.append(
                         "decision", {"type": kind, "decision": data}, e.decision.decided_us, durable=False
                     )
+        t1 = now_us()
         if self._eventlog is not None and (commit or any(not isinstance(e, ev.Logged) for e in effects)):
             if self.FSYNC_IN_THREAD:
                 await asyncio.to_thread(self._eventlog.flush)
             else:
                 self._eventlog.flush()
+        if trace is not None:
+            trace.note(log=t1 - t0, fsync=now_us() - t1)
         if not self.LOCK_BEFORE_FSYNC:
             self._send_locks(locks, t)
         wire, events = self.bridge.outbound(effects, now_us())

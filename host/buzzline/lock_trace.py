@@ -5,8 +5,9 @@ handed to it, stamped between the stages the buzz goes through on the way. The t
 are hooked into the MQTT client by ``attach`` (the client library's read callback and its
 socket send); the stages in between are marked by the host service.
 
-    read ─queue─▶ dequeued ─ingest─▶ accepted ─map─▶ mapped ─log─▶ logged ─engine─▶ decided
+    read ─queue─▶ dequeued ─ingest─▶ accepted ─map─▶ mapped ─engine─▶ decided
          ─publish─▶ sock (the send call with the lock's bytes) ─▶ sent (the call returned)
+         then, off the lock's path: log (input and decisions appended), fsync
 
 ``sent - sock`` is the kernel's: on loopback, send() hands the bytes to the broker and wakes it,
 and on a busy machine the woken broker may take the CPU before the call returns.
@@ -19,8 +20,10 @@ import time
 from typing import Any
 
 # The stages, in order, each named after what happens between two stamps.
-STAGES = ("queue", "ingest", "map", "log", "engine", "publish")  # between MARKS and "sock"
-MARKS = ("read", "dequeued", "ingest", "map", "log", "engine")
+STAGES = ("queue", "ingest", "map", "engine", "publish")  # between MARKS and "sock"
+MARKS = ("read", "dequeued", "ingest", "map", "engine")
+# After the lock, off its path: the input and decisions appended to the log, and the fsync.
+AFTER = ("log", "fsync")
 
 
 def now_us() -> int:
@@ -38,6 +41,7 @@ class LockTrace:
         self._skip = 0  # messages already queued when attached: they have no read stamp
         self._cur: dict[str, int] = {}
         self._pending: list[tuple[bytes, dict[str, Any]]] = []
+        self._last: dict[str, Any] = {}
 
     # ---- the socket ends (hooked into the client) ----------------------------------------------
     def attach(self, paho: Any, queued: int) -> None:
@@ -92,6 +96,12 @@ class LockTrace:
     def lock(self, payload: bytes) -> None:
         """The current message made a lock: its bytes will be matched in the socket sends."""
         cur = self._cur
+        self._last = {}
         if all(m in cur for m in MARKS):
-            self._pending.append((payload, {**cur, "tag": self.tag}))
+            self._last = {**cur, "tag": self.tag}
+            self._pending.append((payload, self._last))
         self._cur = {}
+
+    def note(self, **durations_us: int) -> None:
+        """Durations after the last lock, off its path (``log``, ``fsync``)."""
+        self._last.update(durations_us)

@@ -181,6 +181,9 @@ class _Checker:
         tie = self.get(d, p, "tie_rule", str, base.tie_rule)
         if tie not in TIE_RULES:
             raise self.fail((*p, "tie_rule"), f"tie_rule must be one of {', '.join(TIE_RULES)}, got {tie!r}")
+        asym = self.get(d, p, "path_asymmetry_pct", int, base.path_asymmetry_pct)
+        if not 0 <= asym <= 100:
+            raise self.fail((*p, "path_asymmetry_pct"), f"path_asymmetry_pct must be 0..100, got {asym}")
         value = self.get(d, p, "default_value", int, base.default_value)
         if not 0 < value <= 1_000_000:
             raise self.fail((*p, "default_value"), f"default_value must be 1..1000000, got {value}")
@@ -191,6 +194,7 @@ class _Checker:
             buzz_window_ms=self.ms(d, p, "buzz_window_ms", base.buzz_window_ms, 3_600_000),
             answer_ms=self.ms(d, p, "answer_ms", base.answer_ms, 3_600_000),
             max_wait_ms=self.ms(d, p, "max_wait_ms", base.max_wait_ms, 10_000),
+            path_asymmetry_pct=asym,
             negative=self.get(d, p, "negative", bool, base.negative),
             default_value=value,
         )

@@ -26,7 +26,7 @@ from typing import Any
 
 from buzzline.benchmarks._procs import LineProc, Workers, broker_rtt
 from buzzline.benchmarks._stats import p50_p99, percentile
-from buzzline.lock_trace import MARKS, STAGES
+from buzzline.lock_trace import AFTER, MARKS, STAGES
 
 NAME = "e2e"
 HELP = "end-to-end latency of lockout and decision through a real broker, against a bare relay"
@@ -76,6 +76,7 @@ def host_figures(locks: list[dict[str, Any]]) -> dict[str, Any]:
         "max": max(total),
         "stages_p50": stages,
         "send_us": p50_p99([r["sent"] - r["sock"] for r in locks], 0),
+        "after_lock_us": {k: percentile([r[k] for r in locks if k in r], 50) for k in AFTER},
     }
 
 
@@ -230,11 +231,14 @@ def _ratio(a: float, b: float) -> float:
     return round(a / b, 2) if b > 0 else float("nan")
 
 
-async def measure(args: argparse.Namespace, broker_host: str, broker_port: int, tmp: str) -> dict[str, Any]:
+async def measure(
+    args: argparse.Namespace, broker_host: str, broker_port: int, tmp: str, rtt_probes: int = 300
+) -> dict[str, Any]:
     """One run: start the host, the relay and the podiums, press, stop them; the figures."""
     studio = "bench"
     where = ["--host", broker_host, "--port", str(broker_port), "--studio", studio]
-    rtt = await broker_rtt(broker_host, broker_port, 300, random.Random(args.seed + 1))
+    probes = min(rtt_probes, 20 * args.presses)
+    rtt = await broker_rtt(broker_host, broker_port, probes, random.Random(args.seed + 1)) if probes else []
     host = LineProc("host")
     relay = LineProc("relay") if args.relay else None
     workers = Workers()
@@ -253,7 +257,8 @@ async def measure(args: argparse.Namespace, broker_host: str, broker_port: int, 
         if relay is not None:
             await relay.stop()
         await host.stop()
-    out["broker_rtt_ms"] = p50_p99(rtt)
+    if rtt:
+        out["broker_rtt_ms"] = p50_p99(rtt)
     return out
 
 
@@ -289,4 +294,5 @@ def print_result(r: dict[str, Any]) -> None:
     if h.get("n"):
         print(f"  host_us p50 {h['p50']:.0f}  p99 {h['p99']:.0f}  max {h['max']:.0f}")
         print(f"  host_us stages p50 {h['stages_p50']}  send() p50/p99 {h['send_us']}")
+        print(f"  after the lock, p50: {h['after_lock_us']}")
     print(f"  broker_rtt_ms p50 {r['broker_rtt_ms']['p50']:.3f}  host CPU {r['host_cpu']:.0%} of a core")

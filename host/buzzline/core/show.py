@@ -26,6 +26,9 @@ class Rules:
     # absolute cap on the wait for podiums still missing after the first buzz (each podium's own
     # cap comes from its observed delays, docs/timing.md); the decision is then provisional
     max_wait_ms: int = 1000
+    # the venue's allowance for path asymmetry no clock sync can see: a share (percent) of half
+    # the fastest round trip added to every clock bound (docs/timing.md, "physical limit")
+    path_asymmetry_pct: int = 10
     negative: bool = True  # an incorrect answer costs the question's value
     default_value: int = 100  # used when the show lists no rounds
 

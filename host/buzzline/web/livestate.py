@@ -17,6 +17,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from buzzline.adapters.api import Notice
+from buzzline.core.clock import ClockModel
 from buzzline.core.types import Decision
 from buzzline.web.metrics import Family, Histogram
 
@@ -226,6 +227,8 @@ def full_state(svc: HostService, collector: Collector) -> dict[str, Any]:
                 "reconnects": svc.reconnects,
                 "superseded": svc.superseded,
             },
+            # a podium's clock bound: green within a quarter of the trust limit, amber within it, red beyond
+            "clock_limits": {"good_us": ClockModel.TRUST_ERR_US // 4, "trusted_us": ClockModel.TRUST_ERR_US},
             "lockout_s": collector.lockout.as_dict(),
             "decision_s": collector.decision.as_dict(),
             "counts": dict(collector.counts),
