@@ -115,6 +115,8 @@ async def test_every_preset_plays_a_whole_question_over_udp(broker):
         async with host(broker) as svc:
             for preset, extra in SETTINGS.items():
                 await svc.adapters.add(preset, "osc", {"preset": preset, "port": dumps[preset].port, **extra})
+            # a bad mapping rule: listed as bad_config with the reason, the others carry on
+            await svc.adapters.add("bad", "osc", {"map": {"x": {"on": "buzz", "path": "/a"}}})
             # each desk first gets the whole state (qlcplus: 9 seat flags, 5 game flags, 9 colours)
             await dumps["qlcplus"].wait(23)
             await dumps["qlab"].wait(1)
@@ -138,6 +140,8 @@ async def test_every_preset_plays_a_whole_question_over_udp(broker):
                 got = [x for x in d.lines[before[preset] :] if x[0] not in PINGS]
                 assert got == EXPECTED[preset], preset
             snap = {i["name"]: i for i in svc.adapters.snapshot()}
+            assert snap["bad"]["status"] == Status.BAD_CONFIG
+            assert "map.x: unknown event 'buzz'" in snap["bad"]["message"]
             for preset in ("qlcplus", "grandma3", "companion"):
                 assert snap[preset]["status"] == Status.OK
             # Eos and QLab answer pings; these receivers do not, so the link is not called ok

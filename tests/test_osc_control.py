@@ -68,6 +68,12 @@ async def test_a_question_played_from_osc_with_feedback_and_an_allow_list(broker
         assert b"judge: not possible while idle" in reply
         await until(lambda: any(x[0] == "/buzzline/error" for x in fb.lines))
         assert phase() == "idle"  # state untouched
+        # identify reaches the host's identify (these podiums were fed, never heard on the broker)
+        await oscsend(port, "/buzzline/identify", "s", "p1")
+        await until(lambda: any(x[0] == "/buzzline/error" and "identify" in x[2][0] for x in fb.lines))
+        # wrong arguments are answered too
+        await oscsend(port, "/buzzline/judge", "s", "maybe")
+        await until(lambda: any(x[0] == "/buzzline/error" and "maybe" in " ".join(x[2]) for x in fb.lines))
 
         # the targets followed the game
         await until(lambda: ("/buzzline/state/phase", "s", ['"idle"']) in fb.lines)

@@ -134,6 +134,7 @@ class DmxUsbProAdapter(Adapter):
         Field("brightness", "float", 1.0, "scales every level", min=0, max=1),
         Field("looks", "table", {}, "per light pattern: colour, level, on_ms, off_ms, breathe_ms, low"),
         Field("reopen_s", "float", 0.5, "how often to retry a device that went away", min=0.05, max=30),
+        Field("on_change", "bool", True, "send a frame at once when a notice changes the output"),
     )
 
     def __init__(self) -> None:
@@ -182,6 +183,8 @@ class DmxUsbProAdapter(Adapter):
         if self._bad:
             return
         self.stage.apply(notice, time.monotonic_ns() // 1000)
+        if not self.config["on_change"]:
+            return  # the next refresh shows it
         frame = self.render(time.monotonic())
         if frame != self._last:
             self.changes += 1
