@@ -3,11 +3,14 @@ written. Commands run in document order in a private directory (linked to the re
 protocol/, firmware/ and examples/), against a private Mosquitto. What a test must change, and
 nothing else: the broker address 127.0.0.1:1883 (the machine's broker, which tests never use), the
 operator API's port 8080 (a free one), /tmp/ and /etc/buzzline/ (inside the private directory),
-and optional flags in brackets. Long-running commands (host, sim, adapter run) must start, stay up
-and stop cleanly on Ctrl-C. Those that cannot run here are listed in NOT_RUN with the reason."""
+and optional flags in brackets. Long-running commands (host, sim, adapter run) start as in a
+terminal of their own and keep running while the rest of their page is followed (a `curl` to the
+host's API, a `sim` against the host); at the end of the page each must stop cleanly on Ctrl-C.
+Those that cannot run here are listed in NOT_RUN with the reason."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -43,6 +46,7 @@ NOT_RUN = {
     r"bench fairness --profile mixed-fleet --trials 2000": BENCH,
     r"bench fairness-live ": BENCH,
     r"bench e2e ": BENCH,
+    r"bench adapters ": BENCH,
     r"^mosquitto -c ": "listens on port 1883, the machine's own broker, which tests must not touch",
     r"^oscsend ": "needs a host running the osc-control adapter: tests/test_osc_control.py sends these",
     r"pip install \./examples/": "installs into the project's .venv; tests/test_adapter_example.py "
@@ -125,12 +129,15 @@ class Place:
     def command(self, cmd: str) -> str:
         out = re.sub(r"(^|\s)\.venv/bin/", rf"\1{BIN}/", cmd)
         out = re.sub(r"^buzzline ", f"{BIN}/buzzline ", out)
-        out = out.replace("127.0.0.1:1883", self.broker_for(cmd)).replace(
-            "--http 8080", f"--http {self.http}"
-        )
-        out = out.replace("/tmp/", f"{self.root}/tmp/").replace(
-            "/etc/buzzline/", f"{self.root}/etc/buzzline/"
-        )
+        swaps = {
+            "127.0.0.1:1883": self.broker_for(cmd),
+            "--http 8080": f"--http {self.http}",
+            "127.0.0.1:8080": f"127.0.0.1:{self.http}",
+            "/tmp/": f"{self.root}/tmp/",
+            "/etc/buzzline/": f"{self.root}/etc/buzzline/",
+        }
+        for old, new in swaps.items():
+            out = out.replace(old, new)
         return re.sub(r" \[-\w\]", "", out)
 
     def close(self) -> None:
@@ -139,30 +146,39 @@ class Place:
             self.secured.stop()
 
 
-def _daemon(place: Place, cmd: str) -> None:
-    proc = subprocess.Popen(
-        cmd, shell=True, executable="/bin/bash", cwd=place.root, env=place.env, start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not lines and proc.poll() is None and time.monotonic() < deadline:
+class Daemon:
+    """A long-running command in a terminal of its own: started, seen up, later stopped with Ctrl-C."""
+
+    def __init__(self, place: Place, cmd: str) -> None:
+        self.cmd = cmd
+        self.proc = subprocess.Popen(
+            cmd, shell=True, executable="/bin/bash", cwd=place.root, env=place.env, start_new_session=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout or []), daemon=True)
+        self.reader.start()
+        ready = "operator API" if "--http" in cmd else ""  # the API must answer before a curl
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            if self.lines and ready in "".join(self.lines):
+                break
             time.sleep(0.1)
-        time.sleep(1.0)  # up, and staying up
-        assert proc.poll() is None, f"{cmd} exited {proc.returncode}: {''.join(lines)}"
-        os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(20)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    reader.join(5)
-    text = "".join(lines)
-    assert proc.returncode == 0, f"{cmd} ended {proc.returncode} on Ctrl-C: {text}"
-    assert lines and "Traceback" not in text, text
+        time.sleep(0.5)  # up, and staying up
+        assert self.proc.poll() is None, f"{cmd} exited {self.proc.returncode}: {''.join(self.lines)}"
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            self.proc.wait(20)
+        finally:
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.reader.join(5)
+        text = "".join(self.lines)
+        assert self.proc.returncode == 0, f"{self.cmd} ended {self.proc.returncode} on Ctrl-C: {text}"
+        assert "Traceback" not in text, text
 
 
 def test_every_documented_command_runs(tmp_path: Path) -> None:
@@ -170,14 +186,20 @@ def test_every_documented_command_runs(tmp_path: Path) -> None:
         pytest.fail("mosquitto is required (bash .ci/run installs it)")
     place = Place(tmp_path)
     ran = 0
+    running: list[Daemon] = []
+    page = ""
     try:
         for where, cmd in all_commands():
+            if where.split(":")[0] != page:  # a new page: what the last one left running stops
+                while running:
+                    running.pop().stop()
+                page = where.split(":")[0]
             if not_run(cmd) is not None:
                 continue
             line = place.command(cmd)
             name = re.sub(rf"^{re.escape(str(BIN))}/", "", line.split(" #")[0])
             if DAEMONS.match(name):
-                _daemon(place, line)
+                running.append(Daemon(place, line))
             else:
                 r = subprocess.run(
                     line, shell=True, executable="/bin/bash", cwd=place.root, env=place.env,
@@ -187,6 +209,11 @@ def test_every_documented_command_runs(tmp_path: Path) -> None:
                 assert "Traceback" not in r.stdout + r.stderr, f"{where}: {cmd}\n{r.stderr[-1500:]}"
             ran += 1
             print(f"ran {where}: {cmd}")
+        while running:
+            running.pop().stop()
     finally:
+        for d in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(d.proc.pid, signal.SIGKILL)
         place.close()
     assert ran >= 15
