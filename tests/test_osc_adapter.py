@@ -236,3 +236,30 @@ async def test_tcp_slip_and_length_prefix_with_ping_status_and_reconnect(broker)
     finally:
         await slip_peer.stop()
         await length_peer.stop()
+
+
+async def test_the_same_adapter_standalone_from_the_broker(broker, tmp_path):
+    """`buzzline adapter run osc` elsewhere on the network: the same messages as in the host."""
+    (port,) = free_udp_ports(1)
+    cfg = tmp_path / "desk.toml"
+    cfg.write_text(f'preset = "qlcplus"\nport = {port}\n')
+    where = f"{broker.host}:{broker.port}"
+    async with Dump(port) as dump, host(broker, "remote") as svc:
+        proc = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).with_name("buzzline")), "adapter", "run", "osc",
+            "--broker", where, "--studio", "remote", "--config", str(cfg),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            await dump.wait(23)  # the whole state first, as in the host
+            before = len(dump.lines)
+            await whole_question(svc)
+            await ok(svc, "next")
+            async with asyncio.timeout(10):
+                while len(dump.lines) < before + len(EXPECTED["qlcplus"]):
+                    await asyncio.sleep(0.01)
+            await asyncio.sleep(0.2)
+            assert dump.lines[before:] == EXPECTED["qlcplus"]
+        finally:
+            proc.terminate()
+            await proc.wait()

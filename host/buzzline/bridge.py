@@ -61,7 +61,7 @@ class Bridge:
     def __init__(self, studio: str, engine: GameEngine, cs_start: int) -> None:
         self.studio = studio
         self.engine = engine
-        self.clocks = ClockBook()
+        self.clocks = ClockBook(engine.show.rules.path_asymmetry_pct / 100)
         self.registry = PodiumRegistry()
         self.cs = cs_start  # command sequence: unique across host restarts
         self.lock_cs = -1  # the current lock's cs: its acknowledgements are complete watermarks

@@ -8,6 +8,7 @@ host (``svc.adapters.add``) through the manager's ``kinds`` override.
 stdin, one command a line, each answered by one line on stdout (``ok ...`` or ``err ...``):
     cmd NAME [JSON]   an operator command              ready N   ok once N podiums are trusted
     pause / resume    unsubscribe / resubscribe         adapters N SLEEP_MS   N slow adapters (0: none)
+    heard N           ok once N podiums were heard since the last resume (their sequence gap seen)
     cpu               host CPU and wall seconds          report    the lock stamps (one JSON line)
     quit
 """
@@ -76,6 +77,7 @@ async def _control(svc: HostService, trace: LockTrace, gaps: _GapFilter) -> None
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     slow: list[str] = []
     drops = 0
+    resumed = 0
     while line := (await reader.readline()).decode().strip():
         word, _, rest = line.partition(" ")
         if word == "quit":
@@ -93,9 +95,12 @@ async def _control(svc: HostService, trace: LockTrace, gaps: _GapFilter) -> None
             for leaf in topics.UPSTREAM:
                 flt = topics.podium_filter(svc.studio, leaf)
                 await (client.unsubscribe(flt) if word == "pause" else client.subscribe(flt, qos=1))
-            while word == "pause" and len(client.messages):  # what arrived before the unsubscribe
-                await asyncio.sleep(0.001)
+            await asyncio.sleep(0.002 if word == "pause" else 0)  # what was on its way meanwhile
+            resumed = time.monotonic_ns() // 1000
             _out("ok")
+        elif word == "heard":
+            heard = [p for p in svc.registry.podiums.values() if (p.last_hb_us or 0) >= resumed]
+            _out(f"{'ok' if len(heard) >= int(rest) else 'wait'} {len(heard)}")
         elif word == "adapters":
             n, sleep_ms = (int(x) for x in rest.split())
             for name in slow:
@@ -146,4 +151,8 @@ async def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    if "--uvloop" in sys.argv:
+        import uvloop
+
+        sys.exit(uvloop.run(main([a for a in sys.argv[1:] if a != "--uvloop"])))
     sys.exit(asyncio.run(main(sys.argv[1:])))

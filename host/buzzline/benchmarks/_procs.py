@@ -122,6 +122,11 @@ class Workers:
         assert stdin is not None
         stdin.write(f"press {pid}\n".encode())
 
+    def beat(self) -> None:
+        for proc in self.procs:
+            assert proc.stdin is not None
+            proc.stdin.write(b"beat\n")
+
     async def stop(self) -> None:
         for proc in self.procs:
             if proc.stdin is not None and proc.returncode is None:

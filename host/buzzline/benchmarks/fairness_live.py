@@ -49,6 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=float, default=20.0, help="seconds of clock sync and heartbeats first")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--log", dest="log_path", default=None, help="keep the host's event log here")
+    p.add_argument(
+        "--asymmetry", type=float, default=0.1, help="the host's path asymmetry allowance (show rule), 0..1"
+    )
 
 
 class LivePodium(VirtualPodium):
@@ -269,9 +272,11 @@ def run(args: argparse.Namespace) -> int:
     from buzzline.commands.host import command_line
     from buzzline.io.broker import MosquittoBroker, free_port, wait_for_port
 
-    if args.races < 1 or not 2 <= args.podiums <= 64 or args.warmup < 0:
+    if args.races < 1 or not 2 <= args.podiums <= 64 or args.warmup < 0 or not 0 <= args.asymmetry <= 1:
         print(
-            "buzzline bench fairness-live: need --races >= 1, --podiums 2..64, --warmup >= 0", file=sys.stderr
+            "buzzline bench fairness-live: need --races >= 1, --podiums 2..64, --warmup >= 0,"
+            " --asymmetry 0..1",
+            file=sys.stderr,
         )
         return 2
     try:
@@ -284,10 +289,13 @@ def run(args: argparse.Namespace) -> int:
         api_port = free_port()
         token = "bench-" + os.urandom(4).hex()
         log_path = args.log_path or os.path.join(tmp, "live.db")
-        host = subprocess.Popen(
-            command_line(broker.address, STUDIO, http=api_port, token=token, log=log_path),
-            stdout=subprocess.DEVNULL,
-        )
+        show = os.path.join(tmp, "show.toml")
+        with open(show, "w", encoding="utf-8") as f:
+            pct = round(args.asymmetry * 100)
+            f.write('[show]\ntitle = "fairness-live"\nassign_on_hello = true\n\n')
+            f.write(f"[rules]\npath_asymmetry_pct = {pct}\n")
+        argv = command_line(broker.address, STUDIO, http=api_port, token=token, log=log_path)
+        host = subprocess.Popen([*argv, "--show", show], stdout=subprocess.DEVNULL)
         try:
             wait_for_port("127.0.0.1", api_port, timeout=20)
             races = asyncio.run(_run(args, prof, broker, f"http://127.0.0.1:{api_port}", token))
@@ -304,6 +312,7 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "trials": len(results),
         "podiums": args.podiums,
+        "host_asymmetry": round(args.asymmetry * 100) / 100,
         "lost": lost,
         "races_by_gap_ms": {
             label: sum(1 for r in results if _bucket(r.gap_us) == label) for label, _, _ in BUCKETS

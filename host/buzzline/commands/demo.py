@@ -33,6 +33,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--studio", default="demo")
     p.add_argument("--log", dest="log_path", default=None, help="keep the event log in this file")
     p.add_argument("--broker", default=None, help="use this broker HOST:PORT instead of starting one")
+    p.add_argument("--http", type=int, default=0, help="serve the console on this port (default: a free one)")
+    p.add_argument(
+        "--operator",
+        action="store_true",
+        help="you run the show from the console; the podiums ring in by themselves when armed",
+    )
     p.add_argument(
         "--embedded-broker",
         action="store_true",
@@ -157,6 +163,16 @@ async def _print_host_events(svc: Any) -> None:
             print(f"  host: {event_line(e)}", flush=True)
 
 
+async def _operator_show(svc: Any, seconds: float | None) -> int:
+    """The operator plays from the console: wait for the show's end (or the time limit)."""
+    start = time.monotonic()
+    while svc.engine.view()["phase"] != "ended":
+        if seconds is not None and time.monotonic() - start > seconds:
+            break
+        await asyncio.sleep(0.2)
+    return int(svc.engine.view()["q"])
+
+
 async def _refused(svc: Any, name: str, **args: Any) -> bool:
     from buzzline.core.events import CommandRefused
 
@@ -168,9 +184,17 @@ async def _demo(args: argparse.Namespace) -> int:
 
     from buzzline.core.show import Round, Show
     from buzzline.host_service import HostService
-    from buzzline.io.broker import Broker, MosquittoBroker, find_mosquitto, parse_address, start_broker
+    from buzzline.io.broker import (
+        Broker,
+        MosquittoBroker,
+        find_mosquitto,
+        free_port,
+        parse_address,
+        start_broker,
+    )
+    from buzzline.io.operator_api import serve_operator_api
     from buzzline.io.security import broker_extra_config, write_broker_config
-    from buzzline.sim.podium import VirtualPodium
+    from buzzline.sim.podium import AutoPress, VirtualPodium
 
     rng = random.Random(args.seed)
     pids = [f"p{i + 1}" for i in range(args.podiums)]
@@ -218,14 +242,19 @@ async def _demo(args: argparse.Namespace) -> int:
                 )
             )
             print(f"host: studio {args.studio!r}, fair arbiter with lock-first, decide-second", flush=True)
+            api = await serve_operator_api(svc, "127.0.0.1", args.http or free_port())
+            stack.push_async_callback(api.close)
+            url = f"http://127.0.0.1:{api.server.config.port}"
+            print(f"console: {url}/console#token={api.token}  (API docs: {url}/api/docs)", flush=True)
             printer = asyncio.create_task(_print_host_events(svc), name="demo-notices")
             stack.callback(printer.cancel)
             podiums = []
             for pid in pids:
                 pu, pp = creds.get(pid, (None, None))
                 p = VirtualPodium(
-                    pid, host, port, args.studio, rng=random.Random(rng.random()), username=pu, password=pp
-                )
+                    pid, host, port, args.studio, rng=random.Random(rng.random()), username=pu, password=pp,
+                    on_light=AutoPress(random.Random(rng.random())) if args.operator else None,
+                )  # fmt: skip
                 podiums.append(await stack.enter_async_context(p))
             async with asyncio.timeout(10):
                 await asyncio.gather(*(p.synced.wait() for p in podiums))
@@ -234,12 +263,14 @@ async def _demo(args: argparse.Namespace) -> int:
             print(f"podiums: {', '.join(p.pid for p in podiums)} online and clock-synced", flush=True)
             if not args.headless:
                 print(
-                    "(no viewer window yet: the pygame viewer and web console are later work; "
-                    "showing the show in the terminal)",
-                    flush=True,
+                    "(no viewer window yet: open the console link above; the show plays here too)", flush=True
                 )
             try:
-                played = await play_questions(svc, podiums, args.seconds, args.questions, rng)
+                if args.operator:
+                    print("run the show from the console: R read, Space arm, Enter right, ? keys", flush=True)
+                    played = await _operator_show(svc, args.seconds)
+                else:
+                    played = await play_questions(svc, podiums, args.seconds, args.questions, rng)
             except asyncio.CancelledError:  # Ctrl-C: say where the show stood, then stop in order
                 scores = svc.engine.view().get("scores", {})
                 print(f"\nstopped (Ctrl-C); standings: {standings(scores)}", flush=True)

@@ -117,11 +117,10 @@ async def _serve(args: argparse.Namespace) -> int:
             stack.push_async_callback(api.close)
             base = f"http://127.0.0.1:{args.http}"
             print(
-                f"operator API: GET {base}/api/state; POST {base}/api/command with token {api.token}; "
-                f"docs {base}/api/docs",
+                f"operator API: GET {base}/api/state; POST {base}/api/command; docs {base}/api/docs",
                 flush=True,
             )
-            print(f"console: {base}/console#token={api.token}", flush=True)
+            print(f"console: {base}/console#token={api.token}  (the operator token follows '#')", flush=True)
         if args.auto:
             from buzzline.commands.demo import play_questions
 

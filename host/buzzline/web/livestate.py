@@ -196,6 +196,7 @@ def full_state(svc: HostService, collector: Collector) -> dict[str, Any]:
     g = engine.g
     now = time.monotonic_ns() // 1000
     rules = engine.show.rules
+    card = engine.show.question(g.q)
 
     def left_ms(deadline: int | None) -> int | None:
         return None if deadline is None else max(0, (deadline - now) // 1000)
@@ -215,6 +216,8 @@ def full_state(svc: HostService, collector: Collector) -> dict[str, Any]:
             "teams": [t.name for t in engine.show.teams],
             "players": {name: p.team for name, p in g.players.items()},
         },
+        # the question card: for the operator only (the game view viewers get has no text)
+        "question": {"text": card.text, "answer": card.answer} if card else {"text": "", "answer": ""},
         "timers": {"buzz_ms_left": left_ms(g.window_deadline), "answer_ms_left": left_ms(g.answer_deadline)},
         "commands": engine.commands_now(),
         "timeline": timeline(svc, collector),
