@@ -40,6 +40,7 @@ LINKED = ("protocol", "firmware", "examples")
 BENCH = "a benchmark: minutes of CPU (tests/test_fairness_bench.py and the e2e tests run small ones)"
 NOT_RUN = {
     r"^make test\b": "runs this whole suite",
+    r"bin/pytest ": "runs part of this suite (and rewrites the screenshots in docs/img)",
     r"^make demo\b": "`buzzline demo` behind make, run by tests/test_recorded_show.py (make would "
     "reinstall .venv whenever pyproject.toml changed)",
     r"bench fairness --profile wifi --trials 20000": BENCH,
@@ -54,8 +55,9 @@ NOT_RUN = {
     r"adapters show jsonl|adapter run jsonl": "needs the example adapter installed (the line above)",
     r"^MICROPYPATH=": "needs the podium.json the text below describes; tests/test_firmware.py runs podiums",
 }
-# placeholders in a synopsis line: it shows the form of a command, not one to run
-SYNOPSIS = re.compile(r"\b(KIND|HOST:PORT|STUDIO|SECRET)\b")
+# placeholders in a synopsis line (KIND, HOST:PORT, or a $VARIABLE the text says to fill in): it
+# shows the form of a command, not one to run
+SYNOPSIS = re.compile(r"\b(KIND|HOST:PORT|STUDIO|SECRET)\b|\$[A-Z_]+\b")
 DAEMONS = re.compile(r"^buzzline (host|adapter run|sim(?!.*--seconds))\b")
 COMMANDISH = re.compile(r"^(\$ |\.venv/bin/|buzzline |make |mosquitto |MICROPYPATH=|oscsend |echo )")
 
