@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import time
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -144,6 +145,9 @@ class DmxUsbProAdapter(Adapter):
         self.changes = 0  # frames sent at once because a notice changed the output
         self.reopens = 0
         self._serial: serial.Serial | None = None
+        self._inflight = b""  # the rest of a frame the device could not take at once
+        self._next: bytes | None = None  # the newest frame, waiting for that one
+        self.superseded = 0
         self._last: bytes = b""
         self._began: dict[int, tuple[str, str | None, float]] = {}  # seat -> (pattern, col, since)
         self._task: asyncio.Task[None] | None = None
@@ -216,22 +220,64 @@ class DmxUsbProAdapter(Adapter):
         return usbpro_frame(chans)
 
     def _write(self, frame: bytes) -> None:
-        if self._serial is None:
-            self._last = frame
-            return
-        try:
-            self._serial.write(frame)
-        except (serial.SerialException, OSError) as e:
-            self._close()
-            self.ctx.set_status(Status.DISCONNECTED, f"{self.config['port']}: {e}")
-            return
+        """Send a frame without ever blocking the event loop. A frame the device cannot take at
+        once is finished when it can (``add_writer``); meanwhile the newest frame waits, so frames
+        are never cut or interleaved and an older waiting frame is superseded."""
         self._last = frame
+        if self._serial is None:
+            return
+        if self._inflight:
+            if self._next is not None:
+                self.superseded += 1
+            self._next = frame
+            return
+        self._push(frame)
+
+    def _push(self, data: bytes) -> None:
+        assert self._serial is not None
+        fd = self._serial.fileno()
+        try:
+            n = os.write(fd, data)
+        except BlockingIOError:
+            n = 0
+        except OSError as e:
+            self._lost(e)
+            return
+        if n == len(data):
+            self.frames += 1
+            return
+        self._inflight = data[n:]
+        asyncio.get_running_loop().add_writer(fd, self._drain)
+
+    def _drain(self) -> None:
+        if self._serial is None:
+            return
+        fd = self._serial.fileno()
+        try:
+            n = os.write(fd, self._inflight)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            self._lost(e)
+            return
+        self._inflight = self._inflight[n:]
+        if self._inflight:
+            return
         self.frames += 1
+        asyncio.get_running_loop().remove_writer(fd)
+        nxt, self._next = self._next, None
+        if nxt is not None:
+            self._push(nxt)
+
+    def _lost(self, e: OSError) -> None:
+        self._close()
+        self.ctx.set_status(Status.DISCONNECTED, f"{self.config['port']}: {e.strerror or e}")
 
     # ---- the device ------------------------------------------------------------------------------
     def _open(self) -> bool:
         try:
-            self._serial = serial.Serial(self.config["port"], baudrate=57600, timeout=0, write_timeout=1)
+            self._serial = serial.Serial(self.config["port"], baudrate=57600, timeout=0, write_timeout=0)
+            os.set_blocking(self._serial.fileno(), False)
         except (serial.SerialException, OSError) as e:
             self._serial = None
             self.ctx.set_status(Status.DISCONNECTED, f"{self.config['port']}: {e}")
@@ -241,9 +287,14 @@ class DmxUsbProAdapter(Adapter):
 
     def _close(self) -> None:
         if self._serial is not None:
+            if self._inflight:
+                with contextlib.suppress(Exception):
+                    asyncio.get_running_loop().remove_writer(self._serial.fileno())
             with contextlib.suppress(Exception):
                 self._serial.close()
             self._serial = None
+        self._inflight = b""
+        self._next = None
 
     async def _loop(self) -> None:
         period = 1 / self.config["fps"]
