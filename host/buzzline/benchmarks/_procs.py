@@ -33,6 +33,7 @@ class LineProc:
         self.proc = await asyncio.create_subprocess_exec(
             _PY, *python_args, "-m", module, *args,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            limit=1 << 26,  # the host's report is one JSON line: a record per lock
         )  # fmt: skip
         self._reader = asyncio.create_task(self._read())
         await self.expect("ready", 60)
