@@ -40,9 +40,11 @@ class LineProc:
 
     async def _read(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
-        while line := await self.proc.stdout.readline():
-            await self.lines.put(line.decode().rstrip("\n"))
-        await self.lines.put("")  # the process ended
+        try:
+            while line := await self.proc.stdout.readline():
+                await self.lines.put(line.decode().rstrip("\n"))
+        finally:
+            await self.lines.put("")  # the process ended (or its output could not be read)
 
     def send(self, line: str) -> None:
         assert self.proc is not None and self.proc.stdin is not None
