@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -246,3 +247,20 @@ async def test_metrics_parse_and_match_the_show(host, broker):
     assert counts["buzzline_decision_latency_seconds_count"] == 1
     lock = {s.name: s.value for s in fams["buzzline_lockout_latency_seconds"].samples}
     assert lock["buzzline_lockout_latency_seconds_count"] >= 1
+
+
+async def test_the_question_card_is_for_the_operator_only(broker, tmp_path):
+    from buzzline.showfile import load_show
+
+    show = load_show(Path(__file__).resolve().parent.parent / "docs" / "example-show.toml")
+    assert show.question(2) is not None and show.question(2).answer == "Message"
+    async with HostService(broker.host, broker.port, "card", show=show) as svc:
+        api = await serve_operator_api(svc, "127.0.0.1", free_port(), token=TOKEN)
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api.server.config.port}") as http:
+                state = (await http.get("/api/state")).json()
+                assert state["question"]["text"] == "Which planet has the shortest day?"
+                assert "Jupiter" not in str(state["game"])  # the view viewers get has no answer
+                assert "Jupiter" not in str(svc.engine.view())
+        finally:
+            await api.close()

@@ -333,6 +333,7 @@ class GameEngine(LightPolicy, View):
             arrival_us=e.arrival_us,
             trusted=e.trusted,
             team=self._team_of(player),
+            cap_us=e.cap_us,
         )
         out = self._arbiter(lambda a: a.press(press, now), now)
         if self.show.rules.mode == "ranked" and not out:
@@ -382,7 +383,9 @@ class GameEngine(LightPolicy, View):
         return out
 
     def _hello(self, e: ev.PodiumHello, now: int) -> list[ev.Effect]:
-        self.hello.setdefault(e.podium, {}).update({"hw": e.hw, "board": e.board, "fw": e.fw})
+        self.hello.setdefault(e.podium, {}).update(
+            {"hw": e.hw, "board": e.board, "fw": e.fw, "cap_us": e.cap_us}
+        )
         out = self._assign_new(e.podium, "hello")
         out += self._podium_light(e.podium)
         out.append(ev.StateChanged())
