@@ -47,6 +47,7 @@ NOT_RUN = {
     r"bench fairness --profile mixed-fleet --trials 2000": BENCH,
     r"bench fairness-live ": BENCH,
     r"bench e2e ": BENCH,
+    r"bench capacity\b": BENCH,
     r"bench adapters ": BENCH,
     r"^mosquitto -c ": "listens on port 1883, the machine's own broker, which tests must not touch",
     r"^oscsend ": "needs a host running the osc-control adapter: tests/test_osc_control.py sends these",
