@@ -231,3 +231,26 @@ async def test_a_slow_device_never_blocks_the_loop_nor_gets_cut_frames() -> None
     assert len(parsed) == adapter.frames < len(frames)  # older waiting frames were superseded
     adapter._close()
     os.close(dev.r)
+
+
+def test_fixture_addresses_and_per_seat_brightness() -> None:
+    from buzzline.adapters.api import ConfigError, validate_config
+    from buzzline.adapters.dmx_usbpro import DmxUsbProAdapter, fixture_table
+
+    def table(**raw: Any) -> dict[int, tuple[int, float]]:
+        return fixture_table(validate_config(DmxUsbProAdapter.CONFIG_SCHEMA, {"port": "x", **raw}))
+
+    assert table(seats=3) == {1: (1, 1.0), 2: (4, 1.0), 3: (7, 1.0)}
+    assert table(seats=2, address=33, spacing=8, layout="rgbw") == {1: (33, 1.0), 2: (41, 1.0)}
+    got = table(seats=2, fixtures={"2": {"address": 100, "brightness": 0.5}, "5": 200})
+    assert got == {1: (1, 1.0), 2: (100, 0.5), 5: (200, 1.0)}
+    for bad, why in [
+        ({"fixtures": {"two": 5}}, "fixtures.two: a seat number"),
+        ({"fixtures": {"1": 511}}, "ends past channel 512"),
+        ({"fixtures": {"1": {"brightness": 2}}}, "brightness must be between 0 and 1"),
+        ({"fixtures": {"1": {"adress": 5}}}, "unknown keys adress"),
+        ({"seats": 128, "layout": "drgbw"}, "ends past channel 512"),
+    ]:
+        with pytest.raises(ConfigError) as info:
+            table(**bad)
+        assert why in str(info.value)

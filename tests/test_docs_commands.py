@@ -52,6 +52,7 @@ NOT_RUN = {
     r"bench fairness --profile mixed-fleet --trials 2000": BENCH,
     r"bench fairness-live ": BENCH,
     r"bench e2e ": BENCH,
+    r"bench capacity\b": BENCH,
     r"bench adapters ": BENCH,
     r"^mosquitto -c ": "listens on port 1883, the machine's own broker, which tests must not touch",
     r"^oscsend ": "needs a host running the osc-control adapter: tests/test_osc_control.py sends these",
@@ -63,6 +64,11 @@ NOT_RUN = {
     "Raspberry Pi (this project's .venv is made by make)",
     r"SDL_VIDEODRIVER=kmsdrm": "needs a Raspberry Pi's display (KMS/DRM)",
     r"^MICROPYPATH=": "needs the podium.json the text below describes; tests/test_firmware.py runs podiums",
+    r"bench viewer": "a benchmark (tests/test_viewer_bench.py runs a small one)",
+    r"docs/img/|^kill %1$": "rewrites the committed pictures in docs/img; the block before it runs the "
+    "same viewer commands here, tests/test_overlay_browser.py the overlay in Chromium",
+    r"^sudo apt install python3-pygame|--system-site-packages \.venv|^\.venv/bin/pip install -e \.$": "a "
+    "Raspberry Pi's setup: installs system packages and a venv",
 }
 # placeholders in a synopsis line (KIND, HOST:PORT, or a $VARIABLE the text says to fill in): it
 # shows the form of a command, not one to run

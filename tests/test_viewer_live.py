@@ -99,8 +99,10 @@ async def test_in_host_viewer_adapter_shows_the_winner_and_the_false_start(broke
         p3 = next(p for p in snap["panels"] if p["podium"] == "p3")
         assert p3["false_start_ms"] is not None and p3["false_start_ms"] > 0
         assert window.frames > 0 and len(window.notice_to_pixels_ms) > 0
-        # Esc (the window's own loop ends): the adapter stops, marked disconnected, the host goes on
-        window.close()
+        # Esc in the window: its loop ends, the adapter stops, marked disconnected, the host goes on
+        import pygame
+
+        pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE, mod=0, unicode="\x1b"))
         await until(lambda: inst.status is Status.DISCONNECTED, "the adapter to stop")
         assert inst.message == "window closed"
         assert svc.failed is None and svc.connected.is_set()
