@@ -135,6 +135,10 @@ class ViewerWindow:
     def _open(self) -> pygame.Surface:
         init_pygame()
         driver = pygame.display.get_driver()
+        if driver == "x11":
+            # X's shared-memory copy of our software-drawn surface. SDL's default here is an
+            # OpenGL texture, which without a GPU (Mesa's llvmpipe) cost ~50 ms per update.
+            os.environ.setdefault("SDL_FRAMEBUFFER_ACCELERATION", "0")
         if driver in ("offscreen", "dummy") and os.environ.get("SDL_VIDEODRIVER") != driver:
             # SDL fell back to drawing nowhere: say so instead of running invisibly
             pygame.display.quit()
