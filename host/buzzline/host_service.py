@@ -172,6 +172,7 @@ class HostService(Service):
         self._stopping = True
         await self.adapters.close()
         await self._drain(2)  # let what the engine already decided reach the broker
+        await self._say_offline()
         if self._main is not None:
             # the group's tasks too: one of them may swallow a cancel (see cancel_and_wait), and
             # a group whose cancel was swallowed does not pass a second one on
@@ -183,6 +184,16 @@ class HostService(Service):
             self._eventlog.close()
             self._eventlog = None
         self._stopped.set()
+
+    async def _say_offline(self) -> None:
+        """A clean disconnect sends no last will: say it, so viewers can show the host has gone."""
+        client = self._client
+        if client is None:
+            return
+        offline = codec.encode({"t": "presence", "id": "host", "state": "offline"})
+        with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+            async with asyncio.timeout(1):
+                await client.publish(topics.host(self.studio, "presence"), offline, qos=1, retain=True)
 
     async def wait_stopped(self) -> None:
         """Until the service stops, by ``stop()`` or because a part of it failed (see ``failed``)."""

@@ -132,6 +132,8 @@ async def main(argv: list[str]) -> int:
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--studio", required=True)
     ap.add_argument("--log", required=True)
+    ap.add_argument("--user", default=None, help="broker account (a secured broker)")
+    ap.add_argument("--password", default=None)
     ap.add_argument("--lock-after-fsync", action="store_true")
     ap.add_argument("--fsync-inline", action="store_true")
     a = ap.parse_args(argv)
@@ -140,7 +142,9 @@ async def main(argv: list[str]) -> int:
     gaps = _GapFilter()
     logging.getLogger("buzzline.host").addFilter(gaps)
     show = dataclasses.replace(Show.default([]), rounds=())  # as `buzzline host` without a show
-    async with HostService(a.host, a.port, a.studio, show=show, log_path=a.log) as svc:
+    async with HostService(
+        a.host, a.port, a.studio, show=show, log_path=a.log, username=a.user, password=a.password
+    ) as svc:
         svc.adapters = AdapterManager(
             svc.notices, svc.view, svc._adapter_command, kinds={SLOW_KIND: SlowAdapter}
         )
