@@ -181,5 +181,20 @@ async def test_standalone_viewer_follows_a_secured_studio_and_cannot_publish(tmp
             finally:
                 probe.close()
             assert svc.engine.view()["winner"] == winner  # the spoofs changed nothing
+
+            # the host stops cleanly (no last will): the viewer still learns it has gone
+            tasks = [asyncio.create_task(feed.run()), asyncio.create_task(forward())]
+            try:
+                await until(lambda: feed.connected.is_set(), "the feed to reconnect")
+                await svc.stop()
+                await until(
+                    lambda: "host" in str(window.scene.snapshot(time.monotonic() * 1000)["banner"]),
+                    "the host-gone banner",
+                )
+            finally:
+                for t in tasks:
+                    t.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await t
     finally:
         b.stop()
