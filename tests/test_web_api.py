@@ -268,3 +268,21 @@ async def test_the_question_card_is_for_the_operator_only(broker, tmp_path):
                 assert "Jupiter" not in str(svc.engine.view())
         finally:
             await api.close()
+
+
+async def test_the_timeline_forgets_an_undone_window(host, broker):
+    svc, _, http = host
+    p1 = await _podium(svc, broker, "p1")
+    try:
+        await svc.command("arm")
+        waiting = asyncio.ensure_future(svc.wait_decision(5))
+        await p1.press()
+        await waiting
+        assert len((await http.get("/api/state")).json()["timeline"]["decisions"]) == 1
+        await svc.command("undo")  # back to before the arm: the same epoch comes again
+        assert (await http.get("/api/state")).json()["timeline"]["decisions"] == []
+        await svc.command("arm")
+        state = (await http.get("/api/state")).json()
+        assert state["game"]["phase"] == "open" and state["timeline"]["decisions"] == []
+    finally:
+        await p1.stop()
