@@ -4,6 +4,7 @@ hot-plugged adapters, OpenAPI covering every route, and /metrics matching the sh
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -195,7 +196,10 @@ async def test_openapi_lists_every_route_and_command(host):
     doc = (await http.get("/api/openapi.json")).json()
     assert doc["openapi"].startswith("3.1")
     for route in api.app.routes:
-        path = getattr(route, "path", "")
+        path = re.sub(r"{([^}:]+)(:[^}]*)?}", r"{\1}", getattr(route, "path", ""))
+        if path == "/api/cmd/{name}":  # one entry per command instead
+            assert "/api/cmd/read" in doc["paths"]
+            continue
         assert path in doc["paths"] or f"{path}/{{path}}" in doc["paths"], path
     for name in ("read", "arm", "judge", "timeout", "next", "adjust", "assign", "rename", "undo", "identify"):
         assert f"/api/cmd/{name}" in doc["paths"], name
