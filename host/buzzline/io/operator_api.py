@@ -80,9 +80,10 @@ def build_app(svc: HostService, token: str) -> Starlette:
         why = auth.operator(request)
         return None if why is None else error(*why)
 
-    async def state(_: Request) -> JSONResponse:
+    async def state(request: Request) -> JSONResponse:
+        """Readable by anyone; the question's text and answer only by the operator."""
         collector.start()
-        return JSONResponse(full_state(svc, collector))
+        return JSONResponse(full_state(svc, collector, auth.operator(request, write=False) is None))
 
     async def command(request: Request) -> JSONResponse:
         if (no := denied(request)) is not None:
