@@ -44,18 +44,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_jsonable = jsonable  # the old name
 
-
-async def run_command(svc: HostService, name: Any, args: Any) -> JSONResponse:
-    if not isinstance(name, str):
-        return error(400, 'expected {"name": ..., "args": {...}}')
-    if not isinstance(args, dict):
-        return error(400, "args must be an object")
-    if name not in ev.COMMANDS and name != "identify":
-        return error(
-            404, f"unknown command {name!r} (expected one of: {', '.join((*ev.COMMANDS, 'identify'))})"
-        )
+async def run_command(svc: HostService, name: str, args: dict[str, Any]) -> JSONResponse:
+    """A checked command (``io.api_input``) to the host: 200 with its effects, or 409 with the reason."""
     effects = await svc.command(name, **args)
     refused = [e for e in effects if isinstance(e, ev.CommandRefused)]
     if refused:
