@@ -73,7 +73,7 @@ NOT_RUN = {
 # What the page says a command's output shows (the figures themselves vary run to run).
 SAYS = {
     # docs/operations.md: seed 7's fourth question is a dead heat, called a tie, then reopened
-    r"replay /tmp/show\.db --kind decision": r"epoch 4: winner [^\n]*; tie (\w+/){2}\w+ by [\s\S]*epoch 4:",
+    r"replay /tmp/show\.db --kind decision": r"epoch 4: winner [^\n]*; tie (\w+/)+\w+ by [\s\S]*epoch 4:",
 }
 # placeholders in a synopsis line (KIND, HOST:PORT, or a $VARIABLE the text says to fill in): it
 # shows the form of a command, not one to run
