@@ -43,11 +43,13 @@ class LockTrace:
         self._cur: dict[str, int] = {}
         self._pending: list[tuple[bytes, dict[str, Any]]] = []
         self._last: dict[str, Any] = {}
+        self._paho: Any = None
 
     # ---- the socket ends (hooked into the client) ----------------------------------------------
     def attach(self, paho: Any) -> None:
         """Hook a connected paho client's socket send: the lock's bytes are matched there."""
         inner_send = paho._sock_send
+        self._paho = paho
 
         def sock_send(buf: bytes | bytearray) -> int:
             t0 = now_us()
@@ -87,7 +89,9 @@ class LockTrace:
         cur = self._cur
         self._last = {}
         if all(m in cur for m in MARKS):
-            self._last = {**cur, "tag": self.tag}
+            # packets already waiting in the client's queue go to the socket ahead of the lock
+            ahead = len(self._paho._out_packet) if self._paho is not None else 0
+            self._last = {**cur, "tag": self.tag, "ahead": ahead}
             self._pending.append((payload, self._last))
         self._cur = {}
 
