@@ -17,7 +17,7 @@ import pytest
 from buzzline.cli import main as cli_main
 from buzzline.core import events as ev
 from buzzline.core.game import GameEngine
-from buzzline.core.show import Player, Round, Rules, Show
+from buzzline.core.show import Card, Player, Round, Rules, Show
 from buzzline.io.eventlog import EventLog, to_record
 from buzzline.replay import SHOW_RECORD
 
@@ -26,7 +26,7 @@ SHOW = Show(
     title="Friday <Quiz>",
     players=(Player("Ann", "p1"), Player("Bob <b>", "p2"), Player("Cy", "p3")),
     rules=Rules(tie_rule="random", false_start_ms=250, max_wait_ms=150),
-    rounds=(Round("Warm-up", (100, 200)), Round("Final", (500,))),
+    rounds=(Round("Warm-up", (100, 200), (Card("Capital of <France>?", "Paris"),)), Round("Final", (500,))),
 )
 
 
@@ -119,6 +119,7 @@ def test_questions_parts_names_and_milliseconds(show_log: Path, capsys: Any) -> 
     q1, q2 = rep["questions"]
     assert (q1["number"], q1["round"], q1["value"], q1["result"]) == (1, "Warm-up", 100, "correct")
     assert (q2["number"], q2["round"], q2["value"]) == (2, "Warm-up", 200)
+    assert (q1["text"], q1["answer"], q2["text"]) == ("Capital of <France>?", "Paris", None)
     # the false start: Cy, 300 ms before the buzzers opened, out for the rest of the show's 250 ms
     (fs,) = q1["false_starts"]
     assert (fs["player"], fs["podium"], fs["before_arm_ms"], fs["lockout_ms"]) == ("Cy", "p3", 300.0, 245)
@@ -199,6 +200,7 @@ def test_html_is_a_printable_page_in_names_and_ms(show_log: Path, tmp_path: Path
     assert "Friday &lt;Quiz&gt;" in text and "Bob &lt;b&gt;" in text and "Bob <b>" not in text
     assert "@media print" in text
     assert "Question 1 &middot; Warm-up &middot; 100 points" in text
+    assert "<i>Capital of &lt;France&gt;?</i>" in text and "Answer on the card: Paris" in text
     assert "Question 2 &middot; Warm-up &middot; 200 points" in text
     assert (
         "False start: Cy <span class=muted>(p3)</span> pressed 300.000 ms before the buzzers opened" in text

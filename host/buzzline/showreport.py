@@ -122,6 +122,7 @@ class _Builder:
             "round": None,
             "value": None,
             "text": None,
+            "answer": None,
             "read_at": None,
             "result": None,
             "false_starts": [],
@@ -133,7 +134,7 @@ class _Builder:
             spec = self.engine.show.question(number)
             if spec is not None:
                 q["round"], q["value"] = spec.round or None, spec.value
-                q["text"] = getattr(spec, "text", None) or None
+                q["text"], q["answer"] = spec.text or None, spec.answer or None
         self.questions.append(q)
         self.q = q
         return q

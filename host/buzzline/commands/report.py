@@ -193,6 +193,8 @@ def render_html(report: dict[str, Any]) -> str:
         out.append(f"<section class=q><h2>{' &middot; '.join(parts)}</h2>")
         if q["text"]:
             out.append(f"<p><i>{_e(q['text'])}</i></p>")
+        if q["answer"]:
+            out.append(f"<p class=muted>Answer on the card: {_e(q['answer'])}</p>")
         for fs in q["false_starts"]:
             before = (
                 f" {_num(fs['before_arm_ms'])} ms before the buzzers opened" if fs["before_arm_ms"] else ""
