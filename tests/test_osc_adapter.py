@@ -108,7 +108,8 @@ PINGS = ("/eos/ping", "/thump")
 
 
 async def test_every_preset_plays_a_whole_question_over_udp(broker):
-    dumps = {preset: Dump(port) for preset, port in zip(EXPECTED, free_udp_ports(len(EXPECTED)), strict=True)}
+    *ports, nobody = free_udp_ports(len(EXPECTED) + 1)
+    dumps = {preset: Dump(port) for preset, port in zip(EXPECTED, ports, strict=True)}
     for d in dumps.values():
         await d.__aenter__()
     try:
@@ -117,6 +118,8 @@ async def test_every_preset_plays_a_whole_question_over_udp(broker):
                 await svc.adapters.add(preset, "osc", {"preset": preset, "port": dumps[preset].port, **extra})
             # a bad mapping rule: listed as bad_config with the reason, the others carry on
             await svc.adapters.add("bad", "osc", {"map": {"x": {"on": "buzz", "path": "/a"}}})
+            # without pings, a desk that would answer them is ok once the socket is open
+            await svc.adapters.add("eos-quiet", "osc", {"preset": "eos", "ping": False, "port": nobody})
             # each desk first gets the whole state (qlcplus: 9 seat flags, 5 game flags, 9 colours)
             await dumps["qlcplus"].wait(23)
             await dumps["qlab"].wait(1)
@@ -146,6 +149,7 @@ async def test_every_preset_plays_a_whole_question_over_udp(broker):
                 assert snap[preset]["status"] == Status.OK
             # Eos and QLab answer pings; these receivers do not, so the link is not called ok
             assert snap["eos"]["status"] == Status.CONNECTING
+            assert snap["eos-quiet"]["status"] == Status.OK
             assert any(x[0] == "/eos/ping" for x in dumps["eos"].lines)
     finally:
         for d in dumps.values():
@@ -236,3 +240,30 @@ async def test_tcp_slip_and_length_prefix_with_ping_status_and_reconnect(broker)
     finally:
         await slip_peer.stop()
         await length_peer.stop()
+
+
+async def test_the_same_adapter_standalone_from_the_broker(broker, tmp_path):
+    """`buzzline adapter run osc` elsewhere on the network: the same messages as in the host."""
+    (port,) = free_udp_ports(1)
+    cfg = tmp_path / "desk.toml"
+    cfg.write_text(f'preset = "qlcplus"\nport = {port}\n')
+    where = f"{broker.host}:{broker.port}"
+    async with Dump(port) as dump, host(broker, "remote") as svc:
+        proc = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).with_name("buzzline")), "adapter", "run", "osc",
+            "--broker", where, "--studio", "remote", "--config", str(cfg),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            await dump.wait(23)  # the whole state first, as in the host
+            before = len(dump.lines)
+            await whole_question(svc)
+            await ok(svc, "next")
+            async with asyncio.timeout(10):
+                while len(dump.lines) < before + len(EXPECTED["qlcplus"]):
+                    await asyncio.sleep(0.01)
+            await asyncio.sleep(0.2)
+            assert dump.lines[before:] == EXPECTED["qlcplus"]
+        finally:
+            proc.terminate()
+            await proc.wait()

@@ -160,3 +160,20 @@ def test_missing_file_is_a_show_file_error(tmp_path: Path) -> None:
     bad.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(ShowFileError, match="UTF-8"):
         load_show(bad)
+
+
+def test_a_round_lists_its_questions_with_their_answers() -> None:
+    show = parse_show(
+        "[show]\nassign_on_hello = true\n[[rounds]]\nvalues = [100, 200]\n"
+        'questions = [{text = "Q one?", answer = "A one"}]\n'
+    )
+    q1, q2 = show.question(1), show.question(2)
+    assert q1 is not None and (q1.text, q1.answer, q1.value) == ("Q one?", "A one", 100)
+    assert q2 is not None and (q2.text, q2.answer, q2.value) == ("", "", 200)
+    with pytest.raises(ShowFileError, match="1 values but 2 questions"):
+        parse_show(
+            '[[rounds]]\nvalues = [1]\nquestions = [{text = "a"}, {text = "b"}]\n'
+            "[show]\nassign_on_hello = true\n"
+        )
+    with pytest.raises(ShowFileError, match="each question is a table"):
+        parse_show('[[rounds]]\nvalues = [1]\nquestions = [{txt = "a"}]\n[show]\nassign_on_hello = true\n')

@@ -3,7 +3,7 @@
 import asyncio
 import gc
 from os import urandom
-from time import ticks_add, ticks_diff, ticks_ms
+from time import ticks_add, ticks_diff, ticks_ms, ticks_us
 
 from buzzline_protocol import codec, topics
 
@@ -11,17 +11,18 @@ from podium import FW_VERSION, make_room
 from podium.board import load as load_board
 from podium.button import Button
 from podium.clock import PodiumClock
-from podium.config import ConfigError, PodiumSettings, load_local
+from podium.config import CAPTURE_FILE, ConfigError, PodiumSettings, load_capture, load_local
 from podium.lights import Lights
 from podium.mqtt import MQTTClient
 from podium.wire import UpWriter
 
-_UP_KINDS = ("hello", "hb", "buzz", "ack", "fault")
 # Records for what is sent while armed, encoded without allocation by podium.wire:
 # [kind, pt, ep, cs or rssi, fp or rst, np, seq], recycled once the broker acknowledged them.
 _K_HB = 1
 _K_BUZZ = 2
 _K_ACK = 3
+_K_HELLO = 4
+_K_SYNC = 5  # [kind, t1, n, ...]: no seq (its own topic, QoS 0)
 _RECORDS = 6
 
 
@@ -75,6 +76,11 @@ class Podium:
         self.armed_alloc_max = 0  # most bytes allocated during one armed period
         self._arm_alloc = 0
         self._mem_errors = 0
+        self._gc_off_when_sent = False
+        # ticks_us of the last press edge, lock handled, winner light set (for benchmarks)
+        self.t_press_us = ticks_us()
+        self.t_lock_us = self.t_press_us
+        self.t_winner_us = self.t_press_us
         self.restarts = 0  # tasks the supervisor restarted (reported as hb.rst)
         self._press_ep = -1  # the epoch the press summary below is for
         self._fp = 0  # earliest press in that epoch (podium us)
@@ -91,7 +97,15 @@ class Podium:
         self._prev: list[int] | None = None
         self._last_sync = ticks_ms()
         self._stop = asyncio.Event()
-        self._wire = UpWriter(pid, self.boot)
+        self.cap = load_capture(self.board.state_dir + "/" + CAPTURE_FILE)  # [p99_us, max_us] or None
+        hello = {"t": "hello", "id": pid, "b": self.boot, "seq": 0, "pt": 0, "hw": self.board.hw}
+        hello["board"] = self.board.name
+        hello["fw"] = FW_VERSION
+        if self.cap is not None:
+            hello["cap"] = self.cap
+        wire = codec.encode(hello)
+        self._wire = UpWriter(pid, self.boot, wire[wire.find(b',"hw":') :])
+        self._online = self._presence("online")
         self.t_up = topics.podium(studio, pid, "up")
         self.t_presence = topics.podium(studio, pid, "presence")
         self.t_sync = topics.podium(studio, pid, "sync")
@@ -150,23 +164,23 @@ class Podium:
     def _prepare(self, msg):
         # Called by the link at first transmission: seq follows the send order exactly.
         if isinstance(msg, list):
+            if msg[0] == _K_SYNC:
+                self._sync_n += 1
+                self._sync_t1 = self.clock.now()
+                msg[1] = self._sync_t1
+                msg[2] = self._sync_n
+                return msg
             self.seq += 1
             msg[6] = self.seq
             if msg[0] == _K_HB:
                 msg[4] = self.restarts
             return msg
-        kind = msg["t"]
-        if kind in _UP_KINDS:
-            self.seq += 1
-            msg["seq"] = self.seq
-        elif kind == "sync":
-            self._sync_n += 1
-            self._sync_t1 = self.clock.now()
-            msg["n"] = self._sync_n
-            msg["t1"] = self._sync_t1
-            if self._prev is not None:
-                msg["prev"] = self._prev
-        return codec.encode(msg)
+        # A fault (the only upstream message still built as a dict): seq is taken only once the
+        # message is encoded, so a failed encode (no heap) leaves no gap the host would wait for.
+        msg["seq"] = self.seq + 1
+        data = codec.encode(msg)
+        self.seq += 1
+        return data
 
     def _now_watermark(self) -> int:
         # Presses already in the IRQ ring are queued first, so a later pt never overtakes them.
@@ -189,9 +203,14 @@ class Podium:
             return w.hb(buf, off, r[6], r[1], r[2], r[3], r[4])
         if kind == _K_BUZZ:
             return w.buzz(buf, off, r[6], r[1], r[2])
+        if kind == _K_HELLO:
+            return w.hello(buf, off, r[6], r[1])
+        if kind == _K_SYNC:
+            return w.sync(buf, off, r[2], r[1], self._prev)
         return w.ack(buf, off, r[6], r[1], r[3], r[2], r[4], r[5])
 
-    def _on_press(self, raw: int) -> None:
+    def _on_press(self, raw) -> None:
+        self.t_press_us = raw
         pt = self.clock.at(raw)
         ep = self.epoch
         if ep != self._press_ep:
@@ -234,18 +253,18 @@ class Podium:
 
     def _send_sync(self) -> None:
         self._last_sync = ticks_ms()
-        self.mqtt.publish(self.t_sync, {"t": "sync", "id": self.pid, "b": self.boot}, 0)
+        self.mqtt.publish(self.t_sync, self._record(_K_SYNC, 0, 0, 0), 0)
 
     def _on_up(self) -> None:
         if self.armed:
-            # Back from an outage while armed: collect what the reconnect left, then no GC again.
+            # Back from an outage while armed: collect what the reconnect left; the GC stays on
+            # until the presence and hello below are out (the tick loop turns it off again).
             gc.collect()
-            gc.disable()
+            self._gc_off_when_sent = True
         self.lights.set_link(True)
-        self.mqtt.publish(self.t_presence, self._presence("online"), 1, True, True)
-        self._up(
-            "hello", True, pt=self._now_watermark(), hw=self.board.hw, board=self.board.name, fw=FW_VERSION
-        )
+        # Both prepared at boot: reconnecting while armed must not need a large free block.
+        self.mqtt.publish(self.t_presence, self._online, 1, True, True)
+        self.mqtt.publish(self.t_up, self._record(_K_HELLO, self._now_watermark(), 0, 0), 1, False, True)
 
     def _on_down(self) -> None:
         # Offline no race is won in real time, and reconnecting allocates (socket, streams,
@@ -280,6 +299,7 @@ class Podium:
 
     def _command(self, kind: str, msg: dict) -> None:
         if kind == "lock":
+            self.t_lock_us = ticks_us()
             pt = self._now_watermark()
             self.epoch = msg["ep"]
             self._disarm()
@@ -305,6 +325,8 @@ class Podium:
                 print("podium: light for another epoch ignored")
                 return
             self.lights.set(msg["pat"], msg.get("col"), msg.get("dur", 0))
+            if msg["pat"] == "winner":
+                self.t_winner_us = ticks_us()
         elif kind == "ident":
             self.lights.set("identify", None, msg["dur"])
 
@@ -343,6 +365,11 @@ class Podium:
             used = gc.mem_alloc()
             if used > self.heap_peak:
                 self.heap_peak = used
+            if self._gc_off_when_sent and (not self.armed or not self.mqtt.pending()):
+                self._gc_off_when_sent = False
+                if self.armed:
+                    gc.collect()
+                    gc.disable()
             if self.armed and not gc.isenabled() and gc.mem_free() < self.GC_RESERVE:
                 self.gc_forced += 1
                 gc.enable()
@@ -364,6 +391,8 @@ class Podium:
             if self.mqtt.connects != seen:
                 seen = self.mqtt.connects
                 for _ in range(self.SYNC_BURST):
+                    while self.armed:  # the burst waits too (see below)
+                        await asyncio.sleep_ms(self.SYNC_TICK_MS)
                     self._send_sync()
                     await asyncio.sleep_ms(self.SYNC_BURST_GAP_MS)
                 settle_until = ticks_add(ticks_ms(), self.SETTLE_MS)

@@ -54,24 +54,32 @@ def explain(e: BaseException) -> UserError | None:
     if isinstance(e, UserError):
         return e
     # Imported here: the CLI must not pay for every subsystem to print an error.
+    from buzzline.adapters.api import ConfigError
+    from buzzline.adapters.runner import AdapterError
     from buzzline.io.broker import BrokerError
     from buzzline.io.eventlog import EventLogError
     from buzzline.io.security import SecurityConfigError
     from buzzline.showfile import ShowFileError
     from buzzline.sim.netmodel import ProfileError
 
+    if isinstance(e, ConfigError | AdapterError):
+        return UserError("adapter", str(e), "`buzzline adapters list` shows the installed kinds")
     if isinstance(e, ShowFileError):
         where = f"{e.source}:{e.line}" if e.line else e.source
         hint = "fix the file; docs/example-show.toml is a template" if e.line else "check the path"
         return UserError(f"show file {where}", e.reason, hint)
     if isinstance(e, EventLogError):
-        return UserError("event log", str(e), "give a log the host wrote, or a new file name")
+        return UserError("event log", str(e), "check the path: a log written by `buzzline host --log`")
     if isinstance(e, SecurityConfigError):
         return UserError("broker credentials", str(e))
     if isinstance(e, BrokerError):
         return UserError("broker", str(e))
     if isinstance(e, ProfileError):
         return UserError("benchmark profile", str(e))
+    import aiomqtt
+
+    if isinstance(e, aiomqtt.MqttError):  # after the start-up check: the broker went away
+        return UserError("broker", f"the connection failed: {e}", "is the broker still running?")
     if isinstance(e, PermissionError):
         return UserError(str(e.filename or "file"), "permission denied")
     if isinstance(e, OSError) and e.errno in (errno.ENOENT, errno.ENOTDIR, errno.EISDIR):

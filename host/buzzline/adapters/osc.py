@@ -70,6 +70,7 @@ class OscDeskAdapter(Adapter):
         Field("map", "table", {}, "mapping rules by name, merged over the preset's"),
         Field("rate", "float", 500.0, "messages per second to this target", min=1, max=100000),
         Field("burst", "int", 64, "messages that may go at once before the rate applies", min=1, max=10000),
+        Field("ping", "bool", True, "ping desks that answer (Eos, QLab): ok only while they do"),
         Field("ping_s", "float", 1.0, "ping period for desks that answer (Eos, QLab)", min=0.1, max=60),
     )
 
@@ -111,7 +112,7 @@ class OscDeskAdapter(Adapter):
             else:
                 self._rules.setdefault(rule.trigger, []).append((rule, True))
         self.limiter = RateLimiter(config["rate"], config["burst"])
-        self.port = config["port"] or self.preset.port
+        self.port = config["port"] or self.preset.port_for(config["transport"])
         self.target = f"{config['transport']} {config['host']}:{self.port}"
         ctx.set_status(Status.CONNECTING, self.target)
         if config["transport"] == "udp":
@@ -146,10 +147,10 @@ class OscDeskAdapter(Adapter):
     async def handle(self, notice: Notice) -> None:
         if self._bad:
             return
-        first = not self.stage.view
+        started = self.stage.started
         happenings = self.stage.apply(notice, _now_us())
-        # the first notice: the whole state, so the desk starts where the show stands
-        self.emit(self.stage.snapshot() if first else happenings)
+        # the first game state: all of it, so the desk starts where the show stands
+        self.emit(self.stage.snapshot() if self.stage.started and not started else happenings)
 
     # ---- mapping ---------------------------------------------------------------------------------
     def emit(self, happenings: list[Happening]) -> None:
@@ -189,10 +190,10 @@ class OscDeskAdapter(Adapter):
 
     def _linked(self) -> None:
         """The link is up: say hello (``connect`` rules), then the whole state, then what waited."""
-        if self.preset.ping is None:
+        if self._ping_msg() is None:
             self.ctx.set_status(Status.OK, self.target)
         self.emit([Happening("connect", resolve_vars(self._vars, self.stage.context()))])
-        if self.stage.view:
+        if self.stage.started:
             self.emit(self.stage.snapshot())
         down, self._down = self._down, {}
         for path, data in down.items():
@@ -210,8 +211,11 @@ class OscDeskAdapter(Adapter):
             self._last_pong = time.monotonic()
             self.ctx.set_status(Status.OK, self.target)
 
+    def _ping_msg(self) -> tuple[str, tuple[Any, ...]] | None:
+        return self.preset.ping if self.config["ping"] else None
+
     def _ping(self, now: float) -> float | None:
-        ping = self.preset.ping
+        ping = self._ping_msg()
         if ping is None or not self._linked_now():
             return None
         period = float(self.config["ping_s"])

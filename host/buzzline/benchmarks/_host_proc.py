@@ -2,13 +2,18 @@
 
 What a show runs (``buzzline host``: the same service, event log and fsync), plus what only a
 benchmark needs: the lock-path stamps (``LockTrace``), a pause that unsubscribes the host from
-every podium topic while the bare relay takes a press, and slow adapters hot-plugged in the
+the podiums' ``up`` topic (buzzes, acknowledgements, heartbeats; it goes on answering clock
+syncs) while the bare relay takes a press, and slow adapters hot-plugged in the
 host (``svc.adapters.add``) through the manager's ``kinds`` override.
 
 stdin, one command a line, each answered by one line on stdout (``ok ...`` or ``err ...``):
-    cmd NAME [JSON]   an operator command              ready N   ok once N podiums are trusted
-    pause / resume    unsubscribe / resubscribe         adapters N SLEEP_MS   N slow adapters (0: none)
-    cpu               host CPU and wall seconds          report    the lock stamps (one JSON line)
+    cmd NAME [JSON]       an operator command
+    ready N               ok once N podiums are online with a trusted clock
+    pause / resume        unsubscribe from / resubscribe to the podiums' up topic
+    heard N               ok once N podiums sent a heartbeat since the last resume
+    adapters N SLEEP_MS   run N slow adapters (0: none)
+    cpu                   the host's CPU seconds and the wall clock
+    report                the lock stamps (one JSON line)
     quit
 """
 
@@ -76,6 +81,7 @@ async def _control(svc: HostService, trace: LockTrace, gaps: _GapFilter) -> None
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     slow: list[str] = []
     drops = 0
+    resumed = 0
     while line := (await reader.readline()).decode().strip():
         word, _, rest = line.partition(" ")
         if word == "quit":
@@ -90,12 +96,16 @@ async def _control(svc: HostService, trace: LockTrace, gaps: _GapFilter) -> None
             ok = [p for p in svc.registry.podiums.values() if p.online and p.clock_trusted]
             _out(f"{'ok' if len(ok) >= want else 'wait'} {len(ok)}")
         elif word in ("pause", "resume") and client is not None:
-            for leaf in topics.UPSTREAM:
-                flt = topics.podium_filter(svc.studio, leaf)
-                await (client.unsubscribe(flt) if word == "pause" else client.subscribe(flt, qos=1))
-            while word == "pause" and len(client.messages):  # what arrived before the unsubscribe
-                await asyncio.sleep(0.001)
+            # Only the game's leaf: the host keeps answering clock syncs, so the podiums and the
+            # broker carry the same load while the relay takes a press as while the host does.
+            flt = topics.podium_filter(svc.studio, "up")
+            await (client.unsubscribe(flt) if word == "pause" else client.subscribe(flt, qos=1))
+            await asyncio.sleep(0.002 if word == "pause" else 0)  # what was on its way meanwhile
+            resumed = time.monotonic_ns() // 1000
             _out("ok")
+        elif word == "heard":
+            heard = [p for p in svc.registry.podiums.values() if (p.last_hb_us or 0) >= resumed]
+            _out(f"{'ok' if len(heard) >= int(rest) else 'wait'} {len(heard)}")
         elif word == "adapters":
             n, sleep_ms = (int(x) for x in rest.split())
             for name in slow:
@@ -122,6 +132,8 @@ async def main(argv: list[str]) -> int:
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--studio", required=True)
     ap.add_argument("--log", required=True)
+    ap.add_argument("--user", default=None, help="broker account (a secured broker)")
+    ap.add_argument("--password", default=None)
     ap.add_argument("--lock-after-fsync", action="store_true")
     ap.add_argument("--fsync-inline", action="store_true")
     a = ap.parse_args(argv)
@@ -130,14 +142,16 @@ async def main(argv: list[str]) -> int:
     gaps = _GapFilter()
     logging.getLogger("buzzline.host").addFilter(gaps)
     show = dataclasses.replace(Show.default([]), rounds=())  # as `buzzline host` without a show
-    async with HostService(a.host, a.port, a.studio, show=show, log_path=a.log) as svc:
+    async with HostService(
+        a.host, a.port, a.studio, show=show, log_path=a.log, username=a.user, password=a.password
+    ) as svc:
         svc.adapters = AdapterManager(
             svc.notices, svc.view, svc._adapter_command, kinds={SLOW_KIND: SlowAdapter}
         )
         trace = LockTrace()
         client = svc._client
         assert client is not None
-        trace.attach(client._client, len(client.messages))
+        trace.attach(client._client)
         svc.trace = trace
         _out("ready")
         await _control(svc, trace, gaps)

@@ -4,7 +4,8 @@ Real podiums are separate devices; packing sixteen MQTT clients into one Python 
 would measure that loop's queue, not Buzzline. So the benchmark spreads its podiums over a few
 of these workers. Timestamps are CLOCK_MONOTONIC microseconds, shared by every process here.
 
-stdin:  ``press PODIUM`` (press now and report the instant), ``quit``
+stdin:  ``press PODIUM`` (press now and report the instant), ``beat`` (every podium sends a
+        heartbeat now), ``quit``
 stdout: ``ready``, ``press PODIUM T``, ``arm PODIUM EPOCH T``, ``lock PODIUM EPOCH T``,
         ``light PODIUM PATTERN T``
 
@@ -63,6 +64,9 @@ async def main(argv: list[str]) -> int:
             line = (await reader.readline()).decode().split()
             if not line or line[0] == "quit":
                 break
+            if line[0] == "beat":
+                for p in pods.values():
+                    p.heartbeat()
             if line[0] == "press" and line[1] in pods:
                 t0 = time.monotonic_ns() // 1000
                 await pods[line[1]].press()

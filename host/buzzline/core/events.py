@@ -66,6 +66,7 @@ class PodiumHello:
     hw: str
     board: str
     fw: str
+    cap_us: int = 0  # its capture bound (clock.capture_bound_us of hello.board and hello.cap)
 
 
 # ---- operator commands: one interface for every control surface ----
@@ -157,7 +158,7 @@ class CommandRefused:
 
 
 @dataclass(frozen=True, slots=True)
-class FalseStart:
+class FalseStartPenalty:
     """A press before the buzzers were armed (or during a lockout): out for ``lockout_ms``."""
 
     podium: str
@@ -222,7 +223,7 @@ Effect = (
     | DecisionMade
     | DecisionOverturned
     | CommandRefused
-    | FalseStart
+    | FalseStartPenalty
     | Judged
     | Reopened
     | ScoreChanged

@@ -33,7 +33,7 @@ class Roster(EngineParts):
     def display_colour(self, player: str) -> str:
         """The colour a player's podium and panels show: the player's, the team's, or the palette's."""
         chosen = self._colour(player)
-        return (chosen or PALETTE[sum(ord(c) for c in player) % len(PALETTE)]).lower()
+        return (chosen or PALETTE[sum(map(ord, player)) % len(PALETTE)]).lower()
 
     def _cmd_assign(self, args: dict[str, Any], now: int) -> list[ev.Effect]:
         g = self.g

@@ -37,24 +37,16 @@ from buzzline.web.adapters_api import error, json_object
 from buzzline.web.auth import Auth
 from buzzline.web.livestate import Collector, full_state, jsonable, metric_families
 from buzzline.web.metrics import render
+from buzzline.web.overlay import Overlay
 
 if TYPE_CHECKING:
     from buzzline.host_service import HostService
 
 log = logging.getLogger(__name__)
 
-_jsonable = jsonable  # the old name
 
-
-async def run_command(svc: HostService, name: Any, args: Any) -> JSONResponse:
-    if not isinstance(name, str):
-        return error(400, 'expected {"name": ..., "args": {...}}')
-    if not isinstance(args, dict):
-        return error(400, "args must be an object")
-    if name not in ev.COMMANDS and name != "identify":
-        return error(
-            404, f"unknown command {name!r} (expected one of: {', '.join((*ev.COMMANDS, 'identify'))})"
-        )
+async def run_command(svc: HostService, name: str, args: dict[str, Any]) -> JSONResponse:
+    """A checked command (``io.api_input``) to the host: 200 with its effects, or 409 with the reason."""
     effects = await svc.command(name, **args)
     refused = [e for e in effects if isinstance(e, ev.CommandRefused)]
     if refused:
@@ -73,14 +65,16 @@ def _query_value(text: str) -> Any:
 def build_app(svc: HostService, token: str) -> Starlette:
     auth = Auth(token)
     collector = Collector(svc)
+    overlay = Overlay(svc.notices)
 
     def denied(request: Request) -> JSONResponse | None:
         why = auth.operator(request)
         return None if why is None else error(*why)
 
-    async def state(_: Request) -> JSONResponse:
+    async def state(request: Request) -> JSONResponse:
+        """Readable by anyone; the question's text and answer only by the operator."""
         collector.start()
-        return JSONResponse(full_state(svc, collector))
+        return JSONResponse(full_state(svc, collector, auth.operator(request, write=False) is None))
 
     async def command(request: Request) -> JSONResponse:
         if (no := denied(request)) is not None:
@@ -141,9 +135,11 @@ def build_app(svc: HostService, token: str) -> Starlette:
         Route("/metrics", metrics, methods=["GET"]),
         *adapters_api.routes(svc, auth),
         *console.routes(svc, auth, collector),
+        *overlay.routes,
     ]
     app = Starlette(routes=routes)
     app.state.collector = collector
+    app.state.overlay = overlay
     app.state.auth = auth
     return app
 
@@ -157,6 +153,7 @@ class OperatorServer:
 
     async def close(self) -> None:
         await self.app.state.collector.close()  # live streams end, so the server can
+        self.app.state.overlay.close()
         self.server.should_exit = True
         await self.task
 

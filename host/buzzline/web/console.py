@@ -37,6 +37,7 @@ CSP = (
 )
 HEADERS = {"content-security-policy": CSP, "cache-control": "no-store", "x-content-type-options": "nosniff"}
 TICK_S = 1.0
+FAILED_LOGIN_S = 0.3
 _ids = itertools.count(1)
 
 
@@ -72,6 +73,7 @@ def routes(svc: HostService, auth: Auth, collector: Collector) -> list[BaseRoute
             else:
                 token = urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("token", [None])[0]
         if not auth.token_ok(token):
+            await asyncio.sleep(FAILED_LOGIN_S)  # guessing costs time
             if is_json:
                 return JSONResponse({"ok": False, "error": "wrong operator token"}, status_code=401)
             return page("login.html", 401, error="That is not the operator token.")
@@ -129,6 +131,7 @@ async def _stream(
 ) -> AsyncIterator[bytes]:
     sub = svc.notices.subscribe(f"web:live:{next(_ids)}", 64, replay_latest=False)
     stopping = asyncio.ensure_future(collector.stopping.wait())
+    getter: asyncio.Future[Any] | None = None
     try:
         yield sse("state", {"seq": svc.notices.seq, "events": [], "state": full_state(svc, collector)})
         while not collector.stopping.is_set():
@@ -156,4 +159,8 @@ async def _stream(
             )
     finally:
         stopping.cancel()
+        if getter is not None:
+            if getter.done() and not getter.cancelled():
+                getter.exception()  # retrieved: a closed subscription ends the stream, quietly
+            getter.cancel()
         svc.notices.unsubscribe(sub)

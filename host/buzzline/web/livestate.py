@@ -51,6 +51,7 @@ class Collector:
         self.scores: list[dict[str, Any]] = []
         self.false_starts: list[dict[str, Any]] = []  # the current question's
         self.question = -1
+        self._scores: dict[str, int] | None = dict(svc.engine.view().get("scores", {}))
         self.seq = 0
         self._decisions_seen = 0
         self._locks_seen = 0
@@ -99,7 +100,25 @@ class Collector:
                 entry.pop("k", None)
                 self.scores.append(entry)
                 del self.scores[:-HISTORY]
+        self._undone(notice)
         self._take_decisions()
+
+    def _undone(self, notice: Notice) -> None:
+        """Score changes an undo or redo made (they restore a snapshot: no score event says so)."""
+        scores = notice.view.get("scores", {})
+        before, self._scores = self._scores, dict(scores)
+        steps = [e for e in notice.events if e.get("k") in ("undo", "redo")]
+        if not steps or before is None:
+            return
+        why = f"{steps[-1]['k']} {steps[-1].get('command') or ''}".strip()
+        for player in sorted(set(scores) | set(before)):
+            delta = scores.get(player, 0) - before.get(player, 0)
+            if delta:
+                self.scores.append(
+                    {"player": player, "delta": delta, "total": scores.get(player, 0), "reason": why,
+                     "seq": notice.seq, "host_us": notice.host_us, "q": notice.view.get("q")}
+                )  # fmt: skip
+        del self.scores[:-HISTORY]
 
     def _take_decisions(self) -> None:
         decisions = self.svc.decisions
@@ -127,7 +146,10 @@ def timeline(svc: HostService, collector: Collector) -> dict[str, Any]:
     g = svc.engine.g
     decisions: list[Decision] = []
     if g.arb is not None:
-        decisions = [d for d in svc.decisions if d.epoch == g.ep]
+        # this window's (an undone window's decisions share its epoch, not its start)
+        decisions = [d for d in svc.decisions if d.epoch == g.ep and d.decided_us >= g.question_us]
+        if g.decision is not None and g.decision not in decisions:  # resumed from the log
+            decisions.append(g.decision)
     view = svc.engine.view()
     who = view.get("info", {}).get("podiums", {})
     out = []
@@ -190,12 +212,15 @@ def podiums(svc: HostService) -> list[dict[str, Any]]:
     return out
 
 
-def full_state(svc: HostService, collector: Collector) -> dict[str, Any]:
+def full_state(svc: HostService, collector: Collector, operator: bool = True) -> dict[str, Any]:
+    """Everything the console draws. ``operator`` False (a request without the token or a
+    session): the question card (text and answer) is left out."""
     collector.catch_up()
     engine = svc.engine
     g = engine.g
     now = time.monotonic_ns() // 1000
     rules = engine.show.rules
+    card = engine.show.question(g.q)
 
     def left_ms(deadline: int | None) -> int | None:
         return None if deadline is None else max(0, (deadline - now) // 1000)
@@ -215,6 +240,10 @@ def full_state(svc: HostService, collector: Collector) -> dict[str, Any]:
             "teams": [t.name for t in engine.show.teams],
             "players": {name: p.team for name, p in g.players.items()},
         },
+        # the question card: for the operator only (the game view viewers get has no text)
+        "question": {"text": card.text, "answer": card.answer}
+        if card and operator
+        else {"text": "", "answer": ""},
         "timers": {"buzz_ms_left": left_ms(g.window_deadline), "answer_ms_left": left_ms(g.answer_deadline)},
         "commands": engine.commands_now(),
         "timeline": timeline(svc, collector),
