@@ -29,6 +29,7 @@ _K_BUZZ = 2
 _K_ACK = 3
 _K_HELLO = 4
 _K_SYNC = 5  # [kind, t1, n, ...]: no seq (its own topic, QoS 0)
+_K_FAULT = 6  # [kind, pt, -, n, code, -, seq]
 _RECORDS = 6
 
 
@@ -151,12 +152,6 @@ class Podium:
     def _presence(self, state: str) -> bytes:
         return codec.encode({"t": "presence", "id": self.pid, "state": state, "b": self.boot})
 
-    def _up(self, kind: str, keep: bool = False, **fields) -> None:
-        msg = {"t": kind, "id": self.pid, "b": self.boot}
-        for k in fields:
-            msg[k] = fields[k]
-        self.mqtt.publish(self.t_up, msg, 1, False, keep)
-
     @property
     def mem_errors(self) -> int:
         return self._mem_errors + self.mqtt.mem_errors
@@ -173,26 +168,20 @@ class Podium:
         r[3] = c
         return r
 
-    def _prepare(self, msg):
-        # Called by the link at first transmission: seq follows the send order exactly.
-        if isinstance(msg, list):
-            if msg[0] == _K_SYNC:
-                self._sync_n += 1
-                self._sync_t1 = self.clock.now()
-                msg[1] = self._sync_t1
-                msg[2] = self._sync_n
-                return msg
-            self.seq += 1
-            msg[6] = self.seq
-            if msg[0] == _K_HB:
-                msg[4] = self.restarts
+    def _prepare(self, msg: list) -> list:
+        # Called by the link at a record's first transmission: seq follows the send order
+        # exactly, and a sync request is stamped as it leaves.
+        if msg[0] == _K_SYNC:
+            self._sync_n += 1
+            self._sync_t1 = self.clock.now()
+            msg[1] = self._sync_t1
+            msg[2] = self._sync_n
             return msg
-        # A fault (the only upstream message still built as a dict): seq is taken only once the
-        # message is encoded, so a failed encode (no heap) leaves no gap the host would wait for.
-        msg["seq"] = self.seq + 1
-        data = codec.encode(msg)
         self.seq += 1
-        return data
+        msg[6] = self.seq
+        if msg[0] == _K_HB:
+            msg[4] = self.restarts
+        return msg
 
     def _now_watermark(self) -> int:
         # Presses already in the IRQ ring are queued first, so a later pt never overtakes them.
@@ -219,6 +208,8 @@ class Podium:
             return w.hello(buf, off, r[6], r[1])
         if kind == _K_SYNC:
             return w.sync(buf, off, r[2], r[1], self._prev)
+        if kind == _K_FAULT:
+            return w.fault(buf, off, r[6], r[1], r[4], r[3])
         return w.ack(buf, off, r[6], r[1], r[3], r[2], r[4], r[5])
 
     def _on_press(self, raw) -> None:
@@ -249,10 +240,9 @@ class Podium:
 
     def _on_fault(self, code: str, n: int) -> None:
         self.faults += 1
-        if n:
-            self._up("fault", False, pt=self.clock.now(), code=code, n=n)
-        else:
-            self._up("fault", False, pt=self.clock.now(), code=code)
+        r = self._record(_K_FAULT, self.clock.now(), 0, n)
+        r[4] = code
+        self.mqtt.publish(self.t_up, r, 1)
 
     def _heartbeat(self) -> None:
         if self._hb_queued:
