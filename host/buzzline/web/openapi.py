@@ -352,7 +352,7 @@ def docs_page(doc: dict[str, Any]) -> str:
             if not isinstance(op, dict) or "responses" not in op:
                 continue
             codes = ", ".join(f"{c} {v.get('description', '')}" for c, v in op["responses"].items())
-            lock = " 🔒" if op.get("security") else ""
+            lock = ' <span class="tag">operator</span>' if op.get("security") else ""
             body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
             args = ""
             if body and body.get("properties"):
@@ -370,7 +370,7 @@ def docs_page(doc: dict[str, Any]) -> str:
         "<!doctype html><html lang=en><head><meta charset=utf-8><title>Buzzline API</title>"
         '<link rel=stylesheet href="/console/static/console.css"></head><body class=docs>'
         f"<h1>Buzzline host API {e(doc['info']['version'])}</h1><p>{e(doc['info']['description'])} "
-        "🔒 marks what needs the operator. "
+        "<span class=tag>operator</span> marks what needs the operator. "
         'Machine-readable: <a href="/api/openapi.json">/api/openapi.json</a>. '
         'Console: <a href="/console">/console</a>.</p>'
         "<table><thead><tr><th>endpoint</th><th>what</th><th>arguments</th><th>answers</th></tr></thead>"
