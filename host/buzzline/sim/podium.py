@@ -22,6 +22,7 @@ import aiomqtt
 from buzzline_protocol import codec, topics
 
 from buzzline.io.broker import NODELAY
+from buzzline.io.mqttclient import FailFastClient
 from buzzline.lifecycle import Service, cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,7 @@ class VirtualPodium(Service):
         ]
 
     async def _connect(self) -> None:
-        client = aiomqtt.Client(
+        client = FailFastClient(
             self.host,
             self.port,
             identifier=f"podium-{self.pid}",
