@@ -25,11 +25,20 @@ def need(tool: str) -> str:
     return path
 
 
+def free_udp_ports(n: int) -> list[int]:
+    """``n`` distinct free UDP ports (held together while chosen, so never the same twice)."""
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    return free_udp_ports(1)[0]
 
 
 @contextlib.asynccontextmanager
@@ -97,9 +106,11 @@ class Dump:
         )
         self._reader = asyncio.create_task(self._read())
         # ready once the port is bound
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(10):
             while not _udp_bound(self.port):
                 await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)
+        assert self.proc.returncode is None, f"oscdump could not listen on {self.port}"
         return self
 
     async def _read(self) -> None:
@@ -110,7 +121,7 @@ class Dump:
                 types = parts[2] if len(parts) > 2 else ""
                 self.lines.append((parts[1], types, parts[3:]))
 
-    async def wait(self, n: int, timeout: float = 5.0) -> list[tuple[str, str, list[str]]]:
+    async def wait(self, n: int, timeout: float = 10.0) -> list[tuple[str, str, list[str]]]:
         async with asyncio.timeout(timeout):
             while len(self.lines) < n:
                 await asyncio.sleep(0.01)

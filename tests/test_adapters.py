@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from typing import Any
 
@@ -19,6 +18,8 @@ from buzzline.host_service import HostService
 from buzzline.notices import NoticeBus
 from buzzline.sim.podium import VirtualPodium
 from buzzline_protocol import topics
+
+from tests.stage import question, stage
 
 STUDIO = "adp"
 
@@ -113,31 +114,12 @@ class Blocker(Adapter):
 async def _stage(
     broker: Any, n: int = 2
 ) -> tuple[contextlib.AsyncExitStack, HostService, list[VirtualPodium]]:
-    stack = contextlib.AsyncExitStack()
-    svc = await stack.enter_async_context(HostService(broker.host, broker.port, STUDIO))
+    stack, svc, podiums = await stage(broker, STUDIO, n)
     svc.adapters = AdapterManager(
         svc.notices, svc.view, svc._adapter_command, kinds={"recorder": Recorder, "blocker": Blocker}
     )
     stack.push_async_callback(svc.adapters.close)
-    podiums = []
-    for i in range(n):
-        p = VirtualPodium(f"p{i + 1}", broker.host, broker.port, STUDIO, rng=random.Random(i))
-        podiums.append(await stack.enter_async_context(p))
-    async with asyncio.timeout(10):
-        await asyncio.gather(*(p.synced.wait() for p in podiums))
-        while not all(svc.clocks.model(p.pid, p.boot).trusted for p in podiums):
-            await asyncio.sleep(0.02)
     return stack, svc, podiums
-
-
-async def _question(svc: HostService, podiums: list[VirtualPodium], presser: VirtualPodium) -> Any:
-    await svc.command("read")
-    await svc.command("arm")
-    async with asyncio.timeout(5):
-        await asyncio.gather(*(p.wait_light("armed") for p in podiums))
-    waiter = asyncio.ensure_future(svc.wait_decision(5))
-    await presser.press()
-    return await waiter
 
 
 async def _until(cond: Any, timeout: float = 5.0) -> None:
@@ -152,7 +134,7 @@ async def test_a_crashing_adapter_is_restarted_while_the_question_is_decided(bro
     async with stack:
         svc.adapters.BACKOFF_MIN_S = 0.05
         crash = await svc.adapters.add("crashy", "recorder", {"crash_on": "locked"})
-        d = await _question(svc, podiums, podiums[1])
+        d = await question(svc, podiums, podiums[1])
         assert d.winner == "p2"  # decided, whatever the adapter did
         await _until(lambda: crash.restarts >= 1 and crash.status is Status.OK)
         assert Recorder.starts >= 2
@@ -223,7 +205,7 @@ async def test_game_events_on_the_wire_rebuild_the_hosts_notices(broker: Any) ->
             await asyncio.sleep(0.2)
             while local.get_nowait() is not None:
                 pass
-            await _question(svc, podiums, podiums[0])
+            await question(svc, podiums, podiums[0])
             await svc.command("judge", correct=False)
             await asyncio.sleep(0.3)
             want = []

@@ -8,6 +8,7 @@ from buzzline.core.arbiter import Arbiter, ArbiterRules
 from buzzline.core.clock import ClockModel
 from buzzline.core.types import Decided, Decision, Press
 from buzzline.sim.netmodel import NetPath, PodiumClock, load_profile
+from buzzline.sim.races import RaceSim
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -114,3 +115,18 @@ def test_clock_bound_contains_truth_noise_free(seed: int) -> None:
 @given(st.integers(0, 10**6))
 def test_clock_bound_contains_truth_noisy(seed: int) -> None:
     assert _bound_holds("wifi", seed, noise_free=False)
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    st.sampled_from(["wifi", "wifi-bad", "wifi-congested", "mixed-fleet", "wifi-esp32", "lan"]),
+    st.integers(0, 10**6),
+)
+def test_bound_coverage_over_every_press(profile: str, seed: int) -> None:
+    """Issue 13: the bound stated with each mapped press (clock and capture) covers the true press
+    time, for trusted and untrusted mappings alike, on every profile."""
+    sim = RaceSim(load_profile(profile), seed)
+    results = [sim.race() for _ in range(25)]
+    presses = sum(len(r.clock_errors_us) for r in results)
+    covered = sum(r.covered for r in results)
+    assert presses >= 25 and covered >= 0.99 * presses, (profile, seed, covered, presses)

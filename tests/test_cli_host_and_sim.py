@@ -15,7 +15,7 @@ def test_host_and_sim_processes_play_a_question(broker, tmp_path):
     api_port = free_port()
     host = subprocess.Popen(
         command_line(broker.address, "cli", http=api_port, token="t0k", log=str(tmp_path / "show.db")),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     sim = subprocess.Popen(
         [sys.executable, "-m", "buzzline.cli", "sim", "--broker", broker.address, "--studio", "cli",
@@ -50,9 +50,13 @@ def test_host_and_sim_processes_play_a_question(broker, tmp_path):
         sim.terminate()
         host.terminate()
         out, _ = sim.communicate(timeout=10)
-        host.wait(10)
+        host_out, _ = host.communicate(timeout=10)
     assert "3 virtual podiums" in out
     assert "light winner" in out
+    # the host's terminal: one line for the decision, the winner by name, bounds with their unit
+    (line,) = [ln for ln in host_out.splitlines() if ln.startswith("Q1: winner ")]
+    assert f"({game['winner']})" in line and "ring-in order:" in line and " ms)" in line
+    assert host_out.count("operator API") == 1 and host_out.count("t0k") == 1
 
 
 def test_a_second_host_on_the_same_log_is_refused_in_one_line(broker, tmp_path):

@@ -3,40 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import random
 import time
 
 import aiomqtt
-from buzzline.host_service import HostService
-from buzzline.sim.podium import VirtualPodium
 from buzzline_protocol import codec, topics
+
+from tests.stage import question, stage
 
 STUDIO = "e2e"
 
 
 async def _stage(broker, n: int = 4, **host_kw):
-    stack = contextlib.AsyncExitStack()
-    svc = await stack.enter_async_context(HostService(broker.host, broker.port, STUDIO, **host_kw))
-    podiums = []
-    for i in range(n):
-        p = VirtualPodium(f"p{i + 1}", broker.host, broker.port, STUDIO, rng=random.Random(i))
-        podiums.append(await stack.enter_async_context(p))
-    async with asyncio.timeout(10):
-        await asyncio.gather(*(p.synced.wait() for p in podiums))
-        while not all(svc.clocks.model(p.pid, p.boot).trusted for p in podiums):
-            await asyncio.sleep(0.02)
-    return stack, svc, podiums
+    return await stage(broker, STUDIO, n, **host_kw)
 
 
-async def _question(svc: HostService, podiums, presser: VirtualPodium):
-    await svc.command("read")
-    await svc.command("arm")
-    async with asyncio.timeout(5):
-        await asyncio.gather(*(p.wait_light("armed") for p in podiums))
-    waiter = asyncio.ensure_future(svc.wait_decision(5))
-    await presser.press()
-    return await waiter
+_question = question
 
 
 async def test_press_lights_winner_and_locks_everyone_else(broker):
@@ -113,13 +94,17 @@ async def test_bad_traffic_is_rejected_with_reasons_and_host_keeps_deciding(brok
             await intruder.subscribe(topics.host(STUDIO, "rejects"))
             for topic, payload, _ in bad:
                 await intruder.publish(topic, payload, qos=1)
-            reasons = []
+            reasons, counts = [], []
             async with asyncio.timeout(5):
                 async for m in intruder.messages:
-                    reasons.append(codec.decode(bytes(m.payload))["reason"])
+                    report = codec.decode(bytes(m.payload))
+                    reasons.append(report["reason"])
+                    counts.append(report["n"])
                     if len(reasons) == len(bad):
                         break
         assert sorted(reasons) == sorted(r for _, _, r in bad)
+        # `n` is the running count of reports (SPEC §3.8), whatever the reason: no gap, none lost
+        assert sorted(counts) == list(range(1, len(bad) + 1))
         for _, _, r in bad:
             assert svc.ingest.rejects[r] >= 1
         assert all(p.pid in svc.registry.podiums for p in podiums)

@@ -14,7 +14,16 @@ from buzzline.sim.races import RaceSim
 def test_fairness_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "fairness", "--profile", "wifi", "--trials", "60", "--seed", "3", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
-    assert set(r) == {"profile", "seed", "trials", "races_by_gap_ms", "systems", "by_board", "resolved"}
+    assert set(r) == {
+        "profile",
+        "seed",
+        "trials",
+        "host_asymmetry",
+        "races_by_gap_ms",
+        "systems",
+        "by_board",
+        "resolved",
+    }
     assert r["profile"] == "wifi" and r["trials"] == 60 and r["seed"] == 3
     assert sum(r["races_by_gap_ms"].values()) == 60
     assert r["resolved"]["groups"][0]["up"]["floor_ms"] == 1.5 and r["resolved"]["podiums"] == 4

@@ -12,7 +12,7 @@ from typing import Any
 from buzzline.adapters.api import Status
 from buzzline.io.broker import free_port
 
-from tests.adapter_kit import Dump, free_udp_port, host, ok, whole_question
+from tests.adapter_kit import Dump, free_udp_ports, host, ok, whole_question
 
 PEER = str(Path(__file__).with_name("osc_tcp_peer.py"))
 
@@ -108,13 +108,15 @@ PINGS = ("/eos/ping", "/thump")
 
 
 async def test_every_preset_plays_a_whole_question_over_udp(broker):
-    dumps = {preset: Dump(free_udp_port()) for preset in EXPECTED}
+    dumps = {preset: Dump(port) for preset, port in zip(EXPECTED, free_udp_ports(len(EXPECTED)), strict=True)}
     for d in dumps.values():
         await d.__aenter__()
     try:
         async with host(broker) as svc:
             for preset, extra in SETTINGS.items():
                 await svc.adapters.add(preset, "osc", {"preset": preset, "port": dumps[preset].port, **extra})
+            # a bad mapping rule: listed as bad_config with the reason, the others carry on
+            await svc.adapters.add("bad", "osc", {"map": {"x": {"on": "buzz", "path": "/a"}}})
             # each desk first gets the whole state (qlcplus: 9 seat flags, 5 game flags, 9 colours)
             await dumps["qlcplus"].wait(23)
             await dumps["qlab"].wait(1)
@@ -128,7 +130,7 @@ async def test_every_preset_plays_a_whole_question_over_udp(broker):
             await whole_question(svc)
             await ok(svc, "next")
             for preset, d in dumps.items():
-                async with asyncio.timeout(5):
+                async with asyncio.timeout(10):
                     while len([x for x in d.lines[before[preset] :] if x[0] not in PINGS]) < len(
                         EXPECTED[preset]
                     ):
@@ -138,6 +140,8 @@ async def test_every_preset_plays_a_whole_question_over_udp(broker):
                 got = [x for x in d.lines[before[preset] :] if x[0] not in PINGS]
                 assert got == EXPECTED[preset], preset
             snap = {i["name"]: i for i in svc.adapters.snapshot()}
+            assert snap["bad"]["status"] == Status.BAD_CONFIG
+            assert "map.x: unknown event 'buzz'" in snap["bad"]["message"]
             for preset in ("qlcplus", "grandma3", "companion"):
                 assert snap[preset]["status"] == Status.OK
             # Eos and QLab answer pings; these receivers do not, so the link is not called ok
@@ -232,3 +236,30 @@ async def test_tcp_slip_and_length_prefix_with_ping_status_and_reconnect(broker)
     finally:
         await slip_peer.stop()
         await length_peer.stop()
+
+
+async def test_the_same_adapter_standalone_from_the_broker(broker, tmp_path):
+    """`buzzline adapter run osc` elsewhere on the network: the same messages as in the host."""
+    (port,) = free_udp_ports(1)
+    cfg = tmp_path / "desk.toml"
+    cfg.write_text(f'preset = "qlcplus"\nport = {port}\n')
+    where = f"{broker.host}:{broker.port}"
+    async with Dump(port) as dump, host(broker, "remote") as svc:
+        proc = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).with_name("buzzline")), "adapter", "run", "osc",
+            "--broker", where, "--studio", "remote", "--config", str(cfg),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            await dump.wait(23)  # the whole state first, as in the host
+            before = len(dump.lines)
+            await whole_question(svc)
+            await ok(svc, "next")
+            async with asyncio.timeout(10):
+                while len(dump.lines) < before + len(EXPECTED["qlcplus"]):
+                    await asyncio.sleep(0.01)
+            await asyncio.sleep(0.2)
+            assert dump.lines[before:] == EXPECTED["qlcplus"]
+        finally:
+            proc.terminate()
+            await proc.wait()

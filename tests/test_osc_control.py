@@ -9,7 +9,7 @@ import socket
 
 from buzzline.adapters.api import Status
 
-from tests.adapter_kit import Dump, free_udp_port, host, need, press, wait_phase
+from tests.adapter_kit import Dump, free_udp_ports, host, need, press, wait_phase
 
 
 async def oscsend(port: int, path: str, types: str = "", *args: str) -> None:
@@ -25,8 +25,8 @@ async def until(check, timeout: float = 5.0) -> None:  # type: ignore[no-untyped
 
 async def test_a_question_played_from_osc_with_feedback_and_an_allow_list(broker):
     need("oscsend")
-    port, strict_port = free_udp_port(), free_udp_port()
-    async with Dump(free_udp_port()) as fb, host(broker) as svc:
+    port, strict_port, fb_port = free_udp_ports(3)
+    async with Dump(fb_port) as fb, host(broker) as svc:
         await svc.adapters.add("osc-in", "osc-control", {"port": port, "feedback": [f"127.0.0.1:{fb.port}"]})
         # a second listener that only takes 127.0.0.2: oscsend's 127.0.0.1 is outside it
         await svc.adapters.add("strict", "osc-control", {"port": strict_port, "allow": ["127.0.0.2/32"]})
@@ -68,6 +68,12 @@ async def test_a_question_played_from_osc_with_feedback_and_an_allow_list(broker
         assert b"judge: not possible while idle" in reply
         await until(lambda: any(x[0] == "/buzzline/error" for x in fb.lines))
         assert phase() == "idle"  # state untouched
+        # identify reaches the host's identify (these podiums were fed, never heard on the broker)
+        await oscsend(port, "/buzzline/identify", "s", "p1")
+        await until(lambda: any(x[0] == "/buzzline/error" and "identify" in x[2][0] for x in fb.lines))
+        # wrong arguments are answered too
+        await oscsend(port, "/buzzline/judge", "s", "maybe")
+        await until(lambda: any(x[0] == "/buzzline/error" and "maybe" in " ".join(x[2]) for x in fb.lines))
 
         # the targets followed the game
         await until(lambda: ("/buzzline/state/phase", "s", ['"idle"']) in fb.lines)

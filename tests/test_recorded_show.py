@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import json
 import random
+import re
 import subprocess
 import sys
 
@@ -81,7 +82,14 @@ def test_demo_plays_a_headless_round_and_exits_0(tmp_path):
     assert "anonymous refused, per-podium ACL" in r.stdout
     assert r.stdout.count("the host reads the question") == 3
     assert "ring-in order" in r.stdout
-    assert "show over: 3 questions" in r.stdout
+    assert "show over: 3 questions, no malformed messages" in r.stdout
+    # the narrative: rounds, names, units, standings, and nothing a viewer cannot act on
+    out = r.stdout
+    assert "Q1 (Round 1, 100 points): the host reads the question" in out
+    assert "winner Player " in out and "winner p" not in out
+    assert re.search(r"±\d+\.\d+ ms\)", out) and not re.search(r"±\d+\.\d+\)", out)
+    assert "final standings: 1. Player " in out
+    assert "WARNING" not in out + r.stderr and "Traceback" not in out + r.stderr
 
 
 def test_demo_falls_back_to_the_embedded_broker():

@@ -111,6 +111,11 @@ def _err(text: str) -> ShowFileError:
         ('[rules]\nnegative = 1\n[[players]]\nname="A"\n', 2, "true or false"),
         ('[rules]\nlockout = 5\n[[players]]\nname="A"\n', 2, "unknown key 'lockout'"),
         (
+            '[rules]\npath_asymmetry_pct = 150\n[[players]]\nname="A"\n',
+            2,
+            "path_asymmetry_pct must be 0..100",
+        ),
+        (
             '[[players]]\nname = "A"\npodium = "p1"\n\n[[players]]\nname = "B"\npodium = "p1"\n',
             7,
             "two players",
@@ -137,6 +142,17 @@ def test_bad_show_is_refused_with_line_and_reason(text: str, line: int, words: s
     assert str(e).startswith(f"show.toml:{line}: ")
 
 
+def test_path_asymmetry_reaches_the_clock_bounds() -> None:
+    from buzzline.bridge import Bridge
+    from buzzline.core.game import GameEngine
+
+    show = parse_show('[rules]\npath_asymmetry_pct = 25\n[[players]]\nname="A"\npodium="p1"\n', "s.toml")
+    assert show.rules.path_asymmetry_pct == 25
+    bridge = Bridge("s", GameEngine(show), 0)
+    assert bridge.clocks.model("p1", 1).asymmetry == 0.25
+    assert Bridge("s", GameEngine(Show.default(["p1"])), 0).clocks.model("p1", 1).asymmetry == 0.1
+
+
 def test_missing_file_is_a_show_file_error(tmp_path: Path) -> None:
     with pytest.raises(ShowFileError, match="cannot read"):
         load_show(tmp_path / "nope.toml")
@@ -144,3 +160,20 @@ def test_missing_file_is_a_show_file_error(tmp_path: Path) -> None:
     bad.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(ShowFileError, match="UTF-8"):
         load_show(bad)
+
+
+def test_a_round_lists_its_questions_with_their_answers() -> None:
+    show = parse_show(
+        "[show]\nassign_on_hello = true\n[[rounds]]\nvalues = [100, 200]\n"
+        'questions = [{text = "Q one?", answer = "A one"}]\n'
+    )
+    q1, q2 = show.question(1), show.question(2)
+    assert q1 is not None and (q1.text, q1.answer, q1.value) == ("Q one?", "A one", 100)
+    assert q2 is not None and (q2.text, q2.answer, q2.value) == ("", "", 200)
+    with pytest.raises(ShowFileError, match="1 values but 2 questions"):
+        parse_show(
+            '[[rounds]]\nvalues = [1]\nquestions = [{text = "a"}, {text = "b"}]\n'
+            "[show]\nassign_on_hello = true\n"
+        )
+    with pytest.raises(ShowFileError, match="each question is a table"):
+        parse_show('[[rounds]]\nvalues = [1]\nquestions = [{txt = "a"}]\n[show]\nassign_on_hello = true\n')

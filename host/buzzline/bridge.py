@@ -61,7 +61,7 @@ class Bridge:
     def __init__(self, studio: str, engine: GameEngine, cs_start: int) -> None:
         self.studio = studio
         self.engine = engine
-        self.clocks = ClockBook()
+        self.clocks = ClockBook(engine.show.rules.path_asymmetry_pct / 100)
         self.registry = PodiumRegistry()
         self.cs = cs_start  # command sequence: unique across host restarts
         self.lock_cs = -1  # the current lock's cs: its acknowledgements are complete watermarks
@@ -175,6 +175,15 @@ class Bridge:
         self._configured[pid] = cfg
         return Wire(topics.podium(self.studio, pid, "config"), cfg, retain=True)
 
+    def ident(self, podium: object, ms: object) -> Wire | str:
+        """The ``ident`` (blink) message for one podium the host knows, or why not."""
+        if not isinstance(podium, str) or podium not in self.registry.podiums:
+            return f"unknown podium {podium!r}"
+        if isinstance(ms, bool) or not isinstance(ms, int) or not 0 < ms <= 600_000:
+            return "ms must be a whole number of milliseconds, 1 to 600000"
+        msg = {"t": "ident", "cs": self.next_cs(), "dur": ms}
+        return Wire(topics.podium(self.studio, podium, "cmd"), msg)
+
     # ---- outbound ----------------------------------------------------------------------------------
     def locks(self, effects: list[ev.Effect]) -> list[Wire]:
         """The batch's locks: they go out before the batch is fsynced (a lock decides nothing)."""
@@ -205,7 +214,7 @@ class Bridge:
                 wire.append(self._light(e))
             elif isinstance(e, ev.StateChanged):
                 state_changed = True
-            elif isinstance(e, ev.Logged) and e.kind in ("assigned", "unassigned"):
+            elif isinstance(e, ev.Logged) and e.kind in ("assigned", "unassigned", "renamed"):
                 cfg = self.config(str(e.data.get("podium", "")))
                 if cfg is not None:
                     wire.append(cfg)
@@ -336,6 +345,8 @@ def notice_events(e: ev.Effect, view: dict[str, Any]) -> list[dict[str, Any]]:
             return [{"k": e.kind, "podium": e.data.get("podium"), "player": e.data.get("player")}]
         if e.kind in ("online", "offline"):
             return [{"k": "podium", "podium": e.data.get("podium"), "online": e.kind == "online"}]
+        if e.kind == "renamed":
+            return [{"k": "renamed", "player": e.data.get("player"), "to": e.data.get("to")}]
         if e.kind in ("undo", "redo"):
             return [{"k": e.kind, "command": e.data.get("command")}]
         if e.kind == "command":

@@ -31,6 +31,21 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
+class _LibraryNoise(logging.Filter):
+    """Warnings of the libraries underneath (paho's "pending publish calls", uvicorn's) mean nothing
+    a user can act on: they are logged at debug, shown with -vv or --debug. Errors stay errors."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.split(".")[0] != "buzzline" and record.levelno < logging.ERROR:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return self.level <= logging.DEBUG
+        return True
+
+
 def _formatter(prog: str) -> argparse.HelpFormatter:
     # wide enough that every command's summary stays on its own line
     return argparse.HelpFormatter(prog, max_help_position=14, width=130)
@@ -68,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.DEBUG if args.debug else logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_LibraryNoise(level))
     try:
         rc: int = args._run(args)
     except KeyboardInterrupt:

@@ -8,9 +8,9 @@ runs half-alive. The broker connection itself is expected to drop and is retried
 with a short backoff (at most 1 s between tries); while it is down ``connected`` is clear.
 
 Order of one batch (an input and the decisions it made):
-1. the input is appended to the event log (not yet fsynced) and fed to the engine;
-2. the batch's locks are handed to the broker connection;
-3. the log is fsynced off the event loop's thread (the lock reaches the socket meanwhile);
+1. the input is fed to the engine;
+2. the batch's locks are written to the broker's socket (``_send(now=True)``);
+3. the input and the decisions are appended to the event log and fsynced off the loop's thread;
 4. every other effect goes out (arm, lights, config, state), then one notice on the bus.
 A lock decides nothing and is re-derived from the log after a crash, so it need not wait for the
 disk; nothing else leaves the host before the log holds what explains it.
@@ -22,6 +22,7 @@ their ordering guarantees only hold together; the translation work is in ``buzzl
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import logging
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import paho.mqtt.client as mqtt
 from buzzline_protocol import codec, topics
 
 from buzzline.adapters.api import CommandResult, Notice
@@ -46,8 +48,10 @@ from buzzline.core.types import Decision
 from buzzline.io.api_input import BadInput, check_args
 from buzzline.io.broker import NODELAY
 from buzzline.io.eventlog import EventLog, to_record
+from buzzline.io.inbox import Inbox
 from buzzline.io.ingest import QUIET, Ingest, Rejected
 from buzzline.lifecycle import Service, cancel_and_wait
+from buzzline.lock_trace import LockTrace
 from buzzline.notices import NoticeBus
 from buzzline.replay import SHOW_RECORD, logged_show, rebuild
 
@@ -69,6 +73,9 @@ class HostService(Service):
     RECONNECT_DELAYS_S = (0.05, 0.1, 0.2, 0.4, 0.7, 1.0)  # then 1 s between tries
     CONNECT_TIMEOUT_S = 10.0
     EVENTS_QUEUE = 4096
+    # Both measured with `bench e2e` (docs/performance.md); the alternatives stay for measuring.
+    LOCK_BEFORE_FSYNC = True  # a lock decides nothing and is re-derived from the log
+    FSYNC_IN_THREAD = True  # other tasks (timers, notices, adapters) run while the disk syncs
 
     def __init__(
         self,
@@ -100,18 +107,21 @@ class HostService(Service):
         self.failed: BaseException | None = None
         self.reconnects = 0
         self.superseded = 0  # publishes not sent because the broker was down (resynced instead)
+        self.locks_sent = 0  # and the latest latencies, input to lock handed to the connection (/metrics)
+        self.lock_latencies_us: collections.deque[int] = collections.deque(maxlen=1024)
         self._log_path = Path(log_path) if log_path else None
         self._eventlog: EventLog | None = None
         self._client: aiomqtt.Client | None = None
         self._main: asyncio.Task[None] | None = None
         self._children: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._last_info: mqtt.MQTTMessageInfo | None = None  # the last QoS 1 publish
         self._lock = asyncio.Lock()
         self._decision_waiters: list[asyncio.Future[Decision]] = []
         self._rng = random.Random(seed)
         self._stopping = False
         self._stopped = asyncio.Event()
+        self.trace: LockTrace | None = None  # lock-path stamps, set by benchmarks only
         # persistent session only for a host with a log (it can resume); unique per log file
         if self._log_path is not None:
             digest = hashlib.sha1(str(self._log_path.resolve()).encode()).hexdigest()[:10]
@@ -160,10 +170,7 @@ class HostService(Service):
             return
         self._stopping = True
         await self.adapters.close()
-        if self._inflight:  # let what the engine already decided reach the broker
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(2):
-                    await asyncio.gather(*self._inflight, return_exceptions=True)
+        await self._drain(2)  # let what the engine already decided reach the broker
         if self._main is not None:
             # the group's tasks too: one of them may swallow a cancel (see cancel_and_wait), and
             # a group whose cancel was swallowed does not pass a second one on
@@ -245,8 +252,7 @@ class HostService(Service):
                     max_queued_outgoing_messages=10000,
                     socket_options=NODELAY,
                 ) as client:
-                    # a batch (decision, lights, state, events) is many QoS 1 publishes at once
-                    client.pending_calls_threshold = 10_000
+                    inbox = Inbox(client)
                     for leaf in topics.UPSTREAM:
                         await client.subscribe(topics.podium_filter(self.studio, leaf), qos=1)
                     await client.publish(
@@ -264,10 +270,9 @@ class HostService(Service):
                     log.info(
                         "host connected to %s:%d studio %s", self.broker_host, self.broker_port, self.studio
                     )
-                    async for m in client.messages:
-                        arrival = now_us()
-                        payload = m.payload if isinstance(m.payload, bytes | bytearray) else b""
-                        await self.handle_message(m.topic.value, bytes(payload), arrival)
+                    while True:
+                        m = await inbox.get()
+                        await self.handle_message(m.topic, m.payload, m.read_us)
             except aiomqtt.MqttError as e:
                 self.connected.clear()
                 self._client = None
@@ -283,38 +288,58 @@ class HostService(Service):
                 )
                 await asyncio.sleep(delay * self._rng.uniform(0.8, 1.0))
 
-    async def _publish(self, w: Wire) -> None:
+    def _send(self, w: Wire, now: bool = False) -> None:
+        """Hand a publish to the MQTT client at once, without waiting for its acknowledgement.
+
+        Publishes go straight into the client's outgoing queue (paho's, under aiomqtt), in the
+        order they are sent, so the broker sees them in order; the loop writes them out when the
+        socket is writable. ``now`` (the lock) writes the queue to the socket before returning:
+        measured with `bench e2e`, a publish task and aiomqtt's writer callback cost 0.3 ms.
+        """
         client = self._client
         if client is None:
             # the reconnect's resync re-derives lights, arming, the lock and the state
             self.superseded += 1
             log.debug("broker down: %s superseded by the resync on reconnect", w.topic)
             return
-        try:
-            await client.publish(w.topic, codec.encode(w.msg), qos=w.qos, retain=w.retain)
-        except aiomqtt.MqttError as e:
+        paho = client._client  # aiomqtt's paho client: the publish path without a task
+        info = paho.publish(w.topic, codec.encode(w.msg), qos=w.qos, retain=w.retain)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
             self.superseded += 1
-            log.info("publish to %s failed (%s): resynced on reconnect", w.topic, e)
+            log.info("publish to %s failed (%s): resynced on reconnect", w.topic, mqtt.error_string(info.rc))
+            return
+        if w.qos:
+            self._last_info = info
+        if now:
+            paho.loop_write()
 
-    def _send(self, w: Wire) -> None:
-        """Start a publish now without waiting for its acknowledgement. Publishes start in the
-        order they are sent (tasks run first in, first out), so the broker sees them in order."""
-        task = asyncio.create_task(self._publish(w))
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
+    async def _drain(self, timeout: float) -> None:
+        """Until the broker has acknowledged everything published (or ``timeout``)."""
+        info = self._last_info
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while info is not None and not info.is_published() and self._client is not None:
+                    await asyncio.sleep(0.01)
 
     # ---------------------------------------------------------------- ingest
     async def handle_message(self, topic: str, payload: bytes, arrival_us: int) -> None:
+        trace = self.trace
+        if trace is not None:
+            trace.begin()
         try:
             acc = self.ingest.accept(topic, payload, arrival_us)
         except Rejected as r:
             level = logging.DEBUG if r.reason in QUIET else logging.WARNING
             log.log(level, "rejected %s on %s: %s", r.reason, r.topic, r.detail)
-            report = self.bridge.reject(r, self.ingest.rejects[r.reason])
+            report = self.bridge.reject(r, self.ingest.reported)
             if report is not None:
                 self._send(report)
             return
+        if trace is not None:
+            trace.mark("ingest")
         inbound = self.bridge.inbound(acc, arrival_us, now_us())
+        if trace is not None:
+            trace.mark("map")
         for w in inbound.wire:
             self._send(w)
         for event in inbound.events:
@@ -326,18 +351,29 @@ class HostService(Service):
 
     # ---------------------------------------------------------------- core
     async def feed(self, event: ev.Event, now: int | None = None) -> list[Any]:
-        """Log an input, hand it to the engine, log its decisions, then carry out its effects."""
+        """Hand an input to the engine, send its locks, log it and its decisions, then the rest."""
         t = now if now is not None else now_us()
         async with self._lock:
-            self._append_input(event, t)
             effects = self.engine.handle(event, t)
-            await self._apply(effects, t, commit=isinstance(event, ev.PodiumPress | ev.Command))
+            if self.trace is not None:
+                self.trace.mark("engine")
+            await self._apply(effects, t, commit=isinstance(event, ev.PodiumPress | ev.Command), event=event)
         self._wake.set()
         return effects
 
     async def command(self, name: str, /, **args: Any) -> list[Any]:
         """The one operator interface: every control surface ends up here."""
+        if name == "identify":  # a blink to find a podium: no game state, not logged, no undo
+            return self.identify(args.get("podium"), args.get("ms", 5000))
         return await self.feed(ev.Command(name, dict(args)))
+
+    def identify(self, podium: object, ms: object = 5000) -> list[Any]:
+        """Blink one podium (protocol ``ident``) so a technician can find it."""
+        w = self.bridge.ident(podium, ms)
+        if isinstance(w, str):
+            return [ev.CommandRefused("identify", w)]
+        self._send(w)
+        return []
 
     async def _adapter_command(self, name: str, /, **args: Any) -> CommandResult:
         try:  # the operator API's checks: an adapter is another control surface
@@ -356,10 +392,17 @@ class HostService(Service):
         # with the next durable record, at the latest the decision they complete).
         self._eventlog.append("input", {"type": kind, "event": data, "now_us": t}, t, durable=False)
 
-    async def _apply(self, effects: list[Any], t: int, commit: bool = False) -> None:
-        """Carry out one batch: locks, then the fsync, then everything else and the notice."""
-        for w in self.bridge.locks(effects):
-            self._send(w)
+    async def _apply(
+        self, effects: list[Any], t: int, commit: bool = False, event: ev.Event | None = None
+    ) -> None:
+        """Carry out one batch: locks, the input and decisions logged and fsynced, then the rest."""
+        locks = self.bridge.locks(effects)
+        trace = self.trace if locks else None
+        if self.LOCK_BEFORE_FSYNC:
+            self._send_locks(locks, t)
+        t0 = now_us()
+        if event is not None:
+            self._append_input(event, t)
         for e in effects:
             if isinstance(e, ev.DecisionMade | ev.DecisionOverturned):
                 self.decisions.append(e.decision)  # an overturn is logged as a second decision
@@ -368,9 +411,16 @@ class HostService(Service):
                     self._eventlog.append(
                         "decision", {"type": kind, "decision": data}, e.decision.decided_us, durable=False
                     )
+        t1 = now_us()
         if self._eventlog is not None and (commit or any(not isinstance(e, ev.Logged) for e in effects)):
-            # off the loop's thread: the lock task reaches the socket while the disk syncs
-            await asyncio.to_thread(self._eventlog.flush)
+            if self.FSYNC_IN_THREAD:
+                await asyncio.to_thread(self._eventlog.flush)
+            else:
+                self._eventlog.flush()
+        if trace is not None:
+            trace.note(log=t1 - t0, fsync=now_us() - t1)
+        if not self.LOCK_BEFORE_FSYNC:
+            self._send_locks(locks, t)
         wire, events = self.bridge.outbound(effects, now_us())
         for w in wire:
             self._send(w)
@@ -379,6 +429,14 @@ class HostService(Service):
                 self._announce(e.decision)
         if events:
             self.notices.publish(Notice(self.notices.seq + 1, t, tuple(events), self.engine.view()))
+
+    def _send_locks(self, locks: list[Wire], t: int) -> None:
+        for w in locks:
+            if self.trace is not None:
+                self.trace.lock(codec.encode(w.msg))
+            self._send(w, now=True)
+            self.locks_sent += 1
+            self.lock_latencies_us.append(now_us() - t)
 
     def _announce(self, d: Decision) -> None:
         for fut in self._decision_waiters:

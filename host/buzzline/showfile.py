@@ -13,7 +13,7 @@ from typing import Any
 
 from buzzline_protocol.codec import valid_id
 
-from buzzline.core.show import MODES, TIE_RULES, AdapterSpec, Player, Round, Rules, Show, Team
+from buzzline.core.show import MODES, TIE_RULES, AdapterSpec, Card, Player, Round, Rules, Show, Team
 
 _COLOUR = re.compile(r"^[0-9a-fA-F]{6}$")
 _TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
@@ -181,6 +181,9 @@ class _Checker:
         tie = self.get(d, p, "tie_rule", str, base.tie_rule)
         if tie not in TIE_RULES:
             raise self.fail((*p, "tie_rule"), f"tie_rule must be one of {', '.join(TIE_RULES)}, got {tie!r}")
+        asym = self.get(d, p, "path_asymmetry_pct", int, base.path_asymmetry_pct)
+        if not 0 <= asym <= 100:
+            raise self.fail((*p, "path_asymmetry_pct"), f"path_asymmetry_pct must be 0..100, got {asym}")
         value = self.get(d, p, "default_value", int, base.default_value)
         if not 0 < value <= 1_000_000:
             raise self.fail((*p, "default_value"), f"default_value must be 1..1000000, got {value}")
@@ -191,6 +194,7 @@ class _Checker:
             buzz_window_ms=self.ms(d, p, "buzz_window_ms", base.buzz_window_ms, 3_600_000),
             answer_ms=self.ms(d, p, "answer_ms", base.answer_ms, 3_600_000),
             max_wait_ms=self.ms(d, p, "max_wait_ms", base.max_wait_ms, 10_000),
+            path_asymmetry_pct=asym,
             negative=self.get(d, p, "negative", bool, base.negative),
             default_value=value,
         )
@@ -245,7 +249,7 @@ class _Checker:
             p: tuple[str | int, ...] = ("rounds", i)
             if not isinstance(d, dict):
                 raise self.fail(p, "each [[rounds]] entry must be a table")
-            self.table(d, p, {"name", "values"})
+            self.table(d, p, {"name", "values", "questions"})
             name = self.get(d, p, "name", str, f"Round {i + 1}")
             values = self.get(d, p, "values", list, None)
             if not values:
@@ -253,7 +257,31 @@ class _Checker:
             for v in values:
                 if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= 1_000_000:
                     raise self.fail((*p, "values"), f"question values must be integers 1..1000000, got {v!r}")
-            out.append(Round(name, tuple(values)))
+            out.append(Round(name, tuple(values), self.cards(d, p, name, len(values))))
+        return tuple(out)
+
+    def cards(self, d: dict[str, Any], p: tuple[str | int, ...], name: str, count: int) -> tuple[Card, ...]:
+        """A round's ``questions = [{text = "...", answer = "..."}, ...]``, one per value at most."""
+        items = self.get(d, p, "questions", list, [])
+        if len(items) > count:
+            raise self.fail(
+                (*p, "questions"), f"round {name!r} has {count} values but {len(items)} questions"
+            )
+        out = []
+        for q in items:
+            if not isinstance(q, dict) or set(q) - {"text", "answer"}:
+                raise self.fail((*p, "questions"), 'each question is a table {text = "...", answer = "..."}')
+            text, answer = q.get("text", ""), q.get("answer", "")
+            if (
+                not isinstance(text, str)
+                or not isinstance(answer, str)
+                or len(text) > 2000
+                or len(answer) > 500
+            ):
+                raise self.fail(
+                    (*p, "questions"), "a question's text (up to 2000) and answer (up to 500) are text"
+                )
+            out.append(Card(text, answer))
         return tuple(out)
 
     def adapters(self, items: list[Any]) -> tuple[AdapterSpec, ...]:

@@ -71,6 +71,7 @@ EVENT_KINDS = (
     "light",  # {podium, pat, col}
     "podium",  # {podium, online, player}
     "assigned",  # {podium, player}
+    "renamed",  # {player, to}
     "refused",  # {name, reason}
     "overturned",  # {old, new}
     "undo",  # {command}

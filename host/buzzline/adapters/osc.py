@@ -146,10 +146,10 @@ class OscDeskAdapter(Adapter):
     async def handle(self, notice: Notice) -> None:
         if self._bad:
             return
-        first = not self.stage.view
+        started = self.stage.started
         happenings = self.stage.apply(notice, _now_us())
-        # the first notice: the whole state, so the desk starts where the show stands
-        self.emit(self.stage.snapshot() if first else happenings)
+        # the first game state: all of it, so the desk starts where the show stands
+        self.emit(self.stage.snapshot() if self.stage.started and not started else happenings)
 
     # ---- mapping ---------------------------------------------------------------------------------
     def emit(self, happenings: list[Happening]) -> None:
@@ -192,7 +192,7 @@ class OscDeskAdapter(Adapter):
         if self.preset.ping is None:
             self.ctx.set_status(Status.OK, self.target)
         self.emit([Happening("connect", resolve_vars(self._vars, self.stage.context()))])
-        if self.stage.view:
+        if self.stage.started:
             self.emit(self.stage.snapshot())
         down, self._down = self._down, {}
         for path, data in down.items():

@@ -93,6 +93,7 @@ class Instance:
     holding_since: float | None = None  # monotonic time it took the notice it is handling
     last_hold: tuple[float, float] = (0.0, 0.0)
     stalls: int = 0
+    enabled: bool = True
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -106,6 +107,7 @@ class Instance:
             "delivered": self.sub.delivered if self.sub else 0,
             "restarts": self.restarts,
             "stalls": self.stalls,
+            "enabled": self.enabled,
         }
 
 
@@ -177,6 +179,10 @@ class AdapterManager:
             return self._kinds[kind]
         return load_kind(kind)
 
+    def check(self, kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """Settings for a kind, validated (``ConfigError``), or ``AdapterError`` for an unknown kind."""
+        return validate_config(self._cls(kind).CONFIG_SCHEMA, raw)
+
     # ---- hot plug --------------------------------------------------------------------------------
     async def add(self, name: str, kind: str, raw: Mapping[str, Any] | None = None) -> Instance:
         """Add and start an instance. A bad setting leaves it listed as ``bad_config``."""
@@ -203,6 +209,9 @@ class AdapterManager:
         except ConfigError as e:
             raise AdapterError(f"{name}: {e}") from e
         inst.raw = dict(raw)
+        if not inst.enabled:
+            inst.config = config
+            return inst
         running = inst.task is not None and not inst.task.done() and inst.adapter is not None
         if running and inst.status is Status.OK and inst.adapter is not None:
             inst.config = config
@@ -214,6 +223,18 @@ class AdapterManager:
                 inst.status, inst.message = Status.ERROR, f"reconfigure failed: {e}"
         await self._halt(inst)
         self._launch(inst)
+        return inst
+
+    async def set_enabled(self, name: str, enabled: bool) -> Instance:
+        """Stop an instance but keep it listed with its settings (disabled), or start it again."""
+        inst = self._get(name)
+        if enabled and not inst.enabled:
+            inst.enabled = True
+            self._launch(inst)
+        elif not enabled and inst.enabled:
+            await self._halt(inst)
+            inst.enabled = False
+            inst.message = "disabled"
         return inst
 
     def _get(self, name: str) -> Instance:

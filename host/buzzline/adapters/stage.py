@@ -133,6 +133,8 @@ class Stage:
         """The happenings of one notice. The first notice a stage sees only sets the state: its
         events are from before the adapter started, so they fire nothing."""
         self.view = notice.view
+        if "phase" not in self.view:
+            return []  # no game state yet (a remote adapter before the retained game/state)
         first = not self._started
         self._started = True
         out: list[Happening] = []
@@ -144,6 +146,11 @@ class Stage:
             out = []
         out += self._colour_changes(fire=not first)
         return out + self._flag_changes(now_us)
+
+    @property
+    def started(self) -> bool:
+        """Whether a notice with the game state has been seen."""
+        return self._started
 
     def expire(self, now_us: int) -> list[Happening]:
         for pid, light in list(self.lights.items()):

@@ -4,8 +4,13 @@ Real podiums are separate devices; packing sixteen MQTT clients into one Python 
 would measure that loop's queue, not Buzzline. So the benchmark spreads its podiums over a few
 of these workers. Timestamps are CLOCK_MONOTONIC microseconds, shared by every process here.
 
-stdin:  ``press PODIUM`` (press now and report the instant), ``quit``
-stdout: ``ready``, ``press PODIUM T``, ``lock PODIUM EPOCH T``, ``light PODIUM PATTERN T``
+stdin:  ``press PODIUM`` (press now and report the instant), ``beat`` (every podium sends a
+        heartbeat now), ``quit``
+stdout: ``ready``, ``press PODIUM T``, ``arm PODIUM EPOCH T``, ``lock PODIUM EPOCH T``,
+        ``light PODIUM PATTERN T``
+
+Every podium stays in its settling clock sync (16 exchanges a second) for the whole run: the
+heaviest steady load a podium puts on the host.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import random
 import sys
 import time
@@ -36,8 +42,8 @@ async def main(argv: list[str]) -> int:
     a = ap.parse_args(argv)
 
     def on_command(p: VirtualPodium, msg: dict[str, Any], t: int) -> None:
-        if msg["t"] == "lock":
-            _out(f"lock {p.pid} {msg['ep']} {t}")
+        if msg["t"] in ("lock", "arm"):
+            _out(f"{msg['t']} {p.pid} {msg['ep']} {t}")
         elif msg["t"] == "light":
             _out(f"light {p.pid} {msg['pat']} {t}")
 
@@ -48,6 +54,7 @@ async def main(argv: list[str]) -> int:
             p = VirtualPodium(
                 pid, a.host, a.port, a.studio, rng=random.Random(rng.random()), on_command=on_command
             )
+            p.SETTLE_S = math.inf
             pods[pid] = await stack.enter_async_context(p)
         _out("ready")
         reader = asyncio.StreamReader()
@@ -57,6 +64,9 @@ async def main(argv: list[str]) -> int:
             line = (await reader.readline()).decode().split()
             if not line or line[0] == "quit":
                 break
+            if line[0] == "beat":
+                for p in pods.values():
+                    p.heartbeat()
             if line[0] == "press" and line[1] in pods:
                 t0 = time.monotonic_ns() // 1000
                 await pods[line[1]].press()

@@ -1,11 +1,16 @@
-"""`buzzline bench e2e`: press-to-lockout and press-to-decision through a real Mosquitto.
+"""`buzzline bench e2e`: press-to-lockout and press-to-decision through a real Mosquitto,
+against a bare relay on the same broker and podiums, in the same run.
 
-The host runs as its own process (``buzzline host``), driven over the operator API; the
-simulated podiums speak the real protocol (lock acknowledgements and heartbeats included).
-Per press: ``lockout_ms`` from the buzz publish to the last podium receiving its lock, and
-``decided_ms`` from the buzz publish to the winner's podium receiving the winner light.
-``broker_rtt_ms`` is a plain publish-to-subscriber round trip through the same broker, in the
-same run: the floor to compare against.
+Processes (see `_procs`): a private Mosquitto, the host (`_host_proc`: the real ``HostService``
+with its event log), the bare relay (`_relay`) and the simulated podiums (`_podium_worker`,
+the real protocol, every podium in its settling clock sync). Presses alternate, in a rotating
+order, between the host (``plain``), the relay (the host unsubscribed meanwhile) and, with
+``--slow-adapter``, the host with four adapters that sleep 200 ms over every notice.
+
+Per press: ``lockout_ms`` from the buzz publish to the last podium receiving its lock,
+``first_podium_lock_ms`` to the first, ``decided_ms`` to the winner's podium receiving the winner
+light. ``host_us``: inside the host, from the buzz read off the socket to the lock handed to it
+(`buzzline.lock_trace`), with the median of each stage.
 """
 
 from __future__ import annotations
@@ -15,242 +20,288 @@ import asyncio
 import json
 import os
 import random
-import signal
-import subprocess
-import sys
-import time
+import tempfile
+from dataclasses import dataclass, field
 from typing import Any
 
-from buzzline.benchmarks._stats import p50_p99
+from buzzline.benchmarks._procs import LineProc, Workers, broker_rtt
+from buzzline.benchmarks._stats import p50_p99, percentile
+from buzzline.lock_trace import AFTER, MARKS, STAGES
 
 NAME = "e2e"
-HELP = "end-to-end latency of lockout and decision through a real broker"
+HELP = "end-to-end latency of lockout and decision through a real broker, against a bare relay"
+
+RELAY_EP = 1 << 40  # the relay's epochs, far from the host's
+SLOW_ADAPTERS = 4
+SLOW_SLEEP_MS = 200
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--podiums", type=int, default=16)
-    p.add_argument("--presses", type=int, default=500)
+    p.add_argument("--presses", type=int, default=500, help="presses per mode (host, relay, slow)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--workers", type=int, default=2, help="processes the simulated podiums are spread over")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--log", dest="log_path", default=None, help="host event log (default: a temp file)")
     p.add_argument("--profile-host", metavar="FILE", help="run the host under cProfile, stats to FILE")
+    p.add_argument("--no-relay", dest="relay", action="store_false", help="skip the bare relay")
+    p.add_argument("--lock-after-fsync", action="store_true", help="host: locks after the fsync")
+    p.add_argument("--fsync-inline", action="store_true", help="host: fsync on the loop thread")
+    p.add_argument("--uvloop", action="store_true", help="host: run on uvloop (extra: fast)")
+    p.add_argument(
+        "--slow-adapter",
+        action="store_true",
+        help=f"also press with {SLOW_ADAPTERS} adapters sleeping {SLOW_SLEEP_MS} ms per notice",
+    )
 
 
-def now_us() -> int:
-    return time.monotonic_ns() // 1000
+@dataclass
+class Series:
+    lockout: list[float] = field(default_factory=list)
+    first: list[float] = field(default_factory=list)
+    decided: list[float] = field(default_factory=list)
+    lost: int = 0
 
 
-async def _broker_rtt(host: str, port: int, n: int, rng: random.Random) -> list[float]:
-    """Publish to subscriber through the broker, QoS 1, with TCP_NODELAY like our clients.
-
-    Probes are spaced like the presses (idle gaps of 5-30 ms): on this machine a process woken
-    from idle answers later than one kept busy, and the floor must be taken in the same regime.
-    """
-    import aiomqtt
-
-    from buzzline.io.broker import NODELAY
-
-    out: list[float] = []
-    async with (
-        aiomqtt.Client(host, port, identifier="rtt-sub", socket_options=NODELAY) as sub,
-        aiomqtt.Client(host, port, identifier="rtt-pub", socket_options=NODELAY) as pub,
-    ):
-        await sub.subscribe("bench/rtt", qos=1)
-        await asyncio.sleep(0.1)
-        it = sub.messages.__aiter__()
-        for i in range(n):
-            await asyncio.sleep(rng.uniform(0.005, 0.03))
-            t0 = now_us()
-            await pub.publish("bench/rtt", str(i).encode(), qos=1)
-            async with asyncio.timeout(2):
-                while True:
-                    m = await it.__anext__()
-                    if m.payload == str(i).encode():
-                        break
-            out.append((now_us() - t0) / 1000)
-    return out
-
-
-class _Workers:
-    """The podium worker processes, and what they report (see `_podium_worker`)."""
-
-    def __init__(self) -> None:
-        self.procs: list[asyncio.subprocess.Process] = []
-        self.owner: dict[str, asyncio.subprocess.Process] = {}
-        self.events: asyncio.Queue[list[str]] = asyncio.Queue()
-        self._readers: list[asyncio.Task[None]] = []
-
-    async def start(self, host: str, port: int, studio: str, pids: list[str], n: int, seed: int) -> None:
-        for k in range(n):
-            mine = pids[k::n]
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "buzzline.benchmarks._podium_worker",
-                "--host", host, "--port", str(port), "--studio", studio,
-                "--podiums", ",".join(mine), "--seed", str(seed + k),
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            )  # fmt: skip
-            self.procs.append(proc)
-            for pid in mine:
-                self.owner[pid] = proc
-            self._readers.append(asyncio.create_task(self._read(proc)))
-        ready = 0
-        async with asyncio.timeout(30):
-            while ready < n:
-                if (await self.events.get())[0] == "ready":
-                    ready += 1
-
-    async def _read(self, proc: asyncio.subprocess.Process) -> None:
-        assert proc.stdout is not None
-        while line := await proc.stdout.readline():
-            await self.events.put(line.decode().split())
-
-    def press(self, pid: str) -> None:
-        stdin = self.owner[pid].stdin
-        assert stdin is not None
-        stdin.write(f"press {pid}\n".encode())
-
-    async def stop(self) -> None:
-        for proc in self.procs:
-            if proc.stdin is not None:
-                proc.stdin.write(b"quit\n")
-        for proc in self.procs:
-            try:
-                async with asyncio.timeout(5):
-                    await proc.wait()
-            except TimeoutError:
-                proc.kill()
-        for t in self._readers:
-            t.cancel()
-
-
-async def _run(args: argparse.Namespace, host: str, port: int, api: str, token: str) -> dict[str, Any]:
-    import httpx
-
-    rng = random.Random(args.seed)
-    studio = "bench"
-    pids = [f"b{i + 1:02d}" for i in range(args.podiums)]
-    rtt = await _broker_rtt(host, port, 300, random.Random(args.seed + 1))
-    workers = _Workers()
-    await workers.start(host, port, studio, pids, min(args.workers, len(pids)), args.seed)
-    lockout: list[float] = []
-    decided: list[float] = []
-    first_lock: list[float] = []
-    lost = 0
-    try:
-        async with httpx.AsyncClient(
-            base_url=api, headers={"authorization": f"Bearer {token}"}, timeout=10
-        ) as http:
-            async with asyncio.timeout(30):  # until the host knows every podium with a trusted clock
-                while True:
-                    st = (await http.get("/api/state")).json()
-                    ok = {q["podium"] for q in st["podiums"] if q["online"] and q["clock_trusted"]}
-                    if ok >= set(pids):
-                        break
-                    await asyncio.sleep(0.1)
-
-            async def cmd(name: str, **a: Any) -> None:
-                await http.post("/api/command", json={"name": name, "args": a})
-
-            async def collect(until: Any, timeout: float) -> bool:
-                try:
-                    async with asyncio.timeout(timeout):
-                        while not until(await workers.events.get()):
-                            pass
-                    return True
-                except TimeoutError:
-                    return False
-
-            for _ in range(args.presses):
-                while not workers.events.empty():
-                    workers.events.get_nowait()
-                await cmd("read")
-                armed: set[str] = set()
-                await cmd("arm")
-
-                def is_armed(ev: list[str], armed: set[str] = armed) -> bool:
-                    if ev[0] == "light" and ev[2] == "armed":
-                        armed.add(ev[1])
-                    return armed >= set(pids)
-
-                if not await collect(is_armed, 5):
-                    lost += 1
-                    await cmd("next")
-                    continue
-                presser = rng.choice(pids)
-                await asyncio.sleep(rng.uniform(0.005, 0.03))
-                workers.press(presser)
-                t0: list[int] = []
-                locks: dict[str, int] = {}
-                won: list[int] = []
-
-                def done(
-                    ev: list[str],
-                    t0: list[int] = t0,
-                    locks: dict[str, int] = locks,
-                    won: list[int] = won,
-                    presser: str = presser,
-                ) -> bool:
-                    if ev[0] == "press":
-                        t0.append(int(ev[2]))
-                    elif ev[0] == "lock":
-                        locks.setdefault(ev[1], int(ev[3]))
-                    elif ev[0] == "light" and ev[1] == presser and ev[2] == "winner":
-                        won.append(int(ev[3]))
-                    return bool(t0 and won) and len(locks) == len(pids)
-
-                if await collect(done, 3):
-                    lockout.append((max(locks.values()) - t0[0]) / 1000)
-                    first_lock.append((min(locks.values()) - t0[0]) / 1000)
-                    decided.append((won[0] - t0[0]) / 1000)
-                else:
-                    lost += 1
-                await cmd("judge", correct=True)
-                await cmd("next")
-    finally:
-        await workers.stop()
+def host_figures(locks: list[dict[str, Any]]) -> dict[str, Any]:
+    """``host_us`` p50/p99/max over the lock records, and each stage's median (microseconds)."""
+    if not locks:
+        return {"n": 0}
+    marks = (*MARKS, "sock")
+    total = [r["sock"] - r["read"] for r in locks]
+    stages = {s: percentile([r[marks[i + 1]] - r[marks[i]] for r in locks], 50) for i, s in enumerate(STAGES)}
     return {
-        "podiums": args.podiums,
-        "presses": args.presses,
-        "lockout_ms": p50_p99(lockout),
-        "decided_ms": p50_p99(decided),
-        "broker_rtt_ms": p50_p99(rtt),
-        "lost": lost,
-        "first_podium_lock_ms": p50_p99(first_lock),
+        "n": len(locks),
+        "p50": percentile(total, 50),
+        "p99": percentile(total, 99),
+        "max": max(total),
+        "stages_p50": stages,
+        "send_us": p50_p99([r["sent"] - r["sock"] for r in locks], 0),
+        "after_lock_us": {k: percentile([r[k] for r in locks if k in r], 50) for k in AFTER},
     }
 
 
-def run(args: argparse.Namespace) -> int:
-    import tempfile
+class Bench:
+    def __init__(self, args: argparse.Namespace, host: LineProc, relay: LineProc | None, workers: Workers):
+        self.args = args
+        self.host = host
+        self.relay = relay
+        self.workers = workers
+        self.pids = [f"b{i + 1:02d}" for i in range(args.podiums)]
+        self.rng = random.Random(args.seed)
 
-    from buzzline.commands.host import command_line
-    from buzzline.io.broker import MosquittoBroker, free_port
-
-    with MosquittoBroker() as broker, tempfile.TemporaryDirectory() as tmp:
-        api_port = free_port()
-        token = "bench-" + os.urandom(4).hex()
-        log_path = args.log_path or os.path.join(tmp, "bench.db")
-        prof = ["-m", "cProfile", "-o", args.profile_host] if args.profile_host else []
-        host = subprocess.Popen(
-            command_line(broker.address, "bench", http=api_port, token=token, log=log_path, python_args=prof),
-            stdout=subprocess.DEVNULL,
-        )
+    async def collect(self, until: Any, timeout: float) -> bool:
         try:
-            from buzzline.io.broker import wait_for_port
+            async with asyncio.timeout(timeout):
+                while not until(await self.workers.events.get()):
+                    pass
+            return True
+        except TimeoutError:
+            return False
 
-            wait_for_port("127.0.0.1", api_port, timeout=20)
-            result = asyncio.run(_run(args, broker.host, broker.port, f"http://127.0.0.1:{api_port}", token))
-        finally:
-            host.send_signal(signal.SIGINT)  # a clean exit, so a profile gets written
-            try:
-                host.wait(10)
-            except subprocess.TimeoutExpired:
-                host.kill()
-                host.wait(5)
+    async def press_and_time(self, epoch: int, winner_light: bool, into: Series) -> None:
+        """After an idle gap, one podium presses; its lock (and winner light) are timed."""
+        presser = self.rng.choice(self.pids)
+        await asyncio.sleep(self.rng.uniform(0.005, 0.03))
+        self.workers.press(presser)
+        t0: list[int] = []
+        locks: dict[str, int] = {}
+        won: list[int] = []
+
+        def done(ev: list[str]) -> bool:
+            if ev[0] == "press":
+                t0.append(int(ev[2]))
+            elif ev[0] == "lock" and int(ev[2]) == epoch:
+                locks.setdefault(ev[1], int(ev[3]))
+            elif ev[0] == "light" and ev[1] == presser and ev[2] == "winner":
+                won.append(int(ev[3]))
+            return bool(t0) and len(locks) == len(self.pids) and (bool(won) or not winner_light)
+
+        if not await self.collect(done, 3):
+            into.lost += 1
+            return
+        into.lockout.append((max(locks.values()) - t0[0]) / 1000)
+        into.first.append((min(locks.values()) - t0[0]) / 1000)
+        if winner_light:
+            into.decided.append((won[0] - t0[0]) / 1000)
+
+    async def armed(self, light: bool) -> int | None:
+        """Every podium armed: the epoch (from the arm command), or None after 5 s."""
+        armed: set[str] = set()
+        epochs: set[int] = set()
+
+        def all_armed(ev: list[str]) -> bool:
+            if ev[0] == "arm":
+                epochs.add(int(ev[2]))
+                if not light:
+                    armed.add(ev[1])
+            elif light and ev[0] == "light" and ev[2] == "armed":
+                armed.add(ev[1])
+            return armed >= set(self.pids) and bool(epochs)
+
+        return max(epochs) if await self.collect(all_armed, 5) else None
+
+    async def host_press(self, into: Series, slow: bool) -> None:
+        ask = self.host.ask
+        if slow:
+            await ask(f"adapters {SLOW_ADAPTERS} {SLOW_SLEEP_MS}")
+        self.workers.drain()
+        await ask("cmd read")
+        await ask("cmd arm")
+        epoch = await self.armed(light=True)
+        if epoch is None:
+            into.lost += 1
+        else:
+            await self.press_and_time(epoch, True, into)
+        await ask('cmd judge {"correct": true}')
+        await ask("cmd next")
+        if slow:
+            await ask("adapters 0 0")
+
+    async def relay_press(self, n: int, into: Series) -> None:
+        assert self.relay is not None
+        await self.host.ask("pause")
+        self.workers.drain()
+        ep = RELAY_EP + n
+        await self.relay.ask(f"arm {ep}")
+        if await self.armed(light=False) is None:
+            into.lost += 1
+        else:
+            await self.press_and_time(ep, False, into)
+            await self.relay.expect("locked", 3)
+        await self.host.ask("resume")
+        # The host missed these podiums' messages: let each be heard now, so the sequence gap is
+        # seen between questions, not as a possibly lost buzz in the next one (the arbiter would
+        # rightly wait for it).
+        self.workers.beat()
+        async with asyncio.timeout(5):
+            while not (await self.host.ask(f"heard {len(self.pids)}")).startswith("ok"):
+                await asyncio.sleep(0.002)
+
+    async def run(self) -> dict[str, Any]:
+        a = self.args
+        async with asyncio.timeout(60):  # until the host knows every podium with a trusted clock
+            while not (await self.host.ask(f"ready {len(self.pids)}")).startswith("ok"):
+                await asyncio.sleep(0.1)
+        modes = ["plain"] + (["relay"] if self.relay else []) + (["slow"] if a.slow_adapter else [])
+        series = {m: Series() for m in modes}
+        cpu0 = [float(x) for x in (await self.host.ask("cpu")).split()[1:]]
+        for i in range(a.presses):
+            k = i % len(modes)
+            for mode in modes[k:] + modes[:k]:
+                if mode == "relay":
+                    await self.relay_press(i, series[mode])
+                else:
+                    await self.host_press(series[mode], slow=mode == "slow")
+        cpu1 = [float(x) for x in (await self.host.ask("cpu")).split()[1:]]
+        report = json.loads((await self.host.ask("report")).split(" ", 1)[1])
+        if os.environ.get("BENCH_DUMP"):
+            with open(os.environ["BENCH_DUMP"], "w") as f:
+                json.dump({**report, "series": {m: vars(x) for m, x in series.items()}}, f)
+        plain = series["plain"]
+        out: dict[str, Any] = {
+            "podiums": a.podiums,
+            "presses": a.presses,
+            "lockout_ms": p50_p99(plain.lockout),
+            "decided_ms": p50_p99(plain.decided),
+            "lost": plain.lost,
+            "first_podium_lock_ms": p50_p99(plain.first),
+            "host_us": host_figures([r for r in report["locks"] if r["tag"] == ""]),
+            "host_cpu": round((cpu1[0] - cpu0[0]) / (cpu1[1] - cpu0[1]), 3),
+        }
+        if "relay" in series:
+            bare = series["relay"]
+            out["bare_relay"] = {
+                "lockout_ms": p50_p99(bare.lockout),
+                "first_podium_lock_ms": p50_p99(bare.first),
+                "lost": bare.lost,
+            }
+            out["ratio"] = {
+                "lockout_p50": _ratio(out["lockout_ms"]["p50"], out["bare_relay"]["lockout_ms"]["p50"]),
+                "lockout_p99": _ratio(out["lockout_ms"]["p99"], out["bare_relay"]["lockout_ms"]["p99"]),
+                "first_lock_p50": _ratio(
+                    out["first_podium_lock_ms"]["p50"], out["bare_relay"]["first_podium_lock_ms"]["p50"]
+                ),
+            }
+        if "slow" in series:
+            slow = series["slow"]
+            out["slow_adapter"] = {
+                "decided_ms": p50_p99(slow.decided),
+                "lockout_ms": p50_p99(slow.lockout),
+                "drops": report["adapter_drops"],
+                "lost": slow.lost,
+                "host_us": host_figures([r for r in report["locks"] if r["tag"] == "slow"]),
+            }
+        return out
+
+
+def _ratio(a: float, b: float) -> float:
+    return round(a / b, 2) if b > 0 else float("nan")
+
+
+async def measure(
+    args: argparse.Namespace, broker_host: str, broker_port: int, tmp: str, rtt_probes: int = 300
+) -> dict[str, Any]:
+    """One run: start the host, the relay and the podiums, press, stop them; the figures."""
+    studio = "bench"
+    where = ["--host", broker_host, "--port", str(broker_port), "--studio", studio]
+    probes = min(rtt_probes, 20 * args.presses)
+    rtt = await broker_rtt(broker_host, broker_port, probes, random.Random(args.seed + 1)) if probes else []
+    host = LineProc("host")
+    relay = LineProc("relay") if args.relay else None
+    workers = Workers()
+    log = args.log_path or os.path.join(tmp, "bench.db")
+    prof = ["-m", "cProfile", "-o", args.profile_host] if args.profile_host else []
+    try:
+        knobs = ["--lock-after-fsync"] * args.lock_after_fsync + ["--fsync-inline"] * args.fsync_inline
+        knobs += ["--uvloop"] * getattr(args, "uvloop", False)
+        await host.start("buzzline.benchmarks._host_proc", [*where, "--log", log, *knobs], prof)
+        if relay is not None:
+            await relay.start("buzzline.benchmarks._relay", where)
+        pids = [f"b{i + 1:02d}" for i in range(args.podiums)]
+        await workers.start(broker_host, broker_port, studio, pids, min(args.workers, len(pids)), args.seed)
+        out = await Bench(args, host, relay, workers).run()
+    finally:
+        await workers.stop()
+        if relay is not None:
+            await relay.stop()
+        await host.stop()
+    if rtt:
+        out["broker_rtt_ms"] = p50_p99(rtt)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from buzzline.errors import UserError
+    from buzzline.io.broker import MosquittoBroker
+
+    if args.podiums < 1 or args.presses < 1 or args.workers < 1:
+        raise UserError("bench e2e", "--podiums, --presses and --workers must be at least 1")
+    with MosquittoBroker() as broker, tempfile.TemporaryDirectory() as tmp:
+        result = asyncio.run(measure(args, broker.host, broker.port, tmp))
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"e2e: {result['podiums']} podiums, {result['presses']} presses, lost {result['lost']}")
-        for k in ("lockout_ms", "decided_ms", "broker_rtt_ms"):
-            print(f"  {k:14s} p50 {result[k]['p50']:8.3f}   p99 {result[k]['p99']:8.3f}")
-    return 0 if result["lost"] == 0 else 1
+        print_result(result)
+    parts = (result, result.get("bare_relay", {}), result.get("slow_adapter", {}))
+    lost = sum(s.get("lost", 0) for s in parts)
+    return 0 if lost == 0 else 1
+
+
+def print_result(r: dict[str, Any]) -> None:
+    print(f"e2e: {r['podiums']} podiums, {r['presses']} presses per mode, lost {r['lost']}")
+    rows = [("buzzline", r)]
+    if "bare_relay" in r:
+        rows.append(("bare relay", r["bare_relay"]))
+    if "slow_adapter" in r:
+        rows.append(("slow adapters", r["slow_adapter"]))
+    for name, s in rows:
+        for k in ("lockout_ms", "first_podium_lock_ms", "decided_ms"):
+            if k in s:
+                print(f"  {name:14s} {k:21s} p50 {s[k]['p50']:8.3f}   p99 {s[k]['p99']:8.3f}")
+    h = r["host_us"]
+    if h.get("n"):
+        print(f"  host_us p50 {h['p50']:.0f}  p99 {h['p99']:.0f}  max {h['max']:.0f}")
+        print(f"  host_us stages p50 {h['stages_p50']}  send() p50/p99 {h['send_us']}")
+        print(f"  after the lock, p50: {h['after_lock_us']}")
+    print(f"  broker_rtt_ms p50 {r['broker_rtt_ms']['p50']:.3f}  host CPU {r['host_cpu']:.0%} of a core")

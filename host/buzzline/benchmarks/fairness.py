@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from buzzline.core.clock import ClockModel
 from buzzline.sim.netmodel import ProfileError, load_profile
 from buzzline.sim.races import Outcome, RaceResult, RaceSim
 
@@ -30,6 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trials", type=int, default=2_000, help="number of races")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--asymmetry",
+        type=float,
+        default=None,
+        help="the host's allowance for unseen path asymmetry, a share of half the minimum round trip "
+        f"(default {ClockModel.ASYMMETRY}; a venue with known asymmetric paths sets more)",
+    )
     parser.add_argument(
         "--explain",
         metavar="FILE",
@@ -143,9 +151,11 @@ def explain_lines(results: list[RaceResult]) -> list[str]:
     return lines
 
 
-def run_fairness(profile: str, trials: int, seed: int, explain: str | None = None) -> dict[str, Any]:
+def run_fairness(
+    profile: str, trials: int, seed: int, explain: str | None = None, asymmetry: float | None = None
+) -> dict[str, Any]:
     prof = load_profile(profile)
-    sim = RaceSim(prof, seed)
+    sim = RaceSim(prof, seed, asymmetry=asymmetry)
     results = [sim.race() for _ in range(trials)]
     if explain is not None:
         text = "\n".join(explain_lines(results))
@@ -157,6 +167,7 @@ def run_fairness(profile: str, trials: int, seed: int, explain: str | None = Non
         "profile": prof.name,
         "seed": seed,
         "trials": trials,
+        "host_asymmetry": ClockModel.ASYMMETRY if asymmetry is None else asymmetry,
         "races_by_gap_ms": races,
         "systems": score(results),
         "by_board": by_board(results),
@@ -199,8 +210,11 @@ def run(args: argparse.Namespace) -> int:
     if args.trials < 1:
         print("buzzline bench fairness: --trials must be at least 1", file=sys.stderr)
         return 2
+    if args.asymmetry is not None and not 0 <= args.asymmetry <= 1:
+        print("buzzline bench fairness: --asymmetry must be within 0..1", file=sys.stderr)
+        return 2
     try:
-        report = run_fairness(args.profile, args.trials, args.seed, args.explain)
+        report = run_fairness(args.profile, args.trials, args.seed, args.explain, args.asymmetry)
     except ProfileError as exc:
         print(f"buzzline bench fairness: {exc}", file=sys.stderr)
         return 2

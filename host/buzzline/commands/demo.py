@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from buzzline.core.types import Decision
+from buzzline.narrate import decision_event, decision_line, event_line, names_of, standings
 
 NAME = "demo"
 HELP = "play a whole show on this machine (broker, host, simulated podiums)"
@@ -32,6 +33,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--studio", default="demo")
     p.add_argument("--log", dest="log_path", default=None, help="keep the event log in this file")
     p.add_argument("--broker", default=None, help="use this broker HOST:PORT instead of starting one")
+    p.add_argument("--http", type=int, default=0, help="serve the console on this port (default: a free one)")
+    p.add_argument(
+        "--operator",
+        action="store_true",
+        help="you run the show from the console; the podiums ring in by themselves when armed",
+    )
     p.add_argument(
         "--embedded-broker",
         action="store_true",
@@ -40,19 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def describe(d: Decision, names: dict[str, str] | None = None) -> str:
-    def n(p: str) -> str:
-        return (names or {}).get(p, p)
-
-    if not d.order:
-        return "nobody buzzed"
-    parts = []
-    for r in d.order:
-        gap = "" if r.gap_us == 0 and r.podium == d.winner else f" +{r.gap_us / 1000:.2f} ms"
-        parts.append(f"{n(r.podium)}{gap} (±{r.err_us / 1000:.2f})")
-    head = f"winner {n(d.winner)}" if d.winner else "no winner"
-    flags = f" [{', '.join(sorted(d.flags))}]" if d.flags else ""
-    tie = f" TIE between {', '.join(n(p) for p in d.tied)} settled by rule {d.tie_rule!r}" if d.is_tie else ""
-    return f"{head}{flags}{tie}; ring-in order: {', '.join(parts)}"
+    """One line for a decision: winner, ring-in order with gaps and bounds in ms, tie and flags."""
+    return decision_line(decision_event(d, names or {}))
 
 
 async def _sleep_until(t_mono: float) -> None:
@@ -85,15 +81,22 @@ async def play_questions(
             return False
         return questions is None or q < questions
 
+    def name(pid: str | None) -> str:
+        return names_of(svc.engine.view()).get(pid or "", pid or "nobody")
+
     while time_left():
         q += 1
-        out(f"Q{q}: the host reads the question")
-        await svc.command("read")
+        if await _refused(svc, "read"):  # the show has ended
+            q -= 1
+            break
+        info = svc.engine.view().get("info", {})
+        where = ", ".join(x for x in (info.get("round"), f"{info.get('value')} points") if x)
+        out(f"Q{q} ({where}): the host reads the question")
         if podiums and rng.random() < 0.3:
             early = rng.choice(podiums)
             await asyncio.sleep(rng.uniform(0.05, 0.2))
+            out(f"  {name(early.pid)} jumps the gun (presses while the question is being read)")
             await early.press()
-            out(f"  {early.pid} jumps the gun (presses while the question is being read)")
         await asyncio.sleep(rng.uniform(0.2, 0.35))
         out("  armed: buzzers open")
         await svc.command("arm")
@@ -118,7 +121,7 @@ async def play_questions(
                 await svc.command("end")
                 break
             continue
-        out("  " + describe(d))
+        out("  " + describe(d, names_of(svc.engine.view())))
         # Judge: sometimes wrong, so the question reopens for the others.
         for _attempt in range(3):
             if d.winner is None:
@@ -126,11 +129,11 @@ async def play_questions(
             correct = rng.random() < 0.6
             if correct:
                 await svc.command("judge", correct=True)
-                out(f"  {d.winner} answers correctly")
+                out(f"  {name(d.winner)} answers correctly")
                 break
             decision_wait = asyncio.ensure_future(svc.wait_decision(2.0))
             await svc.command("judge", correct=False)
-            out(f"  {d.winner} answers wrong: the question reopens for the others")
+            out(f"  {name(d.winner)} answers wrong: the question reopens for the others")
             others = [p for p in (podiums or []) if p.pid not in {r.podium for r in d.order[:1]}]
             if others:
                 p = rng.choice(others)
@@ -143,16 +146,13 @@ async def play_questions(
                 with contextlib.suppress(Exception):
                     await svc.command("timeout")
                 break
-            out("  " + describe(d))
+            out("  " + describe(d, names_of(svc.engine.view())))
         scores = svc.engine.view().get("scores", {})
         out("  scores: " + ", ".join(f"{k} {v}" for k, v in sorted(scores.items())))
         if await _refused(svc, "next"):
             await svc.command("end")
-            out(
-                "the show is over: "
-                + ", ".join(f"{k} {v}" for k, v in sorted(scores.items(), key=lambda kv: -kv[1]))
-            )
             break
+    out("final standings: " + standings(svc.engine.view().get("scores", {})))
     return q
 
 
@@ -160,8 +160,17 @@ async def _print_host_events(svc: Any) -> None:
     """What the host itself reports that the operator should see (false starts), from its notices."""
     async for notice in svc.notices.subscribe("demo", replay_latest=False):
         for e in notice.of("false_start"):
-            who = e.get("player") or e.get("podium")
-            print(f"  host: FALSE START by {who}: locked out for {e['lockout_ms']} ms", flush=True)
+            print(f"  host: {event_line(e)}", flush=True)
+
+
+async def _operator_show(svc: Any, seconds: float | None) -> int:
+    """The operator plays from the console: wait for the show's end (or the time limit)."""
+    start = time.monotonic()
+    while svc.engine.view()["phase"] != "ended":
+        if seconds is not None and time.monotonic() - start > seconds:
+            break
+        await asyncio.sleep(0.2)
+    return int(svc.engine.view()["q"])
 
 
 async def _refused(svc: Any, name: str, **args: Any) -> bool:
@@ -175,9 +184,17 @@ async def _demo(args: argparse.Namespace) -> int:
 
     from buzzline.core.show import Round, Show
     from buzzline.host_service import HostService
-    from buzzline.io.broker import Broker, MosquittoBroker, find_mosquitto, parse_address, start_broker
+    from buzzline.io.broker import (
+        Broker,
+        MosquittoBroker,
+        find_mosquitto,
+        free_port,
+        parse_address,
+        start_broker,
+    )
+    from buzzline.io.operator_api import serve_operator_api
     from buzzline.io.security import broker_extra_config, write_broker_config
-    from buzzline.sim.podium import VirtualPodium
+    from buzzline.sim.podium import AutoPress, VirtualPodium
 
     rng = random.Random(args.seed)
     pids = [f"p{i + 1}" for i in range(args.podiums)]
@@ -189,7 +206,9 @@ async def _demo(args: argparse.Namespace) -> int:
     elif find_mosquitto() and not args.embedded_broker:
         # The secured setup a studio would run: per-podium accounts and an ACL.
         secrets = write_broker_config(tmp.name, args.studio, pids)
-        broker = MosquittoBroker(extra_config=broker_extra_config(tmp.name), allow_anonymous=False)
+        broker = MosquittoBroker(
+            extra_config=broker_extra_config(tmp.name), allow_anonymous=False, own_group=True
+        )
         broker.start()
         creds = {p: (c.username, c.password) for p, c in secrets.podiums.items()}
         creds["host"] = (secrets.host.username, secrets.host.password)
@@ -223,14 +242,19 @@ async def _demo(args: argparse.Namespace) -> int:
                 )
             )
             print(f"host: studio {args.studio!r}, fair arbiter with lock-first, decide-second", flush=True)
+            api = await serve_operator_api(svc, "127.0.0.1", args.http or free_port())
+            stack.push_async_callback(api.close)
+            url = f"http://127.0.0.1:{api.server.config.port}"
+            print(f"console: {url}/console#token={api.token}  (API docs: {url}/api/docs)", flush=True)
             printer = asyncio.create_task(_print_host_events(svc), name="demo-notices")
             stack.callback(printer.cancel)
             podiums = []
             for pid in pids:
                 pu, pp = creds.get(pid, (None, None))
                 p = VirtualPodium(
-                    pid, host, port, args.studio, rng=random.Random(rng.random()), username=pu, password=pp
-                )
+                    pid, host, port, args.studio, rng=random.Random(rng.random()), username=pu, password=pp,
+                    on_light=AutoPress(random.Random(rng.random())) if args.operator else None,
+                )  # fmt: skip
                 podiums.append(await stack.enter_async_context(p))
             async with asyncio.timeout(10):
                 await asyncio.gather(*(p.synced.wait() for p in podiums))
@@ -239,12 +263,25 @@ async def _demo(args: argparse.Namespace) -> int:
             print(f"podiums: {', '.join(p.pid for p in podiums)} online and clock-synced", flush=True)
             if not args.headless:
                 print(
-                    "(no viewer window yet: the pygame viewer and web console are later work; "
-                    "showing the show in the terminal)",
-                    flush=True,
+                    "(no viewer window yet: open the console link above; the show plays here too)", flush=True
                 )
-            played = await play_questions(svc, podiums, args.seconds, args.questions, rng)
-            print(f"show over: {played} questions, rejects {dict(svc.ingest.rejects)}", flush=True)
+            try:
+                if args.operator:
+                    print("run the show from the console: R read, Space arm, Enter right, ? keys", flush=True)
+                    played = await _operator_show(svc, args.seconds)
+                else:
+                    played = await play_questions(svc, podiums, args.seconds, args.questions, rng)
+            except asyncio.CancelledError:  # Ctrl-C: say where the show stood, then stop in order
+                scores = svc.engine.view().get("scores", {})
+                print(f"\nstopped (Ctrl-C); standings: {standings(scores)}", flush=True)
+                raise
+            rejects = dict(svc.ingest.rejects)
+            bad = (
+                f"{sum(rejects.values())} malformed or refused messages ({', '.join(sorted(rejects))})"
+                if rejects
+                else "no malformed messages"
+            )
+            print(f"show over: {played} questions, {bad}", flush=True)
     finally:
         if broker is not None:
             broker.stop()

@@ -8,7 +8,8 @@ import contextlib
 import dataclasses
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from buzzline.commands._common import (
     add_broker_arguments,
@@ -32,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--token", default=None, help="operator token for the API (default: random, printed)")
     p.add_argument("--auto", action="store_true", help="run questions unattended (read, arm, judge, next)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no line per decision and false start")
 
 
 def command_line(
@@ -105,13 +107,20 @@ async def _serve(args: argparse.Namespace) -> int:
         except TimeoutError:
             raise UserError(f"broker {host}:{port}", "the host could not connect within 10 s") from None
         print(f"buzzline host: studio {args.studio!r} on {host}:{port}", flush=True)
+        if not args.quiet:
+            printer = asyncio.create_task(print_decisions(svc), name="host-terminal")
+            stack.callback(printer.cancel)
         if sock is not None:
             from buzzline.io.operator_api import serve_operator_api
 
             api = await serve_operator_api(svc, "127.0.0.1", args.http, args.token, sock=sock)
             stack.push_async_callback(api.close)
-            url = f"http://127.0.0.1:{args.http}/api"
-            print(f"operator API: GET {url}/state; POST {url}/command with token {api.token}", flush=True)
+            base = f"http://127.0.0.1:{args.http}"
+            print(
+                f"operator API: GET {base}/api/state; POST {base}/api/command; docs {base}/api/docs",
+                flush=True,
+            )
+            print(f"console: {base}/console#token={api.token}  (the operator token follows '#')", flush=True)
         if args.auto:
             from buzzline.commands.demo import play_questions
 
@@ -123,6 +132,25 @@ async def _serve(args: argparse.Namespace) -> int:
             print(f"buzzline host: stopped: {type(svc.failed).__name__}: {svc.failed}", file=sys.stderr)
             return 1
     return 0
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+async def print_decisions(svc: Any, out: Callable[[str], None] = _say) -> None:
+    """One line per decision and per false start, from the host's notices (never blocks a decision:
+    the bus drops this reader's oldest notices if the terminal falls behind)."""
+    from buzzline.narrate import event_line
+
+    async for notice in svc.notices.subscribe("terminal", replay_latest=False):
+        ties = notice.of("tie")
+        for e in notice.events:
+            if e.get("k") == "winner" and ties:
+                e = {**e, "tied": ties[0].get("podiums", [])}
+            line = event_line(e)
+            if line is not None:
+                out(f"Q{notice.view.get('q')}: {line}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -57,27 +57,19 @@ def podium_logins(args: argparse.Namespace) -> dict[str, tuple[str | None, str |
 
 async def _run(args: argparse.Namespace) -> int:
     from buzzline.io.reach import wait_for_broker
-    from buzzline.sim.podium import LightState, VirtualPodium
+    from buzzline.sim.podium import AutoPress, LightState, VirtualPodium
 
     host, port = broker_address(args.broker)
     logins = podium_logins(args)
     first = next(iter(logins.values()))
     await wait_for_broker(host, port, *first, wait=args.wait)
     rng = random.Random(args.seed)
-    pending: set[asyncio.Task[None]] = set()
+    auto = AutoPress(rng)
 
     def on_light(p: VirtualPodium, light: LightState) -> None:
         print(f"{p.pid}: light {light.pattern}", flush=True)
-        if args.press == "auto" and light.pattern == "armed":
-
-            async def later() -> None:
-                await asyncio.sleep(rng.uniform(0.15, 0.6))
-                if p.armed:
-                    await p.press()
-
-            t = asyncio.create_task(later())
-            pending.add(t)
-            t.add_done_callback(pending.discard)
+        if args.press == "auto":
+            auto(p, light)
 
     podiums = [
         VirtualPodium(

@@ -132,8 +132,10 @@ class ClockModel:
     READMIT_AFTER = 8  # this many consecutive disagreeing samples: the clock stepped, start over
     SLOW_READMIT_AFTER = 120  # this many consecutive congested ones (30 s at 4/s): a new, slower path
 
-    def __init__(self, skew_prior: float | None = None) -> None:
+    def __init__(self, skew_prior: float | None = None, asymmetry: float | None = None) -> None:
         self._skew_prior = skew_prior  # dimensionless skew from an earlier boot of this podium
+        # the venue's allowance for path asymmetry no round trip can see (host setting)
+        self.asymmetry = self.ASYMMETRY if asymmetry is None else asymmetry
         self.reset()
 
     # ---- input -------------------------------------------------------------------------------
@@ -320,7 +322,7 @@ class ClockModel:
         var_b = min(var_b, lim * lim)
         # Student-t on the effective count: a fit resting on a few sharp exchanges is a small sample
         tq = _t_quantile(self.Z, max(round(n_eff) - 2, 1)) if n >= 3 else float("inf")
-        asym = self.ASYMMETRY * self._rtt_min / 2
+        asym = self.asymmetry * self._rtt_min / 2
         best = self._best
         assert best is not None
         return _Fit(self._x0, self._y0, ym, b, xm, var_a, var_b, asym, newest.x, tq, best.x, best.y, best.rtt)
@@ -418,7 +420,12 @@ class ClockBook:
     # little older than the newest seen; a restarted clock jumps back by its whole uptime.
     BACKWARDS_TOLERANCE_US = 5_000_000
 
-    def __init__(self) -> None:
+    def __init__(self, asymmetry: float | None = None) -> None:
+        """``asymmetry``: the share of half the minimum round trip allowed for path asymmetry
+        (``ClockModel.ASYMMETRY`` unless the venue's paths are known to be less symmetric)."""
+        if asymmetry is not None and not 0 <= asymmetry <= 1:
+            raise ValueError("asymmetry must be within 0..1")
+        self.asymmetry = asymmetry
         self._models: dict[str, ClockModel] = {}
         self._boots: dict[str, int] = {}
         self._last: dict[str, int] = {}
@@ -434,7 +441,7 @@ class ClockBook:
                 # a reboot restarts the count, not the crystal: keep its skew as a prior
                 m.restart()
                 prior = m.prior_ppm
-            m = ClockModel(None if prior is None else prior * 1e-6)
+            m = ClockModel(None if prior is None else prior * 1e-6, self.asymmetry)
             self._models[podium] = m
             self._boots[podium] = boot
             self._last.pop(podium, None)

@@ -81,18 +81,21 @@ COMMAND_ARGS: dict[str, frozenset[str]] = {
     "adjust": frozenset({"player", "delta", "reason"}),
     "assign": frozenset({"podium", "player", "create", "team"}),
     "unassign": frozenset({"podium"}),
+    "rename": frozenset({"player", "to"}),
     "undo": frozenset(),
     "redo": frozenset(),
     "end": frozenset(),
 }
 COMMANDS = tuple(COMMAND_ARGS)
+# Commands the host service carries out itself, outside the game (no state, not logged, no undo).
+HOST_COMMAND_ARGS: dict[str, frozenset[str]] = {"identify": frozenset({"podium", "ms"})}
 
 
 @dataclass(frozen=True, slots=True)
 class Command:
     """``name`` in COMMANDS; ``args``: judge {correct: bool}, adjust {player, delta, reason},
-    assign {podium, player, create, team}, unassign {podium}; the others take none
-    (``COMMAND_ARGS``)."""
+    assign {podium, player, create, team}, unassign {podium}, rename {player, to}; the others
+    take none (``COMMAND_ARGS``)."""
 
     name: str
     args: dict[str, Any] = field(default_factory=dict)

@@ -52,6 +52,7 @@ _ALLOWED: dict[str, tuple[str, ...]] = {
     "adjust": PHASES,
     "assign": ("idle", "judged", "ended"),
     "unassign": ("idle", "judged", "ended"),
+    "rename": ("idle", "judged", "ended"),
     "end": ("idle", "reading", "open", "answering", "judged"),
     "undo": PHASES,
     "redo": PHASES,
@@ -64,9 +65,13 @@ _WHY_NOT = {
     "next": "the question is live: judge it or time it out first",
     "assign": "podiums cannot be reassigned while a question is in play",
     "unassign": "podiums cannot be unassigned while a question is in play",
+    "rename": "players cannot be renamed while a question is in play",
     "end": "the show has already ended",
 }
 _MAX_DELTA = 1_000_000
+# public for control surfaces and API docs: the phases each command works in, and why not otherwise
+COMMAND_PHASES = _ALLOWED
+COMMAND_REFUSAL = _WHY_NOT
 
 
 class GameEngine(LightPolicy, View):
@@ -129,7 +134,7 @@ class GameEngine(LightPolicy, View):
         before = self._view_key()
         return self._state_changed(self._due(now_us), before)
 
-    def _state_changed(self, out: list[ev.Effect], before: str) -> list[ev.Effect]:
+    def _state_changed(self, out: list[ev.Effect], before: dict[str, Any]) -> list[ev.Effect]:
         # exactly one StateChanged, last, whenever what viewers see has changed
         out = [e for e in out if not isinstance(e, ev.StateChanged)]
         if self._view_key() != before:
@@ -166,6 +171,10 @@ class GameEngine(LightPolicy, View):
 
     # ---- operator commands ----------------------------------------------------------------------
 
+    def commands_now(self) -> list[str]:
+        """The commands the current phase accepts (a control surface shows these keys)."""
+        return [name for name in ev.COMMANDS if self.g.phase in _ALLOWED[name]]
+
     def _command(self, cmd: ev.Command, now: int) -> list[ev.Effect]:
         name = cmd.name
         if not isinstance(name, str) or name not in _ALLOWED:
@@ -175,7 +184,8 @@ class GameEngine(LightPolicy, View):
         if not isinstance(cmd.args, dict):
             return [ev.CommandRefused(name, "args must be an object")]
         if self.g.phase not in _ALLOWED[name]:
-            return [ev.CommandRefused(name, f"not possible while {self.g.phase}: {_WHY_NOT[name]}")]
+            why = "the show has ended (undo reopens it)" if self.g.phase == "ended" else _WHY_NOT[name]
+            return [ev.CommandRefused(name, f"not possible while {self.g.phase}: {why}")]
         if name == "undo":
             return self._restore(self._undo, self._redo, name, now)
         if name == "redo":

@@ -6,6 +6,7 @@ presence, and the questions the state machine asks about players and teams.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from buzzline_protocol.codec import valid_id
@@ -32,7 +33,7 @@ class Roster(EngineParts):
     def display_colour(self, player: str) -> str:
         """The colour a player's podium and panels show: the player's, the team's, or the palette's."""
         chosen = self._colour(player)
-        return (chosen or PALETTE[sum(ord(c) for c in player) % len(PALETTE)]).lower()
+        return (chosen or PALETTE[sum(map(ord, player)) % len(PALETTE)]).lower()
 
     def _cmd_assign(self, args: dict[str, Any], now: int) -> list[ev.Effect]:
         g = self.g
@@ -64,6 +65,27 @@ class Roster(EngineParts):
             raise Refused(f"podium {podium!r} is not assigned")
         player = self.g.podiums.pop(podium)
         return [ev.Logged("unassigned", {"podium": podium, "player": player}), ev.Light(podium, "off")]
+
+    def _cmd_rename(self, args: dict[str, Any], now: int) -> list[ev.Effect]:
+        """A player's new name, everywhere: podium, score, team, colour."""
+        g = self.g
+        old, new = args.get("player"), args.get("to")
+        if not isinstance(old, str) or old not in g.players:
+            raise Refused(f"unknown player {old!r}")
+        if not isinstance(new, str) or not 0 < len(new.strip()) <= 32 or new != new.strip():
+            raise Refused("to must be a name of 1 to 32 characters without surrounding spaces")
+        if new in g.players:
+            raise Refused(f"there is already a player named {new!r}")
+        g.players = {
+            (new if k == old else k): (replace(p, name=new) if k == old else p) for k, p in g.players.items()
+        }
+        g.scores = {(new if k == old else k): v for k, v in g.scores.items()}
+        g.podiums = {pid: (new if name == old else name) for pid, name in g.podiums.items()}
+        g.locked_out = [new if name == old else name for name in g.locked_out]
+        if g.winner_player == old:
+            g.winner_player = new
+        podium = next((pid for pid, name in g.podiums.items() if name == new), None)
+        return [ev.Logged("renamed", {"player": old, "to": new, "podium": podium})]
 
     def _assign_new(self, podium: str, by: str) -> list[ev.Effect]:
         g = self.g

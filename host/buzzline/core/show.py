@@ -26,6 +26,9 @@ class Rules:
     # absolute cap on the wait for podiums still missing after the first buzz (each podium's own
     # cap comes from its observed delays, docs/timing.md); the decision is then provisional
     max_wait_ms: int = 1000
+    # the venue's allowance for path asymmetry no clock sync can see: a share (percent) of half
+    # the fastest round trip added to every clock bound (docs/timing.md, "physical limit")
+    path_asymmetry_pct: int = 10
     negative: bool = True  # an incorrect answer costs the question's value
     default_value: int = 100  # used when the show lists no rounds
 
@@ -45,9 +48,19 @@ class Team:
 
 
 @dataclass(frozen=True, slots=True)
+class Card:
+    """What the host reads out for one question, and its answer: shown in the operator console
+    only, never in the view viewers get."""
+
+    text: str = ""
+    answer: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Round:
     name: str
     values: tuple[int, ...]
+    cards: tuple[Card, ...] = ()  # by question; may be shorter than values (or empty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +68,8 @@ class Question:
     number: int  # 1-based across the whole show
     round: str
     value: int
+    text: str = ""
+    answer: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +101,8 @@ class Show:
         n = number
         for r in self.rounds:
             if n <= len(r.values):
-                return Question(number, r.name, r.values[n - 1])
+                card = r.cards[n - 1] if n <= len(r.cards) else Card()
+                return Question(number, r.name, r.values[n - 1], card.text, card.answer)
             n -= len(r.values)
         return None
 

@@ -13,7 +13,9 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from buzzline.core.events import COMMAND_ARGS
+from buzzline.core.events import COMMAND_ARGS, HOST_COMMAND_ARGS
+
+SIGNATURES = {**COMMAND_ARGS, **HOST_COMMAND_ARGS}  # the game's commands and the host's own
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -99,13 +101,13 @@ async def read_json(request: Request, limit: int = MAX_BODY) -> Any:
 def check_args(name: str, args: Any) -> dict[str, Any]:
     """A command's arguments against its signature: known names only, scalar values, strings
     capped, numbers finite. The values' meaning is the engine's to judge (a refusal, 409)."""
-    if name not in COMMAND_ARGS:
-        raise BadInput(f"unknown command {name[:40]!r} (expected one of: {', '.join(COMMAND_ARGS)})")
+    if name not in SIGNATURES:
+        raise BadInput(f"unknown command {name[:40]!r} (expected one of: {', '.join(SIGNATURES)})")
     if args is None:
         return {}
     if not isinstance(args, dict):
         raise BadInput("args must be an object")
-    takes = COMMAND_ARGS[name]
+    takes = SIGNATURES[name]
     for key, value in args.items():
         if key not in takes:
             what = f"takes {', '.join(sorted(takes))}" if takes else "takes no arguments"

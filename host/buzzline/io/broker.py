@@ -11,11 +11,13 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -104,6 +106,7 @@ class MosquittoBroker(Broker):
         allow_anonymous: bool = True,
         workdir: Path | None = None,
         executable: str | None = None,
+        own_group: bool = False,
         persistence: bool = False,
     ) -> None:
         exe = executable or find_mosquitto()
@@ -120,6 +123,9 @@ class MosquittoBroker(Broker):
         self._own_dir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="buzzline-broker-"))
         self.proc: subprocess.Popen[bytes] | None = None
+        # In its own process group a terminal's Ctrl-C reaches only us, and we stop the broker
+        # last, after the clients said goodbye; it still dies with us (parent-death signal).
+        self.own_group = own_group
         self.log_path = self.workdir / "mosquitto.log"
 
     def config_text(self) -> str:
@@ -146,18 +152,24 @@ class MosquittoBroker(Broker):
         return "\n".join(lines) + "\n"
 
     def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(self.config_text())
         logf = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(
-            [self.exe, "-c", str(conf)], stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            [self.exe, "-c", str(conf)],
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_own_group() if self.own_group else None,
         )
         logf.close()
         try:
             wait_for_port(self.host, self.port)
         except BrokerError:
+            why = self.read_log()[-500:]
             self.stop()
-            raise BrokerError(f"mosquitto failed to start: {self.read_log()[-500:]}") from None
+            raise BrokerError(f"mosquitto failed to start: {why}") from None
         log.info("mosquitto listening on %s (pid %s)", self.address, self.proc.pid)
 
     def read_log(self) -> str:
@@ -186,6 +198,27 @@ class MosquittoBroker(Broker):
                 self.proc.kill()
                 self.proc.wait(5)
         self.proc = None
+        if self._own_dir:  # a directory we made: nothing of it is left in the temporary directory
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _own_group() -> Callable[[], None]:
+    """What the child runs before exec: a process group of its own, and SIGTERM when its parent
+    dies (Linux prctl; libc is loaded here, before the fork, so the child only calls it)."""
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None).prctl
+    except (OSError, AttributeError):
+        prctl = None
+    pr_set_pdeathsig = 1
+
+    def child() -> None:
+        os.setpgid(0, 0)
+        if prctl is not None:
+            prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+
+    return child
 
 
 class EmbeddedBroker(Broker):

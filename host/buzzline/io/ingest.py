@@ -65,11 +65,14 @@ class Ingest:
     def __init__(self, studio: str) -> None:
         self.studio = studio
         self.rejects: Counter[str] = Counter()
+        self.reported = 0  # rejects that are reported (not QUIET): the `n` of each reject report
         self.accepted = 0
         self._seq: dict[str, _SeqState] = {}
 
     def _reject(self, reason: str, detail: str, topic: str, podium: str | None = None) -> Rejected:
         self.rejects[reason] += 1
+        if reason not in QUIET:
+            self.reported += 1
         return Rejected(reason, detail, topic, podium)
 
     def accept(self, topic: str, payload: bytes, now_us: int = 0) -> Accepted:

@@ -413,8 +413,35 @@ class VirtualPodium(Service):
             await asyncio.sleep(period * self.rng.uniform(0.8, 1.2))
             await self._send_sync()
 
+    def heartbeat(self) -> None:
+        """Send a heartbeat now (benchmarks: to be heard at once after the host resubscribed)."""
+        self._queue_up({"t": "hb", "pt": self.clock.now(), "ep": self.epoch, "rssi": -55})
+
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(self.HEARTBEAT_ARMED_S if self.armed else self.HEARTBEAT_IDLE_S)
             if self.host_up.is_set():  # as the firmware: no heartbeats pile up while offline
                 self._queue_up({"t": "hb", "pt": self.clock.now(), "ep": self.epoch, "rssi": -55})
+
+
+class AutoPress:
+    """An ``on_light`` callback: the podium's player presses with a human reaction time whenever
+    the podium is armed (``buzzline sim``, and the demo's podiums when an operator runs the show)."""
+
+    def __init__(self, rng: random.Random, reaction_s: tuple[float, float] = (0.15, 0.6)) -> None:
+        self.rng = rng
+        self.reaction_s = reaction_s
+        self.pending: set[asyncio.Task[None]] = set()
+
+    def __call__(self, p: VirtualPodium, light: LightState) -> None:
+        if light.pattern != "armed":
+            return
+
+        async def later() -> None:
+            await asyncio.sleep(self.rng.uniform(*self.reaction_s))
+            if p.armed:
+                await p.press()
+
+        t = asyncio.create_task(later())
+        self.pending.add(t)
+        t.add_done_callback(self.pending.discard)

@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-PROFILE_DIR = Path(__file__).resolve().parents[3] / "bench" / "profiles"
+# bench/profiles, linked into the package (package data: an installed wheel has them too)
+PROFILE_DIR = Path(__file__).parent / "profiles"
 
 
 class ProfileError(ValueError):

@@ -96,12 +96,14 @@ class _SimPodium:
 class RaceSim:
     """A long show on one profile: podiums keep their clocks and paths from race to race."""
 
-    def __init__(self, profile: Profile, seed: int, rules: ArbiterRules | None = None) -> None:
+    def __init__(
+        self, profile: Profile, seed: int, rules: ArbiterRules | None = None, asymmetry: float | None = None
+    ) -> None:
         self.p = profile
         self.rng = random.Random(seed)
         self.rules = rules or ArbiterRules(mode="first", tie_rule="earliest")
         self.now = 10_000_000
-        self.book = ClockBook()
+        self.book = ClockBook(asymmetry)  # the host's clock setting (None: the default allowance)
         self.delays = DelayBook()
         self.podiums = [_SimPodium(i, profile, self.rng, self.now) for i in range(profile.podiums)]
         caps = {g.name: declared_cap(g.capture) for g in profile.groups}

@@ -1,0 +1,158 @@
+"""The host process of `bench e2e`: the real ``HostService``, steered over stdin.
+
+What a show runs (``buzzline host``: the same service, event log and fsync), plus what only a
+benchmark needs: the lock-path stamps (``LockTrace``), a pause that unsubscribes the host from
+every podium topic while the bare relay takes a press, and slow adapters hot-plugged in the
+host (``svc.adapters.add``) through the manager's ``kinds`` override.
+
+stdin, one command a line, each answered by one line on stdout (``ok ...`` or ``err ...``):
+    cmd NAME [JSON]   an operator command              ready N   ok once N podiums are trusted
+    pause / resume    unsubscribe / resubscribe         adapters N SLEEP_MS   N slow adapters (0: none)
+    heard N           ok once N podiums were heard since the last resume (their sequence gap seen)
+    cpu               host CPU and wall seconds          report    the lock stamps (one JSON line)
+    quit
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import logging
+import resource
+import sys
+import time
+from typing import Any
+
+from buzzline_protocol import topics
+
+from buzzline.adapters.api import Adapter, Field, Notice
+from buzzline.adapters.runner import AdapterManager
+from buzzline.core.show import Show
+from buzzline.host_service import HostService
+from buzzline.lock_trace import LockTrace
+
+SLOW_KIND = "bench-slow"
+
+
+class SlowAdapter(Adapter):
+    """A loaded adapter that takes its time over every notice (without blocking the loop)."""
+
+    KIND = SLOW_KIND
+    TITLE = "benchmark: sleeps per notice"
+    CONFIG_SCHEMA = (Field("sleep_ms", "int", default=200, min=0, max=10_000, help="sleep per notice"),)
+
+    async def handle(self, notice: Notice) -> None:
+        await asyncio.sleep(self.config["sleep_ms"] / 1000)
+
+
+class _GapFilter(logging.Filter):
+    """Unsubscribed, the host misses upstream sequence numbers on purpose: counted, not logged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gaps = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "upstream messages missing" in record.msg:
+            self.gaps += 1
+            return False
+        return True
+
+
+def _out(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+async def _control(svc: HostService, trace: LockTrace, gaps: _GapFilter) -> None:
+    reader = asyncio.StreamReader()
+    loop = asyncio.get_running_loop()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    slow: list[str] = []
+    drops = 0
+    resumed = 0
+    while line := (await reader.readline()).decode().strip():
+        word, _, rest = line.partition(" ")
+        if word == "quit":
+            break
+        client = svc._client
+        if word == "cmd":
+            name, _, js = rest.partition(" ")
+            effects = await svc.command(name, **(json.loads(js) if js else {}))
+            _out(f"ok {len(effects)}")
+        elif word == "ready":
+            want = int(rest)
+            ok = [p for p in svc.registry.podiums.values() if p.online and p.clock_trusted]
+            _out(f"{'ok' if len(ok) >= want else 'wait'} {len(ok)}")
+        elif word in ("pause", "resume") and client is not None:
+            for leaf in topics.UPSTREAM:
+                flt = topics.podium_filter(svc.studio, leaf)
+                await (client.unsubscribe(flt) if word == "pause" else client.subscribe(flt, qos=1))
+            await asyncio.sleep(0.002 if word == "pause" else 0)  # what was on its way meanwhile
+            resumed = time.monotonic_ns() // 1000
+            _out("ok")
+        elif word == "heard":
+            heard = [p for p in svc.registry.podiums.values() if (p.last_hb_us or 0) >= resumed]
+            _out(f"{'ok' if len(heard) >= int(rest) else 'wait'} {len(heard)}")
+        elif word == "adapters":
+            n, sleep_ms = (int(x) for x in rest.split())
+            for name in slow:
+                inst = svc.adapters.instances.get(name)
+                drops += inst.sub.dropped if inst is not None and inst.sub is not None else 0
+                await svc.adapters.remove(name)
+            slow = [f"slow{i}" for i in range(n)]
+            for name in slow:
+                await svc.adapters.add(name, SLOW_KIND, {"sleep_ms": sleep_ms})
+            trace.tag = "slow" if n else ""
+            _out("ok")
+        elif word == "cpu":
+            _out(f"ok {_cpu_s():.4f} {time.monotonic():.4f}")
+        elif word == "report":
+            report: dict[str, Any] = {"locks": trace.records, "adapter_drops": drops, "gaps": gaps.gaps}
+            _out("ok " + json.dumps(report))
+        else:
+            _out(f"err {line}")
+
+
+async def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--host", required=True)
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--studio", required=True)
+    ap.add_argument("--log", required=True)
+    ap.add_argument("--lock-after-fsync", action="store_true")
+    ap.add_argument("--fsync-inline", action="store_true")
+    a = ap.parse_args(argv)
+    HostService.LOCK_BEFORE_FSYNC = not a.lock_after_fsync
+    HostService.FSYNC_IN_THREAD = not a.fsync_inline
+    gaps = _GapFilter()
+    logging.getLogger("buzzline.host").addFilter(gaps)
+    show = dataclasses.replace(Show.default([]), rounds=())  # as `buzzline host` without a show
+    async with HostService(a.host, a.port, a.studio, show=show, log_path=a.log) as svc:
+        svc.adapters = AdapterManager(
+            svc.notices, svc.view, svc._adapter_command, kinds={SLOW_KIND: SlowAdapter}
+        )
+        trace = LockTrace()
+        client = svc._client
+        assert client is not None
+        trace.attach(client._client, len(client.messages))
+        svc.trace = trace
+        _out("ready")
+        await _control(svc, trace, gaps)
+        await svc.adapters.close()
+    return 0
+
+
+if __name__ == "__main__":
+    if "--uvloop" in sys.argv:
+        import uvloop
+
+        sys.exit(uvloop.run(main([a for a in sys.argv[1:] if a != "--uvloop"])))
+    sys.exit(asyncio.run(main(sys.argv[1:])))

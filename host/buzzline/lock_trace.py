@@ -1,0 +1,107 @@
+"""Host-side stamps of the lock path, for benchmarks: off (``HostService.trace is None``) in shows.
+
+One record per lock: from the buzz's bytes read off the broker socket to the lock's bytes
+handed to it, stamped between the stages the buzz goes through on the way. The two socket ends
+are hooked into the MQTT client by ``attach`` (the client library's read callback and its
+socket send); the stages in between are marked by the host service.
+
+    read ─queue─▶ dequeued ─ingest─▶ accepted ─map─▶ mapped ─engine─▶ decided
+         ─publish─▶ sock (the send call with the lock's bytes) ─▶ sent (the call returned)
+         then, off the lock's path: log (input and decisions appended), fsync
+
+``sent - sock`` is the kernel's: on loopback, send() hands the bytes to the broker and wakes it,
+and on a busy machine the woken broker may take the CPU before the call returns.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from typing import Any
+
+# The stages, in order, each named after what happens between two stamps.
+STAGES = ("queue", "ingest", "map", "engine", "publish")  # between MARKS and "sock"
+MARKS = ("read", "dequeued", "ingest", "map", "engine")
+# After the lock, off its path: the input and decisions appended to the log, and the fsync.
+AFTER = ("log", "fsync")
+
+
+def now_us() -> int:
+    return time.monotonic_ns() // 1000
+
+
+class LockTrace:
+    """Stamps of every lock the host sends; ``records`` holds one dict of stamps per lock."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.records: list[dict[str, Any]] = []
+        self.limit = limit
+        self.tag = ""  # copied into every record (the benchmark names its modes with it)
+        self._reads: collections.deque[int] = collections.deque()
+        self._skip = 0  # messages already queued when attached: they have no read stamp
+        self._cur: dict[str, int] = {}
+        self._pending: list[tuple[bytes, dict[str, Any]]] = []
+        self._last: dict[str, Any] = {}
+
+    # ---- the socket ends (hooked into the client) ----------------------------------------------
+    def attach(self, paho: Any, queued: int) -> None:
+        """Hook a connected paho client: stamp each message as it is read, and each send.
+        ``queued`` is how many messages already wait in the client's queue, unstamped."""
+        self._reads.clear()
+        self._skip = queued
+        inner_message = paho.on_message
+        inner_send = paho._sock_send
+
+        def on_message(client: Any, userdata: Any, message: Any) -> None:
+            self._reads.append(now_us())
+            inner_message(client, userdata, message)
+
+        def sock_send(buf: bytes | bytearray) -> int:
+            t0 = now_us()
+            n: int = inner_send(buf)
+            if self._pending:
+                self._sent(bytes(buf[:n]), t0)
+            return n
+
+        paho.on_message = on_message
+        paho._sock_send = sock_send
+
+    def _sent(self, buf: bytes, t0: int) -> None:
+        t = now_us()
+        keep = []
+        for payload, rec in self._pending:
+            if payload in buf:
+                rec["sock"] = t0
+                rec["sent"] = t
+                if len(self.records) < self.limit:
+                    self.records.append(rec)
+            else:
+                keep.append((payload, rec))
+        self._pending = keep
+
+    # ---- the stages (marked by the host service) -------------------------------------------------
+    def begin(self) -> None:
+        """A message leaves the client's queue for the host's handler."""
+        t = now_us()
+        if self._skip:
+            self._skip -= 1
+            self._cur = {}
+            return
+        self._cur = {"read": self._reads.popleft() if self._reads else t, "dequeued": t}
+
+    def mark(self, stage: str) -> None:
+        if self._cur:
+            self._cur[stage] = now_us()
+
+    def lock(self, payload: bytes) -> None:
+        """The current message made a lock: its bytes will be matched in the socket sends."""
+        cur = self._cur
+        self._last = {}
+        if all(m in cur for m in MARKS):
+            self._last = {**cur, "tag": self.tag}
+            self._pending.append((payload, self._last))
+        self._cur = {}
+
+    def note(self, **durations_us: int) -> None:
+        """Durations after the last lock, off its path (``log``, ``fsync``)."""
+        self._last.update(durations_us)

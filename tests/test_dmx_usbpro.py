@@ -1,0 +1,179 @@
+"""The ``dmx-usbpro`` adapter writing to a socat pty pair that stands in for the USB interface:
+every frame read on the other end is parsed (delimiters, label, length, start code) and the
+channels checked for each light state; unplugging is closing socat, replugging restarting it."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import serial
+from buzzline.adapters.api import Status
+
+from tests.adapter_kit import host, need, ok, press, wait_phase
+
+
+def parse_frames(buf: bytearray) -> tuple[list[bytes], list[str]]:
+    """Complete label 6 frames taken off the front of ``buf``: their channels, and any errors."""
+    frames, errors = [], []
+    while len(buf) >= 5:
+        if buf[0] != 0x7E:
+            errors.append(f"expected 0x7E, got {buf[0]:#x}")
+            del buf[0]
+            continue
+        n = buf[2] | buf[3] << 8
+        if len(buf) < 5 + n:
+            break
+        if buf[1] != 6:
+            errors.append(f"label {buf[1]}, not 6")
+        if buf[4 + n] != 0xE7:
+            errors.append(f"frame of {n} bytes ends with {buf[4 + n]:#x}, not 0xE7")
+        if buf[4] != 0:
+            errors.append(f"start code {buf[4]}, not 0")
+        if not 25 <= n <= 513:
+            errors.append(f"length {n} outside 25..513")
+        frames.append(bytes(buf[5 : 4 + n]))
+        del buf[: 5 + n]
+    return frames, errors
+
+
+class Wire:
+    """The far end of the pty: a thread reading frames as the interface would."""
+
+    def __init__(self, path: Path) -> None:
+        self.frames: list[tuple[float, bytes]] = []
+        self.errors: list[str] = []
+        self._port = serial.Serial(str(path), timeout=0.05)
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        buf = bytearray()
+        while not self._stop:
+            try:
+                data = self._port.read(4096)
+            except (serial.SerialException, OSError):
+                return
+            if data:
+                buf += data
+                frames, errors = parse_frames(buf)
+                now = time.monotonic()
+                self.frames += [(now, f) for f in frames]
+                self.errors += errors
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join(2)
+        self._port.close()
+
+    def since(self, t: float) -> list[bytes]:
+        return [f for at, f in self.frames if at >= t]
+
+
+async def socat(dev: Path, peer: Path) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        need("socat"), f"pty,raw,echo=0,link={dev}", f"pty,raw,echo=0,link={peer}",
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    async with asyncio.timeout(5):
+        while not (dev.exists() and peer.exists()):
+            await asyncio.sleep(0.02)
+    return proc
+
+
+async def unplug(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.terminate()
+        await proc.wait()
+
+
+def seat(frame: bytes, n: int) -> tuple[int, int, int]:
+    return frame[3 * n - 3], frame[3 * n - 2], frame[3 * n - 1]
+
+
+def scaled(col: str, k: float) -> tuple[int, int, int]:
+    return tuple(round(int(col[i : i + 2], 16) * k) for i in (0, 2, 4))  # type: ignore[return-value]
+
+
+async def frames_for(wire: Wire, seconds: float) -> list[bytes]:
+    t = time.monotonic()
+    await asyncio.sleep(seconds)
+    return wire.since(t)
+
+
+async def until(check: Any, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.01)
+
+
+async def test_frames_for_each_light_state_and_a_replugged_interface(broker, tmp_path):
+    dev, peer = tmp_path / "ttyDMX", tmp_path / "ttyPeer"
+    box = await socat(dev, peer)
+    wire = Wire(peer)
+    try:
+        async with host(broker) as svc:
+            await svc.adapters.add("dmx", "dmx-usbpro", {"port": str(dev), "seats": 4, "fps": 40})
+            inst = svc.adapters.instances["dmx"]
+            await until(lambda: inst.status == Status.OK and len(wire.frames) > 3)
+            cols = {i["seat"]: i["col"] for i in svc.view()["info"]["podiums"].values()}
+            frame = wire.frames[-1][1]
+            assert len(frame) == 24  # 4 seats x rgb, padded to the DMX minimum of 24
+            for n in (1, 2, 3):
+                assert seat(frame, n) == scaled(cols[n], 0.125)  # idle: the seat's colour, dim
+            assert seat(frame, 4) == (0, 0, 0)  # nobody plays seat 4
+
+            await ok(svc, "read")
+            await press(svc, "p3")  # false start: seat 3 blinks red for its lockout
+            got = {seat(f, 3) for f in await frames_for(wire, 0.2)}
+            assert {(255, 0, 0), (0, 0, 0)} <= got
+
+            await ok(svc, "arm")
+            idle = scaled(cols[1], 0.125)
+            await until(lambda: seat(wire.frames[-1][1], 1) != idle)  # the adapter took the notice
+            armed = [seat(f, 1) for f in await frames_for(wire, 0.6)]
+            low, high = scaled(cols[1], 0.3), scaled(cols[1], 1.0)
+            assert len(set(armed)) > 3  # breathing: it moves
+            for rgb in armed:
+                assert all(lo - 1 <= v <= hi + 1 for v, lo, hi in zip(rgb, low, high, strict=True))
+
+            await press(svc, "p2")
+            await wait_phase(svc, "answering")
+            await until(lambda: seat(wire.frames[-1][1], 1) == scaled(cols[1], 0.1))
+            window = await frames_for(wire, 0.5)
+            assert {seat(f, 2) for f in window} == {scaled(cols[2], 1.0), (0, 0, 0)}  # the winner flashes
+            assert {seat(f, 1) for f in window} == {scaled(cols[1], 0.1)}  # the others dim
+            assert {seat(f, 3) for f in window} == {scaled(cols[3], 0.1)}
+
+            # unplugged: the adapter says so and keeps the show going
+            wire.close()
+            await unplug(box)
+            await until(lambda: inst.status == Status.DISCONNECTED)
+            await ok(svc, "judge", correct=True)
+            await ok(svc, "next")  # every seat back to idle meanwhile
+            # plugged back in: reopened, and the frames show the present
+            box = await socat(dev, peer)
+            wire = Wire(peer)
+            await until(lambda: inst.status == Status.OK and len(wire.frames) > 3)
+            for n in (1, 2, 3):
+                assert seat(wire.frames[-1][1], n) == scaled(cols[n], 0.125)
+            assert inst.adapter is not None and inst.adapter.reopens >= 1  # type: ignore[attr-defined]
+            assert wire.errors == []
+    finally:
+        wire.close()
+        await unplug(box)
+
+
+def test_frame_bytes() -> None:
+    from buzzline.adapters.dmx_usbpro import usbpro_frame
+
+    frame = usbpro_frame(bytes(range(24)))
+    assert frame[:5] == bytes([0x7E, 6, 25, 0, 0]) and frame[-1] == 0xE7
+    assert frame[5:-1] == bytes(range(24))
+    with pytest.raises(ValueError):
+        usbpro_frame(bytes(513))
