@@ -162,6 +162,8 @@ async def test_a_whole_question_from_the_keyboard(host, browser, broker):
             await page.keyboard.press("Control+z")  # undo the judgement
             await phase("answering")
             assert (await http.get("/api/state")).json()["game"]["scores"][p2_player] == 0
+            history = page.locator("#scores .history li").first
+            await expect(history).to_contain_text(f"{p2_player} -100 → 0 (undo judge)")
             await page.keyboard.press("Control+Shift+z")  # and redo it
             await phase("judged")
             await page.keyboard.press("n")

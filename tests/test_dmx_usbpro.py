@@ -177,3 +177,80 @@ def test_frame_bytes() -> None:
     assert frame[5:-1] == bytes(range(24))
     with pytest.raises(ValueError):
         usbpro_frame(bytes(513))
+
+
+class _PipeDevice:
+    """A device that takes bytes slowly: the write end of a pipe shrunk to one page."""
+
+    def __init__(self) -> None:
+        import fcntl
+        import os
+
+        self.r, self.w = os.pipe()
+        fcntl.fcntl(self.w, 1031, 4096)  # F_SETPIPE_SZ
+        os.set_blocking(self.w, False)
+
+    def fileno(self) -> int:
+        return self.w
+
+    def close(self) -> None:
+        import os
+
+        os.close(self.w)
+
+
+async def test_a_slow_device_never_blocks_the_loop_nor_gets_cut_frames() -> None:
+    import os
+
+    from buzzline.adapters.dmx_usbpro import DmxUsbProAdapter, usbpro_frame
+
+    class Ctx:
+        name = kind = "dmx"
+
+        def set_status(self, *a: Any) -> None:
+            pass
+
+    dev = _PipeDevice()
+    adapter = DmxUsbProAdapter()
+    adapter.ctx = Ctx()  # type: ignore[assignment]
+    adapter.config = {"port": "pipe"}
+    adapter._serial = dev  # type: ignore[assignment]
+    frames = [usbpro_frame(bytes([i]) * 500) for i in range(20)]
+    for f in frames:
+        adapter._write(f)  # a blocking write would hang here: nobody reads the full pipe yet
+    assert adapter._inflight and adapter.superseded > 0
+    got = bytearray()
+    async with asyncio.timeout(5):
+        while adapter._inflight or adapter._next is not None:
+            got += os.read(dev.r, 65536)
+            await asyncio.sleep(0.01)
+    got += os.read(dev.r, 65536)
+    parsed, errors = parse_frames(got)
+    assert errors == [] and not got  # whole frames only, nothing cut
+    assert parsed[-1] == frames[-1][5:-1]  # the newest frame made it
+    assert len(parsed) == adapter.frames < len(frames)  # older waiting frames were superseded
+    adapter._close()
+    os.close(dev.r)
+
+
+def test_fixture_addresses_and_per_seat_brightness() -> None:
+    from buzzline.adapters.api import ConfigError, validate_config
+    from buzzline.adapters.dmx_usbpro import DmxUsbProAdapter, fixture_table
+
+    def table(**raw: Any) -> dict[int, tuple[int, float]]:
+        return fixture_table(validate_config(DmxUsbProAdapter.CONFIG_SCHEMA, {"port": "x", **raw}))
+
+    assert table(seats=3) == {1: (1, 1.0), 2: (4, 1.0), 3: (7, 1.0)}
+    assert table(seats=2, address=33, spacing=8, layout="rgbw") == {1: (33, 1.0), 2: (41, 1.0)}
+    got = table(seats=2, fixtures={"2": {"address": 100, "brightness": 0.5}, "5": 200})
+    assert got == {1: (1, 1.0), 2: (100, 0.5), 5: (200, 1.0)}
+    for bad, why in [
+        ({"fixtures": {"two": 5}}, "fixtures.two: a seat number"),
+        ({"fixtures": {"1": 511}}, "ends past channel 512"),
+        ({"fixtures": {"1": {"brightness": 2}}}, "brightness must be between 0 and 1"),
+        ({"fixtures": {"1": {"adress": 5}}}, "unknown keys adress"),
+        ({"seats": 128, "layout": "drgbw"}, "ends past channel 512"),
+    ]:
+        with pytest.raises(ConfigError) as info:
+            table(**bad)
+        assert why in str(info.value)

@@ -108,7 +108,8 @@ PINGS = ("/eos/ping", "/thump")
 
 
 async def test_every_preset_plays_a_whole_question_over_udp(broker):
-    dumps = {preset: Dump(port) for preset, port in zip(EXPECTED, free_udp_ports(len(EXPECTED)), strict=True)}
+    *ports, nobody = free_udp_ports(len(EXPECTED) + 1)
+    dumps = {preset: Dump(port) for preset, port in zip(EXPECTED, ports, strict=True)}
     for d in dumps.values():
         await d.__aenter__()
     try:
@@ -117,6 +118,8 @@ async def test_every_preset_plays_a_whole_question_over_udp(broker):
                 await svc.adapters.add(preset, "osc", {"preset": preset, "port": dumps[preset].port, **extra})
             # a bad mapping rule: listed as bad_config with the reason, the others carry on
             await svc.adapters.add("bad", "osc", {"map": {"x": {"on": "buzz", "path": "/a"}}})
+            # without pings, a desk that would answer them is ok once the socket is open
+            await svc.adapters.add("eos-quiet", "osc", {"preset": "eos", "ping": False, "port": nobody})
             # each desk first gets the whole state (qlcplus: 9 seat flags, 5 game flags, 9 colours)
             await dumps["qlcplus"].wait(23)
             await dumps["qlab"].wait(1)
@@ -146,6 +149,7 @@ async def test_every_preset_plays_a_whole_question_over_udp(broker):
                 assert snap[preset]["status"] == Status.OK
             # Eos and QLab answer pings; these receivers do not, so the link is not called ok
             assert snap["eos"]["status"] == Status.CONNECTING
+            assert snap["eos-quiet"]["status"] == Status.OK
             assert any(x[0] == "/eos/ping" for x in dumps["eos"].lines)
     finally:
         for d in dumps.values():

@@ -25,9 +25,15 @@ async def until(check, timeout: float = 5.0) -> None:  # type: ignore[no-untyped
 
 async def test_a_question_played_from_osc_with_feedback_and_an_allow_list(broker):
     need("oscsend")
-    port, strict_port, fb_port = free_udp_ports(3)
-    async with Dump(fb_port) as fb, host(broker) as svc:
-        await svc.adapters.add("osc-in", "osc-control", {"port": port, "feedback": [f"127.0.0.1:{fb.port}"]})
+    port, strict_port, fb_port, fb2_port, port3 = free_udp_ports(5)
+    async with Dump(fb_port) as fb, Dump(fb2_port) as fb2, host(broker) as svc:
+        fb_only = {"port": port, "feedback": [f"127.0.0.1:{fb.port}"], "refresh_s": 0}
+        await svc.adapters.add("osc-in", "osc-control", fb_only)
+        # a tablet that restarts gets everything again every refresh_s
+        await svc.adapters.add(
+            "refresh", "osc-control", {"port": port3, "feedback": [f"127.0.0.1:{fb2_port}"], "refresh_s": 0.2}
+        )
+        await until(lambda: len([x for x in fb2.lines if x[0] == "/buzzline/state/phase"]) >= 3)
         # a second listener that only takes 127.0.0.2: oscsend's 127.0.0.1 is outside it
         await svc.adapters.add("strict", "osc-control", {"port": strict_port, "allow": ["127.0.0.2/32"]})
         await until(lambda: svc.adapters.instances["osc-in"].status == Status.OK)

@@ -5,7 +5,7 @@ FW_VERSION = "0.1.0"
 # freed loader buffers): on a 96 KB heap no 600-byte hole is left after them, even right after a
 # collection. So the buffers the link and the harness keep for life are allocated here, first,
 # and a block is held back that make_room() frees for the objects built at start-up.
-_EARLY = [bytearray(640), bytearray(320), bytearray(128), bytearray(64), bytearray(64), bytearray(64)]
+_EARLY = [bytearray(640), bytearray(384), bytearray(128), bytearray(64), bytearray(64), bytearray(64)]
 _room: bytearray | None = bytearray(6144)
 
 

@@ -11,7 +11,7 @@ from podium import FW_VERSION, make_room
 from podium.board import load as load_board
 from podium.button import Button
 from podium.clock import PodiumClock
-from podium.config import ConfigError, PodiumSettings, load_local
+from podium.config import CAPTURE_FILE, ConfigError, PodiumSettings, load_capture, load_local
 from podium.lights import Lights
 from podium.mqtt import MQTTClient
 from podium.wire import UpWriter
@@ -22,6 +22,7 @@ _UP_KINDS = ("hello", "hb", "buzz", "ack", "fault")
 _K_HB = 1
 _K_BUZZ = 2
 _K_ACK = 3
+_K_HELLO = 4
 _RECORDS = 6
 
 
@@ -75,6 +76,7 @@ class Podium:
         self.armed_alloc_max = 0  # most bytes allocated during one armed period
         self._arm_alloc = 0
         self._mem_errors = 0
+        self._gc_off_when_sent = False
         self.restarts = 0  # tasks the supervisor restarted (reported as hb.rst)
         self._press_ep = -1  # the epoch the press summary below is for
         self._fp = 0  # earliest press in that epoch (podium us)
@@ -91,7 +93,15 @@ class Podium:
         self._prev: list[int] | None = None
         self._last_sync = ticks_ms()
         self._stop = asyncio.Event()
-        self._wire = UpWriter(pid, self.boot)
+        self.cap = load_capture(self.board.state_dir + "/" + CAPTURE_FILE)  # [p99_us, max_us] or None
+        hello = {"t": "hello", "id": pid, "b": self.boot, "seq": 0, "pt": 0, "hw": self.board.hw}
+        hello["board"] = self.board.name
+        hello["fw"] = FW_VERSION
+        if self.cap is not None:
+            hello["cap"] = self.cap
+        wire = codec.encode(hello)
+        self._wire = UpWriter(pid, self.boot, wire[wire.find(b',"hw":') :])
+        self._online = self._presence("online")
         self.t_up = topics.podium(studio, pid, "up")
         self.t_presence = topics.podium(studio, pid, "presence")
         self.t_sync = topics.podium(studio, pid, "sync")
@@ -157,9 +167,13 @@ class Podium:
             return msg
         kind = msg["t"]
         if kind in _UP_KINDS:
+            # seq is taken only once the message is encoded: a failed encode (no heap) must not
+            # leave a gap the host would wait for
+            msg["seq"] = self.seq + 1
+            data = codec.encode(msg)
             self.seq += 1
-            msg["seq"] = self.seq
-        elif kind == "sync":
+            return data
+        if kind == "sync":
             self._sync_n += 1
             self._sync_t1 = self.clock.now()
             msg["n"] = self._sync_n
@@ -189,6 +203,8 @@ class Podium:
             return w.hb(buf, off, r[6], r[1], r[2], r[3], r[4])
         if kind == _K_BUZZ:
             return w.buzz(buf, off, r[6], r[1], r[2])
+        if kind == _K_HELLO:
+            return w.hello(buf, off, r[6], r[1])
         return w.ack(buf, off, r[6], r[1], r[3], r[2], r[4], r[5])
 
     def _on_press(self, raw: int) -> None:
@@ -238,14 +254,14 @@ class Podium:
 
     def _on_up(self) -> None:
         if self.armed:
-            # Back from an outage while armed: collect what the reconnect left, then no GC again.
+            # Back from an outage while armed: collect what the reconnect left; the GC stays on
+            # until the presence and hello below are out (the tick loop turns it off again).
             gc.collect()
-            gc.disable()
+            self._gc_off_when_sent = True
         self.lights.set_link(True)
-        self.mqtt.publish(self.t_presence, self._presence("online"), 1, True, True)
-        self._up(
-            "hello", True, pt=self._now_watermark(), hw=self.board.hw, board=self.board.name, fw=FW_VERSION
-        )
+        # Both prepared at boot: reconnecting while armed must not need a large free block.
+        self.mqtt.publish(self.t_presence, self._online, 1, True, True)
+        self.mqtt.publish(self.t_up, self._record(_K_HELLO, self._now_watermark(), 0, 0), 1, False, True)
 
     def _on_down(self) -> None:
         # Offline no race is won in real time, and reconnecting allocates (socket, streams,
@@ -343,6 +359,11 @@ class Podium:
             used = gc.mem_alloc()
             if used > self.heap_peak:
                 self.heap_peak = used
+            if self._gc_off_when_sent and (not self.armed or not self.mqtt.pending()):
+                self._gc_off_when_sent = False
+                if self.armed:
+                    gc.collect()
+                    gc.disable()
             if self.armed and not gc.isenabled() and gc.mem_free() < self.GC_RESERVE:
                 self.gc_forced += 1
                 gc.enable()
@@ -364,6 +385,8 @@ class Podium:
             if self.mqtt.connects != seen:
                 seen = self.mqtt.connects
                 for _ in range(self.SYNC_BURST):
+                    while self.armed:  # the burst waits too (see below)
+                        await asyncio.sleep_ms(self.SYNC_TICK_MS)
                     self._send_sync()
                     await asyncio.sleep_ms(self.SYNC_BURST_GAP_MS)
                 settle_until = ticks_add(ticks_ms(), self.SETTLE_MS)

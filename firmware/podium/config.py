@@ -4,6 +4,7 @@
 import json
 
 DEFAULTS = {"name": "", "col": "ffffff", "bri": 64, "deb": 20, "hb": 1000}
+CAPTURE_FILE = "selftest.json"  # the capture selftest's result, announced in hello.cap
 _SETTINGS = ("name", "col", "bri", "deb", "hb")
 
 
@@ -64,14 +65,31 @@ class PodiumSettings:
         """Apply a validated config message; persist when it changed. Returns whether it did."""
         if not self._merge(msg):
             return False
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.values, f)
-        # Rename so power loss mid-write leaves the old cache, never half a file.
-        import os
-
-        os.rename(tmp, self.path)
+        save_json(self.path, self.values)
         return True
 
     def __getitem__(self, key: str):
         return self.values[key]
+
+
+def load_capture(path: str):
+    """The stored selftest result's [p99_us, max_us], or None (never run, or unreadable)."""
+    try:
+        cap = _read_json(path).get("cap")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if isinstance(cap, list) and len(cap) == 2:
+        p99, top = cap
+        if isinstance(p99, int) and isinstance(top, int) and 0 <= p99 <= top:
+            return cap
+    return None
+
+
+def save_json(path: str, obj) -> None:
+    """Write obj as JSON atomically: a power cut leaves the old file, never half of one."""
+    import os
+
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f)
+    os.rename(tmp, path)

@@ -35,7 +35,8 @@ _CONNACK_REASONS = (
     "bad credentials",
     "not authorised",
 )
-_TX = const(320)  # outbound packet buffer: header, topic and a hot payload (longer: 2 writes)
+# outbound packet buffer: header, topic (84 at most) and a record (the longest, a hello, 251)
+_TX = const(384)
 _CHUNK = const(128)  # bytes read from the socket at once
 _RX = const(640)  # inbound packet buffer (command or config: 512 + topic); longer: dropped
 _E_TOPIC = const(0)
@@ -375,17 +376,21 @@ class MQTTClient:
             self._emit(tx, start, p - start)
             self._emit(data, 0, plen)
 
-    def _prepare(self, e: list) -> bool:
+    def _prepare(self, e: list) -> int:
+        """1: ready; 0: cannot be encoded, dropped (counted); 2: no heap now, a `keep` entry
+        stays at the head of the queue for the next tick (nothing kept is lost for lack of heap)."""
         data = e[_E_DATA]
         if isinstance(data, (bytes, bytearray)):
-            return True
+            return 1
         for attempt in (0, 1):
             try:
                 e[_E_DATA] = self.prepare(data)
-                return True
+                return 1
             except MemoryError:
                 self.mem_errors += 1
                 if attempt:
+                    if e[_E_KEEP]:
+                        return 2
                     break
                 gc.collect()  # even while armed: a lost message is worse than a pause
             except Exception as e2:
@@ -395,7 +400,7 @@ class MQTTClient:
                     self.mem_errors += 1
                 break
         self.drops += 1
-        return False
+        return 0
 
     def _flush(self) -> None:
         """Send queued entries while the link and the in-flight window allow; no awaiting."""
@@ -404,8 +409,11 @@ class MQTTClient:
             e = q[0]
             if e[_E_QOS] and len(self._inflight) >= self.INFLIGHT:
                 return
+            ready = self._prepare(e)
+            if ready == 2:
+                return
             q.pop(0)
-            if not self._prepare(e):
+            if not ready:
                 self._release(e)
                 continue
             if e[_E_QOS]:

@@ -1,9 +1,10 @@
-# Allocation-free encoders for what a podium sends while armed (hb, buzz, ack): they write into
-# a caller's bytearray exactly the bytes codec.encode would produce for the same message (the
-# firmware tests compare both under MicroPython). Everything else goes through the codec.
+# Allocation-free encoders for what a podium sends while armed or on reconnecting (hb, buzz,
+# ack, hello): they write into a caller's bytearray exactly the bytes codec.encode would produce
+# for the same message (the firmware tests compare both under MicroPython). The rest (fault,
+# sync) goes through the codec.
 from micropython import const
 
-MAX = const(224)  # the longest of them with a 32-character id and U53 fields fits this
+MAX = const(224)  # hb, buzz, ack with a 32-character id and U53 fields fit this (hello: longer)
 
 _SEQ = b',"seq":'
 _PT = b',"pt":'
@@ -48,10 +49,19 @@ def put_int(buf, i: int, v: int) -> int:
 class UpWriter:
     """Encoders for one podium boot: the constant head of each message is built once."""
 
-    def __init__(self, pid: str, boot: int) -> None:
+    def __init__(self, pid: str, boot: int, hello_tail: bytes = b"}") -> None:
         self._hb = _head("hb", pid, boot)
         self._buzz = _head("buzz", pid, boot)
         self._ack = _head("ack", pid, boot)
+        self._hello = _head("hello", pid, boot)
+        # what follows pt in this boot's hello (hw, board, fw, cap), cut from a codec encoding
+        self._hello_tail = hello_tail
+
+    def hello(self, buf, off: int, seq: int, pt: int) -> int:
+        i = put(buf, off, self._hello)
+        i = put_int(buf, put(buf, i, _SEQ), seq)
+        i = put_int(buf, put(buf, i, _PT), pt)
+        return put(buf, i, self._hello_tail)
 
     # Each writes its message at buf[off:] and returns the index after it.
     def hb(self, buf, off: int, seq: int, pt: int, ep: int, rssi, rst: int) -> int:

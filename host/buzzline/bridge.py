@@ -11,6 +11,9 @@ Inbound, per leaf:
   live boot's: ingest drops the others). Any ``up`` message also means online.
 - ``up``: ``hello`` → ``PodiumHello`` (then the podium's retained config); ``buzz`` →
   ``PodiumPress`` mapped to host time with its bound; ``hb``/``ack`` → ``PodiumWatermark``.
+  Capture (button edge → the podium's timestamp) is part of every bound: a press is centred on
+  its capture interval and its bound widened (``clock.with_capture``), a watermark moves back by
+  the whole capture bound; the bound is ``clock.capture_bound_us(hello.board, hello.cap)``.
 
 Outbound, per batch of effects: ``locks`` (sent first, before the batch's fsync), then
 ``outbound``: arm, light, config and state messages, and the notice events (SPEC §3.9) that go
@@ -26,7 +29,13 @@ from typing import Any, NamedTuple
 from buzzline_protocol import codec, topics
 
 from buzzline.core import events as ev
-from buzzline.core.clock import UNKNOWN_ERR_US, ClockBook
+from buzzline.core.clock import (
+    CAPTURE_UNKNOWN_US,
+    UNKNOWN_ERR_US,
+    ClockBook,
+    capture_bound_us,
+    with_capture,
+)
 from buzzline.core.game import GameEngine
 from buzzline.core.registry import PodiumRegistry
 from buzzline.core.types import Decision, Mapping
@@ -140,7 +149,9 @@ class Bridge:
         self.clocks.note_time(pid, m["b"], m["pt"])
         if kind == "hello":
             info.hw, info.board, info.fw = m["hw"], m["board"], m["fw"]
-            out.events.append(ev.PodiumHello(pid, m["hw"], m["board"], m["fw"]))
+            info.cap = m.get("cap")
+            info.capture_us = capture_bound_us(m["board"], info.cap)
+            out.events.append(ev.PodiumHello(pid, m["hw"], m["board"], m["fw"], info.capture_us))
             out.after.append(pid)  # after the engine assigned it: the config names the player
             return
         if kind == "fault":
@@ -181,24 +192,47 @@ class Bridge:
             return Mapping(podium_us, UNKNOWN_ERR_US, False)
 
         mapping = mapped(m["pt"])
+        cap_us = self.capture_us(pid)
         if m["t"] == "buzz":
+            full = with_capture(mapping, cap_us)
             out.events.append(
                 ev.PodiumPress(
-                    pid, m["seq"], m["pt"], mapping.host_us, mapping.err_us, mapping.trusted, arrival_us
+                    pid,
+                    m["seq"],
+                    m["pt"],
+                    full.host_us,
+                    full.err_us,
+                    full.trusted,
+                    arrival_us,
+                    cap_us=full.err_us - mapping.err_us,
                 )
             )
             return
-        wm = ev.PodiumWatermark(pid, m["seq"], mapping.host_us, mapping.err_us, lock_ack, gap=acc.gap > 0)
+        # A press stamped after this watermark may have happened up to cap_us before it.
+        wm = ev.PodiumWatermark(
+            pid, m["seq"], mapping.host_us - cap_us, mapping.err_us, lock_ack, gap=acc.gap > 0
+        )
         if lock_ack and isinstance(m.get("np"), int):
-            # what it pressed this epoch: the arbiter recovers a buzz the broker lost (SPEC §4.6)
+            # what it pressed this epoch: the arbiter recovers a buzz the broker lost (SPEC §4.9)
             wm = replace(wm, np=m["np"])
             fp = m.get("fp")
             if isinstance(fp, int):
-                fpm = mapped(fp)
+                fpm = with_capture(mapped(fp), cap_us)
                 wm = replace(
                     wm, fp=fp, fp_mapped_us=fpm.host_us, fp_err_us=fpm.err_us, fp_trusted=fpm.trusted
                 )
         out.events.append(wm)
+
+    def capture_us(self, pid: str) -> int:
+        """The capture bound of a podium: from its hello in this session, else from the hello the
+        event log replayed (a resumed host), else as bad as any board (no hello seen at all)."""
+        info = self.registry.get(pid)
+        if info.capture_us is not None:
+            return info.capture_us
+        hello = self.engine.hello.get(pid)
+        if hello:
+            return int(hello.get("cap_us") or capture_bound_us(str(hello.get("board", ""))))
+        return CAPTURE_UNKNOWN_US
 
     def config(self, pid: str) -> Wire | None:
         """The podium's retained config (its player's name and colour), when it changed."""

@@ -54,12 +54,16 @@ def explain(e: BaseException) -> UserError | None:
     if isinstance(e, UserError):
         return e
     # Imported here: the CLI must not pay for every subsystem to print an error.
+    from buzzline.adapters.api import ConfigError
+    from buzzline.adapters.runner import AdapterError
     from buzzline.io.broker import BrokerError
     from buzzline.io.eventlog import EventLogError
     from buzzline.io.security import SecurityConfigError
     from buzzline.showfile import ShowFileError
     from buzzline.sim.netmodel import ProfileError
 
+    if isinstance(e, ConfigError | AdapterError):
+        return UserError("adapter", str(e), "`buzzline adapters list` shows the installed kinds")
     if isinstance(e, ShowFileError):
         where = f"{e.source}:{e.line}" if e.line else e.source
         hint = "fix the file; docs/example-show.toml is a template" if e.line else "check the path"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import time
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -119,6 +120,36 @@ def fixture_channels(layout: str, r: int, g: int, b: int) -> list[int]:
     return out
 
 
+def fixture_table(config: Mapping[str, Any]) -> dict[int, tuple[int, float]]:
+    """Seat -> (start address, brightness): ``seats`` fixtures from ``address``, ``spacing``
+    apart, then the ``fixtures`` table over them (``"2" = 40`` or ``"2" = {address = 40,
+    brightness = 0.5}``)."""
+    size = len(config["layout"])
+    spacing = config["spacing"] or size
+    out = {n: (config["address"] + spacing * (n - 1), 1.0) for n in range(1, config["seats"] + 1)}
+    for key, spec in config["fixtures"].items():
+        where = f"fixtures.{key}"
+        if not str(key).isdigit() or not 1 <= int(key) <= 512:
+            raise ConfigError(where, "a seat number, 1 or more")
+        address, bright = out.get(int(key), (0, 1.0))
+        if isinstance(spec, Mapping):
+            unknown = set(spec) - {"address", "brightness"}
+            if unknown:
+                raise ConfigError(where, f"unknown keys {', '.join(sorted(unknown))} (address, brightness)")
+            address, bright = spec.get("address", address), spec.get("brightness", bright)
+        else:
+            address = spec
+        if isinstance(bright, bool) or not isinstance(bright, int | float) or not 0 <= bright <= 1:
+            raise ConfigError(where, "brightness must be between 0 and 1")
+        if isinstance(address, bool) or not isinstance(address, int) or address < 1:
+            raise ConfigError(where, "a start address from 1 to 512")
+        out[int(key)] = (address, float(bright))
+    for seat, (address, _) in out.items():
+        if address + size - 1 > 512:
+            raise ConfigError("fixtures", f"seat {seat}'s fixture at {address} ends past channel 512")
+    return out
+
+
 class DmxUsbProAdapter(Adapter):
     KIND = "dmx-usbpro"
     TITLE = "DMX out: one RGB(W) fixture per seat on an Enttec DMX USB Pro"
@@ -132,6 +163,7 @@ class DmxUsbProAdapter(Adapter):
         Field("seats", "int", 8, "how many seats have a fixture", min=1, max=128),
         Field("layout", "choice", "rgb", "the fixture's channels", choices=LAYOUTS),
         Field("brightness", "float", 1.0, "scales every level", min=0, max=1),
+        Field("fixtures", "table", {}, "per seat: a start address, or {address, brightness}"),
         Field("looks", "table", {}, "per light pattern: colour, level, on_ms, off_ms, breathe_ms, low"),
         Field("reopen_s", "float", 0.5, "how often to retry a device that went away", min=0.05, max=30),
         Field("on_change", "bool", True, "send a frame at once when a notice changes the output"),
@@ -144,6 +176,9 @@ class DmxUsbProAdapter(Adapter):
         self.changes = 0  # frames sent at once because a notice changed the output
         self.reopens = 0
         self._serial: serial.Serial | None = None
+        self._inflight = b""  # the rest of a frame the device could not take at once
+        self._next: bytes | None = None  # the newest frame, waiting for that one
+        self.superseded = 0
         self._last: bytes = b""
         self._began: dict[int, tuple[str, str | None, float]] = {}  # seat -> (pattern, col, since)
         self._task: asyncio.Task[None] | None = None
@@ -155,18 +190,13 @@ class DmxUsbProAdapter(Adapter):
         self.config = config
         try:
             self.looks = parse_looks(config["looks"])
-            size = len(config["layout"])
-            self.spacing = config["spacing"] or size
-            last = config["address"] - 1 + self.spacing * (config["seats"] - 1) + size
-            if last > 512:
-                raise ConfigError(
-                    "seats", f"{config['seats']} fixtures from address {config['address']} end at {last}"
-                )
+            self.fixtures = fixture_table(config)
         except ConfigError as e:
             self._bad = True
             ctx.set_status(Status.BAD_CONFIG, str(e))
             return
-        self.width = max(24, last)
+        size = len(config["layout"])
+        self.width = max(24, max(a + size - 1 for a, _ in self.fixtures.values()))
         ctx.set_status(Status.CONNECTING, config["port"])
         self._open()
         self._task = asyncio.create_task(self._loop(), name=f"dmx:{ctx.name}")
@@ -197,8 +227,7 @@ class DmxUsbProAdapter(Adapter):
         chans = bytearray(self.width)
         now_us = int(now * 1e6)
         seats = self.stage.seats()
-        base = self.config["address"] - 1
-        for seat in range(1, self.config["seats"] + 1):
+        for seat, (address, bright) in self.fixtures.items():
             pid = seats.get(seat)
             if pid is None:
                 continue
@@ -209,29 +238,70 @@ class DmxUsbProAdapter(Adapter):
                 self._began[seat] = began
             own = self.stage.podiums().get(pid, {}).get("col")
             look = self.looks.get(pat, LOOKS["off"])
-            r, g, b = look_rgb(look, own, col, (now - began[2]) * 1000, self.config["brightness"])
-            at = base + (seat - 1) * self.spacing
+            r, g, b = look_rgb(look, own, col, (now - began[2]) * 1000, self.config["brightness"] * bright)
             for i, v in enumerate(fixture_channels(self.config["layout"], r, g, b)):
-                chans[at + i] = v
+                chans[address - 1 + i] = v
         return usbpro_frame(chans)
 
     def _write(self, frame: bytes) -> None:
-        if self._serial is None:
-            self._last = frame
-            return
-        try:
-            self._serial.write(frame)
-        except (serial.SerialException, OSError) as e:
-            self._close()
-            self.ctx.set_status(Status.DISCONNECTED, f"{self.config['port']}: {e}")
-            return
+        """Send a frame without ever blocking the event loop. A frame the device cannot take at
+        once is finished when it can (``add_writer``); meanwhile the newest frame waits, so frames
+        are never cut or interleaved and an older waiting frame is superseded."""
         self._last = frame
+        if self._serial is None:
+            return
+        if self._inflight:
+            if self._next is not None:
+                self.superseded += 1
+            self._next = frame
+            return
+        self._push(frame)
+
+    def _push(self, data: bytes) -> None:
+        assert self._serial is not None
+        fd = self._serial.fileno()
+        try:
+            n = os.write(fd, data)
+        except BlockingIOError:
+            n = 0
+        except OSError as e:
+            self._lost(e)
+            return
+        if n == len(data):
+            self.frames += 1
+            return
+        self._inflight = data[n:]
+        asyncio.get_running_loop().add_writer(fd, self._drain)
+
+    def _drain(self) -> None:
+        if self._serial is None:
+            return
+        fd = self._serial.fileno()
+        try:
+            n = os.write(fd, self._inflight)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            self._lost(e)
+            return
+        self._inflight = self._inflight[n:]
+        if self._inflight:
+            return
         self.frames += 1
+        asyncio.get_running_loop().remove_writer(fd)
+        nxt, self._next = self._next, None
+        if nxt is not None:
+            self._push(nxt)
+
+    def _lost(self, e: OSError) -> None:
+        self._close()
+        self.ctx.set_status(Status.DISCONNECTED, f"{self.config['port']}: {e.strerror or e}")
 
     # ---- the device ------------------------------------------------------------------------------
     def _open(self) -> bool:
         try:
-            self._serial = serial.Serial(self.config["port"], baudrate=57600, timeout=0, write_timeout=1)
+            self._serial = serial.Serial(self.config["port"], baudrate=57600, timeout=0, write_timeout=0)
+            os.set_blocking(self._serial.fileno(), False)
         except (serial.SerialException, OSError) as e:
             self._serial = None
             self.ctx.set_status(Status.DISCONNECTED, f"{self.config['port']}: {e}")
@@ -241,9 +311,14 @@ class DmxUsbProAdapter(Adapter):
 
     def _close(self) -> None:
         if self._serial is not None:
+            if self._inflight:
+                with contextlib.suppress(Exception):
+                    asyncio.get_running_loop().remove_writer(self._serial.fileno())
             with contextlib.suppress(Exception):
                 self._serial.close()
             self._serial = None
+        self._inflight = b""
+        self._next = None
 
     async def _loop(self) -> None:
         period = 1 / self.config["fps"]

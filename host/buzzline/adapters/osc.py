@@ -70,6 +70,7 @@ class OscDeskAdapter(Adapter):
         Field("map", "table", {}, "mapping rules by name, merged over the preset's"),
         Field("rate", "float", 500.0, "messages per second to this target", min=1, max=100000),
         Field("burst", "int", 64, "messages that may go at once before the rate applies", min=1, max=10000),
+        Field("ping", "bool", True, "ping desks that answer (Eos, QLab): ok only while they do"),
         Field("ping_s", "float", 1.0, "ping period for desks that answer (Eos, QLab)", min=0.1, max=60),
     )
 
@@ -189,7 +190,7 @@ class OscDeskAdapter(Adapter):
 
     def _linked(self) -> None:
         """The link is up: say hello (``connect`` rules), then the whole state, then what waited."""
-        if self.preset.ping is None:
+        if self._ping_msg() is None:
             self.ctx.set_status(Status.OK, self.target)
         self.emit([Happening("connect", resolve_vars(self._vars, self.stage.context()))])
         if self.stage.started:
@@ -210,8 +211,11 @@ class OscDeskAdapter(Adapter):
             self._last_pong = time.monotonic()
             self.ctx.set_status(Status.OK, self.target)
 
+    def _ping_msg(self) -> tuple[str, tuple[Any, ...]] | None:
+        return self.preset.ping if self.config["ping"] else None
+
     def _ping(self, now: float) -> float | None:
-        ping = self.preset.ping
+        ping = self._ping_msg()
         if ping is None or not self._linked_now():
             return None
         period = float(self.config["ping_s"])

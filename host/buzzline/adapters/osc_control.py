@@ -101,6 +101,9 @@ class OscControlAdapter(Adapter):
         Field("allow", "list", ["127.0.0.0/8", "::1/128"], "source addresses allowed (CIDR blocks)"),
         Field("feedback", "list", [], "HOST:PORT targets that get the game state"),
         Field("prefix", "str", "/buzzline", "the address prefix of every message"),
+        Field(
+            "refresh_s", "float", 5.0, "resend the whole state this often (0: only changes)", min=0, max=3600
+        ),
     )
 
     def __init__(self) -> None:
@@ -114,6 +117,7 @@ class OscControlAdapter(Adapter):
         self._pending: set[asyncio.Task[None]] = set()
         self._last: dict[str, bytes] = {}
         self._timer = 0
+        self._refresher: asyncio.Task[None] | None = None
 
     async def start(self, ctx: AdapterContext, config: dict[str, Any]) -> None:
         self.ctx = ctx
@@ -132,8 +136,15 @@ class OscControlAdapter(Adapter):
         )
         self._transport = transport
         ctx.set_status(Status.OK, f"listening on udp {config['bind']}:{config['port']}")
+        if self._targets and config["refresh_s"] > 0:
+            self._refresher = asyncio.create_task(self._refresh(), name=f"osc-control:{ctx.name}")
 
     async def stop(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+            self._refresher = None
         for t in list(self._pending):
             t.cancel()
         if self._transport is not None:
@@ -195,13 +206,23 @@ class OscControlAdapter(Adapter):
                 e.get("k") == "phase" and e.get("phase") not in ("open", "answering")
             ):
                 self._timer = 0
-        for path, args in self.state(notice.view):
+        self._feedback(notice.view)
+
+    def _feedback(self, view: dict[str, Any]) -> None:
+        for path, args in self.state(view):
             data = build(path, args)
             if self._last.get(path) == data:
                 continue  # unchanged: targets already show it
             self._last[path] = data
             for t in self._targets:
                 self._sendto(data, t)
+
+    async def _refresh(self) -> None:
+        """A tablet that restarted has lost what it showed: everything again, now and then."""
+        while True:
+            await asyncio.sleep(self.config["refresh_s"])
+            self._last.clear()
+            self._feedback(self.ctx.view())
 
     def state(self, view: dict[str, Any]) -> list[tuple[str, list[Any]]]:
         p = self.config["prefix"] + "/state"

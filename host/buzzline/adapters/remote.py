@@ -3,8 +3,10 @@
 ``RemoteFeed`` subscribes (read-only: the broker's ``adapter`` or ``viewer`` role is enough) to the
 retained ``game/state``, the ``game/events`` stream and ``host/presence``, and publishes on a local
 ``NoticeBus`` the same notices the host's own bus carries: one per host notice, assembled from its
-``event`` messages (``n``, ``i`` of ``of``), with the latest view. The same ``AdapterManager`` then
-runs the adapter exactly as the host would. Commands go to the operator HTTP API (``HttpCommands``).
+``event`` messages (``n``, ``i`` of ``of``), with the latest view; and one with no events for the
+retained state that arrives on (re)connecting, so a screen shows the show at once. The same
+``AdapterManager`` then runs the adapter exactly as the host would. Commands go to the operator
+HTTP API (``HttpCommands``).
 
 Two extra event kinds exist only here: ``link`` ``{broker, host}`` when the connection to the broker
 or the host's presence changes, so a screen can say it has lost the show.
@@ -52,6 +54,7 @@ class RemoteFeed:
         self.connected = asyncio.Event()
         self._view: dict[str, Any] = {}
         self._pending: dict[int, list[dict[str, Any]]] = {}
+        self._fresh = True  # the next state is the first since connecting: it is a notice itself
 
     def view(self) -> dict[str, Any]:
         return dict(self._view)
@@ -74,6 +77,9 @@ class RemoteFeed:
         kind = msg.get("t")
         if topic == topics.game_state(self.studio) and kind == "state":
             self._view = {k: v for k, v in msg.items() if k not in ("v", "t")}
+            if self._fresh:  # the retained state on (re)connecting: a screen shows it at once
+                self._fresh = False
+                self._emit(self.bus.seq, msg["ts"], [])
         elif topic == topics.host(self.studio, "presence") and kind == "presence":
             up = msg.get("state") == "online"
             if up != self.host_up:
@@ -111,6 +117,7 @@ class RemoteFeed:
                     ):
                         await client.subscribe(t, qos=1)
                     self.broker_up = True
+                    self._fresh = True
                     self.connected.set()
                     delay = 0.1
                     self._link()

@@ -151,8 +151,4 @@ async def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    if "--uvloop" in sys.argv:
-        import uvloop
-
-        sys.exit(uvloop.run(main([a for a in sys.argv[1:] if a != "--uvloop"])))
     sys.exit(asyncio.run(main(sys.argv[1:])))

@@ -33,15 +33,18 @@ class LineProc:
         self.proc = await asyncio.create_subprocess_exec(
             _PY, *python_args, "-m", module, *args,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            limit=1 << 26,  # the host's report is one JSON line: a record per lock
         )  # fmt: skip
         self._reader = asyncio.create_task(self._read())
         await self.expect("ready", 60)
 
     async def _read(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
-        while line := await self.proc.stdout.readline():
-            await self.lines.put(line.decode().rstrip("\n"))
-        await self.lines.put("")  # the process ended
+        try:
+            while line := await self.proc.stdout.readline():
+                await self.lines.put(line.decode().rstrip("\n"))
+        finally:
+            await self.lines.put("")  # the process ended (or its output could not be read)
 
     def send(self, line: str) -> None:
         assert self.proc is not None and self.proc.stdin is not None

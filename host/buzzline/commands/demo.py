@@ -195,6 +195,7 @@ async def _demo(args: argparse.Namespace) -> int:
     from buzzline.io.operator_api import serve_operator_api
     from buzzline.io.security import broker_extra_config, write_broker_config
     from buzzline.sim.podium import AutoPress, VirtualPodium
+    from buzzline.viewer.demo import open_window
 
     rng = random.Random(args.seed)
     pids = [f"p{i + 1}" for i in range(args.podiums)]
@@ -261,10 +262,9 @@ async def _demo(args: argparse.Namespace) -> int:
                 while not all(svc.clocks.model(p.pid, p.boot).trusted for p in podiums):
                     await asyncio.sleep(0.05)
             print(f"podiums: {', '.join(p.pid for p in podiums)} online and clock-synced", flush=True)
+            print(f"overlay (OBS browser source): {url}/overlay", flush=True)
             if not args.headless:
-                print(
-                    "(no viewer window yet: open the console link above; the show plays here too)", flush=True
-                )
+                print(await open_window(svc), flush=True)
             try:
                 if args.operator:
                     print("run the show from the console: R read, Space arm, Enter right, ? keys", flush=True)

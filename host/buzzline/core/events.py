@@ -66,6 +66,7 @@ class PodiumHello:
     hw: str
     board: str
     fw: str
+    cap_us: int = 0  # its capture bound (clock.capture_bound_us of hello.board and hello.cap)
 
 
 # ---- operator commands: one interface for every control surface ----

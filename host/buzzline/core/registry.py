@@ -26,6 +26,8 @@ class PodiumInfo:
     clock_trusted: bool = False
     faults: int = 0
     seq_gaps: int = 0
+    cap: list[int] | None = None  # hello.cap as declared: [p99_us, max_us] from its selftest
+    capture_us: int | None = None  # the capture bound the host adds to its presses (None: no hello yet)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

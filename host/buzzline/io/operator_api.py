@@ -37,6 +37,7 @@ from buzzline.web.adapters_api import error, json_object
 from buzzline.web.auth import Auth
 from buzzline.web.livestate import Collector, full_state, jsonable, metric_families
 from buzzline.web.metrics import render
+from buzzline.web.overlay import Overlay
 
 if TYPE_CHECKING:
     from buzzline.host_service import HostService
@@ -73,6 +74,7 @@ def _query_value(text: str) -> Any:
 def build_app(svc: HostService, token: str) -> Starlette:
     auth = Auth(token)
     collector = Collector(svc)
+    overlay = Overlay(svc.notices)
 
     def denied(request: Request) -> JSONResponse | None:
         why = auth.operator(request)
@@ -141,9 +143,11 @@ def build_app(svc: HostService, token: str) -> Starlette:
         Route("/metrics", metrics, methods=["GET"]),
         *adapters_api.routes(svc, auth),
         *console.routes(svc, auth, collector),
+        *overlay.routes,
     ]
     app = Starlette(routes=routes)
     app.state.collector = collector
+    app.state.overlay = overlay
     app.state.auth = auth
     return app
 
@@ -157,6 +161,7 @@ class OperatorServer:
 
     async def close(self) -> None:
         await self.app.state.collector.close()  # live streams end, so the server can
+        self.app.state.overlay.close()
         self.server.should_exit = True
         await self.task
 

@@ -98,6 +98,8 @@ class VirtualPodium(Service):
         rng: random.Random | None = None,
         on_light: Callable[[VirtualPodium, LightState], None] | None = None,
         on_command: Callable[[VirtualPodium, dict[str, Any], int], None] | None = None,
+        board: str = "sim",
+        cap: list[int] | None = None,
     ) -> None:
         self.rng = rng or random.Random(pid)
         self.pid = pid
@@ -114,6 +116,12 @@ class VirtualPodium(Service):
         self.seq = 0
         self.epoch = 0
         self.armed = False
+        self.board = board
+        self.cap = cap  # hello.cap [p99_us, max_us], as a podium's selftest declares it
+        # What the lock acknowledgement declares (ack.fp/np): presses of one epoch.
+        self._press_ep = -1
+        self._fp = 0
+        self._np = 0
         self.light = LightState()
         self.on_light = on_light
         self.on_command = on_command
@@ -183,9 +191,12 @@ class VirtualPodium(Service):
         self.host_up.clear()  # until this broker says where the host is
         self._host_was_down = self._burst_first = False
         self.connects += 1
-        self._queue_up(
-            {"t": "hello", "pt": self.clock.now(), "hw": "sim-" + self.pid, "board": "sim", "fw": "sim-1"}
-        )
+        hello: dict[str, Any] = {
+            "t": "hello", "pt": self.clock.now(), "hw": "sim-" + self.pid, "board": self.board, "fw": "sim-1"
+        }  # fmt: skip
+        if self.cap is not None:
+            hello["cap"] = self.cap
+        self._queue_up(hello)
         self.link_up.set()
 
     async def _close(self, client: aiomqtt.Client) -> None:
@@ -246,11 +257,22 @@ class VirtualPodium(Service):
             await self._close(client)
 
     # -- what a contestant does --
-    async def press(self, at_podium_us: int | None = None) -> int:
+    async def press(self, at_podium_us: int | None = None, lose: bool = False) -> int:
         """Press the button (now, or stamped at a given podium time); returns the stamped podium time.
-        The buzz is queued at once and sent as soon as the link allows."""
+        The buzz is queued at once and sent as soon as the link allows.
+
+        ``lose``: the buzz takes its sequence number and counts in the lock acknowledgement but is
+        never published, as when the broker acknowledged it and then lost it."""
         pt = self.clock.now() if at_podium_us is None else at_podium_us
-        self._queue_up({"t": "buzz", "pt": pt, "ep": self.epoch})
+        if self.epoch != self._press_ep:
+            self._press_ep, self._fp, self._np = self.epoch, pt, 1
+        else:
+            self._np += 1
+            self._fp = min(self._fp, pt)
+        if lose:
+            self.seq += 1  # the host sees a gap
+        else:
+            self._queue_up({"t": "buzz", "pt": pt, "ep": self.epoch})
         return pt
 
     async def wait_light(self, pattern: str, timeout: float = 5.0) -> LightState:
@@ -343,7 +365,10 @@ class VirtualPodium(Service):
         elif kind == "lock":
             self.epoch = msg["ep"]
             self.armed = False
-            await self._send_up({"t": "ack", "pt": self.clock.now(), "cs": cs, "ep": msg["ep"]})
+            ack: dict[str, Any] = {"t": "ack", "pt": self.clock.now(), "cs": cs, "ep": msg["ep"], "np": 0}
+            if self._press_ep == self.epoch and self._np:
+                ack["fp"], ack["np"] = self._fp, self._np
+            await self._send_up(ack)
         elif kind == "light":
             self.light = LightState(msg["pat"], msg.get("col"), msg.get("ep"), cs)
             self.armed = msg["pat"] == "armed"

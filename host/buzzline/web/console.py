@@ -37,6 +37,7 @@ CSP = (
 )
 HEADERS = {"content-security-policy": CSP, "cache-control": "no-store", "x-content-type-options": "nosniff"}
 TICK_S = 1.0
+FAILED_LOGIN_S = 0.3
 _ids = itertools.count(1)
 
 
@@ -72,6 +73,7 @@ def routes(svc: HostService, auth: Auth, collector: Collector) -> list[BaseRoute
             else:
                 token = urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("token", [None])[0]
         if not auth.token_ok(token):
+            await asyncio.sleep(FAILED_LOGIN_S)  # guessing costs time
             if is_json:
                 return JSONResponse({"ok": False, "error": "wrong operator token"}, status_code=401)
             return page("login.html", 401, error="That is not the operator token.")

@@ -51,6 +51,7 @@ class Collector:
         self.scores: list[dict[str, Any]] = []
         self.false_starts: list[dict[str, Any]] = []  # the current question's
         self.question = -1
+        self._scores: dict[str, int] | None = dict(svc.engine.view().get("scores", {}))
         self.seq = 0
         self._decisions_seen = 0
         self._locks_seen = 0
@@ -99,7 +100,25 @@ class Collector:
                 entry.pop("k", None)
                 self.scores.append(entry)
                 del self.scores[:-HISTORY]
+        self._undone(notice)
         self._take_decisions()
+
+    def _undone(self, notice: Notice) -> None:
+        """Score changes an undo or redo made (they restore a snapshot: no score event says so)."""
+        scores = notice.view.get("scores", {})
+        before, self._scores = self._scores, dict(scores)
+        steps = [e for e in notice.events if e.get("k") in ("undo", "redo")]
+        if not steps or before is None:
+            return
+        why = f"{steps[-1]['k']} {steps[-1].get('command') or ''}".strip()
+        for player in sorted(set(scores) | set(before)):
+            delta = scores.get(player, 0) - before.get(player, 0)
+            if delta:
+                self.scores.append(
+                    {"player": player, "delta": delta, "total": scores.get(player, 0), "reason": why,
+                     "seq": notice.seq, "host_us": notice.host_us, "q": notice.view.get("q")}
+                )  # fmt: skip
+        del self.scores[:-HISTORY]
 
     def _take_decisions(self) -> None:
         decisions = self.svc.decisions
