@@ -9,10 +9,11 @@ ARGS    ?=
 
 all: test
 
+# pip -qq: errors only (setuptools' notice about editable layouts is nothing a user can act on)
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --quiet --upgrade pip
+	$(BIN)/pip install --quiet --quiet -e '.[dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)

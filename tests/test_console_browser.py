@@ -215,8 +215,8 @@ async def test_a_tie_shows_both_presses_with_their_bounds_and_the_rule(host, bro
     try:
         page = await _login(browser, base)
         await svc.command("arm")
-        at = time.monotonic_ns() // 1000 + 200_000
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.1)
+        at = time.monotonic_ns() // 1000  # now: no watermark of either podium can be later
         # both podiums stamp the same host instant: no clock can tell them apart
         await asyncio.gather(*(p.press(at_podium_us=p.clock.at(at)) for p in pods))
         decision = await svc.wait_decision(5)
@@ -274,6 +274,36 @@ async def test_forms_rename_a_player_and_plug_an_adapter_in(host, browser, broke
         await row.locator("button", has_text="Remove").click()
         await expect(row).to_have_count(0)
         assert svc.adapters.snapshot() == []
+    finally:
+        for p in pods:
+            await p.stop()
+
+
+async def test_the_page_follows_the_host(host, browser, broker):
+    """From a command's effects leaving the engine to the page showing them: printed, for
+    docs/console.md (the clocks compared are this machine's one wall clock)."""
+    svc, _, base = host
+    pods = await _podiums(svc, broker, "p1")
+    try:
+        page = await _login(browser, base)
+        await page.evaluate(
+            """() => { window.seen = [];
+            new MutationObserver(() => { const p = document.getElementById('phase');
+              if (p) window.seen.push([p.dataset.phase, performance.timeOrigin + performance.now()]); })
+            .observe(document.getElementById('show'), {childList: true, subtree: true}); }"""
+        )
+        lags = []
+        for _ in range(10):
+            for name, phase in (("read", "reading"), ("undo", "idle")):
+                await svc.command(name)
+                sent = time.time() * 1000
+                await expect(page.locator("#phase")).to_have_attribute("data-phase", phase)
+                seen = await page.evaluate("window.seen")
+                lags.append(next(t for p, t in reversed(seen) if p == phase) - sent)
+        lags.sort()
+        median, worst = lags[len(lags) // 2], lags[-1]
+        print(f"page behind the host: median {median:.1f} ms, max {worst:.1f} ms, n={len(lags)}")
+        assert len(lags) == 20 and all(lag > -5 for lag in lags)  # the page never shows it before it happened
     finally:
         for p in pods:
             await p.stop()

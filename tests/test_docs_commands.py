@@ -2,20 +2,24 @@
 written. Commands run in document order in a private directory (linked to the repository's
 protocol/, firmware/ and examples/), against a private Mosquitto. What a test must change, and
 nothing else: the broker address 127.0.0.1:1883 (the machine's broker, which tests never use), the
-operator API's port 8080 (a free one), /tmp/ and /etc/buzzline/ (inside the private directory),
-and optional flags in brackets. Long-running commands (host, sim, adapter run) start as in a
-terminal of their own and keep running while the rest of their page is followed (a `curl` to the
-host's API, a `sim` against the host); at the end of the page each must stop cleanly on Ctrl-C.
-Those that cannot run here are listed in NOT_RUN with the reason."""
+ports 8080 and 8090 of the operator API and the overlay (free ones), /tmp/ and /etc/buzzline/
+(inside the private directory), and optional flags in brackets; with no screen, SDL draws
+offscreen. Long-running commands (host,
+sim, adapter run, viewer) start as in a terminal of their own and keep running while the rest of
+their page is followed (a `curl` to the host's API, a `sim` against the host); at the end of the
+page each must stop cleanly on Ctrl-C. A block that starts and stops its own background job runs
+as one script. Those that cannot run here are listed in NOT_RUN with the reason."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -36,6 +40,7 @@ DOCS = [
 ]
 DOCS.append(ROOT / "protocol" / "SPEC.md")
 LINKED = ("protocol", "firmware", "examples")
+COPIED = ("docs",)  # commands write into it (docs/img): a copy, so the checkout stays as it is
 
 BENCH = "a benchmark: minutes of CPU (tests/test_fairness_bench.py and the e2e tests run small ones)"
 NOT_RUN = {
@@ -54,6 +59,10 @@ NOT_RUN = {
     r"pip install \./examples/": "installs into the project's .venv; tests/test_adapter_example.py "
     "installs the example in a venv of its own",
     r"adapters show jsonl|adapter run jsonl": "needs the example adapter installed (the line above)",
+    r"^sudo ": "administration of the Raspberry Pi the text sets up",
+    r"^cd buzzline\b|venv --system-site-packages|pip install -e \.": "sets up a checkout on the "
+    "Raspberry Pi (this project's .venv is made by make)",
+    r"SDL_VIDEODRIVER=kmsdrm": "needs a Raspberry Pi's display (KMS/DRM)",
     r"^MICROPYPATH=": "needs the podium.json the text below describes; tests/test_firmware.py runs podiums",
     r"bench viewer": "a benchmark (tests/test_viewer_bench.py runs a small one)",
     r"docs/img/|^kill %1$": "rewrites the committed pictures in docs/img; the block before it runs the "
@@ -64,7 +73,7 @@ NOT_RUN = {
 # placeholders in a synopsis line (KIND, HOST:PORT, or a $VARIABLE the text says to fill in): it
 # shows the form of a command, not one to run
 SYNOPSIS = re.compile(r"\b(KIND|HOST:PORT|STUDIO|SECRET)\b|\$[A-Z_]+\b")
-DAEMONS = re.compile(r"^buzzline (host|adapter run|sim(?!.*--seconds))\b")
+DAEMONS = re.compile(r"^buzzline (host|adapter run|sim(?!.*--seconds)|viewer(?=.*--(broker|web)))\b")
 COMMANDISH = re.compile(r"^(\$ |\.venv/bin/|buzzline |make |mosquitto |MICROPYPATH=|oscsend |echo )")
 
 
@@ -77,6 +86,9 @@ def shell_commands(path: Path) -> Iterator[tuple[int, str]]:
         lines = body.replace("\\\n", " ").splitlines()  # continuation lines join
         first = text[: m.start()].count("\n") + 2
         if lang not in ("", "sh", "bash", "shell", "console") or not lines:
+            continue
+        if any(line.endswith(" &") or line.startswith("kill %") for line in lines):
+            yield first, "\n".join(lines)  # a script with its own background job: run as one
             continue
         if any(line.startswith("$ ") for line in lines):
             cmds = [line[2:] for line in lines if line.startswith("$ ")]
@@ -116,11 +128,17 @@ class Place:
         (root / "tmp").mkdir()
         for name in LINKED:
             (root / name).symlink_to(ROOT / name)
+        for name in COPIED:
+            shutil.copytree(ROOT / name, root / name)
         self.open = MosquittoBroker(workdir=root / "broker-open")
         self.open.start()
         self.secured: MosquittoBroker | None = None
-        self.http = str(free_port())
-        self.env = {**os.environ, "TMPDIR": str(root / "tmp"), "PATH": f"{BIN}:{os.environ['PATH']}"}
+        self.http, self.web = str(free_port()), str(free_port())
+        # a short TMPDIR: Chromium's socket paths must fit in 108 bytes
+        self.tmpdir = tempfile.mkdtemp(prefix="bzdocs-")
+        self.env = {**os.environ, "TMPDIR": self.tmpdir, "PATH": f"{BIN}:{os.environ['PATH']}"}
+        # no screen here: SDL draws offscreen (docs/viewer.md), in a runtime directory of ours
+        self.env.update(SDL_VIDEODRIVER="dummy", XDG_RUNTIME_DIR=self.tmpdir)
 
     def broker_for(self, cmd: str) -> str:
         m = re.search(r"--credentials (\S+)", cmd)
@@ -141,6 +159,8 @@ class Place:
             "127.0.0.1:1883": self.broker_for(cmd),
             "--http 8080": f"--http {self.http}",
             "127.0.0.1:8080": f"127.0.0.1:{self.http}",
+            "--web 8090": f"--web {self.web}",
+            "127.0.0.1:8090": f"127.0.0.1:{self.web}",
             "/tmp/": f"{self.root}/tmp/",
             "/etc/buzzline/": f"{self.root}/etc/buzzline/",
         }
@@ -149,6 +169,7 @@ class Place:
         return re.sub(r" \[-\w\]", "", out)
 
     def close(self) -> None:
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
         self.open.stop()
         if self.secured is not None:
             self.secured.stop()
@@ -206,7 +227,11 @@ def test_every_documented_command_runs(tmp_path: Path) -> None:
                 continue
             line = place.command(cmd)
             name = re.sub(rf"^{re.escape(str(BIN))}/", "", line.split(" #")[0])
-            if DAEMONS.match(name):
+            if "\n" in line:  # a script that starts and stops its own background job
+                while running:
+                    running.pop().stop()
+                line = "set -e\n" + line
+            if DAEMONS.match(name) and "\n" not in line:
                 running.append(Daemon(place, line))
             else:
                 r = subprocess.run(

@@ -347,6 +347,14 @@ for pid, boot in (("p1", 0), ("a" * 32, 2147483647)):
         if bytes(buf[3:end]) != codec.encode(hello):
             bad += 1
             print("differs", hello, bytes(buf[3:end]))
+        for prev in (None, [1, v, v, 0, v]):
+            end = w.sync(buf, 3, v % 2**31, v, prev)
+            msg = {"t": "sync", "id": pid, "b": boot, "n": v % 2**31, "t1": v}
+            if prev is not None:
+                msg["prev"] = prev
+            if bytes(buf[3:end]) != codec.encode(msg):
+                bad += 1
+                print("differs", msg, bytes(buf[3:end]))
         end = w.ack(buf, 3, v, v, v, v, v, 7)
         msg = {"t": "ack", "id": pid, "b": boot, "seq": v, "pt": v, "cs": v, "ep": v, "fp": v, "np": 7}
         if bytes(buf[3:end]) != codec.encode(msg):
@@ -356,3 +364,25 @@ print("bad", bad)
 """
     r = subprocess.run([micropython, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip().endswith("bad 0"), r.stdout + r.stderr
+
+
+def test_bench_firmware_runs_real_podiums_through_the_generated_broker_config() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "buzzline.cli", "bench", "firmware", "--podiums", "2", "--presses", "3",
+         "--json"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout)
+    assert out["lost"] == 0 and out["memory_errors"] == 0, out
+    for k in ("press_to_lock_ms", "press_to_winner_light_ms"):
+        assert 0 < out[k]["p50"] <= out[k]["p99"], out
+    assert (
+        out["press_to_lock_ms"]["p50"] < out["press_to_winner_light_ms"]["p99"] and out["heap_peak_kb"] <= 96
+    )
+    assert 0 < out["heap_free_at_arm_kb"] < 96
+    bad = subprocess.run(
+        [sys.executable, "-m", "buzzline.cli", "bench", "firmware", "--podiums", "0"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "at least 1" in bad.stderr and "Traceback" not in bad.stderr

@@ -120,3 +120,11 @@ def test_osc_commands() -> None:
         with pytest.raises(Refusal) as info:
             command_of("/buzzline", address, args)
         assert why in str(info.value)
+
+
+def test_preset_ports_follow_the_transport() -> None:
+    from buzzline.adapters.oscpresets import PRESETS
+
+    eos = PRESETS["eos"]
+    assert (eos.port_for("udp"), eos.port_for("tcp-length"), eos.port_for("tcp-slip")) == (8000, 3032, 3037)
+    assert PRESETS["qlab"].port_for("tcp-slip") == 53000

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from buzzline.benchmarks.viewer import CHROMIUM, CHROMIUM_ARGS
 from buzzline.core.show import Player, Round, Rules, Show
 from buzzline.host_service import HostService
 from buzzline.io.broker import MosquittoBroker, free_port
@@ -22,16 +23,6 @@ from buzzline.io.operator_api import OperatorServer, serve_operator_api
 from buzzline.sim.podium import VirtualPodium
 
 pytestmark = pytest.mark.broker
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 STUDIO = "ovl"
 PIDS = ("p1", "p2", "p3")
 WAIT_MS = 5000  # generous on a loaded machine: latency is measured by `buzzline bench viewer`
@@ -53,7 +44,7 @@ async def browser() -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             yield b
         finally:

@@ -21,6 +21,8 @@ def test_bench_viewer_reports_frames_and_latencies(capsys: Any, monkeypatch: Any
     assert out["frame_ms"]["full"]["n"] == 10
     n2p = out["notice_to_pixels_ms"]
     assert n2p["n"] == 5 and 0 < n2p["p50"] <= n2p["max"]
+    mqtt = out["standalone_notice_to_pixels_ms"]  # the broker fixture's Mosquitto is required anyway
+    assert mqtt["n"] == 5 and 0 < mqtt["p50"] <= mqtt["max"]
     ovl = out["overlay_notice_to_dom_ms"]
     if os.path.exists("/usr/bin/chromium"):
         assert ovl["n"] == 5 and 0 < ovl["p50"] <= ovl["max"]

@@ -99,8 +99,10 @@ async def test_in_host_viewer_adapter_shows_the_winner_and_the_false_start(broke
         p3 = next(p for p in snap["panels"] if p["podium"] == "p3")
         assert p3["false_start_ms"] is not None and p3["false_start_ms"] > 0
         assert window.frames > 0 and len(window.notice_to_pixels_ms) > 0
-        # Esc (the window's own loop ends): the adapter stops, marked disconnected, the host goes on
-        window.close()
+        # Esc in the window: its loop ends, the adapter stops, marked disconnected, the host goes on
+        import pygame
+
+        pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE, mod=0, unicode="\x1b"))
         await until(lambda: inst.status is Status.DISCONNECTED, "the adapter to stop")
         assert inst.message == "window closed"
         assert svc.failed is None and svc.connected.is_set()
@@ -179,5 +181,20 @@ async def test_standalone_viewer_follows_a_secured_studio_and_cannot_publish(tmp
             finally:
                 probe.close()
             assert svc.engine.view()["winner"] == winner  # the spoofs changed nothing
+
+            # the host stops cleanly (no last will): the viewer still learns it has gone
+            tasks = [asyncio.create_task(feed.run()), asyncio.create_task(forward())]
+            try:
+                await until(lambda: feed.connected.is_set(), "the feed to reconnect")
+                await svc.stop()
+                await until(
+                    lambda: "host" in str(window.scene.snapshot(time.monotonic() * 1000)["banner"]),
+                    "the host-gone banner",
+                )
+            finally:
+                for t in tasks:
+                    t.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await t
     finally:
         b.stop()

@@ -15,7 +15,8 @@ os.environ["SDL_VIDEODRIVER"] = "dummy"
 import pygame
 from buzzline.cli import main as cli_main
 from buzzline.viewer.demo import demo_state
-from buzzline.viewer.render import Renderer, blend, layout
+from buzzline.viewer.layout import layout
+from buzzline.viewer.render import Renderer, blend
 from buzzline.viewer.scene import Scene, state_events
 from buzzline.viewer.theme import DEFAULT, ThemeError, load_theme, parse_colour
 from buzzline.viewer.window import init_pygame

@@ -3,7 +3,7 @@
 import asyncio
 import gc
 from os import urandom
-from time import ticks_add, ticks_diff, ticks_ms
+from time import ticks_add, ticks_diff, ticks_ms, ticks_us
 
 from buzzline_protocol import codec, topics
 
@@ -16,13 +16,13 @@ from podium.lights import Lights
 from podium.mqtt import MQTTClient
 from podium.wire import UpWriter
 
-_UP_KINDS = ("hello", "hb", "buzz", "ack", "fault")
 # Records for what is sent while armed, encoded without allocation by podium.wire:
 # [kind, pt, ep, cs or rssi, fp or rst, np, seq], recycled once the broker acknowledged them.
 _K_HB = 1
 _K_BUZZ = 2
 _K_ACK = 3
 _K_HELLO = 4
+_K_SYNC = 5  # [kind, t1, n, ...]: no seq (its own topic, QoS 0)
 _RECORDS = 6
 
 
@@ -77,6 +77,10 @@ class Podium:
         self._arm_alloc = 0
         self._mem_errors = 0
         self._gc_off_when_sent = False
+        # ticks_us of the last press edge, lock handled, winner light set (for benchmarks)
+        self.t_press_us = ticks_us()
+        self.t_lock_us = self.t_press_us
+        self.t_winner_us = self.t_press_us
         self.restarts = 0  # tasks the supervisor restarted (reported as hb.rst)
         self._press_ep = -1  # the epoch the press summary below is for
         self._fp = 0  # earliest press in that epoch (podium us)
@@ -160,27 +164,23 @@ class Podium:
     def _prepare(self, msg):
         # Called by the link at first transmission: seq follows the send order exactly.
         if isinstance(msg, list):
+            if msg[0] == _K_SYNC:
+                self._sync_n += 1
+                self._sync_t1 = self.clock.now()
+                msg[1] = self._sync_t1
+                msg[2] = self._sync_n
+                return msg
             self.seq += 1
             msg[6] = self.seq
             if msg[0] == _K_HB:
                 msg[4] = self.restarts
             return msg
-        kind = msg["t"]
-        if kind in _UP_KINDS:
-            # seq is taken only once the message is encoded: a failed encode (no heap) must not
-            # leave a gap the host would wait for
-            msg["seq"] = self.seq + 1
-            data = codec.encode(msg)
-            self.seq += 1
-            return data
-        if kind == "sync":
-            self._sync_n += 1
-            self._sync_t1 = self.clock.now()
-            msg["n"] = self._sync_n
-            msg["t1"] = self._sync_t1
-            if self._prev is not None:
-                msg["prev"] = self._prev
-        return codec.encode(msg)
+        # A fault (the only upstream message still built as a dict): seq is taken only once the
+        # message is encoded, so a failed encode (no heap) leaves no gap the host would wait for.
+        msg["seq"] = self.seq + 1
+        data = codec.encode(msg)
+        self.seq += 1
+        return data
 
     def _now_watermark(self) -> int:
         # Presses already in the IRQ ring are queued first, so a later pt never overtakes them.
@@ -205,9 +205,12 @@ class Podium:
             return w.buzz(buf, off, r[6], r[1], r[2])
         if kind == _K_HELLO:
             return w.hello(buf, off, r[6], r[1])
+        if kind == _K_SYNC:
+            return w.sync(buf, off, r[2], r[1], self._prev)
         return w.ack(buf, off, r[6], r[1], r[3], r[2], r[4], r[5])
 
-    def _on_press(self, raw: int) -> None:
+    def _on_press(self, raw) -> None:
+        self.t_press_us = raw
         pt = self.clock.at(raw)
         ep = self.epoch
         if ep != self._press_ep:
@@ -250,7 +253,7 @@ class Podium:
 
     def _send_sync(self) -> None:
         self._last_sync = ticks_ms()
-        self.mqtt.publish(self.t_sync, {"t": "sync", "id": self.pid, "b": self.boot}, 0)
+        self.mqtt.publish(self.t_sync, self._record(_K_SYNC, 0, 0, 0), 0)
 
     def _on_up(self) -> None:
         if self.armed:
@@ -296,6 +299,7 @@ class Podium:
 
     def _command(self, kind: str, msg: dict) -> None:
         if kind == "lock":
+            self.t_lock_us = ticks_us()
             pt = self._now_watermark()
             self.epoch = msg["ep"]
             self._disarm()
@@ -321,6 +325,8 @@ class Podium:
                 print("podium: light for another epoch ignored")
                 return
             self.lights.set(msg["pat"], msg.get("col"), msg.get("dur", 0))
+            if msg["pat"] == "winner":
+                self.t_winner_us = ticks_us()
         elif kind == "ident":
             self.lights.set("identify", None, msg["dur"])
 

@@ -1,7 +1,7 @@
-# Allocation-free encoders for what a podium sends while armed or on reconnecting (hb, buzz,
-# ack, hello): they write into a caller's bytearray exactly the bytes codec.encode would produce
-# for the same message (the firmware tests compare both under MicroPython). The rest (fault,
-# sync) goes through the codec.
+# Allocation-free encoders for what a podium sends often, while armed or on reconnecting (hb,
+# buzz, ack, hello, sync): they write into a caller's bytearray exactly the bytes codec.encode
+# would produce for the same message (the firmware tests compare both under MicroPython). The
+# rest (fault, presence) goes through the codec.
 from micropython import const
 
 MAX = const(224)  # hb, buzz, ack with a 32-character id and U53 fields fit this (hello: longer)
@@ -15,6 +15,9 @@ _RST = b',"rst":'
 _FP = b',"fp":'
 _NP = b',"np":'
 _END = b"}"
+_N = b',"n":'
+_T1 = b',"t1":'
+_PREV = b',"prev":['
 
 
 def _head(kind: str, pid: str, boot: int) -> bytes:
@@ -54,6 +57,7 @@ class UpWriter:
         self._buzz = _head("buzz", pid, boot)
         self._ack = _head("ack", pid, boot)
         self._hello = _head("hello", pid, boot)
+        self._sync = _head("sync", pid, boot)
         # what follows pt in this boot's hello (hw, board, fw, cap), cut from a codec encoding
         self._hello_tail = hello_tail
 
@@ -77,6 +81,21 @@ class UpWriter:
             i = put_int(buf, i, -rssi if rssi < 0 else rssi)
         if rst:
             i = put_int(buf, put(buf, i, _RST), rst)
+        return put(buf, i, _END)
+
+    def sync(self, buf, off: int, n: int, t1: int, prev) -> int:
+        i = put(buf, off, self._sync)
+        i = put_int(buf, put(buf, i, _N), n)
+        i = put_int(buf, put(buf, i, _T1), t1)
+        if prev is not None:
+            i = put(buf, i, _PREV)
+            for k in range(5):
+                if k:
+                    buf[i] = 44  # ","
+                    i += 1
+                i = put_int(buf, i, prev[k])
+            buf[i] = 93  # "]"
+            i += 1
         return put(buf, i, _END)
 
     def buzz(self, buf, off: int, seq: int, pt: int, ep: int) -> int:

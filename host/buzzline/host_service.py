@@ -107,6 +107,7 @@ class HostService(Service):
         self.failed: BaseException | None = None
         self.reconnects = 0
         self.superseded = 0  # publishes not sent because the broker was down (resynced instead)
+        self.unsendable = 0  # messages the codec refused to encode (logged)
         self.locks_sent = 0  # and the latest latencies, input to lock handed to the connection (/metrics)
         self.lock_latencies_us: collections.deque[int] = collections.deque(maxlen=1024)
         self._log_path = Path(log_path) if log_path else None
@@ -171,6 +172,7 @@ class HostService(Service):
         self._stopping = True
         await self.adapters.close()
         await self._drain(2)  # let what the engine already decided reach the broker
+        await self._say_offline()
         if self._main is not None:
             # the group's tasks too: one of them may swallow a cancel (see cancel_and_wait), and
             # a group whose cancel was swallowed does not pass a second one on
@@ -182,6 +184,16 @@ class HostService(Service):
             self._eventlog.close()
             self._eventlog = None
         self._stopped.set()
+
+    async def _say_offline(self) -> None:
+        """A clean disconnect sends no last will: say it, so viewers can show the host has gone."""
+        client = self._client
+        if client is None:
+            return
+        offline = codec.encode({"t": "presence", "id": "host", "state": "offline"})
+        with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+            async with asyncio.timeout(1):
+                await client.publish(topics.host(self.studio, "presence"), offline, qos=1, retain=True)
 
     async def wait_stopped(self) -> None:
         """Until the service stops, by ``stop()`` or because a part of it failed (see ``failed``)."""
@@ -302,8 +314,14 @@ class HostService(Service):
             self.superseded += 1
             log.debug("broker down: %s superseded by the resync on reconnect", w.topic)
             return
+        try:
+            data = codec.encode(w.msg)
+        except codec.ProtocolError as e:  # a bug, but not one to take the host down with it
+            self.unsendable += 1
+            log.error("not published on %s: %s", w.topic, e)
+            return
         paho = client._client  # aiomqtt's paho client: the publish path without a task
-        info = paho.publish(w.topic, codec.encode(w.msg), qos=w.qos, retain=w.retain)
+        info = paho.publish(w.topic, data, qos=w.qos, retain=w.retain)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             self.superseded += 1
             log.info("publish to %s failed (%s): resynced on reconnect", w.topic, mqtt.error_string(info.rc))

@@ -30,6 +30,11 @@ def now_us() -> int:
     return time.monotonic_ns() // 1000
 
 
+def cpu_us() -> int:
+    """CPU time of this thread: against wall time, what the process spent waiting for a core."""
+    return time.thread_time_ns() // 1000
+
+
 class LockTrace:
     """Stamps of every lock the host sends; ``records`` holds one dict of stamps per lock."""
 
@@ -58,20 +63,22 @@ class LockTrace:
 
         def sock_send(buf: bytes | bytearray) -> int:
             t0 = now_us()
+            c0 = cpu_us()
             n: int = inner_send(buf)
             if self._pending:
-                self._sent(bytes(buf[:n]), t0)
+                self._sent(bytes(buf[:n]), t0, c0)
             return n
 
         paho.on_message = on_message
         paho._sock_send = sock_send
 
-    def _sent(self, buf: bytes, t0: int) -> None:
+    def _sent(self, buf: bytes, t0: int, c0: int) -> None:
         t = now_us()
         keep = []
         for payload, rec in self._pending:
             if payload in buf:
                 rec["sock"] = t0
+                rec["cpu"] = c0 - rec["cpu"]  # CPU time of the host's thread, dequeued -> sock
                 rec["sent"] = t
                 if len(self.records) < self.limit:
                     self.records.append(rec)
@@ -87,7 +94,7 @@ class LockTrace:
             self._skip -= 1
             self._cur = {}
             return
-        self._cur = {"read": self._reads.popleft() if self._reads else t, "dequeued": t}
+        self._cur = {"read": self._reads.popleft() if self._reads else t, "dequeued": t, "cpu": cpu_us()}
 
     def mark(self, stage: str) -> None:
         if self._cur:

@@ -2,6 +2,7 @@
 # light that records what it shows, and the harness itself, a TCP line protocol on 127.0.0.1:
 #   press | release | bounce N   -> "ok"            (edges on the fake pin, IRQ fired at once)
 #   light?                       -> "PATTERN RRGGBB R,G,B"
+#   times?                       -> "PRESS_US LOCK_US WINNER_US" (ticks_us of the last of each)
 #   heap?                        -> "PEAK_ALLOC LIVE_AFTER_COLLECT"
 #   mem?                         -> "arm_free=N arm_free_min=N poll_max=N armed_max=N forced=N memerr=N"
 #   state?                       -> "up=0|1 armed=0|1 ep=N seq=N drops=N pending=N faults=N b=N"
@@ -171,6 +172,16 @@ class UnixBoard:
             self.button_pin.drive(1)
             out[0:3] = b"ok\n"
             return 3
+        if self._is(n, b"times?"):
+            # ticks_us (CLOCK_MONOTONIC on this port) of the last press edge, lock, winner light
+            app = self.app
+            i = put_int(out, 0, app.t_press_us)
+            out[i] = 32
+            i = put_int(out, i + 1, app.t_lock_us)
+            out[i] = 32
+            i = put_int(out, i + 1, app.t_winner_us)
+            out[i] = 10
+            return i + 1
         if not self._is(n, b"light?"):
             return -1
         # "PATTERN RRGGBB R,G,B"

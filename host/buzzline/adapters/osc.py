@@ -112,7 +112,7 @@ class OscDeskAdapter(Adapter):
             else:
                 self._rules.setdefault(rule.trigger, []).append((rule, True))
         self.limiter = RateLimiter(config["rate"], config["burst"])
-        self.port = config["port"] or self.preset.port
+        self.port = config["port"] or self.preset.port_for(config["transport"])
         self.target = f"{config['transport']} {config['host']}:{self.port}"
         ctx.set_status(Status.CONNECTING, self.target)
         if config["transport"] == "udp":

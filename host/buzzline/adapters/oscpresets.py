@@ -16,6 +16,10 @@ class Preset(NamedTuple):
     rules: dict[str, dict[str, Any]]
     ping: tuple[str, tuple[Any, ...]] | None = None  # sent every ping period
     pong: str = ""  # an address (prefix) the desk answers with: status ok while it does
+    tcp_ports: dict[str, int] = {}  # transport -> port, where TCP listens elsewhere than UDP
+
+    def port_for(self, transport: str) -> int:
+        return self.tcp_ports.get(transport, self.port)
 
 
 def _flag(state: str, path: str, on: Any = 1.0, off: Any = 0.0) -> dict[str, Any]:
@@ -54,6 +58,7 @@ EOS = Preset(
     },
     ping=("/eos/ping", ()),
     pong="/eos/out/ping",
+    tcp_ports={"tcp-length": 3032, "tcp-slip": 3037},
 )
 
 QLAB = Preset(

@@ -2,14 +2,18 @@
 
 What a show runs (``buzzline host``: the same service, event log and fsync), plus what only a
 benchmark needs: the lock-path stamps (``LockTrace``), a pause that unsubscribes the host from
-every podium topic while the bare relay takes a press, and slow adapters hot-plugged in the
+the podiums' ``up`` topic (buzzes, acknowledgements, heartbeats; it goes on answering clock
+syncs) while the bare relay takes a press, and slow adapters hot-plugged in the
 host (``svc.adapters.add``) through the manager's ``kinds`` override.
 
 stdin, one command a line, each answered by one line on stdout (``ok ...`` or ``err ...``):
-    cmd NAME [JSON]   an operator command              ready N   ok once N podiums are trusted
-    pause / resume    unsubscribe / resubscribe         adapters N SLEEP_MS   N slow adapters (0: none)
-    heard N           ok once N podiums were heard since the last resume (their sequence gap seen)
-    cpu               host CPU and wall seconds          report    the lock stamps (one JSON line)
+    cmd NAME [JSON]       an operator command
+    ready N               ok once N podiums are online with a trusted clock
+    pause / resume        unsubscribe from / resubscribe to the podiums' up topic
+    heard N               ok once N podiums sent a heartbeat since the last resume
+    adapters N SLEEP_MS   run N slow adapters (0: none)
+    cpu                   the host's CPU seconds and the wall clock
+    report                the lock stamps (one JSON line)
     quit
 """
 
@@ -92,9 +96,10 @@ async def _control(svc: HostService, trace: LockTrace, gaps: _GapFilter) -> None
             ok = [p for p in svc.registry.podiums.values() if p.online and p.clock_trusted]
             _out(f"{'ok' if len(ok) >= want else 'wait'} {len(ok)}")
         elif word in ("pause", "resume") and client is not None:
-            for leaf in topics.UPSTREAM:
-                flt = topics.podium_filter(svc.studio, leaf)
-                await (client.unsubscribe(flt) if word == "pause" else client.subscribe(flt, qos=1))
+            # Only the game's leaf: the host keeps answering clock syncs, so the podiums and the
+            # broker carry the same load while the relay takes a press as while the host does.
+            flt = topics.podium_filter(svc.studio, "up")
+            await (client.unsubscribe(flt) if word == "pause" else client.subscribe(flt, qos=1))
             await asyncio.sleep(0.002 if word == "pause" else 0)  # what was on its way meanwhile
             resumed = time.monotonic_ns() // 1000
             _out("ok")
@@ -127,6 +132,8 @@ async def main(argv: list[str]) -> int:
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--studio", required=True)
     ap.add_argument("--log", required=True)
+    ap.add_argument("--user", default=None, help="broker account (a secured broker)")
+    ap.add_argument("--password", default=None)
     ap.add_argument("--lock-after-fsync", action="store_true")
     ap.add_argument("--fsync-inline", action="store_true")
     a = ap.parse_args(argv)
@@ -135,7 +142,9 @@ async def main(argv: list[str]) -> int:
     gaps = _GapFilter()
     logging.getLogger("buzzline.host").addFilter(gaps)
     show = dataclasses.replace(Show.default([]), rounds=())  # as `buzzline host` without a show
-    async with HostService(a.host, a.port, a.studio, show=show, log_path=a.log) as svc:
+    async with HostService(
+        a.host, a.port, a.studio, show=show, log_path=a.log, username=a.user, password=a.password
+    ) as svc:
         svc.adapters = AdapterManager(
             svc.notices, svc.view, svc._adapter_command, kinds={SLOW_KIND: SlowAdapter}
         )

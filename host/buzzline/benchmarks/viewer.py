@@ -10,6 +10,10 @@
   adapter run by the ``AdapterManager`` (as in the host) to the window's thread, until the display
   update that shows it ends. The window runs at its real 60 Hz pace, so this includes the wait for
   the next frame.
+- ``standalone_notice_to_pixels_ms``: the standalone path (``buzzline viewer --broker``): a
+  ``game/state`` message and a ``winner`` event published on a private Mosquitto, read by the remote
+  feed, through the same adapter and window, from the event's publish to the pixels. Left out, with
+  the reason, where Mosquitto is missing.
 - ``overlay_notice_to_dom_ms``: a notice published on a notice bus served by the overlay's routes
   (uvicorn on loopback), until Debian's Chromium (headless, driven by Playwright) shows the new
   winner's name in the page (Playwright polls once per animation frame, so up to 16.7 ms of it is
@@ -25,11 +29,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
 import random
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 NAME = "viewer"
@@ -116,17 +122,19 @@ def frame_times(size: tuple[int, int], podiums: int, frames: int) -> dict[str, A
     }
 
 
-async def notice_latency(size: tuple[int, int], podiums: int, notices: int, seed: int) -> dict[str, Any]:
-    from buzzline.adapters.api import CommandResult, Notice, Status
+Publish = Callable[[int, dict[str, Any]], Awaitable[None]]
+
+
+async def _window_latency(
+    bus: Any, view: dict[str, Any], publish: Publish, size: tuple[int, int], notices: int, seed: int
+) -> list[float]:
+    """The ``viewer`` adapter on ``bus`` under the adapter runner; ``publish(n, view)`` sends notice
+    ``n`` (a new winner each time) by whatever path is measured; the window's latency figures."""
+    from buzzline.adapters.api import CommandResult, Status
     from buzzline.adapters.runner import AdapterManager
-    from buzzline.notices import NoticeBus
     from buzzline.viewer.adapter import ViewerAdapter
-    from buzzline.viewer.demo import demo_state
-    from buzzline.viewer.scene import state_events
 
     rng = random.Random(seed)
-    view, events = state_events(demo_state(podiums))
-    bus = NoticeBus()
 
     async def command(name: str, **args: Any) -> CommandResult:
         return CommandResult(False, "read-only benchmark")
@@ -142,20 +150,78 @@ async def notice_latency(size: tuple[int, int], podiums: int, notices: int, seed
         adapter = inst.adapter
         assert isinstance(adapter, ViewerAdapter) and adapter.window is not None
         window = adapter.window
+        await asyncio.sleep(0.2)  # the start-up notice is on screen
         window.notice_to_pixels_ms.clear()
-        pids = [f"p{i + 1}" for i in range(podiums)]
+        pids = list(view["info"]["podiums"])
         for n in range(notices):
             winner = pids[n % len(pids)]
-            v = dict(view, winner=winner, q=view["q"] + n)
+            v = dict(view, winner=winner, q=view["q"] + n + 1)
             v["info"] = dict(view["info"], winner_player=view["info"]["podiums"][winner]["player"])
-            bus.publish(Notice(n + 1, time.monotonic_ns() // 1000, tuple(events), v))
+            await publish(n + 1, v)
             await asyncio.sleep(rng.uniform(0.03, 0.07))
         async with asyncio.timeout(5):
             while len(window.notice_to_pixels_ms) < notices:
                 await asyncio.sleep(0.02)
-        return {"notice_to_pixels_ms": _summary(list(window.notice_to_pixels_ms)[-notices:])}
+        return list(window.notice_to_pixels_ms)[-notices:]
     finally:
         await manager.close()
+
+
+async def notice_latency(size: tuple[int, int], podiums: int, notices: int, seed: int) -> dict[str, Any]:
+    """In the host: notices published on the host's kind of notice bus."""
+    from buzzline.adapters.api import Notice
+    from buzzline.notices import NoticeBus
+    from buzzline.viewer.demo import demo_state
+    from buzzline.viewer.scene import state_events
+
+    view, events = state_events(demo_state(podiums))
+    bus = NoticeBus()
+
+    async def publish(n: int, v: dict[str, Any]) -> None:
+        bus.publish(Notice(n, time.monotonic_ns() // 1000, tuple(events), v))
+
+    return {"notice_to_pixels_ms": _summary(await _window_latency(bus, view, publish, size, notices, seed))}
+
+
+async def standalone_latency(size: tuple[int, int], podiums: int, notices: int, seed: int) -> dict[str, Any]:
+    """Standalone: ``game/state`` and a ``winner`` event published on a private Mosquitto, read by
+    the remote feed (``buzzline viewer --broker``); timed from the event's publish."""
+    import aiomqtt
+    from buzzline_protocol import codec, topics
+
+    from buzzline.adapters.remote import RemoteFeed
+    from buzzline.io.broker import MosquittoBroker, find_mosquitto
+    from buzzline.viewer.demo import demo_state
+    from buzzline.viewer.scene import state_events
+
+    if find_mosquitto() is None:
+        return {"standalone_notice_to_pixels_ms": None, "standalone_skipped": "mosquitto is not installed"}
+    view, _ = state_events(demo_state(podiums))
+    broker = MosquittoBroker()
+    broker.start()
+    try:
+        feed = RemoteFeed(broker.host, broker.port, "bench")
+        task = asyncio.create_task(feed.run())
+        try:
+            async with aiomqtt.Client(broker.host, broker.port) as client:
+                await asyncio.wait_for(feed.connected.wait(), 10)
+
+                async def publish(n: int, v: dict[str, Any]) -> None:
+                    ts = time.monotonic_ns() // 1000
+                    state = {**v, "t": "state", "ts": ts}
+                    await client.publish(topics.game_state("bench"), codec.encode(state), qos=1, retain=True)
+                    d = {"podium": v["winner"], "player": v["info"]["winner_player"]}
+                    event = {"t": "event", "n": n, "i": 0, "of": 1, "ts": ts, "k": "winner", "d": d}
+                    await client.publish(topics.game_events("bench"), codec.encode(event), qos=1)
+
+                times = await _window_latency(feed.bus, view, publish, size, notices, seed)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    finally:
+        broker.stop()
+    return {"standalone_notice_to_pixels_ms": _summary(times)}
 
 
 CHROMIUM = "/usr/bin/chromium"
@@ -238,6 +304,7 @@ def run_viewer(size: tuple[int, int], podiums: int, frames: int, notices: int, s
         "podiums": podiums,
         **frame_times(size, podiums, frames),
         **asyncio.run(notice_latency(size, podiums, notices, seed)),
+        **asyncio.run(standalone_latency(size, podiums, notices, seed)),
         **asyncio.run(overlay_latency(podiums, min(notices, 100), seed)),
         "pygame": pygame.version.ver,
         "sdl": ".".join(map(str, pygame.get_sdl_version())),
@@ -275,6 +342,11 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{label:17s} p50 {s['p50']:7.3f} ms  p99 {s['p99']:7.3f} ms  max {s['max']:7.3f} ms")
         n = result["notice_to_pixels_ms"]
         print(f"notice to pixels  p50 {n['p50']:7.3f} ms  p99 {n['p99']:7.3f} ms  max {n['max']:7.3f} ms")
+        m = result["standalone_notice_to_pixels_ms"]
+        if m is None:
+            print(f"standalone: skipped ({result['standalone_skipped']})")
+        else:
+            print(f"over MQTT         p50 {m['p50']:7.3f} ms  p99 {m['p99']:7.3f} ms  max {m['max']:7.3f} ms")
         o = result["overlay_notice_to_dom_ms"]
         if o is None:
             print(f"overlay: skipped ({result['overlay_skipped']})")

@@ -17,7 +17,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from buzzline.commands._common import broker_address, check_log_path
 from buzzline.core.types import Decision
+from buzzline.errors import UserError
 from buzzline.narrate import decision_event, decision_line, event_line, names_of, standings
 
 NAME = "demo"
@@ -189,21 +191,29 @@ async def _demo(args: argparse.Namespace) -> int:
         MosquittoBroker,
         find_mosquitto,
         free_port,
-        parse_address,
         start_broker,
     )
     from buzzline.io.operator_api import serve_operator_api
+    from buzzline.io.reach import wait_for_broker
     from buzzline.io.security import broker_extra_config, write_broker_config
     from buzzline.sim.podium import AutoPress, VirtualPodium
     from buzzline.viewer.demo import open_window
 
+    # what the user gave, checked before anything starts (one line each, buzzline.errors)
+    if not 1 <= args.podiums <= 64:
+        raise UserError(f"--podiums {args.podiums}", "must be 1 to 64")
+    if args.log_path:
+        check_log_path(args.log_path)
+    if args.broker:
+        host, port = broker_address(args.broker)
+        await wait_for_broker(host, port, can_wait=False)
     rng = random.Random(args.seed)
     pids = [f"p{i + 1}" for i in range(args.podiums)]
     broker: Broker | None = None
     creds: dict[str, tuple[str | None, str | None]] = {}
     tmp = tempfile.TemporaryDirectory(prefix="buzzline-demo-")
-    if args.broker:
-        host, port = parse_address(args.broker)
+    if args.broker:  # the user's broker, checked above
+        print(f"broker: {host}:{port} (yours)", flush=True)
     elif find_mosquitto() and not args.embedded_broker:
         # The secured setup a studio would run: per-podium accounts and an ACL.
         secrets = write_broker_config(tmp.name, args.studio, pids)

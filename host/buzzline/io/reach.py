@@ -23,8 +23,10 @@ async def check_broker(
     username: str | None = None,
     password: str | None = None,
     timeout: float = CONNECT_TIMEOUT_S,
+    can_wait: bool = True,
 ) -> None:
-    """Connect once and leave; raises ``UserError`` naming the address and the reason."""
+    """Connect once and leave; raises ``UserError`` naming the address and the reason (and, when
+    the command has it, that --wait retries)."""
     what = f"broker {host}:{port}"
     try:
         async with asyncio.timeout(timeout + 1):
@@ -52,7 +54,7 @@ async def check_broker(
         elif "] " in reason:  # "[Errno 111] Connection refused" -> "connection refused"
             reason = reason.split("] ", 1)[1]
         reason = reason[:1].lower() + reason[1:]
-        hint = "is the broker running? --wait keeps retrying"
+        hint = "is the broker running?" + (" --wait keeps retrying" if can_wait else "")
         if reason in ("name or service not known", "temporary failure in name resolution"):
             reason, hint = "unknown host name", "check HOST in --broker HOST:PORT"
         raise UserError(what, reason, hint) from None
@@ -69,6 +71,7 @@ async def wait_for_broker(
     password: str | None = None,
     *,
     wait: bool = False,
+    can_wait: bool = True,
     status: Callable[[str], None] = print,
 ) -> None:
     """``check_broker``; with ``wait``, retry every few seconds (one status line per new reason)
@@ -76,7 +79,7 @@ async def wait_for_broker(
     last = ""
     while True:
         try:
-            await check_broker(host, port, username, password)
+            await check_broker(host, port, username, password, can_wait=can_wait)
             if last:
                 status(f"broker {host}:{port} is up")
             return

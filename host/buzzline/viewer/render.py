@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import collections
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import pygame
 
+from buzzline.viewer.fonts import Fonts
+from buzzline.viewer.layout import Layout, layout
 from buzzline.viewer.scene import RING_MS
 from buzzline.viewer.theme import DEFAULT, RGB, Theme, parse_colour
 
-TEXT_CACHE = 1024
 PANEL_CACHE = 128  # drawn panels by content and size: 16 podiums in a few states each
 PANEL_FIELDS = (
     "podium",
@@ -54,121 +54,9 @@ def colour_of(hexcol: Any) -> RGB:
         return (136, 136, 136)
 
 
-@dataclass(frozen=True)
-class Layout:
-    top: pygame.Rect
-    timer: pygame.Rect
-    panels_area: pygame.Rect
-    panels: tuple[pygame.Rect, ...]
-    teams: pygame.Rect | None
-    order: pygame.Rect | None
-    gap: int
-
-
-def grid(n: int) -> tuple[int, int]:
-    """Rows and columns for ``n`` panels: one row up to 6, then rows of at most 8."""
-    if n <= 0:
-        return 0, 0
-    rows = 1 if n <= 6 else math.ceil(n / 8)
-    return rows, math.ceil(n / rows)
-
-
-def layout(n: int, size: tuple[int, int], theme: Theme = DEFAULT, teams: bool = False) -> Layout:
-    w, h = size
-    compact = theme.density == "compact"
-    margin = round(h * (0.015 if compact else 0.025))
-    gap = round(h * (0.014 if compact else 0.022))
-    top = pygame.Rect(0, 0, w, round(h * 0.10))
-    timer = pygame.Rect(margin, top.bottom, w - 2 * margin, round(h * 0.035))
-    bottom = h
-    order = None
-    if theme.show_order:
-        oh = round(h * 0.13)
-        order = pygame.Rect(margin, h - oh - margin // 2, w - 2 * margin, oh)
-        bottom = order.top
-    team_rect = None
-    if teams:
-        th = round(h * 0.07)
-        team_rect = pygame.Rect(margin, bottom - th - gap // 2, w - 2 * margin, th)
-        bottom = team_rect.top
-    area = pygame.Rect(margin, timer.bottom + gap // 2, w - 2 * margin, bottom - timer.bottom - gap)
-    rows, cols = grid(n)
-    rects: list[pygame.Rect] = []
-    if n:
-        cw = (area.width - (cols - 1) * gap) / cols
-        ch = (area.height - (rows - 1) * gap) / rows
-        pw = min(cw, ch * 1.25)  # two podiums still look like podiums, not banners
-        for i in range(n):
-            row, col = divmod(i, cols)
-            in_row = min(cols, n - row * cols)
-            row_w = in_row * pw + (in_row - 1) * gap
-            x0 = area.x + (area.width - row_w) / 2
-            rects.append(
-                pygame.Rect(round(x0 + col * (pw + gap)), round(area.y + row * (ch + gap)), int(pw), int(ch))
-            )
-    return Layout(top, timer, area, tuple(rects), team_rect, order, gap)
-
-
 def panel_key(p: dict[str, Any]) -> tuple[Any, ...]:
     """What a panel's pixels depend on (a false start's remaining time does not: on or off)."""
     return (*(p[f] for f in PANEL_FIELDS), p["false_start_ms"] is not None)
-
-
-class Fonts:
-    """Fonts by (bold, size) and rendered text by (text, bold, size, colour), both cached."""
-
-    def __init__(self, theme: Theme) -> None:
-        self.theme = theme
-        self._fonts: dict[tuple[bool, int], pygame.font.Font] = {}
-        self._text: collections.OrderedDict[tuple[str, bool, int, RGB], pygame.Surface] = (
-            collections.OrderedDict()
-        )
-        self._fit: dict[tuple[str, bool, int, int], tuple[str, int]] = {}
-        self.hits = 0
-        self.misses = 0
-
-    def font(self, bold: bool, size: int) -> pygame.font.Font:
-        key = (bold, max(6, size))
-        f = self._fonts.get(key)
-        if f is None:
-            path = self.theme.font_bold if bold else self.theme.font_regular
-            f = pygame.font.Font(path, key[1])
-            if bold and path is None:
-                f.set_bold(False)  # the bundled font is already bold
-            self._fonts[key] = f
-        return f
-
-    def text(self, s: str, bold: bool, size: int, colour: RGB) -> pygame.Surface:
-        key = (s, bold, size, colour)
-        surf = self._text.get(key)
-        if surf is not None:
-            self.hits += 1
-            self._text.move_to_end(key)
-            return surf
-        self.misses += 1
-        surf = self.font(bold, size).render(s, True, colour)
-        self._text[key] = surf
-        if len(self._text) > TEXT_CACHE:
-            self._text.popitem(last=False)
-        return surf
-
-    def fit(self, s: str, bold: bool, max_size: int, max_w: int) -> tuple[str, int]:
-        """The largest size (down to a third of ``max_size``) at which ``s`` fits ``max_w``; at
-        the smallest size the text is cut with an ellipsis."""
-        key = (s, bold, max_size, max_w)
-        hit = self._fit.get(key)
-        if hit is not None:
-            return hit
-        size = max_size
-        floor = max(8, max_size // 3)
-        while size > floor and self.font(bold, size).size(s)[0] > max_w:
-            size = max(floor, int(size * 0.9))
-        out = s
-        f = self.font(bold, size)
-        while len(out) > 1 and f.size(out)[0] > max_w:
-            out = out[:-2] + "…"
-        self._fit[key] = (out, size)
-        return out, size
 
 
 class Renderer:

@@ -131,6 +131,7 @@ async def _stream(
 ) -> AsyncIterator[bytes]:
     sub = svc.notices.subscribe(f"web:live:{next(_ids)}", 64, replay_latest=False)
     stopping = asyncio.ensure_future(collector.stopping.wait())
+    getter: asyncio.Future[Any] | None = None
     try:
         yield sse("state", {"seq": svc.notices.seq, "events": [], "state": full_state(svc, collector)})
         while not collector.stopping.is_set():
@@ -158,4 +159,8 @@ async def _stream(
             )
     finally:
         stopping.cancel()
+        if getter is not None:
+            if getter.done() and not getter.cancelled():
+                getter.exception()  # retrieved: a closed subscription ends the stream, quietly
+            getter.cancel()
         svc.notices.unsubscribe(sub)

@@ -146,7 +146,10 @@ def timeline(svc: HostService, collector: Collector) -> dict[str, Any]:
     g = svc.engine.g
     decisions: list[Decision] = []
     if g.arb is not None:
-        decisions = [d for d in svc.decisions if d.epoch == g.ep]
+        # this window's (an undone window's decisions share its epoch, not its start)
+        decisions = [d for d in svc.decisions if d.epoch == g.ep and d.decided_us >= g.question_us]
+        if g.decision is not None and g.decision not in decisions:  # resumed from the log
+            decisions.append(g.decision)
     view = svc.engine.view()
     who = view.get("info", {}).get("podiums", {})
     out = []

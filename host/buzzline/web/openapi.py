@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import inspect
+import re
 from typing import Any
 
 from starlette.routing import BaseRoute, Mount, Route
@@ -285,6 +286,7 @@ def _ops() -> dict[str, dict[str, Any]]:
 
 def spec(routes: list[BaseRoute]) -> dict[str, Any]:
     paths = {**_ops(), **_command_paths()}
+    documented = set(paths)
     for route in routes:  # anything mounted without an entry above is still listed
         if isinstance(route, Mount):
             p = route.path + "/{path}"
@@ -302,13 +304,25 @@ def spec(routes: list[BaseRoute]) -> dict[str, Any]:
                     }
                 },
             )
-        elif isinstance(route, Route) and route.path not in paths and "{name}" not in route.path:
+        elif (
+            isinstance(route, Route)
+            and route.path not in documented
+            and not route.path.startswith("/api/cmd/")
+        ):
             doc = inspect.getdoc(route.endpoint) or route.name
-            paths[route.path] = {
-                m.lower(): {"summary": doc.split("\n")[0], "tags": ["other"], "responses": _resp()}
-                for m in sorted(route.methods or {"GET"})
-                if m != "HEAD"
-            }
+            params = [
+                {"name": p.split(":")[0], "in": "path", "required": True, "schema": _STR}
+                for p in re.findall(r"{([^}]+)}", route.path)
+            ]
+            path = re.sub(r"{([^}:]+)(:[^}]*)?}", r"{\1}", route.path)
+            paths.setdefault(path, {}).update(
+                {
+                    m.lower(): {"summary": doc.split("\n")[0], "tags": ["other"], "responses": _resp()}
+                    | ({"parameters": params} if params else {})
+                    for m in sorted(route.methods or {"GET"})
+                    if m != "HEAD"
+                }
+            )
     return {
         "openapi": "3.1.0",
         "info": {

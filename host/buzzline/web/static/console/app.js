@@ -39,16 +39,29 @@ function toast(text, kind = "info") {
   setTimeout(() => t.remove(), kind === "bad" ? 6000 : 3000);
 }
 
-const PANELS = ["show", "timeline", "podiums", "scores", "adapters", "health"];
+// What each panel draws from: a panel whose inputs did not change is not redrawn.
+const INPUTS = {
+  show: (s) => [s.game, s.commands, s.question, s.show, ui.feed.length && ui.feed[0]],
+  timeline: (s) => [s.timeline, s.game.info.podiums],
+  podiums: (s) => [s.podiums.map((p) => ({ ...p, seen_ago_ms: Math.floor((p.seen_ago_ms ?? -1) / 1000) })),
+    s.game.info.podiums, ui.selected, s.health.clock_limits],
+  scores: (s) => [s.game.scores, s.score_history.length, s.score_history.at(-1), s.show.players],
+  adapters: (s) => [s.adapters],
+  health: (s) => [s.health, s.rejects, s.podiums.map((p) => p.clock)],
+};
+const drawn = {};
 
 function render() {
   if (!ui.state) return;
   document.getElementById("title").textContent = ui.state.show.title;
-  for (const id of PANELS) {
+  for (const [id, inputs] of Object.entries(INPUTS)) {
     const el = document.getElementById(id);
     const active = document.activeElement;
     // never redraw under the operator's typing
     if (el.contains(active) && ["INPUT", "SELECT", "TEXTAREA"].includes(active.tagName)) continue;
+    const key = JSON.stringify(inputs(ui.state));
+    if (drawn[id] === key) continue;
+    drawn[id] = key;
     panels[id](el, ui);
   }
 }

@@ -1,0 +1,35 @@
+"""The host's publish path: handed to the MQTT client in order, the lock written at once, and a
+message the codec refuses is logged and counted, never a reason for the host to stop."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiomqtt
+from buzzline.bridge import Wire
+from buzzline.host_service import HostService
+from buzzline.io.broker import MosquittoBroker
+from buzzline_protocol import codec, topics
+
+STUDIO = "pub"
+
+
+async def test_publishes_arrive_in_order_and_a_refused_one_is_only_counted(broker: MosquittoBroker) -> None:
+    async with (
+        HostService(broker.host, broker.port, STUDIO) as svc,
+        aiomqtt.Client(broker.host, broker.port, identifier="pub-watch") as watch,
+    ):
+        cmd = topics.podium(STUDIO, topics.ALL, "cmd")
+        await watch.subscribe(cmd, qos=1)
+        await asyncio.sleep(0.1)
+        svc._send(Wire(cmd, {"t": "arm", "ep": 7, "cs": 1}))
+        svc._send(Wire(topics.game_state(STUDIO), {"t": "state", "phase": "x" * 9000}))  # too big
+        svc._send(Wire(cmd, {"t": "lock", "ep": 7, "cs": 2}), now=True)
+        got = []
+        async with asyncio.timeout(5):
+            async for m in watch.messages:
+                got.append(codec.decode(bytes(m.payload))["t"])  # type: ignore[arg-type]
+                if len(got) == 2:
+                    break
+        assert got == ["arm", "lock"]
+        assert svc.unsendable == 1 and svc.failed is None and svc.connected.is_set()
