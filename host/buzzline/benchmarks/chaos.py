@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from buzzline.benchmarks._chaos_score import TruePress, read_log, score
+from buzzline.errors import UserError
 
 NAME = "chaos"
 HELP = "decisions under network faults and crashing broker, host and podiums"
@@ -71,13 +72,15 @@ def plan(args: argparse.Namespace, rng: random.Random) -> tuple[list[int], list[
         racers.append(min(rng.choice((2, 3, 4)), args.podiums, args.presses - sum(racers)))
     n = len(racers)
     faults: list[Fault] = []
-    # process faults at least four questions apart, so each recovery is measured on its own
-    slots = list(range(3, n - 1, 4))
-    rng.shuffle(slots)
+    # process faults apart (four questions when there are enough), each recovery measured alone
     kinds = ["broker"] * args.broker_kills + ["host"] * args.host_kills
     rng.shuffle(kinds)
+    slots = list(range(3, n - 1, 4))
     if len(kinds) > len(slots):
-        raise SystemExit(f"chaos: {args.presses} presses are too few for {len(kinds)} process faults")
+        slots = list(range(1, n))
+    if len(kinds) > len(slots):
+        raise UserError("--presses", f"{args.presses} presses are too few for {len(kinds)} process faults")
+    rng.shuffle(slots)
     brokers = 0
     for kind, q in zip(kinds, sorted(slots[: len(kinds)]), strict=True):
         faults.append(Fault(q, kind, persistence=kind == "broker" and brokers % 2 == 0))
