@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -84,13 +85,26 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("argv", "says"), CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
-def test_a_user_mistake_is_one_line_and_exit_2(place: dict[str, str], argv: list[str], says: str) -> None:
-    args = [a.format(**place) for a in argv]
-    r = subprocess.run(
-        [sys.executable, "-m", "buzzline.cli", *args],
+def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "buzzline.cli", *argv],
         capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
     )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def outcomes(place: dict[str, str]) -> list[subprocess.CompletedProcess[str]]:
+    """Every row's process, a few at a time (each is a whole `buzzline` start-up): the rows are
+    independent, and one at a time they would take half a minute."""
+    with ThreadPoolExecutor(6) as pool:
+        return list(pool.map(_run, ([a.format(**place) for a in argv] for argv, _ in CASES)))
+
+
+@pytest.mark.parametrize("row", range(len(CASES)), ids=[" ".join(a)[:60] for a, _ in CASES])
+def test_a_user_mistake_is_one_line_and_exit_2(
+    place: dict[str, str], outcomes: list[subprocess.CompletedProcess[str]], row: int
+) -> None:
+    r, says = outcomes[row], CASES[row][1]
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert "Traceback" not in r.stderr + r.stdout
@@ -130,3 +144,33 @@ def test_wait_retries_with_a_status_line_until_the_broker_answers(tmp_path: Path
         host.terminate()
         host.wait(10)
         broker.stop()
+
+
+def test_a_bug_is_one_line_asking_for_a_report(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import buzzline.commands.replay as replay
+    from buzzline.cli import main
+
+    def broken(args: object) -> int:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(replay, "run", broken)
+    assert main(["replay", "x.db"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "buzzline: internal error: ZeroDivisionError: division by zero "
+        "(run again with --debug for the traceback, and please report it)"
+    ]
+
+
+def test_a_broker_lost_mid_run_is_one_line() -> None:
+    import aiomqtt
+    from buzzline.errors import explain
+
+    told = explain(aiomqtt.MqttError("Disconnected during message iteration"))
+    assert told is not None
+    assert told.line() == (
+        "buzzline: broker: the connection failed: Disconnected during message iteration "
+        "(is the broker still running?)"
+    )

@@ -27,6 +27,7 @@ def test_ctrl_c_stops_the_demo_cleanly(tmp_path: Path) -> None:
         for line in proc.stdout:  # wait until a question is under way
             if "armed: buzzers open" in line or time.monotonic() > deadline:
                 break
+        assert proc.poll() is None, "the demo ended before it could be interrupted"
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: every process in the group
         rest, _ = proc.communicate(timeout=30)
     finally:

@@ -17,7 +17,7 @@ import pytest
 from buzzline.cli import main as cli_main
 from buzzline.core import events as ev
 from buzzline.core.game import GameEngine
-from buzzline.core.show import Player, Round, Rules, Show
+from buzzline.core.show import Card, Player, Round, Rules, Show
 from buzzline.io.eventlog import EventLog, to_record
 from buzzline.replay import SHOW_RECORD
 
@@ -26,24 +26,24 @@ SHOW = Show(
     title="Friday <Quiz>",
     players=(Player("Ann", "p1"), Player("Bob <b>", "p2"), Player("Cy", "p3")),
     rules=Rules(tie_rule="random", false_start_ms=250, max_wait_ms=150),
-    rounds=(Round("Warm-up", (100, 200)), Round("Final", (500,))),
+    rounds=(Round("Warm-up", (100, 200), (Card("Capital of <France>?", "Paris"),)), Round("Final", (500,))),
 )
 
 
 class HostLog:
     """Feeds a real engine and logs like the host service: inputs, ticks, then decisions."""
 
-    def __init__(self, path: Path) -> None:
-        self.log = EventLog(path, show=SHOW.title, studio="s1")
-        kind, data = to_record(SHOW)
+    def __init__(self, path: Path, show: Show = SHOW) -> None:
+        self.log = EventLog(path, show=show.title, studio="s1")
+        kind, data = to_record(show)
         self.log.append(SHOW_RECORD, {"type": kind, "show": data}, 0)
-        self.engine = GameEngine(SHOW, seed=42)
+        self.engine = GameEngine(show, seed=42)
         self.t = 5_000_000_000
         self.seq: dict[str, int] = {}
 
     def _effects(self, effects: list[ev.Effect]) -> None:
         for e in effects:
-            if isinstance(e, ev.DecisionMade):
+            if isinstance(e, ev.DecisionMade | ev.DecisionOverturned):
                 kind, data = to_record(e.decision)
                 self.log.append("decision", {"type": kind, "decision": data}, e.decision.decided_us)
 
@@ -119,6 +119,7 @@ def test_questions_parts_names_and_milliseconds(show_log: Path, capsys: Any) -> 
     q1, q2 = rep["questions"]
     assert (q1["number"], q1["round"], q1["value"], q1["result"]) == (1, "Warm-up", 100, "correct")
     assert (q2["number"], q2["round"], q2["value"]) == (2, "Warm-up", 200)
+    assert (q1["text"], q1["answer"], q2["text"]) == ("Capital of <France>?", "Paris", None)
     # the false start: Cy, 300 ms before the buzzers opened, out for the rest of the show's 250 ms
     (fs,) = q1["false_starts"]
     assert (fs["player"], fs["podium"], fs["before_arm_ms"], fs["lockout_ms"]) == ("Cy", "p3", 300.0, 245)
@@ -199,6 +200,7 @@ def test_html_is_a_printable_page_in_names_and_ms(show_log: Path, tmp_path: Path
     assert "Friday &lt;Quiz&gt;" in text and "Bob &lt;b&gt;" in text and "Bob <b>" not in text
     assert "@media print" in text
     assert "Question 1 &middot; Warm-up &middot; 100 points" in text
+    assert "<i>Capital of &lt;France&gt;?</i>" in text and "Answer on the card: Paris" in text
     assert "Question 2 &middot; Warm-up &middot; 200 points" in text
     assert (
         "False start: Cy <span class=muted>(p3)</span> pressed 300.000 ms before the buzzers opened" in text
@@ -208,3 +210,34 @@ def test_html_is_a_printable_page_in_names_and_ms(show_log: Path, tmp_path: Path
     assert "&plusmn;0.300" in text and "180.000" in text
     assert "Clock quality per podium" in text and "What the flags mean" in text
     assert '"mapped_us"' not in text  # evidence in words and tables, not a JSON blob
+
+
+def test_an_overturned_call_keeps_the_first_call_beside_the_final_one(tmp_path: Path, capsys: Any) -> None:
+    show = Show(
+        title="t",
+        players=SHOW.players,
+        rules=Rules(max_wait_ms=150, answer_ms=10_000),
+        rounds=(Round("R", (100,)),),
+    )
+    h = HostLog(tmp_path / "show.db", show)
+    for p in ("p1", "p2", "p3"):
+        h.feed(ev.PodiumOnline(p))
+    h.cmd("arm")
+    armed = h.t
+    h.press("p2", armed + 500_000, 300)
+    h.acks("p1")
+    h.tick(150)  # Cy never reported: the call is made after the bounded wait, provisional
+    h.t += 200 * MS
+    h.press("p3", armed + 480_000, 300)  # Cy pressed 20 ms before Bob; the buzz was held up
+    h.log.close()
+    rc = cli_main(["report", str(tmp_path / "show.db")])
+    rep = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    (part,) = rep["questions"][0]["parts"]
+    first, final = part["overturned"], part["decision"]
+    assert first["winner"]["player"] == "Bob <b>" and "provisional" in [f["flag"] for f in first["flags"]]
+    assert final["winner"]["player"] == "Cy" and "overturned" in [f["flag"] for f in final["flags"]]
+    assert [r["player"] for r in final["order"]] == ["Cy", "Bob <b>"] and final["order"][1]["gap_ms"] == 20.0
+    html = cli_main(["report", str(tmp_path / "show.db"), "--format", "html"])
+    page = capsys.readouterr().out
+    assert html == 0 and "A provisional call named Bob &lt;b&gt;" in page and "overturned it" in page

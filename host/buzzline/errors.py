@@ -69,13 +69,17 @@ def explain(e: BaseException) -> UserError | None:
         hint = "fix the file; docs/example-show.toml is a template" if e.line else "check the path"
         return UserError(f"show file {where}", e.reason, hint)
     if isinstance(e, EventLogError):
-        return UserError("event log", str(e), "give a log the host wrote, or a new file name")
+        return UserError("event log", str(e), "check the path: a log written by `buzzline host --log`")
     if isinstance(e, SecurityConfigError):
         return UserError("broker credentials", str(e))
     if isinstance(e, BrokerError):
         return UserError("broker", str(e))
     if isinstance(e, ProfileError):
         return UserError("benchmark profile", str(e))
+    import aiomqtt
+
+    if isinstance(e, aiomqtt.MqttError):  # after the start-up check: the broker went away
+        return UserError("broker", f"the connection failed: {e}", "is the broker still running?")
     if isinstance(e, PermissionError):
         return UserError(str(e.filename or "file"), "permission denied")
     if isinstance(e, OSError) and e.errno in (errno.ENOENT, errno.ENOTDIR, errno.EISDIR):

@@ -343,7 +343,7 @@ class HostService(Service):
     async def handle_message(self, topic: str, payload: bytes, arrival_us: int) -> None:
         trace = self.trace
         if trace is not None:
-            trace.begin()
+            trace.begin(arrival_us)
         try:
             acc = self.ingest.accept(topic, payload, arrival_us)
         except Rejected as r:

@@ -1,9 +1,8 @@
 """Host-side stamps of the lock path, for benchmarks: off (``HostService.trace is None``) in shows.
 
-One record per lock: from the buzz's bytes read off the broker socket to the lock's bytes
-handed to it, stamped between the stages the buzz goes through on the way. The two socket ends
-are hooked into the MQTT client by ``attach`` (the client library's read callback and its
-socket send); the stages in between are marked by the host service.
+One record per lock: from the buzz's bytes read off the broker socket (the host's read stamp,
+``buzzline.io.inbox``) to the lock's bytes handed to it (the client's socket send, hooked by
+``attach``), stamped between the stages the buzz goes through on the way by the host service.
 
     read ─queue─▶ dequeued ─ingest─▶ accepted ─map─▶ mapped ─engine─▶ decided
          ─publish─▶ sock (the send call with the lock's bytes) ─▶ sent (the call returned)
@@ -15,7 +14,6 @@ and on a busy machine the woken broker may take the CPU before the call returns.
 
 from __future__ import annotations
 
-import collections
 import time
 from typing import Any
 
@@ -42,24 +40,16 @@ class LockTrace:
         self.records: list[dict[str, Any]] = []
         self.limit = limit
         self.tag = ""  # copied into every record (the benchmark names its modes with it)
-        self._reads: collections.deque[int] = collections.deque()
-        self._skip = 0  # messages already queued when attached: they have no read stamp
         self._cur: dict[str, int] = {}
         self._pending: list[tuple[bytes, dict[str, Any]]] = []
         self._last: dict[str, Any] = {}
+        self._paho: Any = None
 
     # ---- the socket ends (hooked into the client) ----------------------------------------------
-    def attach(self, paho: Any, queued: int) -> None:
-        """Hook a connected paho client: stamp each message as it is read, and each send.
-        ``queued`` is how many messages already wait in the client's queue, unstamped."""
-        self._reads.clear()
-        self._skip = queued
-        inner_message = paho.on_message
+    def attach(self, paho: Any) -> None:
+        """Hook a connected paho client's socket send: the lock's bytes are matched there."""
         inner_send = paho._sock_send
-
-        def on_message(client: Any, userdata: Any, message: Any) -> None:
-            self._reads.append(now_us())
-            inner_message(client, userdata, message)
+        self._paho = paho
 
         def sock_send(buf: bytes | bytearray) -> int:
             t0 = now_us()
@@ -69,7 +59,6 @@ class LockTrace:
                 self._sent(bytes(buf[:n]), t0, c0)
             return n
 
-        paho.on_message = on_message
         paho._sock_send = sock_send
 
     def _sent(self, buf: bytes, t0: int, c0: int) -> None:
@@ -87,14 +76,9 @@ class LockTrace:
         self._pending = keep
 
     # ---- the stages (marked by the host service) -------------------------------------------------
-    def begin(self) -> None:
-        """A message leaves the client's queue for the host's handler."""
-        t = now_us()
-        if self._skip:
-            self._skip -= 1
-            self._cur = {}
-            return
-        self._cur = {"read": self._reads.popleft() if self._reads else t, "dequeued": t, "cpu": cpu_us()}
+    def begin(self, read_us: int) -> None:
+        """A message read off the socket at ``read_us`` reaches the host's handler."""
+        self._cur = {"read": read_us, "dequeued": now_us(), "cpu": cpu_us()}
 
     def mark(self, stage: str) -> None:
         if self._cur:
@@ -105,7 +89,9 @@ class LockTrace:
         cur = self._cur
         self._last = {}
         if all(m in cur for m in MARKS):
-            self._last = {**cur, "tag": self.tag}
+            # packets already waiting in the client's queue go to the socket ahead of the lock
+            ahead = len(self._paho._out_packet) if self._paho is not None else 0
+            self._last = {**cur, "tag": self.tag, "ahead": ahead}
             self._pending.append((payload, self._last))
         self._cur = {}
 

@@ -13,8 +13,11 @@ from buzzline.core.types import Decision
 
 SHORT_FLAG_WORDS = {
     "tie": "a tie",
-    "timeout": "provisional: decided after the bounded wait for a slow podium",
+    "timeout": "decided after the bounded wait for a slow podium",
     "uncertain_clock": "a podium's clock was not yet trusted (wide bound)",
+    "provisional": "provisional until every podium reports",
+    "gap_open": "a podium had lost messages",
+    "overturned": "OVERTURNED: an earlier press arrived and replaced the first call",
 }
 
 

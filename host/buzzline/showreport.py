@@ -122,6 +122,7 @@ class _Builder:
             "round": None,
             "value": None,
             "text": None,
+            "answer": None,
             "read_at": None,
             "result": None,
             "false_starts": [],
@@ -133,7 +134,7 @@ class _Builder:
             spec = self.engine.show.question(number)
             if spec is not None:
                 q["round"], q["value"] = spec.round or None, spec.value
-                q["text"] = getattr(spec, "text", None) or None
+                q["text"], q["answer"] = spec.text or None, spec.answer or None
         self.questions.append(q)
         self.q = q
         return q
@@ -147,6 +148,7 @@ class _Builder:
             "armed_at": self.clock.wall(armed_us),
             "locked_out": [],
             "decision": None,
+            "overturned": None,  # a provisional decision an earlier press overturned
             "judged": None,
         }
         q["parts"].append(p)
@@ -249,16 +251,21 @@ class _Builder:
             q = self.question()
         parts = q["parts"]
         arm_us = d.evidence.get("arm_us")
-        if not parts or parts[-1]["decision"] is not None:
+        overturn = "overturned" in d.flags and parts and parts[-1]["decision"] is not None
+        if not overturn and (not parts or parts[-1]["decision"] is not None):
             self.part(arm_us if isinstance(arm_us, int) else None, reopening=bool(parts))
         part = parts[-1]
         if not isinstance(arm_us, int):
             arm_us = part["armed_us"]
+        if overturn:  # the provisional call this one replaced stays in the report, marked so
+            part["overturned"] = part["decision"]
         part["decision"] = self.decision_json(rec, d, arm_us)
 
     def decision_json(self, rec: Record, d: Decision, arm_us: int | None) -> dict[str, Any]:
         ev_ = d.evidence
         presses = {p.get("podium"): p for p in _dicts(ev_.get("presses"))}
+        recovered = ev_.get("recovered")
+        recovered = recovered if isinstance(recovered, list) else []
         order = []
         for place, r in enumerate(d.order, 1):
             p = presses.get(r.podium, {})
@@ -276,6 +283,7 @@ class _Builder:
                     "bound_ms": ms(r.err_us),
                     "arrived_after_ms": ms(arrival - r.mapped_us) if isinstance(arrival, int) else None,
                     "trusted": p.get("trusted"),
+                    "recovered": r.podium in recovered,
                     "press_seq": p.get("seq"),
                     "podium_us": p.get("podium_us"),
                     "mapped_us": r.mapped_us,

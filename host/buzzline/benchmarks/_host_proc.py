@@ -151,7 +151,7 @@ async def main(argv: list[str]) -> int:
         trace = LockTrace()
         client = svc._client
         assert client is not None
-        trace.attach(client._client, len(client.messages))
+        trace.attach(client._client)
         svc.trace = trace
         _out("ready")
         await _control(svc, trace, gaps)

@@ -80,6 +80,7 @@ def host_figures(locks: list[dict[str, Any]]) -> dict[str, Any]:
         # dequeued -> sock: wall time, and CPU time of the host's thread (the rest: no core free)
         "handled_us": p50_p99([r["sock"] - r["dequeued"] for r in locks], 0),
         "handled_cpu_us": p50_p99([r["cpu"] for r in locks], 0),
+        "queued_ahead": p50_p99([r.get("ahead", 0) for r in locks], 0),  # packets before the lock
         "after_lock_us": {k: percentile([r[k] for r in locks if k in r], 50) for k in AFTER},
     }
 

@@ -147,6 +147,8 @@ def _decision_html(d: dict[str, Any]) -> list[str]:
     for r in d["order"]:
         cls = " class=win" if r["winner"] else ""
         trusted = "trusted" if r["trusted"] is not False else "not yet trusted"
+        if r["recovered"]:
+            trusted += "; recovered from its lock acknowledgement"
         out.append(
             f"<tr{cls}><td>{r['place']}</td><td class=l>{_who(r)}</td><td class=l>{_e(r['team'])}</td>"
             f"<td>{_clock(r['pressed_at'])}</td><td>{_num(r['reaction_ms'])}</td>"
@@ -191,6 +193,8 @@ def render_html(report: dict[str, Any]) -> str:
         out.append(f"<section class=q><h2>{' &middot; '.join(parts)}</h2>")
         if q["text"]:
             out.append(f"<p><i>{_e(q['text'])}</i></p>")
+        if q["answer"]:
+            out.append(f"<p class=muted>Answer on the card: {_e(q['answer'])}</p>")
         for fs in q["false_starts"]:
             before = (
                 f" {_num(fs['before_arm_ms'])} ms before the buzzers opened" if fs["before_arm_ms"] else ""
@@ -207,6 +211,12 @@ def render_html(report: dict[str, Any]) -> str:
             if p["decision"] is None:
                 out.append("<p>Nobody buzzed.</p>")
             else:
+                if p["overturned"]:
+                    first = p["overturned"]
+                    out.append(
+                        f"<p class=flag>A provisional call named {_who(first['winner'])} at "
+                        f"{_clock(first['decided_at'])}; an earlier press arrived and overturned it:</p>"
+                    )
                 out += _decision_html(p["decision"])
             j = p["judged"]
             if j:
