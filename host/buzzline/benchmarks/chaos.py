@@ -52,6 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--blackholes", type=int, default=2, help="links that go silent for 1.5-3 s")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--log", dest="log_path", default=None, help="host event log (default: a temp file)")
+    p.add_argument("--workdir", default=None, help="keep the broker's files and the host's output here")
 
 
 def now_us() -> int:
@@ -417,7 +418,12 @@ def run(args: argparse.Namespace) -> int:
     # resets and refused connections are what this benchmark is about: not worth a log line each
     logging.getLogger("mqtt").setLevel(logging.CRITICAL)
     logging.getLogger("buzzline.sim").setLevel(logging.WARNING)
-    with tempfile.TemporaryDirectory(prefix="buzzline-chaos-") as tmp:
+    with contextlib.ExitStack() as stack:
+        if args.workdir:
+            Path(args.workdir).mkdir(parents=True)  # a new directory: nothing of an old run mixes in
+            tmp = args.workdir
+        else:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="buzzline-chaos-"))
         chaos = Chaos(args, Path(tmp))
         try:
             result = asyncio.run(chaos.run())
