@@ -8,6 +8,7 @@ and its refusals, a killed podium going offline on the grid, a tie's timeline.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import re
 import signal
@@ -20,22 +21,14 @@ from typing import Any
 
 import httpx
 import pytest
+from buzzline.benchmarks.viewer import CHROMIUM, CHROMIUM_ARGS
+from buzzline.core.show import Card, Round, Show
 from buzzline.host_service import HostService
 from buzzline.io.broker import free_port
 from buzzline.io.operator_api import OperatorServer, serve_operator_api
 from buzzline.sim.podium import VirtualPodium
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TOKEN = "stage-door"
 SHOTS = os.environ.get("BUZZLINE_SCREENSHOTS")
 
@@ -45,7 +38,7 @@ async def browser() -> AsyncIterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is required (bash .ci/run installs it)")
     async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             yield b
         finally:
@@ -54,7 +47,12 @@ async def browser() -> AsyncIterator[Browser]:
 
 @pytest.fixture
 async def host(broker: Any) -> AsyncIterator[tuple[HostService, OperatorServer, str]]:
-    async with HostService(broker.host, broker.port, "con") as svc:
+    cards = (
+        Card("Which planet has the shortest day?", "Jupiter: under 10 hours"),
+        Card("What does MQTT's M stand for?", "Message"),
+    )
+    show = dataclasses.replace(Show.default([]), rounds=(Round("Round 1", (100, 200, 300), cards),))
+    async with HostService(broker.host, broker.port, "con", show=show) as svc:
         api = await serve_operator_api(svc, "127.0.0.1", free_port(), token=TOKEN)
         try:
             yield svc, api, f"http://127.0.0.1:{api.server.config.port}"
@@ -144,6 +142,7 @@ async def test_a_whole_question_from_the_keyboard(host, browser, broker):
             await expect(page.locator("#timeline tbody tr[data-podium=p1]")).to_contain_text(
                 "Wi-Fi order: 1st"
             )
+            await expect(page.locator("#card")).to_contain_text("Answer: Jupiter")
             if SHOTS:
                 await page.locator("#timeline details.why summary").first.click()
                 await page.screenshot(path=f"{SHOTS}/console.png", full_page=True)

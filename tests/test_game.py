@@ -159,7 +159,7 @@ def test_false_start_while_reading_locks_that_podium_out() -> None:
     assert s.phase() == "reading"
     lights = of(out, ev.Light)
     assert lights and lights[0].podium == "p1" and lights[0].pattern == "false" and lights[0].dur_ms == 250
-    assert [(e.podium, e.lockout_ms) for e in of(out, ev.FalseStart)] == [("p1", 250)]
+    assert [(e.podium, e.lockout_ms) for e in of(out, ev.FalseStartPenalty)] == [("p1", 250)]
     s.wait(50)
     s.cmd("arm")
     s.wait(50)  # 100 ms after the false start: p1 is still locked out

@@ -262,10 +262,14 @@ async def test_the_question_card_is_for_the_operator_only(broker, tmp_path):
         api = await serve_operator_api(svc, "127.0.0.1", free_port(), token=TOKEN)
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api.server.config.port}") as http:
-                state = (await http.get("/api/state")).json()
+                state = (await http.get("/api/state", headers=BEARER)).json()
                 assert state["question"]["text"] == "Which planet has the shortest day?"
+                assert "Jupiter" in state["question"]["answer"]
                 assert "Jupiter" not in str(state["game"])  # the view viewers get has no answer
                 assert "Jupiter" not in str(svc.engine.view())
+                assert (
+                    "Jupiter" not in (await http.get("/api/state")).text
+                )  # nor /api/state without the token
         finally:
             await api.close()
 

@@ -393,7 +393,7 @@ def notice_events(e: ev.Effect, view: dict[str, Any]) -> list[dict[str, Any]]:
             "flags": sorted(e.decision.flags),
         }
         return [over, *decision_events(e.decision, view)]
-    if isinstance(e, ev.FalseStart):
+    if isinstance(e, ev.FalseStartPenalty):
         return [{"k": "false_start", **_who(e.podium, view), "lockout_ms": e.lockout_ms}]
     if isinstance(e, ev.Judged):
         return [{"k": "judged", **_who(e.podium, view), "correct": e.correct, "result": e.result}]

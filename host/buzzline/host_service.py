@@ -318,7 +318,8 @@ class HostService(Service):
             data = codec.encode(w.msg)
         except codec.ProtocolError as e:  # a bug, but not one to take the host down with it
             self.unsendable += 1
-            log.error("not published on %s: %s", w.topic, e)
+            level = logging.ERROR if self.unsendable in (1, 10, 100, 1000) else logging.DEBUG
+            log.log(level, "not published on %s: %s (%d so far)", w.topic, e, self.unsendable)
             return
         paho = client._client  # aiomqtt's paho client: the publish path without a task
         info = paho.publish(w.topic, data, qos=w.qos, retain=w.retain)

@@ -170,7 +170,7 @@ class _Builder:
                 args = " ".join(f"{k}={v}" for k, v in sorted(cause.args.items()))
                 self.q["notes"].append(f"operator {cause.name} {args}".strip())
         for e in effects:
-            if isinstance(e, ev.FalseStart):
+            if isinstance(e, ev.FalseStartPenalty):
                 self.false_start(e)
             elif isinstance(e, ev.Reopened):
                 self.part(now, reopening=True)["locked_out"] = [self.player(p) for p in e.locked_out]
@@ -191,7 +191,7 @@ class _Builder:
             elif isinstance(e, ev.QuestionOver) and self.q is not None:
                 self.q["result"] = e.result
 
-    def false_start(self, e: ev.FalseStart) -> None:
+    def false_start(self, e: ev.FalseStartPenalty) -> None:
         q = self.q if self.q is not None else self.question()
         armed = q["parts"][-1]["armed_us"] if q["parts"] else None
         fs = {

@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import random
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +54,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help=f"also press with {SLOW_ADAPTERS} adapters sleeping {SLOW_SLEEP_MS} ms per notice",
     )
+
+
+class BenchError(RuntimeError):
+    """A run that could not be carried out (the machine too busy to bring every podium up...)."""
 
 
 @dataclass
@@ -189,9 +194,14 @@ class Bench:
 
     async def run(self) -> dict[str, Any]:
         a = self.args
-        async with asyncio.timeout(60):  # until the host knows every podium with a trusted clock
-            while not (await self.host.ask(f"ready {len(self.pids)}")).startswith("ok"):
-                await asyncio.sleep(0.1)
+        reply = "wait 0"
+        try:
+            async with asyncio.timeout(60):  # until the host knows every podium with a trusted clock
+                while not (reply := await self.host.ask(f"ready {len(self.pids)}")).startswith("ok"):
+                    await asyncio.sleep(0.1)
+        except TimeoutError:
+            n = reply.split()[-1]
+            raise BenchError(f"the host trusted {n} of {len(self.pids)} podium clocks after 60 s") from None
         modes = ["plain"] + (["relay"] if self.relay else []) + (["slow"] if a.slow_adapter else [])
         series = {m: Series() for m in modes}
         cpu0 = [float(x) for x in (await self.host.ask("cpu")).split()[1:]]
@@ -270,6 +280,8 @@ async def measure(
         pids = [f"b{i + 1:02d}" for i in range(args.podiums)]
         await workers.start(broker_host, broker_port, studio, pids, min(args.workers, len(pids)), args.seed)
         out = await Bench(args, host, relay, workers).run()
+    except TimeoutError:
+        raise BenchError("a process of the benchmark did not answer in time (machine overloaded?)") from None
     finally:
         await workers.stop()
         if relay is not None:
@@ -287,7 +299,11 @@ def run(args: argparse.Namespace) -> int:
     if args.podiums < 1 or args.presses < 1 or args.workers < 1:
         raise UserError("bench e2e", "--podiums, --presses and --workers must be at least 1")
     with MosquittoBroker() as broker, tempfile.TemporaryDirectory() as tmp:
-        result = asyncio.run(measure(args, broker.host, broker.port, tmp))
+        try:
+            result = asyncio.run(measure(args, broker.host, broker.port, tmp))
+        except BenchError as e:
+            print(f"buzzline: bench e2e: {e}", file=sys.stderr)
+            return 1
     if args.json:
         print(json.dumps(result))
     else:

@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--explain",
         metavar="FILE",
-        help="write one JSON line per wrong, tie, overturned and timeout race of buzzline to FILE",
+        help="write one JSON line per wrong, tie, overturned, timeout or uncovered race of buzzline to FILE",
     )
 
 
@@ -140,6 +140,7 @@ def explain_lines(results: list[RaceResult]) -> list[str]:
                 ("tie", o.tie),
                 ("overturned", o.overturned),
                 ("timeout", "timeout" in o.flags),
+                ("uncovered", r.covered < len(r.clock_errors_us)),
             )
             if hit
         ]

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from buzzline.benchmarks.fairness import BUCKETS, _bucket, _table, by_board, score
+from buzzline.benchmarks.fairness import BUCKETS, _bucket, _table, by_board, explain_lines, score
 from buzzline.sim.delayproxy import DelayProxy
 from buzzline.sim.netmodel import NetPath, Profile, ProfileError, capture_us, load_profile
 from buzzline.sim.podium import VirtualPodium, host_now_us
@@ -50,14 +50,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--log", dest="log_path", default=None, help="keep the host's event log here")
     p.add_argument(
+        "--explain",
+        metavar="FILE",
+        help="one JSON line per wrong, tie, overturned, timeout or uncovered race",
+    )
+    p.add_argument(
         "--asymmetry", type=float, default=0.1, help="the host's path asymmetry allowance (show rule), 0..1"
     )
 
 
 class LivePodium(VirtualPodium):
     """A virtual podium that presses at planned instants, announces its board's capture bound,
-    keeps its own sync samples (for ``fixed_window``), and sends a press made before a lock
-    arrived ahead of its acknowledgement (the firmware's ordering)."""
+    keeps its own sync samples (for ``fixed_window``), and sends a press ahead of anything it
+    stamps later, its lock acknowledgement included (the firmware's ordering)."""
 
     def __init__(self, *args: Any, board: str = "sim", cap: list[int] | None = None, **kw: Any) -> None:
         super().__init__(*args, **kw)
@@ -67,6 +72,10 @@ class LivePodium(VirtualPodium):
         self._planned: dict[int, tuple[int, bool]] = {}  # id -> (stamp host µs, sent)
 
     async def _send_up(self, msg: dict[str, Any]) -> None:
+        if msg["t"] != "buzz":
+            # A press captured before now goes out before anything stamped later (the firmware's
+            # IRQ queues it at once); a busy event loop must not let a heartbeat overtake it.
+            await self._fire_due()
         if msg["t"] == "hello" and self.board != "sim":
             msg = {**msg, "board": self.board}
             if self.cap is not None:
@@ -92,18 +101,15 @@ class LivePodium(VirtualPodium):
         await self._fire(key)
 
     async def _fire(self, key: int) -> None:
-        stamp, sent = self._planned[key]
+        stamp, sent = self._planned.pop(key, (0, True))
         if not sent:
-            self._planned[key] = (stamp, True)
             await self.press(self.clock.at(stamp))
 
-    async def _on_command(self, msg: dict[str, Any]) -> None:
-        if msg["t"] == "lock":
-            now = host_now_us()
-            for key, (stamp, sent) in list(self._planned.items()):
-                if not sent and stamp <= now:
-                    await self._fire(key)
-        await super()._on_command(msg)
+    async def _fire_due(self) -> None:
+        now = host_now_us()
+        for key, (stamp, _sent) in sorted(self._planned.items(), key=lambda kv: kv[1][0]):
+            if stamp <= now:
+                await self._fire(key)
 
 
 @dataclass
@@ -253,6 +259,21 @@ def _score_races(
             t = race.true_us[p["podium"]]
             errs.append(abs(p["mapped_us"] - (t + race.capture_us[p["podium"]])))
             covered += abs(p["mapped_us"] - t) <= p["err_us"]
+        race.detail = {
+            "race": race.index,
+            "truth": list(truth),
+            "gap_us": race.true_us[truth[1]] - first,
+            "presses": [
+                {
+                    **p,
+                    "true_us": race.true_us[p["podium"]],
+                    "capture_us": race.capture_us[p["podium"]],
+                    "covered": abs(p["mapped_us"] - race.true_us[p["podium"]]) <= p["err_us"],
+                }
+                for p in mine
+            ],
+            "decisions": ds,
+        }
         results.append(
             RaceResult(
                 truth=truth,
@@ -263,6 +284,7 @@ def _score_races(
                 clock_errors_us=errs,
                 covered=covered,
                 boards="/".join(sorted(pods_board[p] for p in truth[:2])),
+                detail=race.detail,
             )
         )
     return results, lost
@@ -307,6 +329,10 @@ def run(args: argparse.Namespace) -> int:
                 host.kill()
                 host.wait(5)
         results, lost = _score_races(races, log_path, boards)
+    if args.explain:
+        text = "\n".join(explain_lines(results))
+        with open(args.explain, "w", encoding="utf-8") as f:
+            f.write(text + "\n" if text else "")
     report: dict[str, Any] = {
         "profile": prof.name,
         "seed": args.seed,

@@ -1,6 +1,8 @@
 """Per-podium clock model: maps podium time onto the host clock with an error bound.
 
 Fed NTP-style four-timestamp exchanges (protocol v1 ``sync``/``syncr``); pure and deterministic.
+(Over 400 lines: the model's fit, its two bounds and the min filter share one set of running
+sums; split, the bound would sit apart from the estimate it bounds.)
 """
 
 from __future__ import annotations

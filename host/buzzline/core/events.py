@@ -158,7 +158,7 @@ class CommandRefused:
 
 
 @dataclass(frozen=True, slots=True)
-class FalseStart:
+class FalseStartPenalty:
     """A press before the buzzers were armed (or during a lockout): out for ``lockout_ms``."""
 
     podium: str
@@ -223,7 +223,7 @@ Effect = (
     | DecisionMade
     | DecisionOverturned
     | CommandRefused
-    | FalseStart
+    | FalseStartPenalty
     | Judged
     | Reopened
     | ScoreChanged

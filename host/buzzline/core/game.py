@@ -413,7 +413,7 @@ class GameEngine(LightPolicy, View):
                 fs = a.false_start
                 dur = max(0, (fs.locked_until_us - now) // 1000)
                 out.append(ev.Light(fs.podium, "false", None, dur))
-                out.append(ev.FalseStart(fs.podium, fs.mapped_us, dur))
+                out.append(ev.FalseStartPenalty(fs.podium, fs.mapped_us, dur))
             elif isinstance(a, PressRejected):
                 out.append(
                     ev.Logged("press_rejected", {"podium": a.podium, "seq": a.seq, "reason": a.reason})

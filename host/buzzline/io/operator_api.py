@@ -44,18 +44,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_jsonable = jsonable  # the old name
 
-
-async def run_command(svc: HostService, name: Any, args: Any) -> JSONResponse:
-    if not isinstance(name, str):
-        return error(400, 'expected {"name": ..., "args": {...}}')
-    if not isinstance(args, dict):
-        return error(400, "args must be an object")
-    if name not in ev.COMMANDS and name != "identify":
-        return error(
-            404, f"unknown command {name!r} (expected one of: {', '.join((*ev.COMMANDS, 'identify'))})"
-        )
+async def run_command(svc: HostService, name: str, args: dict[str, Any]) -> JSONResponse:
+    """A checked command (``io.api_input``) to the host: 200 with its effects, or 409 with the reason."""
     effects = await svc.command(name, **args)
     refused = [e for e in effects if isinstance(e, ev.CommandRefused)]
     if refused:
@@ -80,9 +71,10 @@ def build_app(svc: HostService, token: str) -> Starlette:
         why = auth.operator(request)
         return None if why is None else error(*why)
 
-    async def state(_: Request) -> JSONResponse:
+    async def state(request: Request) -> JSONResponse:
+        """Readable by anyone; the question's text and answer only by the operator."""
         collector.start()
-        return JSONResponse(full_state(svc, collector))
+        return JSONResponse(full_state(svc, collector, auth.operator(request, write=False) is None))
 
     async def command(request: Request) -> JSONResponse:
         if (no := denied(request)) is not None:

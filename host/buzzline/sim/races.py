@@ -5,6 +5,8 @@ network, lock acknowledgements and heartbeats as watermarks, capture bounds per 
 wait caps, provisional decisions that an earlier press arriving while the answer is open
 overturns); ``arrival_order`` names the first message to arrive; ``fixed_window`` waits 100 ms and
 orders by podium time corrected by offset only. Every race keeps its detail for ``--explain``.
+(Over 400 lines: one race's message streams, its three deciders and their bookkeeping are one
+simulation step; the profile and the network model live in their own modules.)
 """
 
 from __future__ import annotations

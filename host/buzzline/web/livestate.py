@@ -212,7 +212,9 @@ def podiums(svc: HostService) -> list[dict[str, Any]]:
     return out
 
 
-def full_state(svc: HostService, collector: Collector) -> dict[str, Any]:
+def full_state(svc: HostService, collector: Collector, operator: bool = True) -> dict[str, Any]:
+    """Everything the console draws. ``operator`` False (a request without the token or a
+    session): the question card (text and answer) is left out."""
     collector.catch_up()
     engine = svc.engine
     g = engine.g
@@ -239,7 +241,9 @@ def full_state(svc: HostService, collector: Collector) -> dict[str, Any]:
             "players": {name: p.team for name, p in g.players.items()},
         },
         # the question card: for the operator only (the game view viewers get has no text)
-        "question": {"text": card.text, "answer": card.answer} if card else {"text": "", "answer": ""},
+        "question": {"text": card.text, "answer": card.answer}
+        if card and operator
+        else {"text": "", "answer": ""},
         "timers": {"buzz_ms_left": left_ms(g.window_deadline), "answer_ms_left": left_ms(g.answer_deadline)},
         "commands": engine.commands_now(),
         "timeline": timeline(svc, collector),

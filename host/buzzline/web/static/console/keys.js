@@ -53,7 +53,7 @@ function fillHelp(ui, keys) {
   const help = document.getElementById("help");
   fill(help,
     h("h2", {}, "Keyboard"),
-    h("table", {}, h("tbody", {}, keys.filter((k) => !/^[2-8]$/.test(k[0])).map((k) =>
+    h("table", {}, h("tbody", {}, keys.filter((k) => !/^[2-9]$/.test(k[0])).map((k) =>
       h("tr", {}, h("td", {}, h("kbd", {}, k[0] === "1" ? "1 – 9" : k[1])), h("td", {}, k[0] === "1" ? "select a podium (its seat)" : k[2]))))),
     h("p", {}, "A refused command shows the host's reason at the bottom right. Esc closes this."),
     h("form", { method: "dialog" }, h("button", {}, "Close")));
