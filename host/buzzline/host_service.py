@@ -112,6 +112,7 @@ class HostService(Service):
         self.lock_latencies_us: collections.deque[int] = collections.deque(maxlen=1024)
         self._log_path = Path(log_path) if log_path else None
         self._eventlog: EventLog | None = None
+        self._flushing: asyncio.Future[None] | None = None  # the commit running in a worker thread
         self._client: aiomqtt.Client | None = None
         self._main: asyncio.Task[None] | None = None
         self._children: list[asyncio.Task[None]] = []
@@ -179,6 +180,8 @@ class HostService(Service):
             await cancel_and_wait([*self._children, self._main])
         self.notices.close()
         self.connected.clear()
+        if self._flushing is not None:
+            await asyncio.wait({self._flushing})
         if self._eventlog is not None:
             self._eventlog.flush()
             self._eventlog.close()
@@ -433,7 +436,10 @@ class HostService(Service):
         t1 = now_us()
         if self._eventlog is not None and (commit or any(not isinstance(e, ev.Logged) for e in effects)):
             if self.FSYNC_IN_THREAD:
-                await asyncio.to_thread(self._eventlog.flush)
+                # shielded and tracked: a cancelled batch must not leave a commit running in the
+                # worker thread while stop() closes the database under it
+                self._flushing = asyncio.ensure_future(asyncio.to_thread(self._eventlog.flush))
+                await asyncio.shield(self._flushing)
             else:
                 self._eventlog.flush()
         if trace is not None:
