@@ -442,10 +442,11 @@ class HostService(Service):
                 await asyncio.shield(self._flushing)
             else:
                 self._eventlog.flush()
-        if trace is not None:
-            trace.note(log=t1 - t0, fsync=now_us() - t1)
+        t2 = now_us()
         if not self.LOCK_BEFORE_FSYNC:
             self._send_locks(locks, t)
+        if trace is not None:
+            trace.note(log=t1 - t0, fsync=t2 - t1, fsync_at=t1)
         wire, events = self.bridge.outbound(effects, now_us())
         for w in wire:
             self._send(w)

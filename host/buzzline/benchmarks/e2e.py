@@ -86,6 +86,10 @@ def host_figures(locks: list[dict[str, Any]]) -> dict[str, Any]:
         "handled_us": p50_p99([r["sock"] - r["dequeued"] for r in locks], 0),
         "handled_cpu_us": p50_p99([r["cpu"] for r in locks], 0),
         "queued_ahead": p50_p99([r.get("ahead", 0) for r in locks], 0),  # packets before the lock
+        # the share of locks whose send() came before their batch's fsync started
+        "lock_before_fsync": round(sum(r["sock"] <= r["fsync_at"] for r in synced) / len(synced), 3)
+        if (synced := [r for r in locks if "fsync_at" in r])
+        else None,
         "after_lock_us": {k: percentile([r[k] for r in locks if k in r], 50) for k in AFTER},
     }
 
