@@ -49,6 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-relay", dest="relay", action="store_false", help="skip the bare relay")
     p.add_argument("--lock-after-fsync", action="store_true", help="host: locks after the fsync")
     p.add_argument("--fsync-inline", action="store_true", help="host: fsync on the loop thread")
+    p.add_argument("--lock-behind-acks", action="store_true", help="host: lock after queued PUBACKs")
     p.add_argument(
         "--slow-adapter",
         action="store_true",
@@ -278,6 +279,7 @@ async def measure(
     prof = ["-m", "cProfile", "-o", args.profile_host] if args.profile_host else []
     try:
         knobs = ["--lock-after-fsync"] * args.lock_after_fsync + ["--fsync-inline"] * args.fsync_inline
+        knobs += ["--lock-behind-acks"] * getattr(args, "lock_behind_acks", False)
         await host.start("buzzline.benchmarks._host_proc", [*where, "--log", log, *knobs], prof)
         if relay is not None:
             await relay.start("buzzline.benchmarks._relay", where)
