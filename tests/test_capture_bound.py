@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
+from pathlib import Path
 from typing import Any
 
 from buzzline.core.clock import CAPTURE_DEFAULT_US
 from buzzline.host_service import HostService
 from buzzline.sim.podium import VirtualPodium
+from buzzline_protocol import topics
 
 STUDIO = "cap"
 
@@ -70,3 +73,58 @@ async def test_gap_inside_the_esp32_tail_is_a_tie_never_a_wrong_winner(broker: A
         await a.press(at_podium_us=t0)
         d = await waiter
         assert d.is_tie and set(d.tied) == {"p1", "p2"}, (d.winner, d.tied, d.flags)
+
+
+async def test_firmware_selftest_measures_stores_announces_and_bounds_presses(
+    broker: Any, tmp_path: Path
+) -> None:
+    """The unix podium's jumper waits known delays (40 µs, every 50th edge 3000 µs): the selftest
+    measures them through the button's IRQ handler, stores them, announces hello.cap, and the
+    host adds the bound to that podium's presses. At 128 KB: the selftest's module does not fit
+    next to the application and the unix harness in 96 KB (docs/firmware.md)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "firmware" / "tools"))
+    from unixpodium import Bus, UnixPodium, build_tree
+
+    tree = await asyncio.to_thread(build_tree, tmp_path / "fw")
+    extra = {"selftest_inject_us": [40, 3000, 50]}
+    async with HostService(broker.host, broker.port, STUDIO) as svc:
+        pod = UnixPodium(
+            tree, tmp_path / "p1", broker.port, pid="p1", studio=STUDIO, extra=extra, heap="128k"
+        )
+        await asyncio.to_thread(pod.start)
+        bus = await asyncio.to_thread(Bus(broker.port).connect)
+        try:
+            await asyncio.to_thread(
+                pod.wait, lambda: svc.registry.get("p1").capture_us is not None, 10, "hello"
+            )
+            assert svc.registry.get("p1").capture_us == CAPTURE_DEFAULT_US["unix"]  # none declared yet
+            await asyncio.to_thread(
+                bus.publish, topics.podium(STUDIO, "p1", "cmd"), {"t": "selftest", "cs": 10**9, "n": 400}
+            )
+            hello = await asyncio.to_thread(bus.wait_for, lambda t, m: m["t"] == "hello" and "cap" in m, 60)
+            p99, top = hello["cap"]
+            # 2% of edges waited 3 ms: p99 cannot be below it (it is read from a bucket's upper
+            # edge, never low), nor the max; upward, the machine's own pauses may add (no
+            # wall-clock ceiling here: the CPU is shared)
+            assert 3000 <= p99 <= top, hello
+            stored = json.loads((tmp_path / "p1" / "selftest.json").read_text())
+            assert stored["cap"] == hello["cap"]
+            lines = [line for line in pod.lines if line.startswith("selftest ")]
+            assert [line.split()[1] for line in lines] == ["idle", "traffic", "sync"]
+            # each phase's median is the 40 µs base, not the 3 ms tail
+            assert all(40 <= int(line.split()[-3]) < 3000 for line in lines), lines
+            await asyncio.to_thread(pod.wait, lambda: svc.registry.get("p1").capture_us == top, 10, "bound")
+            assert svc.registry.get("p1").cap == [p99, top]
+            # the next boot announces it from flash
+            await asyncio.to_thread(pod.stop)
+            pod = UnixPodium(tree, tmp_path / "p1", broker.port, pid="p1", studio=STUDIO, extra=extra)
+            await asyncio.to_thread(pod.start)
+            hello2 = await asyncio.to_thread(
+                bus.wait_for, lambda t, m: m["t"] == "hello" and m["b"] != hello["b"], 20
+            )
+            assert hello2["cap"] == [p99, top]
+        finally:
+            await asyncio.to_thread(pod.stop)
+            await asyncio.to_thread(bus.close)

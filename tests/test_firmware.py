@@ -355,6 +355,14 @@ for pid, boot in (("p1", 0), ("a" * 32, 2147483647)):
             if bytes(buf[3:end]) != codec.encode(msg):
                 bad += 1
                 print("differs", msg, bytes(buf[3:end]))
+        for code, n in (("stuck", 0), ("chatter", v % 2**31), ("cleared", 1)):
+            end = w.fault(buf, 3, v, v, code, n)
+            msg = {"t": "fault", "id": pid, "b": boot, "seq": v, "pt": v, "code": code}
+            if n:
+                msg["n"] = n
+            if bytes(buf[3:end]) != codec.encode(msg):
+                bad += 1
+                print("differs", msg, bytes(buf[3:end]))
         end = w.ack(buf, 3, v, v, v, v, v, 7)
         msg = {"t": "ack", "id": pid, "b": boot, "seq": v, "pt": v, "cs": v, "ep": v, "fp": v, "np": 7}
         if bytes(buf[3:end]) != codec.encode(msg):

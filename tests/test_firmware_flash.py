@@ -96,3 +96,10 @@ def test_cli_entry_point_prints_plan() -> None:
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert r.returncode == 0 and "mpy-cross" in r.stdout and ":/lib/podium/app.mpy" in r.stdout
+
+
+def test_dry_run_selftest_goes_into_the_podium_config(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, _ = _plan(capsys, "--board", "picow", "--ssid", "n", "--selftest", "2000")
+    assert rc == 0 and '"selftest": 2000' in out
+    rc, out, err = _plan(capsys, "--board", "picow", "--ssid", "n", "--selftest", "5")
+    assert rc == 2 and "--selftest must be 100..10000" in err and out == ""

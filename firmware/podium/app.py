@@ -11,7 +11,13 @@ from podium import FW_VERSION, make_room
 from podium.board import load as load_board
 from podium.button import Button
 from podium.clock import PodiumClock
-from podium.config import CAPTURE_FILE, ConfigError, PodiumSettings, load_capture, load_local
+from podium.config import (
+    CAPTURE_FILE,
+    ConfigError,
+    PodiumSettings,
+    load_capture,
+    load_local,
+)
 from podium.lights import Lights
 from podium.mqtt import MQTTClient
 from podium.wire import UpWriter
@@ -23,6 +29,7 @@ _K_BUZZ = 2
 _K_ACK = 3
 _K_HELLO = 4
 _K_SYNC = 5  # [kind, t1, n, ...]: no seq (its own topic, QoS 0)
+_K_FAULT = 6  # [kind, pt, -, n, code, -, seq]
 _RECORDS = 6
 
 
@@ -98,14 +105,10 @@ class Podium:
         self._last_sync = ticks_ms()
         self._stop = asyncio.Event()
         self.cap = load_capture(self.board.state_dir + "/" + CAPTURE_FILE)  # [p99_us, max_us] or None
-        hello = {"t": "hello", "id": pid, "b": self.boot, "seq": 0, "pt": 0, "hw": self.board.hw}
-        hello["board"] = self.board.name
-        hello["fw"] = FW_VERSION
-        if self.cap is not None:
-            hello["cap"] = self.cap
-        wire = codec.encode(hello)
-        self._wire = UpWriter(pid, self.boot, wire[wire.find(b',"hw":') :])
+        self._wire = self._make_wire()
         self._online = self._presence("online")
+        self._selftest_task: asyncio.Task | None = None
+        self._sync_flood = 0  # selftest: > 0 sync every N ms, < 0 sync bursts back to back
         self.t_up = topics.podium(studio, pid, "up")
         self.t_presence = topics.podium(studio, pid, "presence")
         self.t_sync = topics.podium(studio, pid, "sync")
@@ -136,14 +139,18 @@ class Podium:
         self.mqtt.BACKOFF_MAX_MS = local.get("backoff_max_ms", MQTTClient.BACKOFF_MAX_MS)
 
     # -- upstream ------------------------------------------------------------------------
+    def _make_wire(self) -> UpWriter:
+        # hello's fields after pt are fixed for a boot (until a selftest measures a new cap)
+        hello = {"t": "hello", "id": self.pid, "b": self.boot, "seq": 0, "pt": 0, "hw": self.board.hw}
+        hello["board"] = self.board.name
+        hello["fw"] = FW_VERSION
+        if self.cap is not None:
+            hello["cap"] = self.cap
+        wire = codec.encode(hello)
+        return UpWriter(self.pid, self.boot, wire[wire.find(b',"hw":') :])
+
     def _presence(self, state: str) -> bytes:
         return codec.encode({"t": "presence", "id": self.pid, "state": state, "b": self.boot})
-
-    def _up(self, kind: str, keep: bool = False, **fields) -> None:
-        msg = {"t": kind, "id": self.pid, "b": self.boot}
-        for k in fields:
-            msg[k] = fields[k]
-        self.mqtt.publish(self.t_up, msg, 1, False, keep)
 
     @property
     def mem_errors(self) -> int:
@@ -161,26 +168,20 @@ class Podium:
         r[3] = c
         return r
 
-    def _prepare(self, msg):
-        # Called by the link at first transmission: seq follows the send order exactly.
-        if isinstance(msg, list):
-            if msg[0] == _K_SYNC:
-                self._sync_n += 1
-                self._sync_t1 = self.clock.now()
-                msg[1] = self._sync_t1
-                msg[2] = self._sync_n
-                return msg
-            self.seq += 1
-            msg[6] = self.seq
-            if msg[0] == _K_HB:
-                msg[4] = self.restarts
+    def _prepare(self, msg: list) -> list:
+        # Called by the link at a record's first transmission: seq follows the send order
+        # exactly, and a sync request is stamped as it leaves.
+        if msg[0] == _K_SYNC:
+            self._sync_n += 1
+            self._sync_t1 = self.clock.now()
+            msg[1] = self._sync_t1
+            msg[2] = self._sync_n
             return msg
-        # A fault (the only upstream message still built as a dict): seq is taken only once the
-        # message is encoded, so a failed encode (no heap) leaves no gap the host would wait for.
-        msg["seq"] = self.seq + 1
-        data = codec.encode(msg)
         self.seq += 1
-        return data
+        msg[6] = self.seq
+        if msg[0] == _K_HB:
+            msg[4] = self.restarts
+        return msg
 
     def _now_watermark(self) -> int:
         # Presses already in the IRQ ring are queued first, so a later pt never overtakes them.
@@ -207,6 +208,8 @@ class Podium:
             return w.hello(buf, off, r[6], r[1])
         if kind == _K_SYNC:
             return w.sync(buf, off, r[2], r[1], self._prev)
+        if kind == _K_FAULT:
+            return w.fault(buf, off, r[6], r[1], r[4], r[3])
         return w.ack(buf, off, r[6], r[1], r[3], r[2], r[4], r[5])
 
     def _on_press(self, raw) -> None:
@@ -237,10 +240,9 @@ class Podium:
 
     def _on_fault(self, code: str, n: int) -> None:
         self.faults += 1
-        if n:
-            self._up("fault", False, pt=self.clock.now(), code=code, n=n)
-        else:
-            self._up("fault", False, pt=self.clock.now(), code=code)
+        r = self._record(_K_FAULT, self.clock.now(), 0, n)
+        r[4] = code
+        self.mqtt.publish(self.t_up, r, 1)
 
     def _heartbeat(self) -> None:
         if self._hb_queued:
@@ -329,6 +331,20 @@ class Podium:
                 self.t_winner_us = ticks_us()
         elif kind == "ident":
             self.lights.set("identify", None, msg["dur"])
+        elif kind == "selftest":
+            self.start_selftest(msg["n"])
+
+    def start_selftest(self, n: int) -> None:
+        # podium.selftest is loaded only for the run, and dropped after it: not resident
+        if self.armed:
+            print("podium: no selftest while armed")
+        elif self._selftest_task is None or self._selftest_task.done():
+            try:
+                from podium import selftest
+
+                self._selftest_task = asyncio.create_task(selftest.run(self, n))
+            except MemoryError:
+                print("selftest: not enough heap to load it")
 
     def _recs_full(self) -> None:
         while self._nrec < _RECORDS:
@@ -383,12 +399,16 @@ class Podium:
         seen = 0
         settle_until = ticks_ms()
         while True:
-            await asyncio.sleep_ms(self.SYNC_TICK_MS)
-            # No exchanges while armed: each allocates about 2 KB (request, reply decode) and
-            # the GC is off. The model's wander term covers the gap (0.5 ppm: 5 us per 10 s).
+            flood = self._sync_flood
+            await asyncio.sleep_ms(flood if flood > 0 else self.SYNC_TICK_MS)
+            # No exchanges while armed: the reply's decode allocates and the GC is off. The
+            # model's wander term covers the gap (0.5 ppm: 5 us per 10 s).
             if not self.mqtt.up or self.armed:
                 continue
-            if self.mqtt.connects != seen:
+            if flood > 0:
+                self._send_sync()  # selftest traffic
+                continue
+            if self.mqtt.connects != seen or flood < 0:
                 seen = self.mqtt.connects
                 for _ in range(self.SYNC_BURST):
                     while self.armed:  # the burst waits too (see below)
@@ -429,6 +449,8 @@ class Podium:
         self._tasks = [asyncio.create_task(f()) for f in self._task_fns]
         tasks = [asyncio.create_task(c) for c in self.board.tasks()]
         tasks.append(asyncio.create_task(self._supervise()))
+        if self.local.get("selftest") and self.cap is None:  # `buzzline flash --selftest`
+            self.start_selftest(self.local["selftest"])
         gc.collect()
         self.heap_live = gc.mem_alloc()
         print("podium", self.pid, "board", self.board.name, "fw", FW_VERSION)

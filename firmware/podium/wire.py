@@ -1,7 +1,7 @@
-# Allocation-free encoders for what a podium sends often, while armed or on reconnecting (hb,
-# buzz, ack, hello, sync): they write into a caller's bytearray exactly the bytes codec.encode
-# would produce for the same message (the firmware tests compare both under MicroPython). The
-# rest (fault, presence) goes through the codec.
+# Allocation-free encoders for everything a podium sends while it runs (hb, buzz, ack, hello,
+# sync, fault): they write into a caller's bytearray exactly the bytes codec.encode would
+# produce for the same message (the firmware tests compare both under MicroPython). Only the
+# presence messages, made once at boot, go through the codec.
 from micropython import const
 
 MAX = const(224)  # hb, buzz, ack with a 32-character id and U53 fields fit this (hello: longer)
@@ -18,6 +18,9 @@ _END = b"}"
 _N = b',"n":'
 _T1 = b',"t1":'
 _PREV = b',"prev":['
+_CODE = b',"code":"'
+_N_AFTER_STR = b'","n":'
+_STR_END = b'"}'
 
 
 def _head(kind: str, pid: str, boot: int) -> bytes:
@@ -58,6 +61,7 @@ class UpWriter:
         self._ack = _head("ack", pid, boot)
         self._hello = _head("hello", pid, boot)
         self._sync = _head("sync", pid, boot)
+        self._fault = _head("fault", pid, boot)
         # what follows pt in this boot's hello (hw, board, fw, cap), cut from a codec encoding
         self._hello_tail = hello_tail
 
@@ -97,6 +101,19 @@ class UpWriter:
             buf[i] = 93  # "]"
             i += 1
         return put(buf, i, _END)
+
+    def fault(self, buf, off: int, seq: int, pt: int, code: str, n: int) -> int:
+        # code is one of the codec's fault codes (plain ASCII, nothing to escape)
+        i = put(buf, off, self._fault)
+        i = put_int(buf, put(buf, i, _SEQ), seq)
+        i = put_int(buf, put(buf, i, _PT), pt)
+        i = put(buf, i, _CODE)
+        for c in code:
+            buf[i] = ord(c)
+            i += 1
+        if n:
+            return put(buf, put_int(buf, put(buf, i, _N_AFTER_STR), n), _END)
+        return put(buf, i, _STR_END)
 
     def buzz(self, buf, off: int, seq: int, pt: int, ep: int) -> int:
         i = put(buf, off, self._buzz)

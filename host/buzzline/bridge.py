@@ -29,10 +29,16 @@ from typing import Any, NamedTuple
 from buzzline_protocol import codec, topics
 
 from buzzline.core import events as ev
-from buzzline.core.clock import CAPTURE_UNKNOWN_US, ClockBook, capture_bound_us, with_capture
+from buzzline.core.clock import (
+    CAPTURE_UNKNOWN_US,
+    UNKNOWN_ERR_US,
+    ClockBook,
+    capture_bound_us,
+    with_capture,
+)
 from buzzline.core.game import GameEngine
 from buzzline.core.registry import PodiumRegistry
-from buzzline.core.types import Decision
+from buzzline.core.types import Decision, Mapping
 from buzzline.io.ingest import QUIET, Accepted, Rejected
 
 log = logging.getLogger("buzzline.host")
@@ -61,6 +67,11 @@ def printable(text: str, limit: int) -> str:
 
 
 class Bridge:
+    # A press, heartbeat or ack from a podium whose clock model has no sample yet (a restarted
+    # host gets what the broker kept for it before any sync) waits this long for one, so it is
+    # mapped with a real bound instead of an unknown one that would tie it with every press.
+    HOLD_UNMAPPED_US = 1_500_000
+
     def __init__(self, studio: str, engine: GameEngine, cs_start: int) -> None:
         self.studio = studio
         self.engine = engine
@@ -70,6 +81,8 @@ class Bridge:
         self.lock_cs = -1  # the current lock's cs: its acknowledgements are complete watermarks
         self._configured: dict[str, dict[str, Any]] = {}
         self._last_view: dict[str, Any] | None = None
+        # per podium, up messages waiting for its first clock sample: (message, arrival, lock ack)
+        self._unmapped: dict[str, list[tuple[Accepted, int, bool]]] = {}
 
     def next_cs(self) -> int:
         self.cs += 1
@@ -106,6 +119,8 @@ class Bridge:
                 out.events.append(ev.PodiumOnline(acc.podium, {}) if online else ev.PodiumOffline(acc.podium))
         else:
             self._up(acc, arrival_us, out)
+        if self._unmapped:
+            self._release_unmapped(now_us, out)
         return out
 
     def _sync(self, acc: Accepted, arrival_us: int, now_us: int, out: Inbound) -> None:
@@ -143,9 +158,42 @@ class Bridge:
             info.faults += 1
             log.warning("%s reports button fault %s (n=%s)", pid, m["code"], m.get("n"))
             return
-        mapping = self.clocks.model(pid, m["b"]).map(m["pt"])
+        if kind == "hb":
+            info.last_hb_us = arrival_us
+            info.rssi = m.get("rssi")
+            info.batt_mv = m.get("batt")
+        lock_ack = kind == "ack" and m["cs"] == self.lock_cs
+        unmapped = self.clocks.model(pid, m["b"]).map(m["pt"]).err_us >= UNKNOWN_ERR_US
+        if unmapped or pid in self._unmapped:  # after what already waits, in order
+            self._unmapped.setdefault(pid, []).append((acc, arrival_us, lock_ack))
+            return
+        self._timed(acc, arrival_us, lock_ack, out)
+
+    def _release_unmapped(self, now_us: int, out: Inbound) -> None:
+        """Feed what waited for a clock sample: once the podium has one, or after the hold."""
+        for pid in list(self._unmapped):
+            waiting = self._unmapped[pid]
+            model = self.clocks.get(pid)
+            sampled = model is not None and model.map(0).err_us < UNKNOWN_ERR_US  # it has a fit
+            if sampled or now_us - waiting[0][1] >= self.HOLD_UNMAPPED_US:
+                del self._unmapped[pid]
+                for acc, arrival_us, lock_ack in waiting:
+                    self._timed(acc, arrival_us, lock_ack, out)
+
+    def _timed(self, acc: Accepted, arrival_us: int, lock_ack: bool, out: Inbound) -> None:
+        """The event of a buzz, hb or ack, its podium time mapped to host time."""
+        m = acc.msg
+        pid = acc.podium
+        live = self.registry.get(pid).boot == m["b"]  # a boot left while it waited: no model fits
+
+        def mapped(podium_us: int) -> Mapping:
+            if live:
+                return self.clocks.model(pid, m["b"]).map(podium_us)
+            return Mapping(podium_us, UNKNOWN_ERR_US, False)
+
+        mapping = mapped(m["pt"])
         cap_us = self.capture_us(pid)
-        if kind == "buzz":
+        if m["t"] == "buzz":
             full = with_capture(mapping, cap_us)
             out.events.append(
                 ev.PodiumPress(
@@ -160,11 +208,6 @@ class Bridge:
                 )
             )
             return
-        if kind == "hb":
-            info.last_hb_us = arrival_us
-            info.rssi = m.get("rssi")
-            info.batt_mv = m.get("batt")
-        lock_ack = kind == "ack" and m["cs"] == self.lock_cs
         # A press stamped after this watermark may have happened up to cap_us before it.
         wm = ev.PodiumWatermark(
             pid, m["seq"], mapping.host_us - cap_us, mapping.err_us, lock_ack, gap=acc.gap > 0
@@ -174,7 +217,7 @@ class Bridge:
             wm = replace(wm, np=m["np"])
             fp = m.get("fp")
             if isinstance(fp, int):
-                fpm = with_capture(self.clocks.model(pid, m["b"]).map(fp), cap_us)
+                fpm = with_capture(mapped(fp), cap_us)
                 wm = replace(
                     wm, fp=fp, fp_mapped_us=fpm.host_us, fp_err_us=fpm.err_us, fp_trusted=fpm.trusted
                 )

@@ -55,12 +55,11 @@ _COL = const(7)  # colour: six lowercase hex digits, "rrggbb"
 _U31 = 0x7FFFFFFF
 _U53 = 0x1FFFFFFFFFFFFF  # the largest integer every JSON reader keeps exact
 _PATTERNS = ("off", "idle", "armed", "winner", "locked", "false", "offline", "identify", "solid", "blink")
-_PHASES = ("idle", "reading", "open", "answering", "judged", "ended")
 
 # name, type, required, lo, hi.  Order is the wire order used by encode().
 _UP = (("id", _ID, 1, 0, 0), ("b", _INT, 1, 0, _U31), ("seq", _INT, 1, 0, _U53))
 _CMD = (("cs", _INT, 1, 0, _U53),)
-KINDS = {
+KINDS: dict = {
     # podium -> host on .../podium/ID/up (QoS 1, in order)
     "hello": _UP
     + (
@@ -126,6 +125,8 @@ KINDS = {
         ("ep", _INT, 0, 0, _U53),
     ),
     "ident": _CMD + (("dur", _INT, 1, 0, 600000),),
+    # measure the capture bound (jumper from the selftest pin to the button input; SPEC 4.8)
+    "selftest": _CMD + (("n", _INT, 1, 100, 10000),),
     # host -> podium, retained on .../podium/ID/config
     "config": (
         ("name", _STR, 1, 1, 32),
@@ -134,35 +135,7 @@ KINDS = {
         ("deb", _INT, 1, 1, 200),
         ("hb", _INT, 1, 50, 60000),
     ),
-    # host -> viewers, retained on .../game/state
-    "state": (
-        ("phase", _ENUM, 1, _PHASES, 0),
-        ("ep", _INT, 1, 0, _U53),
-        ("q", _INT, 1, 0, _U31),
-        ("ts", _INT, 1, 0, _U53),
-        ("winner", _STR, 0, 0, 32),
-        ("order", _LIST, 0, 0, 64),
-        ("scores", _OBJ, 0, 0, 0),
-        ("info", _OBJ, 0, 0, 0),
-    ),
-    # host -> adapters, consoles, overlays on .../game/events (QoS 1, not retained): one
-    # message per event of a notice; n = notice sequence, i of `of` = its place in the notice
-    "event": (
-        ("n", _INT, 1, 0, _U53),
-        ("i", _INT, 1, 0, 255),
-        ("of", _INT, 1, 1, 256),
-        ("ts", _INT, 1, 0, _U53),
-        ("k", _ID, 1, 0, 0),
-        ("d", _OBJ, 0, 0, 0),
-    ),
-    # host -> anyone, on .../host/rejects (QoS 0)
-    "reject": (
-        ("reason", _STR, 1, 1, 16),
-        ("topic", _STR, 1, 0, 160),
-        ("n", _INT, 1, 0, _U53),
-        ("id", _STR, 0, 0, 32),
-        ("detail", _STR, 0, 0, 160),
-    ),
+    # state, event and reject (host -> viewers, adapters, anyone) are in buzzline_protocol.viewer
 }
 
 
@@ -418,3 +391,12 @@ def decode(data) -> dict:
     if n > MAX_SIZE and not (isinstance(obj, dict) and obj.get("t") in _LARGE):
         raise ProtocolError(R_SIZE, str(n) + " bytes")
     return _validate(obj, False)
+
+
+# The kinds only hosts and viewers speak (state, event, reject) are registered into KINDS by
+# buzzline_protocol.viewer: a podium never loads them (about 2 KB of its small heap), CPython
+# always does, and the vector runner loads them under both interpreters.
+import sys  # noqa: E402
+
+if sys.implementation.name != "micropython":
+    from buzzline_protocol import viewer  # noqa: F401

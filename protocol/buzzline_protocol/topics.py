@@ -15,7 +15,7 @@ PODIUM_LEAVES = {
     "presence": ("presence",),
     "sync": ("sync",),
     "syncr": ("syncr",),
-    "cmd": ("arm", "lock", "light", "ident"),
+    "cmd": ("arm", "lock", "light", "ident", "selftest"),
     "config": ("config",),
 }
 # who publishes on each podium leaf

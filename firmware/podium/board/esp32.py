@@ -17,6 +17,7 @@ class Esp32Board(WifiBoard):
     BUTTON_PIN = const(27)  # to GND, internal pull-up
     NEOPIXEL_PIN = const(25)
     LAMP_PIN = const(26)  # arcade button lamp through a logic-level MOSFET
+    SELFTEST_PIN = const(33)  # jumper to GPIO27 for the capture selftest (hardware/wiring.md)
 
     def __init__(self, local: dict) -> None:
         super().__init__(local, _pm_off)

@@ -19,6 +19,7 @@ class PicoWBoard(WifiBoard):
     BUTTON_PIN = const(14)  # GP14 to GND, internal pull-up
     NEOPIXEL_PIN = const(15)  # GP15
     LAMP_PIN = const(13)  # GP13, arcade button lamp through a logic-level MOSFET
+    SELFTEST_PIN = const(16)  # GP16, jumper to GP14 for the capture selftest (hardware/wiring.md)
 
     def __init__(self, local: dict) -> None:
         rp2.country(local.get("country", "GB"))

@@ -12,6 +12,7 @@
 # Fakes live only here, in the hardware layer.
 import asyncio
 import gc
+from time import ticks_diff, ticks_us
 
 from podium import early_buffer
 from podium.wire import put, put_int
@@ -42,6 +43,29 @@ class FakePin:
         self._level = level
         if changed and self._handler is not None:
             self._handler(self)
+
+
+class FakeJumper:
+    """The selftest output wired to the fake button pin. Each change waits an injected delay
+    first (busy, as a GC pass or a flash write holds the interpreter), then drives the pin, so
+    the selftest measures a known distribution: local config "selftest_inject_us" =
+    [base, tail, every]: every `every`-th edge waits `tail` µs, the others `base` µs."""
+
+    def __init__(self, pin: FakePin, inject) -> None:
+        self._pin = pin
+        self._base, self._tail, self._every = inject if inject else (0, 0, 1)
+        self._i = 0
+
+    def value(self, v=None):
+        if v is None:
+            return self._pin.value()
+        self._i += 1
+        d = self._tail if self._i % self._every == 0 else self._base
+        t0 = ticks_us()
+        while ticks_diff(ticks_us(), t0) < d:
+            pass
+        self._pin.drive(1 if v else 0)
+        return None
 
 
 class FakeLight:
@@ -83,6 +107,9 @@ class UnixBoard:
 
     def attach_button(self, handler) -> None:
         self.button_pin.irq(handler=handler)
+
+    def selftest_output(self) -> FakeJumper:
+        return FakeJumper(self.button_pin, self.local.get("selftest_inject_us"))
 
     async def net_up(self) -> None:
         # Like WifiLink.up(): waits for the (simulated) radio link instead of raising.

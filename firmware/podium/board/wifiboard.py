@@ -15,8 +15,10 @@ class WifiBoard:
     BUTTON_PIN = 0
     NEOPIXEL_PIN = 0
     LAMP_PIN = 0
+    SELFTEST_PIN = 0  # wired to BUTTON_PIN by a jumper for the capture selftest only
 
     def __init__(self, local: dict, pm_off) -> None:
+        self.local = local
         self.button_pin = Pin(local.get("button_pin", self.BUTTON_PIN), Pin.IN, Pin.PULL_UP)
         self.light: NeoPixelRing | PlainLed
         pixels = local.get("pixels", 12)
@@ -25,6 +27,10 @@ class WifiBoard:
         else:
             self.light = PlainLed(Pin(local.get("lamp_pin", self.LAMP_PIN), Pin.OUT))
         self.wifi = WifiLink(local.get("ssid", ""), local.get("password", ""), pm_off)
+
+    def selftest_output(self):
+        """The output the capture selftest toggles (idle high, like the pulled-up button)."""
+        return Pin(self.local.get("selftest_pin", self.SELFTEST_PIN), Pin.OUT, value=1)
 
     def attach_button(self, handler) -> None:
         trigger = Pin.IRQ_FALLING | Pin.IRQ_RISING

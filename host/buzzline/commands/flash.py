@@ -170,6 +170,10 @@ def local_config(args: argparse.Namespace, placeholders: bool = False) -> dict[s
         if not 0 <= args.pixels <= 256:
             raise FlashError("--pixels must be 0..256 (0 = a plain LED)")
         cfg["pixels"] = args.pixels
+    if args.selftest is not None:
+        if not 100 <= args.selftest <= 10000:
+            raise FlashError("--selftest must be 100..10000 edges per phase")
+        cfg["selftest"] = args.selftest
     return cfg
 
 
@@ -197,6 +201,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", help="broker username (default podium-ID when --secret is given)")
     parser.add_argument("--secret", help="broker password for this podium")
     parser.add_argument("--pixels", type=int, help="NeoPixel count on the ring (0 = plain LED; default 12)")
+    parser.add_argument(
+        "--selftest",
+        type=int,
+        metavar="EDGES",
+        help="measure the capture bound at the first boot (jumper fitted, hardware/wiring.md): "
+        "EDGES per phase, e.g. 2000; stored on the board and announced in hello",
+    )
     parser.add_argument("--source", action="store_true", help="copy .py sources instead of compiled .mpy")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, touch no board")
 
