@@ -263,7 +263,9 @@ def _score_races(
         errs, covered = [], 0
         for p in mine:
             t = race.true_us[p["podium"]]
-            errs.append(abs(p["mapped_us"] - (t + race.capture_us[p["podium"]])))
+            # the clock part: the host centred the mapping on the capture interval (cap_us back)
+            clock_mapped = p["mapped_us"] + p.get("cap_us", 0)
+            errs.append(abs(clock_mapped - (t + race.capture_us[p["podium"]])))
             covered += abs(p["mapped_us"] - t) <= p["err_us"]
         race.detail = {
             "race": race.index,
