@@ -278,7 +278,11 @@ class Podium:
     # -- downstream ----------------------------------------------------------------------
     def _on_msg(self, topic: str, payload: bytes, retained: bool) -> None:
         try:
-            msg = codec.decode(payload)
+            try:
+                msg = codec.decode(payload)
+            except MemoryError:  # armed, the GC is off: collect (a lost command is worse)
+                gc.collect()
+                msg = codec.decode(payload)
             leaf = topic[topic.rfind("/") + 1 :]
             topics.check_kind(leaf, msg["t"])
         except codec.ProtocolError as e:
