@@ -436,7 +436,8 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"chaos: {result['presses']} presses in {result['questions']} questions, "
             f"decided {result['decided']}, lost {result['lost']}, doubled {result['doubled']}, "
-            f"wrong {result['wrong']}, timeouts {result['timeouts']}, overturned {result['overturned']}"
+            f"wrong {result['wrong']}, timeouts {result['timeouts']}, overturned {result['overturned']}, "
+            f"tie calls {result['tie_calls']}"
         )
         for kind, r in result["recovery_s"].items():
             print(f"  recovery {kind:6s} p50 {r['p50']} s  max {r['max']} s  ({r['n']} faults)")
