@@ -49,6 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-relay", dest="relay", action="store_false", help="skip the bare relay")
     p.add_argument("--lock-after-fsync", action="store_true", help="host: locks after the fsync")
     p.add_argument("--fsync-inline", action="store_true", help="host: fsync on the loop thread")
+    p.add_argument("--lock-behind-acks", action="store_true", help="host: lock after queued PUBACKs")
     p.add_argument(
         "--slow-adapter",
         action="store_true",
@@ -86,6 +87,10 @@ def host_figures(locks: list[dict[str, Any]]) -> dict[str, Any]:
         "handled_us": p50_p99([r["sock"] - r["dequeued"] for r in locks], 0),
         "handled_cpu_us": p50_p99([r["cpu"] for r in locks], 0),
         "queued_ahead": p50_p99([r.get("ahead", 0) for r in locks], 0),  # packets before the lock
+        # the share of locks whose send() came before their batch's fsync started
+        "lock_before_fsync": round(sum(r["sock"] <= r["fsync_at"] for r in synced) / len(synced), 3)
+        if (synced := [r for r in locks if "fsync_at" in r])
+        else None,
         "after_lock_us": {k: percentile([r[k] for r in locks if k in r], 50) for k in AFTER},
     }
 
@@ -274,6 +279,7 @@ async def measure(
     prof = ["-m", "cProfile", "-o", args.profile_host] if args.profile_host else []
     try:
         knobs = ["--lock-after-fsync"] * args.lock_after_fsync + ["--fsync-inline"] * args.fsync_inline
+        knobs += ["--lock-behind-acks"] * getattr(args, "lock_behind_acks", False)
         await host.start("buzzline.benchmarks._host_proc", [*where, "--log", log, *knobs], prof)
         if relay is not None:
             await relay.start("buzzline.benchmarks._relay", where)
