@@ -395,11 +395,12 @@ def notice_events(e: ev.Effect, view: dict[str, Any]) -> list[dict[str, Any]]:
     if isinstance(e, ev.DecisionMade):
         return decision_events(e.decision, view)
     if isinstance(e, ev.DecisionOverturned):
-        was = _who(e.previous.winner, view)
         over = {
             "k": "overturned",
-            "was": was,
-            "was_tied": list(e.previous.tied),
+            "old": _who(e.previous.winner, view),
+            "new": _who(e.decision.winner, view),
+            "old_tied": list(e.previous.tied),
+            "tied": list(e.decision.tied),
             "flags": sorted(e.decision.flags),
         }
         return [over, *decision_events(e.decision, view)]
