@@ -68,9 +68,13 @@ def printable(text: str, limit: int) -> str:
 
 class Bridge:
     # A press, heartbeat or ack from a podium whose clock model has no sample yet (a restarted
-    # host gets what the broker kept for it before any sync) waits this long for one, so it is
-    # mapped with a real bound instead of an unknown one that would tie it with every press.
+    # host gets what the broker kept for it before any sync) waits for one, so it is mapped with
+    # a real bound instead of an unknown one that would tie it with every press. It waits at
+    # least HOLD_UNMAPPED_US and until two of the podium's syncs have been handled since (a host
+    # stalled by a slow disk handles nothing for a while: time alone says little), at most
+    # HOLD_UNMAPPED_MAX_US (a podium that does not sync).
     HOLD_UNMAPPED_US = 1_500_000
+    HOLD_UNMAPPED_MAX_US = 5_000_000
 
     def __init__(self, studio: str, engine: GameEngine, cs_start: int) -> None:
         self.studio = studio
@@ -83,6 +87,7 @@ class Bridge:
         self._last_view: dict[str, Any] | None = None
         # per podium, up messages waiting for its first clock sample: (message, arrival, lock ack)
         self._unmapped: dict[str, list[tuple[Accepted, int, bool]]] = {}
+        self._syncs_while_unmapped: dict[str, int] = {}
 
     def next_cs(self) -> int:
         self.cs += 1
@@ -124,6 +129,8 @@ class Bridge:
         return out
 
     def _sync(self, acc: Accepted, arrival_us: int, now_us: int, out: Inbound) -> None:
+        if acc.podium in self._unmapped:
+            self._syncs_while_unmapped[acc.podium] = self._syncs_while_unmapped.get(acc.podium, 0) + 1
         m = acc.msg
         reply = {"t": "syncr", "id": acc.podium, "n": m["n"], "t1": m["t1"], "t2": arrival_us, "t3": now_us}
         out.wire.append(Wire(topics.podium(self.studio, acc.podium, "syncr"), reply, qos=0))
@@ -175,8 +182,11 @@ class Bridge:
             waiting = self._unmapped[pid]
             model = self.clocks.get(pid)
             sampled = model is not None and model.map(0).err_us < UNKNOWN_ERR_US  # it has a fit
-            if sampled or now_us - waiting[0][1] >= self.HOLD_UNMAPPED_US:
+            age = now_us - waiting[0][1]
+            syncing = self._syncs_while_unmapped.get(pid, 0) >= 2
+            if sampled or (age >= self.HOLD_UNMAPPED_US and syncing) or age >= self.HOLD_UNMAPPED_MAX_US:
                 del self._unmapped[pid]
+                self._syncs_while_unmapped.pop(pid, None)
                 for acc, arrival_us, lock_ack in waiting:
                     self._timed(acc, arrival_us, lock_ack, out)
 
@@ -385,11 +395,12 @@ def notice_events(e: ev.Effect, view: dict[str, Any]) -> list[dict[str, Any]]:
     if isinstance(e, ev.DecisionMade):
         return decision_events(e.decision, view)
     if isinstance(e, ev.DecisionOverturned):
-        was = _who(e.previous.winner, view)
         over = {
             "k": "overturned",
-            "was": was,
-            "was_tied": list(e.previous.tied),
+            "old": _who(e.previous.winner, view),
+            "new": _who(e.decision.winner, view),
+            "old_tied": list(e.previous.tied),
+            "tied": list(e.decision.tied),
             "flags": sorted(e.decision.flags),
         }
         return [over, *decision_events(e.decision, view)]
