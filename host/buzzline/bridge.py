@@ -18,6 +18,9 @@ Inbound, per leaf:
 Outbound, per batch of effects: ``locks`` (sent first, before the batch's fsync), then
 ``outbound``: arm, light, config and state messages, and the notice events (SPEC §3.9) that go
 on the notice bus and on ``game/events``.
+
+Over 400 lines: both directions of the translation live together because they share the
+registry, the clocks and the command sequence; each half is a list of small pure functions.
 """
 
 from __future__ import annotations

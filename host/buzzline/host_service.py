@@ -15,8 +15,9 @@ Order of one batch (an input and the decisions it made):
 A lock decides nothing and is re-derived from the log after a crash, so it need not wait for the
 disk; nothing else leaves the host before the log holds what explains it.
 
-A little over 400 lines: the three tasks and the batch order above are kept in one file because
-their ordering guarantees only hold together; the translation work is in ``buzzline.bridge``.
+Over 400 lines: the tasks, the publish path and the batch order above are kept in one file
+because their ordering guarantees only hold together; the translation work is in
+``buzzline.bridge``, reading the client in ``io.inbox``.
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ counts one podium twice, a decision is *wrong* if its final winner is not the fi
 and *timeouts* counts questions decided at the bounded wait or not at all. ``recovery_s``: from
 the broker's return (or the host's kill) until the host is connected, has heard every podium
 again and trusts every podium's clock.
+
+Over 400 lines: the fault schedule, the process supervision and the scoring against the true
+press order are one experiment; splitting them would scatter its assumptions.
 """
 
 from __future__ import annotations
