@@ -216,6 +216,7 @@ def test_podium_reads_only_its_own_commands(clients: dict[str, Client]) -> None:
         topics.podium(STUDIO, "p1", "cmd"),
         topics.podium(STUDIO, "p1", "syncr"),
         topics.podium(STUDIO, "all", "cmd"),
+        topics.host(STUDIO, "presence"),
     ):
         p1.subscribe(topic)
     assert host.publish(topics.podium(STUDIO, "p2", "cmd"), b"for p2") == 0
@@ -225,8 +226,9 @@ def test_podium_reads_only_its_own_commands(clients: dict[str, Client]) -> None:
     assert host.publish(topics.podium(STUDIO, "p1", "cmd"), b"for p1") == 0
     assert host.publish(topics.podium(STUDIO, "p1", "syncr"), b"sync reply") == 0
     assert host.publish(topics.podium(STUDIO, "all", "cmd"), b"for all") == 0
-    got = [p1.next_message().payload for _ in range(3)]
-    assert got == [b"for p1", b"sync reply", b"for all"]
+    assert host.publish(topics.host(STUDIO, "presence"), b"host online") == 0  # podiums follow the host
+    got = [p1.next_message().payload for _ in range(4)]
+    assert got == [b"for p1", b"sync reply", b"for all", b"host online"]
     assert p1.messages.empty()
 
 

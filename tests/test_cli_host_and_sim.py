@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -22,6 +23,9 @@ def test_host_and_sim_processes_play_a_question(broker, tmp_path):
          "--podiums", "3", "--seconds", "60"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
+    lines: list[str] = []  # the sim's terminal, read as it prints
+    reader = threading.Thread(target=lambda: lines.extend(iter(sim.stdout.readline, "")), daemon=True)
+    reader.start()
     try:
         wait_for_port("127.0.0.1", api_port, timeout=20)
         http = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", headers={"authorization": "Bearer t0k"})
@@ -46,13 +50,21 @@ def test_host_and_sim_processes_play_a_question(broker, tmp_path):
         assert game["winner"] in {"p1", "p2", "p3"}
         assert game["order"][0]["podium"] == game["winner"]
         http.close()
+        # the API shows the engine's state at once; the lights follow once the decision is on disk
+        deadline = time.monotonic() + 10
+        while f"{game['winner']}: light winner\n" not in lines:
+            assert time.monotonic() < deadline, lines
+            time.sleep(0.05)
     finally:
         sim.terminate()
         host.terminate()
-        out, _ = sim.communicate(timeout=10)
+        sim.wait(10)
+        reader.join(10)
         host_out, _ = host.communicate(timeout=10)
+    out = "".join(lines)
     assert "3 virtual podiums" in out
-    assert "light winner" in out
+    losers = {"p1", "p2", "p3"} - {game["winner"]}
+    assert all(f"{p}: light locked\n" in lines for p in losers), lines
     # the host's terminal: one line for the decision, the winner by name, bounds with their unit
     (line,) = [ln for ln in host_out.splitlines() if ln.startswith("Q1: winner ")]
     assert f"({game['winner']})" in line and "ring-in order:" in line and " ms)" in line

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from buzzline.benchmarks.viewer import CHROMIUM, CHROMIUM_ARGS
 from buzzline.core.show import Card, Round, Show
 from buzzline.host_service import HostService
 from buzzline.io.broker import free_port
@@ -28,16 +29,6 @@ from buzzline.io.operator_api import OperatorServer, serve_operator_api
 from buzzline.sim.podium import VirtualPodium
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TOKEN = "stage-door"
 SHOTS = os.environ.get("BUZZLINE_SCREENSHOTS")
 
@@ -47,7 +38,7 @@ async def browser() -> AsyncIterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is required (bash .ci/run installs it)")
     async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             yield b
         finally:

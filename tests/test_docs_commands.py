@@ -52,6 +52,7 @@ NOT_RUN = {
     r"bench fairness --profile mixed-fleet --trials 2000": BENCH,
     r"bench fairness-live ": BENCH,
     r"bench e2e ": BENCH,
+    r"bench chaos ": "a benchmark: minutes of faults (tests/test_chaos_bench.py runs a small one)",
     r"bench capacity\b": BENCH,
     r"bench adapters ": BENCH,
     r"^mosquitto -c ": "listens on port 1883, the machine's own broker, which tests must not touch",

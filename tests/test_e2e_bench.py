@@ -22,6 +22,7 @@ def test_e2e_json_has_relay_host_stamps_and_slow_adapters(capsys: pytest.Capture
     assert host["n"] == 3 and 0 < host["p50"] <= host["p99"] <= host["max"]
     assert list(host["stages_p50"]) == list(STAGES)
     assert all(v >= 0 for v in host["stages_p50"].values()) and host["send_us"]["p50"] >= 0
+    assert host["lock_before_fsync"] == 1.0  # every lock was on the socket before its fsync began
     # the slow adapters had notices to drop or not, but every lock of theirs was stamped apart
     assert r["slow_adapter"]["host_us"]["n"] == 3 and r["slow_adapter"]["drops"] >= 0
     assert 0 < r["host_cpu"] < 2

@@ -33,3 +33,26 @@ async def test_publishes_arrive_in_order_and_a_refused_one_is_only_counted(broke
                     break
         assert got == ["arm", "lock"]
         assert svc.unsendable == 1 and svc.failed is None and svc.connected.is_set()
+
+
+async def test_the_lock_goes_to_the_socket_ahead_of_queued_acknowledgements(broker: MosquittoBroker) -> None:
+    async with HostService(broker.host, broker.port, STUDIO) as svc:
+        assert svc._client is not None
+        paho = svc._client._client
+        sent: list[int] = []
+        inner = paho._sock_send
+
+        def sock_send(buf: bytes | bytearray) -> int:
+            sent.append(buf[0] & 0xF0)  # the packet type
+            n: int = inner(buf)
+            return n
+
+        paho._sock_send = sock_send
+        lock = Wire(topics.podium(STUDIO, topics.ALL, "cmd"), {"t": "lock", "ep": 3, "cs": 9})
+        for ahead in (True, False):
+            sent.clear()
+            svc.LOCK_AHEAD_OF_ACKS = ahead
+            paho._send_puback(7)  # as paho queues one for a QoS 1 buzz it has just read
+            svc._send(lock, now=True)
+            assert sent == ([0x30, 0x40] if ahead else [0x40, 0x30])  # PUBLISH, PUBACK
+        assert svc.connected.is_set()

@@ -78,7 +78,8 @@ async def test_late_earlier_buzz_overturns_the_provisional_call(
                     n = await notices.get()
                     over = n.of("overturned")
                     if over:
-                        assert over[0]["was"]["podium"] == "p1" and n.of("winner")[0]["podium"] == "p3"
+                        assert over[0]["old"]["podium"] == "p1" and over[0]["new"]["podium"] == "p3"
+                        assert n.of("winner")[0]["podium"] == "p3"
                         break
             assert svc.decisions == [first, second]
     # the log keeps both calls, in order

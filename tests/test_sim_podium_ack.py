@@ -20,6 +20,9 @@ async def test_ack_declares_earliest_press_and_count_even_when_a_buzz_was_lost(b
         aiomqtt.Client(broker.host, broker.port, identifier="t-host") as host,
     ):
         await watch.subscribe(up, qos=1)
+        # the podium sends on up only while the host is online (SPEC §2, following the host)
+        online = codec.encode({"t": "presence", "id": "host", "state": "online"})
+        await host.publish(topics.host(STUDIO, "presence"), online, qos=1, retain=True)
         async with VirtualPodium("p1", broker.host, broker.port, STUDIO) as p:
             cmd = topics.podium(STUDIO, "p1", "cmd")
             await host.publish(cmd, codec.encode({"t": "arm", "cs": 1, "ep": 4}), qos=1)

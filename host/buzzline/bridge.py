@@ -18,6 +18,9 @@ Inbound, per leaf:
 Outbound, per batch of effects: ``locks`` (sent first, before the batch's fsync), then
 ``outbound``: arm, light, config and state messages, and the notice events (SPEC §3.9) that go
 on the notice bus and on ``game/events``.
+
+Over 400 lines: both directions of the translation live together because they share the
+registry, the clocks and the command sequence; each half is a list of small pure functions.
 """
 
 from __future__ import annotations
@@ -29,10 +32,16 @@ from typing import Any, NamedTuple
 from buzzline_protocol import codec, topics
 
 from buzzline.core import events as ev
-from buzzline.core.clock import CAPTURE_UNKNOWN_US, ClockBook, capture_bound_us, with_capture
+from buzzline.core.clock import (
+    CAPTURE_UNKNOWN_US,
+    UNKNOWN_ERR_US,
+    ClockBook,
+    capture_bound_us,
+    with_capture,
+)
 from buzzline.core.game import GameEngine
 from buzzline.core.registry import PodiumRegistry
-from buzzline.core.types import Decision
+from buzzline.core.types import Decision, Mapping
 from buzzline.io.ingest import QUIET, Accepted, Rejected
 
 log = logging.getLogger("buzzline.host")
@@ -61,6 +70,15 @@ def printable(text: str, limit: int) -> str:
 
 
 class Bridge:
+    # A press, heartbeat or ack from a podium whose clock model has no sample yet (a restarted
+    # host gets what the broker kept for it before any sync) waits for one, so it is mapped with
+    # a real bound instead of an unknown one that would tie it with every press. It waits at
+    # least HOLD_UNMAPPED_US and until two of the podium's syncs have been handled since (a host
+    # stalled by a slow disk handles nothing for a while: time alone says little), at most
+    # HOLD_UNMAPPED_MAX_US (a podium that does not sync).
+    HOLD_UNMAPPED_US = 1_500_000
+    HOLD_UNMAPPED_MAX_US = 5_000_000
+
     def __init__(self, studio: str, engine: GameEngine, cs_start: int) -> None:
         self.studio = studio
         self.engine = engine
@@ -70,6 +88,9 @@ class Bridge:
         self.lock_cs = -1  # the current lock's cs: its acknowledgements are complete watermarks
         self._configured: dict[str, dict[str, Any]] = {}
         self._last_view: dict[str, Any] | None = None
+        # per podium, up messages waiting for its first clock sample: (message, arrival, lock ack)
+        self._unmapped: dict[str, list[tuple[Accepted, int, bool]]] = {}
+        self._syncs_while_unmapped: dict[str, int] = {}
 
     def next_cs(self) -> int:
         self.cs += 1
@@ -106,9 +127,13 @@ class Bridge:
                 out.events.append(ev.PodiumOnline(acc.podium, {}) if online else ev.PodiumOffline(acc.podium))
         else:
             self._up(acc, arrival_us, out)
+        if self._unmapped:
+            self._release_unmapped(now_us, out)
         return out
 
     def _sync(self, acc: Accepted, arrival_us: int, now_us: int, out: Inbound) -> None:
+        if acc.podium in self._unmapped:
+            self._syncs_while_unmapped[acc.podium] = self._syncs_while_unmapped.get(acc.podium, 0) + 1
         m = acc.msg
         reply = {"t": "syncr", "id": acc.podium, "n": m["n"], "t1": m["t1"], "t2": arrival_us, "t3": now_us}
         out.wire.append(Wire(topics.podium(self.studio, acc.podium, "syncr"), reply, qos=0))
@@ -143,9 +168,45 @@ class Bridge:
             info.faults += 1
             log.warning("%s reports button fault %s (n=%s)", pid, m["code"], m.get("n"))
             return
-        mapping = self.clocks.model(pid, m["b"]).map(m["pt"])
+        if kind == "hb":
+            info.last_hb_us = arrival_us
+            info.rssi = m.get("rssi")
+            info.batt_mv = m.get("batt")
+        lock_ack = kind == "ack" and m["cs"] == self.lock_cs
+        unmapped = self.clocks.model(pid, m["b"]).map(m["pt"]).err_us >= UNKNOWN_ERR_US
+        if unmapped or pid in self._unmapped:  # after what already waits, in order
+            self._unmapped.setdefault(pid, []).append((acc, arrival_us, lock_ack))
+            return
+        self._timed(acc, arrival_us, lock_ack, out)
+
+    def _release_unmapped(self, now_us: int, out: Inbound) -> None:
+        """Feed what waited for a clock sample: once the podium has one, or after the hold."""
+        for pid in list(self._unmapped):
+            waiting = self._unmapped[pid]
+            model = self.clocks.get(pid)
+            sampled = model is not None and model.map(0).err_us < UNKNOWN_ERR_US  # it has a fit
+            age = now_us - waiting[0][1]
+            syncing = self._syncs_while_unmapped.get(pid, 0) >= 2
+            if sampled or (age >= self.HOLD_UNMAPPED_US and syncing) or age >= self.HOLD_UNMAPPED_MAX_US:
+                del self._unmapped[pid]
+                self._syncs_while_unmapped.pop(pid, None)
+                for acc, arrival_us, lock_ack in waiting:
+                    self._timed(acc, arrival_us, lock_ack, out)
+
+    def _timed(self, acc: Accepted, arrival_us: int, lock_ack: bool, out: Inbound) -> None:
+        """The event of a buzz, hb or ack, its podium time mapped to host time."""
+        m = acc.msg
+        pid = acc.podium
+        live = self.registry.get(pid).boot == m["b"]  # a boot left while it waited: no model fits
+
+        def mapped(podium_us: int) -> Mapping:
+            if live:
+                return self.clocks.model(pid, m["b"]).map(podium_us)
+            return Mapping(podium_us, UNKNOWN_ERR_US, False)
+
+        mapping = mapped(m["pt"])
         cap_us = self.capture_us(pid)
-        if kind == "buzz":
+        if m["t"] == "buzz":
             full = with_capture(mapping, cap_us)
             out.events.append(
                 ev.PodiumPress(
@@ -160,11 +221,6 @@ class Bridge:
                 )
             )
             return
-        if kind == "hb":
-            info.last_hb_us = arrival_us
-            info.rssi = m.get("rssi")
-            info.batt_mv = m.get("batt")
-        lock_ack = kind == "ack" and m["cs"] == self.lock_cs
         # A press stamped after this watermark may have happened up to cap_us before it.
         wm = ev.PodiumWatermark(
             pid, m["seq"], mapping.host_us - cap_us, mapping.err_us, lock_ack, gap=acc.gap > 0
@@ -174,7 +230,7 @@ class Bridge:
             wm = replace(wm, np=m["np"])
             fp = m.get("fp")
             if isinstance(fp, int):
-                fpm = with_capture(self.clocks.model(pid, m["b"]).map(fp), cap_us)
+                fpm = with_capture(mapped(fp), cap_us)
                 wm = replace(
                     wm, fp=fp, fp_mapped_us=fpm.host_us, fp_err_us=fpm.err_us, fp_trusted=fpm.trusted
                 )
@@ -342,11 +398,12 @@ def notice_events(e: ev.Effect, view: dict[str, Any]) -> list[dict[str, Any]]:
     if isinstance(e, ev.DecisionMade):
         return decision_events(e.decision, view)
     if isinstance(e, ev.DecisionOverturned):
-        was = _who(e.previous.winner, view)
         over = {
             "k": "overturned",
-            "was": was,
-            "was_tied": list(e.previous.tied),
+            "old": _who(e.previous.winner, view),
+            "new": _who(e.decision.winner, view),
+            "old_tied": list(e.previous.tied),
+            "tied": list(e.decision.tied),
             "flags": sorted(e.decision.flags),
         }
         return [over, *decision_events(e.decision, view)]

@@ -15,8 +15,9 @@ Order of one batch (an input and the decisions it made):
 A lock decides nothing and is re-derived from the log after a crash, so it need not wait for the
 disk; nothing else leaves the host before the log holds what explains it.
 
-A little over 400 lines: the three tasks and the batch order above are kept in one file because
-their ordering guarantees only hold together; the translation work is in ``buzzline.bridge``.
+Over 400 lines: the tasks, the publish path and the batch order above are kept in one file
+because their ordering guarantees only hold together; the translation work is in
+``buzzline.bridge``, reading the client in ``io.inbox``.
 """
 
 from __future__ import annotations
@@ -62,6 +63,11 @@ def now_us() -> int:
     return time.monotonic_ns() // 1000
 
 
+def _is_publish(packet: Any, mid: int) -> bool:
+    """A queued paho packet is the PUBLISH with this message id."""
+    return bool(packet["command"] & 0xF0 == mqtt.PUBLISH and packet["mid"] == mid)
+
+
 class HostFailed(RuntimeError):
     """A part of the host died: the service stopped instead of running half-alive."""
 
@@ -76,6 +82,7 @@ class HostService(Service):
     # Both measured with `bench e2e` (docs/performance.md); the alternatives stay for measuring.
     LOCK_BEFORE_FSYNC = True  # a lock decides nothing and is re-derived from the log
     FSYNC_IN_THREAD = True  # other tasks (timers, notices, adapters) run while the disk syncs
+    LOCK_AHEAD_OF_ACKS = True  # the lock's bytes before queued PUBACKs
 
     def __init__(
         self,
@@ -112,6 +119,7 @@ class HostService(Service):
         self.lock_latencies_us: collections.deque[int] = collections.deque(maxlen=1024)
         self._log_path = Path(log_path) if log_path else None
         self._eventlog: EventLog | None = None
+        self._flushing: asyncio.Future[None] | None = None  # the commit running in a worker thread
         self._client: aiomqtt.Client | None = None
         self._main: asyncio.Task[None] | None = None
         self._children: list[asyncio.Task[None]] = []
@@ -179,6 +187,8 @@ class HostService(Service):
             await cancel_and_wait([*self._children, self._main])
         self.notices.close()
         self.connected.clear()
+        if self._flushing is not None:
+            await asyncio.wait({self._flushing})
         if self._eventlog is not None:
             self._eventlog.flush()
             self._eventlog.close()
@@ -318,7 +328,8 @@ class HostService(Service):
             data = codec.encode(w.msg)
         except codec.ProtocolError as e:  # a bug, but not one to take the host down with it
             self.unsendable += 1
-            log.error("not published on %s: %s", w.topic, e)
+            level = logging.ERROR if self.unsendable in (1, 10, 100, 1000) else logging.DEBUG
+            log.log(level, "not published on %s: %s (%d so far)", w.topic, e, self.unsendable)
             return
         paho = client._client  # aiomqtt's paho client: the publish path without a task
         info = paho.publish(w.topic, data, qos=w.qos, retain=w.retain)
@@ -329,6 +340,13 @@ class HostService(Service):
         if w.qos:
             self._last_info = info
         if now:
+            q = paho._out_packet
+            # The lock ahead of acknowledgements already queued (the buzz's own PUBACK): their
+            # order means nothing to MQTT, and every send on loopback may hand the CPU to the broker
+            # it wakes before the next send.
+            acks_only = all(p["command"] == mqtt.PUBACK and p["pos"] == 0 for p in list(q)[:-1])
+            if self.LOCK_AHEAD_OF_ACKS and len(q) > 1 and _is_publish(q[-1], info.mid) and acks_only:
+                q.rotate(1)
             paho.loop_write()
 
     async def _drain(self, timeout: float) -> None:
@@ -432,13 +450,17 @@ class HostService(Service):
         t1 = now_us()
         if self._eventlog is not None and (commit or any(not isinstance(e, ev.Logged) for e in effects)):
             if self.FSYNC_IN_THREAD:
-                await asyncio.to_thread(self._eventlog.flush)
+                # shielded and tracked: a cancelled batch must not leave a commit running in the
+                # worker thread while stop() closes the database under it
+                self._flushing = asyncio.ensure_future(asyncio.to_thread(self._eventlog.flush))
+                await asyncio.shield(self._flushing)
             else:
                 self._eventlog.flush()
-        if trace is not None:
-            trace.note(log=t1 - t0, fsync=now_us() - t1)
+        t2 = now_us()
         if not self.LOCK_BEFORE_FSYNC:
             self._send_locks(locks, t)
+        if trace is not None:
+            trace.note(log=t1 - t0, fsync=t2 - t1, fsync_at=t1)
         wire, events = self.bridge.outbound(effects, now_us())
         for w in wire:
             self._send(w)

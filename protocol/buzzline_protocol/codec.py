@@ -15,7 +15,7 @@ except ImportError:  # CPython
 VERSION = const(1)
 # Podium and command messages fit one small MQTT packet; viewer state and events may be larger.
 MAX_SIZE = const(512)
-MAX_STATE_SIZE = const(8192)
+MAX_STATE_SIZE = const(32768)
 MAX_DEPTH = const(4)
 
 # Reason codes carried by ProtocolError (also used in host reject reports).

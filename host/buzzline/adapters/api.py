@@ -73,7 +73,7 @@ EVENT_KINDS = (
     "assigned",  # {podium, player}
     "renamed",  # {player, to}
     "refused",  # {name, reason}
-    "overturned",  # {old, new}
+    "overturned",  # {old, new, old_tied, tied, flags}: a provisional call changed
     "undo",  # {command}
     "redo",  # {command}
     "question_over",  # {q, result}

@@ -136,9 +136,11 @@ async def main(argv: list[str]) -> int:
     ap.add_argument("--password", default=None)
     ap.add_argument("--lock-after-fsync", action="store_true")
     ap.add_argument("--fsync-inline", action="store_true")
+    ap.add_argument("--lock-behind-acks", action="store_true")
     a = ap.parse_args(argv)
     HostService.LOCK_BEFORE_FSYNC = not a.lock_after_fsync
     HostService.FSYNC_IN_THREAD = not a.fsync_inline
+    HostService.LOCK_AHEAD_OF_ACKS = not a.lock_behind_acks
     gaps = _GapFilter()
     logging.getLogger("buzzline.host").addFilter(gaps)
     show = dataclasses.replace(Show.default([]), rounds=())  # as `buzzline host` without a show

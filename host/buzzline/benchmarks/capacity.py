@@ -21,7 +21,7 @@ import json
 import tempfile
 from typing import Any
 
-from buzzline.benchmarks.e2e import measure
+from buzzline.benchmarks.e2e import BenchError, measure
 
 NAME = "capacity"
 HELP = "the largest podium count one host serves within its lock latency budget"
@@ -66,7 +66,11 @@ def run(args: argparse.Namespace) -> int:
         n = args.start
         while n <= args.max_podiums:
             with tempfile.TemporaryDirectory() as tmp:
-                r = asyncio.run(measure(_e2e_args(args, n), broker.host, broker.port, tmp, rtt_probes=0))
+                try:
+                    r = asyncio.run(measure(_e2e_args(args, n), broker.host, broker.port, tmp, rtt_probes=0))
+                except BenchError as e:
+                    steps.append({"podiums": n, "error": str(e), "holds": False, "holds_cpu": False})
+                    break
             h = r["host_us"]
             step = {
                 "podiums": n,

@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import random
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,11 +49,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-relay", dest="relay", action="store_false", help="skip the bare relay")
     p.add_argument("--lock-after-fsync", action="store_true", help="host: locks after the fsync")
     p.add_argument("--fsync-inline", action="store_true", help="host: fsync on the loop thread")
+    p.add_argument("--lock-behind-acks", action="store_true", help="host: lock after queued PUBACKs")
     p.add_argument(
         "--slow-adapter",
         action="store_true",
         help=f"also press with {SLOW_ADAPTERS} adapters sleeping {SLOW_SLEEP_MS} ms per notice",
     )
+
+
+class BenchError(RuntimeError):
+    """A run that could not be carried out (the machine too busy to bring every podium up...)."""
 
 
 @dataclass
@@ -81,6 +87,10 @@ def host_figures(locks: list[dict[str, Any]]) -> dict[str, Any]:
         "handled_us": p50_p99([r["sock"] - r["dequeued"] for r in locks], 0),
         "handled_cpu_us": p50_p99([r["cpu"] for r in locks], 0),
         "queued_ahead": p50_p99([r.get("ahead", 0) for r in locks], 0),  # packets before the lock
+        # the share of locks whose send() came before their batch's fsync started
+        "lock_before_fsync": round(sum(r["sock"] <= r["fsync_at"] for r in synced) / len(synced), 3)
+        if (synced := [r for r in locks if "fsync_at" in r])
+        else None,
         "after_lock_us": {k: percentile([r[k] for r in locks if k in r], 50) for k in AFTER},
     }
 
@@ -189,9 +199,14 @@ class Bench:
 
     async def run(self) -> dict[str, Any]:
         a = self.args
-        async with asyncio.timeout(60):  # until the host knows every podium with a trusted clock
-            while not (await self.host.ask(f"ready {len(self.pids)}")).startswith("ok"):
-                await asyncio.sleep(0.1)
+        reply = "wait 0"
+        try:
+            async with asyncio.timeout(60):  # until the host knows every podium with a trusted clock
+                while not (reply := await self.host.ask(f"ready {len(self.pids)}")).startswith("ok"):
+                    await asyncio.sleep(0.1)
+        except TimeoutError:
+            n = reply.split()[-1]
+            raise BenchError(f"the host trusted {n} of {len(self.pids)} podium clocks after 60 s") from None
         modes = ["plain"] + (["relay"] if self.relay else []) + (["slow"] if a.slow_adapter else [])
         series = {m: Series() for m in modes}
         cpu0 = [float(x) for x in (await self.host.ask("cpu")).split()[1:]]
@@ -264,12 +279,15 @@ async def measure(
     prof = ["-m", "cProfile", "-o", args.profile_host] if args.profile_host else []
     try:
         knobs = ["--lock-after-fsync"] * args.lock_after_fsync + ["--fsync-inline"] * args.fsync_inline
+        knobs += ["--lock-behind-acks"] * getattr(args, "lock_behind_acks", False)
         await host.start("buzzline.benchmarks._host_proc", [*where, "--log", log, *knobs], prof)
         if relay is not None:
             await relay.start("buzzline.benchmarks._relay", where)
         pids = [f"b{i + 1:02d}" for i in range(args.podiums)]
         await workers.start(broker_host, broker_port, studio, pids, min(args.workers, len(pids)), args.seed)
         out = await Bench(args, host, relay, workers).run()
+    except TimeoutError:
+        raise BenchError("a process of the benchmark did not answer in time (machine overloaded?)") from None
     finally:
         await workers.stop()
         if relay is not None:
@@ -287,7 +305,11 @@ def run(args: argparse.Namespace) -> int:
     if args.podiums < 1 or args.presses < 1 or args.workers < 1:
         raise UserError("bench e2e", "--podiums, --presses and --workers must be at least 1")
     with MosquittoBroker() as broker, tempfile.TemporaryDirectory() as tmp:
-        result = asyncio.run(measure(args, broker.host, broker.port, tmp))
+        try:
+            result = asyncio.run(measure(args, broker.host, broker.port, tmp))
+        except BenchError as e:
+            print(f"buzzline: bench e2e: {e}", file=sys.stderr)
+            return 1
     if args.json:
         print(json.dumps(result))
     else:

@@ -93,8 +93,12 @@ class LivePodium(VirtualPodium):
     def naive_offset(self) -> int:
         return min(self.naive)[1] if self.naive else 0
 
-    async def press_at(self, key: int, stamp_us: int) -> None:
+    def plan(self, key: int, stamp_us: int) -> None:
+        """The button will be pressed (and stamped) at host µs ``stamp_us``; registered at once,
+        so whatever this podium sends after that instant goes out behind the press."""
         self._planned[key] = (stamp_us, False)
+
+    async def press_at(self, key: int, stamp_us: int) -> None:
         delay = (stamp_us - host_now_us()) / 1e6
         if delay > 0:
             await asyncio.sleep(delay)
@@ -205,6 +209,8 @@ async def _run(args: argparse.Namespace, prof: Profile, broker: Any, api: str, t
                     true_us[pids[idx]] = t
                     late[pids[idx]] = capture_us(rng, groups[idx].capture)
                 race = _Race(i, start, true_us, late, {pids[x]: pods[x].naive_offset() for x in pressers})
+                for j, p in enumerate(true_us):
+                    pods[pids.index(p)].plan(i * 64 + j, true_us[p] + late[p])
                 tasks = [
                     asyncio.create_task(pods[pids.index(p)].press_at(i * 64 + j, true_us[p] + late[p]))
                     for j, p in enumerate(true_us)

@@ -74,6 +74,12 @@ class Decision:
     def is_tie(self) -> bool:
         return len(self.tied) > 1
 
+    def __deepcopy__(self, memo: dict[int, object]) -> Decision:
+        # Immutable once made (nothing changes its evidence after), so the game's undo snapshot,
+        # a deep copy per command, shares it: copying every past decision made each command, and
+        # a restarted host's replay, slower as the show went on.
+        return self
+
 
 # ---- effects the arbiter returns (the game engine turns them into commands) ----
 

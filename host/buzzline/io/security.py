@@ -171,6 +171,7 @@ def acl_text(studio: str, podiums: Iterable[str]) -> str:
         lines += [f"topic write {topics.podium(studio, pid, leaf)}" for leaf in topics.UPSTREAM]
         lines += [f"topic read {topics.podium(studio, pid, leaf)}" for leaf in PODIUM_READS]
         lines.append(f"topic read {topics.podium(studio, topics.ALL, 'cmd')}")
+        lines.append(f"topic read {topics.host(studio, 'presence')}")  # it follows the host
     return "\n".join(lines) + "\n"
 
 

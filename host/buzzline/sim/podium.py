@@ -22,6 +22,7 @@ import aiomqtt
 from buzzline_protocol import codec, topics
 
 from buzzline.io.broker import NODELAY
+from buzzline.io.mqttclient import FailFastClient
 from buzzline.lifecycle import Service, cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,12 @@ class VirtualPodium(Service):
     every second), and every upstream message stays in an ordered outbox until the broker
     acknowledges it, so after a reconnect what was unacknowledged goes again, in order, ahead of
     the new connection's hello. Each connection starts with presence, hello and a sync burst.
+
+    It follows the host's presence (SPEC §2, "Following the host"): ``up`` messages leave only
+    while the host is online, so none is published to a broker where no host has subscribed yet
+    (a broker restarted without persistence); when the host comes back after being seen offline
+    (it restarted, its clock models are new) the podium first runs a sync burst, then sends what
+    waited.
     """
 
     HEARTBEAT_IDLE_S = 1.0
@@ -127,6 +134,10 @@ class VirtualPodium(Service):
         self._sync_prev: list[int] | None = None
         self.synced = asyncio.Event()
         self.link_up = asyncio.Event()
+        self.host_up = asyncio.Event()  # the host's presence says online (on this connection)
+        self._host_epoch = 0  # +1 each time the host's presence turns online
+        self._host_was_down = False  # its presence said offline since this connection began
+        self._burst_first = False  # hold up messages until the next burst is done
         self.light_changed = asyncio.Event()
         self._client: aiomqtt.Client | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -153,7 +164,7 @@ class VirtualPodium(Service):
         ]
 
     async def _connect(self) -> None:
-        client = aiomqtt.Client(
+        client = FailFastClient(
             self.host,
             self.port,
             identifier=f"podium-{self.pid}",
@@ -170,12 +181,15 @@ class VirtualPodium(Service):
             for leaf in ("cmd", "syncr", "config"):
                 await client.subscribe(topics.podium(self.studio, self.pid, leaf), qos=1)
             await client.subscribe(topics.podium(self.studio, topics.ALL, "cmd"), qos=1)
+            await client.subscribe(topics.host(self.studio, "presence"), qos=1)
             await client.publish(self._presence, self._presence_msg("online"), qos=1, retain=True)
         except BaseException:
             await self._close(client)
             raise
         self._client = client
         self._sent.clear()  # what the broker has not acknowledged goes again, in order
+        self.host_up.clear()  # until this broker says where the host is
+        self._host_was_down = self._burst_first = False
         self.connects += 1
         hello: dict[str, Any] = {
             "t": "hello", "pt": self.clock.now(), "hw": "sim-" + self.pid, "board": self.board, "fw": "sim-1"
@@ -201,6 +215,7 @@ class VirtualPodium(Service):
             except aiomqtt.MqttError as e:
                 log.info("%s: link down (%s)", self.pid, e)
             self.link_up.clear()
+            self.host_up.clear()
             self._client = None
             await self._close(client)
             tries = 0
@@ -292,7 +307,7 @@ class VirtualPodium(Service):
             await self._wake.wait()
             self._wake.clear()
             client = self._client
-            if client is None or self._held:
+            if client is None or self._held or not self.host_up.is_set() or self._burst_first:
                 continue
             for seq, data in list(self._outbox.items()):
                 if seq not in self._sent:
@@ -324,7 +339,9 @@ class VirtualPodium(Service):
             log.warning("%s: bad message on %s: %s", self.pid, m.topic, e)
             return
         kind = msg["t"]
-        if kind == "syncr":
+        if kind == "presence" and msg["id"] == "host":
+            self._on_host_presence(msg["state"] == "online")
+        elif kind == "syncr":
             self._on_syncr(msg, t4)
         elif kind == "config":
             self.config = msg
@@ -362,6 +379,20 @@ class VirtualPodium(Service):
             self.light = LightState("identify", None, None, cs)
             self.light_changed.set()
 
+    def _on_host_presence(self, online: bool) -> None:
+        if not online:
+            self.host_up.clear()
+            self._host_was_down = True
+            return
+        if self.host_up.is_set():
+            return
+        self._host_epoch += 1
+        # a host seen going down has new clock models: sync them before sending presses
+        self._burst_first = self._host_was_down
+        self._host_was_down = False
+        self.host_up.set()
+        self._wake.set()
+
     def _on_syncr(self, msg: dict[str, Any], t4: int) -> None:
         n = msg["n"]
         t1 = self._sync_sent.pop(n, None)
@@ -371,7 +402,7 @@ class VirtualPodium(Service):
 
     async def _send_sync(self) -> None:
         client = self._client
-        if client is None:
+        if client is None or not self.host_up.is_set():  # nobody to answer it
             return
         n = self._sync_n
         self._sync_n += 1
@@ -390,15 +421,18 @@ class VirtualPodium(Service):
         seen = 0
         settle_until = 0.0
         while True:
-            await self.link_up.wait()
-            if self.connects != seen:  # a burst after every (re)connect
-                seen = self.connects
+            await self.host_up.wait()
+            if self._host_epoch != seen:  # a burst each time the host is (back) online
+                seen = self._host_epoch
                 for _ in range(self.SYNC_BURST):
                     await self._send_sync()
                     await asyncio.sleep(self.SYNC_BURST_GAP_S)
                 await self._send_sync()  # carries the last burst sample
                 self.synced.set()
                 settle_until = time.monotonic() + self.SETTLE_S
+                if self._host_epoch == seen and self._burst_first:
+                    self._burst_first = False
+                    self._wake.set()
                 continue
             period = self.SETTLE_PERIOD_S if time.monotonic() < settle_until else self.SYNC_PERIOD_S
             await asyncio.sleep(period * self.rng.uniform(0.8, 1.2))
@@ -411,7 +445,7 @@ class VirtualPodium(Service):
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(self.HEARTBEAT_ARMED_S if self.armed else self.HEARTBEAT_IDLE_S)
-            if self._client is not None:  # as the firmware: no heartbeats pile up while offline
+            if self.host_up.is_set():  # as the firmware: no heartbeats pile up while offline
                 self._queue_up({"t": "hb", "pt": self.clock.now(), "ep": self.epoch, "rssi": -55})
 
 

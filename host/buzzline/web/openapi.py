@@ -78,6 +78,7 @@ BUTTONS = {"judge/right": ("judge", {"correct": True}), "judge/wrong": ("judge",
 
 _OK = {"description": "done", "content": {"application/json": {"schema": {"type": "object"}}}}
 _ERR = {"content": {"application/json": {"schema": {"type": "object", "properties": {"error": _STR}}}}}
+_DENIED = {"_401": "no operator token", "_403": "bad CSRF token"}
 _OPERATOR: list[dict[str, list[str]]] = [{"bearer": []}, {"session": [], "csrf": []}]
 
 
@@ -106,7 +107,7 @@ def _body(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
 
 def _command_paths() -> dict[str, Any]:
     paths: dict[str, Any] = {}
-    refused = _resp(_400="bad request", _401="no operator token", _403="bad CSRF token", _409="refused: why")
+    refused = _resp(_400="bad request", **_DENIED, _409="refused: why")
     for name in (*ev.COMMANDS, "identify"):
         _, props, required, _ = COMMANDS[name]
         op: dict[str, Any] = {
@@ -180,9 +181,7 @@ def _ops() -> dict[str, dict[str, Any]]:
                 "commands",
                 secure=True,
                 body=any_command,
-                responses=_resp(
-                    _400="bad request", _401="no operator token", _403="bad CSRF token", _409="refused: why"
-                ),
+                responses=_resp(_400="bad request", **_DENIED, _409="refused: why"),
             )
         },
         "/api/adapters": {
@@ -198,8 +197,7 @@ def _ops() -> dict[str, dict[str, Any]]:
                 body=adapter_new,
                 responses=_resp(
                     _400="bad request or unknown kind",
-                    _401="no operator token",
-                    _403="bad CSRF token",
+                    **_DENIED,
                     _409="name taken",
                     _422="bad setting: field: reason",
                 ),
@@ -214,8 +212,7 @@ def _ops() -> dict[str, dict[str, Any]]:
                     body=adapter_change,
                     responses=_resp(
                         _400="bad request",
-                        _401="no operator token",
-                        _403="bad CSRF token",
+                        **_DENIED,
                         _404="no such adapter",
                         _422="bad setting: field: reason",
                     ),
@@ -227,7 +224,7 @@ def _ops() -> dict[str, dict[str, Any]]:
                     "Stop and remove an instance.",
                     "adapters",
                     secure=True,
-                    responses=_resp(_401="no operator token", _403="bad CSRF token", _404="no such adapter"),
+                    responses=_resp(**_DENIED, _404="no such adapter"),
                 ),
                 "parameters": name_param,
             },

@@ -1,0 +1,451 @@
+"""`buzzline bench chaos`: do decisions survive a bad network and crashing parts?
+
+Real processes: Mosquitto (restarted with and without persistence), `buzzline host` (SIGKILLed
+and restarted on its event log), and virtual podiums in this process, each through its own
+``FaultProxy`` (delay, jitter, loss, resets, blackholes; one podium's link also holds 10% of
+its messages up to 2 s). The benchmark plays questions over the operator API; in each, two to
+four podiums press at host instants it chose, 15 ms or more apart, so it knows the true order.
+Faults strike mid-question: broker kills, host kills, podium reboots (a crash, then a new boot),
+link resets and blackholes.
+
+Afterwards the host's event log is the evidence (``_chaos_score``): a press is *lost* if the
+host never took it in (nor recovered it from a lock acknowledgement), *doubled* if a decision
+counts one podium twice, a decision is *wrong* if its final winner is not the first presser,
+and *timeouts* counts questions decided at the bounded wait or not at all. ``recovery_s``: from
+the broker's return (or the host's kill) until the host is connected, has heard every podium
+again and trusts every podium's clock.
+
+Over 400 lines: the fault schedule, the process supervision and the scoring against the true
+press order are one experiment; splitting them would scatter its assumptions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from buzzline.benchmarks._chaos_score import TruePress, read_log, score
+from buzzline.errors import UserError
+
+NAME = "chaos"
+HELP = "decisions under network faults and crashing broker, host and podiums"
+STUDIO = "chaos"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--podiums", type=int, default=8)
+    p.add_argument("--presses", type=int, default=300)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--broker-kills", type=int, default=3)
+    p.add_argument("--host-kills", type=int, default=3)
+    p.add_argument("--reboots", type=int, default=5, help="podium reboots")
+    p.add_argument("--resets", type=int, default=6, help="link resets (TCP RST)")
+    p.add_argument("--blackholes", type=int, default=2, help="links that go silent for 1.5-3 s")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--log", dest="log_path", default=None, help="host event log (default: a temp file)")
+    p.add_argument("--workdir", default=None, help="keep the broker's files and the host's output here")
+
+
+def now_us() -> int:
+    return time.monotonic_ns() // 1000
+
+
+@dataclass
+class Fault:
+    question: int
+    kind: str  # broker, host, reboot, reset, blackhole
+    persistence: bool = True  # broker: restart with persistence
+
+
+def plan(args: argparse.Namespace, rng: random.Random) -> tuple[list[int], list[Fault]]:
+    """Racers per question (2-4, adding up to --presses), and which question each fault hits."""
+    racers: list[int] = []
+    while sum(racers) < args.presses:
+        racers.append(min(rng.choice((2, 3, 4)), args.podiums, args.presses - sum(racers)))
+    n = len(racers)
+    faults: list[Fault] = []
+    # process faults apart (four questions when there are enough), each recovery measured alone
+    kinds = ["broker"] * args.broker_kills + ["host"] * args.host_kills
+    rng.shuffle(kinds)
+    slots = list(range(3, n - 1, 4))
+    if len(kinds) > len(slots):
+        slots = list(range(1, n))
+    if len(kinds) > len(slots):
+        raise UserError("--presses", f"{args.presses} presses are too few for {len(kinds)} process faults")
+    rng.shuffle(slots)
+    brokers = 0
+    for kind, q in zip(kinds, sorted(slots[: len(kinds)]), strict=True):
+        faults.append(Fault(q, kind, persistence=kind == "broker" and brokers % 2 == 0))
+        brokers += kind == "broker"
+    for kind, count in (("reboot", args.reboots), ("reset", args.resets), ("blackhole", args.blackholes)):
+        faults += [Fault(rng.randrange(2, n), kind) for _ in range(count)]
+    return racers, sorted(faults, key=lambda f: f.question)
+
+
+class HostProcess:
+    """`buzzline host` as a child process that can be killed and started again on its log."""
+
+    def __init__(self, broker: str, log_path: str, api_port: int, token: str, out: Path) -> None:
+        from buzzline.commands.host import command_line
+
+        self.argv = command_line(broker, STUDIO, http=api_port, token=token, log=log_path)
+        self.out = out
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.out, "ab") as f:
+            self.proc = subprocess.Popen(
+                self.argv, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class Chaos:
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        from buzzline.io.broker import MosquittoBroker, free_port
+
+        self.args = args
+        self.rng = random.Random(args.seed)
+        self.workdir = workdir
+        (workdir / "broker").mkdir()
+        self.broker = MosquittoBroker(workdir=workdir / "broker", persistence=True)
+        self.token = "chaos-" + os.urandom(4).hex()
+        self.api = f"http://127.0.0.1:{free_port()}"
+        self.log_path = args.log_path or str(workdir / "chaos.db")
+        self.host = HostProcess(
+            self.broker.address,
+            self.log_path,
+            int(self.api.rsplit(":", 1)[1]),
+            self.token,
+            workdir / "host.out",
+        )
+        self.pids = [f"p{i + 1}" for i in range(args.podiums)]
+        self.pods: dict[str, Any] = {}
+        self.proxies: dict[str, Any] = {}
+        self.busy: set[str] = set()  # podiums a fault is working on: not chosen to race
+        self.presses: list[TruePress] = []
+        self.recovery: dict[str, list[float]] = {
+            "broker": [],
+            "host": [],
+            "broker_clock": [],
+            "host_clock": [],
+        }
+        self.recovery_detail: list[dict[str, Any]] = []
+        self.state: dict[str, Any] = {}
+        self._process_fault: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.http: Any = None  # an httpx.AsyncClient while running
+
+    # ---- plumbing --------------------------------------------------------------------------------
+    async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+        """One API call, retried while the host is away (killed, restarting)."""
+        import httpx
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = await self.http.request(
+                    method, path, json=body, headers={"authorization": f"Bearer {self.token}"}
+                )
+                return r.status_code, r.json()
+            except (httpx.TransportError, json.JSONDecodeError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+
+    async def poll(self) -> dict[str, Any]:
+        _, self.state = await self.call("GET", "/api/state")
+        return self.state
+
+    async def cmd(self, name: str, **args: Any) -> int:
+        status, _ = await self.call("POST", "/api/command", {"name": name, "args": args})
+        return status
+
+    async def new_podium(self, pid: str) -> None:
+        from buzzline.sim.podium import VirtualPodium
+
+        pod = VirtualPodium(
+            pid, "127.0.0.1", self.proxies[pid].port, STUDIO, rng=random.Random(self.rng.random())
+        )
+        for _ in range(100):
+            try:
+                await pod.start()
+                break
+            except Exception:  # the broker may be down right now: a podium keeps trying
+                await asyncio.sleep(0.2)
+        self.pods[pid] = pod
+
+    def spawn(self, coro: Any) -> asyncio.Task[None]:
+        t: asyncio.Task[None] = asyncio.create_task(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+        return t
+
+    # ---- recovery --------------------------------------------------------------------------------
+    async def recovered(self, kind: str, t0_us: int) -> None:
+        """``recovery_s``: from ``t0_us`` until the host is connected and has heard every podium
+        since; ``clock_trust_s``: until it also trusts every podium's clock again. When each
+        part came is kept in ``recovery_detail``."""
+        marks: dict[str, float] = {}
+        while True:
+            st = await self.poll()
+            t = round((now_us() - t0_us) / 1e6, 3)
+            pods = {p["podium"]: p for p in st.get("podiums", [])}
+            if st.get("connected"):
+                marks.setdefault("connected", t)
+            for pid in self.pids:
+                p = pods.get(pid)
+                if p is not None and p["last_heard_us"] > t0_us:
+                    marks.setdefault(f"heard {pid}", t)
+                    if p["clock_trusted"]:
+                        marks.setdefault(f"trusted {pid}", t)
+            if "connected" in marks and all(f"heard {pid}" in marks for pid in self.pids):
+                if kind not in marks:
+                    marks[kind] = t
+                    self.recovery[kind].append(t)
+                if all(f"trusted {pid}" in marks for pid in self.pids) or t > 30:
+                    self.recovery[f"{kind}_clock"].append(t)
+                    self.recovery_detail.append({"kind": kind, **marks})
+                    return
+            await asyncio.sleep(0.02)
+
+    async def broker_fault(self, persistence: bool) -> None:
+        self.broker.kill()
+        await asyncio.sleep(self.rng.uniform(0.3, 1.0))
+        self.broker.persistence = persistence
+        if not persistence:  # a broker without persistence comes back empty
+            for f in (self.workdir / "broker").glob("*.db"):
+                f.unlink()
+        await asyncio.to_thread(self.broker.start)
+        await self.recovered("broker", now_us())
+
+    async def host_fault(self) -> None:
+        t0 = now_us()
+        self.host.kill()
+        self.host.start()
+        await self.recovered("host", t0)
+
+    async def podium_fault(self, kind: str, pid: str) -> None:
+        self.busy.add(pid)
+        try:
+            if kind == "reboot":
+                await self.pods[pid].crash()
+                await asyncio.sleep(self.rng.uniform(0.2, 1.0))  # booting
+                await self.new_podium(pid)
+            elif kind == "reset":
+                self.proxies[pid].reset()
+            else:
+                seconds = self.rng.uniform(1.5, 3.0)
+                self.proxies[pid].blackhole(seconds)
+                await asyncio.sleep(seconds)
+            # back to racing once the host trusts its clock again
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                pods = {p["podium"]: p for p in self.state.get("podiums", [])}
+                if self.pods[pid].link_up.is_set() and pods.get(pid, {}).get("clock_trusted"):
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            self.busy.discard(pid)
+
+    def strike(self, fault: Fault, racers: set[str]) -> None:
+        if fault.kind in ("broker", "host"):
+            coro = self.broker_fault(fault.persistence) if fault.kind == "broker" else self.host_fault()
+            self._process_fault = self.spawn(coro)
+            return
+        spare = [p for p in self.pids if p not in racers and p not in self.busy]
+        if spare:
+            self.spawn(self.podium_fault(fault.kind, self.rng.choice(spare)))
+
+    # ---- one question ----------------------------------------------------------------------------
+    async def to_open(self) -> int:
+        while True:
+            st = await self.poll()
+            phase = st["game"]["phase"]
+            if phase == "open":
+                return int(st["game"]["ep"])
+            if phase in ("idle", "reading"):
+                await self.cmd("arm")
+            elif phase == "answering":  # left over from before a host restart
+                await self.cmd("judge", correct=True)
+            else:
+                await self.cmd("next")
+
+    async def finish(self) -> None:
+        for _ in range(50):
+            phase = (await self.poll())["game"]["phase"]
+            if phase == "idle":
+                return
+            if phase == "answering":
+                await self.cmd("judge", correct=True)
+            elif phase == "open":
+                await self.cmd("timeout")
+            else:
+                await self.cmd("next")
+
+    async def question(self, q: int, n_racers: int, faults: list[Fault]) -> None:
+        epoch = await self.to_open()
+        ready = {p["podium"] for p in self.state.get("podiums", []) if p.get("clock_trusted")}
+        healthy = [
+            p for p in self.pids if p not in self.busy and p in ready and self.pods[p].link_up.is_set()
+        ]
+        if len(healthy) < n_racers:
+            healthy = [p for p in self.pids if p not in self.busy] or list(self.pids)
+        racers = self.rng.sample(healthy, k=min(n_racers, len(healthy)))
+        offsets = sorted(self.rng.sample(range(0, 200, 15), k=len(racers)))
+        h0 = now_us() + 150_000
+        for f in faults:
+            if f.kind in ("broker", "host") and self._process_fault is not None:
+                await self._process_fault  # one process fault at a time
+            delay = self.rng.uniform(0.0, 0.4)
+            self.spawn(self._later(delay, f, set(racers)))
+
+        async def press(pid: str, h: int) -> None:
+            await asyncio.sleep(max(0.0, (h - now_us()) / 1e6))
+            pod = self.pods[pid]
+            pt = await pod.press(pod.clock.at(h))
+            self.presses.append(TruePress(q, epoch, pid, pt, h))
+
+        await asyncio.gather(*(press(p, h0 + o * 1000) for p, o in zip(racers, offsets, strict=True)))
+        # the decision, then until every racer's press has left its podium (an operator judges
+        # after a second or so; a late press may still overturn a provisional call until then)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            g = (await self.poll())["game"]
+            if g["ep"] != epoch or g["phase"] != "open":
+                break
+            await asyncio.sleep(0.02)
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and any(
+            self.pods[p].unacknowledged or not self.pods[p].link_up.is_set() for p in racers
+        ):
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        await self.finish()
+
+    async def _later(self, delay: float, fault: Fault, racers: set[str]) -> None:
+        await asyncio.sleep(delay)
+        self.strike(fault, racers)
+
+    # ---- the run ---------------------------------------------------------------------------------
+    async def run(self) -> dict[str, Any]:
+        import httpx
+
+        from buzzline.sim.faultproxy import FaultProxy, LinkFaults
+
+        racers, faults = plan(self.args, self.rng)
+        t_start = time.monotonic()
+        self.broker.start()
+        self.host.start()
+        async with httpx.AsyncClient(base_url=self.api, timeout=5) as http:
+            self.http = http
+            for i, pid in enumerate(self.pids):
+                f = LinkFaults(
+                    delay_ms=self.rng.uniform(0.2, 1.5), jitter_ms=self.rng.uniform(0.0, 1.5), drop=0.005
+                )
+                if i == len(self.pids) - 1:  # the flaky radio: 10% of its messages held up to 2 s
+                    f.hold, f.hold_max_ms = 0.10, 2000.0
+                proxy = FaultProxy(
+                    self.broker.host, self.broker.port, f, random.Random(self.rng.random()), pid
+                )
+                await proxy.start()
+                self.proxies[pid] = proxy
+            await self.recovered_start()
+            for q, n in enumerate(racers):
+                await self.question(q, n, [f for f in faults if f.question == q])
+            if self._process_fault is not None:
+                await self._process_fault
+            for t in list(self._tasks):
+                with contextlib.suppress(Exception):
+                    await t
+            for pod in self.pods.values():
+                await pod.stop()
+            for proxy in self.proxies.values():
+                await proxy.stop()
+        self.host.stop()
+        self.broker.stop()
+        result = score(self.presses, read_log(self.log_path), self.recovery)
+        counts: dict[str, int] = {}
+        for proxy in self.proxies.values():
+            for k, v in proxy.counts.items():
+                counts[k] = counts.get(k, 0) + v
+        result["faults"] = {
+            "broker_kills": len(self.recovery["broker"]),
+            "host_kills": len(self.recovery["host"]),
+            "podium_reboots": sum(f.kind == "reboot" for f in faults),
+            "link": counts,
+        }
+        result["recovery_detail"] = self.recovery_detail
+        result.update(
+            podiums=self.args.podiums, seed=self.args.seed, duration_s=round(time.monotonic() - t_start, 1)
+        )
+        return result
+
+    async def recovered_start(self) -> None:
+        """Everyone up and synced before the first question."""
+        for pid in self.pids:
+            await self.new_podium(pid)
+        while True:
+            st = await self.poll()
+            pods = {p["podium"]: p for p in st.get("podiums", [])}
+            if st.get("connected") and all(pods.get(p, {}).get("clock_trusted") for p in self.pids):
+                return
+            await asyncio.sleep(0.05)
+
+
+def run(args: argparse.Namespace) -> int:
+    # resets and refused connections are what this benchmark is about: not worth a log line each
+    logging.getLogger("mqtt").setLevel(logging.CRITICAL)
+    logging.getLogger("buzzline.sim").setLevel(logging.WARNING)
+    # a SIGTERM (a test harness's timeout, a supervisor) still stops the broker and host it started
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    with contextlib.ExitStack() as stack:
+        if args.workdir:
+            Path(args.workdir).mkdir(parents=True)  # a new directory: nothing of an old run mixes in
+            tmp = args.workdir
+        else:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="buzzline-chaos-"))
+        chaos = Chaos(args, Path(tmp))
+        try:
+            result = asyncio.run(chaos.run())
+        finally:
+            chaos.host.kill()
+            chaos.broker.stop()
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"chaos: {result['presses']} presses in {result['questions']} questions, "
+            f"decided {result['decided']}, lost {result['lost']}, doubled {result['doubled']}, "
+            f"wrong {result['wrong']}, timeouts {result['timeouts']}, overturned {result['overturned']}, "
+            f"tie calls {result['tie_calls']}"
+        )
+        for kind, r in result["recovery_s"].items():
+            print(f"  recovery {kind:6s} p50 {r['p50']} s  max {r['max']} s  ({r['n']} faults)")
+    ok = result["lost"] == 0 and result["doubled"] == 0 and result["wrong"] == 0
+    return 0 if ok else 1
