@@ -30,7 +30,7 @@ _K_ACK = 3
 _K_HELLO = 4
 _K_SYNC = 5  # [kind, t1, n, ...]: no seq (its own topic, QoS 0)
 _K_FAULT = 6  # [kind, pt, -, n, code, -, seq]
-_RECORDS = 6
+_RECORDS = 4
 
 
 class Podium:
