@@ -268,6 +268,15 @@ class Bridge:
         msg = {"t": "ident", "cs": self.next_cs(), "dur": ms}
         return Wire(topics.podium(self.studio, podium, "cmd"), msg)
 
+    def selftest(self, podium: object, edges: object) -> Wire | str:
+        """The ``selftest`` command (measure the capture bound, jumper fitted), or why not."""
+        if not isinstance(podium, str) or podium not in self.registry.podiums:
+            return f"unknown podium {podium!r}"
+        if isinstance(edges, bool) or not isinstance(edges, int) or not 100 <= edges <= 10_000:
+            return "edges must be a whole number, 100 to 10000 per phase"
+        msg = {"t": "selftest", "cs": self.next_cs(), "n": edges}
+        return Wire(topics.podium(self.studio, podium, "cmd"), msg)
+
     # ---- outbound ----------------------------------------------------------------------------------
     def locks(self, effects: list[ev.Effect]) -> list[Wire]:
         """The batch's locks: they go out before the batch is fsynced (a lock decides nothing)."""

@@ -401,6 +401,12 @@ class HostService(Service):
         """The one operator interface: every control surface ends up here."""
         if name == "identify":  # a blink to find a podium: no game state, not logged, no undo
             return self.identify(args.get("podium"), args.get("ms", 5000))
+        if name == "selftest":  # bring-up: measure a podium's capture bound (hello.cap follows)
+            w = self.bridge.selftest(args.get("podium"), args.get("edges", 2000))
+            if isinstance(w, str):
+                return [ev.CommandRefused("selftest", w)]
+            self._send(w)
+            return []
         return await self.feed(ev.Command(name, dict(args)))
 
     def identify(self, podium: object, ms: object = 5000) -> list[Any]:
