@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 from buzzline.core.arbiter import Arbiter, ArbiterRules
@@ -9,7 +10,7 @@ from buzzline.core.clock import ClockModel
 from buzzline.core.types import Decided, Decision, Press
 from buzzline.sim.netmodel import NetPath, PodiumClock, load_profile
 from buzzline.sim.races import RaceSim
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 ARM = 1_000_000
@@ -117,16 +118,35 @@ def test_clock_bound_contains_truth_noisy(seed: int) -> None:
     assert _bound_holds("wifi", seed, noise_free=False)
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=5, deadline=None)
 @given(
     st.sampled_from(["wifi", "wifi-bad", "wifi-congested", "mixed-fleet", "wifi-esp32", "lan"]),
     st.integers(0, 10**6),
 )
+@example("wifi-congested", 724)  # 2 misses in its first 25 races: within chance at 99%
 def test_bound_coverage_over_every_press(profile: str, seed: int) -> None:
     """Issue 13: the bound stated with each mapped press (clock and capture) covers the true press
     time, for trusted and untrusted mappings alike, on every profile."""
     sim = RaceSim(load_profile(profile), seed)
-    results = [sim.race() for _ in range(25)]
+    results = [sim.race() for _ in range(50)]
     presses = sum(len(r.clock_errors_us) for r in results)
     covered = sum(r.covered for r in results)
-    assert presses >= 25 and covered >= 0.99 * presses, (profile, seed, covered, presses)
+    # 99% coverage is a claim about all presses; a sample of ~110 misses about one by chance at
+    # exactly 99%. Fail when the misses are more than a 99%-covering bound gives one time in a
+    # thousand (5 of 110 pass, 6 fail); a bound that covered only 90% would fail 97% of the time.
+    assert presses >= 25 and presses - covered <= _misses_allowed(presses, 0.01, 1e-3), (
+        profile,
+        seed,
+        covered,
+        presses,
+    )
+
+
+def _misses_allowed(n: int, p: float, alpha: float) -> int:
+    """The smallest k with P(X > k) < alpha for X ~ Binomial(n, p)."""
+    tail = 1.0
+    for k in range(n + 1):
+        tail -= math.comb(n, k) * p**k * (1 - p) ** (n - k)
+        if tail < alpha:
+            return k
+    return n

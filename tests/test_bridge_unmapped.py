@@ -48,12 +48,28 @@ def test_presses_wait_for_the_first_clock_sample_in_order() -> None:
     assert timed(b.inbound(up("p1", 12, "hb", 1_003_000), 130, 130).events)[0][:2] == ("PodiumWatermark", 12)
 
 
+def _bare_sync(pid: str, n: int) -> Accepted:
+    """A sync without a completed exchange: it gives the model no sample."""
+    return Accepted(pid, "sync", {"t": "sync", "id": pid, "b": 7, "n": n, "t1": 5})
+
+
 def test_the_wait_is_bounded() -> None:
     b = Bridge("s", GameEngine(Show.default([])), 0)
+    hold, most = b.HOLD_UNMAPPED_US, b.HOLD_UNMAPPED_MAX_US
     b.inbound(up("p1", 0, "buzz", 1_000, ep=1), 1_000, 1_000)
-    assert timed(b.inbound(up("p2", 0, "hb", 50), 1_000 + b.HOLD_UNMAPPED_US - 1, 2_000).events) == []
-    later = 1_000 + b.HOLD_UNMAPPED_US
-    got = timed(b.inbound(up("p2", 1, "hb", 60), later, later).events)
+    # past the hold, but the host has handled none of p1's syncs since (a stalled host): it waits
+    assert timed(b.inbound(up("p2", 0, "hb", 50), 1_000 + hold, 1_000 + hold).events) == []
+    # a podium that does not sync at all is fed at the latest after the longest wait, unknown
+    t = 1_000 + most
+    got = timed(b.inbound(up("p2", 1, "hb", 60), t, t).events)
     assert [(k, seq) for k, seq, err in got if err >= UNKNOWN_ERR_US] == [
         ("PodiumPress", 0)
     ]  # honestly unknown
+
+
+def test_a_syncing_podium_without_a_fit_is_fed_after_the_hold() -> None:
+    b = Bridge("s", GameEngine(Show.default([])), 0)
+    b.inbound(up("p1", 0, "buzz", 1_000, ep=1), 1_000, 1_000)
+    assert timed(b.inbound(_bare_sync("p1", 1), 1_100, 1_100).events) == []
+    t = 1_000 + b.HOLD_UNMAPPED_US
+    assert [g[:2] for g in timed(b.inbound(_bare_sync("p1", 2), t, t).events)] == [("PodiumPress", 0)]

@@ -13,7 +13,6 @@ from typing import Any
 from buzzline.core.clock import CAPTURE_DEFAULT_US
 from buzzline.host_service import HostService
 from buzzline.sim.podium import VirtualPodium
-from buzzline_protocol import topics
 
 STUDIO = "cap"
 
@@ -100,9 +99,10 @@ async def test_firmware_selftest_measures_stores_announces_and_bounds_presses(
                 pod.wait, lambda: svc.registry.get("p1").capture_us is not None, 10, "hello"
             )
             assert svc.registry.get("p1").capture_us == CAPTURE_DEFAULT_US["unix"]  # none declared yet
-            await asyncio.to_thread(
-                bus.publish, topics.podium(STUDIO, "p1", "cmd"), {"t": "selftest", "cs": 10**9, "n": 400}
-            )
+            # the operator command (as the console and the HTTP API send it)
+            refused = await svc.command("selftest", podium="p9", edges=400)
+            assert "unknown podium" in refused[0].reason
+            assert await svc.command("selftest", podium="p1", edges=400) == []
             hello = await asyncio.to_thread(bus.wait_for, lambda t, m: m["t"] == "hello" and "cap" in m, 60)
             p99, top = hello["cap"]
             # 2% of edges waited 3 ms: p99 cannot be below it (it is read from a bucket's upper

@@ -63,9 +63,11 @@ async def test_reset_and_blackhole_break_the_link(broker: MosquittoBroker) -> No
         await proxy.stop()
 
 
-def _decision(epoch: int, winner: str, *order: str, flags: frozenset[str] = frozenset()) -> Decision:
+def _decision(
+    epoch: int, winner: str, *order: str, flags: frozenset[str] = frozenset(), tied: tuple[str, ...] = ()
+) -> Decision:
     rings = tuple(RingIn(p, 0, 0, 0, None) for p in order)
-    return Decision(epoch=epoch, winner=winner, order=rings, flags=flags)
+    return Decision(epoch=epoch, winner=winner, order=rings, tied=tied, flags=flags)
 
 
 def test_the_chaos_score_counts_lost_doubled_wrong_and_timeouts() -> None:
@@ -76,18 +78,22 @@ def test_the_chaos_score_counts_lost_doubled_wrong_and_timeouts() -> None:
         TruePress(1, 2, "p3", 400, 2_050),
         TruePress(2, 3, "p1", 500, 3_000),
         TruePress(3, 4, "p3", 600, 4_000),  # no decision at all
+        TruePress(4, 5, "p2", 700, 5_000),  # first, declared tied with p1, the rule chose p1
+        TruePress(4, 5, "p1", 800, 5_010),
     ]
     facts = LogFacts(
-        received=[("p1", 100), ("p2", 200), ("p3", 400), ("p1", 500), ("p3", 600)],
+        received=[("p1", 100), ("p2", 200), ("p3", 400), ("p1", 500), ("p3", 600), ("p2", 700), ("p1", 800)],
         decisions=[
             _decision(1, "p2", "p2", "p1"),  # wrong, later overturned:
             _decision(1, "p1", "p1", "p2", flags=frozenset({"overturned"})),
             _decision(2, "p3", "p3"),  # wrong: p2's press was lost
             _decision(3, "p1", "p1", "p1", flags=frozenset({"timeout"})),  # doubled, at the cap
+            _decision(5, "p1", "p1", "p2", flags=frozenset({"tie"}), tied=("p1", "p2")),
         ],
     )
     r = score(presses, facts, {"broker": [0.2, 0.4, 1.5], "broker_clock": [1.0]})
-    assert (r["presses"], r["questions"], r["decided"]) == (6, 4, 3)
+    assert (r["presses"], r["questions"], r["decided"]) == (8, 5, 4)
     assert (r["lost"], r["doubled"], r["wrong"], r["timeouts"], r["overturned"]) == (1, 1, 1, 2, 1)
+    assert r["tie_calls"] == 1 and r["tie_cases"][0]["true"] == "p2"
     assert r["recovery_s"]["broker"] == {"p50": 0.4, "max": 1.5, "n": 3}
     assert r["clock_trust_s"]["broker"]["max"] == 1.0

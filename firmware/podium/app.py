@@ -30,7 +30,7 @@ _K_ACK = 3
 _K_HELLO = 4
 _K_SYNC = 5  # [kind, t1, n, ...]: no seq (its own topic, QoS 0)
 _K_FAULT = 6  # [kind, pt, -, n, code, -, seq]
-_RECORDS = 6
+_RECORDS = 4
 
 
 class Podium:
@@ -278,7 +278,11 @@ class Podium:
     # -- downstream ----------------------------------------------------------------------
     def _on_msg(self, topic: str, payload: bytes, retained: bool) -> None:
         try:
-            msg = codec.decode(payload)
+            try:
+                msg = codec.decode(payload)
+            except MemoryError:  # armed, the GC is off: collect (a lost command is worse)
+                gc.collect()
+                msg = codec.decode(payload)
             leaf = topic[topic.rfind("/") + 1 :]
             topics.check_kind(leaf, msg["t"])
         except codec.ProtocolError as e:

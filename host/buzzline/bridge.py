@@ -18,6 +18,9 @@ Inbound, per leaf:
 Outbound, per batch of effects: ``locks`` (sent first, before the batch's fsync), then
 ``outbound``: arm, light, config and state messages, and the notice events (SPEC §3.9) that go
 on the notice bus and on ``game/events``.
+
+Over 400 lines: both directions of the translation live together because they share the
+registry, the clocks and the command sequence; each half is a list of small pure functions.
 """
 
 from __future__ import annotations
@@ -68,9 +71,13 @@ def printable(text: str, limit: int) -> str:
 
 class Bridge:
     # A press, heartbeat or ack from a podium whose clock model has no sample yet (a restarted
-    # host gets what the broker kept for it before any sync) waits this long for one, so it is
-    # mapped with a real bound instead of an unknown one that would tie it with every press.
+    # host gets what the broker kept for it before any sync) waits for one, so it is mapped with
+    # a real bound instead of an unknown one that would tie it with every press. It waits at
+    # least HOLD_UNMAPPED_US and until two of the podium's syncs have been handled since (a host
+    # stalled by a slow disk handles nothing for a while: time alone says little), at most
+    # HOLD_UNMAPPED_MAX_US (a podium that does not sync).
     HOLD_UNMAPPED_US = 1_500_000
+    HOLD_UNMAPPED_MAX_US = 5_000_000
 
     def __init__(self, studio: str, engine: GameEngine, cs_start: int) -> None:
         self.studio = studio
@@ -83,6 +90,7 @@ class Bridge:
         self._last_view: dict[str, Any] | None = None
         # per podium, up messages waiting for its first clock sample: (message, arrival, lock ack)
         self._unmapped: dict[str, list[tuple[Accepted, int, bool]]] = {}
+        self._syncs_while_unmapped: dict[str, int] = {}
 
     def next_cs(self) -> int:
         self.cs += 1
@@ -124,6 +132,8 @@ class Bridge:
         return out
 
     def _sync(self, acc: Accepted, arrival_us: int, now_us: int, out: Inbound) -> None:
+        if acc.podium in self._unmapped:
+            self._syncs_while_unmapped[acc.podium] = self._syncs_while_unmapped.get(acc.podium, 0) + 1
         m = acc.msg
         reply = {"t": "syncr", "id": acc.podium, "n": m["n"], "t1": m["t1"], "t2": arrival_us, "t3": now_us}
         out.wire.append(Wire(topics.podium(self.studio, acc.podium, "syncr"), reply, qos=0))
@@ -175,8 +185,11 @@ class Bridge:
             waiting = self._unmapped[pid]
             model = self.clocks.get(pid)
             sampled = model is not None and model.map(0).err_us < UNKNOWN_ERR_US  # it has a fit
-            if sampled or now_us - waiting[0][1] >= self.HOLD_UNMAPPED_US:
+            age = now_us - waiting[0][1]
+            syncing = self._syncs_while_unmapped.get(pid, 0) >= 2
+            if sampled or (age >= self.HOLD_UNMAPPED_US and syncing) or age >= self.HOLD_UNMAPPED_MAX_US:
                 del self._unmapped[pid]
+                self._syncs_while_unmapped.pop(pid, None)
                 for acc, arrival_us, lock_ack in waiting:
                     self._timed(acc, arrival_us, lock_ack, out)
 
@@ -253,6 +266,15 @@ class Bridge:
         if isinstance(ms, bool) or not isinstance(ms, int) or not 0 < ms <= 600_000:
             return "ms must be a whole number of milliseconds, 1 to 600000"
         msg = {"t": "ident", "cs": self.next_cs(), "dur": ms}
+        return Wire(topics.podium(self.studio, podium, "cmd"), msg)
+
+    def selftest(self, podium: object, edges: object) -> Wire | str:
+        """The ``selftest`` command (measure the capture bound, jumper fitted), or why not."""
+        if not isinstance(podium, str) or podium not in self.registry.podiums:
+            return f"unknown podium {podium!r}"
+        if isinstance(edges, bool) or not isinstance(edges, int) or not 100 <= edges <= 10_000:
+            return "edges must be a whole number, 100 to 10000 per phase"
+        msg = {"t": "selftest", "cs": self.next_cs(), "n": edges}
         return Wire(topics.podium(self.studio, podium, "cmd"), msg)
 
     # ---- outbound ----------------------------------------------------------------------------------

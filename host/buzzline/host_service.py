@@ -15,8 +15,9 @@ Order of one batch (an input and the decisions it made):
 A lock decides nothing and is re-derived from the log after a crash, so it need not wait for the
 disk; nothing else leaves the host before the log holds what explains it.
 
-A little over 400 lines: the three tasks and the batch order above are kept in one file because
-their ordering guarantees only hold together; the translation work is in ``buzzline.bridge``.
+Over 400 lines: the tasks, the publish path and the batch order above are kept in one file
+because their ordering guarantees only hold together; the translation work is in
+``buzzline.bridge``, reading the client in ``io.inbox``.
 """
 
 from __future__ import annotations
@@ -400,6 +401,12 @@ class HostService(Service):
         """The one operator interface: every control surface ends up here."""
         if name == "identify":  # a blink to find a podium: no game state, not logged, no undo
             return self.identify(args.get("podium"), args.get("ms", 5000))
+        if name == "selftest":  # bring-up: measure a podium's capture bound (hello.cap follows)
+            w = self.bridge.selftest(args.get("podium"), args.get("edges", 2000))
+            if isinstance(w, str):
+                return [ev.CommandRefused("selftest", w)]
+            self._send(w)
+            return []
         return await self.feed(ev.Command(name, dict(args)))
 
     def identify(self, podium: object, ms: object = 5000) -> list[Any]:

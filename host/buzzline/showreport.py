@@ -5,6 +5,9 @@ The event log holds the decisions themselves and every input the engine accepted
 inputs into a fresh engine (the same path as the host's resume) gives the context a log line does
 not carry: question numbers and rounds, arm instants, false starts, judgements, players' names.
 A log without its show record is still reported, decision by decision, without that context.
+
+Over 400 lines: one reader of the log per report, so every field a judge sees (names, times,
+flags in words, clock quality) is derived in one place for HTML, JSON and CSV alike.
 """
 
 from __future__ import annotations

@@ -59,7 +59,11 @@ def score(
     facts: LogFacts,
     recovery: dict[str, list[float]],
 ) -> dict[str, Any]:
-    """The figures: presses, decided, lost, doubled, wrong, timeouts, recovery_s, and more."""
+    """The figures: presses, decided, lost, doubled, wrong, timeouts, recovery_s, and more.
+
+    A decision for another podium than the first presser is ``wrong``, unless the host declared
+    the first presser tied with the winner (their bounds overlap: it could not tell them apart,
+    said so, and the show's tie rule chose): that is a ``tie_calls``."""
     final: dict[int, Decision] = {}
     overturned = 0
     for d in facts.decisions:  # an overturn or a reopening is a later decision of the same epoch
@@ -75,8 +79,9 @@ def score(
     for p in presses:
         by_question[p.question].append(p)
     lost = [p for p in presses if (p.podium, p.podium_us) not in seen]
-    decided = wrong = timeouts = doubled = 0
+    decided = wrong = timeouts = doubled = tie_calls = 0
     wrong_cases: list[dict[str, Any]] = []
+    tie_cases: list[dict[str, Any]] = []
     for q, ps in sorted(by_question.items()):
         first = min(ps, key=lambda p: p.h_us)
         got = final.get(first.epoch)
@@ -88,11 +93,15 @@ def score(
         timeouts += "timeout" in d.flags
         podiums = [r.podium for r in d.order]
         doubled += len(podiums) - len(set(podiums))
-        if d.winner != first.podium:
+        if d.winner == first.podium:
+            continue
+        case = {"question": q, "epoch": first.epoch, "true": first.podium, "decided": d.winner}
+        if first.podium in d.tied:  # declared a tie (bounds overlap) and settled by the show's rule
+            tie_calls += 1
+            tie_cases.append(case)
+        else:
             wrong += 1
-            wrong_cases.append(
-                {"question": q, "epoch": first.epoch, "true": first.podium, "decided": d.winner}
-            )
+            wrong_cases.append(case)
     return {
         "presses": len(presses),
         "questions": len(by_question),
@@ -102,10 +111,12 @@ def score(
         "wrong": wrong,
         "timeouts": timeouts,
         "overturned": overturned,
+        "tie_calls": tie_calls,
         "recovery_s": {k: _summary(v) for k, v in recovery.items() if not k.endswith("_clock")},
         "clock_trust_s": {
             k.removesuffix("_clock"): _summary(v) for k, v in recovery.items() if k.endswith("_clock")
         },
         "wrong_cases": wrong_cases[:10],
+        "tie_cases": tie_cases[:10],
         "lost_presses": [{"question": p.question, "podium": p.podium} for p in lost[:10]],
     }

@@ -92,7 +92,9 @@ def build(files: list[StagedFile], out_dir: Path) -> dict[str, Path]:
         target = out_dir / f.dest.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         if f.compiled:
-            r = subprocess.run([cross, "-o", str(target), str(f.source)], capture_output=True, text=True)
+            # -O3: no line-number tables in the bytecode (the heap is worth more; --source keeps them)
+            argv = [cross, "-O3", "-o", str(target), str(f.source)]
+            r = subprocess.run(argv, capture_output=True, text=True)
             if r.returncode != 0:
                 raise FlashError(f"mpy-cross failed on {f.source}: {r.stderr.strip()}")
         else:

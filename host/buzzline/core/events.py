@@ -89,7 +89,10 @@ COMMAND_ARGS: dict[str, frozenset[str]] = {
 }
 COMMANDS = tuple(COMMAND_ARGS)
 # Commands the host service carries out itself, outside the game (no state, not logged, no undo).
-HOST_COMMAND_ARGS: dict[str, frozenset[str]] = {"identify": frozenset({"podium", "ms"})}
+HOST_COMMAND_ARGS: dict[str, frozenset[str]] = {
+    "identify": frozenset({"podium", "ms"}),
+    "selftest": frozenset({"podium", "edges"}),
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,9 @@
 The host appends each accepted input, command and decision *before* its effects go out,
 so a restarted host (or `buzzline replay`) can rebuild exactly the same state from it.
 `to_record` / `from_record` turn the core's frozen dataclasses into (kind, JSON dict) and back.
+
+Over 400 lines: the storage (SQLite, fsync, file lock) and the typed record codec it writes
+are kept together so the on-disk format is defined in one file.
 """
 
 from __future__ import annotations

@@ -82,6 +82,8 @@ class Ingest:
             raise self._reject(e.reason, e.detail, topic) from None
         if leaf not in topics.UPSTREAM or pid == topics.ALL:
             raise self._reject(codec.R_TOPIC, "not an upstream topic", topic, pid)
+        if len(payload) > codec.MAX_SIZE:  # no podium kind is larger: refused unparsed
+            raise self._reject(codec.R_SIZE, f"{len(payload)} bytes from a podium", topic, pid)
         try:
             msg = codec.decode(payload)
             topics.check_kind(leaf, msg["t"])

@@ -72,6 +72,13 @@ COMMANDS: dict[str, tuple[str, dict[str, Any], list[str], list[str]]] = {
         ["podium"],
         ["unknown podium"],
     ),
+    "selftest": (
+        "Bring-up: the podium measures its capture bound (selftest jumper fitted) and announces it "
+        "in its next hello (no game state, not logged).",
+        {"podium": _PODIUM, "edges": {"type": "integer", "minimum": 100, "maximum": 10_000}},
+        ["podium"],
+        ["unknown podium"],
+    ),
 }
 # Companion-style buttons: POST with no body
 BUTTONS = {"judge/right": ("judge", {"correct": True}), "judge/wrong": ("judge", {"correct": False})}
@@ -108,7 +115,7 @@ def _body(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
 def _command_paths() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     refused = _resp(_400="bad request", **_DENIED, _409="refused: why")
-    for name in (*ev.COMMANDS, "identify"):
+    for name in (*ev.COMMANDS, *ev.HOST_COMMAND_ARGS):
         _, props, required, _ = COMMANDS[name]
         op: dict[str, Any] = {
             "summary": f"{name} (button form: no body needed)" if not required else name,
@@ -140,7 +147,7 @@ def _ops() -> dict[str, dict[str, Any]]:
         "type": "object",
         "required": ["name"],
         "properties": {
-            "name": {"type": "string", "enum": [*ev.COMMANDS, "identify"]},
+            "name": {"type": "string", "enum": [*ev.COMMANDS, *ev.HOST_COMMAND_ARGS]},
             "args": {"type": "object"},
         },
     }
