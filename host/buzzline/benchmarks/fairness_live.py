@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
 import random
 import signal
@@ -31,7 +30,7 @@ from typing import Any
 
 from buzzline.benchmarks.fairness import BUCKETS, _bucket, _table, by_board, explain_lines, score
 from buzzline.sim.delayproxy import DelayProxy
-from buzzline.sim.netmodel import NetPath, Profile, ProfileError, capture_us, load_profile
+from buzzline.sim.netmodel import NetPath, Profile, ProfileError, burst_us, capture_us, gap_us, load_profile
 from buzzline.sim.podium import VirtualPodium, host_now_us
 from buzzline.sim.races import FIXED_WINDOW_US, Outcome, RaceResult, declared_cap
 
@@ -131,13 +130,6 @@ def _draw(path: NetPath) -> Callable[[], int]:
     return lambda: path.delay_us() or 0
 
 
-def _gap_us(prof: Profile, rng: random.Random) -> int:
-    if prof.gaps == "exponential":
-        return max(1, round(rng.expovariate(1.0 / prof.mean_gap_ms) * 1000))
-    lo, hi = math.log(prof.min_gap_ms), math.log(prof.max_gap_ms)
-    return max(1, round(math.exp(rng.uniform(lo, hi)) * 1000))
-
-
 async def _run(args: argparse.Namespace, prof: Profile, broker: Any, api: str, token: str) -> list[_Race]:
     import httpx
 
@@ -186,11 +178,7 @@ async def _run(args: argparse.Namespace, prof: Profile, broker: Any, api: str, t
             await asyncio.sleep(args.warmup)  # sync settles, heartbeats give the delay book samples
             for i in range(args.races):
                 for (up, down), g in zip(paths, groups, strict=True):
-                    c = g.congestion
-                    burst = 0.0
-                    if rng.random() < c.burst_p:
-                        burst = c.burst_median_ms * 1000 * math.exp(c.burst_sigma * rng.gauss(0, 1))
-                    up.burst_us = down.burst_us = burst
+                    up.burst_us = down.burst_us = burst_us(g.congestion, rng)
                 await cmd("read")
                 start = host_now_us()
                 await cmd("arm")
@@ -205,7 +193,7 @@ async def _run(args: argparse.Namespace, prof: Profile, broker: Any, api: str, t
                 late: dict[str, int] = {}
                 for j, idx in enumerate(pressers):
                     if j:
-                        t += _gap_us(prof, rng)
+                        t += gap_us(prof, rng)
                     true_us[pids[idx]] = t
                     late[pids[idx]] = capture_us(rng, groups[idx].capture)
                 race = _Race(i, start, true_us, late, {pids[x]: pods[x].naive_offset() for x in pressers})

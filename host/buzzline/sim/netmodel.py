@@ -10,6 +10,7 @@ import random
 from buzzline.sim.profile import (
     PROFILE_DIR,
     CaptureSpec,
+    CongestionSpec,
     DelaySpec,
     LossSpec,
     Profile,
@@ -17,7 +18,17 @@ from buzzline.sim.profile import (
     load_profile,
 )
 
-__all__ = ["PROFILE_DIR", "NetPath", "PodiumClock", "Profile", "ProfileError", "capture_us", "load_profile"]
+__all__ = [
+    "PROFILE_DIR",
+    "NetPath",
+    "PodiumClock",
+    "Profile",
+    "ProfileError",
+    "burst_us",
+    "capture_us",
+    "gap_us",
+    "load_profile",
+]
 
 
 def _lognormal_ms(rng: random.Random, median_ms: float, sigma: float) -> float:
@@ -71,6 +82,21 @@ def capture_us(rng: random.Random, c: CaptureSpec) -> int:
     else:
         v = c.median_us * math.exp(c.sigma * rng.gauss(0.0, 1.0)) if c.median_us > 0 else 0.0
     return int(min(v, c.max_us) if c.max_us > 0 else v)
+
+
+def gap_us(p: Profile, rng: random.Random) -> int:
+    """The true time between two successive presses of a race, µs (the profile's gap shape)."""
+    if p.gaps == "exponential":
+        return max(1, round(rng.expovariate(1.0 / p.mean_gap_ms) * 1000))
+    lo, hi = math.log(p.min_gap_ms), math.log(p.max_gap_ms)
+    return max(1, round(math.exp(rng.uniform(lo, hi)) * 1000))
+
+
+def burst_us(c: CongestionSpec, rng: random.Random) -> float:
+    """Extra delay on every message of one podium during one race (0 without a burst), µs."""
+    if rng.random() < c.burst_p:
+        return c.burst_median_ms * 1000 * math.exp(c.burst_sigma * rng.gauss(0, 1))
+    return 0.0
 
 
 class PodiumClock:

@@ -11,7 +11,6 @@ simulation step; the profile and the network model live in their own modules.)
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass, field
 
@@ -19,7 +18,7 @@ from buzzline.core.arbiter import Arbiter, ArbiterRules
 from buzzline.core.clock import ClockBook, capture_bound_us, with_capture
 from buzzline.core.delays import DelayBook
 from buzzline.core.types import ArbiterEffect, Decided, Decision, Overturned, Press
-from buzzline.sim.netmodel import NetPath, PodiumClock, Profile, capture_us
+from buzzline.sim.netmodel import NetPath, PodiumClock, Profile, burst_us, capture_us, gap_us
 from buzzline.sim.profile import CaptureSpec
 
 FIXED_WINDOW_US = 100_000
@@ -166,10 +165,7 @@ class RaceSim:
     # ---- one race ----------------------------------------------------------------------------
 
     def _gap_us(self) -> int:
-        if self.p.gaps == "exponential":
-            return max(1, round(self.rng.expovariate(1.0 / self.p.mean_gap_ms) * 1000))
-        lo, hi = math.log(self.p.min_gap_ms), math.log(self.p.max_gap_ms)
-        return max(1, round(math.exp(self.rng.uniform(lo, hi)) * 1000))
+        return gap_us(self.p, self.rng)
 
     def _scheduled(self, arm: int) -> set[str]:
         """Fire the profile's events due by ``arm``; the podiums to reboot in this race."""
@@ -200,10 +196,7 @@ class RaceSim:
         forced = self._scheduled(arm)
         for pod in self.podiums:
             pod.clock.wander(self.now, p.wander_ppm)
-            burst = 0.0
-            c = pod.group.congestion
-            if rng.random() < c.burst_p:
-                burst = c.burst_median_ms * 1000 * math.exp(c.burst_sigma * rng.gauss(0, 1))
+            burst = burst_us(pod.group.congestion, rng)
             burst += sum(x for t0, t1, g, x in self._congested if g == pod.group.name and t0 <= arm < t1)
             pod.up.burst_us = pod.down.burst_us = burst
             if rng.random() < p.reboot_p or pod.id in forced:
