@@ -36,13 +36,13 @@ firmware-check: $(STAMP)
 	@if [ -f firmware/check.sh ]; then bash firmware/check.sh; else echo "no firmware yet"; fi
 
 lint: $(STAMP)
-	$(BIN)/ruff check host protocol tests bench firmware
-	$(BIN)/ruff format --check host protocol tests bench firmware
+	$(BIN)/ruff check host protocol tests bench firmware examples
+	$(BIN)/ruff format --check host protocol tests bench firmware examples
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff format host protocol tests bench firmware
-	$(BIN)/ruff check --fix host protocol tests bench
+	$(BIN)/ruff format host protocol tests bench firmware examples
+	$(BIN)/ruff check --fix host protocol tests bench examples
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

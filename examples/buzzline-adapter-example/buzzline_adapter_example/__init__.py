@@ -24,7 +24,8 @@ class JsonLines(Adapter):
     async def start(self, ctx: AdapterContext, config: dict[str, Any]) -> None:
         self.ctx, self.config = ctx, config
         try:
-            self._file = Path(config["path"]).open("a", encoding="utf-8")
+            # open for the adapter's whole run (closed in stop), so no context manager
+            self._file = Path(config["path"]).open("a", encoding="utf-8")  # noqa: SIM115
         except OSError as e:
             ctx.set_status(Status.BAD_CONFIG, f"path: cannot open: {e.strerror}")
             raise
