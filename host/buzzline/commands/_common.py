@@ -48,6 +48,21 @@ def read_credentials(path: Path) -> BrokerSecrets:
         raise UserError(f"--credentials {path}", str(e)) from None
 
 
+def studio_credentials(args: argparse.Namespace) -> BrokerSecrets | None:
+    """The accounts of ``--credentials`` (None without it), checked against ``--studio``; the studio
+    defaults to the file's, else ``demo``."""
+    if args.credentials is None:
+        args.studio = args.studio or "demo"
+        return None
+    sec = read_credentials(args.credentials)
+    if args.studio is None:
+        args.studio = sec.studio
+    elif sec.studio != args.studio:
+        what = f"--credentials {args.credentials}"
+        raise UserError(what, f"is for studio {sec.studio!r}", f"pass --studio {sec.studio}")
+    return sec
+
+
 def api_socket(port: int, host: str = "127.0.0.1") -> socket.socket:
     """Bind the operator API's port now, so a busy port is told before anything starts."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

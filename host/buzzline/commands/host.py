@@ -16,7 +16,7 @@ from buzzline.commands._common import (
     api_socket,
     broker_address,
     check_log_path,
-    read_credentials,
+    studio_credentials,
 )
 from buzzline.errors import UserError, port_number
 
@@ -68,16 +68,10 @@ def command_line(
 
 def host_login(args: argparse.Namespace) -> tuple[str | None, str | None]:
     """The host's broker account: --user/--password, else the host account of --credentials."""
-    if args.credentials is None:
-        args.studio = args.studio or "demo"
+    sec = studio_credentials(args)
+    if sec is None or args.user:
         return args.user, args.password
-    sec = read_credentials(args.credentials)
-    if args.studio is None:
-        args.studio = sec.studio
-    elif sec.studio != args.studio:
-        what = f"--credentials {args.credentials}"
-        raise UserError(what, f"is for studio {sec.studio!r}", f"pass --studio {sec.studio}")
-    return (args.user, args.password) if args.user else (sec.host.username, sec.host.password)
+    return sec.host.username, sec.host.password
 
 
 async def _serve(args: argparse.Namespace) -> int:

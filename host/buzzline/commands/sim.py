@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import random
 
-from buzzline.commands._common import add_broker_arguments, broker_address, read_credentials
+from buzzline.commands._common import add_broker_arguments, broker_address, studio_credentials
 from buzzline.errors import UserError
 
 NAME = "sim"
@@ -35,15 +35,9 @@ def podium_logins(args: argparse.Namespace) -> dict[str, tuple[str | None, str |
     --user/--password for all of them (or none)."""
     if args.podiums is not None and not 1 <= args.podiums <= 64:
         raise UserError(f"--podiums {args.podiums}", "must be 1 to 64")
-    if args.credentials is None:
-        args.studio = args.studio or "demo"
+    sec = studio_credentials(args)
+    if sec is None:
         return {f"p{i + 1}": (args.user, args.password) for i in range(args.podiums or 4)}
-    sec = read_credentials(args.credentials)
-    if args.studio is None:
-        args.studio = sec.studio
-    elif sec.studio != args.studio:
-        what = f"--credentials {args.credentials}"
-        raise UserError(what, f"is for studio {sec.studio!r}", f"pass --studio {sec.studio}")
     ids = sorted(sec.podiums) if args.podiums is None else [f"p{i + 1}" for i in range(args.podiums)]
     missing = [p for p in ids if p not in sec.podiums]
     if missing:
