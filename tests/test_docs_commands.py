@@ -159,8 +159,7 @@ class Place:
         return self.secured.address
 
     def command(self, cmd: str) -> str:
-        out = re.sub(r"(^|\s)\.venv/bin/", rf"\1{BIN}/", cmd)
-        out = re.sub(r"^buzzline ", f"{BIN}/buzzline ", out)
+        out = cmd
         swaps = {
             "127.0.0.1:1883": self.broker_for(cmd),
             "--http 8080": f"--http {self.http}",
@@ -172,6 +171,9 @@ class Place:
         }
         for old, new in swaps.items():
             out = out.replace(old, new)
+        # the venv's path last: the checkout itself may live under /tmp
+        out = re.sub(r"(^|\s)\.venv/bin/", rf"\1{BIN}/", out)
+        out = re.sub(r"^buzzline ", f"{BIN}/buzzline ", out)
         return re.sub(r" \[-\w\]", "", out)
 
     def close(self) -> None:
