@@ -107,7 +107,7 @@ class Dump:
         self._reader = asyncio.create_task(self._read())
         # ready once the port is bound
         async with asyncio.timeout(10):
-            while not _udp_bound(self.port):
+            while not udp_bound(self.port):
                 await asyncio.sleep(0.02)
         await asyncio.sleep(0.05)
         assert self.proc.returncode is None, f"oscdump could not listen on {self.port}"
@@ -135,7 +135,8 @@ class Dump:
             self._reader.cancel()
 
 
-def _udp_bound(port: int) -> bool:
+def udp_bound(port: int) -> bool:
+    """Someone (the desk) listens on this UDP port."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         try:
             s.bind(("127.0.0.1", port))

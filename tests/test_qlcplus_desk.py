@@ -11,7 +11,7 @@ from pathlib import Path
 import websockets
 from buzzline.io.broker import free_port
 
-from tests.adapter_kit import free_udp_port, host, need, ok, press, wait_phase
+from tests.adapter_kit import free_udp_port, host, need, ok, press, udp_bound, wait_phase
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKSPACE = ROOT / "examples" / "qlcplus" / "buzzline.qxw"
@@ -21,15 +21,6 @@ PATCH = '<Input Plugin="OSC" UID="127.0.0.1" Line="0"/>'
 def _tcp_open(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _udp_bound(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
 
 
 async def channels(ws: websockets.ClientConnection, count: int = 16) -> list[int]:
@@ -74,7 +65,7 @@ async def test_a_buzz_lights_its_seat_on_a_real_qlcplus_desk(broker, tmp_path):
     )  # fmt: skip
     try:
         async with asyncio.timeout(60):
-            while not (_tcp_open(web_port) and _udp_bound(osc_port)):
+            while not (_tcp_open(web_port) and udp_bound(osc_port)):
                 assert desk.returncode is None, "qlcplus exited"
                 await asyncio.sleep(0.2)
         async with (

@@ -33,6 +33,7 @@ from buzzline_protocol import topics
 
 from buzzline.adapters.api import Adapter, Field, Notice
 from buzzline.adapters.runner import AdapterManager
+from buzzline.benchmarks._procs import say
 from buzzline.core.show import Show
 from buzzline.host_service import HostService
 from buzzline.lock_trace import LockTrace
@@ -65,11 +66,6 @@ class _GapFilter(logging.Filter):
         return True
 
 
-def _out(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
 def _cpu_s() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -90,11 +86,11 @@ async def _control(svc: HostService, trace: LockTrace, gaps: _GapFilter) -> None
         if word == "cmd":
             name, _, js = rest.partition(" ")
             effects = await svc.command(name, **(json.loads(js) if js else {}))
-            _out(f"ok {len(effects)}")
+            say(f"ok {len(effects)}")
         elif word == "ready":
             want = int(rest)
             ok = [p for p in svc.registry.podiums.values() if p.online and p.clock_trusted]
-            _out(f"{'ok' if len(ok) >= want else 'wait'} {len(ok)}")
+            say(f"{'ok' if len(ok) >= want else 'wait'} {len(ok)}")
         elif word in ("pause", "resume") and client is not None:
             # Only the game's leaf: the host keeps answering clock syncs, so the podiums and the
             # broker carry the same load while the relay takes a press as while the host does.
@@ -102,10 +98,10 @@ async def _control(svc: HostService, trace: LockTrace, gaps: _GapFilter) -> None
             await (client.unsubscribe(flt) if word == "pause" else client.subscribe(flt, qos=1))
             await asyncio.sleep(0.002 if word == "pause" else 0)  # what was on its way meanwhile
             resumed = time.monotonic_ns() // 1000
-            _out("ok")
+            say("ok")
         elif word == "heard":
             heard = [p for p in svc.registry.podiums.values() if (p.last_hb_us or 0) >= resumed]
-            _out(f"{'ok' if len(heard) >= int(rest) else 'wait'} {len(heard)}")
+            say(f"{'ok' if len(heard) >= int(rest) else 'wait'} {len(heard)}")
         elif word == "adapters":
             n, sleep_ms = (int(x) for x in rest.split())
             for name in slow:
@@ -116,14 +112,14 @@ async def _control(svc: HostService, trace: LockTrace, gaps: _GapFilter) -> None
             for name in slow:
                 await svc.adapters.add(name, SLOW_KIND, {"sleep_ms": sleep_ms})
             trace.tag = "slow" if n else ""
-            _out("ok")
+            say("ok")
         elif word == "cpu":
-            _out(f"ok {_cpu_s():.4f} {time.monotonic():.4f}")
+            say(f"ok {_cpu_s():.4f} {time.monotonic():.4f}")
         elif word == "report":
             report: dict[str, Any] = {"locks": trace.records, "adapter_drops": drops, "gaps": gaps.gaps}
-            _out("ok " + json.dumps(report))
+            say("ok " + json.dumps(report))
         else:
-            _out(f"err {line}")
+            say(f"err {line}")
 
 
 async def main(argv: list[str]) -> int:
@@ -155,7 +151,7 @@ async def main(argv: list[str]) -> int:
         assert client is not None
         trace.attach(client._client)
         svc.trace = trace
-        _out("ready")
+        say("ready")
         await _control(svc, trace, gaps)
         await svc.adapters.close()
     return 0

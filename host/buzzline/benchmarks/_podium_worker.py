@@ -24,12 +24,8 @@ import sys
 import time
 from typing import Any
 
+from buzzline.benchmarks._procs import say
 from buzzline.sim.podium import VirtualPodium
-
-
-def _out(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
 
 
 async def main(argv: list[str]) -> int:
@@ -43,9 +39,9 @@ async def main(argv: list[str]) -> int:
 
     def on_command(p: VirtualPodium, msg: dict[str, Any], t: int) -> None:
         if msg["t"] in ("lock", "arm"):
-            _out(f"{msg['t']} {p.pid} {msg['ep']} {t}")
+            say(f"{msg['t']} {p.pid} {msg['ep']} {t}")
         elif msg["t"] == "light":
-            _out(f"light {p.pid} {msg['pat']} {t}")
+            say(f"light {p.pid} {msg['pat']} {t}")
 
     rng = random.Random(a.seed)
     async with contextlib.AsyncExitStack() as stack:
@@ -56,7 +52,7 @@ async def main(argv: list[str]) -> int:
             )
             p.SETTLE_S = math.inf
             pods[pid] = await stack.enter_async_context(p)
-        _out("ready")
+        say("ready")
         reader = asyncio.StreamReader()
         loop = asyncio.get_running_loop()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -70,7 +66,7 @@ async def main(argv: list[str]) -> int:
             if line[0] == "press" and line[1] in pods:
                 t0 = time.monotonic_ns() // 1000
                 await pods[line[1]].press()
-                _out(f"press {line[1]} {t0}")
+                say(f"press {line[1]} {t0}")
     return 0
 
 

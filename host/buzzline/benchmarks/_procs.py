@@ -20,6 +20,12 @@ def now_us() -> int:
     return time.monotonic_ns() // 1000
 
 
+def say(line: str) -> None:
+    """A child's side of ``LineProc``: one line to the benchmark, at once."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 class LineProc:
     """A child process answering each line it is sent with one line (``ask``)."""
 

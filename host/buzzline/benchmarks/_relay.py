@@ -17,14 +17,10 @@ import sys
 import aiomqtt
 from buzzline_protocol import codec, topics
 
+from buzzline.benchmarks._procs import say
 from buzzline.io.broker import NODELAY
 
 CS_BASE = 1 << 50  # far from the host's command sequence: a podium ignores only a repeated cs
-
-
-def _out(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
 
 
 async def main(argv: list[str]) -> int:
@@ -45,13 +41,13 @@ async def main(argv: list[str]) -> int:
                     ep = epoch.pop()
                     await client.publish(cmd, codec.encode({"t": "lock", "ep": ep, "cs": cs + 1}), qos=1)
                     await client.unsubscribe(up)
-                    _out(f"locked {ep}")
+                    say(f"locked {ep}")
 
         task = asyncio.create_task(relay())
         reader = asyncio.StreamReader()
         loop = asyncio.get_running_loop()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-        _out("ready")
+        say("ready")
         while line := (await reader.readline()).decode().split():
             if line[0] == "quit":
                 break
@@ -61,7 +57,7 @@ async def main(argv: list[str]) -> int:
                 await client.subscribe(up, qos=1)
                 epoch[:] = [ep]
                 await client.publish(cmd, codec.encode({"t": "arm", "ep": ep, "cs": cs}), qos=1)
-                _out(f"armed {ep}")
+                say(f"armed {ep}")
         task.cancel()
     return 0
 
