@@ -76,6 +76,8 @@ class MQTTClient:
     ACK_TIMEOUT_MS = 4000  # no PUBACK for this long: the link is taken as dead
     CONNECT_TIMEOUT_MS = 4000
     BACKOFF_MIN_MS = 100
+    BACKOFF_FAST_MS = 250  # retry at least this often while an outage is young ...
+    BACKOFF_FAST_FOR_MS = 10000  # ... for this long (a broker restart is back in a second or two)
     BACKOFF_MAX_MS = 4000
     TICK_MS = 100  # keepalive and timeout checks
 
@@ -187,6 +189,7 @@ class MQTTClient:
 
     async def run(self) -> None:
         backoff = self.BACKOFF_MIN_MS
+        down_at = ticks_ms()
         while True:
             try:
                 if self.net_up is not None:
@@ -208,9 +211,14 @@ class MQTTClient:
                     self.mem_errors += 1
                     self.last_error = "MemoryError"
             self._close()
+            if backoff == self.BACKOFF_MIN_MS:
+                down_at = ticks_ms()  # the first failed try of an outage
             # Jitter spreads a studio full of podiums reconnecting after a broker restart.
             await asyncio.sleep_ms(backoff + getrandbits(7))
-            backoff = min(backoff * 2, self.BACKOFF_MAX_MS)
+            cap = min(self.BACKOFF_FAST_MS, self.BACKOFF_MAX_MS)
+            if ticks_diff(ticks_ms(), down_at) >= self.BACKOFF_FAST_FOR_MS:
+                cap = self.BACKOFF_MAX_MS
+            backoff = min(backoff * 2, cap)
 
     # -- queue entries -------------------------------------------------------------------
     def _entry(self) -> list:

@@ -5,7 +5,8 @@ read, ingest, answer syncs), ``host-timer`` (the engine's deadlines), ``host-eve
 onto ``game/events``) and the adapters. A task that fails is logged with its traceback and
 brings the whole service down with ``failed`` set: the CLI exits nonzero; the service never
 runs half-alive. The broker connection itself is expected to drop and is retried at once, then
-with a short backoff (at most 1 s between tries); while it is down ``connected`` is clear.
+every 0.25 s for 10 s, then every second (``lifecycle.Reconnect``); while it is down
+``connected`` is clear.
 
 Order of one batch (an input and the decisions it made):
 1. the input is fed to the engine;
@@ -51,7 +52,7 @@ from buzzline.io.broker import NODELAY
 from buzzline.io.eventlog import EventLog, to_record
 from buzzline.io.inbox import Inbox
 from buzzline.io.ingest import QUIET, Ingest, Rejected
-from buzzline.lifecycle import Service, cancel_and_wait
+from buzzline.lifecycle import Reconnect, Service, cancel_and_wait
 from buzzline.lock_trace import LockTrace
 from buzzline.notices import NoticeBus
 from buzzline.replay import SHOW_RECORD, logged_show, rebuild
@@ -76,7 +77,6 @@ class HostService(Service):
     """Run with ``async with HostService(...) as host:``; operator commands via ``await host.command()``."""
 
     KEEPALIVE_S = 1  # a dead broker is noticed within about two keepalives
-    RECONNECT_DELAYS_S = (0.05, 0.1, 0.2, 0.4, 0.7, 1.0)  # then 1 s between tries
     CONNECT_TIMEOUT_S = 10.0
     EVENTS_QUEUE = 4096
     # Both measured with `bench e2e` (docs/performance.md); the alternatives stay for measuring.
@@ -257,7 +257,7 @@ class HostService(Service):
             qos=1,
             retain=True,
         )
-        tries = 0
+        retry = Reconnect(self._rng)
         while True:
             try:
                 async with aiomqtt.Client(
@@ -284,9 +284,9 @@ class HostService(Service):
                         retain=True,
                     )
                     self._client = client
-                    if tries or self.connected.is_set() or self.reconnects:
+                    if retry.tries or self.connected.is_set() or self.reconnects:
                         self.reconnects += 1
-                    tries = 0
+                    retry.connected()
                     await self._resync()
                     self.connected.set()
                     log.info(
@@ -298,17 +298,18 @@ class HostService(Service):
             except aiomqtt.MqttError as e:
                 self.connected.clear()
                 self._client = None
-                delay = self.RECONNECT_DELAYS_S[min(tries, len(self.RECONNECT_DELAYS_S) - 1)]
-                tries += 1
+                delay = retry.delay()
                 log.log(
-                    logging.WARNING if tries == 1 else logging.DEBUG,
-                    "broker %s:%d: %s; retrying every %.1f s or less",
+                    logging.WARNING if retry.tries == 1 else logging.DEBUG,
+                    "broker %s:%d: %s; retrying every %.2f s or less for %.0f s, then every %.0f s",
                     self.broker_host,
                     self.broker_port,
                     e,
-                    self.RECONNECT_DELAYS_S[-1],
+                    Reconnect.STEPS_S[-1],
+                    Reconnect.FAST_FOR_S,
+                    Reconnect.SLOW_S,
                 )
-                await asyncio.sleep(delay * self._rng.uniform(0.8, 1.0))
+                await asyncio.sleep(delay)
 
     def _send(self, w: Wire, now: bool = False) -> None:
         """Hand a publish to the MQTT client at once, without waiting for its acknowledgement.

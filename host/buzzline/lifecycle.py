@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
+import time
 from collections.abc import Iterable
 from typing import Self
 
@@ -48,3 +50,38 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[None]], retry_s: float = 
         if t.done() and not t.cancelled():
             with contextlib.suppress(Exception):
                 t.result()  # retrieved, so asyncio does not log it as never retrieved
+
+
+class Reconnect:
+    """When to try a lost connection again: ``delay()`` before each try of one outage.
+
+    The first tries come quickly (``STEPS_S``, then every ``STEPS_S[-1]`` until the outage is
+    ``FAST_FOR_S`` old: a broker restart is usually back within a second or two, and a show is
+    waiting), then every ``SLOW_S``. Each delay is jittered down by up to 20%, so a studio of
+    clients does not arrive at a restarted broker in one burst. The host and the virtual podiums
+    share it; the firmware follows the same schedule (``podium/mqtt.py``).
+    """
+
+    STEPS_S = (0.05, 0.1, 0.2, 0.25)
+    FAST_FOR_S = 10.0
+    SLOW_S = 1.0
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+        self.tries = 0
+        self._down_at = 0.0
+
+    def connected(self) -> None:
+        self.tries = 0
+
+    def delay(self) -> float:
+        """Seconds to wait before the next try; counts the try."""
+        now = time.monotonic()
+        if self.tries == 0:
+            self._down_at = now
+        if now - self._down_at < self.FAST_FOR_S:
+            base = self.STEPS_S[min(self.tries, len(self.STEPS_S) - 1)]
+        else:
+            base = self.SLOW_S
+        self.tries += 1
+        return base * self._rng.uniform(0.8, 1.0)

@@ -23,7 +23,7 @@ from buzzline_protocol import codec, topics
 
 from buzzline.io.broker import NODELAY
 from buzzline.io.mqttclient import FailFastClient
-from buzzline.lifecycle import Service, cancel_and_wait
+from buzzline.lifecycle import Reconnect, Service, cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,6 @@ class VirtualPodium(Service):
     SETTLE_PERIOD_S = 0.0625
     SYNC_PERIOD_S = 0.25
     KEEPALIVE_S = 2
-    RECONNECT_DELAYS_S = (0.05, 0.1, 0.2, 0.5, 1.0)  # then 1 s between tries
 
     def __init__(
         self,
@@ -178,11 +177,16 @@ class VirtualPodium(Service):
         )
         await client.__aenter__()
         try:
-            for leaf in ("cmd", "syncr", "config"):
-                await client.subscribe(topics.podium(self.studio, self.pid, leaf), qos=1)
-            await client.subscribe(topics.podium(self.studio, topics.ALL, "cmd"), qos=1)
-            await client.subscribe(topics.host(self.studio, "presence"), qos=1)
-            await client.publish(self._presence, self._presence_msg("online"), qos=1, retain=True)
+            # One SUBSCRIBE for every filter, and the presence right behind it: one round trip
+            # after the CONNACK instead of six, as the firmware does (a link that stalls now and
+            # then stalls a reconnect once, not six times). The broker handles them in order.
+            subs = [(topics.podium(self.studio, self.pid, leaf), 1) for leaf in ("cmd", "syncr", "config")]
+            subs.append((topics.podium(self.studio, topics.ALL, "cmd"), 1))
+            subs.append((topics.host(self.studio, "presence"), 1))
+            await asyncio.gather(
+                client.subscribe(subs),
+                client.publish(self._presence, self._presence_msg("online"), qos=1, retain=True),
+            )
         except BaseException:
             await self._close(client)
             raise
@@ -205,7 +209,8 @@ class VirtualPodium(Service):
                 await client.__aexit__(None, None, None)
 
     async def _link(self) -> None:
-        """Read the connection; when it drops, reconnect (fast first, then every second)."""
+        """Read the connection; when it drops, reconnect (every 0.25 s or sooner for the first
+        10 s, then every second)."""
         while True:
             client = self._client
             assert client is not None
@@ -218,15 +223,13 @@ class VirtualPodium(Service):
             self.host_up.clear()
             self._client = None
             await self._close(client)
-            tries = 0
+            retry = Reconnect(self.rng)
             while True:
-                delay = self.RECONNECT_DELAYS_S[min(tries, len(self.RECONNECT_DELAYS_S) - 1)]
-                await asyncio.sleep(delay * self.rng.uniform(0.8, 1.0))
+                await asyncio.sleep(retry.delay())
                 try:
                     await self._connect()
                     break
                 except (aiomqtt.MqttError, OSError) as e:
-                    tries += 1
                     log.debug("%s: reconnect failed (%s)", self.pid, e)
 
     async def stop(self, graceful: bool = True) -> None:
