@@ -52,6 +52,7 @@ from buzzline.io.broker import NODELAY
 from buzzline.io.eventlog import EventLog, to_record
 from buzzline.io.inbox import Inbox
 from buzzline.io.ingest import QUIET, Ingest, Rejected
+from buzzline.io.mqttclient import DirectWriteClient
 from buzzline.lifecycle import Reconnect, Service, cancel_and_wait
 from buzzline.lock_trace import LockTrace
 from buzzline.notices import NoticeBus
@@ -260,7 +261,7 @@ class HostService(Service):
         retry = Reconnect(self._rng)
         while True:
             try:
-                async with aiomqtt.Client(
+                async with DirectWriteClient(
                     self.broker_host,
                     self.broker_port,
                     identifier=self.client_id,

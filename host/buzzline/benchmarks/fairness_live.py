@@ -2,7 +2,8 @@
 
 Simulated podiums (``VirtualPodium``: offset, skewed clocks, the real protocol) each reach the
 broker through their own ``DelayProxy``, which gives their link the profile's one-way delays per
-direction (per group), congestion bursts and retransmissions. The host runs as its own process
+direction (per group), congestion bursts and retransmissions; the relays run in a process of
+their own (``sim.relayproc``) so that the podiums' work does not delay them. The host runs as its own process
 (``buzzline host``), driven over its operator API. Every race presses 2..N podiums at planned
 instants on the machine's monotonic clock (the host's clock too), so the true order is known;
 a podium stamps its press late by the profile's capture latency. After the run the host's event
@@ -24,15 +25,16 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from buzzline.benchmarks.fairness import BUCKETS, _bucket, _table, by_board, explain_lines, score
-from buzzline.sim.delayproxy import DelayProxy
-from buzzline.sim.netmodel import NetPath, Profile, ProfileError, burst_us, capture_us, gap_us, load_profile
+from buzzline.sim.netmodel import Profile, ProfileError, burst_us, capture_us, gap_us, load_profile
 from buzzline.sim.podium import VirtualPodium, host_now_us
+from buzzline.sim.precise import PreciseTimer
 from buzzline.sim.races import FIXED_WINDOW_US, Outcome, RaceResult, declared_cap
+from buzzline.sim.relayproc import RelayProcess
 
 NAME = "fairness-live"
 HELP = "close races through real Mosquitto and the real host process, with a profile's delays"
@@ -63,8 +65,11 @@ class LivePodium(VirtualPodium):
     keeps its own sync samples (for ``fixed_window``), and sends a press ahead of anything it
     stamps later, its lock acknowledgement included (the firmware's ordering)."""
 
-    def __init__(self, *args: Any, board: str = "sim", cap: list[int] | None = None, **kw: Any) -> None:
+    def __init__(
+        self, *args: Any, timer: PreciseTimer, board: str = "sim", cap: list[int] | None = None, **kw: Any
+    ) -> None:
         super().__init__(*args, **kw)
+        self.timer = timer  # asyncio.sleep would fire a press up to 1 ms late
         self.board = board
         self.cap = cap
         self.naive: list[tuple[int, int]] = []  # (round trip, offset) of recent exchanges
@@ -98,9 +103,7 @@ class LivePodium(VirtualPodium):
         self._planned[key] = (stamp_us, False)
 
     async def press_at(self, key: int, stamp_us: int) -> None:
-        delay = (stamp_us - host_now_us()) / 1e6
-        if delay > 0:
-            await asyncio.sleep(delay)
+        await self.timer.sleep_until(time.monotonic() + (stamp_us - host_now_us()) / 1e6)
         await self._fire(key)
 
     async def _fire(self, key: int) -> None:
@@ -126,10 +129,6 @@ class _Race:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def _draw(path: NetPath) -> Callable[[], int]:
-    return lambda: path.delay_us() or 0
-
-
 async def _run(args: argparse.Namespace, prof: Profile, broker: Any, api: str, token: str) -> list[_Race]:
     import httpx
 
@@ -137,28 +136,26 @@ async def _run(args: argparse.Namespace, prof: Profile, broker: Any, api: str, t
     n = args.podiums
     pids = [f"p{i + 1}" for i in range(n)]
     groups = [prof.group_of(i % prof.podiums) for i in range(n)]
-    paths: list[tuple[NetPath, NetPath]] = []
-    for g in groups:
-        asym = rng.uniform(-g.asymmetry, g.asymmetry)
-        prng = random.Random(rng.random())
-        paths.append((NetPath(g.up, g.loss, prng, 1 + asym), NetPath(g.down, g.loss, prng, 1 - asym)))
+    links = []  # each podium's path: its floors' asymmetry and its own random stream
+    for i, g in enumerate(groups):
+        links.append({"index": i, "asym": rng.uniform(-g.asymmetry, g.asymmetry), "seed": rng.random()})
     caps = {g.name: declared_cap(g.capture) for g in prof.groups}
     races: list[_Race] = []
     async with contextlib.AsyncExitStack() as stack:
-        proxies = []
-        for up, down in paths:
-            proxy = DelayProxy(broker.host, broker.port, _draw(up), _draw(down))
-            proxies.append(await stack.enter_async_context(proxy))
+        timer = PreciseTimer()
+        stack.callback(timer.close)
+        # the relays in a process of their own: the podiums' work must not delay the network
+        relays = await stack.enter_async_context(RelayProcess(broker.host, broker.port, args.profile, links))
         pods: list[LivePodium] = []
-        for pid, g, proxy in zip(pids, groups, proxies, strict=True):
+        for pid, g, port in zip(pids, groups, relays.ports, strict=True):
             lo, hi = prof.offset_s
             board = "sim" if g.capture.board == "none" else g.capture.board
             cap = [caps[g.name], caps[g.name]] if g.capture.declare else None
             pod = LivePodium(
-                pid, "127.0.0.1", proxy.port, STUDIO,
+                pid, "127.0.0.1", port, STUDIO,
                 offset_us=rng.randint(int(lo * 1e6), int(hi * 1e6)),
                 skew_ppm=rng.uniform(-prof.skew_ppm, prof.skew_ppm),
-                rng=random.Random(rng.random()), board=board, cap=cap,
+                rng=random.Random(rng.random()), board=board, cap=cap, timer=timer,
             )  # fmt: skip
             pods.append(await stack.enter_async_context(pod))
         async with httpx.AsyncClient(
@@ -177,8 +174,7 @@ async def _run(args: argparse.Namespace, prof: Profile, broker: Any, api: str, t
                     await asyncio.sleep(0.2)
             await asyncio.sleep(args.warmup)  # sync settles, heartbeats give the delay book samples
             for i in range(args.races):
-                for (up, down), g in zip(paths, groups, strict=True):
-                    up.burst_us = down.burst_us = burst_us(g.congestion, rng)
+                await relays.set_bursts([burst_us(g.congestion, rng) for g in groups])
                 await cmd("read")
                 start = host_now_us()
                 await cmd("arm")

@@ -1,7 +1,9 @@
-"""An MQTT client that gives up on a dead connection attempt at once (aiomqtt waits its timeout)."""
+"""MQTT clients: one that can write a publish to the socket before returning (``publish_now``),
+and one that also gives up on a dead connection attempt at once (aiomqtt waits its timeout)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiomqtt
@@ -10,7 +12,59 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 
-class FailFastClient(aiomqtt.Client):
+class DirectWriteClient(aiomqtt.Client):
+    """An aiomqtt client whose publishes can be written to the socket by their caller.
+
+    aiomqtt registers its socket writer through ``call_soon_threadsafe`` (paho may ask from the
+    connect thread) but unregisters it at once. A caller that writes the packet itself
+    (``paho.loop_write()``, as the host does for a lock, or ``publish_now``) unregisters before
+    the deferred registration runs, and the writer then stays registered on a socket that is
+    always writable: the event loop calls it on every pass and burns a core until some other
+    publish goes the usual way. Here the registration is made at once when paho asks from the
+    loop's own thread, so the two stay paired.
+    """
+
+    def _on_socket_register_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        def write() -> None:
+            try:
+                client.loop_write()
+            except Exception as exc:  # a broken pipe: the connection is gone
+                if not self._disconnected.done():
+                    self._disconnected.set_exception(exc)
+
+        try:
+            on_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            self._loop.add_writer(sock.fileno(), write)
+        else:
+            self._loop.call_soon_threadsafe(self._loop.add_writer, sock.fileno(), write)
+
+    def publish_now(self, topic: str, payload: bytes, qos: int) -> mqtt.MQTTMessageInfo:
+        """Publish and write the packet to the socket before returning, as the firmware writes a
+        press in the scheduler pass of its IRQ. ``aiomqtt``'s ``publish`` leaves the write to a
+        later pass of the event loop (its writer callback), which on a busy loop is a millisecond
+        or more after a timestamp taken for the message. ``await confirmed(info)`` waits for the
+        broker's acknowledgement (QoS 1). Raises ``aiomqtt.MqttCodeError`` when not connected."""
+        info = self._client.publish(topic, payload, qos)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+        self._client.loop_write()
+        return info
+
+    async def confirmed(self, info: mqtt.MQTTMessageInfo) -> None:
+        """Until the broker has acknowledged ``info``'s publish (``MqttError`` after ``timeout``)."""
+        if info.is_published():
+            return
+        done = asyncio.Event()
+        with self._pending_call(info.mid, done, self._pending_publishes):
+            if info.is_published():  # acknowledged before the call was registered
+                return
+            await self._wait_for(done.wait(), timeout=None)
+
+
+class FailFastClient(DirectWriteClient):
     """Fails a connection attempt as soon as the socket closes before the broker's CONNACK.
 
     aiomqtt leaves the attempt waiting out its whole timeout then: a podium retrying through a

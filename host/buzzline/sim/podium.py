@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiomqtt
+import paho.mqtt.client as mqtt
 from buzzline_protocol import codec, topics
 
 from buzzline.io.broker import NODELAY
+from buzzline.io.inbox import Inbox
 from buzzline.io.mqttclient import FailFastClient
 from buzzline.lifecycle import Reconnect, Service, cancel_and_wait
 
@@ -138,7 +140,7 @@ class VirtualPodium(Service):
         self._host_was_down = False  # its presence said offline since this connection began
         self._burst_first = False  # hold up messages until the next burst is done
         self.light_changed = asyncio.Event()
-        self._client: aiomqtt.Client | None = None
+        self._client: FailFastClient | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._publishes: set[asyncio.Task[None]] = set()
         self._up = topics.podium(studio, pid, "up")
@@ -215,8 +217,10 @@ class VirtualPodium(Service):
             client = self._client
             assert client is not None
             try:
-                async for m in client.messages:
-                    await self._on_message(m)
+                inbox = Inbox(client)  # each message stamped as it is read off the socket (t4)
+                while True:
+                    m = await inbox.get()
+                    await self._on_message(m.topic, m.payload, m.read_us)
             except aiomqtt.MqttError as e:
                 log.info("%s: link down (%s)", self.pid, e)
             self.link_up.clear()
@@ -296,7 +300,7 @@ class VirtualPodium(Service):
                 full[k] = v
         self._outbox[self.seq] = codec.encode(full)
         self.seq += 1
-        self._wake.set()
+        self._send_ready()
 
     @property
     def unacknowledged(self) -> int:
@@ -304,24 +308,33 @@ class VirtualPodium(Service):
         return len(self._outbox)
 
     async def _sender(self) -> None:
-        """The one place that publishes on ``up``: in seq order, each message once per connection.
-        Publishes start in the order their tasks are made, so the broker gets them in order."""
+        """Sends what waited for the link, the host or a sync burst, once that is over."""
         while True:
             await self._wake.wait()
             self._wake.clear()
-            client = self._client
-            if client is None or self._held or not self.host_up.is_set() or self._burst_first:
-                continue
-            for seq, data in list(self._outbox.items()):
-                if seq not in self._sent:
-                    self._sent.add(seq)
-                    task = asyncio.create_task(self._publish_up(client, seq, data))
-                    self._publishes.add(task)
-                    task.add_done_callback(self._publishes.discard)
+            self._send_ready()
 
-    async def _publish_up(self, client: aiomqtt.Client, seq: int, data: bytes) -> None:
+    def _send_ready(self) -> None:
+        """The one place that publishes on ``up``: in seq order, each message once per connection,
+        written to the socket at once when nothing waits ahead of it (as the firmware does)."""
+        client = self._client
+        if client is None or self._held or not self.host_up.is_set() or self._burst_first:
+            return
+        for seq, data in list(self._outbox.items()):
+            if seq in self._sent:
+                continue
+            try:
+                info = client.publish_now(self._up, data, qos=1)
+            except aiomqtt.MqttError:
+                return  # the link task reconnects; what is unsent goes then, in order
+            self._sent.add(seq)
+            task = asyncio.create_task(self._confirm(client, seq, info))
+            self._publishes.add(task)
+            task.add_done_callback(self._publishes.discard)
+
+    async def _confirm(self, client: FailFastClient, seq: int, info: mqtt.MQTTMessageInfo) -> None:
         try:
-            await client.publish(self._up, data, qos=1)
+            await client.confirmed(info)
         except aiomqtt.MqttError:
             return  # still in the outbox: it goes again on the next connection
         self._outbox.pop(seq, None)
@@ -334,12 +347,12 @@ class VirtualPodium(Service):
         self._held = False
         self._wake.set()
 
-    async def _on_message(self, m: aiomqtt.Message) -> None:
-        t4 = self.clock.now()
+    async def _on_message(self, topic: str, payload: bytes, read_us: int) -> None:
+        t4 = self.clock.at(read_us)
         try:
-            msg = codec.decode(bytes(m.payload) if isinstance(m.payload, bytes | bytearray) else b"")
+            msg = codec.decode(payload)
         except codec.ProtocolError as e:
-            log.warning("%s: bad message on %s: %s", self.pid, m.topic, e)
+            log.warning("%s: bad message on %s: %s", self.pid, topic, e)
             return
         kind = msg["t"]
         if kind == "presence" and msg["id"] == "host":
@@ -350,7 +363,7 @@ class VirtualPodium(Service):
             self.config = msg
         elif kind in ("arm", "lock", "light", "ident"):
             if self.on_command:
-                self.on_command(self, msg, host_now_us())
+                self.on_command(self, msg, read_us)
             await self._on_command(msg)
 
     async def _on_command(self, msg: dict[str, Any]) -> None:
@@ -418,7 +431,7 @@ class VirtualPodium(Service):
             m["prev"] = self._sync_prev
             self._sync_prev = None
         with contextlib.suppress(aiomqtt.MqttError):  # QoS 0: a lost exchange is a lost sample
-            await client.publish(topics.podium(self.studio, self.pid, "sync"), codec.encode(m), qos=0)
+            client.publish_now(topics.podium(self.studio, self.pid, "sync"), codec.encode(m), qos=0)
 
     async def _sync_loop(self) -> None:
         seen = 0
