@@ -183,3 +183,22 @@ def test_with_capture_covers_every_late_stamp() -> None:
         for clock_err in (-200, 0, 200):
             true_press = m.host_us + clock_err - late
             assert abs(c.host_us - true_press) <= c.err_us
+
+
+def test_asymmetry_allowance_grows_on_slow_paths_unless_the_venue_states_it() -> None:
+    """By default the allowance is 10% of half the best round trip on a healthy path and grows
+    to 20% as that round trip goes from 6 to 8 ms; a stated share holds whatever the path."""
+
+    def share(rtt_us: int, asymmetry: float | None = None) -> tuple[float, int]:
+        m = ClockModel(asymmetry=asymmetry)
+        for i in range(ClockModel.MIN_SAMPLES + 4):
+            exchange(m, 1_000_000 + i * 250_000, rtt_us // 2, rtt_us // 2)  # round trip rtt_us
+        return m.asymmetry_share(), m.map(4_000_000).err_us
+
+    assert share(3_000)[0] == ClockModel.ASYMMETRY
+    assert share(6_000)[0] == ClockModel.ASYMMETRY
+    assert abs(share(7_000)[0] - (ClockModel.ASYMMETRY + ClockModel.ASYMMETRY_SLOW) / 2) < 1e-9
+    assert share(8_000)[0] == ClockModel.ASYMMETRY_SLOW and share(20_000)[0] == ClockModel.ASYMMETRY_SLOW
+    assert share(20_000, asymmetry=0.1)[0] == 0.1 and share(3_000, asymmetry=0.3)[0] == 0.3
+    # the share reaches the bound: on the same slow path, the automatic bound is the wider
+    assert share(10_000)[1] > share(10_000, asymmetry=0.1)[1]

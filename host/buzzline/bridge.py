@@ -82,7 +82,8 @@ class Bridge:
     def __init__(self, studio: str, engine: GameEngine, cs_start: int) -> None:
         self.studio = studio
         self.engine = engine
-        self.clocks = ClockBook(engine.show.rules.path_asymmetry_pct / 100)
+        pct = engine.show.rules.path_asymmetry_pct
+        self.clocks = ClockBook(None if pct is None else pct / 100)
         self.registry = PodiumRegistry()
         self.cs = cs_start  # command sequence: unique across host restarts
         self.lock_cs = -1  # the current lock's cs: its acknowledgements are complete watermarks

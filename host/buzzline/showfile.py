@@ -182,7 +182,7 @@ class _Checker:
         if tie not in TIE_RULES:
             raise self.fail((*p, "tie_rule"), f"tie_rule must be one of {', '.join(TIE_RULES)}, got {tie!r}")
         asym = self.get(d, p, "path_asymmetry_pct", int, base.path_asymmetry_pct)
-        if not 0 <= asym <= 100:
+        if asym is not None and not 0 <= asym <= 100:
             raise self.fail((*p, "path_asymmetry_pct"), f"path_asymmetry_pct must be 0..100, got {asym}")
         value = self.get(d, p, "default_value", int, base.default_value)
         if not 0 < value <= 1_000_000:

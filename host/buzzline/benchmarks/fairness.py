@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         help="the host's allowance for unseen path asymmetry, a share of half the minimum round trip "
-        f"(default {ClockModel.ASYMMETRY}; a venue with known asymmetric paths sets more)",
+        f"(default: by each path, {ClockModel.ASYMMETRY} up to {ClockModel.ASYMMETRY_SLOW} on slow "
+        "ones; a venue that knows its paths states it)",
     )
     parser.add_argument(
         "--explain",
@@ -168,7 +169,7 @@ def run_fairness(
         "profile": prof.name,
         "seed": seed,
         "trials": trials,
-        "host_asymmetry": ClockModel.ASYMMETRY if asymmetry is None else asymmetry,
+        "host_asymmetry": "auto" if asymmetry is None else asymmetry,
         "races_by_gap_ms": races,
         "systems": score(results),
         "by_board": by_board(results),

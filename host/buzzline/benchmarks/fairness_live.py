@@ -56,7 +56,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="one JSON line per wrong, tie, overturned, timeout or uncovered race",
     )
     p.add_argument(
-        "--asymmetry", type=float, default=0.1, help="the host's path asymmetry allowance (show rule), 0..1"
+        "--asymmetry",
+        type=float,
+        default=None,
+        help="the host's path asymmetry allowance (show rule), 0..1 (default: by each path)",
     )
 
 
@@ -282,11 +285,15 @@ def _score_races(
     return results, lost
 
 
+def _share_ok(a: float | None) -> bool:
+    return a is None or 0 <= a <= 1
+
+
 def run(args: argparse.Namespace) -> int:
     from buzzline.commands.host import command_line
     from buzzline.io.broker import MosquittoBroker, free_port, wait_for_port
 
-    if args.races < 1 or not 2 <= args.podiums <= 64 or args.warmup < 0 or not 0 <= args.asymmetry <= 1:
+    if args.races < 1 or not 2 <= args.podiums <= 64 or args.warmup < 0 or not _share_ok(args.asymmetry):
         print(
             "buzzline bench fairness-live: need --races >= 1, --podiums 2..64, --warmup >= 0,"
             " --asymmetry 0..1",
@@ -305,9 +312,9 @@ def run(args: argparse.Namespace) -> int:
         log_path = args.log_path or os.path.join(tmp, "live.db")
         show = os.path.join(tmp, "show.toml")
         with open(show, "w", encoding="utf-8") as f:
-            pct = round(args.asymmetry * 100)
             f.write('[show]\ntitle = "fairness-live"\nassign_on_hello = true\n\n')
-            f.write(f"[rules]\npath_asymmetry_pct = {pct}\n")
+            if args.asymmetry is not None:
+                f.write(f"[rules]\npath_asymmetry_pct = {round(args.asymmetry * 100)}\n")
         argv = command_line(broker.address, STUDIO, http=api_port, token=token, log=log_path)
         host = subprocess.Popen([*argv, "--show", show], stdout=subprocess.DEVNULL)
         try:
@@ -330,7 +337,7 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "trials": len(results),
         "podiums": args.podiums,
-        "host_asymmetry": round(args.asymmetry * 100) / 100,
+        "host_asymmetry": "auto" if args.asymmetry is None else round(args.asymmetry * 100) / 100,
         "lost": lost,
         "races_by_gap_ms": {
             label: sum(1 for r in results if _bucket(r.gap_us) == label) for label, _, _ in BUCKETS

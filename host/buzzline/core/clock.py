@@ -113,7 +113,13 @@ class ClockModel:
     MIN_SAMPLES = 8  # a statistical bound needs this many (the boot burst); fewer: strict bound
     TRUST_ERR_US = 2_000  # a mapping is trusted when its bound rests on enough samples and is <= 2 ms
     Z = 3.5  # standard errors (Student-t for few samples): 3.0 under-covered on heavy-tailed paths
-    ASYMMETRY = 0.1  # share of half the min round trip assumed as undetectable asymmetry (1.0 = strict)
+    # Share of half the min round trip assumed as undetectable asymmetry (1.0 = strict), unless
+    # the venue states it: ASYMMETRY on a healthy path, rising to ASYMMETRY_SLOW as the best round
+    # trip goes from SLOW_RTT_US[0] to [1]. A path that slow is airtime-bound (a crowded channel,
+    # low radio rates), where the up and down rates, and so the floors, differ most.
+    ASYMMETRY = 0.1
+    ASYMMETRY_SLOW = 0.2
+    SLOW_RTT_US = (6_000, 8_000)
     FLOOR_US = 30  # podium capture and host stamping jitter
     WEIGHT_QUANTILE = 0.02  # weight floor from the excess round trip of the fastest 2% (see _full_sums)
     # Min filter: a second fit over only the fastest share of the window (once it holds enough).
@@ -136,8 +142,8 @@ class ClockModel:
 
     def __init__(self, skew_prior: float | None = None, asymmetry: float | None = None) -> None:
         self._skew_prior = skew_prior  # dimensionless skew from an earlier boot of this podium
-        # the venue's allowance for path asymmetry no round trip can see (host setting)
-        self.asymmetry = self.ASYMMETRY if asymmetry is None else asymmetry
+        # the venue's allowance for path asymmetry no round trip can see (None: by the path)
+        self.asymmetry = asymmetry
         self.reset()
 
     # ---- input -------------------------------------------------------------------------------
@@ -324,7 +330,7 @@ class ClockModel:
         var_b = min(var_b, lim * lim)
         # Student-t on the effective count: a fit resting on a few sharp exchanges is a small sample
         tq = _t_quantile(self.Z, max(round(n_eff) - 2, 1)) if n >= 3 else float("inf")
-        asym = self.asymmetry * self._rtt_min / 2
+        asym = self.asymmetry_share() * self._rtt_min / 2
         best = self._best
         assert best is not None
         return _Fit(self._x0, self._y0, ym, b, xm, var_a, var_b, asym, newest.x, tq, best.x, best.y, best.rtt)
@@ -354,6 +360,14 @@ class ClockModel:
         if strict < err:
             return strict_y, strict
         return y, err
+
+    def asymmetry_share(self) -> float:
+        """The share of half the minimum round trip allowed for asymmetry on this path."""
+        if self.asymmetry is not None:
+            return self.asymmetry
+        lo, hi = self.SLOW_RTT_US
+        x = min(max((self._rtt_min - lo) / (hi - lo), 0.0), 1.0)
+        return self.ASYMMETRY + x * (self.ASYMMETRY_SLOW - self.ASYMMETRY)
 
     def map(self, podium_us: int) -> Mapping:
         """Podium time → host time with a half-width error bound; never raises on garbage."""
@@ -423,8 +437,8 @@ class ClockBook:
     BACKWARDS_TOLERANCE_US = 5_000_000
 
     def __init__(self, asymmetry: float | None = None) -> None:
-        """``asymmetry``: the share of half the minimum round trip allowed for path asymmetry
-        (``ClockModel.ASYMMETRY`` unless the venue's paths are known to be less symmetric)."""
+        """``asymmetry``: the share of half the minimum round trip allowed for path asymmetry, as
+        the venue states it; None: by each path's speed (``ClockModel.asymmetry_share``)."""
         if asymmetry is not None and not 0 <= asymmetry <= 1:
             raise ValueError("asymmetry must be within 0..1")
         self.asymmetry = asymmetry

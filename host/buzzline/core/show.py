@@ -27,8 +27,9 @@ class Rules:
     # cap comes from its observed delays, docs/timing.md); the decision is then provisional
     max_wait_ms: int = 1000
     # the venue's allowance for path asymmetry no clock sync can see: a share (percent) of half
-    # the fastest round trip added to every clock bound (docs/timing.md, "physical limit")
-    path_asymmetry_pct: int = 10
+    # the fastest round trip added to every clock bound (docs/timing.md, "physical limit");
+    # None: 10% on a healthy path, up to 20% on a slow one (ClockModel.asymmetry_share)
+    path_asymmetry_pct: int | None = None
     negative: bool = True  # an incorrect answer costs the question's value
     default_value: int = 100  # used when the show lists no rounds
 
