@@ -122,6 +122,7 @@ class MQTTClient:
         self.drops = 0
         self.connects = 0
         self.mem_errors = 0  # MemoryErrors caught (each one handled without allocating)
+        self.mem_site = 0  # where the last one was caught (a number: nothing to allocate)
         self.too_long = 0
         # > 0: poll the socket this often instead of waiting on the I/O queue, whose wait
         # allocates a small entry each time (the podium polls while armed, with the GC off).
@@ -202,6 +203,7 @@ class MQTTClient:
                 raise
             except MemoryError:
                 self.mem_errors += 1
+                self.mem_site = 1
                 self.last_error = "MemoryError"
             except Exception as e:
                 try:
@@ -209,6 +211,7 @@ class MQTTClient:
                     print("mqtt:", self.last_error)
                 except MemoryError:
                     self.mem_errors += 1
+                    self.mem_site = 2
                     self.last_error = "MemoryError"
             self._close()
             if backoff == self.BACKOFF_MIN_MS:
@@ -271,6 +274,7 @@ class MQTTClient:
             self._wake.set()
         except MemoryError:
             self.mem_errors += 1
+            self.mem_site = 3
             self._dead = True
             self._wake.set()
         except OSError:
@@ -396,6 +400,7 @@ class MQTTClient:
                 return 1
             except MemoryError:
                 self.mem_errors += 1
+                self.mem_site = 4
                 if attempt:
                     if e[_E_KEEP]:
                         return 2
@@ -406,6 +411,7 @@ class MQTTClient:
                     print("mqtt: cannot prepare", repr(e2))
                 except MemoryError:
                     self.mem_errors += 1
+                    self.mem_site = 5
                 break
         self.drops += 1
         return 0
@@ -530,11 +536,13 @@ class MQTTClient:
             self.on_msg(topic, bytes(rx[i:n]), bool(self._first & 1))
         except MemoryError:
             self.mem_errors += 1
+            self.mem_site = 6
         except Exception as e:
             try:
                 print("mqtt: handler error", repr(e))
             except MemoryError:
                 self.mem_errors += 1
+                self.mem_site = 7
 
     async def _read_until_connack(self):
         r = self._reader
@@ -569,11 +577,13 @@ class MQTTClient:
                 self._feed(n)
         except MemoryError:
             self.mem_errors += 1
+            self.mem_site = 8
         except Exception as e:
             try:
                 self.last_error = repr(e)
             except MemoryError:
                 self.mem_errors += 1
+                self.mem_site = 9
         self._dead = True
         self._wake.set()
 

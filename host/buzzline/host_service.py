@@ -317,8 +317,9 @@ class HostService(Service):
 
         Publishes go straight into the client's outgoing queue (paho's, under aiomqtt), in the
         order they are sent, so the broker sees them in order; the loop writes them out when the
-        socket is writable. ``now`` (the lock) writes the queue to the socket before returning:
-        measured with `bench e2e`, a publish task and aiomqtt's writer callback cost 0.3 ms.
+        socket is writable. ``now`` (the lock; a sync reply, whose ``t3`` must be the instant it
+        leaves) writes the queue to the socket before returning: measured with `bench e2e`, a
+        publish task and aiomqtt's writer callback cost 0.3 ms.
         """
         client = self._client
         if client is None:
@@ -379,7 +380,12 @@ class HostService(Service):
         if trace is not None:
             trace.mark("map")
         for w in inbound.wire:
-            self._send(w)
+            if w.msg["t"] == "syncr":
+                # t3 is when the reply leaves: stamped again just before it is written, at once
+                w.msg["t3"] = now_us()
+                self._send(w, now=True)
+            else:
+                self._send(w)
         for event in inbound.events:
             await self.feed(event, arrival_us)
         for pid in inbound.after:

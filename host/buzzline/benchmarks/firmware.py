@@ -214,7 +214,9 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             report = json.loads((await host.ask("report")).split(" ", 1)[1])
             for p, m in zip(pods, mems, strict=True):
                 if m["memerr"]:
-                    print(f"{p.pid}: {m['memerr']} MemoryErrors; log: {p.lines[-8:]}", file=sys.stderr)
+                    site = m.get("memsite", 0)  # where the last was caught (podium/mqtt.py mem_site)
+                    why = f"{m['memerr']} MemoryErrors (last at site {site})"
+                    print(f"{p.pid}: {why}; log: {p.lines[-8:]}", file=sys.stderr)
         finally:
             for p in pods:
                 await asyncio.to_thread(p.stop)
