@@ -52,6 +52,16 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[None]], retry_s: float = 
                 t.result()  # retrieved, so asyncio does not log it as never retrieved
 
 
+async def wait_or_kill(proc: asyncio.subprocess.Process, timeout_s: float) -> None:
+    """Wait for a child process that was asked to end; kill it if it has not within the time."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await proc.wait()
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
 class Reconnect:
     """When to try a lost connection again: ``delay()`` before each try of one outage.
 

@@ -13,6 +13,8 @@ import sys
 import time
 from collections.abc import Sequence
 
+from buzzline.lifecycle import wait_or_kill
+
 _PY = sys.executable
 
 
@@ -141,12 +143,7 @@ class Workers:
             if proc.stdin is not None and proc.returncode is None:
                 proc.stdin.write(b"quit\n")
         for proc in self.procs:
-            try:
-                async with asyncio.timeout(5):
-                    await proc.wait()
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+            await wait_or_kill(proc, 5)
         for t in self._readers:
             t.cancel()
 

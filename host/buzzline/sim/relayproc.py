@@ -22,6 +22,7 @@ import random
 import sys
 from typing import Any
 
+from buzzline.lifecycle import wait_or_kill
 from buzzline.sim.delayproxy import DelayProxy
 from buzzline.sim.netmodel import NetPath, load_profile
 from buzzline.sim.precise import PreciseTimer
@@ -62,12 +63,7 @@ class RelayProcess:
             return
         if proc.stdin is not None:
             proc.stdin.close()
-        try:
-            async with asyncio.timeout(10):
-                await proc.wait()
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        await wait_or_kill(proc, 10)
 
 
 async def _serve() -> None:
