@@ -4,6 +4,7 @@ its delay proxy and relay process, the precise timer, and publishes written by t
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 
@@ -107,8 +108,12 @@ async def test_precise_timer_wakes_in_order_and_never_early() -> None:
         loop = asyncio.get_running_loop()
         t = time.monotonic() + 0.01
         for i in range(3):
-            timer.call_at(t, lambda i=i: ran.append(i))
-        timer.call_at(t, lambda: loop.call_soon_threadsafe(done.set))
+            timer.call_at(t, functools.partial(ran.append, i))
+
+        def finish() -> None:
+            loop.call_soon_threadsafe(done.set)
+
+        timer.call_at(t, finish)
         async with asyncio.timeout(5):
             await done.wait()
         assert ran == [0, 1, 2]
