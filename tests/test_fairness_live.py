@@ -143,3 +143,23 @@ async def test_relay_process_holds_each_link_and_takes_bursts(broker: MosquittoB
         assert slow >= 0.4
         fast = await round_trip(relays.ports[1], "fast")
         assert fast >= 0.006
+
+
+async def test_send_qos0_writes_a_publish_subscribers_receive(broker: MosquittoBroker) -> None:
+    """The raw QoS 0 write (sync request and reply) is a well-formed PUBLISH, in order with the
+    rest; while paho has bytes waiting it declines, so nothing can interleave."""
+    async with (
+        DirectWriteClient(broker.host, broker.port, identifier="raw-pub") as pub,
+        DirectWriteClient(broker.host, broker.port, identifier="raw-sub") as sub,
+    ):
+        await sub.subscribe("t/raw", qos=0)
+        await asyncio.sleep(0.1)
+        sent = [pub.send_qos0("t/raw", str(i).encode()) for i in range(3)]
+        await pub.publish("t/raw", b"3", qos=0)
+        assert sent == [True, True, True]
+        assert await _first_ints(sub, 4) == [0, 1, 2, 3]
+        pub._client._out_packet.append({"command": 0, "pos": 0})  # as if paho had a packet waiting
+        try:
+            assert pub.send_qos0("t/raw", b"9") is False
+        finally:
+            pub._client._out_packet.pop()

@@ -4,6 +4,7 @@ and one that also gives up on a dead connection attempt at once (aiomqtt waits i
 from __future__ import annotations
 
 import asyncio
+import select
 from typing import Any
 
 import aiomqtt
@@ -52,6 +53,43 @@ class DirectWriteClient(aiomqtt.Client):
             raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
         self._client.loop_write()
         return info
+
+    def send_qos0(self, topic: str, payload: bytes) -> bool:
+        """Write a QoS 0 PUBLISH straight to the socket, in one send, when nothing of paho's is
+        waiting to be written (so nothing can interleave); False when it cannot, and the caller
+        publishes the usual way. Paho's publish path costs a few hundred microseconds in Python
+        (measured 0.4 ms from a timestamp to the bytes leaving, on this project's 2-core VM):
+        too long for a clock-sync timestamp (``t1``, ``t3``) taken just before it."""
+        paho = self._client
+        sock = paho.socket()
+        if sock is None or paho._out_packet or not paho.is_connected():
+            return False
+        t = topic.encode()
+        n = 2 + len(t) + len(payload) + (1 if paho._protocol == mqtt.MQTTv5 else 0)
+        head = bytearray([0x30])  # PUBLISH, QoS 0, no retain
+        while True:  # the remaining length, 7 bits a byte
+            byte, n = n & 0x7F, n >> 7
+            head.append(byte | (0x80 if n else 0))
+            if not n:
+                break
+        head += len(t).to_bytes(2, "big") + t
+        if paho._protocol == mqtt.MQTTv5:
+            head.append(0)  # no properties
+        packet = bytes(head) + payload
+        try:
+            sent = sock.send(packet)
+        except OSError:  # full or gone: the usual way says which
+            return False
+        view = memoryview(packet)[sent:]
+        while view:  # a partial send of a packet this small is rare; finish it, nothing may interleave
+            select.select([], [sock], [], 1.0)
+            try:
+                view = view[sock.send(bytes(view)) :]
+            except BlockingIOError:
+                continue
+            except OSError:
+                return True  # the connection is gone; paho's reader will see it
+        return True
 
     async def confirmed(self, info: mqtt.MQTTMessageInfo) -> None:
         """Until the broker has acknowledged ``info``'s publish (``MqttError`` after ``timeout``)."""

@@ -430,8 +430,11 @@ class VirtualPodium(Service):
         if self._sync_prev is not None:
             m["prev"] = self._sync_prev
             self._sync_prev = None
+        topic, data = topics.podium(self.studio, self.pid, "sync"), codec.encode(m)
+        # straight to the socket, as the firmware writes it: t1 is the instant it leaves
         with contextlib.suppress(aiomqtt.MqttError):  # QoS 0: a lost exchange is a lost sample
-            client.publish_now(topics.podium(self.studio, self.pid, "sync"), codec.encode(m), qos=0)
+            if not client.send_qos0(topic, data):
+                client.publish_now(topic, data, qos=0)
 
     async def _sync_loop(self) -> None:
         seen = 0
