@@ -75,7 +75,8 @@ class Podium:
         self.epoch = 0
         self.armed = False
         self.faults = 0
-        self.gc_forced = 0
+        self.gc_forced = 0  # the tick loop turned the GC back on while armed (heap below reserve)
+        self.armed_collects = 0  # a message met a spent heap while armed: collected, then handled
         self.heap_peak = 0
         self.heap_live = 0
         self.heap_free_at_arm = 0
@@ -98,7 +99,9 @@ class Podium:
         self._nrec = _RECORDS
         self._tasks: list = []
         self._task_fns: list = []
-        self._recent_cs: list[int] = []
+        # a ring, filled in place: remembering a command must not allocate while armed
+        self._recent_cs: list[int] = [-1] * self.RECENT_CS
+        self._recent_i = 0
         self._sync_n = 0
         self._sync_t1 = 0
         self._prev: list[int] | None = None
@@ -281,6 +284,7 @@ class Podium:
             try:
                 msg = codec.decode(payload)
             except MemoryError:  # armed, the GC is off: collect (a lost command is worse)
+                self.armed_collects += 1
                 gc.collect()
                 msg = codec.decode(payload)
             leaf = topic[topic.rfind("/") + 1 :]
@@ -298,10 +302,19 @@ class Podium:
             cs = msg["cs"]
             if cs in self._recent_cs:
                 return  # a QoS 1 redelivery (or the same command on both cmd topics)
-            self._recent_cs.append(cs)
-            if len(self._recent_cs) > self.RECENT_CS:
-                self._recent_cs.pop(0)
-            self._command(kind, msg)
+            self._recent_cs[self._recent_i] = cs
+            self._recent_i = (self._recent_i + 1) % self.RECENT_CS
+            try:
+                self._command(kind, msg)
+            except MemoryError:
+                if kind != "light" and kind != "ident":
+                    raise  # counted by the client; the others collect before they allocate
+                # Armed, the GC is off and a light can arrive with the heap spent (a winner, a
+                # resync): collect and show it, as for the decode above (a pause of a
+                # millisecond or two beats a wrong light for the rest of the question).
+                self.armed_collects += 1
+                gc.collect()
+                self._command(kind, msg)
 
     def _command(self, kind: str, msg: dict) -> None:
         if kind == "lock":

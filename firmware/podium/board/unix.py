@@ -4,7 +4,7 @@
 #   light?                       -> "PATTERN RRGGBB R,G,B"
 #   times?                       -> "PRESS_US LOCK_US WINNER_US" (ticks_us of the last of each)
 #   heap?                        -> "PEAK_ALLOC LIVE_AFTER_COLLECT"
-#   mem?                         -> "arm_free=N arm_free_min=N poll_max=N armed_max=N forced=N memerr=N memsite=N"
+#   mem?                         -> "arm_free=N arm_free_min=N poll_max=N armed_max=N forced=N memerr=N memsite=N collects=N"
 #   state?                       -> "up=0|1 armed=0|1 ep=N seq=N drops=N pending=N faults=N b=N"
 #   wifi down | wifi up          -> "ok"            (while down the link cannot come back)
 #   kill N                       -> "ok"            (cancels the app's task N: 0 link, 3 lights)
@@ -262,14 +262,18 @@ class UnixBoard:
         elif cmd == "heap?":
             return "%d %d" % (app.heap_peak, app.heap_live)
         elif cmd == "mem?":
-            return "arm_free=%d arm_free_min=%d poll_max=%d armed_max=%d forced=%d memerr=%d memsite=%d" % (
-                app.heap_free_at_arm,
-                app.heap_free_at_arm_min,
-                self.poll_max,
-                app.armed_alloc_max,
-                app.gc_forced,
-                app.mem_errors,
-                app.mqtt.mem_site,
+            return (
+                "arm_free=%d arm_free_min=%d poll_max=%d armed_max=%d forced=%d memerr=%d memsite=%d collects=%d"
+                % (
+                    app.heap_free_at_arm,
+                    app.heap_free_at_arm_min,
+                    self.poll_max,
+                    app.armed_alloc_max,
+                    app.gc_forced,
+                    app.mem_errors,
+                    app.mqtt.mem_site,
+                    app.armed_collects,
+                )
             )
         elif cmd == "state?":
             return "up=%d armed=%d ep=%d seq=%d drops=%d pending=%d faults=%d b=%d" % (

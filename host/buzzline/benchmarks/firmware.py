@@ -233,6 +233,8 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "heap_free_at_arm_kb": round(min(m["arm_free_min"] for m in mems) / 1024, 1),
         "memory_errors": sum(m["memerr"] for m in mems),
         "gc_forced_while_armed": sum(m["forced"] for m in mems),
+        # a message that met a spent heap while armed: collected once, then handled
+        "collections_for_a_message_while_armed": sum(m.get("collects", 0) for m in mems),
         "largest_alloc_between_polls_b": max(m["poll_max"] for m in mems),
         "breakdown_ms": {
             "press_to_buzz": p50_p99(press_to_buzz),
