@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from buzzline.benchmarks.fairness import BUCKETS, _bucket, _table, by_board, explain_lines, score
+from buzzline.errors import UserError
 from buzzline.sim.netmodel import Profile, ProfileError, burst_us, capture_us, gap_us, load_profile
 from buzzline.sim.podium import VirtualPodium, host_now_us
 from buzzline.sim.precise import PreciseTimer
@@ -39,6 +40,7 @@ from buzzline.sim.relayproc import RelayProcess
 NAME = "fairness-live"
 HELP = "close races through real Mosquitto and the real host process, with a profile's delays"
 STUDIO = "fairlive"
+START_S = 60.0  # every podium online with a trusted clock by then, or the run stops
 SETTLE_S = 0.8  # after the last press: in-flight buzzes arrive (and may overturn) before judging
 
 
@@ -168,13 +170,20 @@ async def _run(args: argparse.Namespace, prof: Profile, broker: Any, api: str, t
             async def cmd(name: str, **a: Any) -> None:
                 await http.post("/api/command", json={"name": name, "args": a})
 
-            async with asyncio.timeout(60):  # every podium online with a trusted clock
-                while True:
-                    st = (await http.get("/api/state")).json()
-                    ok = {q["podium"] for q in st["podiums"] if q["online"] and q["clock_trusted"]}
-                    if ok >= set(pids):
-                        break
-                    await asyncio.sleep(0.2)
+            ok: set[str] = set()
+            try:
+                async with asyncio.timeout(START_S):  # every podium online with a trusted clock
+                    while not ok >= set(pids):
+                        st = (await http.get("/api/state")).json()
+                        ok = {q["podium"] for q in st["podiums"] if q["online"] and q["clock_trusted"]}
+                        await asyncio.sleep(0.2)
+            except TimeoutError:
+                missing = ", ".join(p for p in pids if p not in ok)
+                raise UserError(
+                    "bench fairness-live",
+                    f"{missing} not online with a trusted clock after {START_S:.0f} s",
+                    "their clock bounds stayed over 2 ms: GET /api/state on the host shows each one",
+                ) from None
             await asyncio.sleep(args.warmup)  # sync settles, heartbeats give the delay book samples
             for i in range(args.races):
                 await relays.set_bursts([burst_us(g.congestion, rng) for g in groups])

@@ -102,8 +102,9 @@ class ClockModel:
     error at that point (grows with the distance from the samples through the skew uncertainty)
     + wander since the newest sample + a timestamping floor. The strict bound (half the best
     round trip plus the worst drift) always holds too; the tighter of the two is reported.
-    A mapping is ``trusted`` when its bound rests on at least ``MIN_SAMPLES`` exchanges and is no
-    wider than ``TRUST_ERR_US`` (a fixed sample count says nothing about a noisy path). A
+    A mapping is ``trusted`` when its bound rests on at least ``MIN_SAMPLES`` exchanges and, less
+    the asymmetry allowance, is no wider than ``TRUST_ERR_US`` (a fixed sample count says nothing
+    about a noisy path). A
     reboot restarts the podium's count but not its crystal: ``ClockBook`` hands the old skew to
     the new model as a prior, so the boot burst alone pins the offset.
     """
@@ -290,7 +291,10 @@ class ClockModel:
             if gap <= err_min and err_all + gap < err_min:
                 self._fit = replace(full, agree_us=gap)
         n = len(self._samples)
-        self._trusted = n >= self.MIN_SAMPLES and self._predict(self._samples[-1].x)[1] <= self.TRUST_ERR_US
+        self._trusted = (
+            n >= self.MIN_SAMPLES
+            and self._fit_err(self._predict(self._samples[-1].x)[1]) <= self.TRUST_ERR_US
+        )
 
     def _solve(self, sums: list[float]) -> _Fit:
         newest = self._samples[-1]
@@ -380,8 +384,14 @@ class ClockModel:
         return Mapping(
             host_us=podium_us + round(y),
             err_us=err_us,
-            trusted=len(self._samples) >= self.MIN_SAMPLES and err_us <= self.TRUST_ERR_US,
+            trusted=len(self._samples) >= self.MIN_SAMPLES and self._fit_err(err_us) <= self.TRUST_ERR_US,
         )
+
+    def _fit_err(self, err: float) -> float:
+        """The part of a bound the estimate answers for: trust is about the fit, so the asymmetry
+        allowance (an assumption about the path, the same whatever the samples) is left out."""
+        f = self._fit
+        return err - (f.asym_us if f is not None else 0.0)
 
     @property
     def samples(self) -> int:
