@@ -69,7 +69,8 @@ class Reconnect:
     ``FAST_FOR_S`` old: a broker restart is usually back within a second or two, and a show is
     waiting), then every ``SLOW_S``. Each delay is jittered down by up to 20%, so a studio of
     clients does not arrive at a restarted broker in one burst. The host and the virtual podiums
-    share it; the firmware follows the same schedule (``podium/mqtt.py``).
+    share it; the firmware's is alike (``podium/mqtt.py``: 100 and 200 ms, then every 250 ms for
+    10 s, then doubling to 4 s).
     """
 
     STEPS_S = (0.05, 0.1, 0.2, 0.25)

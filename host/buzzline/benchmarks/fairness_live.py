@@ -3,8 +3,8 @@
 Simulated podiums (``VirtualPodium``: offset, skewed clocks, the real protocol) each reach the
 broker through their own ``DelayProxy``, which gives their link the profile's one-way delays per
 direction (per group), congestion bursts and retransmissions; the relays run in a process of
-their own (``sim.relayproc``) so that the podiums' work does not delay them. The host runs as its own process
-(``buzzline host``), driven over its operator API. Every race presses 2..N podiums at planned
+their own (``sim.relayproc``) so that the podiums' work does not delay them. The host runs as
+its own process (``buzzline host``), driven over its operator API. Every race presses 2..N podiums at planned
 instants on the machine's monotonic clock (the host's clock too), so the true order is known;
 a podium stamps its press late by the profile's capture latency. After the run the host's event
 log gives, for every press, its mapped time, bound and arrival, and every decision: the same
@@ -25,7 +25,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,7 +107,7 @@ class LivePodium(VirtualPodium):
         self._planned[key] = (stamp_us, False)
 
     async def press_at(self, key: int, stamp_us: int) -> None:
-        await self.timer.sleep_until(time.monotonic() + (stamp_us - host_now_us()) / 1e6)
+        await self.timer.sleep_until(stamp_us / 1e6)  # host_now_us is time.monotonic in µs
         await self._fire(key)
 
     async def _fire(self, key: int) -> None:

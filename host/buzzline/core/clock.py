@@ -104,15 +104,14 @@ class ClockModel:
     round trip plus the worst drift) always holds too; the tighter of the two is reported.
     A mapping is ``trusted`` when its bound rests on at least ``MIN_SAMPLES`` exchanges and, less
     the asymmetry allowance, is no wider than ``TRUST_ERR_US`` (a fixed sample count says nothing
-    about a noisy path). A
-    reboot restarts the podium's count but not its crystal: ``ClockBook`` hands the old skew to
-    the new model as a prior, so the boot burst alone pins the offset.
+    about a noisy path). A reboot restarts the podium's count but not its crystal: ``ClockBook``
+    hands the old skew to the new model as a prior, so the boot burst alone pins the offset.
     """
 
     WINDOW = 512  # samples kept (newest): two minutes at the recommended 4 exchanges/s
     WINDOW_US = 180_000_000  # and no older than this (skew wanders): a slow podium keeps 3 min
     MIN_SAMPLES = 8  # a statistical bound needs this many (the boot burst); fewer: strict bound
-    TRUST_ERR_US = 2_000  # a mapping is trusted when its bound rests on enough samples and is <= 2 ms
+    TRUST_ERR_US = 2_000  # trusted: enough samples, and the bound less the allowance is <= 2 ms
     Z = 3.5  # standard errors (Student-t for few samples): 3.0 under-covered on heavy-tailed paths
     # Share of half the min round trip assumed as undetectable asymmetry (1.0 = strict), unless
     # the venue states it: ASYMMETRY on a healthy path, rising to ASYMMETRY_SLOW as the best round

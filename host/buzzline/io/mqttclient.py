@@ -13,6 +13,19 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 
+def send_all(sock: Any, data: bytes) -> None:
+    """Write all of ``data`` to a non-blocking socket, waiting for room as needed; a connection
+    that has gone takes nothing (whoever reads it sees the end)."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[sock.send(bytes(view)) :]
+        except BlockingIOError:
+            select.select([], [sock], [], 1.0)
+        except OSError:
+            return
+
+
 class DirectWriteClient(aiomqtt.Client):
     """An aiomqtt client whose publishes can be written to the socket by their caller.
 
@@ -80,15 +93,9 @@ class DirectWriteClient(aiomqtt.Client):
             sent = sock.send(packet)
         except OSError:  # full or gone: the usual way says which
             return False
-        view = memoryview(packet)[sent:]
-        while view:  # a partial send of a packet this small is rare; finish it, nothing may interleave
-            select.select([], [sock], [], 1.0)
-            try:
-                view = view[sock.send(bytes(view)) :]
-            except BlockingIOError:
-                continue
-            except OSError:
-                return True  # the connection is gone; paho's reader will see it
+        # a partial send of a packet this small is rare; finish it, nothing may interleave (a
+        # connection that has gone meanwhile is paho's reader's to see)
+        send_all(sock, packet[sent:])
         return True
 
     async def confirmed(self, info: mqtt.MQTTMessageInfo) -> None:

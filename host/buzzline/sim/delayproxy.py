@@ -16,13 +16,13 @@ import asyncio
 import contextlib
 import functools
 import os
-import select
 import socket
 import time
 from collections.abc import Callable
 
+from buzzline.io.mqttclient import send_all
 from buzzline.lifecycle import cancel_and_wait
-from buzzline.sim.precise import PreciseTimer
+from buzzline.sim.precise import PreciseTimer, resolve
 
 Delay = Callable[[], int]  # µs for the next chunk
 
@@ -102,7 +102,7 @@ class DelayProxy:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_WR)  # the other side closed: forward the end, in order
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_done, ended)
+                loop.call_soon_threadsafe(resolve, ended)
 
         last = 0.0
         try:
@@ -110,28 +110,8 @@ class DelayProxy:
                 self.chunks += 1
                 due = max(time.monotonic() + delay() / 1e6, last)
                 last = due
-                timer.call_at(due, functools.partial(_send_all, sock, data))
+                timer.call_at(due, functools.partial(send_all, sock, data))
             timer.call_at(last, end)
             await ended
         finally:
             sock.close()
-
-
-def _send_all(sock: socket.socket, data: bytes) -> None:
-    """Write from the timer's thread; a connection that has gone takes nothing (its end is seen
-    by the reading side)."""
-    view = memoryview(data)
-    while view:
-        try:
-            n = sock.send(view)
-        except BlockingIOError:
-            select.select([], [sock], [], 1.0)
-            continue
-        except OSError:
-            return
-        view = view[n:]
-
-
-def _done(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)

@@ -44,7 +44,7 @@ class PreciseTimer:
 
         def wake() -> None:
             with contextlib.suppress(RuntimeError):  # the loop has closed
-                loop.call_soon_threadsafe(_wake, fut)
+                loop.call_soon_threadsafe(resolve, fut)
 
         self.call_at(t, wake)
         await fut
@@ -82,6 +82,7 @@ class PreciseTimer:
                 fn()
 
 
-def _wake(fut: asyncio.Future[None]) -> None:
-    if not fut.done():  # a cancelled sleeper has gone
+def resolve(fut: asyncio.Future[None]) -> None:
+    """Complete a future from ``call_soon_threadsafe``, unless it is done (a cancelled waiter)."""
+    if not fut.done():
         fut.set_result(None)
