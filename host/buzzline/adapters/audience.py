@@ -244,7 +244,7 @@ class AudienceAdapter(Adapter):
                 info = await self._psub.consumer_info()
                 if info.num_pending == 0 and info.num_ack_pending == 0:
                     return
-            except (nats.errors.Error, TimeoutError, asyncio.TimeoutError):
+            except (nats.errors.Error, TimeoutError):
                 pass
             await asyncio.sleep(0.02)
         self.ctx.log.warning("audience: results published with answers still in the stream")
@@ -269,7 +269,7 @@ class AudienceAdapter(Adapter):
         while True:
             try:
                 msgs = await self._psub.fetch(batch=512, timeout=1.0)
-            except (nats.errors.TimeoutError, asyncio.TimeoutError, TimeoutError):
+            except (nats.errors.TimeoutError, TimeoutError):
                 continue
             except nats.errors.Error as e:
                 self.ctx.log.debug("audience: fetch: %s", e)

@@ -46,7 +46,9 @@ def clean_nickname(raw: object) -> str:
     if not isinstance(raw, str):
         raise RuleError("nick_type")
     text = unicodedata.normalize("NFKC", raw)
-    kept = "".join(" " if ch.isspace() else ch for ch in text if unicodedata.category(ch)[0] != "C")
+    kept = "".join(
+        " " if ch.isspace() else ch for ch in text if ch.isspace() or unicodedata.category(ch)[0] != "C"
+    )
     nick = " ".join(kept.split())
     if not nick:
         raise RuleError("nick_empty")
@@ -170,7 +172,9 @@ class AudienceBook:
 
     # ---- questions ----
 
-    def open(self, qid: int, text: str, choices: list[str], correct: int | None, now_us: int, ms: int) -> Question:
+    def open(
+        self, qid: int, text: str, choices: list[str], correct: int | None, now_us: int, ms: int
+    ) -> Question:
         if self.question is not None and not self.question.closed:
             self.close(now_us)
         self.question = Question(qid, text, tuple(choices), correct, now_us, now_us + ms * 1000)
@@ -216,7 +220,9 @@ class AudienceBook:
             raise RuleError("rate")
         qid, choice = body.get("q"), body.get("c")
         stamp, offset, bound = body.get("t"), body.get("o"), body.get("b")
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (qid, choice, stamp, offset, bound)):
+        if not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in (qid, choice, stamp, offset, bound)
+        ):
             raise RuleError("malformed")
         assert isinstance(qid, int) and isinstance(choice, int)  # for mypy: checked just above
         assert isinstance(stamp, int) and isinstance(offset, int) and isinstance(bound, int)

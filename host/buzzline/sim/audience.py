@@ -66,7 +66,9 @@ class AudienceMember:
         self.open: dict[str, Any] | None = None
         self.answering: set[int] = set()
         self.tasks: set[asyncio.Task[None]] = set()
-        self.choose = lambda q: self.rng.randrange(len(q["choices"]))
+
+    def choose(self, q: dict[str, Any]) -> int:
+        return self.rng.randrange(len(q["choices"]))
 
     def local_us(self) -> int:
         return show_clock_us() + self.skew_us

@@ -31,7 +31,9 @@ class NatsLink:
 
     RETRY_S = (0.05, 0.1, 0.2, 0.25)
 
-    def __init__(self, urls: list[str], user: str, password: str, on_message: OnMessage, seed: int = 0) -> None:
+    def __init__(
+        self, urls: list[str], user: str, password: str, on_message: OnMessage, seed: int = 0
+    ) -> None:
         self.urls = urls
         self.user = user
         self.password = password
@@ -76,7 +78,9 @@ class NatsLink:
         self.subs[sid] = subject
         self._send(f"SUB {subject} {sid}\r\n".encode())
 
-    def publish(self, subject: str, payload: bytes, reply: str = "", headers: dict[str, str] | None = None) -> None:
+    def publish(
+        self, subject: str, payload: bytes, reply: str = "", headers: dict[str, str] | None = None
+    ) -> None:
         self._send(_pub(subject, payload, reply, headers))
 
     async def request(
@@ -115,7 +119,9 @@ class NatsLink:
             except OSError:
                 attempt += 1
                 self.node = (self.node + 1) % len(self.urls)
-                await asyncio.sleep(self.RETRY_S[min(attempt, len(self.RETRY_S) - 1)] * self.rng.uniform(0.8, 1))
+                await asyncio.sleep(
+                    self.RETRY_S[min(attempt, len(self.RETRY_S) - 1)] * self.rng.uniform(0.8, 1)
+                )
                 continue
             try:
                 await self._handshake(reader, writer)
