@@ -96,6 +96,7 @@ class AudienceAdapter(Adapter):
         self.refused_requests = 0
         self.close_to_results_ms: list[float] = []
         self.accepted_at: deque[int] = deque(maxlen=100_000)
+        self.opened: set[int] = set()
         self._subs: list[Any] = []
         self._psub: Any = None
         self._drained = asyncio.Event()
@@ -199,11 +200,12 @@ class AudienceAdapter(Adapter):
         if (phase, title) != (self.phase, self.title):
             self.phase, self.title = phase, title
             await self._publish("state", self._state())
-        for e in notice.of("question"):
-            q = e.get("q")
-            if isinstance(q, int) and self.questions:
-                text, choices, correct = self.questions[(q - 1) % len(self.questions)]
-                await self.open_question(q, text, choices, correct)
+        # the audience's question opens as the host reads the show's question, once per question
+        q = view.get("q")
+        if phase == "reading" and isinstance(q, int) and q not in self.opened and self.questions:
+            self.opened.add(q)
+            text, choices, correct = self.questions[(q - 1) % len(self.questions)]
+            await self.open_question(q, text, choices, correct)
 
     def _state(self) -> dict[str, Any]:
         return {"code": self.code, "title": self.title, "phase": self.phase}

@@ -33,6 +33,7 @@ from buzzline.core import events as ev
 from buzzline.io.api_input import BadInput, check_args, check_command, read_json
 from buzzline.io.security import new_password
 from buzzline.web import adapters_api, console, openapi
+from buzzline.web import audience as audience_page
 from buzzline.web.adapters_api import error, json_object
 from buzzline.web.auth import Auth
 from buzzline.web.livestate import Collector, full_state, jsonable, metric_families
@@ -136,6 +137,7 @@ def build_app(svc: HostService, token: str) -> Starlette:
         *adapters_api.routes(svc, auth),
         *console.routes(svc, auth, collector),
         *overlay.routes,
+        *audience_page.routes(),
     ]
     app = Starlette(routes=routes)
     app.state.collector = collector
