@@ -26,7 +26,7 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.js.api import DiscardPolicy, StorageType, StreamConfig
+from nats.js.api import ConsumerConfig, DiscardPolicy, StorageType, StreamConfig
 
 from buzzline.adapters.api import Adapter, AdapterContext, ConfigError, Field, Notice, Status
 from buzzline.adapters.audience_rules import (
@@ -43,7 +43,8 @@ REQUEST_RATE = 5.0  # join, time and sync requests per second per connection...
 REQUEST_BURST = 20.0  # ...with a clock sync's burst of exchanges in hand
 HEALTH_EVERY_S = 2.0
 TICK_S = 0.02  # how often the question clock is looked at
-DRAIN_CAP_S = 3.0  # the longest results wait for answers still in the stream
+DRAIN_CAP_S = 4.0  # the longest results wait for answers still in the stream
+ACK_WAIT_S = 1.5  # a batch is judged in milliseconds; an unacknowledged one was lost with a node
 
 # The adapters running in this process, by join code: the host's web pages read them.
 LIVE: dict[str, AudienceAdapter] = {}
@@ -159,7 +160,12 @@ class AudienceAdapter(Adapter):
             await js.add_stream(cfg)
         except nats.js.errors.BadRequestError:
             await js.update_stream(cfg)
-        self._psub = await js.pull_subscribe(f"aud.{self.code}.ans.*", durable="show", stream=stream)
+        # an answer handed to a fetch whose node then died comes again after ack_wait: short, so
+        # the results after a node's death wait seconds, not the default half minute
+        consumer = ConsumerConfig(ack_wait=ACK_WAIT_S, max_ack_pending=50_000)
+        self._psub = await js.pull_subscribe(
+            f"aud.{self.code}.ans.*", durable="show", stream=stream, config=consumer
+        )
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:

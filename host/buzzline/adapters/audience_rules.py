@@ -151,6 +151,7 @@ class AudienceBook:
         self.answer_rate = answer_rate
         self.answer_burst = answer_burst
         self.question: Question | None = None
+        self.past: dict[int, Question] = {}  # the last few closed questions, for reports
         self.players: dict[str, Player] = {}
         self.limits: dict[str, TokenBucket] = {}
         self.counts: Counter[str] = Counter()  # accepted, and each reason for a refusal
@@ -175,8 +176,11 @@ class AudienceBook:
     def open(
         self, qid: int, text: str, choices: list[str], correct: int | None, now_us: int, ms: int
     ) -> Question:
-        if self.question is not None and not self.question.closed:
+        if self.question is not None:
             self.close(now_us)
+            self.past[self.question.qid] = self.question
+            while len(self.past) > 20:
+                del self.past[next(iter(self.past))]
         self.question = Question(qid, text, tuple(choices), correct, now_us, now_us + ms * 1000)
         return self.question
 

@@ -179,25 +179,41 @@ class NatsLink:
                 fut.set_exception(LinkError("down"))
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
+        # whole chunks parsed in place: one wake-up per chunk, not two per message
+        buf = bytearray()
         while True:
-            line = await reader.readline()
-            if not line:
+            chunk = await reader.read(65536)
+            if not chunk:
                 raise asyncio.IncompleteReadError(b"", None)
-            if line.startswith(b"MSG "):
+            buf += chunk
+            pos = self._parse(buf)
+            del buf[:pos]
+
+    def _parse(self, buf: bytearray) -> int:
+        """Handle every complete message in ``buf``; return how many bytes were used."""
+        pos = 0
+        while True:
+            eol = buf.find(b"\r\n", pos)
+            if eol < 0:
+                return pos
+            line = bytes(buf[pos:eol])
+            if line.startswith(b"MSG ") or line.startswith(b"HMSG "):
                 parts = line.split()
-                size = int(parts[-1])
-                data = (await reader.readexactly(size + 2))[:-2]
-                self._deliver(parts[1].decode(), data, b"")
-            elif line.startswith(b"HMSG "):
-                parts = line.split()
-                hsize, total = int(parts[-2]), int(parts[-1])
-                data = (await reader.readexactly(total + 2))[:-2]
+                total = int(parts[-1])
+                hsize = int(parts[-2]) if parts[0] == b"HMSG" else 0
+                end = eol + 2 + total
+                if len(buf) < end + 2:
+                    return pos  # the payload is not all here yet
+                data = bytes(buf[eol + 2 : end])
                 self._deliver(parts[1].decode(), data[hsize:], data[:hsize])
-            elif line.startswith(b"PING"):
+                pos = end + 2
+                continue
+            if line.startswith(b"PING"):
                 if self._writer is not None:
                     self._writer.write(b"PONG\r\n")
             elif line.startswith(b"-ERR"):
                 self.errors.append(line.decode(errors="replace").strip())
+            pos = eol + 2
 
     def _deliver(self, subject: str, data: bytes, headers: bytes) -> None:
         if subject.startswith(self.inbox):
