@@ -119,6 +119,14 @@ async def clock_error_us(page: Any) -> tuple[int, int, int]:
     return best
 
 
+async def joined(page: Any) -> None:
+    try:
+        await page.wait_for_selector("#play:not([hidden])", timeout=WAIT_MS)
+    except Exception:
+        why = await page.inner_text("#join-error"), await page.inner_text("#status")
+        raise AssertionError(f"the page did not join: {why}") from None
+
+
 async def node_of(page: Any) -> str:
     name: str = await page.evaluate("() => window.buzzlineAudience.nc.info.server_name")
     return name
@@ -158,13 +166,18 @@ async def test_phones_join_by_code_answer_see_the_leaderboard_and_survive_a_node
                     assert await page.input_value("#code") == "PLAY42"
                     await page.fill("#nick", nick)
                     await page.click("#join-btn")
-                    await page.wait_for_selector("#play:not([hidden])", timeout=WAIT_MS)
+                    await joined(page)
                     await page.wait_for_function("() => window.buzzlineAudience.clock.ready", timeout=WAIT_MS)
                     pages.append(page)
                 # the page's clock estimate is within its stated bound of the show's clock
                 for page in pages:
                     err, bound, reading = await clock_error_us(page)
                     assert abs(err) <= bound + reading, (err, bound, reading)
+
+                overlay = await browser.new_page(viewport={"width": 1280, "height": 720})
+                await overlay.goto(f"http://127.0.0.1:{port}/overlay")
+                await overlay.wait_for_selector("#audience:not([hidden])", timeout=WAIT_MS)
+                assert await overlay.inner_text("#aud-code") == "PLAY42"
 
                 await svc.command("read")  # the host reads question 1: the audience's opens
                 for page in pages:
@@ -199,6 +212,12 @@ async def test_phones_join_by_code_answer_see_the_leaderboard_and_survive_a_node
                 assert "Jupiter (right): 2 (67%)" in await pages[1].inner_text("#bars")
                 assert await pages[2].inner_text("#verdict") == "Not this time."
                 assert adapter.results is not None and adapter.results["counts"] == [1, 2, 0]
+                # the OBS overlay shows the spread and the top of the leaderboard
+                await overlay.wait_for_function(
+                    "() => document.querySelectorAll('#aud-board li').length === 2", timeout=WAIT_MS
+                )
+                assert "Jupiter" in await overlay.inner_text("#aud-bars")
+                assert await overlay.evaluate("() => document.getElementById('aud-qr').naturalWidth") > 0
                 # screens get the same through the host
                 import httpx
 

@@ -9,6 +9,7 @@ origin and WebSocket connections (the cluster's nodes are other origins), nothin
 
 from __future__ import annotations
 
+import io
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -66,10 +67,11 @@ def public_info(adapter: AudienceAdapter, request: Request) -> dict[str, Any]:
 
 
 def qr_svg(text: str, scale: int = 6) -> bytes:
-    out: bytes = (
-        segno.make(text, error="m").svg_inline(scale=scale, border=2, dark="#000", light="#fff").encode()
-    )
-    return out
+    """The join link as a standalone SVG document (an ``<img>`` needs the namespace)."""
+    buf = io.BytesIO()
+    qr = segno.make(text, error="m")
+    qr.save(buf, kind="svg", scale=scale, border=2, dark="#000", light="#fff", xmldecl=False, svgns=True)
+    return buf.getvalue()
 
 
 def routes() -> list[BaseRoute]:

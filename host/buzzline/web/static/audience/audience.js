@@ -96,7 +96,7 @@ async function join(event) {
   } catch (e) {
     error.textContent = String(e.code) === "503" ? "No show with that code right now." : "Could not reach the show; try again.";
   } finally {
-    $("join-btn").disabled = false;
+    $("join-btn").disabled = !state.nc;
   }
 }
 
@@ -297,6 +297,7 @@ async function start() {
     noEcho: true,
   });
   say("Connected");
+  $("join-btn").disabled = false;
   watch(state.nc);
   setInterval(tick, 200);
   setInterval(() => state.session && clockExchange().catch(() => {}), RESYNC_EVERY_MS);
