@@ -151,6 +151,7 @@ async def test_phones_join_by_code_answer_see_the_leaderboard_and_survive_a_node
                         "questions": ["Largest planet? | Mars | *Jupiter | Venus"],
                         "window_s": 25.0,
                         "settle_ms": 100,
+                        "monitor": c.plan.monitor_urls(),
                     },
                 )
                 async with asyncio.timeout(20):
@@ -230,5 +231,17 @@ async def test_phones_join_by_code_answer_see_the_leaderboard_and_survive_a_node
                     cfg = (await http.get("/audience/config.json")).json()
                     assert cfg["servers"] == c.plan.ws_urls() and cfg["user"] == "audience"
                     assert (await http.get("/audience/../../io/operator_api.py")).status_code == 404
+                    metrics = (await http.get("/metrics")).text
+                    assert 'buzzline_audience_answers_total{code="PLAY42",outcome="accepted"} 3' in metrics
+                    assert 'buzzline_audience_joined_total{code="PLAY42"} 3' in metrics
+                    # cluster health per node: the killed one is down, the others up
+                    async with asyncio.timeout(10):
+                        while f'buzzline_audience_node_up{{code="PLAY42",node="{victim}"}} 0' not in metrics:
+                            await asyncio.sleep(0.5)
+                            metrics = (await http.get("/metrics")).text
+                    assert metrics.count("buzzline_audience_node_up{") == 3
+                    assert metrics.count('buzzline_audience_node_up{code="PLAY42",node="n') == 3
+                # the console's adapter list carries the audience's counts
+                assert "3 joined" in adapter.summary()
             finally:
                 await api.close()

@@ -265,10 +265,14 @@ class AudienceAdapter(Adapter):
 
     async def _clock(self) -> None:
         assert self.book is not None
+        ticks = 0
         while True:
             await asyncio.sleep(TICK_S)
             if self.book.due(show_clock_us()):
                 await self.close_question()
+            ticks += 1
+            if ticks % 250 == 0 and self.nc is not None and self.nc.is_connected:
+                self.ctx.set_status(Status.OK, self.summary())
 
     # ---- answers in ----
 
@@ -362,9 +366,28 @@ class AudienceAdapter(Adapter):
     # ---- health and figures ----
 
     async def _health(self) -> None:
+        names: dict[str, str] = {}  # a node that is down still goes by its name
         while True:
-            self.health = await asyncio.to_thread(node_health, list(self.config["monitor"]))
+            rows = await asyncio.to_thread(node_health, list(self.config["monitor"]))
+            for row in rows:
+                if row["up"]:
+                    names[row["url"]] = row["name"]
+                else:
+                    row["name"] = names.get(row["url"], row["url"])
+            self.health = rows
             await asyncio.sleep(HEALTH_EVERY_S)
+
+    def summary(self) -> str:
+        """One line for the console's adapter list: the code, counts, rate and node health."""
+        book = self.book
+        parts = [f"code {self.code}", f"{book.joined if book else 0} joined"]
+        now = show_clock_us()
+        recent = sum(1 for t in self.accepted_at if now - t < 10_000_000)
+        parts.append(f"{recent / 10:.1f} answers/s")
+        if self.health:
+            up = sum(1 for row in self.health if row["up"])
+            parts.append(f"nodes {up}/{len(self.health)} up")
+        return " · ".join(parts)
 
     def snapshot(self) -> dict[str, Any]:
         """Counts for the console and /metrics."""

@@ -123,7 +123,7 @@ def build_app(svc: HostService, token: str) -> Starlette:
 
     async def metrics(_: Request) -> Response:
         collector.start()
-        text = render(metric_families(svc, collector))
+        text = render([*metric_families(svc, collector), *audience_page.metric_families()])
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     routes: list[BaseRoute] = [

@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 
 from buzzline.adapters.audience import LIVE, AudienceAdapter
 from buzzline.adapters.audience_cluster import AUDIENCE_PASSWORD, AUDIENCE_USER
+from buzzline.web.metrics import Family
 
 CSP = (
     "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
@@ -119,3 +120,36 @@ def routes() -> list[BaseRoute]:
         Route("/audience/qr.svg", qr, methods=["GET"]),
         Route("/audience/{path:path}", asset, methods=["GET"]),
     ]
+
+
+def metric_families() -> list[Family]:
+    """The audience adapters of this host, for ``/metrics``: joins, answers by outcome, rate,
+    close-to-results time, and per cluster node its health and connections."""
+    joined = Family("buzzline_audience_joined", "counter", "Phones that joined, by show code.")
+    players = Family("buzzline_audience_players", "gauge", "Sessions with at least one answer.")
+    answers = Family(
+        "buzzline_audience_answers", "counter", "Answers judged, by outcome (accepted or why not)."
+    )
+    rate = Family("buzzline_audience_answer_rate", "gauge", "Accepted answers per second, last 10 s.")
+    results = Family(
+        "buzzline_audience_close_to_results_seconds", "gauge", "Last question's close to results."
+    )
+    refused = Family("buzzline_audience_requests_refused", "counter", "Join/clock/sync requests over a rate.")
+    node_up = Family("buzzline_audience_node_up", "gauge", "1 if the cluster node answers its monitor.")
+    node_conns = Family("buzzline_audience_node_connections", "gauge", "Client connections on the node.")
+    for code, adapter in sorted(LIVE.items()):
+        snap = adapter.snapshot()
+        joined.add(snap["joined"], code=code)
+        players.add(snap["players"], code=code)
+        for outcome, n in sorted(snap["answers"].items()):
+            answers.add(n, code=code, outcome=outcome)
+        rate.add(snap["answer_rate"], code=code)
+        if snap["close_to_results_ms"] is not None:
+            results.add(snap["close_to_results_ms"] / 1000, code=code)
+        refused.add(snap["refused_requests"], code=code)
+        for node in snap["nodes"]:
+            name = str(node.get("name") or node["url"])
+            node_up.add(1 if node["up"] else 0, code=code, node=name)
+            if node["up"]:
+                node_conns.add(node["connections"], code=code, node=name)
+    return [joined, players, answers, rate, results, refused, node_up, node_conns]
