@@ -38,7 +38,6 @@ import aiomqtt
 import paho.mqtt.client as mqtt
 from buzzline_protocol import codec, topics
 
-from buzzline.adapters.api import CommandResult, Notice
 from buzzline.adapters.runner import AdapterManager
 from buzzline.bridge import Bridge, Wire
 from buzzline.core import events as ev
@@ -55,7 +54,7 @@ from buzzline.io.ingest import QUIET, Ingest, Rejected
 from buzzline.io.mqttclient import DirectWriteClient
 from buzzline.lifecycle import Reconnect, Service, cancel_and_wait
 from buzzline.lock_trace import LockTrace
-from buzzline.notices import NoticeBus
+from buzzline.notices import CommandResult, Notice, NoticeBus
 from buzzline.replay import SHOW_RECORD, logged_show, rebuild
 
 log = logging.getLogger("buzzline.host")
