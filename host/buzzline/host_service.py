@@ -47,7 +47,6 @@ from buzzline.core.types import Decision
 from buzzline.gate.bridge import Bridge, Wire
 from buzzline.gate.ingest import QUIET, Ingest, Rejected
 from buzzline.gate.podiums import PodiumRegistry
-from buzzline.io.api_input import BadInput, check_args
 from buzzline.io.broker import NODELAY
 from buzzline.io.eventlog import EventLog, to_record
 from buzzline.io.inbox import Inbox
@@ -56,6 +55,7 @@ from buzzline.lifecycle import Reconnect, Service, cancel_and_wait
 from buzzline.lock_trace import LockTrace
 from buzzline.notices import CommandResult, Notice, NoticeBus
 from buzzline.replay import SHOW_RECORD, logged_show, rebuild
+from buzzline.web.api_input import BadInput, check_args
 
 log = logging.getLogger("buzzline.host")
 
