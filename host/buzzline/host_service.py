@@ -41,6 +41,7 @@ from buzzline_protocol import codec, topics
 from buzzline.adapters.runner import AdapterManager
 from buzzline.core import events as ev
 from buzzline.core.clock import ClockBook
+from buzzline.core.commandargs import BadArgs, check_args
 from buzzline.core.game import GameEngine
 from buzzline.core.show import Show
 from buzzline.core.types import Decision
@@ -55,7 +56,6 @@ from buzzline.lifecycle import Reconnect, Service, cancel_and_wait
 from buzzline.lock_trace import LockTrace
 from buzzline.notices import CommandResult, Notice, NoticeBus
 from buzzline.replay import SHOW_RECORD, logged_show, rebuild
-from buzzline.web.api_input import BadInput, check_args
 
 log = logging.getLogger("buzzline.host")
 
@@ -436,7 +436,7 @@ class HostService(Service):
     async def _adapter_command(self, name: str, /, **args: Any) -> CommandResult:
         try:  # the operator API's checks: an adapter is another control surface
             checked = check_args(name, args)
-        except BadInput as e:
+        except BadArgs as e:
             return CommandResult(False, e.reason)
         effects = await self.command(name, **checked)
         refused = [e for e in effects if isinstance(e, ev.CommandRefused)]
