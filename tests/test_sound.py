@@ -1,0 +1,175 @@
+"""Sound cues without a sound card: SDL's disk audio driver writes the PCM the device would
+play; a whole question through a real host and broker must put the expected cues in it, in
+order, at the right pitch. Bad cue settings are one clear error at start."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from buzzline.adapters.api import Status, validate_config
+from buzzline.adapters.sound import SoundAdapter
+from buzzline.sound import cues, pcm, player, tones
+
+from tests.adapter_kit import host, whole_question
+
+RATE = 44100
+
+
+def _close(a: float, b: float, rel: float = 0.03) -> bool:
+    return abs(a - b) <= rel * b
+
+
+@pytest.mark.parametrize("shape", cues.WAVES)
+@pytest.mark.parametrize("freq", [196.0, 523.25, 1318.51, 4186.01])
+def test_generated_tones_have_their_pitch(shape: str, freq: float) -> None:
+    s = [v / 32768 for v in tones.samples([freq], 200, shape, RATE)]
+    assert _close(pcm.pitch_hz(s, RATE), freq, 0.01)
+    assert max(abs(v) for v in s) < 1.0
+    assert s[0] == 0 and abs(s[-1]) < 0.01  # faded in and out: no click
+
+
+def test_rests_split_a_cue_into_separate_sounds() -> None:
+    s = [v / 32768 for v in tones.samples([987.77, 0, 987.77, 0, 987.77], 90, "sine", RATE)]
+    assert len(pcm.segments(s, RATE, gap_ms=20)) == 3
+
+
+def test_cue_settings_refuse_mistakes_with_a_hint(tmp_path: Path) -> None:
+    with pytest.raises(cues.CueConfigError, match="did you mean 'right'"):
+        cues.parse_cues({"rigth": {"volume": 0.5}})
+    with pytest.raises(
+        cues.CueConfigError, match=r"cues\.right\.volum: unknown setting.*did you mean 'volume'"
+    ):
+        cues.parse_cues({"right": {"volum": 0.5}})
+    with pytest.raises(cues.CueConfigError, match=r"cues\.wrong\.volume: expected a number from 0.0 to 1.0"):
+        cues.parse_cues({"wrong": {"volume": 2}})
+    with pytest.raises(cues.CueConfigError, match=r"cues\.right\.file: no such file .*missing\.wav"):
+        cues.parse_cues({"right": {"file": "missing.wav"}}, tmp_path)
+    with pytest.raises(cues.CueConfigError, match=r"only ringin and false_start"):
+        cues.parse_cues({"right": {"files": ["a.wav"]}})
+    (tmp_path / "right.wav").write_bytes(tones.wav([880.0], 50))
+    specs = cues.parse_cues({"right": {"file": "right.wav"}, "over": {"enabled": True}}, tmp_path)
+    assert specs["right"].file == str(tmp_path / "right.wav")
+    assert specs["over"].enabled and not cues.DEFAULTS["over"].enabled
+
+
+def test_calls_follow_the_events() -> None:
+    view = {"info": {"podiums": {"p1": {"seat": 1, "team": "Red"}, "p2": {"seat": 2, "team": "Blue"}}}}
+    events = [
+        {"k": "armed", "ep": 1, "q": 1},
+        {"k": "winner", "podium": "p1", "seat": 1, "team": "Red"},
+        {"k": "judged", "correct": False, "result": "answer_timeout"},
+        {"k": "timer_expired", "timer": "answer"},
+        {"k": "judged", "correct": False, "result": "incorrect"},
+        {"k": "light", "podium": "all"},
+        {"k": "question_over", "q": 1, "result": "right"},
+    ]
+    assert cues.calls(events[:1], view) == [cues.Call("open")]
+    got = cues.calls(events, view)
+    assert [(c.cue, c.variant) for c in got] == [  # "open" gives way to the other cues
+        ("ringin", 0),
+        ("times_up", None),
+        ("wrong", None),
+        ("over", None),
+    ]
+    by_team = cues.calls(events[1:2], view, by_team=True)
+    assert by_team == [cues.Call("ringin", 1)]  # Blue, Red: Red is the second team
+
+
+async def test_a_whole_question_calls_its_cues_in_order(broker: Any) -> None:
+    """The real engine's notices for a played question, as the adapter reads them."""
+    async with host(broker, "sound-calls") as svc:
+        sub = svc.notices.subscribe("test", 256, replay_latest=False)
+        await whole_question(svc)
+        got: list[tuple[str, int | None]] = []
+        while (notice := sub.get_nowait()) is not None:
+            got += [(c.cue, c.variant) for c in cues.calls(notice.events, notice.view)]
+    assert got == [
+        ("false_start", 2),
+        ("open", None),
+        ("ringin", 1),
+        ("wrong", None),  # the reopen's "open" gives way to it
+        ("ringin", 0),
+        ("right", None),
+    ]  # question_over comes with the next question, not with the judgement
+
+
+async def _until(pred: Any, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not pred():
+            await asyncio.sleep(0.02)
+
+
+async def test_a_whole_question_reaches_the_audio_device(
+    broker: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the host, on SDL's disk driver: each cue's sound, in order, at its pitch."""
+    out = tmp_path / "device.raw"
+    monkeypatch.setenv("SDL_AUDIODRIVER", "disk")
+    monkeypatch.setenv("SDL_DISKAUDIOFILE", str(out))
+    short = {name: {"note_ms": 60} for name in cues.CUES}
+    short["times_up"] = {"enabled": False}
+    async with host(broker, "sound-device") as svc:
+        inst = await svc.adapters.add("sound", "sound", {"cues": short})
+        await _until(lambda: inst.status is not Status.CONNECTING)
+        assert inst.status is Status.OK, inst.message
+        await asyncio.sleep(0.2)
+        await whole_question(svc, pause=0.4)
+        await asyncio.sleep(0.4)
+        await svc.adapters.remove("sound")
+    samples = pcm.left_channel(out.read_bytes())
+    found = pcm.segments(samples, RATE, gap_ms=40)
+    heard = [pcm.pitch_hz(samples[a : min(b, a + int(RATE * 0.05))], RATE) for a, b in found]
+    expected = [196.0, 1318.51, 587.33, 233.08, 523.25, 1046.50]  # each cue's first note
+    assert len(heard) == len(expected), (heard, found)
+    for got, want in zip(heard, expected, strict=True):
+        assert _close(got, want), (heard, expected)
+    # nothing sounds before the first cue: the device plays silence until a notice calls for one
+    assert found[0][0] > 0
+
+
+async def test_a_missing_or_broken_file_is_bad_config_at_start(broker: Any, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunk")
+    async with host(broker, "sound-bad") as svc:
+        missing = await svc.adapters.add(
+            "missing", "sound", {"cues": {"right": {"file": str(tmp_path / "no.wav")}}}
+        )
+        bad = await svc.adapters.add("broken", "sound", {"cues": {"wrong": {"file": str(broken)}}})
+        await _until(lambda: Status.CONNECTING not in (missing.status, bad.status))
+        await asyncio.sleep(0.3)  # not retried: the status stays
+        assert missing.status is Status.BAD_CONFIG
+        assert missing.message == f"cues.right.file: no such file {tmp_path / 'no.wav'}"
+        assert bad.status is Status.BAD_CONFIG and missing.restarts == 0 and bad.restarts == 0
+        assert bad.message.startswith(f"cues.wrong.file: cannot decode {broken}")
+        assert player.check_file(str(broken)) is not None
+        good = tmp_path / "good.wav"
+        good.write_bytes(tones.wav([440.0], 30))
+        assert player.check_file(str(good)) is None
+
+
+def test_mute_skips_cues_and_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
+    player.open_mixer()
+    try:
+        bank = player.CueBank(cues.DEFAULTS)
+        bank.load()
+        assert len(bank.sounds["ringin"]) == len(cues.SEAT_NOTES_HZ) and "over" not in bank.sounds
+        assert bank.play(cues.Call("ringin", 3))
+        assert player.toggle_mute() is True
+        assert not bank.play(cues.Call("right"))
+        assert bank.skipped_muted == 1
+        assert player.toggle_mute() is False
+        assert bank.play(cues.Call("right")) and bank.played == 2
+        assert not bank.play(cues.Call("over"))  # off by default
+    finally:
+        player.set_muted(False)
+        player.close_mixer()
+
+
+def test_schema_defaults() -> None:
+    config = validate_config(SoundAdapter.CONFIG_SCHEMA, {})
+    assert config["buffer"] == 512 and config["ringin_by"] == "seat" and math.isclose(config["volume"], 1.0)
