@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +21,7 @@ from buzzline.sound import cues, pcm, player, tones
 from tests.adapter_kit import host, whole_question
 
 RATE = 44100
+BIN = Path(sys.executable).parent
 
 
 def _close(a: float, b: float, rel: float = 0.03) -> bool:
@@ -173,3 +178,57 @@ def test_mute_skips_cues_and_is_counted(monkeypatch: pytest.MonkeyPatch) -> None
 def test_schema_defaults() -> None:
     config = validate_config(SoundAdapter.CONFIG_SCHEMA, {})
     assert config["buffer"] == 512 and config["ringin_by"] == "seat" and math.isclose(config["volume"], 1.0)
+
+
+async def test_the_standalone_viewer_plays_the_cues_with_its_themes_sound_set(
+    broker: Any, tmp_path: Path
+) -> None:
+    """``buzzline viewer --broker`` as a person runs it, on SDL's dummy video and disk audio: the
+    cues of a question played on a real host, with the theme's own sound for ``right``."""
+    (tmp_path / "sounds").mkdir()
+    (tmp_path / "sounds" / "right.wav").write_bytes(tones.wav([440.0], 120))
+    theme = tmp_path / "theme.toml"
+    theme.write_text('[sounds.right]\nfile = "sounds/right.wav"\n[sounds.false_start]\nenabled = false\n')
+    out = tmp_path / "device.raw"
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "disk", "SDL_DISKAUDIOFILE": str(out)}
+    async with host(broker, "sound-viewer") as svc:
+        proc = await asyncio.create_subprocess_exec(
+            str(BIN / "buzzline"), "viewer", "--broker", f"{broker.host}:{broker.port}",
+            "--studio", "sound-viewer", "--size", "640x360", "--theme", str(theme),
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            await _until(lambda: out.exists() and out.stat().st_size > 0, 20)
+            await asyncio.sleep(1.0)  # the feed has the retained state
+            await whole_question(svc, pause=0.5)
+            await asyncio.sleep(0.5)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            text = (await asyncio.wait_for(proc.communicate(), 20))[0].decode()
+    assert proc.returncode == 0 and "Traceback" not in text, text
+    samples = pcm.left_channel(out.read_bytes())
+    found = pcm.segments(samples, RATE, gap_ms=40)
+    heard = [pcm.pitch_hz(samples[a : min(b, a + int(RATE * 0.05))], RATE) for a, b in found]
+    expected = [1318.51, 587.33, 233.08, 523.25, 440.0]  # open, p2, wrong, p1, the theme's right
+    assert len(heard) == len(expected), (heard, text)
+    for got, want in zip(heard, expected, strict=True):
+        assert _close(got, want), (heard, expected)
+
+
+def test_a_broken_theme_sound_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "bad.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunk")
+    theme = tmp_path / "theme.toml"
+    theme.write_text('[sounds.wrong]\nfile = "bad.wav"\n')
+    r = subprocess.run(
+        [BIN / "buzzline", "viewer", "--broker", "127.0.0.1:9", "--theme", str(theme)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    line = r.stderr.strip()
+    assert "\n" not in line and line.startswith(f"buzzline viewer: {theme}: sounds.wrong.file: cannot decode")
+    theme.write_text('[sounds.wrnog]\nfile = "bad.wav"\n')
+    r = subprocess.run(
+        [BIN / "buzzline", "viewer", "--broker", "127.0.0.1:9", "--theme", str(theme)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert r.returncode == 2 and "did you mean 'wrong'" in r.stderr, r.stderr

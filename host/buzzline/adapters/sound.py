@@ -43,17 +43,17 @@ def cue_specs(config: dict[str, Any]) -> dict[str, CueSpec]:
         raise ConfigError(e.where, e.why) from None
 
 
-def check_files(specs: dict[str, CueSpec]) -> tuple[str, str] | None:
+def check_files(specs: dict[str, CueSpec], where: str = "cues") -> tuple[str, str] | None:
     """``(where, why)`` of the first enabled cue file that does not decode, or None."""
     for name, spec in specs.items():
         if not spec.enabled:
             continue
-        named = [(f"cues.{name}.file", spec.file)] if spec.file else []
-        named += [(f"cues.{name}.files[{i}]", f) for i, f in enumerate(spec.files)]
-        for where, path in named:
+        named = [(f"{where}.{name}.file", spec.file)] if spec.file else []
+        named += [(f"{where}.{name}.files[{i}]", f) for i, f in enumerate(spec.files)]
+        for at, path in named:
             why = check_file(path)
             if why is not None:
-                return where, why
+                return at, why
     return None
 
 

@@ -4,7 +4,7 @@
 in-host adapter) or the standalone MQTT feed hands each notice over and goes on. The window
 thread drains what was posted once per frame, advances the scene, draws only the regions that
 changed, and sleeps to the next 60 Hz tick. Esc, Q or closing the window ends it; so does
-``close()`` from another thread.
+``close()`` from another thread. M mutes (and unmutes) this process's sound cues.
 
 ``render_png`` draws one frame of a state headless (SDL's dummy video driver) for tests, docs
 and ``buzzline viewer --render``.
@@ -162,6 +162,10 @@ class ViewerWindow:
                         event.type == pygame.KEYDOWN and event.key in (pygame.K_ESCAPE, pygame.K_q)
                     ):
                         self._stop.set()
+                    elif event.type == pygame.KEYDOWN and event.key == pygame.K_m:
+                        from buzzline.sound.player import toggle_mute
+
+                        log.warning("viewer: sound %s", "muted" if toggle_mute() else "on")
                     elif event.type in (pygame.VIDEORESIZE, pygame.WINDOWSIZECHANGED):
                         screen = pygame.display.get_surface()
                         renderer.surface = screen
