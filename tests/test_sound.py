@@ -5,6 +5,7 @@ order, at the right pitch. Bad cue settings are one clear error at start."""
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import signal
@@ -232,3 +233,31 @@ def test_a_broken_theme_sound_is_one_line_and_exit_2(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert r.returncode == 2 and "did you mean 'wrong'" in r.stderr, r.stderr
+
+
+def test_bench_sound_measures_every_cue_at_the_device() -> None:
+    """A small ``buzzline bench sound``: every cue found at the device, both frame series there."""
+    r = subprocess.run(
+        [BIN / "buzzline", "bench", "sound", "--cues", "6", "--json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["missed"] == 0 and out["notice_to_device_ms"]["n"] == 6
+    total, adapter, device = out["notice_to_device_ms"], out["adapter_ms"], out["device_ms"]
+    assert 0 < adapter["p50"] <= total["p50"] and 0 < device["p50"] <= total["p50"]
+    assert out["frame_ms"]["with_sound"]["n"] > 0 and out["frame_ms"]["without_sound"]["n"] > 0
+    bad = subprocess.run(
+        [BIN / "buzzline", "bench", "sound", "--buffer", "9"], capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_the_pub_quiz_example_has_valid_sound_settings() -> None:
+    from buzzline.adapters.sound import cue_specs
+    from buzzline.showfile import load_show
+
+    show = load_show(Path(__file__).resolve().parent.parent / "examples" / "shows" / "pub-quiz.toml")
+    (spec,) = [a for a in show.adapters if a.kind == "sound"]
+    specs = cue_specs(validate_config(SoundAdapter.CONFIG_SCHEMA, spec.settings))
+    assert specs["over"].enabled and specs["right"].notes == (784.0, 1047.0, 1319.0)
