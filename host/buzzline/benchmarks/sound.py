@@ -15,8 +15,12 @@ The disk driver paces its writes by the clock the way a sound card's interrupt w
 for the next buffer is the real one; what a card then adds (its own hardware buffer, the DAC) is
 not in these figures.
 
-``frame_ms``: the scoreboard window (SDL's dummy video driver) fed the same notices, once with no
-sound and once with the cues playing; ``frame_ratio`` is the p50 and p99 with sound over without.
+``frame_ms``: the scoreboard window (SDL's dummy video driver) fed the same kind of notices with
+no sound and with the cues playing, in turns (without, with, without, with: a load that comes and
+goes on the machine falls on both); ``frame_ratio`` is the p50 and p99 with sound over without.
+``frame_cpu_ms`` and ``frame_cpu_ratio``: the same frames in the window thread's CPU time (what a
+frame costs, without the time other processes held the core: the figure that holds on a shared
+machine).
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from buzzline.benchmarks._stats import percentile
+
+ROUNDS = 2  # turns of (without sound, with sound)
 
 NAME = "sound"
 HELP = "notice to the cue's first sample at the audio device (SDL disk driver), and viewer frames meanwhile"
@@ -90,7 +96,7 @@ class DeviceTap:
 
 async def _measure(
     cues: int, buffer: int, podiums: int, seed: int, with_sound: bool, tap: DeviceTap | None
-) -> dict[str, Any]:
+) -> dict[str, list[float]]:
     from buzzline.adapters.api import CommandResult, Notice, Status
     from buzzline.adapters.runner import AdapterManager
     from buzzline.adapters.sound import SoundAdapter
@@ -127,6 +133,7 @@ async def _measure(
         await asyncio.sleep(0.5)
         if window is not None:
             window.frame_ms.clear()
+            window.frame_cpu_ms.clear()
         for n in range(cues):
             pid = rng.choice(pids)
             seat = view["info"]["podiums"][pid]["seat"]
@@ -148,18 +155,18 @@ async def _measure(
             device_ms.append((t_dev - bank.last_play_ns) / 1e6)
             total_ms.append((t_dev - t_pub) / 1e6)
         frames = list(window.frame_ms) if window is not None else []
+        frames_cpu = list(window.frame_cpu_ms) if window is not None else []
     finally:
         await manager.close()
         bus.close()
-    out: dict[str, Any] = {"frame_ms": _summary(frames)}
-    if with_sound:
-        out.update(
-            notice_to_device_ms=_summary(total_ms),
-            adapter_ms=_summary(adapter_ms),
-            device_ms=_summary(device_ms),
-            missed=missed,
-        )
-    return out
+    return {
+        "frame_ms": frames,
+        "frame_cpu_ms": frames_cpu,
+        "notice_to_device_ms": total_ms,
+        "adapter_ms": adapter_ms,
+        "device_ms": device_ms,
+        "missed": [1.0] * missed,
+    }
 
 
 def run_sound(cues: int, buffer: int, podiums: int, seed: int) -> dict[str, Any]:
@@ -172,16 +179,34 @@ def run_sound(cues: int, buffer: int, podiums: int, seed: int) -> dict[str, Any]
         os.mkfifo(fifo)
         os.environ["SDL_AUDIODRIVER"] = "disk"
         os.environ["SDL_DISKAUDIOFILE"] = str(fifo)
-        quiet = asyncio.run(_measure(cues, buffer, podiums, seed, False, None))
-        tap = DeviceTap(fifo, buffer * 8)  # float32 stereo: 8 bytes a frame
-        tap.start()
-        loud = asyncio.run(_measure(cues, buffer, podiums, seed, True, tap))
-        tap.join(5)
+        # without and with sound in turns (A B A B), so a load that comes and goes on the machine
+        # falls on both alike
+        parts: dict[bool, list[dict[str, list[float]]]] = {False: [], True: []}
+        for turn in range(2 * ROUNDS):
+            loud = turn % 2 == 1
+            n = cues // ROUNDS + (1 if turn // 2 < cues % ROUNDS else 0)
+            tap = DeviceTap(fifo, buffer * 8) if loud else None  # float32 stereo: 8 bytes a frame
+            if tap is not None:
+                tap.start()
+            parts[loud].append(asyncio.run(_measure(n, buffer, podiums, seed + turn, loud, tap)))
+            if tap is not None:
+                tap.join(5)
     import pygame
 
-    q, s = quiet["frame_ms"], loud["frame_ms"]
+    quiet = {k: [v for p in parts[False] for v in p[k]] for k in parts[False][0]}
+    noisy = {k: [v for p in parts[True] for v in p[k]] for k in parts[True][0]}
+    q, s = _summary(quiet["frame_ms"]), _summary(noisy["frame_ms"])
+    qc, sc = _summary(quiet["frame_cpu_ms"]), _summary(noisy["frame_cpu_ms"])
     return {
-        **{k: v for k, v in loud.items() if k != "frame_ms"},
+        "frame_cpu_ms": {"without_sound": qc, "with_sound": sc},
+        "frame_cpu_ratio": {
+            "p50": round(sc["p50"] / qc["p50"], 3) if qc["p50"] else None,
+            "p99": round(sc["p99"] / qc["p99"], 3) if qc["p99"] else None,
+        },
+        "notice_to_device_ms": _summary(noisy["notice_to_device_ms"]),
+        "adapter_ms": _summary(noisy["adapter_ms"]),
+        "device_ms": _summary(noisy["device_ms"]),
+        "missed": len(noisy["missed"]),
         "frame_ms": {"without_sound": q, "with_sound": s},
         "frame_ratio": {
             "p50": round(s["p50"] / q["p50"], 3) if q["p50"] else None,
@@ -209,7 +234,8 @@ def run(args: argparse.Namespace) -> int:
     for key in ("notice_to_device_ms", "adapter_ms", "device_ms"):
         s = result[key]
         print(f"{key:20s} p50 {s['p50']:7.3f} ms  p99 {s['p99']:7.3f} ms  max {s['max']} ms")
-    for key, s in result["frame_ms"].items():
-        print(f"frame {key:14s} p50 {s['p50']:7.3f} ms  p99 {s['p99']:7.3f} ms")
+    for fig in ("frame_ms", "frame_cpu_ms"):
+        for key, s in result[fig].items():
+            print(f"{fig} {key:14s} p50 {s['p50']:7.3f} ms  p99 {s['p99']:7.3f} ms")
     print(f"({result['cues']} cues, {result['missed']} missed, buffer {result['buffer_samples']} samples)")
     return 0
