@@ -19,7 +19,7 @@ from buzzline.benchmarks.viewer import CHROMIUM, CHROMIUM_ARGS
 from buzzline.core.show import Show
 from buzzline.host_service import HostService
 from buzzline.io.broker import MosquittoBroker, free_port
-from buzzline.io.operator_api import serve_operator_api
+from buzzline.web.app import serve_operator_api
 from buzzline.web.audience import static_dir
 
 from tests.audience_kit import cluster
@@ -230,7 +230,7 @@ async def test_phones_join_by_code_answer_see_the_leaderboard_and_survive_a_node
                     assert qr.headers["content-type"].startswith("image/svg+xml") and b"<svg" in qr.content
                     cfg = (await http.get("/audience/config.json")).json()
                     assert cfg["servers"] == c.plan.ws_urls() and cfg["user"] == "audience"
-                    assert (await http.get("/audience/../../io/operator_api.py")).status_code == 404
+                    assert (await http.get("/audience/../../web/app.py")).status_code == 404
                     metrics = (await http.get("/metrics")).text
                     assert 'buzzline_audience_answers_total{code="PLAY42",outcome="accepted"} 3' in metrics
                     assert 'buzzline_audience_joined_total{code="PLAY42"} 3' in metrics

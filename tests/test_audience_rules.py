@@ -184,3 +184,17 @@ def test_questions_are_parsed_with_their_right_choice() -> None:
     for bad in ("No choices", "Q | only", "Q | *a | *b", "Q | a | "):
         with pytest.raises(RuleError):
             parse_question(bad)
+
+
+def test_an_answer_the_stream_held_past_the_results_is_scored_when_it_comes() -> None:
+    b = book()
+    first, held = session(b, "a" * 32, "A"), session(b, "b" * 32, "B")
+    b.answer(str(first["sid"]), answer(first, tap=OPEN + 100_000), OPEN + 200_000)
+    q = b.close(OPEN + 1_000_000)
+    assert q is not None
+    assert b.score(q)["counts"] == [0, 1, 0]
+    # tapped before the close, delivered after the results (its node died under it)
+    b.answer(str(held["sid"]), answer(held, tap=OPEN + 900_000), OPEN + 4_000_000)
+    assert b.results(q)["counts"] == [0, 2, 0] and b.results(q)["answers"] == 2
+    assert [r["nick"] for r in b.leaderboard()] == ["A", "B"]
+    assert b.score(q)["counts"] == [0, 2, 0]  # scoring again adds nothing twice

@@ -234,13 +234,19 @@ class AudienceAdapter(Adapter):
         await self._publish("close", {"q": q.qid, "close_us": q.close_us})
         await asyncio.sleep(self.config["settle_ms"] / 1000)
         await self._drain()
-        results = self.book.score(q) | {
+        self.book.score(q)
+        results = await self._publish_results(q)
+        self.close_to_results_ms.append((show_clock_us() - began) / 1000)
+        return results
+
+    async def _publish_results(self, q: Question) -> dict[str, Any]:
+        assert self.book is not None
+        results = self.book.results(q) | {
             "board": self.book.leaderboard(),
             "players": len(self.book.players),
             "sent_us": show_clock_us(),
         }
         self.results = results
-        self.close_to_results_ms.append((show_clock_us() - began) / 1000)
         await self._publish("results", results)
         return results
 
@@ -288,6 +294,7 @@ class AudienceAdapter(Adapter):
                 await asyncio.sleep(0.1)
                 continue
             now = show_clock_us()
+            late = False
             for m in msgs:
                 sid = m.subject.rsplit(".", 1)[-1]
                 try:
@@ -297,8 +304,13 @@ class AudienceAdapter(Adapter):
                 try:
                     self.book.answer(sid, body, now)
                     self.accepted_at.append(now)
+                    late = late or bool(self.book.question and self.book.question.scored)
                 except RuleError:
                     pass
+            if late and self.book.question is not None:
+                # answers the stream held back past the results (a node died under them)
+                self.book.counts["after_results"] += 1
+                await self._publish_results(self.book.question)
             for m in msgs:
                 with contextlib.suppress(nats.errors.Error):
                     await m.ack()

@@ -115,7 +115,9 @@ class Question:
     open_us: int
     close_us: int  # planned close; moved to the actual close when closed early
     closed: bool = False
+    scored: bool = False  # results given; a later answer (tapped in time) is scored as it comes
     answers: dict[str, Answer] = field(default_factory=dict)
+    counts: list[int] = field(default_factory=list)
 
     def public(self) -> dict[str, Any]:
         """What phones see: never the correct choice while open."""
@@ -249,6 +251,8 @@ class AudienceBook:
         a = Answer(sid, nick, choice, tap, bound, arrival_us)
         q.answers[sid] = a
         self.players.setdefault(sid, Player(nick))
+        if q.scored:
+            self._add(q, a)
         return a
 
     # ---- results ----
@@ -261,16 +265,26 @@ class AudienceBook:
         return max(MIN_POINTS, FULL_POINTS - STEP_POINTS * bucket)
 
     def score(self, q: Question) -> dict[str, Any]:
-        """Add the closed question's points to the players; the results phones and screens show."""
-        counts = [0] * len(q.choices)
-        for a in q.answers.values():
-            counts[a.choice] += 1
-            pts = self.points(q, a)
-            if pts:
-                p = self.players[a.sid]
-                p.points += pts
-                p.correct += 1
-        return {"q": q.qid, "counts": counts, "correct": q.correct, "answers": len(q.answers)}
+        """Add the closed question's points to the players; the results phones and screens show.
+        An answer still in the stream when the results went out (a node died under it) is added
+        when it arrives, and ``results(q)`` then says so."""
+        if not q.scored:
+            q.scored = True
+            q.counts = [0] * len(q.choices)
+            for a in q.answers.values():
+                self._add(q, a)
+        return self.results(q)
+
+    def results(self, q: Question) -> dict[str, Any]:
+        return {"q": q.qid, "counts": list(q.counts), "correct": q.correct, "answers": len(q.answers)}
+
+    def _add(self, q: Question, a: Answer) -> None:
+        q.counts[a.choice] += 1
+        pts = self.points(q, a)
+        if pts:
+            p = self.players[a.sid]
+            p.points += pts
+            p.correct += 1
 
     def mine(self, q: Question, sid: str) -> dict[str, Any] | None:
         a = q.answers.get(sid)

@@ -200,5 +200,8 @@ class Crowd:
     def all_up(self) -> bool:
         return all(m.link.up for m in self.members)
 
+    def acked_count(self, qid: int) -> int:
+        return sum(1 for m in self.members if qid in m.stats.acked)
+
     def acked(self, qid: int) -> dict[str, int]:
         return {m.sid: m.stats.acked[qid] for m in self.members if qid in m.stats.acked}
