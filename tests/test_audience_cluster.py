@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -157,3 +158,15 @@ def _record(heard: list[str]):  # type: ignore[no-untyped-def]
         heard.append(msg.subject)
 
     return cb
+
+
+def test_demo_prints_the_join_link_and_qr_and_its_simulated_phones_answer() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "buzzline.cli", "demo", "--headless", "--questions", "3", "--audience", "8"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "join with code PLAY42 at http://127.0.0.1:" in out.stdout
+    assert "▀" in out.stdout or "▄" in out.stdout  # the QR code, drawn in block characters
+    assert "8 simulated phones joined" in out.stdout
+    assert re.search(r"audience: q1: \d+ answers", out.stdout), out.stdout

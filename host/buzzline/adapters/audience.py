@@ -221,7 +221,7 @@ class AudienceAdapter(Adapter):
         assert self.book is not None
         await self.close_question()
         q = self.book.open(qid, text, choices, correct, show_clock_us(), int(self.config["window_s"] * 1000))
-        self.last_question, self.results = q, None
+        self.last_question = q  # results stay: the last ones until this question's
         await self._publish("q", q.public() | {"sent_us": show_clock_us()})
 
     async def close_question(self) -> dict[str, Any] | None:
