@@ -23,6 +23,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from buzzline.io.broker import _own_group as own_group
 from buzzline.io.broker import free_port
 from buzzline.io.security import new_password
 
@@ -188,6 +189,9 @@ class AudienceCluster:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            # a group of its own (a terminal's Ctrl-C reaches us, and we stop the nodes), and
+            # SIGTERM if we die first: no node outlives the trial
+            preexec_fn=own_group(),
         )
         log.close()
 

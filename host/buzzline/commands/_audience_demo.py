@@ -41,7 +41,7 @@ async def audience_demo(svc: Any, url: str, members: int, workdir: Path, seed: i
         yield
         return
     cluster = AudienceCluster(ClusterPlan.free(3), workdir / "audience")
-    await asyncio.to_thread(cluster.start)
+    cluster.start()  # from this thread: the nodes die with the thread that started them
     crowd: Crowd | None = None
     watcher: asyncio.Task[None] | None = None
     try:
