@@ -287,11 +287,11 @@ class AudienceAdapter(Adapter):
         while True:
             try:
                 msgs = await self._psub.fetch(batch=512, timeout=1.0)
-            except (nats.errors.TimeoutError, TimeoutError):
-                continue
-            except nats.errors.Error as e:
-                self.ctx.log.debug("audience: fetch: %s", e)
-                await asyncio.sleep(0.1)
+            except (nats.errors.Error, TimeoutError) as e:
+                _still_running()  # the client may turn a cancellation into a timeout
+                if not isinstance(e, nats.errors.TimeoutError | TimeoutError):
+                    self.ctx.log.debug("audience: fetch: %s", e)
+                    await asyncio.sleep(0.1)
                 continue
             now = show_clock_us()
             late = False
@@ -427,6 +427,14 @@ class AudienceAdapter(Adapter):
         base = self.config.get("join_url") or "/audience/"
         sep = "&" if "?" in base else "?"
         return f"{base}{sep}code={self.code}"
+
+
+def _still_running() -> None:
+    """Raise CancelledError if this task is being cancelled (nats-py can report a cancelled
+    request as a timeout, which a retry loop would otherwise swallow)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def node_health(urls: list[str]) -> list[dict[str, Any]]:
