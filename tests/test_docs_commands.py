@@ -67,8 +67,8 @@ NOT_RUN = {
     r"^MICROPYPATH=": "needs the podium.json the text below describes; tests/test_firmware.py runs podiums",
     r"bench viewer": "a benchmark (tests/test_viewer_bench.py runs a small one)",
     r"bench sound": "a benchmark (tests/test_sound.py runs a small one)",
-    r"bench audience": "a benchmark: a NATS cluster and 2000 simulated phones (tests/test_audience_cluster.py "
-    "runs the same path small)",
+    r"bench audience": "a benchmark: a NATS cluster and 2000 simulated phones "
+    "(tests/test_audience_cluster.py runs the same path small)",
     r"^buzzline audience cluster --nodes 3 --dir /tmp/audience$": "runs three NATS nodes until Ctrl-C; "
     "tests/test_audience_cluster.py starts its own clusters on free ports",
     r"^buzzline adapter run audience ": "needs the cluster of the command before it running; "

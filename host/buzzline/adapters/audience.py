@@ -96,6 +96,7 @@ class AudienceAdapter(Adapter):
         self.requests: dict[str, TokenBucket] = {}
         self.refused_requests = 0
         self.close_to_results_ms: list[float] = []
+        self.final_results_ms: dict[int, float] = {}  # question -> its latest results, after its close
         self.accepted_at: deque[int] = deque(maxlen=100_000)
         self.opened: set[int] = set()
         self._subs: list[Any] = []
@@ -247,6 +248,7 @@ class AudienceAdapter(Adapter):
             "sent_us": show_clock_us(),
         }
         self.results = results
+        self.final_results_ms[q.qid] = (show_clock_us() - q.close_us) / 1000
         await self._publish("results", results)
         return results
 

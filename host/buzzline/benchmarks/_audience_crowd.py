@@ -31,6 +31,7 @@ def stats(crowd: Crowd, began_up: float) -> dict[str, Any]:
         "outages_s": [x for m in members for x in m.link.outages],
         "moved": sum(1 for m in members if m.link.outages),
         "down_now": sum(1 for m in members if not m.link.up),
+        "in_flight": sum(len(m.answering) for m in members),
         "resends": sum(m.stats.resends for m in members),
         "deduped": sum(m.stats.deduped for m in members),
         "clock_err_us": [m.stats.clock_err_us[-1] for m in members if m.stats.clock_err_us],

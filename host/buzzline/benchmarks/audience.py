@@ -43,6 +43,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", type=float, default=6.0, help="seconds each question is open (2-60)")
     parser.add_argument("--no-kill", action="store_true", help="leave every node alive")
     parser.add_argument(
+        "--kill",
+        choices=("other", "adapter"),
+        default="other",
+        help="kill a node the adapter is not on, or its own",
+    )
+    parser.add_argument(
+        "--keep", type=Path, help="keep the cluster's configs, stores and logs in this directory"
+    )
+    parser.add_argument(
         "--procs", type=int, default=0, help="crowd processes (default: 1 per 500, at most 4)"
     )
     parser.add_argument("--browsers", type=int, default=0, help="Chromium pages for the clock error (0-8)")
@@ -96,7 +105,7 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
     out["load_before"] = os.getloadavg()[0]
     with (
         tempfile.TemporaryDirectory(prefix="buzzline-bench-audience-") as tmp,
-        AudienceCluster(ClusterPlan.free(args.nodes), Path(tmp)) as c,
+        AudienceCluster(ClusterPlan.free(args.nodes), args.keep or Path(tmp)) as c,
     ):
         bus = NoticeBus()
         view: dict[str, Any] = {"phase": "idle", "q": 0, "info": {"title": "Bench"}}
@@ -173,10 +182,12 @@ async def _questions(
         bus.publish(Notice(qi, 0, (), {"phase": "reading", "q": qi, "info": {"title": "Bench"}}))
         if qi == args.questions and not args.no_kill:
             await asyncio.sleep(args.window * 0.3)
-            victim = 1 % args.nodes
             url = adapter.nc.connected_url if adapter.nc else None
+            ports = [n.client for n in c.plan.nodes]
+            own = ports.index(url.port) if url is not None and url.port in ports else 0
+            victim = own if args.kill == "adapter" else (own + 1) % args.nodes
             kill["node"] = c.plan.nodes[victim].name
-            kill["adapter_on_it"] = url is not None and url.port == c.plan.nodes[victim].client
+            kill["adapter_on_it"] = victim == own
             c.kill(victim)
         async with asyncio.timeout(args.window + 30):
             while not (adapter.results and adapter.results["q"] == qi):
@@ -184,12 +195,15 @@ async def _questions(
     cpu1 = [_cpu_s(pid) if alive else None for pid, alive in zip(pids, c.alive(), strict=True)]
     varz1 = node_health(c.plan.monitor_urls())
     await asyncio.sleep(1.0)  # the results' fan-out reaches the last members
-    deadline = time.monotonic() + 10
+    # every member back and no answer still being resent, then the stream drained to the show:
+    # only then is an answer the stream acknowledged and the show never counted a lost one
+    deadline = time.monotonic() + 30
     while True:
         stats = _merge([json.loads((await cr.ask("stats", 30)).split(" ", 1)[1]) for cr in crowds])
-        if stats["down_now"] == 0 or time.monotonic() > deadline:
+        if (stats["down_now"] == 0 and stats["in_flight"] == 0) or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.5)
+    await _drained(adapter, time.monotonic() + 15)
     outages = stats["outages_s"]
     out = _figures(adapter, stats, args)
     out["node_kill"] = kill | {
@@ -208,6 +222,15 @@ async def _questions(
         for n, a, b, c0, c1 in zip(c.plan.nodes, varz0, varz1, cpu0, cpu1, strict=True)
     ]
     return out
+
+
+async def _drained(adapter: AudienceAdapter, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            info = await adapter._psub.consumer_info()
+            if info.num_pending == 0 and info.num_ack_pending == 0:
+                return
+        await asyncio.sleep(0.2)
 
 
 def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -251,6 +274,9 @@ def _figures(adapter: Any, stats: dict[str, Any], args: argparse.Namespace) -> d
         "fanout_ms": _ms(stats["fanout_us"]),
         "results_fanout_ms": _ms(stats["results_us"]),
         "close_to_results_published_ms": [round(x, 1) for x in adapter.close_to_results_ms],
+        # the last results of each question: later than the first when the stream held answers
+        # back (a node died under them) and the results were sent again with them
+        "close_to_final_results_ms": {str(q): round(ms, 1) for q, ms in adapter.final_results_ms.items()},
         "answers": {
             "accepted_total": counts.get("accepted", 0),
             "lost": lost,

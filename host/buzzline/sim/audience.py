@@ -21,6 +21,8 @@ from typing import Any
 from buzzline.sim.natslink import LinkError, NatsLink
 
 CLOCK_EXCHANGES = 3
+RESEND_FIRST_S = 0.2  # an answer not acknowledged is sent again after this, doubling...
+RESEND_MAX_S = 2.0  # ...up to this (the phone page does the same)
 
 
 def show_clock_us() -> int:
@@ -162,17 +164,19 @@ class AudienceMember:
             payload = json.dumps(body).encode()
             headers = {"Nats-Msg-Id": f"{self.sid}.{qid}"}
             subject = f"aud.{self.code}.ans.{self.sid}"
+            backoff = RESEND_FIRST_S
             while True:  # until the stream holds it: the same message id makes a resend harmless
                 try:
                     await self.link.wait_up()
                     ack = json.loads(await self.link.request(subject, payload, 1.5, headers))
                 except (LinkError, ValueError):
-                    self.stats.resends += 1
-                    await asyncio.sleep(0.05)
-                    continue
+                    ack = {"error": "no ack"}
                 if "error" in ack:
+                    # no stream leader for a moment (a node died): back off, jittered, so the
+                    # crowd's resends do not bury the new leader
                     self.stats.resends += 1
-                    await asyncio.sleep(0.1)
+                    await asyncio.sleep(backoff * self.rng.uniform(0.5, 1.0))
+                    backoff = min(backoff * 2, RESEND_MAX_S)
                     continue
                 if ack.get("duplicate"):
                     self.stats.deduped += 1

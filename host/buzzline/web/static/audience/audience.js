@@ -202,6 +202,7 @@ async function sendAnswer(qid, a) {
   a.sending = true;
   const h = headers();
   h.set("Nats-Msg-Id", `${state.session.sid}.${qid}`);
+  let backoff = 200;
   while (!a.acked && Date.now() - a.since < ANSWER_GIVE_UP_MS) {
     try {
       const ack = await request(subject(`ans.${state.session.sid}`), a.body, 2000, { headers: h });
@@ -211,9 +212,11 @@ async function sendAnswer(qid, a) {
         break;
       }
     } catch {
-      // no node right now: the connection is reconnecting; try again shortly
+      // no node or no stream leader right now (a node died): try again shortly
     }
-    await new Promise((r) => setTimeout(r, 300));
+    // jittered and doubling to 2 s, so a crowd's resends do not bury a newly elected leader
+    await new Promise((r) => setTimeout(r, backoff * (0.5 + Math.random() / 2)));
+    backoff = Math.min(backoff * 2, 2000);
   }
   a.sending = false;
 }
