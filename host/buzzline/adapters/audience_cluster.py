@@ -156,7 +156,9 @@ system_account: SYS
 class AudienceCluster:
     """N nats-server processes from one plan, each with its config and store under ``workdir``."""
 
-    def __init__(self, plan: ClusterPlan, workdir: Path, executable: str | None = None) -> None:
+    def __init__(
+        self, plan: ClusterPlan, workdir: Path, executable: str | None = None, nice: int = 0
+    ) -> None:
         exe = executable or find_nats_server()
         if exe is None:
             raise ClusterError("nats-server is not installed (apt-get install nats-server)")
@@ -164,6 +166,7 @@ class AudienceCluster:
         self.plan = plan
         self.workdir = workdir
         self.procs: list[subprocess.Popen[bytes] | None] = [None] * len(plan.nodes)
+        self.nice = nice  # a benchmark's stand-in for nodes on other machines
 
     def write(self) -> list[Path]:
         """The configs and ``cluster.json`` (mode 0600: it holds the show's password)."""
@@ -194,6 +197,8 @@ class AudienceCluster:
             preexec_fn=own_group(),
         )
         log.close()
+        if self.nice:
+            os.setpriority(os.PRIO_PROCESS, self.procs[i].pid, self.nice)  # type: ignore[union-attr]
 
     def start(self, timeout_s: float = 20.0) -> None:
         self.write()

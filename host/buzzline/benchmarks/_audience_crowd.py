@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -41,6 +42,8 @@ def stats(crowd: Crowd, began_up: float) -> dict[str, Any]:
 
 
 async def main(cfg: dict[str, Any]) -> None:
+    if cfg.get("nice"):
+        os.nice(int(cfg["nice"]))  # stands for phones elsewhere: the machine's CPU goes to the show first
     crowd = Crowd(cfg["urls"], cfg["code"], cfg["n"], cfg["user"], cfg["password"], cfg["seed"])
     for m in crowd.members:
         m.think_s = (float(cfg["think"][0]), float(cfg["think"][1]))
