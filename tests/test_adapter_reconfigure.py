@@ -1,7 +1,8 @@
 """Reconfiguring an adapter applies its settings, never doubles what it does: every built-in kind
 is reconfigured twice in a running host (real Mosquitto, real sockets, a socat pty for the DMX
-interface, SDL's dummy video and audio drivers for the viewer window and the sound cues), and the ``osc`` adapter, which once
-appended its rules again on each reconfigure, sends to a real ``oscdump`` what a fresh one does."""
+interface, SDL's dummy video and audio drivers for the viewer window and the sound cues), and the
+``osc`` adapter, which once appended its rules again on each reconfigure, sends to a real
+``oscdump`` what a fresh one does."""
 
 from __future__ import annotations
 
