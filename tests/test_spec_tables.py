@@ -35,7 +35,19 @@ def kind_rows() -> dict[str, list[str]]:
 def test_field_order_of_each_kind_table_is_the_wire_order() -> None:
     rows = kind_rows()
     # §3.2 (podium -> host) and §3.5 (commands) list every field of these kinds
-    for kind in ("hello", "hb", "buzz", "ack", "fault", "arm", "lock", "light", "ident", "selftest", "askhello"):
+    for kind in (
+        "hello",
+        "hb",
+        "buzz",
+        "ack",
+        "fault",
+        "arm",
+        "lock",
+        "light",
+        "ident",
+        "selftest",
+        "askhello",
+    ):
         assert kind in rows, f"SPEC §3 has no table row for {kind}"
         header = UP_HEADER if kind in topics.PODIUM_LEAVES["up"] else CMD_HEADER
         wire = [f[0] for f in codec.KINDS[kind] if f[0] not in header]

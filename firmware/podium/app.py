@@ -8,6 +8,7 @@ from os import urandom
 from time import ticks_add, ticks_diff, ticks_ms, ticks_us
 
 from buzzline_protocol import codec, topics
+from micropython import const
 
 from podium import FW_VERSION, make_room
 from podium.board import load as load_board
@@ -33,6 +34,11 @@ _K_HELLO = 4
 _K_SYNC = 5  # [kind, t1, n, ...]: no seq (its own topic, QoS 0)
 _K_FAULT = 6  # [kind, pt, -, n, code, -, seq]
 _RECORDS = 4
+# What the podium knows of the host (one int: each instance attribute costs heap, SPEC §12):
+_H_ONLINE = const(1)  # its presence on this connection says online
+_H_WAS_DOWN = const(2)  # said offline since this connection began (the host restarted)
+_H_BURST_FIRST = const(4)  # up waits for the sync burst (the host's clock models are new)
+_H_HELLO = const(8)  # a hello is queued, not sent yet (an askhello needs no second one)
 
 
 class Podium:
@@ -107,10 +113,8 @@ class Podium:
         # SPEC §12: up waits while the host's presence (on this connection) is not online; each
         # time it turns online: a hello and a sync burst; back after being seen offline (the
         # host restarted, its clock models are new): the burst first, then what waited.
-        self.host_online = False
+        self._host = 0  # _H_* flags
         self.host_epoch = 0  # +1 each time the host's presence turns online
-        self._host_was_down = False
-        self._burst_first = False
         self._sync_n = 0
         self._sync_t1 = 0
         self._prev: list[int] | None = None
@@ -132,7 +136,6 @@ class Podium:
             (topics.podium(studio, pid, "config"), 1),
             (topics.host(studio, "presence"), 1),
         )
-        self.t_host = topics.host(studio, "presence")
         self.mqtt = MQTTClient(
             local["host"],
             local["port"],
@@ -192,6 +195,8 @@ class Podium:
             msg[1] = self._sync_t1
             msg[2] = self._sync_n
             return msg
+        if msg[0] == _K_HELLO:
+            self._host &= ~_H_HELLO
         msg[6] = self.seq  # the first message of a boot is seq 0 (SPEC §3.1)
         self.seq += 1
         if msg[0] == _K_HB:
@@ -281,32 +286,34 @@ class Podium:
         self.lights.set_link(True)
         # The presence went out with the SUBSCRIBE (prepared at boot: reconnecting while armed
         # must not need a large free block); up waits until this broker says the host is online.
-        self.host_online = False
-        self._host_was_down = False
-        self._burst_first = False
+        self._host = self._host & _H_HELLO
         self.mqtt.held = True
+
+    @property
+    def host_online(self) -> bool:
+        return bool(self._host & _H_ONLINE)
 
     def _hello(self, front: bool) -> None:
         # front: ahead of what waited unsent (no seq yet), so the host has the capture bound
         # before it maps those presses
         r = self._record(_K_HELLO, self._now_watermark(), 0, 0)
+        self._host |= _H_HELLO
         self.mqtt.publish(self.t_up, r, 1, False, True, front)
 
     def _on_host_presence(self, online: bool) -> None:
+        h = self._host
         if not online:
-            self.host_online = False
-            self._host_was_down = True
+            self._host = (h & ~_H_ONLINE) | _H_WAS_DOWN
             self.mqtt.held = True
             return
-        if self.host_online:
+        if h & _H_ONLINE:
             return
-        self.host_online = True
         self.host_epoch += 1
-        self._hello(True)
         # a host seen going down has new clock models: sync them before sending presses
-        self._burst_first = self._host_was_down
-        self._host_was_down = False
-        if not self._burst_first:
+        self._host = (h & _H_HELLO) | _H_ONLINE | (_H_BURST_FIRST if h & _H_WAS_DOWN else 0)
+        if not h & _H_HELLO:  # one still waiting from before does
+            self._hello(True)
+        if not self._host & _H_BURST_FIRST:
             self.mqtt.resume()
 
     def _on_down(self) -> None:
@@ -332,7 +339,7 @@ class Podium:
             return
         kind = msg["t"]
         if kind == "presence":
-            if topic == self.t_host and msg["id"] == "host":
+            if msg["id"] == "host":  # the only presence it subscribes to
                 self._on_host_presence(msg["state"] == "online")
         elif kind == "syncr":
             if msg["id"] == self.pid and msg["n"] == self._sync_n and msg["t1"] == self._sync_t1:
@@ -391,7 +398,7 @@ class Podium:
             self.lights.set("identify", None, msg["dur"])
         elif kind == "selftest":
             self.start_selftest(msg["n"])
-        elif kind == "askhello":
+        elif kind == "askhello" and not self._host & _H_HELLO:  # one waiting answers it
             self._hello(False)
 
     def start_selftest(self, n: int) -> None:
@@ -477,8 +484,8 @@ class Podium:
                     await asyncio.sleep_ms(self.SYNC_BURST_GAP_MS)
                 self._send_sync()  # carries the burst's last sample
                 settle_until = ticks_add(ticks_ms(), self.SETTLE_MS)
-                if self._burst_first and self.host_epoch == seen:
-                    self._burst_first = False
+                if self._host & _H_BURST_FIRST and self.host_epoch == seen:
+                    self._host &= ~_H_BURST_FIRST
                     if self.host_online:
                         self.mqtt.resume()
                 continue

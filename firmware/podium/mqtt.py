@@ -102,12 +102,10 @@ class MQTTClient:
         release=None,
         net_up=None,
     ) -> None:
-        self.host = host
-        self.port = port
-        self.client_id = client_id
+        # packed: every instance attribute costs a slot, and the table grows in steps of ~1 KB
+        self._addr = (host, port)
+        self._login = (client_id, user, password)
         self.keepalive = keepalive
-        self.user = user
-        self.password = password
         self.will = will  # (topic, payload bytes, qos, retain) or None
         # (topic, payload bytes, retain), published at QoS 1 right behind each SUBSCRIBE, ahead
         # of anything held or queued: the podium's presence
@@ -316,7 +314,7 @@ class MQTTClient:
     async def _connect(self) -> None:
         self._dead = False
         self._reader, self._writer = await asyncio.wait_for_ms(
-            asyncio.open_connection(self.host, self.port), self.CONNECT_TIMEOUT_MS
+            asyncio.open_connection(self._addr[0], self._addr[1]), self.CONNECT_TIMEOUT_MS
         )
         try:
             # IPPROTO_TCP, TCP_NODELAY: a buzz must not wait behind Nagle's algorithm for the
@@ -325,17 +323,18 @@ class MQTTClient:
         except Exception:
             pass
         flags = 0x02  # clean session: our own queue carries unacknowledged messages
-        payload = _str(self.client_id)
+        client_id, user, password = self._login
+        payload = _str(client_id)
         if self.will is not None:
             topic, msg, qos, retain = self.will
             flags |= 0x04 | (qos << 3) | (0x20 if retain else 0)
             payload += _str(topic) + _str(msg)
-        if self.user:
+        if user:
             flags |= 0x80
-            payload += _str(self.user)
-            if self.password:
+            payload += _str(user)
+            if password:
                 flags |= 0x40
-                payload += _str(self.password)
+                payload += _str(password)
         body = _str("MQTT") + bytes([4, flags]) + struct.pack("!H", self.keepalive) + payload
         await self._send(_packet(_CONNECT, body))
         self._reset_parser()
