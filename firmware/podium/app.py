@@ -468,18 +468,16 @@ class Podium:
         while True:
             flood = self._sync_flood
             await asyncio.sleep_ms(flood if flood > 0 else self.SYNC_TICK_MS)
-            # No exchanges while armed: the reply's decode allocates and the GC is off. The
-            # model's wander term covers the gap (0.5 ppm: 5 us per 10 s).
-            if not self.mqtt.up or self.armed or not self.host_online:
+            if not self.mqtt.up or not self.host_online:
                 continue  # nobody to answer: no exchanges while the host is away
             if flood > 0:
                 self._send_sync()  # selftest traffic
                 continue
             if self.host_epoch != seen or flood < 0:  # a burst each time the host is (back) online
+                # armed or not: up may be waiting for it (the host came back mid-question); the
+                # replies' decodes meet a spent heap at worst, which _on_msg collects for
                 seen = self.host_epoch
                 for _ in range(self.SYNC_BURST):
-                    while self.armed:  # the burst waits too (see below)
-                        await asyncio.sleep_ms(self.SYNC_TICK_MS)
                     self._send_sync()
                     await asyncio.sleep_ms(self.SYNC_BURST_GAP_MS)
                 self._send_sync()  # carries the burst's last sample
@@ -488,6 +486,10 @@ class Podium:
                     self._host &= ~_H_BURST_FIRST
                     if self.host_online:
                         self.mqtt.resume()
+                continue
+            if self.armed:
+                # No steady exchanges while armed: the reply's decode allocates and the GC is off.
+                # The model's wander term covers the gap (0.5 ppm: 5 us per 10 s).
                 continue
             now = ticks_ms()
             period = self.SETTLE_PERIOD_MS if ticks_diff(settle_until, now) > 0 else self.SYNC_PERIOD_MS

@@ -71,13 +71,19 @@ def _t_quantile(z: float, dof: int) -> float:
     )
 
 
+def declared_cap(cap: object) -> bool:
+    """``hello.cap`` is a valid declaration: ``[p99_us, max_us]``, ints, 0 <= p99 <= max <= 1 s."""
+    if isinstance(cap, list | tuple) and len(cap) == 2 and all(_is_int(v) for v in cap):
+        return bool(0 <= cap[0] <= cap[1] <= CAPTURE_MAX_US)
+    return False
+
+
 def capture_bound_us(board: str, cap: object = None) -> int:
     """The worst capture latency (µs) of a podium: its declared ``hello.cap`` maximum when that is
-    a valid ``[p99_us, max_us]`` (ints, 0 <= p99 <= max <= 1 s), else the board's default."""
-    if isinstance(cap, list | tuple) and len(cap) == 2 and all(_is_int(v) for v in cap):
-        p99, top = cap
-        if 0 <= p99 <= top <= CAPTURE_MAX_US:
-            return int(top)
+    valid (``declared_cap``), else the board's default."""
+    if declared_cap(cap):
+        assert isinstance(cap, list | tuple)
+        return int(cap[1])
     return CAPTURE_DEFAULT_US.get(board, CAPTURE_UNKNOWN_US)
 
 

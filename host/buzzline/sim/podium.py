@@ -472,7 +472,7 @@ class VirtualPodium(Service):
             await self.host_up.wait()
             if self._host_epoch != seen:  # a burst each time the host is (back) online
                 seen = self._host_epoch
-                for _ in range(self.SYNC_BURST):
+                for _ in range(self.SYNC_BURST):  # armed or not: what waits may wait for it
                     await self._send_sync()
                     await asyncio.sleep(self.SYNC_BURST_GAP_S)
                 await self._send_sync()  # carries the last burst sample
@@ -484,7 +484,14 @@ class VirtualPodium(Service):
                 continue
             period = self.SETTLE_PERIOD_S if time.monotonic() < settle_until else self.SYNC_PERIOD_S
             await asyncio.sleep(period * self.rng.uniform(0.8, 1.2))
+            await self._unarmed()
             await self._send_sync()
+
+    async def _unarmed(self) -> None:
+        """As the firmware: no steady exchanges while armed (there each one allocates, with the GC
+        off); the host's model allows for the pause (SPEC §4.4). A burst does not wait."""
+        while self.armed:
+            await asyncio.sleep(0.02)
 
     def heartbeat(self) -> None:
         """Send a heartbeat now (benchmarks: to be heard at once after the host resubscribed)."""
