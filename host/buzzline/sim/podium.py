@@ -436,7 +436,7 @@ class VirtualPodium(Service):
         self._burst_first = self._host_was_down
         self._host_was_down = False
         self.host_up.set()
-        self._wake.set()
+        self._send_ready()  # the hello now, ahead of the burst's first sync (as the firmware)
 
     def _on_syncr(self, msg: dict[str, Any], t4: int) -> None:
         n = msg["n"]
