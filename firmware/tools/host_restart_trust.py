@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from buzzline.benchmarks.chaos import HostProcess
 from buzzline.io.broker import MosquittoBroker, free_port
 from unixpodium import UnixPodium, build_tree
