@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from buzzline.bridge import Bridge
 from buzzline.core.clock import ClockBook, export_book, restore_book
 from buzzline.core.game import GameEngine
 from buzzline.core.show import Show
+from buzzline.gate.bridge import Bridge
+from buzzline.gate.ingest import Accepted
 from buzzline.host_service import HostService
 from buzzline.io.clockstore import ClockStore
-from buzzline.io.ingest import Accepted
 from buzzline.sim.podium import VirtualPodium
 from buzzline.web.livestate import podiums
 
