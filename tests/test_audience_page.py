@@ -6,16 +6,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-import shutil
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from buzzline.adapters.api import Status
 from buzzline.adapters.audience import AudienceAdapter, show_clock_us
-from buzzline.benchmarks.viewer import CHROMIUM, CHROMIUM_ARGS
 from buzzline.core.show import Show
 from buzzline.host_service import HostService
 from buzzline.io.broker import MosquittoBroker, free_port
@@ -26,20 +23,6 @@ from tests.audience_kit import cluster
 
 pytestmark = [pytest.mark.nats, pytest.mark.broker]
 WAIT_MS = 15000  # generous on a loaded machine: timing is measured by `buzzline bench audience`
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-        pytest.fail("Debian's chromium is required at /usr/bin/chromium (bash .ci/run installs it)")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 def test_the_vendored_client_is_the_one_recorded() -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from buzzline.io.broker import _own_group as own_group
-from buzzline.io.broker import free_port
+from buzzline.io.broker import find_program, free_port
 from buzzline.io.security import new_password
 
 NATS_PATHS = ("/usr/sbin/nats-server", "/usr/local/bin/nats-server", "/usr/bin/nats-server")
@@ -44,13 +43,7 @@ class ClusterError(RuntimeError):
 
 
 def find_nats_server() -> str | None:
-    found = shutil.which("nats-server")
-    if found:
-        return found
-    for p in NATS_PATHS:
-        if os.access(p, os.X_OK):
-            return p
-    return None
+    return find_program("nats-server", NATS_PATHS)
 
 
 @dataclass(frozen=True, slots=True)
