@@ -19,7 +19,7 @@ from buzzline.benchmarks._procs import say
 from buzzline.sim.audience import Crowd
 
 
-def stats(crowd: Crowd, began_up: float) -> dict[str, Any]:
+def stats(crowd: Crowd, began_up: float, listen: bool) -> dict[str, Any]:
     members = crowd.members
     acked: dict[str, dict[str, int]] = {}
     for m in members:
@@ -38,6 +38,7 @@ def stats(crowd: Crowd, began_up: float) -> dict[str, Any]:
         "clock_err_us": [m.stats.clock_err_us[-1] for m in members if m.stats.clock_err_us],
         "bounds_us": [m.stats.bounds_us[-1] for m in members if m.stats.bounds_us],
         "join_s": began_up,
+        "listen": listen,
     }
 
 
@@ -57,7 +58,7 @@ async def main(cfg: dict[str, Any]) -> None:
     try:
         while line := (await reader.readline()).decode().strip():
             if line == "stats":
-                say("stats " + json.dumps(stats(crowd, up)))
+                say("stats " + json.dumps(stats(crowd, up, bool(cfg.get("listen")))))
             elif line == "quit":
                 break
             else:

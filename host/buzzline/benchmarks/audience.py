@@ -3,7 +3,8 @@
 A cluster of ``--nodes`` on free loopback ports, the audience adapter in this process (fed a
 notice bus as the host would), ``--clients`` members in a child process spread over the nodes.
 Each question opens as a notice, members answer after a think time; on the last question one
-node is SIGKILLed mid-question. Reports: fan-out (question published -> received, p50/p99),
+node is SIGKILLed mid-question. Reports: fan-out (question published -> received, p50/p99, by
+every member and by 30 listeners in a process that does nothing else),
 answers acknowledged by the stream vs accepted by the show (lost, doubled, duplicates caught),
 close -> results (published, and received by members), the node kill (members moved, the
 longest outage), the simulated clock error, per-node load (messages out, CPU seconds), and with
@@ -34,6 +35,7 @@ from buzzline.notices import NoticeBus
 NAME = "audience"
 HELP = "audience on a NATS cluster: fan-out, answers lost/doubled, a node's SIGKILL, clock error"
 CODE = "BENCH9"
+PROBES = 30
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -121,6 +123,13 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
             out["join_all_s"] = round(time.monotonic() - began, 2)
             if args.browsers:
                 out["browser_clock"] = await _browser_clock(args.browsers)
+            # a few listeners in a process of their own that does nothing else: how long the
+            # cluster takes to reach a phone, without the wait for 499 others sharing a process
+            probes = LineProc("audience probes")
+            crowds.append(probes)
+            await probes.start(
+                "buzzline.benchmarks._audience_crowd", [_crowd_config(c, PROBES, args, 99, True)]
+            )
             out |= await _questions(c, bus, adapter, crowds, args)
         finally:
             for crowd in crowds:
@@ -152,7 +161,7 @@ async def _start_adapter(
     return inst.adapter
 
 
-def _crowd_config(c: AudienceCluster, n: int, args: argparse.Namespace, i: int) -> str:
+def _crowd_config(c: AudienceCluster, n: int, args: argparse.Namespace, i: int, listen: bool = False) -> str:
     return json.dumps(
         {
             "urls": c.plan.client_urls(),
@@ -161,7 +170,8 @@ def _crowd_config(c: AudienceCluster, n: int, args: argparse.Namespace, i: int) 
             "seed": args.seed * 1000 + i,
             "user": AUDIENCE_USER,
             "password": AUDIENCE_PASSWORD,
-            "think": [0.2, args.window * 0.6],
+            "think": [3600, 3600] if listen else [0.2, args.window * 0.6],  # listeners never answer
+            "listen": listen,
         }
     )
 
@@ -199,13 +209,17 @@ async def _questions(
     # only then is an answer the stream acknowledged and the show never counted a lost one
     deadline = time.monotonic() + 30
     while True:
-        stats = _merge([json.loads((await cr.ask("stats", 30)).split(" ", 1)[1]) for cr in crowds])
+        parts = [json.loads((await cr.ask("stats", 30)).split(" ", 1)[1]) for cr in crowds]
+        stats = _merge([p for p in parts if not p["listen"]])
+        probe = next((p for p in parts if p["listen"]), None)
         if (stats["down_now"] == 0 and stats["in_flight"] == 0) or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.5)
     await _drained(adapter, time.monotonic() + 15)
     outages = stats["outages_s"]
     out = _figures(adapter, stats, args)
+    if probe is not None:
+        out["fanout_listeners_ms"] = _ms(probe["fanout_us"])
     out["node_kill"] = kill | {
         "members_moved": stats["moved"],
         "longest_outage_s": round(max(outages, default=0.0), 2),
