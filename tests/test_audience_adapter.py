@@ -119,8 +119,11 @@ async def test_bad_code_or_questions_are_refused_as_settings() -> None:
 async def test_the_console_line_and_the_snapshot_count_what_happened() -> None:
     a, _ = adapter()
     await a._on_join(Msg(json.dumps({"sid": sid_of("y"), "nick": "Amy"}).encode(), "_INBOX.c9.1"))
-    a.health = [{"url": "u1", "up": True}, {"url": "u2", "up": False}]
-    assert a.summary() == "code ABCD · 1 joined · 0.0 answers/s · nodes 1/2 up"
+    a.health = [
+        {"url": "u1", "name": "n1", "up": True, "connections": 7},
+        {"url": "u2", "name": "n2", "up": False},
+    ]
+    assert a.summary() == "code ABCD · 1 joined · 0.0 answers/s · nodes 1/2 up (n1 7, n2 DOWN)"
     snap = a.snapshot()
     assert (
         snap["joined"] == 1 and snap["join_url"] == "/audience/?code=ABCD" and snap["nodes"][1]["up"] is False

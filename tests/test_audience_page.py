@@ -224,7 +224,14 @@ async def test_phones_join_by_code_answer_see_the_leaderboard_and_survive_a_node
                             metrics = (await http.get("/metrics")).text
                     assert metrics.count("buzzline_audience_node_up{") == 3
                     assert metrics.count('buzzline_audience_node_up{code="PLAY42",node="n') == 3
-                # the console's adapter list carries the audience's counts
-                assert "3 joined" in adapter.summary()
+                    # the console's adapter list: counts, answer rate and each node's health
+                    async with asyncio.timeout(15):
+                        while True:
+                            rows = (await http.get("/api/state")).json()["adapters"]
+                            line = next(r["message"] for r in rows if r["name"] == "audience")
+                            if "nodes 2/3 up" in line:
+                                break
+                            await asyncio.sleep(0.5)
+                    assert "3 joined" in line and "answers/s" in line and f"{victim} DOWN" in line
             finally:
                 await api.close()

@@ -404,7 +404,13 @@ class AudienceAdapter(Adapter):
         parts.append(f"{recent / 10:.1f} answers/s")
         if self.health:
             up = sum(1 for row in self.health if row["up"])
-            parts.append(f"nodes {up}/{len(self.health)} up")
+            nodes = ", ".join(
+                f"{row.get('name', '?')} {row['connections']}"
+                if row["up"]
+                else f"{row.get('name', '?')} DOWN"
+                for row in self.health
+            )
+            parts.append(f"nodes {up}/{len(self.health)} up ({nodes})")
         return " · ".join(parts)
 
     def snapshot(self) -> dict[str, Any]:
