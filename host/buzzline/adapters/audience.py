@@ -17,7 +17,6 @@ import contextlib
 import json
 import secrets
 import time
-import urllib.request
 from collections import deque
 from typing import Any
 
@@ -29,16 +28,19 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DiscardPolicy, StorageType, StreamConfig
 
 from buzzline.adapters.api import Adapter, AdapterContext, ConfigError, Field, Notice, Status
+from buzzline.adapters.audience_cluster import node_health
 from buzzline.adapters.audience_rules import (
+    CODE_ALPHABET,
     AudienceBook,
     Question,
     RuleError,
     SessionSigner,
     TokenBucket,
+    new_code,
     parse_question,
+    valid_code,
 )
 
-CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread on a screen
 REQUEST_RATE = 5.0  # join, time and sync requests per second per connection...
 REQUEST_BURST = 20.0  # ...with a clock sync's burst of exchanges in hand
 HEALTH_EVERY_S = 2.0
@@ -55,14 +57,6 @@ LIVE: dict[str, AudienceAdapter] = {}
 def show_clock_us() -> int:
     """The audience's show clock: monotonic, the same in every process on one machine."""
     return time.monotonic_ns() // 1000
-
-
-def new_code(n: int = 6) -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(n))
-
-
-def _valid_code(code: str) -> bool:
-    return 4 <= len(code) <= 12 and all(c in CODE_ALPHABET for c in code)
 
 
 class AudienceAdapter(Adapter):
@@ -111,7 +105,7 @@ class AudienceAdapter(Adapter):
         self.ctx = ctx
         self.config = config
         self.code = config["code"] or new_code()
-        if not _valid_code(self.code):
+        if not valid_code(self.code):
             raise ConfigError("code", f"{self.code!r}: use 4 to 12 of {CODE_ALPHABET}")
         try:
             self.questions = [parse_question(line) for line in config["questions"]]
@@ -447,25 +441,3 @@ def _still_running() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
-
-
-def node_health(urls: list[str]) -> list[dict[str, Any]]:
-    """Each node's monitoring answer: up or not, its connections and message counts."""
-    out = []
-    for url in urls:
-        row: dict[str, Any] = {"url": url, "up": False}
-        try:
-            with urllib.request.urlopen(url.rstrip("/") + "/varz", timeout=1.0) as r:
-                v = json.loads(r.read())
-            row |= {
-                "up": True,
-                "name": v.get("server_name", ""),
-                "connections": v.get("connections", 0),
-                "in_msgs": v.get("in_msgs", 0),
-                "out_msgs": v.get("out_msgs", 0),
-                "mem": v.get("mem", 0),
-            }
-        except (OSError, ValueError):
-            pass
-        out.append(row)
-    return out

@@ -21,6 +21,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from buzzline.io.broker import _own_group as own_group
 from buzzline.io.broker import find_program, free_port
@@ -255,3 +256,25 @@ class AudienceCluster:
     def __exit__(self, *exc: object) -> None:
         with contextlib.suppress(Exception):
             self.stop()
+
+
+def node_health(urls: list[str]) -> list[dict[str, Any]]:
+    """Each node's monitoring answer: up or not, its connections and message counts."""
+    out = []
+    for url in urls:
+        row: dict[str, Any] = {"url": url, "up": False}
+        try:
+            with urllib.request.urlopen(url.rstrip("/") + "/varz", timeout=1.0) as r:
+                v = json.loads(r.read())
+            row |= {
+                "up": True,
+                "name": v.get("server_name", ""),
+                "connections": v.get("connections", 0),
+                "in_msgs": v.get("in_msgs", 0),
+                "out_msgs": v.get("out_msgs", 0),
+                "mem": v.get("mem", 0),
+            }
+        except (OSError, ValueError):
+            pass
+        out.append(row)
+    return out

@@ -25,8 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from buzzline.adapters.api import CommandResult, Notice, Status
-from buzzline.adapters.audience import AudienceAdapter, node_health
-from buzzline.adapters.audience_cluster import AUDIENCE_PASSWORD, AUDIENCE_USER, AudienceCluster, ClusterPlan
+from buzzline.adapters.audience import AudienceAdapter
+from buzzline.adapters.audience_cluster import (
+    AUDIENCE_PASSWORD,
+    AUDIENCE_USER,
+    AudienceCluster,
+    ClusterPlan,
+    node_health,
+)
 from buzzline.adapters.runner import AdapterManager
 from buzzline.benchmarks._procs import LineProc
 from buzzline.benchmarks._stats import percentile
