@@ -7,6 +7,7 @@ interface, SDL's dummy video and audio drivers for the viewer window and the sou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections import Counter
 from pathlib import Path
@@ -24,13 +25,22 @@ from tests.adapter_kit import (
     until_ok,
     whole_question,
 )
+from tests.audience_kit import cluster
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # the viewer's window, with no screen here
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")  # the sound adapter's device, with no sound card
 
 
-def settings(kind: str, ports: list[int], tty: Path) -> dict[str, Any]:
-    """Settings with which each built-in kind runs ``ok`` here."""
+def settings(kind: str, ports: list[int], tty: Path, nats: Any = None) -> dict[str, Any]:
+    """Settings with which each built-in kind runs ``ok`` here (``nats``: the audience's cluster)."""
+    if kind == "audience":
+        plan = nats.plan
+        return {
+            "servers": plan.client_urls(),
+            "password": plan.show_password,
+            "replicas": 1,
+            "code": "RECNF2",
+        }
     return {
         "osc": {"preset": "qlcplus", "port": ports[0]},
         "osc-control": {"port": ports[1], "feedback": [f"127.0.0.1:{ports[2]}"]},
@@ -40,7 +50,7 @@ def settings(kind: str, ports: list[int], tty: Path) -> dict[str, Any]:
     }[kind]
 
 
-KINDS = ("osc", "osc-control", "dmx-usbpro", "viewer", "sound")
+KINDS = ("osc", "osc-control", "dmx-usbpro", "viewer", "sound", "audience")
 
 
 def test_every_built_in_kind_is_checked() -> None:
@@ -52,9 +62,11 @@ async def test_reconfigure_twice_holds_no_more(broker: Any, tmp_path: Path, kind
     dev, peer = tmp_path / "ttyDMX", tmp_path / "ttyPeer"
     box = await socat(dev, peer) if kind == "dmx-usbpro" else None
     try:
-        async with host(broker) as svc:
-            await svc.adapters.add(kind, kind, settings(kind, free_udp_ports(3), dev))
-            await reconfigure_twice(svc, kind)
+        with contextlib.ExitStack() as stack:
+            nats = stack.enter_context(cluster(tmp_path, nodes=1)) if kind == "audience" else None
+            async with host(broker) as svc:
+                await svc.adapters.add(kind, kind, settings(kind, free_udp_ports(3), dev, nats))
+                await reconfigure_twice(svc, kind)
     finally:
         if box is not None and box.returncode is None:
             box.terminate()

@@ -128,3 +128,20 @@ async def test_the_console_line_and_the_snapshot_count_what_happened() -> None:
     assert (
         snap["joined"] == 1 and snap["join_url"] == "/audience/?code=ABCD" and snap["nodes"][1]["up"] is False
     )
+
+
+async def test_reconfigure_in_place_keeps_sessions_and_takes_the_new_questions() -> None:
+    a, _ = adapter()
+    book = a.book
+    new = validate_config(
+        AudienceAdapter.CONFIG_SCHEMA, a.config | {"questions": ["X? | *y | z"], "bucket_ms": 500}
+    )
+    await a.reconfigure(new)
+    assert (
+        a.book is book
+        and a.questions == [("X?", ["y", "z"], 0)]
+        and book is not None
+        and book.bucket_us == 500_000
+    )
+    with pytest.raises(ConfigError):
+        await a.reconfigure(a.config | {"questions": ["no choices"]})

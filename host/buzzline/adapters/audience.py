@@ -44,6 +44,8 @@ from buzzline.adapters.audience_rules import (
 REQUEST_RATE = 5.0  # join, time and sync requests per second per connection...
 REQUEST_BURST = 20.0  # ...with a clock sync's burst of exchanges in hand
 HEALTH_EVERY_S = 2.0
+# settings that change where the adapter connects or what signs sessions: a new start
+CONNECTION_SETTINGS = ("servers", "user", "password", "code", "key", "replicas")
 TICK_S = 0.02  # how often the question clock is looked at
 DRAIN_CAP_S = 4.0  # the longest results wait for answers still in the stream
 FETCH_BATCH = 256
@@ -107,10 +109,7 @@ class AudienceAdapter(Adapter):
         self.code = config["code"] or new_code()
         if not valid_code(self.code):
             raise ConfigError("code", f"{self.code!r}: use 4 to 12 of {CODE_ALPHABET}")
-        try:
-            self.questions = [parse_question(line) for line in config["questions"]]
-        except RuleError as e:
-            raise ConfigError("questions", e.reason) from None
+        self.questions = _questions(config)
         key = config["key"].encode() or secrets.token_bytes(32)
         self.book = AudienceBook(SessionSigner(key, self.code), bucket_ms=config["bucket_ms"])
         self.title = str(ctx.view().get("info", {}).get("title", ""))
@@ -164,13 +163,23 @@ class AudienceAdapter(Adapter):
             f"aud.{self.code}.ans.*", durable="show", stream=stream, config=consumer
         )
 
+    async def reconfigure(self, config: dict[str, Any]) -> None:
+        """In place, keeping sessions and scores; a new connection only when where or who changes."""
+        if any(config[k] != self.config[k] for k in CONNECTION_SETTINGS):
+            await self.stop()
+            await self.start(self.ctx, config)
+            return
+        self.questions = _questions(config)
+        if self.book is not None:
+            self.book.bucket_us = config["bucket_ms"] * 1000
+        self.config = config
+
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._notices(), name="audience-notices")
             tg.create_task(self._answers(), name="audience-answers")
             tg.create_task(self._clock(), name="audience-clock")
-            if self.config["monitor"]:
-                tg.create_task(self._health(), name="audience-health")
+            tg.create_task(self._health(), name="audience-health")
 
     async def stop(self) -> None:
         if LIVE.get(self.code) is self:
@@ -380,6 +389,9 @@ class AudienceAdapter(Adapter):
     async def _health(self) -> None:
         names: dict[str, str] = {}  # a node that is down still goes by its name
         while True:
+            if not self.config["monitor"]:
+                await asyncio.sleep(HEALTH_EVERY_S)
+                continue
             rows = await asyncio.to_thread(node_health, list(self.config["monitor"]))
             for row in rows:
                 if row["up"]:
@@ -433,6 +445,13 @@ class AudienceAdapter(Adapter):
         base = self.config.get("join_url") or "/audience/"
         sep = "&" if "?" in base else "?"
         return f"{base}{sep}code={self.code}"
+
+
+def _questions(config: dict[str, Any]) -> list[tuple[str, list[str], int | None]]:
+    try:
+        return [parse_question(line) for line in config["questions"]]
+    except RuleError as e:
+        raise ConfigError("questions", e.reason) from None
 
 
 def _still_running() -> None:
