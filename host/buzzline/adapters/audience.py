@@ -262,7 +262,8 @@ class AudienceAdapter(Adapter):
         deadline = time.monotonic() + DRAIN_CAP_S
         while time.monotonic() < deadline and self._psub is not None:
             try:
-                info = await self._psub.consumer_info()
+                # bounded: while a new stream leader is elected the API may not answer at all
+                info = await asyncio.wait_for(self._psub.consumer_info(), 0.5)
                 if info.num_pending == 0 and info.num_ack_pending == 0:
                     return
             except (nats.errors.Error, TimeoutError):

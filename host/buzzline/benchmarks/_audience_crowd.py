@@ -48,6 +48,7 @@ async def main(cfg: dict[str, Any]) -> None:
     crowd = Crowd(cfg["urls"], cfg["code"], cfg["n"], cfg["user"], cfg["password"], cfg["seed"])
     for m in crowd.members:
         m.think_s = (float(cfg["think"][0]), float(cfg["think"][1]))
+        m.answers = not cfg.get("listen")
     t0 = time.monotonic()
     await crowd.start(batch=200)
     up = time.monotonic() - t0

@@ -26,7 +26,6 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from buzzline.benchmarks._audience_load import audience_load
 from buzzline.benchmarks._procs import LineProc, Workers, broker_rtt
 from buzzline.benchmarks._stats import p50_p99, percentile
 from buzzline.lock_trace import AFTER, MARKS, STAGES
@@ -295,6 +294,8 @@ async def measure(
     workers = Workers()
     log = args.log_path or os.path.join(tmp, "bench.db")
     prof = ["-m", "cProfile", "-o", args.profile_host] if args.profile_host else []
+    from buzzline.benchmarks._audience_load import audience_load  # the NATS client only when asked
+
     stack = contextlib.AsyncExitStack()
     try:
         knobs = ["--lock-after-fsync"] * args.lock_after_fsync + ["--fsync-inline"] * args.fsync_inline

@@ -75,6 +75,7 @@ class AudienceMember:
         self.open: dict[str, Any] | None = None
         self.answering: set[int] = set()
         self.tasks: set[asyncio.Task[None]] = set()
+        self.answers = True  # False: a listener, which only measures what reaches it
 
     def choose(self, q: dict[str, Any]) -> int:
         return self.rng.randrange(len(q["choices"]))
@@ -157,7 +158,7 @@ class AudienceMember:
 
     async def _answer(self, q: dict[str, Any]) -> None:
         qid = q["q"]
-        if qid in self.answering or qid in self.stats.acked:
+        if not self.answers or qid in self.answering or qid in self.stats.acked:
             return
         self.answering.add(qid)
         try:
