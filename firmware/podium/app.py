@@ -20,7 +20,7 @@ from podium.config import (
 )
 from podium.lights import Lights
 from podium.mqtt import MQTTClient
-from podium.wire import UpWriter
+from podium.wire import UpWriter, hello_tail, presence
 
 # Records for what is sent while armed, encoded without allocation by podium.wire:
 # [kind, pt, ep, cs or rssi, fp or rst, np, seq], recycled once the broker acknowledged them.
@@ -144,16 +144,11 @@ class Podium:
     # -- upstream ------------------------------------------------------------------------
     def _make_wire(self) -> UpWriter:
         # hello's fields after pt are fixed for a boot (until a selftest measures a new cap)
-        hello = {"t": "hello", "id": self.pid, "b": self.boot, "seq": 0, "pt": 0, "hw": self.board.hw}
-        hello["board"] = self.board.name
-        hello["fw"] = FW_VERSION
-        if self.cap is not None:
-            hello["cap"] = self.cap
-        wire = codec.encode(hello)
-        return UpWriter(self.pid, self.boot, wire[wire.find(b',"hw":') :])
+        tail = hello_tail(self.board.hw, self.board.name, FW_VERSION, self.cap)
+        return UpWriter(self.pid, self.boot, tail)
 
     def _presence(self, state: str) -> bytes:
-        return codec.encode({"t": "presence", "id": self.pid, "state": state, "b": self.boot})
+        return presence(self.pid, self.boot, state)
 
     @property
     def mem_errors(self) -> int:

@@ -57,56 +57,15 @@ _U53 = 0x1FFFFFFFFFFFFF  # the largest integer every JSON reader keeps exact
 _PATTERNS = ("off", "idle", "armed", "winner", "locked", "false", "offline", "identify", "solid", "blink")
 
 # name, type, required, lo, hi.  Order is the wire order used by encode().
-_UP = (("id", _ID, 1, 0, 0), ("b", _INT, 1, 0, _U31), ("seq", _INT, 1, 0, _U53))
 _CMD = (("cs", _INT, 1, 0, _U53),)
 KINDS: dict = {
-    # podium -> host on .../podium/ID/up (QoS 1, in order)
-    "hello": _UP
-    + (
-        ("pt", _INT, 1, 0, _U53),
-        ("hw", _STR, 1, 1, 32),
-        ("board", _STR, 1, 1, 16),
-        ("fw", _STR, 1, 1, 16),
-        ("cap", _INTS, 0, 2, 2),  # capture bound [p99_us, max_us] from the podium's selftest
-    ),
-    "hb": _UP
-    + (
-        ("pt", _INT, 1, 0, _U53),
-        ("ep", _INT, 0, 0, _U53),
-        ("rssi", _INT, 0, -127, 0),
-        ("batt", _INT, 0, 0, 20000),
-        ("rst", _INT, 0, 0, _U31),  # podium tasks restarted since boot (absent: none)
-    ),
-    "buzz": _UP + (("pt", _INT, 1, 0, _U53), ("ep", _INT, 1, 0, _U53)),
-    # fp/np: the earliest press time and the number of presses in epoch ep (end-to-end check)
-    "ack": _UP
-    + (
-        ("pt", _INT, 1, 0, _U53),
-        ("cs", _INT, 1, 0, _U53),
-        ("ep", _INT, 0, 0, _U53),
-        ("fp", _INT, 0, 0, _U53),
-        ("np", _INT, 0, 0, _U31),
-    ),
-    "fault": _UP
-    + (
-        ("pt", _INT, 1, 0, _U53),
-        ("code", _ENUM, 1, ("stuck", "chatter", "cleared"), 0),
-        ("n", _INT, 0, 0, _U31),
-    ),
     # retained presence, podium (with a last will) and host alike
     "presence": (
         ("id", _ID, 1, 0, 0),
         ("state", _ENUM, 1, ("online", "offline"), 0),
         ("b", _INT, 0, 0, _U31),
     ),
-    # clock sync, QoS 0: request podium -> host, reply host -> podium
-    "sync": (
-        ("id", _ID, 1, 0, 0),
-        ("b", _INT, 1, 0, _U31),
-        ("n", _INT, 1, 0, _U31),
-        ("t1", _INT, 1, 0, _U53),
-        ("prev", _INTS, 0, 5, 5),
-    ),
+    # clock sync, QoS 0: the reply host -> podium (the request, sync, is in upstream.py)
     "syncr": (
         ("id", _ID, 1, 0, 0),
         ("n", _INT, 1, 0, _U31),
@@ -135,7 +94,8 @@ KINDS: dict = {
         ("deb", _INT, 1, 1, 200),
         ("hb", _INT, 1, 50, 60000),
     ),
-    # state, event and reject (host -> viewers, adapters, anyone) are in buzzline_protocol.viewer
+    # what podiums send (hello, hb, buzz, ack, fault, sync) is in buzzline_protocol.upstream;
+    # state, event and reject (host -> viewers, adapters, anyone) in buzzline_protocol.viewer
 }
 
 
