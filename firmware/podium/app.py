@@ -7,17 +7,10 @@ from time import ticks_add, ticks_diff, ticks_ms, ticks_us
 
 from buzzline_protocol import codec, topics
 
-from podium import FW_VERSION, make_room
-from podium.board import load as load_board
+from podium import FW_VERSION, drop, make_room
 from podium.button import Button
 from podium.clock import PodiumClock
-from podium.config import (
-    CAPTURE_FILE,
-    ConfigError,
-    PodiumSettings,
-    load_capture,
-    load_local,
-)
+from podium.config import PodiumSettings
 from podium.lights import Lights
 from podium.mqtt import MQTTClient
 from podium.wire import UpWriter, hello_tail, presence
@@ -54,12 +47,14 @@ class Podium:
 
     def __init__(self, local: dict, board=None) -> None:
         make_room()
+        from podium import startup  # start-up code: main() drops it once the Podium is built
+
         self.local = local
-        self.board = board if board is not None else load_board(local)
+        self.board = board if board is not None else startup.load_board(local)
         self.board.app = self
         pid = local.get("id") or self.board.unique_id()
         if not codec.valid_id(pid):
-            raise ConfigError("podium id must be 1-32 of [a-z0-9_-]")
+            raise startup.ConfigError("podium id must be 1-32 of [a-z0-9_-]")
         self.pid = pid
         studio = local["studio"]
         self.boot = int.from_bytes(urandom(4), "big") & 0x7FFFFFFF
@@ -107,7 +102,7 @@ class Podium:
         self._prev: list[int] | None = None
         self._last_sync = ticks_ms()
         self._stop = asyncio.Event()
-        self.cap = load_capture(self.board.state_dir + "/" + CAPTURE_FILE)  # [p99_us, max_us] or None
+        self.cap = startup.load_capture(self.board.state_dir)  # [p99_us, max_us] or None
         self._wire = self._make_wire()
         self._online = self._presence("online")
         self._selftest_task: asyncio.Task | None = None
@@ -489,10 +484,13 @@ class Podium:
 
 
 def main(path: str = "podium.json") -> None:
+    from podium import startup
+
     try:
-        local = load_local(path)
-        podium = Podium(local)
-    except (ConfigError, ValueError) as e:
+        podium = Podium(startup.load_local(path))
+    except ValueError as e:  # startup.ConfigError, or a bad value in podium.json
         print("podium: cannot start:", str(e))
         raise SystemExit(2)
+    startup = None  # type: ignore[assignment]  # the last reference: drop() frees its code
+    drop("startup")
     asyncio.run(podium.run())
