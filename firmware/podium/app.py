@@ -5,7 +5,10 @@ import gc
 from os import urandom
 from time import ticks_add, ticks_diff, ticks_ms, ticks_us
 
-from buzzline_protocol import codec, topics
+# The codec's decoding half: the podium writes what it sends with podium.wire, so the encoder
+# (buzzline_protocol.codec) never comes onto its heap.
+from buzzline_protocol import messages as codec
+from buzzline_protocol import topics
 
 from podium import FW_VERSION, drop, make_room
 from podium.button import Button
