@@ -314,7 +314,8 @@ def test_armed_encoders_match_the_codec_under_micropython(micropython: str) -> N
 import sys
 sys.path.insert(0, "firmware"); sys.path.insert(0, "protocol")
 from buzzline_protocol import codec, upstream
-from podium.wire import UpWriter, hello_tail, presence
+from podium.startup import hello_tail, presence
+from podium.wire import UpWriter
 buf = bytearray(300)
 bad = 0
 for pid, boot in (("p1", 0), ("a" * 32, 2147483647)):

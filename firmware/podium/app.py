@@ -16,7 +16,7 @@ from podium.clock import PodiumClock
 from podium.config import PodiumSettings
 from podium.lights import Lights
 from podium.mqtt import MQTTClient
-from podium.wire import UpWriter, hello_tail, presence
+from podium.wire import UpWriter
 
 # Records for what is sent while armed, encoded without allocation by podium.wire:
 # [kind, pt, ep, cs or rssi, fp or rst, np, seq], recycled once the broker acknowledged them.
@@ -142,11 +142,15 @@ class Podium:
     # -- upstream ------------------------------------------------------------------------
     def _make_wire(self) -> UpWriter:
         # hello's fields after pt are fixed for a boot (until a selftest measures a new cap)
-        tail = hello_tail(self.board.hw, self.board.name, FW_VERSION, self.cap)
+        from podium import startup
+
+        tail = startup.hello_tail(self.board.hw, self.board.name, FW_VERSION, self.cap)
         return UpWriter(self.pid, self.boot, tail)
 
     def _presence(self, state: str) -> bytes:
-        return presence(self.pid, self.boot, state)
+        from podium import startup  # at start-up, and once more at a clean stop
+
+        return startup.presence(self.pid, self.boot, state)
 
     @property
     def mem_errors(self) -> int:

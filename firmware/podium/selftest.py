@@ -118,5 +118,6 @@ async def run(app, n: int) -> None:
     except OSError as e:
         print("selftest: cannot store the result", repr(e))
     app._wire = app._make_wire()
+    drop("startup")  # _make_wire loaded it
     app.mqtt.publish(app.t_up, app._record(_K_HELLO, app._now_watermark(), 0, 0), 1, False, True)
     print("selftest: capture bound p99", app.cap[0], "max", app.cap[1], "us, stored, announced")

@@ -1,6 +1,7 @@
 # Start-up only: read the local config (podium.json), load the board profile, read the stored
-# capture bound. podium.app.main uses it to build the Podium, then drops it (podium.drop): none
-# of this code stays on the heap once the podium runs.
+# capture bound, make the messages fixed for a boot (presence, hello's tail). podium.app.main
+# uses it to build the Podium, then drops it (podium.drop): none of this code stays on the heap
+# once the podium runs (the selftest and a clean stop load it again for a moment).
 import json
 
 from podium.config import CAPTURE_FILE
@@ -66,3 +67,31 @@ def load_capture(state_dir: str):
         if isinstance(p99, int) and isinstance(top, int) and 0 <= p99 <= top:
             return cap
     return None
+
+
+def _text(s: str) -> str:
+    # a JSON string as the codec writes it: quote, backslash and control characters escaped
+    out = '"'
+    for c in s:
+        if c == '"' or c == "\\":
+            out += "\\" + c
+        elif c < " ":
+            h = hex(ord(c))[2:]
+            out += "\\u" + "0" * (4 - len(h)) + h
+        else:
+            out += c
+    return out + '"'
+
+
+def presence(pid: str, boot: int, state: str) -> bytes:
+    return (
+        '{"v":1,"t":"presence","id":"' + pid + '","state":"' + state + '","b":' + str(boot) + "}"
+    ).encode()
+
+
+def hello_tail(hw: str, board: str, fw: str, cap) -> bytes:
+    """What follows pt in this boot's hello: hw, board, fw and the stored capture bound."""
+    t = ',"hw":' + _text(hw) + ',"board":' + _text(board) + ',"fw":' + _text(fw)
+    if cap is not None:
+        t += ',"cap":[' + str(cap[0]) + "," + str(cap[1]) + "]"
+    return (t + "}").encode()

@@ -1,8 +1,8 @@
 # Allocation-free encoders for everything a podium sends while it runs (hb, buzz, ack, hello,
 # sync, fault): they write into a caller's bytearray exactly the bytes codec.encode would
 # produce for the same message (the firmware tests compare both under MicroPython). The
-# presence messages and hello's constant tail are made once at boot, here too: a podium never
-# encodes through the codec, so the tables of what it sends stay off its heap.
+# presence messages and hello's constant tail are made once, at start-up (podium.startup): a
+# podium never encodes through the codec, so the tables of what it sends stay off its heap.
 from micropython import const
 
 MAX = const(224)  # hb, buzz, ack with a 32-character id and U53 fields fit this (hello: longer)
@@ -27,34 +27,6 @@ _STR_END = b'"}'
 def _head(kind: str, pid: str, boot: int) -> bytes:
     # Field order is the codec's wire order: v, t, id, b, seq, then the kind's own fields.
     return ('{"v":1,"t":"' + kind + '","id":"' + pid + '","b":' + str(boot)).encode()
-
-
-def _text(s: str) -> str:
-    # a JSON string as the codec writes it: quote, backslash and control characters escaped
-    out = '"'
-    for c in s:
-        if c == '"' or c == "\\":
-            out += "\\" + c
-        elif c < " ":
-            h = hex(ord(c))[2:]
-            out += "\\u" + "0" * (4 - len(h)) + h
-        else:
-            out += c
-    return out + '"'
-
-
-def presence(pid: str, boot: int, state: str) -> bytes:
-    return (
-        '{"v":1,"t":"presence","id":"' + pid + '","state":"' + state + '","b":' + str(boot) + "}"
-    ).encode()
-
-
-def hello_tail(hw: str, board: str, fw: str, cap) -> bytes:
-    """What follows pt in this boot's hello: hw, board, fw and the stored capture bound."""
-    t = ',"hw":' + _text(hw) + ',"board":' + _text(board) + ',"fw":' + _text(fw)
-    if cap is not None:
-        t += ',"cap":[' + str(cap[0]) + "," + str(cap[1]) + "]"
-    return (t + "}").encode()
 
 
 def put(buf, i: int, b: bytes) -> int:
@@ -91,7 +63,7 @@ class UpWriter:
         self._hello = _head("hello", pid, boot)
         self._sync = _head("sync", pid, boot)
         self._fault = _head("fault", pid, boot)
-        # what follows pt in this boot's hello (hw, board, fw, cap): hello_tail() below
+        # what follows pt in this boot's hello (hw, board, fw, cap): startup.hello_tail()
         self._hello_tail = hello_tail
 
     def hello(self, buf, off: int, seq: int, pt: int) -> int:
