@@ -9,10 +9,10 @@
 #   wifi down | wifi up          -> "ok"            (while down the link cannot come back)
 #   kill N                       -> "ok"            (cancels the app's task N: 0 link, 3 lights)
 #   quit                         -> stops the podium
-# Fakes live only here, in the hardware layer.
+# Fakes live only here, in the hardware layer (the text commands and the selftest's fake jumper
+# in unix_harness.py, loaded when first used).
 import asyncio
 import gc
-from time import ticks_diff, ticks_us
 
 from podium import early_buffer
 from podium.wire import put, put_int
@@ -43,29 +43,6 @@ class FakePin:
         self._level = level
         if changed and self._handler is not None:
             self._handler(self)
-
-
-class FakeJumper:
-    """The selftest output wired to the fake button pin. Each change waits an injected delay
-    first (busy, as a GC pass or a flash write holds the interpreter), then drives the pin, so
-    the selftest measures a known distribution: local config "selftest_inject_us" =
-    [base, tail, every]: every `every`-th edge waits `tail` µs, the others `base` µs."""
-
-    def __init__(self, pin: FakePin, inject) -> None:
-        self._pin = pin
-        self._base, self._tail, self._every = inject if inject else (0, 0, 1)
-        self._i = 0
-
-    def value(self, v=None):
-        if v is None:
-            return self._pin.value()
-        self._i += 1
-        d = self._tail if self._i % self._every == 0 else self._base
-        t0 = ticks_us()
-        while ticks_diff(ticks_us(), t0) < d:
-            pass
-        self._pin.drive(1 if v else 0)
-        return None
 
 
 class FakeLight:
@@ -108,7 +85,9 @@ class UnixBoard:
     def attach_button(self, handler) -> None:
         self.button_pin.irq(handler=handler)
 
-    def selftest_output(self) -> FakeJumper:
+    def selftest_output(self):
+        from podium.board.unix_harness import FakeJumper  # the selftest's only
+
         return FakeJumper(self.button_pin, self.local.get("selftest_inject_us"))
 
     async def net_up(self) -> None:
@@ -234,66 +213,11 @@ class UnixBoard:
         return b
 
     def command(self, line: str) -> str:
-        words = line.split()
-        if not words:
-            return "error empty command"
-        cmd = words[0]
-        app = self.app
-        if cmd == "press":
-            self.button_pin.drive(0)
-        elif cmd == "release":
-            self.button_pin.drive(1)
-        elif cmd == "bounce":
-            try:
-                n = int(words[1])
-            except (IndexError, ValueError):
-                return "error bounce needs a count"
-            for _ in range(n):
-                self.button_pin.drive(1 - self.button_pin.value())
-        elif cmd == "wifi" and len(words) == 2 and words[1] in ("up", "down"):
-            if words[1] == "up":
-                self._wifi.set()
-            else:
-                self._wifi.clear()
-        elif cmd == "light?":
-            pat, col = app.lights.current()
-            r, g, b = self.light.rgb
-            return "%s %s %d,%d,%d" % (pat, col, r, g, b)
-        elif cmd == "heap?":
-            return "%d %d" % (app.heap_peak, app.heap_live)
-        elif cmd == "mem?":
-            return (
-                "arm_free=%d arm_free_min=%d poll_max=%d armed_max=%d forced=%d memerr=%d memsite=%d collects=%d"
-                % (
-                    app.heap_free_at_arm,
-                    app.heap_free_at_arm_min,
-                    self.poll_max,
-                    app.armed_alloc_max,
-                    app.gc_forced,
-                    app.mem_errors,
-                    app.mqtt.mem_site,
-                    app.armed_collects,
-                )
-            )
-        elif cmd == "state?":
-            return "up=%d armed=%d ep=%d seq=%d drops=%d pending=%d faults=%d b=%d" % (
-                1 if app.mqtt.up else 0,
-                1 if app.armed else 0,
-                app.epoch,
-                app.seq,
-                app.mqtt.drops,
-                app.mqtt.pending(),
-                app.faults,
-                app.boot,
-            )
-        elif cmd == "kill" and len(words) == 2 and words[1].isdigit() and int(words[1]) < len(app._tasks):
-            app._tasks[int(words[1])].cancel()  # a dead task, for the supervisor to restart
-        elif cmd == "quit":
-            app.stop()
-            return "bye"
-        else:
-            return "error unknown command " + cmd[:20]
-        return "ok"
+        # The text commands live in unix_harness, loaded at the first one: a unix podium that
+        # is only pressed and watched (the benchmark, until its end) carries the fast path only.
+        from podium.board.unix_harness import command
+
+        return command(self, line)
 
     def deinit(self) -> None:
         self.button_pin.irq(handler=None)

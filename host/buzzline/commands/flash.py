@@ -51,13 +51,14 @@ def firmware_sources(board: str) -> list[tuple[Path, str]]:
         raise FlashError(f"unknown board {board!r}, expected one of {', '.join(BOARDS)}")
     if not (FIRMWARE_DIR / "podium").is_dir() or not (PROTOCOL_DIR / "buzzline_protocol").is_dir():
         raise FlashError(f"firmware sources not found under {ROOT} (run from a Buzzline checkout)")
-    other_boards = {f"{b}.py" for b in BOARDS if b != board}
+    # a board's own files: board/<name>.py and board/<name>_*.py (e.g. unix_harness.py)
+    other_boards = {b for b in BOARDS if b != board}
     out: list[tuple[Path, str]] = []
     for base, pkg in ((FIRMWARE_DIR, "podium"), (PROTOCOL_DIR, "buzzline_protocol")):
         for src in sorted((base / pkg).rglob("*.py")):
             rel = src.relative_to(base)
             # Only this board's profile: the others import modules the board does not have.
-            if rel.parent.name == "board" and rel.name in other_boards:
+            if rel.parent.name == "board" and rel.stem.split("_")[0] in other_boards:
                 continue
             out.append((src, "/lib/" + rel.as_posix()))
     out.append((FIRMWARE_DIR / "main.py", "/main.py"))
