@@ -4,10 +4,14 @@
 # The steady state allocates (almost) nothing, so it can run with the GC off while armed:
 # publishes are written straight to the socket from a preallocated packet buffer when nothing
 # is queued ahead, queue entries are recycled, and packets are read into a preallocated buffer.
+# The socket is its own, not an asyncio Stream: open_connection, the Stream and wait_for_ms
+# would bring two more asyncio modules onto the heap (2.5 KB) for what a few lines do here.
 # (Over 400 lines on purpose: the allocation-free send and receive paths share the entry
 # layout and the buffers, and are easier to audit for allocation side by side.)
 import asyncio
 import gc
+import select
+import socket
 import struct
 from asyncio import core  # type: ignore[attr-defined]
 from random import getrandbits
@@ -47,6 +51,7 @@ _E_KEEP = const(4)
 _E_PID = const(6)
 _E_SENT = const(7)
 _PING = b"\xc0\x00"
+_EINPROGRESS = const(115)  # a non-blocking connect under way (errno; lwIP uses the same number)
 
 
 class MQTTError(Exception):
@@ -137,8 +142,8 @@ class MQTTClient:
         self._pid = 0
         self._wake = asyncio.Event()
         self._dead = False
-        self._reader = None
-        self._writer = None
+        self._sock: socket.socket | None = None  # the connection's socket, non-blocking
+        self._out = b""  # what the socket did not take at once, for _drain
         self._last_tx = ticks_ms()
         self._last_rx = ticks_ms()
         self._tx = early_buffer(_TX)
@@ -244,32 +249,32 @@ class MQTTClient:
         was_up = self.up
         self.up = False
         self._dead = True
-        if self._writer is not None:
+        if self._sock is not None:
             try:
-                self._writer.close()
+                self._sock.close()  # closed for real: a board has few sockets to leak
             except Exception:
                 pass
-        self._writer = None
-        self._reader = None
+        self._sock = None
+        self._out = b""
         if was_up and self.on_down is not None:
             self.on_down()
 
     def _emit(self, data, off: int, n: int) -> None:
-        """Write data[off:off + n] to the socket now; what the socket cannot take waits in the
-        stream's buffer for the send loop's drain. Never raises: a failure marks the link dead."""
-        w = self._writer
-        if w is None:
+        """Write data[off:off + n] to the socket now; what the socket cannot take waits in
+        self._out for the send loop's drain. Never raises: a failure marks the link dead."""
+        s = self._sock
+        if s is None:
             self._dead = True
             return
         try:
             done = 0
-            if not w.out_buf:
-                ret = w.s.write(data, off, n)
+            if not self._out:
+                ret = s.write(data, off, n)  # type: ignore[call-arg]  # stream write(buf, off, n)
                 if ret == n:
                     self._last_tx = ticks_ms()
                     return
                 done = ret or 0
-            w.out_buf += bytes(memoryview(data)[off + done : off + n])
+            self._out += bytes(memoryview(data)[off + done : off + n])
             self._last_tx = ticks_ms()
             self._wake.set()
         except MemoryError:
@@ -281,24 +286,56 @@ class MQTTClient:
             self._dead = True
             self._wake.set()
 
+    async def _drain(self):
+        # Writes what waits in self._out as the socket takes it; whatever _emit appends
+        # meanwhile goes out too, in order (the slice taken is only what was written).
+        s = self._sock
+        while self._out and s is not None and s is self._sock:
+            yield core._io_queue.queue_write(s)
+            if s is not self._sock:
+                break  # closed meanwhile
+            n = s.write(self._out)
+            if n:
+                self._out = self._out[n:]
+                self._last_tx = ticks_ms()
+
     async def _send(self, data: bytes) -> None:
-        if self._writer is None:
+        if self._sock is None:
             raise MQTTError("not connected")
         self._emit(data, 0, len(data))
         if self._dead:
             raise MQTTError("write failed")
-        if self._writer.out_buf:
-            await self._writer.drain()
+        if self._out:
+            await self._drain()
+
+    async def _open(self, host: str, port: int) -> socket.socket:
+        """Connect a non-blocking socket, waiting at most CONNECT_TIMEOUT_MS."""
+        ai = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]  # blocking, as asyncio's is
+        s = socket.socket(ai[0], ai[1], ai[2])
+        self._sock = s
+        s.setblocking(False)
+        try:
+            s.connect(ai[-1])
+        except OSError as e:
+            if e.errno != _EINPROGRESS:
+                raise
+        # Writable: connected, or refused (the first read or write says which).
+        poll = select.poll()
+        poll.register(s, select.POLLOUT)
+        t0 = ticks_ms()
+        while not poll.poll(0):
+            if ticks_diff(ticks_ms(), t0) > self.CONNECT_TIMEOUT_MS:
+                raise MQTTError("connect timed out")
+            await asyncio.sleep_ms(5)
+        return s
 
     async def _connect(self) -> None:
         self._dead = False
-        self._reader, self._writer = await asyncio.wait_for_ms(
-            asyncio.open_connection(self.host, self.port), self.CONNECT_TIMEOUT_MS
-        )
+        s = await self._open(self.host, self.port)
         try:
             # IPPROTO_TCP, TCP_NODELAY: a buzz must not wait behind Nagle's algorithm for the
             # broker to acknowledge the previous segment (numbers: not every port names them).
-            self._writer.s.setsockopt(6, 1, 1)
+            s.setsockopt(6, 1, 1)
         except Exception:
             pass
         flags = 0x02  # clean session: our own queue carries unacknowledged messages
@@ -316,7 +353,7 @@ class MQTTClient:
         body = _str("MQTT") + bytes([4, flags]) + struct.pack("!H", self.keepalive) + payload
         await self._send(_packet(_CONNECT, body))
         self._reset_parser()
-        await asyncio.wait_for_ms(self._read_until_connack(), self.CONNECT_TIMEOUT_MS)
+        await self._read_until_connack()
         rc = self._connack
         if rc:
             why = _CONNACK_REASONS[rc] if rc < len(_CONNACK_REASONS) else str(rc)
@@ -544,15 +581,18 @@ class MQTTClient:
                 self.mem_errors += 1
                 self.mem_site = 7
 
-    async def _read_until_connack(self):
-        r = self._reader
-        if r is None:
+    async def _read_until_connack(self) -> None:
+        # Polled (a connect is rare): the deadline needs no timer task.
+        s = self._sock
+        if s is None:
             raise MQTTError("not connected")
-        s = r.s
+        t0 = ticks_ms()
         while self._connack < 0:
-            yield core._io_queue.queue_read(s)
             n = s.readinto(self._chunk)
             if n is None:
+                if ticks_diff(ticks_ms(), t0) > self.CONNECT_TIMEOUT_MS:
+                    raise MQTTError("no CONNACK")
+                await asyncio.sleep_ms(2)
                 continue
             if not n:
                 raise MQTTError("connection closed")
@@ -560,10 +600,9 @@ class MQTTClient:
 
     async def _read_loop(self):
         try:
-            r = self._reader
-            if r is None:
+            s = self._sock
+            if s is None:
                 raise MQTTError("not connected")
-            s = r.s
             while True:
                 n = s.readinto(self._chunk)
                 if n is None:
@@ -592,9 +631,8 @@ class MQTTClient:
         ka = self.keepalive * 1000
         while not self._dead:
             self._flush()
-            w = self._writer
-            if w is not None and w.out_buf:
-                await w.drain()
+            if self._out:
+                await self._drain()
             now = ticks_ms()
             if self._inflight and ticks_diff(now, self._inflight[0][_E_SENT]) > self.ACK_TIMEOUT_MS:
                 raise MQTTError("no PUBACK")

@@ -13,6 +13,8 @@
 # in unix_harness.py, loaded when first used).
 import asyncio
 import gc
+import socket
+from asyncio import core
 
 from podium import early_buffer
 from podium.wire import put, put_int
@@ -106,21 +108,28 @@ class UnixBoard:
     def tasks(self) -> list:
         return [self._serve()]
 
-    async def _serve(self) -> None:
-        # MicroPython's asyncio server does not expose its socket, so the port is configured.
+    async def _serve(self):
+        # A plain listening socket, as the link uses its own (asyncio's server would load its
+        # stream module for this alone); the port is configured.
         port = self.harness_port
         if not port:
             raise ValueError("the unix profile needs a harness_port in its local config")
-        await asyncio.start_server(self._client, "127.0.0.1", port)
+        ls = socket.socket()
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind(socket.getaddrinfo("127.0.0.1", port)[0][-1])
+        ls.listen(2)
+        ls.setblocking(False)
         print("harness 127.0.0.1", port)
         while True:
-            await asyncio.sleep(3600)
+            yield core._io_queue.queue_read(ls)
+            s, _ = ls.accept()
+            s.setblocking(False)
+            asyncio.create_task(self._client(s))  # noqa: RUF006  (the scheduler holds it)
 
-    async def _client(self, reader, writer) -> None:
+    async def _client(self, s) -> None:
         # Polled, not awaited on the I/O queue, and answered from preallocated buffers: a test
         # polls the light every millisecond while the podium is armed with the GC off, and the
         # harness must not be what fills the heap. press/release/light? allocate nothing.
-        s = reader.s
         line = self._line
         n = 0
         try:
@@ -148,7 +157,7 @@ class UnixBoard:
                         text = self.command(bytes(line[:n]).decode().strip())
                         s.write((text + "\n").encode())
                         if text == "bye":
-                            writer.close()
+                            s.close()
                             return
                     else:
                         s.write(self._out, reply)
@@ -156,7 +165,7 @@ class UnixBoard:
                     self._mark = gc.mem_alloc() if self.app.armed else -1
         except Exception as e:
             print("harness:", repr(e))
-        writer.close()
+        s.close()
 
     def _is(self, n: int, word: bytes) -> bool:
         if n != len(word):
