@@ -25,10 +25,13 @@ def make_room() -> None:
 
 
 def drop(name: str) -> None:
-    """Forget podium.<name>, a module loaded for one job (start-up, the selftest): with it out of
-    sys.modules and out of this package's namespace, its code leaves the heap at the next
-    collection."""
+    """Forget a module loaded for one job (podium.startup, podium.selftest, the topic builders):
+    with it out of sys.modules and off its package, its code leaves the heap at the next
+    collection (its names stay interned)."""
     import sys
 
-    sys.modules.pop("podium." + name, None)
-    globals().pop(name, None)
+    sys.modules.pop(name, None)
+    pkg, _, leaf = name.rpartition(".")
+    parent = sys.modules.get(pkg)
+    if parent is not None and hasattr(parent, leaf):
+        delattr(parent, leaf)

@@ -111,13 +111,13 @@ async def run(app, n: int) -> None:
     finally:
         app._sync_flood = 0
         app.lights.set("idle")
-        drop("selftest")  # not resident once done
+        drop("podium.selftest")  # not resident once done
     app.cap = [min(hist_pct(total, 99), top), top]
     try:
         save_json(app.board.state_dir + "/" + CAPTURE_FILE, {"cap": app.cap, "n": n, "fw": FW_VERSION})
     except OSError as e:
         print("selftest: cannot store the result", repr(e))
     app._wire = app._make_wire()
-    drop("startup")  # _make_wire loaded it
+    drop("podium.startup")  # _make_wire loaded it
     app.mqtt.publish(app.t_up, app._record(_K_HELLO, app._now_watermark(), 0, 0), 1, False, True)
     print("selftest: capture bound p99", app.cap[0], "max", app.cap[1], "us, stored, announced")
