@@ -10,35 +10,23 @@
 # layout and the buffers, and are easier to audit for allocation side by side.)
 import asyncio
 import gc
-import select
 import socket
-import struct
 from asyncio import core  # type: ignore[attr-defined]
 from random import getrandbits
 from time import ticks_diff, ticks_ms
 
 from micropython import const
 
-from podium import early_buffer
+from podium import drop, early_buffer
 
-_CONNECT = const(0x10)
 _CONNACK = const(0x20)
 _PUBLISH = const(0x30)
 _PUBACK = const(0x40)
-_SUBSCRIBE = const(0x82)
 _SUBACK = const(0x90)
 _PINGREQ = const(0xC0)
 _PINGRESP = const(0xD0)
 _DISCONNECT = const(0xE0)
 
-_CONNACK_REASONS = (
-    "",
-    "bad protocol",
-    "id rejected",
-    "server unavailable",
-    "bad credentials",
-    "not authorised",
-)
 # outbound packet buffer: header, topic (84 at most) and a record (the longest, a hello, 251)
 _TX = const(384)
 _CHUNK = const(128)  # bytes read from the socket at once
@@ -51,28 +39,10 @@ _E_KEEP = const(4)
 _E_PID = const(6)
 _E_SENT = const(7)
 _PING = b"\xc0\x00"
-_EINPROGRESS = const(115)  # a non-blocking connect under way (errno; lwIP uses the same number)
 
 
 class MQTTError(Exception):
     pass
-
-
-def _str(s) -> bytes:
-    b = s.encode() if isinstance(s, str) else bytes(s)
-    return struct.pack("!H", len(b)) + b
-
-
-def _packet(first: int, body: bytes) -> bytes:
-    n = len(body)
-    hdr = bytearray([first])
-    while True:
-        d = n & 0x7F
-        n >>= 7
-        hdr.append(d | 0x80 if n else d)
-        if not n:
-            break
-    return bytes(hdr) + body
 
 
 class MQTTClient:
@@ -308,61 +278,16 @@ class MQTTClient:
         if self._out:
             await self._drain()
 
-    async def _open(self, host: str, port: int) -> socket.socket:
-        """Connect a non-blocking socket, waiting at most CONNECT_TIMEOUT_MS."""
-        ai = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]  # blocking, as asyncio's is
-        s = socket.socket(ai[0], ai[1], ai[2])
-        self._sock = s
-        s.setblocking(False)
-        try:
-            s.connect(ai[-1])
-        except OSError as e:
-            if e.errno != _EINPROGRESS:
-                raise
-        # Writable: connected, or refused (the first read or write says which).
-        poll = select.poll()
-        poll.register(s, select.POLLOUT)
-        t0 = ticks_ms()
-        while not poll.poll(0):
-            if ticks_diff(ticks_ms(), t0) > self.CONNECT_TIMEOUT_MS:
-                raise MQTTError("connect timed out")
-            await asyncio.sleep_ms(5)
-        return s
-
     async def _connect(self) -> None:
         self._dead = False
-        s = await self._open(self.host, self.port)
-        try:
-            # IPPROTO_TCP, TCP_NODELAY: a buzz must not wait behind Nagle's algorithm for the
-            # broker to acknowledge the previous segment (numbers: not every port names them).
-            s.setsockopt(6, 1, 1)
-        except Exception:
-            pass
-        flags = 0x02  # clean session: our own queue carries unacknowledged messages
-        payload = _str(self.client_id)
-        if self.will is not None:
-            topic, msg, qos, retain = self.will
-            flags |= 0x04 | (qos << 3) | (0x20 if retain else 0)
-            payload += _str(topic) + _str(msg)
-        if self.user:
-            flags |= 0x80
-            payload += _str(self.user)
-            if self.password:
-                flags |= 0x40
-                payload += _str(self.password)
-        body = _str("MQTT") + bytes([4, flags]) + struct.pack("!H", self.keepalive) + payload
-        await self._send(_packet(_CONNECT, body))
-        self._reset_parser()
-        await self._read_until_connack()
-        rc = self._connack
-        if rc:
-            why = _CONNACK_REASONS[rc] if rc < len(_CONNACK_REASONS) else str(rc)
-            raise MQTTError("connection refused: " + why)
-        if self.subs:
-            sb = struct.pack("!H", self._next_pid())
-            for topic, qos in self.subs:
-                sb += _str(topic) + bytes([qos])
-            await self._send(_packet(_SUBSCRIBE, sb))
+        # The session's opening (socket, CONNECT, CONNACK, SUBSCRIBE) is loaded for each
+        # connect and dropped after it: between outages a podium does not carry it.
+        from podium import mqtt_open
+
+        opening = mqtt_open.open_session(self)
+        del mqtt_open
+        drop("podium.mqtt_open")  # the coroutine holds what it needs until it ends
+        await opening
         self.connects += 1
         self.up = True
         self._last_rx = ticks_ms()
@@ -580,23 +505,6 @@ class MQTTClient:
             except MemoryError:
                 self.mem_errors += 1
                 self.mem_site = 7
-
-    async def _read_until_connack(self) -> None:
-        # Polled (a connect is rare): the deadline needs no timer task.
-        s = self._sock
-        if s is None:
-            raise MQTTError("not connected")
-        t0 = ticks_ms()
-        while self._connack < 0:
-            n = s.readinto(self._chunk)
-            if n is None:
-                if ticks_diff(ticks_ms(), t0) > self.CONNECT_TIMEOUT_MS:
-                    raise MQTTError("no CONNACK")
-                await asyncio.sleep_ms(2)
-                continue
-            if not n:
-                raise MQTTError("connection closed")
-            self._feed(n)
 
     async def _read_loop(self):
         try:
