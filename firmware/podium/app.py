@@ -48,14 +48,18 @@ class Podium:
     RECENT_CS = 16  # command sequence numbers remembered to drop QoS 1 duplicates
 
     def __init__(self, local: dict, board=None) -> None:
-        make_room()
         # start-up code: main() drops both once the Podium is built (topic names are made here)
         from buzzline_protocol import topics
 
         from podium import startup
 
+        # Code first (the board's module too), then the room: the objects built below need
+        # whole blocks (an instance's attribute table grows to 1 KB) that the loaded code
+        # would otherwise have cut into pieces.
+        board = board if board is not None else startup.load_board(local)
+        make_room()
         self.local = local
-        self.board = board if board is not None else startup.load_board(local)
+        self.board = board
         self.board.app = self
         pid = local.get("id") or self.board.unique_id()
         if not codec.valid_id(pid):
