@@ -17,12 +17,20 @@ import socket
 from asyncio import core
 
 from podium import early_buffer
-from podium.wire import put, put_int
+from podium.wire import put_int
 
 try:
     from typing import Any
 except ImportError:  # MicroPython: annotations are not evaluated
     Any = object
+
+
+def _put_text(buf, i: int, text: str) -> int:
+    # ASCII text (a pattern name, a colour) copied in place: nothing to allocate or cache
+    for c in text:
+        buf[i] = ord(c)
+        i += 1
+    return i
 
 
 class FakePin:
@@ -82,7 +90,6 @@ class UnixBoard:
         self._chunk = early_buffer(64)
         self._line = early_buffer(64)
         self._out = early_buffer(64)
-        self._texts: dict = {}  # pattern names and colours as bytes, built once each
 
     def attach_button(self, handler) -> None:
         self.button_pin.irq(handler=handler)
@@ -201,9 +208,9 @@ class UnixBoard:
             return -1
         # "PATTERN RRGGBB R,G,B"
         shown = self.app.lights._now_shown()
-        i = put(out, 0, self._bytes(shown.pat))
+        i = _put_text(out, 0, shown.pat)
         out[i] = 32
-        i = put(out, i + 1, self._bytes(shown.col))
+        i = _put_text(out, i + 1, shown.col)
         out[i] = 32
         rgb = self.light.rgb
         i = put_int(out, i + 1, rgb[0])
@@ -213,13 +220,6 @@ class UnixBoard:
         i = put_int(out, i + 1, rgb[2])
         out[i] = 10
         return i + 1
-
-    def _bytes(self, text: str) -> bytes:
-        b = self._texts.get(text)
-        if b is None:
-            b = text.encode()
-            self._texts[text] = b
-        return b
 
     def command(self, line: str) -> str:
         # The text commands live in unix_harness, loaded at the first one: a unix podium that
