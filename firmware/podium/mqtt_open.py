@@ -1,5 +1,6 @@
 # Opening an MQTT session for podium.mqtt: the socket (non-blocking, with a deadline), CONNECT
-# with the will and credentials, CONNACK, SUBSCRIBE. podium.mqtt loads it for each (re)connect
+# with the will and credentials, CONNACK, SUBSCRIBE, the birth message (the podium's presence,
+# right behind the SUBSCRIBE). podium.mqtt loads it for each (re)connect
 # and drops it after (podium.drop), so a podium between outages does not carry this code.
 # It works on the client's own state (c._sock, c._chunk, its parser): part of podium.mqtt.
 import asyncio
@@ -13,6 +14,7 @@ from micropython import const
 from podium.mqtt import MQTTError
 
 _CONNECT = const(0x10)
+_PUBLISH = const(0x30)
 _SUBSCRIBE = const(0x82)
 _EINPROGRESS = const(115)  # a non-blocking connect under way (errno; lwIP uses the same number)
 _CONNACK_REASONS = (
@@ -84,7 +86,7 @@ async def _until_connack(c) -> None:
 
 async def open_session(c) -> None:
     """Connect, log in and subscribe; raises MQTTError (or OSError) when it cannot."""
-    s = await _open(c, c.host, c.port)
+    s = await _open(c, c._addr[0], c._addr[1])
     try:
         # IPPROTO_TCP, TCP_NODELAY: a buzz must not wait behind Nagle's algorithm for the
         # broker to acknowledge the previous segment (numbers: not every port names them).
@@ -92,17 +94,18 @@ async def open_session(c) -> None:
     except Exception:
         pass
     flags = 0x02  # clean session: our own queue carries unacknowledged messages
-    payload = _str(c.client_id)
+    client_id, user, password = c._login
+    payload = _str(client_id)
     if c.will is not None:
         topic, msg, qos, retain = c.will
         flags |= 0x04 | (qos << 3) | (0x20 if retain else 0)
         payload += _str(topic) + _str(msg)
-    if c.user:
+    if user:
         flags |= 0x80
-        payload += _str(c.user)
-        if c.password:
+        payload += _str(user)
+        if password:
             flags |= 0x40
-            payload += _str(c.password)
+            payload += _str(password)
     body = _str("MQTT") + bytes([4, flags]) + struct.pack("!H", c.keepalive) + payload
     await c._send(_packet(_CONNECT, body))
     c._reset_parser()
@@ -116,3 +119,8 @@ async def open_session(c) -> None:
         for topic, qos in c.subs:
             sb += _str(topic) + bytes([qos])
         await c._send(_packet(_SUBSCRIBE, sb))
+    if c.birth is not None:
+        # untracked QoS 1: a PUBACK for this id matches nothing in flight and is ignored
+        topic, msg, retain = c.birth
+        body = _str(topic) + struct.pack("!H", c._next_pid()) + msg
+        await c._send(_packet(_PUBLISH | 0x02 | (1 if retain else 0), body))

@@ -70,7 +70,7 @@ def command(board, line: str) -> str:
             )
         )
     elif cmd == "state?":
-        return "up=%d armed=%d ep=%d seq=%d drops=%d pending=%d faults=%d b=%d" % (
+        return "up=%d armed=%d ep=%d seq=%d drops=%d pending=%d faults=%d b=%d host=%d" % (
             1 if app.mqtt.up else 0,
             1 if app.armed else 0,
             app.epoch,
@@ -79,6 +79,7 @@ def command(board, line: str) -> str:
             app.mqtt.pending(),
             app.faults,
             app.boot,
+            1 if app.host_online else 0,
         )
     elif cmd == "kill" and len(words) == 2 and words[1].isdigit() and int(words[1]) < len(app._tasks):
         app._tasks[int(words[1])].cancel()  # a dead task, for the supervisor to restart
