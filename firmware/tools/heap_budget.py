@@ -194,7 +194,7 @@ def object_costs(tree: Path, heap: str, state: Path) -> dict[str, int]:
 
 def at_arm(tree: Path, heap: str, work: Path, questions: int = 3) -> dict[str, int]:
     with MosquittoBroker(workdir=work / "broker") as broker:
-        bus = Bus(broker.port).connect()
+        bus = Bus(broker.port, host_studio="hb").connect()
         pod = UnixPodium(tree, work / "p1", broker.port, pid="p1", studio="hb", heap=heap).start()
         try:
             bus.wait_for(lambda t, m: m["t"] == "hello", what="hello")
