@@ -4,7 +4,6 @@
 # resend, reboot) is SPEC §12's table; the simulated podium follows the same one.
 import asyncio
 import gc
-from os import urandom
 from time import ticks_add, ticks_diff, ticks_ms, ticks_us
 
 # The codec's decoding half: the podium writes what it sends with podium.wire, so the encoder
@@ -12,13 +11,18 @@ from time import ticks_add, ticks_diff, ticks_ms, ticks_us
 from buzzline_protocol import messages as codec
 from micropython import const
 
-from podium import FW_VERSION, drop, make_room
+from podium import FW_VERSION, drop
 from podium.button import Button
 from podium.clock import PodiumClock
 from podium.config import PodiumSettings
 from podium.lights import Lights
 from podium.mqtt import MQTTClient
 from podium.wire import UpWriter
+
+try:
+    from typing import Any
+except ImportError:  # MicroPython: annotations are never evaluated
+    pass
 
 # Records for what is sent while armed, encoded without allocation by podium.wire:
 # [kind, pt, ep, cs or rssi, fp or rst, np, seq], recycled once the broker acknowledged them.
@@ -55,34 +59,30 @@ class Podium:
     SUPERVISE_MS = 500  # how often the supervisor looks for a dead task
     RECENT_CS = 16  # command sequence numbers remembered to drop QoS 1 duplicates
 
-    def __init__(self, local: dict, board=None) -> None:
-        # start-up code: main() drops both once the Podium is built (topic names are made here)
-        from buzzline_protocol import topics
+    # Its parts, built by podium.startup.build (annotations only: MicroPython ignores them)
+    local: dict
+    board: Any  # the board profile (podium.board.*)
+    pid: str
+    boot: int  # this boot's nonce
+    clock: PodiumClock
+    settings: PodiumSettings
+    lights: Lights
+    button: Button
+    cap: list | None  # the stored capture bound [p99_us, max_us]
+    _wire: UpWriter
+    _online: bytes  # this boot's presence "online", prepared: reconnecting needs no big block
+    _leaves: dict  # leaf -> message kinds allowed on it (the protocol's table)
+    t_up: str
+    t_presence: str
+    t_sync: str
+    mqtt: MQTTClient
 
+    def __init__(self, local: dict, board=None) -> None:
+        # Its parts (board, settings, lights, button, clock, the link and its topics) are built
+        # by podium.startup.build, code main() drops once the podium runs; its own state here.
         from podium import startup
 
-        # Code first (the board's module too), then the room: the objects built below need
-        # whole blocks (an instance's attribute table grows to 1 KB) that the loaded code
-        # would otherwise have cut into pieces.
-        board = board if board is not None else startup.load_board(local)
-        make_room()
-        self.local = local
-        self.board = board
-        self.board.app = self
-        pid = local.get("id") or self.board.unique_id()
-        if not codec.valid_id(pid):
-            raise startup.ConfigError("podium id must be 1-32 of [a-z0-9_-]")
-        self.pid = pid
-        studio = local["studio"]
-        self.boot = int.from_bytes(urandom(4), "big") & 0x7FFFFFFF
-        self.clock = PodiumClock()
-        self.settings = PodiumSettings(self.board.state_dir + "/podium_cfg.json", pid)
-        self.lights = Lights(self.board.light, self.settings["col"], self.settings["bri"])
-        self.button = Button(self.board.button_pin, self._on_press, self._on_fault)
-        self.button.DEBOUNCE_MS = self.settings["deb"]
-        self.button.STUCK_MS = local.get("stuck_ms", Button.STUCK_MS)
-        self.SYNC_PERIOD_MS = local.get("sync_period_ms", Podium.SYNC_PERIOD_MS)
-        self.board.attach_button(self.button.handler)
+        startup.build(self, local, board)
         self.seq = 0
         self.epoch = 0
         self.armed = False
@@ -124,42 +124,8 @@ class Podium:
         self._prev: list[int] | None = None
         self._last_sync = ticks_ms()
         self._stop = asyncio.Event()
-        self.cap = startup.load_capture(self.board.state_dir)  # [p99_us, max_us] or None
-        self._wire = self._make_wire()
-        self._online = self._presence("online")
         self._selftest_task: asyncio.Task | None = None
         self._sync_flood = 0  # selftest: > 0 sync every N ms, < 0 sync bursts back to back
-        self._leaves = topics.PODIUM_LEAVES  # leaf -> kinds allowed on it, checked per message
-        self.t_up = topics.podium(studio, pid, "up")
-        self.t_presence = topics.podium(studio, pid, "presence")
-        self.t_sync = topics.podium(studio, pid, "sync")
-        will = (self.t_presence, self._presence("offline"), 1, True)
-        subs = (
-            (topics.podium(studio, pid, "cmd"), 1),
-            (topics.podium(studio, topics.ALL, "cmd"), 1),
-            (topics.podium(studio, pid, "syncr"), 0),
-            (topics.podium(studio, pid, "config"), 1),
-            (topics.host(studio, "presence"), 1),
-        )
-        self.mqtt = MQTTClient(
-            local["host"],
-            local["port"],
-            "bz-" + pid,
-            keepalive=local.get("keepalive", 10),
-            user=local.get("user"),
-            password=local.get("secret"),
-            will=will,
-            birth=(self.t_presence, self._online, True),
-            subs=subs,
-            on_msg=self._on_msg,
-            on_up=self._on_up,
-            on_down=self._on_down,
-            prepare=self._prepare,
-            render=self._render,
-            release=self._release,
-            net_up=self.board.net_up,
-        )
-        self.mqtt.BACKOFF_MAX_MS = local.get("backoff_max_ms", MQTTClient.BACKOFF_MAX_MS)
 
     # -- upstream ------------------------------------------------------------------------
     def _make_wire(self) -> UpWriter:
