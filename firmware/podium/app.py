@@ -11,7 +11,7 @@ from time import ticks_add, ticks_diff, ticks_ms, ticks_us
 from buzzline_protocol import messages as codec
 from micropython import const
 
-from podium import FW_VERSION, drop
+from podium import FW_VERSION, drop, make_room
 from podium.button import Button
 from podium.clock import PodiumClock
 from podium.config import PodiumSettings
@@ -82,7 +82,12 @@ class Podium:
         # by podium.startup.build, code main() drops once the podium runs; its own state here.
         from podium import startup
 
-        startup.build(self, local, board)
+        # Code first (the board's module too), then the room held back at import: every
+        # attribute is made at once (the parts as None until built), so the attribute table
+        # (about 1 KB) is allocated whole while the room is still in one piece.
+        board = board if board is not None else startup.load_board(local)
+        make_room()
+        startup.declare(self)
         self.seq = 0
         self.epoch = 0
         self.armed = False
@@ -126,6 +131,7 @@ class Podium:
         self._stop = asyncio.Event()
         self._selftest_task: asyncio.Task | None = None
         self._sync_flood = 0  # selftest: > 0 sync every N ms, < 0 sync bursts back to back
+        startup.build(self, local, board)
 
     # -- upstream ------------------------------------------------------------------------
     def _make_wire(self) -> UpWriter:

@@ -99,25 +99,33 @@ def hello_tail(hw: str, board: str, fw: str, cap) -> bytes:
     return (t + "}").encode()
 
 
+# The Podium's attributes that build() sets (podium.app.Podium declares them)
+_PARTS = (
+    "local", "board", "pid", "boot", "clock", "settings", "lights", "button", "cap", "_wire",
+    "_online", "_leaves", "t_up", "t_presence", "t_sync", "mqtt", "SYNC_PERIOD_MS",
+)  # fmt: skip
+
+
+def declare(p) -> None:
+    """Make the parts' attributes (None until build) with the Podium's own, in one go."""
+    for name in _PARTS:
+        setattr(p, name, None)
+
+
 def build(p, local: dict, board) -> None:
     """Build the Podium's parts (podium.app.Podium.__init__ calls it): board, id, boot nonce,
     clock, settings, lights, button, the stored capture bound, the encoders, the topics and
-    the MQTT link. Raises ConfigError for a bad id."""
+    the MQTT link (the board is loaded already). Raises ConfigError for a bad id."""
     from buzzline_protocol import topics
     from buzzline_protocol.messages import valid_id
 
-    from podium import make_room
     from podium.button import Button
     from podium.clock import PodiumClock
     from podium.config import PodiumSettings
     from podium.lights import Lights
     from podium.mqtt import MQTTClient
 
-    # Code first (the board's module too), then the room: the objects built below need
-    # whole blocks (an instance's attribute table grows to 1 KB) that the loaded code
-    # would otherwise have cut into pieces.
-    board = board if board is not None else load_board(local)
-    make_room()
+    # Largest first (the link's attribute table, then the button's), while the room is whole.
     p.local = local
     p.board = board
     board.app = p
@@ -127,14 +135,6 @@ def build(p, local: dict, board) -> None:
     p.pid = pid
     studio = local["studio"]
     p.boot = int.from_bytes(urandom(4), "big") & 0x7FFFFFFF
-    p.clock = PodiumClock()
-    p.settings = PodiumSettings(board.state_dir + "/podium_cfg.json", pid)
-    p.lights = Lights(board.light, p.settings["col"], p.settings["bri"])
-    p.button = Button(board.button_pin, p._on_press, p._on_fault)
-    p.button.DEBOUNCE_MS = p.settings["deb"]
-    p.button.STUCK_MS = local.get("stuck_ms", Button.STUCK_MS)
-    p.SYNC_PERIOD_MS = local.get("sync_period_ms", p.SYNC_PERIOD_MS)
-    board.attach_button(p.button.handler)
     p.cap = load_capture(board.state_dir)  # [p99_us, max_us] or None
     p._wire = p._make_wire()
     p._online = presence(pid, p.boot, "online")
@@ -169,3 +169,11 @@ def build(p, local: dict, board) -> None:
         net_up=board.net_up,
     )
     p.mqtt.BACKOFF_MAX_MS = local.get("backoff_max_ms", MQTTClient.BACKOFF_MAX_MS)
+    p.clock = PodiumClock()
+    p.settings = PodiumSettings(board.state_dir + "/podium_cfg.json", pid)
+    p.lights = Lights(board.light, p.settings["col"], p.settings["bri"])
+    p.button = Button(board.button_pin, p._on_press, p._on_fault)
+    p.button.DEBOUNCE_MS = p.settings["deb"]
+    p.button.STUCK_MS = local.get("stuck_ms", Button.STUCK_MS)
+    p.SYNC_PERIOD_MS = local.get("sync_period_ms", p.SYNC_PERIOD_MS)
+    board.attach_button(p.button.handler)
