@@ -11,7 +11,7 @@ from time import ticks_add, ticks_diff, ticks_ms, ticks_us
 from buzzline_protocol import messages as codec
 from micropython import const
 
-from podium import FW_VERSION, drop, make_room
+from podium import drop, make_room
 from podium.button import Button
 from podium.clock import PodiumClock
 from podium.config import PodiumSettings
@@ -134,18 +134,6 @@ class Podium:
         startup.build(self, local, board)
 
     # -- upstream ------------------------------------------------------------------------
-    def _make_wire(self) -> UpWriter:
-        # hello's fields after pt are fixed for a boot (until a selftest measures a new cap)
-        from podium import startup
-
-        tail = startup.hello_tail(self.board.hw, self.board.name, FW_VERSION, self.cap)
-        return UpWriter(self.pid, self.boot, tail)
-
-    def _presence(self, state: str) -> bytes:
-        from podium import startup  # at start-up, and once more at a clean stop
-
-        return startup.presence(self.pid, self.boot, state)
-
     @property
     def mem_errors(self) -> int:
         return self._mem_errors + self.mqtt.mem_errors
@@ -488,38 +476,18 @@ class Podium:
                     print("podium: restarted task", i, "restarts", self.restarts)
 
     async def run(self) -> None:
-        self.lights.set_link(False)
-        self._task_fns = [
-            self.mqtt.run,
-            self.button.run,
-            self.button.monitor,
-            self.lights.run,
-            self._tick_loop,
-            self._sync_loop,
-        ]
-        self._tasks = [asyncio.create_task(f()) for f in self._task_fns]
-        tasks = [asyncio.create_task(c) for c in self.board.tasks()]
-        tasks.append(asyncio.create_task(self._supervise()))
-        if self.local.get("selftest") and self.cap is None:  # `buzzline flash --selftest`
-            self.start_selftest(self.local["selftest"])
+        # Starting and stopping are podium.startup's, loaded for each and dropped after.
+        from podium import startup
+
+        tasks = startup.start(self)
+        del startup
+        drop("podium.startup")
         gc.collect()
         self.heap_live = gc.mem_alloc()
-        print("podium", self.pid, "board", self.board.name, "fw", FW_VERSION)
         await self._stop.wait()
-        if self.mqtt.up:
-            # A clean stop: say offline ourselves, since DISCONNECT suppresses the will.
-            self.mqtt.publish(self.t_presence, self._presence("offline"), 1, True, True)
-            for _ in range(50):
-                if not self.mqtt.pending():
-                    break
-                await asyncio.sleep_ms(20)
-            await self.mqtt.disconnect()
-        for t in tasks:
-            t.cancel()
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.sleep_ms(0)
-        self.deinit()
+        from podium import startup
+
+        await startup.stop(self, tasks)
 
     def deinit(self) -> None:
         self.button.deinit()

@@ -136,7 +136,7 @@ def build(p, local: dict, board) -> None:
     studio = local["studio"]
     p.boot = int.from_bytes(urandom(4), "big") & 0x7FFFFFFF
     p.cap = load_capture(board.state_dir)  # [p99_us, max_us] or None
-    p._wire = p._make_wire()
+    p._wire = make_wire(p)
     p._online = presence(pid, p.boot, "online")
     p._leaves = topics.PODIUM_LEAVES  # leaf -> kinds allowed on it, checked per message
     p.t_up = topics.podium(studio, pid, "up")
@@ -177,3 +177,49 @@ def build(p, local: dict, board) -> None:
     p.button.STUCK_MS = local.get("stuck_ms", Button.STUCK_MS)
     p.SYNC_PERIOD_MS = local.get("sync_period_ms", p.SYNC_PERIOD_MS)
     board.attach_button(p.button.handler)
+
+
+def make_wire(p):
+    """The encoders for this boot; hello's fields after pt are fixed for a boot (until a
+    selftest measures a new capture bound)."""
+    from podium import FW_VERSION
+    from podium.wire import UpWriter
+
+    return UpWriter(p.pid, p.boot, hello_tail(p.board.hw, p.board.name, FW_VERSION, p.cap))
+
+
+def start(p) -> list:
+    """Start the podium's tasks (podium.app.Podium.run); returns those the supervisor does not
+    restart."""
+    import asyncio
+
+    from podium import FW_VERSION
+
+    p.lights.set_link(False)
+    p._task_fns = [p.mqtt.run, p.button.run, p.button.monitor, p.lights.run, p._tick_loop, p._sync_loop]
+    p._tasks = [asyncio.create_task(f()) for f in p._task_fns]
+    tasks = [asyncio.create_task(c) for c in p.board.tasks()]
+    tasks.append(asyncio.create_task(p._supervise()))
+    if p.local.get("selftest") and p.cap is None:  # `buzzline flash --selftest`
+        p.start_selftest(p.local["selftest"])
+    print("podium", p.pid, "board", p.board.name, "fw", FW_VERSION)
+    return tasks
+
+
+async def stop(p, tasks: list) -> None:
+    """A clean stop: say offline ourselves (DISCONNECT suppresses the will), end the tasks."""
+    import asyncio
+
+    if p.mqtt.up:
+        p.mqtt.publish(p.t_presence, presence(p.pid, p.boot, "offline"), 1, True, True)
+        for _ in range(50):
+            if not p.mqtt.pending():
+                break
+            await asyncio.sleep_ms(20)
+        await p.mqtt.disconnect()
+    for t in tasks:
+        t.cancel()
+    for t in p._tasks:
+        t.cancel()
+    await asyncio.sleep_ms(0)
+    p.deinit()
