@@ -138,7 +138,9 @@ def build(p, local: dict, board) -> None:
     p.cap = load_capture(board.state_dir)  # [p99_us, max_us] or None
     p._wire = make_wire(p)
     p._online = presence(pid, p.boot, "online")
-    p._leaves = topics.PODIUM_LEAVES  # leaf -> kinds allowed on it, checked per message
+    # leaf -> kinds allowed on it, checked per message: the protocol's table, for the leaves a
+    # podium subscribes to
+    p._leaves = {k: topics.PODIUM_LEAVES[k] for k in ("cmd", "syncr", "config", "presence")}
     p.t_up = topics.podium(studio, pid, "up")
     p.t_presence = topics.podium(studio, pid, "presence")
     p.t_sync = topics.podium(studio, pid, "sync")
