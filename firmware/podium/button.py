@@ -2,7 +2,6 @@
 # (no allocation, so it is safe as a hard IRQ) and sets a ThreadSafeFlag; a task debounces
 # after the timestamp and detects stuck and chattering buttons.
 import asyncio
-from array import array
 from time import ticks_diff, ticks_us
 
 from micropython import const
@@ -24,9 +23,9 @@ class Button:
         self._on_press = on_press  # called with the raw tick of the press edge
         self._on_fault = on_fault  # called with (code, n)
         self._active_low = active_low
-        # ticks_us values (below 2**30): an int array is half a list's size, and storing a
-        # small int into either allocates nothing
-        self._t = array("i", bytes(4 * _RING))
+        self._t: list = [
+            0
+        ] * _RING  # ticks (a distinct type in the stubs)  # small ints: storing one does not allocate
         self._lv = bytearray(_RING)
         self._w = 0
         self._r = 0
@@ -55,7 +54,7 @@ class Button:
         if n == self._r:
             self.overflow += 1
         else:
-            self._t[w] = t  # type: ignore[call-overload]  # a tick is a small int
+            self._t[w] = t
             self._lv[w] = pin.value()
             self._w = n
         self._flag.set()
