@@ -38,7 +38,7 @@ RESIDENT = (
     ("asyncio", "asyncio (frozen in the port: its objects only)"),
     ("buzzline_protocol", "protocol package"),
     ("buzzline_protocol.messages", "kinds, validation, decode"),
-    ("podium", "package: buffers kept for life, 6 KB held for start-up"),
+    ("podium", "package: 1.3 KB of buffers for life, 6 KB held until start-up"),
     ("podium.clock", "podium time"),
     ("podium.wire", "upstream encoders"),
     ("podium.button", "button capture"),
@@ -52,6 +52,7 @@ RESIDENT = (
 ONE_JOB = (
     ("podium.startup", "start-up (dropped after it)"),
     ("buzzline_protocol.topics", "topic names (start-up, dropped)"),
+    ("podium.mqtt_open", "opening a session (each connect, dropped)"),
     ("podium.board.unix_harness", "harness text commands (first use)"),
     ("podium.selftest", "capture selftest (its run)"),
     ("podium.update", "firmware update (issue 21; when present)"),
@@ -121,6 +122,7 @@ measure("mqtt", lambda: MQTTClient("127.0.0.1", 1883, "bz-p1", 10, None, None,
 _PODIUM = """
 import gc, asyncio, podium
 from podium.app import Podium
+from podium.board import unix
 asyncio.Event, asyncio.ThreadSafeFlag
 podium.make_room()
 gc.collect()
