@@ -9,6 +9,27 @@ from os import urandom
 from podium.config import CAPTURE_FILE
 
 
+def early_buffer(n: int) -> bytearray:
+    """One of the buffers allocated first (podium/__init__.py), or a new one."""
+    import podium
+
+    early = podium._EARLY
+    for i in range(len(early)):
+        if len(early[i]) == n:
+            return early.pop(i)
+    return bytearray(n)
+
+
+def make_room() -> None:
+    """Free the block held back since the package's import, for the objects built next."""
+    import gc
+
+    import podium
+
+    podium._room = None
+    gc.collect()
+
+
 class ConfigError(ValueError):
     pass
 
@@ -107,9 +128,52 @@ _PARTS = (
 
 
 def declare(p) -> None:
-    """Make the parts' attributes (None until build) with the Podium's own, in one go."""
+    """Make every attribute of the Podium in one go: its parts (None until build) and its own
+    state (what each is: the annotations on podium.app.Podium)."""
+    import asyncio
+    from time import ticks_ms, ticks_us
+
+    from podium.app import _RECORDS
+
     for name in _PARTS:
         setattr(p, name, None)
+    p.seq = 0
+    p.epoch = 0
+    p.armed = False
+    p.faults = 0
+    p.gc_forced = 0
+    p.armed_collects = 0
+    p.heap_peak = 0
+    p.heap_live = 0
+    p.heap_free_at_arm = 0
+    p.heap_free_at_arm_min = 0
+    p.armed_alloc_max = 0
+    p._arm_alloc = 0
+    p._mem_errors = 0
+    p._gc_off_when_sent = False
+    p.t_press_us = ticks_us()
+    p.t_lock_us = p.t_press_us
+    p.t_winner_us = p.t_press_us
+    p.restarts = 0
+    p._press_ep = -1
+    p._fp = 0
+    p._np = 0
+    p._hb_queued = False
+    p._recs = [[0, 0, 0, 0, 0, 0, 0] for _ in range(_RECORDS)]
+    p._nrec = _RECORDS
+    p._tasks = []
+    p._task_fns = []
+    p._recent_cs = [-1] * p.RECENT_CS
+    p._recent_i = 0
+    p._host = 0
+    p.host_epoch = 0
+    p._sync_n = 0
+    p._sync_t1 = 0
+    p._prev = None
+    p._last_sync = ticks_ms()
+    p._stop = asyncio.Event()
+    p._selftest_task = None
+    p._sync_flood = 0
 
 
 def build(p, local: dict, board) -> None:

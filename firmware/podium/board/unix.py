@@ -16,7 +16,6 @@ import gc
 import socket
 from asyncio import core
 
-from podium import early_buffer
 from podium.wire import put_int
 
 try:
@@ -87,6 +86,8 @@ class UnixBoard:
         # of gc.mem_alloc() between the end of one reply and the next command is exact).
         self.poll_max = 0
         self._mark = -1
+        from podium.startup import early_buffer  # built at start-up
+
         self._chunk = early_buffer(64)
         self._line = early_buffer(64)
         self._out = early_buffer(64)
