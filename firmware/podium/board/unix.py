@@ -3,6 +3,7 @@
 #   press | release | bounce N   -> "ok"            (edges on the fake pin, IRQ fired at once)
 #   light?                       -> "PATTERN RRGGBB R,G,B"
 #   times?                       -> "PRESS_US LOCK_US WINNER_US" (ticks_us of the last of each)
+#   pt?                          -> "PRESS_US PT" (the last press edge: ticks_us, podium time)
 #   heap?                        -> "PEAK_ALLOC LIVE_AFTER_COLLECT"
 #   mem?                         -> "arm_free=N arm_free_min=N poll_max=N armed_max=N forced=N memerr=N memsite=N collects=N"
 #   state?                       -> "up=0|1 armed=0|1 ep=N seq=N drops=N pending=N faults=N b=N"
@@ -259,6 +260,8 @@ class UnixBoard:
             pat, col = app.lights.current()
             r, g, b = self.light.rgb
             return "%s %s %d,%d,%d" % (pat, col, r, g, b)
+        elif cmd == "pt?":
+            return "%d %d" % (app.t_press_us, app.clock.at(app.t_press_us))
         elif cmd == "heap?":
             return "%d %d" % (app.heap_peak, app.heap_live)
         elif cmd == "mem?":
