@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import aiomqtt
-from buzzline.bridge import Wire
+from buzzline.gate.bridge import Wire
 from buzzline.host_service import HostService
 from buzzline.io.broker import MosquittoBroker
 from buzzline_protocol import codec, topics

@@ -18,7 +18,7 @@ disk; nothing else leaves the host before the log holds what explains it.
 
 Over 400 lines: the tasks, the publish path and the batch order above are kept in one file
 because their ordering guarantees only hold together; the translation work is in
-``buzzline.bridge``, reading the client in ``io.inbox``.
+``buzzline.gate.bridge``, reading the client in ``io.inbox``.
 """
 
 from __future__ import annotations
@@ -38,24 +38,23 @@ import aiomqtt
 import paho.mqtt.client as mqtt
 from buzzline_protocol import codec, topics
 
-from buzzline.adapters.api import CommandResult, Notice
 from buzzline.adapters.runner import AdapterManager
-from buzzline.bridge import Bridge, Wire
 from buzzline.core import events as ev
 from buzzline.core.clock import ClockBook
+from buzzline.core.commandargs import BadArgs, check_args
 from buzzline.core.game import GameEngine
-from buzzline.core.registry import PodiumRegistry
 from buzzline.core.show import Show
 from buzzline.core.types import Decision
-from buzzline.io.api_input import BadInput, check_args
+from buzzline.gate.bridge import Bridge, Wire
+from buzzline.gate.ingest import QUIET, Ingest, Rejected
+from buzzline.gate.podiums import PodiumRegistry
 from buzzline.io.broker import NODELAY
 from buzzline.io.eventlog import EventLog, to_record
 from buzzline.io.inbox import Inbox
-from buzzline.io.ingest import QUIET, Ingest, Rejected
 from buzzline.io.mqttclient import DirectWriteClient
 from buzzline.lifecycle import Reconnect, Service, cancel_and_wait
 from buzzline.lock_trace import LockTrace
-from buzzline.notices import NoticeBus
+from buzzline.notices import CommandResult, Notice, NoticeBus
 from buzzline.replay import SHOW_RECORD, logged_show, rebuild
 
 log = logging.getLogger("buzzline.host")
@@ -437,7 +436,7 @@ class HostService(Service):
     async def _adapter_command(self, name: str, /, **args: Any) -> CommandResult:
         try:  # the operator API's checks: an adapter is another control surface
             checked = check_args(name, args)
-        except BadInput as e:
+        except BadArgs as e:
             return CommandResult(False, e.reason)
         effects = await self.command(name, **checked)
         refused = [e for e in effects if isinstance(e, ev.CommandRefused)]
