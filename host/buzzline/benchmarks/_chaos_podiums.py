@@ -95,9 +95,10 @@ class FirmwarePodium:
     async def start(self) -> None:
         from unixpodium import UnixPodium
 
-        # a short backoff cap keeps the bench short; BACKOFF_FAST_MS (250 ms) still governs
-        # the young outage, as on a board
-        pod = UnixPodium(self.tree, self.workdir, self.port, pid=self.pid, studio=self.studio)
+        # the board's own reconnect schedule (unixpodium shortens it for tests): BACKOFF_FAST_MS
+        # while an outage is young, then up to BACKOFF_MAX_MS
+        extra = {"backoff_max_ms": 4000}
+        pod = UnixPodium(self.tree, self.workdir, self.port, pid=self.pid, studio=self.studio, extra=extra)
         await asyncio.to_thread(pod.start)
         self.pod = pod
 
