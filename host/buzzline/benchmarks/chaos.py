@@ -180,6 +180,7 @@ class Chaos:
         self.reboot_races: list[tuple[str, int]] = []
         self.reboot_raced = 0
         self.down_presses = 0
+        self.reboots = 0  # reboot faults that struck (one needs a podium that is not racing)
         self.recovery_detail: list[dict[str, Any]] = []
         self.state: dict[str, Any] = {}
         self._process_fault: asyncio.Task[None] | None = None
@@ -306,6 +307,7 @@ class Chaos:
         self.busy.add(pid)
         try:
             if kind == "reboot":
+                self.reboots += 1
                 await self.pods[pid].crash()
                 await asyncio.sleep(self.rng.uniform(0.2, 1.0))  # booting
                 await self.new_podium(pid)
@@ -506,7 +508,7 @@ class Chaos:
         result["faults"] = {
             "broker_kills": len(self.recovery["broker"]),
             "host_kills": len(self.recovery["host"]),
-            "podium_reboots": sum(f.kind == "reboot" for f in faults),
+            "podium_reboots": self.reboots,
             "reboot_races": self.reboot_raced,
             "link_down_presses": self.down_presses,
             "link": counts,
