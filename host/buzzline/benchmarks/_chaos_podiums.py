@@ -11,6 +11,7 @@ the broker's acknowledgement.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import signal
 import sys
@@ -139,10 +140,8 @@ class FirmwarePodium:
             threading.Thread(target=self._quiet, args=("release",), daemon=True).start()
 
     def _quiet(self, line: str) -> None:
-        try:
+        with contextlib.suppress(OSError, RuntimeError):  # the podium was killed meanwhile
             self._cmd(line)
-        except (OSError, RuntimeError):
-            pass  # the podium was killed meanwhile
 
     async def _state(self) -> dict[str, int]:
         if self.pod is None:

@@ -181,6 +181,7 @@ class Chaos:
         self.reboot_raced = 0
         self.down_presses = 0
         self.reboots = 0  # reboot faults that struck (one needs a podium that is not racing)
+        self.deferred: list[Fault] = []  # podium faults that found no spare podium: next question
         self.recovery_detail: list[dict[str, Any]] = []
         self.state: dict[str, Any] = {}
         self._process_fault: asyncio.Task[None] | None = None
@@ -337,7 +338,9 @@ class Chaos:
             self._process_fault = self.spawn(coro)
             return
         spare = [p for p in self.pids if p not in racers and p not in self.busy]
-        if spare:
+        if not spare:  # every podium races or is busy: the fault strikes in the next question
+            self.deferred.append(fault)
+        else:
             pid = self.rng.choice(spare)
             self.trace(f"podium fault {fault.kind} {pid}")
             self.spawn(self.podium_fault(fault.kind, pid))
@@ -372,11 +375,12 @@ class Chaos:
         if self._process_fault is not None and any(f.kind in ("broker", "host") for f in faults):
             await self._process_fault  # one process fault at a time (before arming: a question
             # left open meanwhile would end at its buzz window with nobody's press)
+        deadline = time.monotonic() + 15
+        while self.reboot_races and self.reboot_races[0][0] in self.busy and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # the rebooted podium races next: until it is back and trusted
         epoch = await self.to_open()
         ready = {p["podium"] for p in self.state.get("podiums", []) if p.get("clock_trusted")}
-        healthy = [
-            p for p in self.pids if p not in self.busy and p in ready and await self.pods[p].link_up()
-        ]
+        healthy = [p for p in self.pids if p not in self.busy and p in ready and await self.pods[p].link_up()]
         if len(healthy) < n_racers:
             healthy = [p for p in self.pids if p not in self.busy] or list(self.pids)
         forced: tuple[str, int] | None = None
@@ -436,7 +440,9 @@ class Chaos:
     def link_down_press(self, racers: list[str], press_at: list[int], forced: tuple[str, int] | None) -> None:
         """One racer's link goes down (radio off, connection reset) just before it presses and
         comes back 0.3-1 s later: the press waits in its outbox with its edge's timestamp."""
-        choice = [i for i, p in enumerate(racers) if p not in self.busy and (forced is None or p != forced[0])]
+        choice = [
+            i for i, p in enumerate(racers) if p not in self.busy and (forced is None or p != forced[0])
+        ]
         if not choice:
             return
         i = self.rng.choice(choice)
@@ -488,7 +494,8 @@ class Chaos:
                 self.proxies[pid] = proxy
             await self.recovered_start()
             for q, n in enumerate(racers):
-                await self.question(q, n, [f for f in faults if f.question == q])
+                deferred, self.deferred = self.deferred, []
+                await self.question(q, n, deferred + [f for f in faults if f.question == q])
             if self._process_fault is not None:
                 await self._process_fault
             for t in list(self._tasks):
@@ -508,7 +515,8 @@ class Chaos:
         result["faults"] = {
             "broker_kills": len(self.recovery["broker"]),
             "host_kills": len(self.recovery["host"]),
-            "podium_reboots": self.reboots,
+            "podium_reboots": sum(f.kind == "reboot" for f in faults),
+            "podium_reboots_struck": self.reboots,
             "reboot_races": self.reboot_raced,
             "link_down_presses": self.down_presses,
             "link": counts,

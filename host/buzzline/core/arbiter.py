@@ -485,7 +485,12 @@ class Arbiter:
         return True
 
     def _maybe_final(self, now_us: int) -> list[ArbiterEffect]:
-        if self.phase == "decided" and self.provisional and not self._waiting_for() and not self._offline_open():
+        if (
+            self.phase == "decided"
+            and self.provisional
+            and not self._waiting_for()
+            and not self._offline_open()
+        ):
             self.provisional = False  # complete after all: the provisional answer is final
             return []
         if self.phase == "locked" and not self._waiting_for():
