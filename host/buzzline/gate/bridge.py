@@ -186,6 +186,9 @@ class Bridge:
         kind = m["t"]
         pid = acc.podium
         info = self.registry.get(pid)
+        if info.boot != m["b"]:
+            # a new boot has a new clock model: the last boot's trust says nothing of it
+            info.clock_trusted, info.clock_err_us = False, None
         info.boot = m["b"]
         if not info.online:
             # The live boot speaks on up, so it is connected, whatever presence said: a new boot's
