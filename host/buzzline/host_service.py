@@ -51,10 +51,11 @@ from buzzline.io.broker import NODELAY
 from buzzline.io.eventlog import EventLog, to_record
 from buzzline.io.inbox import Inbox
 from buzzline.io.mqttclient import DirectWriteClient, MessageInfo
+from buzzline.io.recordkinds import DECISION, INPUT, SHOW, TICK
 from buzzline.lifecycle import Reconnect, Service, cancel_and_wait
 from buzzline.lock_trace import LockTrace
 from buzzline.notices import CommandResult, Notice, NoticeBus
-from buzzline.replay import SHOW_RECORD, logged_show, rebuild
+from buzzline.replay import logged_show, rebuild
 
 log = logging.getLogger("buzzline.host")
 
@@ -233,7 +234,7 @@ class HostService(Service):
         known = logged_show(self._eventlog)
         if known is None:
             kind, data = to_record(self.show)
-            self._eventlog.append(SHOW_RECORD, {"type": kind, "show": data}, now_us())
+            self._eventlog.append(SHOW, {"type": kind, "show": data}, now_us())
             return
         if known != self.show:
             log.warning("%s was started with another show: resuming with the logged one", self._log_path)
@@ -438,7 +439,7 @@ class HostService(Service):
         kind, data = to_record(event)
         # Written now, fsynced by _apply (presses and commands always; watermarks and presence
         # with the next durable record, at the latest the decision they complete).
-        self._eventlog.append("input", {"type": kind, "event": data, "now_us": t}, t, durable=False)
+        self._eventlog.append(INPUT, {"type": kind, "event": data, "now_us": t}, t, durable=False)
 
     async def _apply(
         self, effects: list[Any], t: int, commit: bool = False, event: ev.Event | None = None
@@ -457,7 +458,7 @@ class HostService(Service):
                 if self._eventlog is not None:
                     kind, data = to_record(e.decision)
                     self._eventlog.append(
-                        "decision", {"type": kind, "decision": data}, e.decision.decided_us, durable=False
+                        DECISION, {"type": kind, "decision": data}, e.decision.decided_us, durable=False
                     )
         t1 = now_us()
         if self._eventlog is not None and (commit or any(not isinstance(e, ev.Logged) for e in effects)):
@@ -525,7 +526,7 @@ class HostService(Service):
                 t = now_us()
                 effects = self.engine.tick(t)
                 if effects and self._eventlog is not None:
-                    self._eventlog.append("tick", {"now_us": t}, t)
+                    self._eventlog.append(TICK, {"now_us": t}, t)
                 await self._apply(effects, t)
 
     async def _events_loop(self) -> None:
