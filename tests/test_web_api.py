@@ -290,3 +290,23 @@ async def test_the_timeline_forgets_an_undone_window(host, broker):
         assert state["game"]["phase"] == "open" and state["timeline"]["decisions"] == []
     finally:
         await p1.stop()
+
+
+async def test_state_without_the_token_hides_the_podium_registry_and_rejects(host, broker):
+    svc, _, http = host
+    p1 = await _podium(svc, broker, "p1")
+    try:
+        svc.ingest.rejects["bad_json"] += 1  # as a garbled payload would count it
+        full = (await http.get("/api/state", headers=BEARER)).json()
+        assert [p["podium"] for p in full["podiums"]] == ["p1"] and full["rejects"]["bad_json"] == 1
+        assert full["health"]["broker"]["host"] == f"{broker.host}:{broker.port}"
+        anyone = await http.get("/api/state")
+        assert anyone.status_code == 200
+        public = anyone.json()
+        assert public["podiums"] == [] and public["rejects"] == {}
+        assert public["health"] == {"broker": {"connected": True}}
+        for secret in ('"boot"', '"hw"', '"clock_err_us"', "bad_json", f":{broker.port}"):
+            assert secret not in anyone.text, secret
+        assert public["game"]["phase"] == full["game"]["phase"]  # the game itself stays public
+    finally:
+        await p1.stop()

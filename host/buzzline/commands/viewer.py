@@ -17,10 +17,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import socket
 import sys
 from pathlib import Path
 from typing import Any
+
+from buzzline.errors import studio_name
 
 NAME = "viewer"
 HELP = "the scoreboard window (pygame) and the OBS overlay, standalone"
@@ -28,7 +31,7 @@ HELP = "the scoreboard window (pygame) and the OBS overlay, standalone"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--broker", help="broker HOST:PORT to follow a live show")
-    p.add_argument("--studio", default="demo", help="studio namespace on the broker")
+    p.add_argument("--studio", default="demo", type=studio_name, help="studio namespace on the broker")
     p.add_argument("--user", help="broker username (the viewer or adapter account)")
     p.add_argument("--password", help="broker password")
     p.add_argument("--fullscreen", action="store_true", help="fill the screen")
@@ -115,6 +118,22 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--podiums must be 1 to 16")
     if args.display < 0:
         raise UsageError("--display must be 0 or more")
+    if not (args.render or args.demo_state or args.no_window) and not display_available():
+        raise UsageError(
+            "no display to open a window on (set DISPLAY, or SDL_VIDEODRIVER=kmsdrm on a console; "
+            "--no-window --web PORT serves the overlay alone)"
+        )
+
+
+def display_available(env: dict[str, str] | None = None) -> bool:
+    """Whether SDL can open a window here: told before pygame starts, whose video probes print
+    their own lines on stderr when there is none."""
+    env = dict(os.environ) if env is None else env
+    if env.get("SDL_VIDEODRIVER"):
+        return True  # the user chose a driver; pygame says if it fails
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return True
+    return any(Path("/dev/dri").glob("card*"))  # kmsdrm on a console
 
 
 def run(args: argparse.Namespace) -> int:
@@ -219,7 +238,7 @@ async def _live(
                 hint = "set DISPLAY, or SDL_VIDEODRIVER=kmsdrm on a console"
                 message = inst.message.removeprefix("WindowError: ")
                 print(f"buzzline viewer: {message} ({hint})", file=sys.stderr)
-                return 1
+                return 2
             if inst.status is Status.DISCONNECTED:  # Esc, or the window was closed
                 return 0
             await asyncio.sleep(0.1)

@@ -214,7 +214,9 @@ def podiums(svc: HostService) -> list[dict[str, Any]]:
 
 def full_state(svc: HostService, collector: Collector, operator: bool = True) -> dict[str, Any]:
     """Everything the console draws. ``operator`` False (a request without the token or a
-    session): the question card (text and answer) is left out."""
+    session): the question card (text and answer), the podium registry (hardware ids, boot
+    nonces, clock errors), the reject counts and the health panel are left out (empty): they
+    tell anyone on the network how to spoof a podium or how an attack is going."""
     collector.catch_up()
     engine = svc.engine
     g = engine.g
@@ -225,10 +227,10 @@ def full_state(svc: HostService, collector: Collector, operator: bool = True) ->
     def left_ms(deadline: int | None) -> int | None:
         return None if deadline is None else max(0, (deadline - now) // 1000)
 
-    return {
+    state = {
         "game": jsonable(engine.view()),
-        "podiums": podiums(svc),
-        "rejects": dict(svc.ingest.rejects),
+        "podiums": podiums(svc) if operator else [],
+        "rejects": dict(svc.ingest.rejects) if operator else {},
         "connected": svc.connected.is_set(),
         "seq": svc.notices.seq,
         "show": {
@@ -266,6 +268,9 @@ def full_state(svc: HostService, collector: Collector, operator: bool = True) ->
             ],
         },
     }
+    if not operator:
+        state["health"] = {"broker": {"connected": svc.connected.is_set()}}
+    return state
 
 
 def metric_families(svc: HostService, collector: Collector) -> list[Family]:
