@@ -2,11 +2,12 @@
 
 One supervising ``asyncio.TaskGroup`` runs named tasks: ``host-mqtt`` (the broker connection:
 read, ingest, answer syncs), ``host-timer`` (the engine's deadlines), ``host-events`` (notices
-onto ``game/events``) and the adapters. A task that fails is logged with its traceback and
-brings the whole service down with ``failed`` set: the CLI exits nonzero; the service never
-runs half-alive. The broker connection itself is expected to drop and is retried at once, then
-every 0.25 s for 10 s, then every second (``lifecycle.Reconnect``); while it is down
-``connected`` is clear.
+onto ``game/events``), each adapter's supervisor, and the parts attached with ``supervise`` (the
+web server, its collector, the terminal printer), which are restarted when they die. A task
+that fails is logged with its traceback and brings the whole service down with ``failed`` set:
+the CLI exits nonzero; the service never runs half-alive. The broker connection itself is
+expected to drop and is retried at once, then every 0.25 s for 10 s, then every second
+(``lifecycle.Reconnect``); while it is down ``connected`` is clear.
 
 Order of one batch (an input and the decisions it made):
 1. the input is fed to the engine;
@@ -31,6 +32,7 @@ import logging
 import random
 import secrets
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +54,7 @@ from buzzline.io.eventlog import EventLog, to_record
 from buzzline.io.inbox import Inbox
 from buzzline.io.mqttclient import DirectWriteClient, MessageInfo
 from buzzline.io.recordkinds import DECISION, INPUT, SHOW, TICK
-from buzzline.lifecycle import Reconnect, Service, cancel_and_wait
+from buzzline.lifecycle import Part, Reconnect, RestartPolicy, Service, cancel_and_wait, keep
 from buzzline.lock_trace import LockTrace
 from buzzline.notices import CommandResult, Notice, NoticeBus
 from buzzline.replay import logged_show, rebuild
@@ -78,6 +80,9 @@ class HostService(Service):
     LOCK_BEFORE_FSYNC = True  # a lock decides nothing and is re-derived from the log
     FSYNC_IN_THREAD = True  # other tasks (timers, notices, adapters) run while the disk syncs
     LOCK_AHEAD_OF_ACKS = True  # the lock's bytes before queued PUBACKs
+    # a part (web server, terminal printer...) that dies is restarted; five deaths a minute is a
+    # bug that restarting will not fix, and the host stops with its reason
+    PARTS = RestartPolicy()
 
     def __init__(
         self,
@@ -105,7 +110,7 @@ class HostService(Service):
         self.decisions: list[Decision] = []
         self.connected = asyncio.Event()
         self.notices = NoticeBus()
-        self.adapters = AdapterManager(self.notices, self.view, self._adapter_command)
+        self.adapters = AdapterManager(self.notices, self.view, self._adapter_command, spawn=self._spawn)
         self.failed: BaseException | None = None
         self.reconnects = 0
         self.superseded = 0  # publishes not sent because the broker was down (resynced instead)
@@ -118,6 +123,8 @@ class HostService(Service):
         self._client: DirectWriteClient | None = None
         self._main: asyncio.Task[None] | None = None
         self._children: list[asyncio.Task[None]] = []
+        self._tg: asyncio.TaskGroup | None = None  # the supervising group, while it runs
+        self.parts: dict[str, Part] = {}  # the supervised parts others attach (supervise)
         self._wake = asyncio.Event()
         self._last_info: MessageInfo | None = None  # the last QoS 1 publish
         self._lock = asyncio.Lock()
@@ -173,6 +180,8 @@ class HostService(Service):
         if self._stopping:
             return
         self._stopping = True
+        for part in self.parts.values():  # what ends now is the host stopping, not a death
+            part.closing = True
         await self.adapters.close()
         await self._drain(2)  # let what the engine already decided reach the broker
         await self._say_offline()
@@ -209,9 +218,36 @@ class HostService(Service):
         """Until the service stops, by ``stop()`` or because a part of it failed (see ``failed``)."""
         await self._stopped.wait()
 
+    # ---------------------------------------------------------------- supervision
+    def supervise(self, name: str, run: Callable[[], Awaitable[None]], restart: bool = True) -> Part:
+        """Run a long-lived part of the host (the web server, the terminal printer) in the
+        service's TaskGroup: when it dies it is logged and restarted (``PARTS``); when it may not
+        come back (``restart=False``, or too many deaths) the service stops with the reason in
+        ``failed``. ``end(part)`` ends it for good."""
+        part = Part(name, restart)
+        part.task = self._spawn(keep(part, run, self.PARTS), name)
+        self.parts[name] = part
+        return part
+
+    async def end(self, part: Part) -> None:
+        """End a supervised part (its owner is closing it): no restart, no failure."""
+        part.closing = True
+        if part.task is not None:
+            await cancel_and_wait([part.task])
+        if self.parts.get(part.name) is part:
+            del self.parts[part.name]
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """A task in the service's TaskGroup: if it fails, the service stops with its reason."""
+        if self._tg is None or self._stopping:
+            coro.close()
+            raise RuntimeError(f"{name}: the host service is not running")
+        return self._tg.create_task(coro, name=name)
+
     async def _run(self) -> None:
         try:
             async with asyncio.TaskGroup() as tg:
+                self._tg = tg
                 self._children = [
                     tg.create_task(self._connection_loop(), name="host-mqtt"),
                     tg.create_task(self._timer_loop(), name="host-timer"),
@@ -227,6 +263,8 @@ class HostService(Service):
             self.connected.clear()
             if not self._stopping:
                 asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.stop()))
+        finally:
+            self._tg = None
 
     def _open_log(self) -> None:
         assert self._log_path is not None
