@@ -62,9 +62,12 @@ async def test_the_web_server_dies_and_comes_back_on_its_port(broker: Any) -> No
             assert part.restarts == 1 and part.last_error == "it ended by itself"
             assert svc.failed is None and svc.connected.is_set()
             assert "web-collector" in svc.parts  # the collector runs in the host's group too
+            async with httpx.AsyncClient() as http:
+                assert (await http.get(f"http://127.0.0.1:{api.port}/overlay/scene")).status_code == 200
+            assert "overlay-hub" in svc.parts  # and the overlay's, once a page asks for it
         finally:
             await api.close()
-        assert "web-server" not in svc.parts  # closed by its owner: gone, not dead
+        assert not svc.parts  # closed by their owner: gone, not dead
 
 
 async def test_a_web_server_that_may_not_come_back_stops_the_host_with_the_reason(broker: Any) -> None:

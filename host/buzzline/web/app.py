@@ -68,7 +68,7 @@ def _query_value(text: str) -> Any:
 def build_app(svc: HostService, token: str) -> Starlette:
     auth = Auth(token)
     collector = Collector(svc)
-    overlay = Overlay(svc.notices)
+    overlay = Overlay(svc.notices, supervise=svc.supervise)
 
     def denied(request: Request) -> JSONResponse | None:
         why = auth.operator(request)
@@ -212,7 +212,10 @@ class OperatorServer:
 
     async def close(self) -> None:
         await self.app.state.collector.close()  # live streams end, so the server can
-        self.app.state.overlay.close()
+        overlay = self.app.state.overlay
+        overlay.close()
+        if overlay.hub.part is not None:
+            await self.svc.end(overlay.hub.part)
         part = self.part
         if part is not None:
             part.closing = True
