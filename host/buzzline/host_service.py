@@ -43,6 +43,7 @@ from buzzline.adapters.runner import AdapterManager
 from buzzline.core import events as ev
 from buzzline.core.clock import ClockBook
 from buzzline.core.commandargs import BadArgs, check_args
+from buzzline.core.contract import GameView
 from buzzline.core.game import GameEngine
 from buzzline.core.show import Show
 from buzzline.core.types import Decision
@@ -149,7 +150,7 @@ class HostService(Service):
     def registry(self) -> PodiumRegistry:
         return self.bridge.registry
 
-    def view(self) -> dict[str, Any]:
+    def view(self) -> GameView:
         return self.engine.view()
 
     # ---------------------------------------------------------------- lifecycle

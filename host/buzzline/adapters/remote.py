@@ -25,7 +25,7 @@ from typing import Any
 import aiomqtt
 from buzzline_protocol import codec, topics
 
-from buzzline.adapters.api import CommandResult, Notice
+from buzzline.adapters.api import CommandResult, GameView, Notice, as_view
 from buzzline.io.broker import NODELAY
 from buzzline.notices import NoticeBus
 
@@ -56,13 +56,13 @@ class RemoteFeed:
         self._pending: dict[int, list[dict[str, Any]]] = {}
         self._fresh = True  # the next state is the first since connecting: it is a notice itself
 
-    def view(self) -> dict[str, Any]:
-        return dict(self._view)
+    def view(self) -> GameView:
+        return as_view(self._view)
 
     def _emit(self, seq: int, ts: int, events: list[dict[str, Any]]) -> None:
         view = dict(self._view)
         view["link"] = {"broker": self.broker_up, "host": self.host_up}
-        self.bus.publish(Notice(seq, ts, tuple(events), view))
+        self.bus.publish(Notice(seq, ts, tuple(events), as_view(view)))
 
     def _link(self) -> None:
         self._emit(self.bus.seq, 0, [{"k": "link", "broker": self.broker_up, "host": self.host_up}])

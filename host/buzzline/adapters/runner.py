@@ -25,6 +25,7 @@ from buzzline.adapters.api import (
     AdapterInfo,
     CommandResult,
     ConfigError,
+    GameView,
     Notice,
     Status,
     validate_config,
@@ -139,7 +140,7 @@ class _Context:
     def notices(self) -> AsyncIterator[Notice]:
         return self._iter()
 
-    def view(self) -> dict[str, Any]:
+    def view(self) -> GameView:
         return self._manager.view()
 
     async def command(self, name: str, /, **args: Any) -> CommandResult:
@@ -164,7 +165,7 @@ class AdapterManager:
     def __init__(
         self,
         bus: NoticeBus,
-        view: Callable[[], dict[str, Any]],
+        view: Callable[[], GameView],
         command: CommandFn,
         kinds: Mapping[str, type[Adapter]] | None = None,
         spawn: SpawnFn | None = None,

@@ -18,6 +18,7 @@ from typing import Any
 
 from buzzline.core import events as ev
 from buzzline.core.arbiter import Arbiter, ArbiterRules
+from buzzline.core.contract import GAME_PHASES, GamePhase, GameView
 from buzzline.core.delays import DelayBook
 from buzzline.core.gamestate import GameState, Refused, Snapshot
 from buzzline.core.lightpolicy import LightPolicy
@@ -42,7 +43,7 @@ from buzzline.core.view import View
 #    │                                └──judge wrong (others left: reopen; ranked: next in order)
 #    └────────────────────────────next (from idle, reading or judged)────────────────────────┘
 #   any ──end──▶ ended.   adjust, undo, redo: any phase.   assign/unassign: not while a question is live.
-PHASES = ("idle", "reading", "open", "answering", "judged", "ended")
+PHASES = GAME_PHASES
 _ALLOWED: dict[str, tuple[str, ...]] = {
     "read": ("idle",),
     "arm": ("idle", "reading"),
@@ -94,7 +95,7 @@ class GameEngine(LightPolicy, View):
         self._now = 0
         # The view after the last handle/tick: the "before" of the next one (state changes only
         # there), so a press builds one view, not two (bench e2e: 0.12 ms with 64 podiums).
-        self._view_after: dict[str, Any] | None = None
+        self._view_after: GameView | None = None
 
     def _clock(self, now_us: int) -> int:
         # host time never runs backwards inside the engine (the arbiter refuses it)
@@ -138,7 +139,7 @@ class GameEngine(LightPolicy, View):
         before = self._view_before()
         return self._state_changed(self._due(now_us), before)
 
-    def _state_changed(self, out: list[ev.Effect], before: dict[str, Any]) -> list[ev.Effect]:
+    def _state_changed(self, out: list[ev.Effect], before: GameView) -> list[ev.Effect]:
         # exactly one StateChanged, last, whenever what viewers see has changed
         out = [e for e in out if not isinstance(e, ev.StateChanged)]
         after = self._view_after = self._view_key()
@@ -146,7 +147,7 @@ class GameEngine(LightPolicy, View):
             out.append(ev.StateChanged())
         return out
 
-    def _view_before(self) -> dict[str, Any]:
+    def _view_before(self) -> GameView:
         before, self._view_after = self._view_after, None  # None while this event is handled
         return before if before is not None else self._view_key()
 
@@ -584,7 +585,7 @@ class GameEngine(LightPolicy, View):
             out.append(ev.TimerStarted("buzz", ms))
         return out
 
-    def _phase(self, phase: str, now: int) -> None:
+    def _phase(self, phase: GamePhase, now: int) -> None:
         self.g.phase = phase
         self.g.ts = now
 

@@ -39,6 +39,15 @@ from buzzline.core.clock import (
     capture_bound_us,
     with_capture,
 )
+from buzzline.core.contract import (
+    GameView,
+    NoticeEvent,
+    OverturnedEvent,
+    Ranked,
+    Who,
+    WinnerEvent,
+    podium_view,
+)
 from buzzline.core.game import GameEngine
 from buzzline.core.types import Decision, Mapping
 from buzzline.gate.ingest import QUIET, Accepted, Rejected
@@ -88,7 +97,7 @@ class Bridge:
         self.cs = cs_start  # command sequence: unique across host restarts
         self.lock_cs = -1  # the current lock's cs: its acknowledgements are complete watermarks
         self._configured: dict[str, dict[str, Any]] = {}
-        self._last_view: dict[str, Any] | None = None
+        self._last_view: GameView | None = None
         # per podium, up messages waiting for its first clock sample: (message, arrival, lock ack)
         self._unmapped: dict[str, list[tuple[Accepted, int, bool]]] = {}
         self._syncs_while_unmapped: dict[str, int] = {}
@@ -290,10 +299,10 @@ class Bridge:
                 )
         return out
 
-    def outbound(self, effects: list[ev.Effect], now_us: int) -> tuple[list[Wire], list[dict[str, Any]]]:
+    def outbound(self, effects: list[ev.Effect], now_us: int) -> tuple[list[Wire], list[NoticeEvent]]:
         """Everything but the locks: wire messages in order, and the notice events."""
         wire: list[Wire] = []
-        events: list[dict[str, Any]] = []
+        events: list[NoticeEvent] = []
         view = self.engine.view()
         state_changed = False
         for e in effects:
@@ -328,10 +337,10 @@ class Bridge:
         self._configured.clear()
         return [*self.engine.resync(), ev.StateChanged()]
 
-    def _phase_events(self, view: dict[str, Any]) -> list[dict[str, Any]]:
+    def _phase_events(self, view: GameView) -> list[NoticeEvent]:
         last = self._last_view
         info = view.get("info", {})
-        out: list[dict[str, Any]] = []
+        out: list[NoticeEvent] = []
         if last is None or last.get("q") != view["q"]:
             out.append(
                 {
@@ -359,7 +368,7 @@ def lock_msg(epoch: int, cs: int) -> dict[str, Any]:
     return {"t": "lock", "ep": epoch, "cs": cs}
 
 
-def state_message(view: dict[str, Any], now_us: int) -> dict[str, Any]:
+def state_message(view: GameView, now_us: int) -> dict[str, Any]:
     """The retained ``game/state`` message: the view with the fields protocol v1 knows."""
     known = {f[0] for f in codec.KINDS["state"]}
     msg = {k: v for k, v in view.items() if k in known}
@@ -370,36 +379,39 @@ def state_message(view: dict[str, Any], now_us: int) -> dict[str, Any]:
     return msg
 
 
-def _who(podium: str | None, view: dict[str, Any]) -> dict[str, Any]:
-    info = view.get("info", {}).get("podiums", {}).get(podium or "", {})
+def _who(podium: str | None, view: GameView) -> Who:
+    info = podium_view(view, podium)
     return {"podium": podium, "player": info.get("player") or None, "seat": info.get("seat")}
 
 
-def decision_events(d: Decision, view: dict[str, Any]) -> list[dict[str, Any]]:
-    order = []
+def decision_events(d: Decision, view: GameView) -> list[NoticeEvent]:
+    order: list[Ranked] = []
     for r in d.order:
-        item = _who(r.podium, view)
-        item.update(gap_us=r.gap_us, err_us=r.err_us)
-        order.append(item)
-    out: list[dict[str, Any]] = []
+        who = _who(r.podium, view)
+        order.append({**who, "gap_us": r.gap_us, "err_us": r.err_us})
+    out: list[NoticeEvent] = []
     if d.is_tie:
         out.append({"k": "tie", "podiums": list(d.tied), "rule": d.tie_rule, "winner": d.winner})
     if d.winner is None:
         out.append({"k": "no_winner", "result": "tie" if d.is_tie else "no_buzz", "order": order})
         return out
-    win = _who(d.winner, view)
     team = None
     for r in d.order:
         if r.podium == d.winner:
             team = r.team
-    win.update(
-        k="winner", team=team, order=order, flags=sorted(d.flags), tie_rule=d.tie_rule if d.is_tie else None
-    )
+    win: WinnerEvent = {
+        "k": "winner",
+        **_who(d.winner, view),
+        "team": team,
+        "order": order,
+        "flags": sorted(d.flags),
+        "tie_rule": d.tie_rule if d.is_tie else None,
+    }
     out.append(win)
     return out
 
 
-def notice_events(e: ev.Effect, view: dict[str, Any]) -> list[dict[str, Any]]:
+def notice_events(e: ev.Effect, view: GameView) -> list[NoticeEvent]:
     """The notice events (SPEC §3.9) one core effect stands for."""
     if isinstance(e, ev.Arm):
         return [{"k": "armed", "ep": e.epoch, "q": view["q"]}]
@@ -408,7 +420,7 @@ def notice_events(e: ev.Effect, view: dict[str, Any]) -> list[dict[str, Any]]:
     if isinstance(e, ev.DecisionMade):
         return decision_events(e.decision, view)
     if isinstance(e, ev.DecisionOverturned):
-        over = {
+        over: OverturnedEvent = {
             "k": "overturned",
             "old": _who(e.previous.winner, view),
             "new": _who(e.decision.winner, view),
@@ -436,14 +448,18 @@ def notice_events(e: ev.Effect, view: dict[str, Any]) -> list[dict[str, Any]]:
     if isinstance(e, ev.CommandRefused):
         return [{"k": "refused", "name": e.name, "reason": e.reason}]
     if isinstance(e, ev.Logged):
-        if e.kind in ("assigned", "unassigned"):
-            return [{"k": e.kind, "podium": e.data.get("podium"), "player": e.data.get("player")}]
+        if e.kind == "assigned":
+            return [{"k": "assigned", "podium": e.data.get("podium"), "player": e.data.get("player")}]
+        if e.kind == "unassigned":
+            return [{"k": "unassigned", "podium": e.data.get("podium"), "player": e.data.get("player")}]
         if e.kind in ("online", "offline"):
             return [{"k": "podium", "podium": e.data.get("podium"), "online": e.kind == "online"}]
         if e.kind == "renamed":
             return [{"k": "renamed", "player": e.data.get("player"), "to": e.data.get("to")}]
-        if e.kind in ("undo", "redo"):
-            return [{"k": e.kind, "command": e.data.get("command")}]
+        if e.kind == "undo":
+            return [{"k": "undo", "command": e.data.get("command")}]
+        if e.kind == "redo":
+            return [{"k": "redo", "command": e.data.get("command")}]
         if e.kind == "command":
             return [{"k": "command", "name": e.data.get("name")}]
     return []

@@ -17,6 +17,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from buzzline.core.clock import ClockModel
+from buzzline.core.contract import podiums_of
 from buzzline.core.types import Decision
 from buzzline.notices import Notice
 from buzzline.web.metrics import Family, Histogram
@@ -155,7 +156,7 @@ def timeline(svc: HostService, collector: Collector) -> dict[str, Any]:
         if g.decision is not None and g.decision not in decisions:  # resumed from the log
             decisions.append(g.decision)
     view = svc.engine.view()
-    who = view.get("info", {}).get("podiums", {})
+    who = podiums_of(view)
     out = []
     for d in decisions:
         presses = d.evidence.get("presses")
