@@ -26,6 +26,7 @@ import aiomqtt
 from buzzline_protocol import codec, topics
 
 from buzzline.adapters.api import CommandResult, GameView, Notice, as_view
+from buzzline.core.contract import CommandBody, CommandDone, CommandRefusal
 from buzzline.io.broker import NODELAY
 from buzzline.notices import NoticeBus
 
@@ -147,7 +148,8 @@ class HttpCommands:
         return await asyncio.to_thread(self._post, name, args)
 
     def _post(self, name: str, args: dict[str, Any]) -> CommandResult:
-        body = json.dumps({"name": name, "args": args}).encode()
+        command: CommandBody = {"name": name, "args": args}
+        body = json.dumps(command).encode()
         req = urllib.request.Request(
             f"{self.api}/api/command",
             data=body,
@@ -156,11 +158,11 @@ class HttpCommands:
         )
         try:
             with urllib.request.urlopen(req, timeout=5) as r:
-                reply = json.loads(r.read() or b"{}")
-                return CommandResult(bool(reply.get("ok")), str(reply.get("refused", "")))
+                done: CommandDone | CommandRefusal = json.loads(r.read() or b"{}")
+                return CommandResult(bool(done.get("ok")), str(done.get("refused", "")))
         except urllib.error.HTTPError as e:
             try:
-                reply = json.loads(e.read() or b"{}")
+                reply: dict[str, Any] = json.loads(e.read() or b"{}")  # a CommandRefusal, an ApiError
             except ValueError:
                 reply = {}
             reason = reply.get("refused") or reply.get("error") or f"HTTP {e.code}"

@@ -90,6 +90,37 @@ def podium_view(view: Mapping[str, Any], podium: str | None) -> PodiumView:
     return found if isinstance(found, dict) else {}
 
 
+# ---- the operator API's command bodies (docs/operations.md) -------------------------------------
+
+
+class CommandBody(TypedDict):
+    """``POST /api/command``: what a control surface sends (``core.commandargs`` checks it)."""
+
+    name: str
+    args: NotRequired[dict[str, Any]]
+
+
+class CommandDone(TypedDict):
+    """200: carried out, with the effects it had."""
+
+    ok: Literal[True]
+    effects: list[Any]
+
+
+class CommandRefusal(TypedDict):
+    """409: the game cannot take the command now; ``refused`` says why."""
+
+    ok: Literal[False]
+    refused: str
+
+
+class ApiError(TypedDict):
+    """4xx: the request itself is wrong (a bad body, no operator token)."""
+
+    ok: Literal[False]
+    error: str
+
+
 # ---- notice events (SPEC §3.9) ---------------------------------------------------------------
 
 

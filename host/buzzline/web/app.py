@@ -32,6 +32,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Route
 
 from buzzline.core import events as ev
+from buzzline.core.contract import CommandDone, CommandRefusal
 from buzzline.io.security import new_password
 from buzzline.web import adapters_api, console, openapi
 from buzzline.web.adapters_api import error, json_object
@@ -53,8 +54,10 @@ async def run_command(svc: HostService, name: str, args: dict[str, Any]) -> JSON
     effects = await svc.command(name, **args)
     refused = [e for e in effects if isinstance(e, ev.CommandRefused)]
     if refused:
-        return JSONResponse({"ok": False, "refused": refused[0].reason}, status_code=409)
-    return JSONResponse({"ok": True, "effects": jsonable(effects)})
+        no: CommandRefusal = {"ok": False, "refused": refused[0].reason}
+        return JSONResponse(no, status_code=409)
+    done: CommandDone = {"ok": True, "effects": jsonable(effects)}
+    return JSONResponse(done)
 
 
 def _query_value(text: str) -> Any:
