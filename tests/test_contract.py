@@ -93,3 +93,19 @@ async def test_every_event_a_playing_host_emits_fits_the_table(broker: Any) -> N
         played = {"question", "phase", "armed", "locked", "winner", "false_start", "judged", "reopened"}
         played |= {"score", "timer_started", "unassigned", "renamed", "refused"}
         assert played | {"undo", "redo", "command"} <= set(seen), sorted(seen)
+
+
+def test_the_engines_command_table_is_the_one_list_of_commands() -> None:
+    """name -> handler, admission phases, arguments: one table, no handler found by its name."""
+    from buzzline.core import events as ev
+    from buzzline.core.game import COMMAND_TABLE, GameEngine
+    from buzzline.core.show import Show
+
+    assert list(COMMAND_TABLE) == list(ev.COMMAND_ARGS)
+    for name, spec in COMMAND_TABLE.items():
+        assert spec.args == ev.COMMAND_ARGS[name] and set(spec.phases) <= set(GAME_PHASES)
+        assert spec.why_not or set(spec.phases) == set(GAME_PHASES), name
+    engine = GameEngine(Show.default(["p1"]))
+    assert engine.commands_now() == [n for n, s in COMMAND_TABLE.items() if "idle" in s.phases]
+    refused = engine.handle(ev.Command("judge", {}), 1_000)
+    assert refused == [ev.CommandRefused("judge", "not possible while idle: nobody is answering")]

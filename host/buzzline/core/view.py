@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from buzzline.core.contract import GameView, OrderItem, PodiumView, ViewInfo
@@ -18,8 +19,7 @@ class View(Roster):
     _undo: list[Snapshot]
     _redo: list[Snapshot]
 
-    def next_deadline(self) -> int | None:
-        raise NotImplementedError
+    next_deadline: Callable[[], int | None]  # the engine's (core.game): part of the digest
 
     def _podium_view(self, pid: str, seats: dict[str, int]) -> PodiumView:
         player = self.g.podiums.get(pid, "")
