@@ -4,18 +4,22 @@ The log holds the show it was started with (a ``show`` record) and every input t
 accepted, with the host time it was handled at, plus the timer ticks that changed anything.
 Feeding them, in order, to a fresh engine gives exactly the state the host had: the core is
 deterministic. Clock models are not replayed: mapped times are in the inputs themselves.
+Records of a kind this host does not know (io/recordkinds.py) are skipped and counted; an input
+it cannot read stops the rebuild with the record's number.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
 
 from buzzline.core.game import GameEngine
 from buzzline.core.show import Show
-from buzzline.io.eventlog import EventLog, from_record, register
+from buzzline.io.eventlog import EventLog, EventLogError, RecordError, from_record
+from buzzline.io.recordkinds import INPUT, OBJECT_ROW_KINDS, ROW_KINDS, SHOW, TICK
 
-SHOW_RECORD = "show"
-register(Show)
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -24,10 +28,11 @@ class Rebuilt:
     show: Show
     inputs: int  # inputs and ticks replayed
     last_us: int  # host time of the last one (0 for an empty log)
+    skipped: Counter[str] = field(default_factory=Counter)  # records of kinds this host does not know
 
 
 def logged_show(log: EventLog) -> Show | None:
-    for rec in log.records(kinds=[SHOW_RECORD]):
+    for rec in log.records(kinds=[SHOW]):
         show = from_record(rec.data["type"], rec.data["show"])
         if isinstance(show, Show):
             return show
@@ -43,12 +48,30 @@ def rebuild(log: EventLog, show: Show | None = None, seed: int = 0) -> Rebuilt:
     engine = GameEngine(show, seed=seed)
     n = 0
     last = 0
-    for rec in log.records(kinds=["input", "tick"]):
+    skipped: Counter[str] = Counter()
+    for rec in log.records():
+        if rec.kind not in (INPUT, TICK):
+            if rec.kind not in ROW_KINDS and rec.kind not in OBJECT_ROW_KINDS:
+                skipped[rec.kind] += 1  # a later release's record: nothing this engine replays
+            continue
         now = int(rec.data["now_us"])
-        if rec.kind == "tick":
+        if rec.kind == TICK:
             engine.tick(now)
         else:
-            engine.handle(from_record(rec.data["type"], rec.data["event"]), now)
+            try:
+                event = from_record(rec.data["type"], rec.data["event"])
+            except (RecordError, KeyError) as e:
+                raise EventLogError(
+                    f"{log.path}: record {rec.seq}: an input this host cannot read ({e});"
+                    " a newer Buzzline wrote it? the game cannot be rebuilt without it"
+                ) from None
+            engine.handle(event, now)
         n += 1
         last = now
-    return Rebuilt(engine, show, n, last)
+    if skipped:
+        _log.warning(
+            "%s: skipped records of kinds this host does not know: %s",
+            log.path,
+            ", ".join(f"{k} x{c}" for k, c in sorted(skipped.items())),
+        )
+    return Rebuilt(engine, show, n, last, skipped)

@@ -29,16 +29,23 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
+from buzzline.core.contract import EVENT_FIELDS, GameView, PodiumView, as_view, podium_view, podiums_of
 from buzzline.notices import CommandResult, Notice
 
 __all__ = [
+    "EVENT_FIELDS",
     "Adapter",
     "AdapterContext",
     "CommandResult",
     "ConfigError",
     "Field",
+    "GameView",
     "Notice",
+    "PodiumView",
     "Status",
+    "as_view",
+    "podium_view",
+    "podiums_of",
     "validate_config",
 ]
 
@@ -55,34 +62,9 @@ class Status(StrEnum):
 
 # ---- notices -------------------------------------------------------------------------------------
 
-# The event kinds a notice can carry (``event["k"]``); SPEC.md §3.9 lists their fields.
-EVENT_KINDS = (
-    "phase",  # {phase, q, round}
-    "question",  # {q, round, value, questions}
-    "armed",  # {ep, q, window_ms}
-    "locked",  # {ep, leader}
-    "winner",  # {podium, player, team, seat, order: [{podium, player, seat, gap_us, err_us}], flags}
-    "tie",  # {podiums, rule, winner}
-    "no_winner",  # {result}: nobody buzzed, or a tie with no winner
-    "false_start",  # {podium, player, seat, lockout_ms}
-    "judged",  # {podium, player, correct, result}
-    "reopened",  # {ep, locked_out}
-    "score",  # {player, delta, total, reason}
-    "timer_started",  # {timer: "buzz" | "answer", ms}
-    "timer_expired",  # {timer}
-    "light",  # {podium, pat, col}
-    "podium",  # {podium, online, player}
-    "assigned",  # {podium, player}
-    "renamed",  # {player, to}
-    "refused",  # {name, reason}
-    "overturned",  # {old, new, old_tied, tied, flags}: a provisional call changed
-    "undo",  # {command}
-    "redo",  # {command}
-    "question_over",  # {q, result}
-    "command",  # {name}: an operator command was carried out
-    "view",  # {}: only the view changed
-    "link",  # {broker, host}: standalone only, the connection to the show changed
-)
+# A notice's events are plain mappings, ``event["k"]`` their kind; ``EVENT_FIELDS`` (kind -> its
+# fields, from ``buzzline.core.contract``, the table SPEC §3.9 is checked against) says what each
+# carries. Ignore kinds you do not know: a newer host may add some.
 
 
 # ---- configuration schema ------------------------------------------------------------------------
@@ -201,7 +183,7 @@ class AdapterContext(Protocol):
         """This instance's own bounded notice stream (the default ``run`` drains it)."""
         ...
 
-    def view(self) -> dict[str, Any]:
+    def view(self) -> GameView:
         """The current game view (what ``game/state`` carries)."""
         ...
 

@@ -16,7 +16,17 @@ import contextlib
 import logging
 from typing import Any
 
-from buzzline.adapters.api import Adapter, AdapterContext, ConfigError, Field, Notice, Status
+from buzzline.adapters.api import (
+    Adapter,
+    AdapterContext,
+    ConfigError,
+    Field,
+    GameView,
+    Notice,
+    Status,
+    podium_view,
+    podiums_of,
+)
 from buzzline.adapters.oscwire import OscError, allowed, build, networks, parse
 
 log = logging.getLogger(__name__)
@@ -217,7 +227,7 @@ class OscControlAdapter(Adapter):
                 self._timer = 0
         self._feedback(notice.view)
 
-    def _feedback(self, view: dict[str, Any]) -> None:
+    def _feedback(self, view: GameView) -> None:
         for path, args in self.state(view):
             data = build(path, args)
             if self._last.get(path) == data:
@@ -233,11 +243,10 @@ class OscControlAdapter(Adapter):
             self._last.clear()
             self._feedback(self.ctx.view())
 
-    def state(self, view: dict[str, Any]) -> list[tuple[str, list[Any]]]:
+    def state(self, view: GameView) -> list[tuple[str, list[Any]]]:
         p = self.config["prefix"] + "/state"
-        info = view.get("info", {})
-        pods = info.get("podiums", {})
-        winner = pods.get(view.get("winner") or "", {}).get("player") or ""
+        pods = podiums_of(view)
+        winner = podium_view(view, view.get("winner")).get("player") or ""
         out: list[tuple[str, list[Any]]] = [
             (p + "/phase", [str(view.get("phase", ""))]),
             (p + "/question", [int(view.get("q", 0))]),
@@ -248,6 +257,6 @@ class OscControlAdapter(Adapter):
         for info_p in sorted(pods.values(), key=lambda i: i.get("seat") or 0):
             seat = info_p.get("seat")
             if isinstance(seat, int):
-                out.append((f"{p}/score/{seat}", [int(scores.get(info_p.get("player"), 0))]))
+                out.append((f"{p}/score/{seat}", [int(scores.get(info_p.get("player") or "", 0))]))
                 out.append((f"{p}/player/{seat}", [str(info_p.get("player") or "")]))
         return out

@@ -126,8 +126,8 @@ async def _serve(args: argparse.Namespace) -> int:
             raise UserError(f"broker {host}:{port}", "the host could not connect within 10 s") from None
         print(f"buzzline host: studio {args.studio!r} on {host}:{port}", flush=True)
         if not args.quiet:
-            printer = asyncio.create_task(print_decisions(svc), name="host-terminal")
-            stack.callback(printer.cancel)
+            printer = svc.supervise("host-terminal", lambda: print_decisions(svc))
+            stack.push_async_callback(svc.end, printer)
         if sock is not None:
             from buzzline.web.app import serve_operator_api
 
@@ -169,14 +169,18 @@ async def print_decisions(svc: Any, out: Callable[[str], None] = _say) -> None:
     the bus drops this reader's oldest notices if the terminal falls behind)."""
     from buzzline.narrate import event_line
 
-    async for notice in svc.notices.subscribe("terminal", replay_latest=False):
-        ties = notice.of("tie")
-        for e in notice.events:
-            if e.get("k") == "winner" and ties:
-                e = {**e, "tied": ties[0].get("podiums", [])}
-            line = event_line(e)
-            if line is not None:
-                out(f"Q{notice.view.get('q')}: {line}")
+    sub = svc.notices.subscribe("terminal", replay_latest=False)
+    try:
+        async for notice in sub:
+            ties = notice.of("tie")
+            for e in notice.events:
+                if e.get("k") == "winner" and ties:
+                    e = {**e, "tied": ties[0].get("podiums", [])}
+                line = event_line(e)
+                if line is not None:
+                    out(f"Q{notice.view.get('q')}: {line}")
+    finally:
+        svc.notices.unsubscribe(sub)  # a restarted printer reads a queue of its own
 
 
 def run(args: argparse.Namespace) -> int:
