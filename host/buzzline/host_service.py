@@ -56,6 +56,7 @@ from buzzline.io.mqttclient import DirectWriteClient
 from buzzline.lifecycle import Reconnect, Service, cancel_and_wait
 from buzzline.lock_trace import LockTrace
 from buzzline.notices import NoticeBus
+from buzzline.preflight import PreflightList
 from buzzline.replay import SHOW_RECORD, logged_show, rebuild
 
 log = logging.getLogger("buzzline.host")
@@ -112,6 +113,7 @@ class HostService(Service):
         self.connected = asyncio.Event()
         self.notices = NoticeBus()
         self.adapters = AdapterManager(self.notices, self.view, self._adapter_command)
+        self.preflight = PreflightList()  # the start-up check's findings, until acknowledged
         self.failed: BaseException | None = None
         self.reconnects = 0
         self.superseded = 0  # publishes not sent because the broker was down (resynced instead)

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import time
 from typing import Any
 
-from buzzline.adapters.api import Adapter, AdapterContext, ConfigError, Field, Notice, Status
+from buzzline.adapters.api import Adapter, AdapterContext, ConfigError, Field, Notice, Problem, Status
 from buzzline.adapters.oscpresets import PRESETS, merged
 from buzzline.adapters.oscwire import (
     Deframer,
@@ -33,6 +34,7 @@ from buzzline.adapters.oscwire import (
 from buzzline.adapters.stage import Happening, Stage
 
 TRANSPORTS = ("udp", "tcp-slip", "tcp-length")
+PROBE_S = 1.5  # how long the pre-show check waits for a desk
 MAX_BACKLOG = 1 << 20  # bytes a stalled TCP peer may hold back before the link is reset
 
 
@@ -50,6 +52,47 @@ class _Udp(asyncio.DatagramProtocol):
     def error_received(self, exc: Exception) -> None:
         # an ICMP port unreachable: nobody listens there (yet); UDP carries on
         self.owner.errors += 1
+
+
+def _reason(e: OSError) -> str:
+    """ "connection refused", not asyncio's "Connect call failed ('127.0.0.1', 7700)"."""
+    text = os.strerror(e.errno) if e.errno else (e.strerror or str(e))
+    return text[:1].lower() + text[1:]
+
+
+def _udp_held(port: int) -> bool:
+    """Someone on this machine listens on UDP ``port`` (binding it ourselves fails)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+async def _answers_ping(host: str, port: int, ping: tuple[str, tuple[Any, ...]], pong: str) -> bool:
+    """One ping to a desk that answers them (Eos, QLab), and its answer within ``PROBE_S``."""
+    answered = asyncio.Event()
+
+    class _Probe(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+            with contextlib.suppress(OscError):
+                if parse(data)[0].startswith(pong):
+                    answered.set()
+
+    loop = asyncio.get_running_loop()
+    try:
+        transport, _ = await loop.create_datagram_endpoint(_Probe, remote_addr=(host, port))
+    except OSError:
+        return False
+    try:
+        transport.sendto(build(ping[0], list(ping[1])))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(PROBE_S):
+                await answered.wait()
+    finally:
+        transport.close()
+    return answered.is_set()
 
 
 class OscDeskAdapter(Adapter):
@@ -129,6 +172,40 @@ class OscDeskAdapter(Adapter):
         else:
             self._tasks.append(asyncio.create_task(self._tcp_loop(), name=f"osc-tcp:{ctx.name}"))
         self._tasks.append(asyncio.create_task(self._timer_loop(), name=f"osc-timer:{ctx.name}"))
+
+    @classmethod
+    async def preflight(cls, config: dict[str, Any]) -> list[Problem]:
+        """The mapping rules, then the desk: a TCP desk accepts a connection; a desk that answers
+        pings (Eos, QLab) answers one; a desk on this machine (QLC+) holds its UDP port."""
+        preset = PRESETS[config["preset"]]
+        try:
+            table, _ = merged(preset, config["map"], config["vars"])
+            parse_rules(table)
+        except ConfigError as e:
+            return [Problem("error", str(e), "docs/adapters/osc.md has the mapping rules")]
+        host, transport = config["host"], config["transport"]
+        port = config["port"] or preset.port_for(transport)
+        target = f"{transport} {host}:{port}"
+        if transport != "udp":
+            try:
+                async with asyncio.timeout(PROBE_S):
+                    _, writer = await asyncio.open_connection(host, port)
+                writer.close()
+            except (OSError, TimeoutError) as e:
+                why = f"no answer within {PROBE_S:g} s" if isinstance(e, TimeoutError) else _reason(e)
+                return [Problem("error", f"{target}: {why}", "is the desk running, with OSC over TCP on?")]
+            return []
+        if preset.ping is not None and config["ping"]:
+            if not await _answers_ping(host, port, preset.ping, preset.pong):
+                hint = "is the desk on, with its OSC input enabled?"
+                return [
+                    Problem("warning", f"{target}: no answer to {preset.ping[0]} within {PROBE_S:g} s", hint)
+                ]
+        elif host in ("127.0.0.1", "localhost", "::1") and not _udp_held(port):
+            return [
+                Problem("warning", f"{target}: nothing on this machine listens there", "start the desk first")
+            ]
+        return []
 
     async def stop(self) -> None:
         for t in self._tasks:

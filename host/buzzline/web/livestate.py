@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from buzzline.adapters.api import Notice
 from buzzline.core.clock import ClockModel
 from buzzline.core.types import Decision
+from buzzline.web import preflight_api
 from buzzline.web.metrics import Family, Histogram
 
 if TYPE_CHECKING:
@@ -251,6 +252,8 @@ def full_state(svc: HostService, collector: Collector, operator: bool = True) ->
         "timeline": timeline(svc, collector),
         "score_history": list(collector.scores),
         "adapters": svc.adapters.snapshot(),
+        # the pre-show check, until the operator acknowledges it (for the operator only)
+        "preflight": preflight_api.listed(svc) if operator else [],
         "health": {
             "broker": {
                 "connected": svc.connected.is_set(),

@@ -41,6 +41,7 @@ function toast(text, kind = "info") {
 
 // What each panel draws from: a panel whose inputs did not change is not redrawn.
 const INPUTS = {
+  preflight: (s) => [s.preflight],
   show: (s) => [s.game, s.commands, s.question, s.show, ui.feed.length && ui.feed[0]],
   timeline: (s) => [s.timeline, s.game.info.podiums],
   podiums: (s) => [s.podiums.map((p) => ({ ...p, seen_ago_ms: Math.floor((p.seen_ago_ms ?? -1) / 1000) })),

@@ -20,6 +20,25 @@ function who(state, pid) {
   return { player: p.player || "", seat: p.seat ?? null, col: p.col || null, team: p.team || null };
 }
 
+// ---- the pre-show check, until acknowledged ---------------------------------------------------
+export function preflight(el, ui) {
+  const items = ui.state.preflight || [];
+  el.hidden = items.length === 0;
+  if (!items.length) return fill(el);
+  const errors = items.filter((f) => f.level === "error").length;
+  const ack = async () => {
+    const r = await ui.send("POST", "/api/preflight/ack");
+    if (!r.ok) return ui.toast(`acknowledge: ${r.reason}`, "bad");
+    ui.state.preflight = r.data.preflight || [];
+    ui.render();
+  };
+  fill(el,
+    h("h2", {}, `Pre-show check: ${errors} error${errors === 1 ? "" : "s"}, ${items.length - errors} warning${items.length - errors === 1 ? "" : "s"}`),
+    h("ul", { class: "findings" }, items.map((f) => h("li", { class: f.level === "error" ? "bad" : "warn" },
+      h("strong", {}, `${f.level}: `), `${f.where}: ${f.what}`, f.hint ? h("span", { class: "muted" }, ` (${f.hint})`) : null))),
+    h("button", { type: "button", id: "preflight-ack", onclick: ack }, "Acknowledge"));
+}
+
 // ---- show -----------------------------------------------------------------------------------
 export function show(el, ui) {
   const s = ui.state, g = s.game, info = g.info;
