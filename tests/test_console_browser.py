@@ -25,8 +25,8 @@ from buzzline.benchmarks.viewer import CHROMIUM, CHROMIUM_ARGS
 from buzzline.core.show import Card, Round, Show
 from buzzline.host_service import HostService
 from buzzline.io.broker import free_port
-from buzzline.io.operator_api import OperatorServer, serve_operator_api
 from buzzline.sim.podium import VirtualPodium
+from buzzline.web.app import OperatorServer, serve_operator_api
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 TOKEN = "stage-door"

@@ -15,9 +15,9 @@ import pytest
 from buzzline.core.show import AdapterSpec, Show
 from buzzline.host_service import HostService
 from buzzline.io.broker import MosquittoBroker, free_port
-from buzzline.io.operator_api import serve_operator_api
 from buzzline.io.security import broker_extra_config, write_broker_config
 from buzzline.preflight import Finding, adapter_findings, podium_findings
+from buzzline.web.app import serve_operator_api
 
 from tests.adapter_kit import Dump, free_udp_port
 

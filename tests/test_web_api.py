@@ -14,8 +14,8 @@ import pytest
 from buzzline.adapters.api import Adapter, Field, Notice, Status
 from buzzline.host_service import HostService
 from buzzline.io.broker import free_port
-from buzzline.io.operator_api import OperatorServer, serve_operator_api
 from buzzline.sim.podium import VirtualPodium
+from buzzline.web.app import OperatorServer, serve_operator_api
 from prometheus_client.parser import text_string_to_metric_families
 
 TOKEN = "open-sesame"

@@ -398,12 +398,3 @@ def decode(data) -> dict:
     if n > MAX_SIZE and not (isinstance(obj, dict) and obj.get("t") in _LARGE):
         raise ProtocolError(R_SIZE, str(n) + " bytes")
     return _validate(obj, False)
-
-
-# The kinds only hosts and viewers speak (state, event, reject) are registered into KINDS by
-# buzzline_protocol.viewer: a podium never loads them (about 2 KB of its small heap), CPython
-# always does, and the vector runner loads them under both interpreters.
-import sys  # noqa: E402
-
-if sys.implementation.name != "micropython":
-    from buzzline_protocol import viewer  # noqa: F401

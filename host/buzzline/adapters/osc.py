@@ -141,6 +141,7 @@ class OscDeskAdapter(Adapter):
         self.ctx = ctx
         self.config = config
         self.preset = PRESETS[config["preset"]]
+        self._rules, self._bad = {}, False  # a reconfigure starts again: built anew, never appended
         try:
             table, self._vars = merged(self.preset, config["map"], config["vars"])
             rules = parse_rules(table)

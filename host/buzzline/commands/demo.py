@@ -193,11 +193,11 @@ async def _demo(args: argparse.Namespace) -> int:
         free_port,
         start_broker,
     )
-    from buzzline.io.operator_api import serve_operator_api
     from buzzline.io.reach import wait_for_broker
     from buzzline.io.security import broker_extra_config, write_broker_config
     from buzzline.sim.podium import AutoPress, VirtualPodium
     from buzzline.viewer.demo import open_window
+    from buzzline.web.app import serve_operator_api
 
     # what the user gave, checked before anything starts (one line each, buzzline.errors)
     if not 1 <= args.podiums <= 64:

@@ -150,7 +150,7 @@ async def _serve(args: argparse.Namespace) -> int:
             printer = asyncio.create_task(print_decisions(svc), name="host-terminal")
             stack.callback(printer.cancel)
         if sock is not None:
-            from buzzline.io.operator_api import serve_operator_api
+            from buzzline.web.app import serve_operator_api
 
             api = await serve_operator_api(svc, args.bind, args.http, args.token, sock=sock)
             stack.push_async_callback(api.close)

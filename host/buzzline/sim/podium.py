@@ -12,19 +12,17 @@ import asyncio
 import contextlib
 import logging
 import random
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiomqtt
-import paho.mqtt.client as mqtt
 from buzzline_protocol import codec, topics
 
 from buzzline.io.broker import NODELAY
 from buzzline.io.inbox import Inbox
-from buzzline.io.mqttclient import FailFastClient
+from buzzline.io.mqttclient import FailFastClient, MessageInfo
 from buzzline.lifecycle import Reconnect, Service, cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -257,10 +255,7 @@ class VirtualPodium(Service):
         client, self._client = self._client, None
         self.link_up.clear()
         if client is not None:
-            sock = client._client.socket()
-            if isinstance(sock, socket.socket):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+            client.cut()
             await self._close(client)
 
     # -- what a contestant does --
@@ -324,7 +319,7 @@ class VirtualPodium(Service):
             if seq in self._sent:
                 continue
             try:
-                info = client.publish_now(self._up, data, qos=1)
+                info = client.send_now(self._up, data, qos=1)
             except aiomqtt.MqttError:
                 return  # the link task reconnects; what is unsent goes then, in order
             self._sent.add(seq)
@@ -332,7 +327,7 @@ class VirtualPodium(Service):
             self._publishes.add(task)
             task.add_done_callback(self._publishes.discard)
 
-    async def _confirm(self, client: FailFastClient, seq: int, info: mqtt.MQTTMessageInfo) -> None:
+    async def _confirm(self, client: FailFastClient, seq: int, info: MessageInfo) -> None:
         try:
             await client.confirmed(info)
         except aiomqtt.MqttError:
@@ -434,7 +429,7 @@ class VirtualPodium(Service):
         # straight to the socket, as the firmware writes it: t1 is the instant it leaves
         with contextlib.suppress(aiomqtt.MqttError):  # QoS 0: a lost exchange is a lost sample
             if not client.send_qos0(topic, data):
-                client.publish_now(topic, data, qos=0)
+                client.send_now(topic, data, qos=0)
 
     async def _sync_loop(self) -> None:
         seen = 0

@@ -16,9 +16,9 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from buzzline.adapters.api import Notice
 from buzzline.core.clock import ClockModel
 from buzzline.core.types import Decision
+from buzzline.notices import Notice
 from buzzline.web import preflight_api
 from buzzline.web.metrics import Family, Histogram
 

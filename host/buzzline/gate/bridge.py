@@ -2,7 +2,7 @@
 
 No I/O and no clock: times are passed in. The shell (``host_service``) reads the broker, hands
 each accepted message here, feeds the resulting events to the engine, and publishes what this
-module returns. Testable without a broker (tests/test_bridge.py).
+module returns. Testable without a broker (tests/test_bridge_unmapped.py, tests/test_show.py).
 
 Inbound, per leaf:
 - ``sync``: a ``syncr`` reply now, and the previous exchange's four timestamps into the podium's
@@ -40,9 +40,9 @@ from buzzline.core.clock import (
     with_capture,
 )
 from buzzline.core.game import GameEngine
-from buzzline.core.registry import PodiumRegistry
 from buzzline.core.types import Decision, Mapping
-from buzzline.io.ingest import QUIET, Accepted, Rejected
+from buzzline.gate.ingest import QUIET, Accepted, Rejected
+from buzzline.gate.podiums import PodiumRegistry
 
 log = logging.getLogger("buzzline.host")
 
