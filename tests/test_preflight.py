@@ -156,14 +156,17 @@ def test_podiums_firmware_capture_bound_and_clock() -> None:
     pods = [
         {"podium": "p1", "online": True, "hw": "e6614103", "fw": "0.0.9", "cap": [300, 900],
          "clock_trusted": True},
-        {"podium": "p2", "online": True, "hw": "e6614104", "fw": "0.1.0", "cap": None, "capture_us": 2000,
-         "clock_trusted": False},
+        {"podium": "p2", "online": True, "hw": "e6614104", "board": "esp32", "fw": "0.1.0", "cap": None,
+         "capture_us": 10_000, "clock_trusted": False},
+        # resumed from the log: the bound a declaration gave, without the declaration: no finding
+        {"podium": "p4", "online": True, "hw": "e6614105", "board": "esp32", "fw": "0.1.0", "cap": None,
+         "capture_us": 900, "clock_trusted": True},
     ]  # fmt: skip
     lines = [f.line() for f in podium_findings(pods, show)]
     assert lines == [
         "warning: podium p3: Player 3's podium has not said hello",
         "warning: podium p1: runs firmware 0.0.9, this Buzzline ships 0.1.0 (buzzline flash)",
-        "warning: podium p2: declared no capture bound: the host assumes 2 ms for its board "
+        "warning: podium p2: declared no capture bound: the host assumes 10 ms for its board "
         "(run the podium's selftest (docs/firmware.md))",
         "warning: podium p2: clock not trusted yet (wait a few seconds after it comes online)",
     ]

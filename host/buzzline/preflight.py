@@ -20,6 +20,7 @@ from typing import Any
 
 from buzzline.adapters.api import ConfigError, Problem, validate_config
 from buzzline.adapters.runner import AdapterError, load_kind
+from buzzline.core.clock import CAPTURE_DEFAULT_US, CAPTURE_UNKNOWN_US
 from buzzline.core.show import AdapterSpec, Show
 from buzzline.errors import UserError
 from buzzline.io.security import BrokerSecrets
@@ -193,7 +194,9 @@ def podium_findings(pods: list[dict[str, Any]], show: Show | None = None) -> lis
                     "buzzline flash",
                 )
             )
-        if real and p.get("cap") is None:
+        # a host resumed from its log knows the bound a hello gave, not the declaration behind it
+        default = CAPTURE_DEFAULT_US.get(str(p.get("board") or ""), CAPTURE_UNKNOWN_US)
+        if real and p.get("cap") is None and p.get("capture_us") in (None, default):
             ms = (p.get("capture_us") or 0) / 1000
             out.append(
                 Finding(

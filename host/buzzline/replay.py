@@ -8,8 +8,10 @@ deterministic. Clock models are not replayed: mapped times are in the inputs the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+from buzzline.core import events as ev
 from buzzline.core.game import GameEngine
 from buzzline.core.show import Show
 from buzzline.io.eventlog import EventLog, from_record, register
@@ -24,6 +26,10 @@ class Rebuilt:
     show: Show
     inputs: int  # inputs and ticks replayed
     last_us: int  # host time of the last one (0 for an empty log)
+    # what a restarted host shows as it was: each score change (the console's history), and each
+    # podium's last hello (hardware, firmware), which a podium does not send again to a new host
+    scores: list[dict[str, Any]] = field(default_factory=list)
+    hellos: dict[str, ev.PodiumHello] = field(default_factory=dict)
 
 
 def logged_show(log: EventLog) -> Show | None:
@@ -41,14 +47,38 @@ def rebuild(log: EventLog, show: Show | None = None, seed: int = 0) -> Rebuilt:
     if show is None:
         raise ValueError(f"{log.path}: no show record, and no show given")
     engine = GameEngine(show, seed=seed)
-    n = 0
-    last = 0
+    out = Rebuilt(engine, show, 0, 0)
     for rec in log.records(kinds=["input", "tick"]):
         now = int(rec.data["now_us"])
+        before = dict(engine.g.scores)
         if rec.kind == "tick":
-            engine.tick(now)
+            effects = engine.tick(now)
+            cause = None
         else:
-            engine.handle(from_record(rec.data["type"], rec.data["event"]), now)
-        n += 1
-        last = now
-    return Rebuilt(engine, show, n, last)
+            cause = from_record(rec.data["type"], rec.data["event"])
+            effects = engine.handle(cause, now)
+            if isinstance(cause, ev.PodiumHello):
+                out.hellos[cause.podium] = cause
+        out.scores += _score_changes(before, engine, effects, cause, rec.seq, now)
+        out.inputs += 1
+        out.last_us = now
+    return out
+
+
+def _score_changes(
+    before: dict[str, int], engine: GameEngine, effects: list[ev.Effect], cause: object, seq: int, now: int
+) -> list[dict[str, Any]]:
+    """The score changes of one replayed input, as the console's history lists them (an undo or
+    redo restores a snapshot: its changes carry the command as their reason)."""
+    reasons = {e.player: e.reason for e in effects if isinstance(e, ev.ScoreChanged)}
+    fallback = cause.name if isinstance(cause, ev.Command) else "replayed"
+    out = []
+    for player in sorted(set(before) | set(engine.g.scores)):
+        delta = engine.g.scores.get(player, 0) - before.get(player, 0)
+        if delta:
+            total = engine.g.scores.get(player, 0)
+            out.append(
+                {"player": player, "delta": delta, "total": total, "reason": reasons.get(player, fallback),
+                 "seq": seq, "host_us": now, "q": engine.g.q}
+            )  # fmt: skip
+    return out

@@ -49,7 +49,7 @@ class Collector:
         self.counts: Counter[str] = Counter()  # decisions, ties, false_starts, flag:..., judged:..., over:...
         self.lockout = Histogram()
         self.decision = Histogram()
-        self.scores: list[dict[str, Any]] = []
+        self.scores: list[dict[str, Any]] = list(svc.score_history[-HISTORY:])  # resumed: from the log
         self.false_starts: list[dict[str, Any]] = []  # the current question's
         self.question = -1
         self._scores: dict[str, int] | None = dict(svc.engine.view().get("scores", {}))
