@@ -32,6 +32,7 @@ from buzzline.adapters.oscwire import (
     resolve_vars,
 )
 from buzzline.adapters.stage import Happening, Stage
+from buzzline.io.broker import udp_bound
 
 TRANSPORTS = ("udp", "tcp-slip", "tcp-length")
 PROBE_S = 1.5  # how long the pre-show check waits for a desk
@@ -58,16 +59,6 @@ def _reason(e: OSError) -> str:
     """ "connection refused", not asyncio's "Connect call failed ('127.0.0.1', 7700)"."""
     text = os.strerror(e.errno) if e.errno else (e.strerror or str(e))
     return text[:1].lower() + text[1:]
-
-
-def _udp_held(port: int) -> bool:
-    """Someone on this machine listens on UDP ``port`` (binding it ourselves fails)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
 
 
 async def _answers_ping(host: str, port: int, ping: tuple[str, tuple[Any, ...]], pong: str) -> bool:
@@ -202,7 +193,7 @@ class OscDeskAdapter(Adapter):
                 return [
                     Problem("warning", f"{target}: no answer to {preset.ping[0]} within {PROBE_S:g} s", hint)
                 ]
-        elif host in ("127.0.0.1", "localhost", "::1") and not _udp_held(port):
+        elif host in ("127.0.0.1", "localhost", "::1") and not udp_bound(port):
             return [
                 Problem("warning", f"{target}: nothing on this machine listens there", "start the desk first")
             ]
