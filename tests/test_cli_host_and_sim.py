@@ -133,7 +133,8 @@ def test_adapter_run_logs_in_with_the_credentials_and_says_when_the_host_is_up(t
 
             said(f"broker {b.address} connected; host not running")
             host = subprocess.Popen(
-                [sys.executable, "-m", "buzzline.cli", "host", "--broker", b.address, "--credentials", str(creds)],
+                [sys.executable, "-m", "buzzline.cli", "host", "--broker", b.address,
+                 "--credentials", str(creds)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             said(f"broker {b.address} connected; host running")
