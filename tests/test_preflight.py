@@ -184,6 +184,15 @@ def test_host_refuses_a_misconfigured_show_unless_told_and_strict_refuses_warnin
     # --start-anyway goes on (here to the broker, which is not there)
     r = buzzline("host", "--show", str(show), "--broker", closed, "--start-anyway")
     assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith(f"buzzline: broker {closed}")
+    # a peer that is not there yet is listed, not refused: the adapter reopens it by itself
+    show.write_text(HEAD + adapter("dmx", "dmx-usbpro", port="/dev/ttyUSB97"))
+    r = buzzline("host", "--show", str(show), "--broker", closed)
+    lines = r.stderr.strip().splitlines()
+    assert lines[0] == (
+        "buzzline host: error: adapter dmx (dmx-usbpro): no device at /dev/ttyUSB97 "
+        "(plug the interface in; ls /dev/serial/by-id)"
+    )
+    assert r.returncode == 2 and lines[-1].startswith(f"buzzline: broker {closed}")  # it went on
     show.write_text(HEAD + '[[rounds]]\nvalues = [100]\nquestions = [{ text = "Who?" }]\n')
     r = buzzline("host", "--show", str(show), "--broker", closed, "--strict")
     assert r.returncode == 2 and "not started: the pre-show check found 1 problem" in r.stderr

@@ -39,6 +39,7 @@ class Finding:
     where: str
     what: str
     hint: str = ""
+    peer: bool = False  # about a peer (a desk, a device), not the settings: it may come later
 
     def line(self) -> str:
         text = f"{self.level}: {self.where}: {self.what}"
@@ -54,8 +55,9 @@ class Finding:
         }
 
 
-def errors(findings: list[Finding]) -> list[Finding]:
-    return [f for f in findings if f.level == "error"]
+def errors(findings: list[Finding], peers: bool = True) -> list[Finding]:
+    """The errors among ``findings`` (without ``peers``: only those in the show's own settings)."""
+    return [f for f in findings if f.level == "error" and (peers or not f.peer)]
 
 
 # ---- the show file -------------------------------------------------------------------------------
@@ -115,7 +117,7 @@ async def adapter_findings(
             problems = [Problem("warning", f"its check took over {PREFLIGHT_TIMEOUT_S:g} s")]
         except Exception as e:  # a third-party check that fails is a finding, not a crash
             problems = [Problem("warning", f"its check failed: {type(e).__name__}: {e}")]
-        out += [Finding(p.level, where, p.what, p.hint) for p in problems]
+        out += [Finding(p.level, where, p.what, p.hint, peer=True) for p in problems]
     return out
 
 
