@@ -119,6 +119,10 @@ async def test_a_whole_question_from_the_keyboard(host, browser, broker):
     try:
         page = await _login(browser, base)
         await expect(page.locator("article.podium.online")).to_have_count(2)
+        # neither simulated podium declared a capture bound: the card says it is a default
+        await expect(page.locator("article[data-podium=p1] dd.capture.default")).to_contain_text(
+            "default for its board"
+        )
         async with httpx.AsyncClient(base_url=base) as http:
 
             async def phase(want: str) -> None:

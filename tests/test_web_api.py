@@ -247,6 +247,9 @@ async def test_metrics_parse_and_match_the_show(host, broker):
     assert value("buzzline_podium_online", podium="p2") == 1
     assert value("buzzline_broker_connected") == 1
     assert value("buzzline_podium_clock_bound_seconds", podium="p1") > 0
+    # neither simulated podium declared a capture bound: both get their board's default
+    assert value("buzzline_podiums_capture_default", source="board") == 2
+    assert value("buzzline_podiums_capture_default", source="none") == 0
     counts = {s.name: s.value for s in fams["buzzline_decision_latency_seconds"].samples}
     assert counts["buzzline_decision_latency_seconds_count"] == 1
     lock = {s.name: s.value for s in fams["buzzline_lockout_latency_seconds"].samples}

@@ -48,6 +48,7 @@ from buzzline.gate.bridge import Bridge, Wire
 from buzzline.gate.ingest import QUIET, Ingest, Rejected
 from buzzline.gate.podiums import PodiumRegistry
 from buzzline.io.broker import NODELAY
+from buzzline.io.clockstore import ClockStore
 from buzzline.io.eventlog import EventLog, to_record
 from buzzline.io.inbox import Inbox
 from buzzline.io.mqttclient import DirectWriteClient, MessageInfo
@@ -115,6 +116,8 @@ class HostService(Service):
         self.locks_sent = 0  # and the latest latencies, input to lock handed to the connection (/metrics)
         self.lock_latencies_us: collections.deque[int] = collections.deque(maxlen=1024)
         self._log_path = Path(log_path) if log_path else None
+        # a host with a log keeps its clock models beside it: a restart trusts them at once
+        self._clockstore = ClockStore(self._log_path) if self._log_path is not None else None
         self._eventlog: EventLog | None = None
         self._flushing: asyncio.Future[None] | None = None  # the commit running in a worker thread
         self._client: DirectWriteClient | None = None
@@ -219,6 +222,10 @@ class HostService(Service):
                     tg.create_task(self._timer_loop(), name="host-timer"),
                     tg.create_task(self._events_loop(), name="host-events"),
                 ]
+                if self._clockstore is not None:
+                    self._children.append(
+                        tg.create_task(self._clockstore.run(self.bridge.clocks), name="host-clocks")
+                    )
         except asyncio.CancelledError:
             raise
         except BaseException as e:  # the group's failures: logged and surfaced
@@ -231,7 +238,8 @@ class HostService(Service):
                 asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.stop()))
 
     def _open_log(self) -> None:
-        assert self._log_path is not None
+        assert self._log_path is not None and self._clockstore is not None
+        self._clockstore.restore(self.bridge.clocks)
         self._eventlog = EventLog(self._log_path, studio=self.studio, show=self.show.title)
         known = logged_show(self._eventlog)
         if known is None:

@@ -127,6 +127,8 @@ KINDS: dict = {
     "ident": _CMD + (("dur", _INT, 1, 0, 600000),),
     # measure the capture bound (jumper from the selftest pin to the button input; SPEC 4.8)
     "selftest": _CMD + (("n", _INT, 1, 100, 10000),),
+    # ask for a hello: the host heard a boot of this podium it has no hello for (SPEC 3.5)
+    "askhello": _CMD,
     # host -> podium, retained on .../podium/ID/config
     "config": (
         ("name", _STR, 1, 1, 32),

@@ -7,7 +7,9 @@
     buzzline viewer --demo-state FILE [--podiums N] [--teams]
 
 Live, it reads ``game/state``, ``game/events`` and ``host/presence`` (read-only: the broker's
-viewer or adapter account is enough). Esc, Q or closing the window quits.
+viewer or adapter account is enough). Esc, Q or closing the window quits. With the window, the
+show's sound cues play too (the ``sound`` adapter, with the theme's sound set); M mutes them,
+``--mute`` starts muted, ``--no-sound`` leaves the audio device alone.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--web", type=int, default=None, metavar="PORT", help="also serve the OBS overlay on PORT")
     p.add_argument("--bind", default="127.0.0.1", help="address the overlay listens on (default 127.0.0.1)")
     p.add_argument("--no-window", action="store_true", help="no scoreboard window (with --web: overlay only)")
+    p.add_argument("--no-sound", action="store_true", help="no sound cues (the window plays them by default)")
+    p.add_argument("--mute", action="store_true", help="start with the sound cues muted (M toggles)")
     p.add_argument("--render", metavar="STATE.json", help="draw one frame of this state headless and exit")
     p.add_argument("--out", metavar="FILE.png", help="where --render writes the frame")
     p.add_argument("--state", metavar="STATE.json", help="show this fixed state instead of a live show")
@@ -90,6 +94,16 @@ def _theme(path: str | None) -> Any:
         return load_theme(path)
     except ThemeError as e:
         raise UsageError(str(e)) from None
+
+
+def _check_sounds(theme: Any) -> None:
+    """The theme's sound files decode (a broken one is a mistake to name before the window opens)."""
+    from buzzline.adapters.sound import check_files
+    from buzzline.sound.cues import parse_cues
+
+    problem = check_files(parse_cues(theme.sounds), where="sounds")
+    if problem is not None:
+        raise UsageError(f"{theme.source}: {problem[0]}: {problem[1]}")
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -162,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(f"{args.out}: cannot write the image: {e}") from None
             print(f"wrote {args.out} ({size[0]}x{size[1]})")
             return 0
+        if args.broker and not args.no_sound and not args.no_window:
+            _check_sounds(theme)
         fixed = read_state(args.state) if args.state else None
         broker = None
         if args.broker:
@@ -233,7 +249,17 @@ async def _live(
         logging.getLogger("buzzline.adapters").setLevel(logging.CRITICAL)
         logging.getLogger("buzzline.viewer").setLevel(logging.CRITICAL)
         inst = await manager.add("viewer", "viewer", settings)
+        sound = None
+        if feed is not None and not args.no_sound:  # a live show: a still state plays nothing
+            cues = {"cues": theme.sounds, "muted": args.mute}
+            sound = await manager.add("sound", "sound", cues)
         while True:
+            if sound is not None and sound.status in (Status.ERROR, Status.BAD_CONFIG):
+                # the show goes on without sound: one line, no retries against a missing card
+                message = sound.message.removeprefix("SoundError: ")
+                print(f"buzzline viewer: sound off: {message} (--no-sound hides this)", file=sys.stderr)
+                await manager.remove("sound")
+                sound = None
             if inst.status is Status.ERROR:
                 hint = "set DISPLAY, or SDL_VIDEODRIVER=kmsdrm on a console"
                 message = inst.message.removeprefix("WindowError: ")

@@ -201,6 +201,9 @@ def podiums(svc: HostService) -> list[dict[str, Any]]:
         pid = item["podium"]
         model = svc.clocks.get(pid)
         item["seen_ago_ms"] = (now - item["last_heard_us"]) // 1000 if item["last_heard_us"] else None
+        # the capture bound its presses get, and whether the podium declared it (SPEC §4.8)
+        cap_us, source = svc.bridge.capture(pid)
+        item["capture"] = {"us": cap_us, "source": source, "declared": source == "declared"}
         if model is not None:
             item["clock"] = {
                 "err_us": model.err_us,
@@ -315,6 +318,12 @@ def metric_families(svc: HostService, collector: Collector) -> list[Family]:
         ),
         Family("buzzline_podium_online", "gauge", "1 when the podium is online."),
         Family(
+            "buzzline_podiums_capture_default",
+            "gauge",
+            "Online podiums whose presses get a default capture bound, not one they declared, by "
+            "source (board: the board's default; logged: from the event log; none: no hello yet).",
+        ),
+        Family(
             "buzzline_podium_clock_bound_seconds", "gauge", "The podium's clock error bound (half-width)."
         ),
         Family("buzzline_broker_connected", "gauge", "1 while the host is connected to the broker.").add(
@@ -334,6 +343,13 @@ def metric_families(svc: HostService, collector: Collector) -> list[Family]:
         by["buzzline_questions_over"].add(n, result=result)
     for reason, n in sorted(svc.ingest.rejects.items()):
         by["buzzline_rejects"].add(n, reason=reason)
+    defaults = {"board": 0, "logged": 0, "none": 0}
+    for p in pods:
+        source = svc.bridge.capture(p["podium"])[1]
+        if p["online"] and source in defaults:
+            defaults[source] += 1
+    for source, n in defaults.items():
+        by["buzzline_podiums_capture_default"].add(n, source=source)
     for p in pods:
         by["buzzline_podium_online"].add(1 if p["online"] else 0, podium=p["podium"])
         if p["clock_err_us"] is not None:
