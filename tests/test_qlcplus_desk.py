@@ -4,6 +4,9 @@ adapter's qlcplus preset, its DMX read back over QLC+'s websocket API. One desk 
 from __future__ import annotations
 
 from buzzline.benchmarks._qlcplus import QlcDesk
+from buzzline.core.show import AdapterSpec
+from buzzline.io.broker import free_port
+from buzzline.preflight import adapter_findings
 
 from tests.adapter_kit import host, need, ok, press, wait_phase
 
@@ -11,6 +14,12 @@ from tests.adapter_kit import host, need, ok, press, wait_phase
 async def test_a_buzz_lights_its_seat_on_a_real_qlcplus_desk(broker):
     need("qlcplus")
     async with QlcDesk() as desk, host(broker) as svc:
+        # the pre-show check asks the running desk: its OSC port held, its web interface up
+        settings = {"preset": "qlcplus", "port": desk.osc_port, "web": f"127.0.0.1:{desk.web_port}"}
+        assert await adapter_findings([AdapterSpec("desk", "osc", settings)]) == []
+        gone = {**settings, "web": f"127.0.0.1:{free_port()}"}
+        (f,) = await adapter_findings([AdapterSpec("desk", "osc", gone)])
+        assert f.level == "warning" and "connection refused" in f.what and f.what.startswith("web interface")
         await svc.adapters.add("desk", "osc", {"preset": "qlcplus", "port": desk.osc_port})
         # on start the desk gets the whole state: every seat's colour on its RGB channels
         pods = svc.view()["info"]["podiums"]

@@ -86,6 +86,26 @@ async def _answers_ping(host: str, port: int, ping: tuple[str, tuple[Any, ...]],
     return answered.is_set()
 
 
+async def _web_answers(where: str) -> list[Problem]:
+    """The desk's web interface (QLC+'s ``-w``) answers an HTTP request within ``PROBE_S``."""
+    host, sep, port_text = where.rpartition(":")
+    if not sep or not port_text.isdigit():
+        return [Problem("error", f"web: expected HOST:PORT, got {where!r}", 'e.g. web = "127.0.0.1:9999"')]
+    try:
+        async with asyncio.timeout(PROBE_S):
+            reader, writer = await asyncio.open_connection(host, int(port_text))
+            writer.write(f"GET / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+            status = await reader.readline()
+        writer.close()
+    except (OSError, TimeoutError) as e:
+        why = f"no answer within {PROBE_S:g} s" if isinstance(e, TimeoutError) else _reason(e)
+        hint = "is the desk running with its web interface on?"
+        return [Problem("warning", f"web interface {where}: {why}", hint)]
+    if not status.startswith(b"HTTP/"):
+        return [Problem("warning", f"web interface {where}: not an HTTP server")]
+    return []
+
+
 class OscDeskAdapter(Adapter):
     KIND = "osc"
     TITLE = "OSC out: lighting desks (QLC+, Eos, grandMA3), QLab, Companion variables"
@@ -106,6 +126,7 @@ class OscDeskAdapter(Adapter):
         Field("burst", "int", 64, "messages that may go at once before the rate applies", min=1, max=10000),
         Field("ping", "bool", True, "ping desks that answer (Eos, QLab): ok only while they do"),
         Field("ping_s", "float", 1.0, "ping period for desks that answer (Eos, QLab)", min=0.1, max=60),
+        Field("web", "str", "", "the desk's web interface HOST:PORT (QLC+ -w): the pre-show check asks it"),
     )
 
     def __init__(self) -> None:
@@ -168,7 +189,8 @@ class OscDeskAdapter(Adapter):
     @classmethod
     async def preflight(cls, config: dict[str, Any]) -> list[Problem]:
         """The mapping rules, then the desk: a TCP desk accepts a connection; a desk that answers
-        pings (Eos, QLab) answers one; a desk on this machine (QLC+) holds its UDP port."""
+        pings (Eos, QLab) answers one; a desk on this machine (QLC+) holds its UDP port; a web
+        interface given as ``web`` (QLC+'s) answers."""
         preset = PRESETS[config["preset"]]
         try:
             table, _ = merged(preset, config["map"], config["vars"])
@@ -178,6 +200,7 @@ class OscDeskAdapter(Adapter):
         host, transport = config["host"], config["transport"]
         port = config["port"] or preset.port_for(transport)
         target = f"{transport} {host}:{port}"
+        out = await _web_answers(config["web"]) if config["web"] else []
         if transport != "udp":
             try:
                 async with asyncio.timeout(PROBE_S):
@@ -185,19 +208,16 @@ class OscDeskAdapter(Adapter):
                 writer.close()
             except (OSError, TimeoutError) as e:
                 why = f"no answer within {PROBE_S:g} s" if isinstance(e, TimeoutError) else _reason(e)
-                return [Problem("error", f"{target}: {why}", "is the desk running, with OSC over TCP on?")]
-            return []
-        if preset.ping is not None and config["ping"]:
+                out.append(Problem("error", f"{target}: {why}", "is the desk running, with OSC over TCP on?"))
+        elif preset.ping is not None and config["ping"]:
             if not await _answers_ping(host, port, preset.ping, preset.pong):
-                hint = "is the desk on, with its OSC input enabled?"
-                return [
-                    Problem("warning", f"{target}: no answer to {preset.ping[0]} within {PROBE_S:g} s", hint)
-                ]
+                what = f"{target}: no answer to {preset.ping[0]} within {PROBE_S:g} s"
+                out.append(Problem("warning", what, "is the desk on, with its OSC input enabled?"))
         elif host in ("127.0.0.1", "localhost", "::1") and not udp_bound(port):
-            return [
+            out.append(
                 Problem("warning", f"{target}: nothing on this machine listens there", "start the desk first")
-            ]
-        return []
+            )
+        return out
 
     async def stop(self) -> None:
         for t in self._tasks:
