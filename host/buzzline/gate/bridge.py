@@ -2,7 +2,8 @@
 
 No I/O and no clock: times are passed in. The shell (``host_service``) reads the broker, hands
 each message to ``receive`` once (ingest, the podium table, the clock book, the mapping: the
-gate), feeds the resulting events to the engine, and publishes what this module returns. Testable without a broker (tests/test_bridge_unmapped.py, tests/test_show.py).
+gate), feeds the resulting events to the engine, and publishes what this module returns.
+Testable without a broker (tests/test_bridge_unmapped.py, tests/test_show.py).
 
 Inbound, per leaf:
 - ``sync``: a ``syncr`` reply now, and the previous exchange's four timestamps into the podium's
