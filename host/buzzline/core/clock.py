@@ -145,6 +145,7 @@ class ClockModel:
         self._slow = 0
         self._rtt_min = 0
         self._since_fit = 0
+        self._newest_bound = (0, 0.0, float(UNKNOWN_ERR_US))  # (x, offset, bound) at the newest
         self._best: SyncSample | None = None
         self._trusted = False
 
@@ -189,11 +190,11 @@ class ClockModel:
         self._last_t1 = t1
         samples = self._samples
         samples.append(sample)
-        lost_best = lost_min = False
+        lost_best = False
         while len(samples) > self.WINDOW or x - samples[0].x > self.WINDOW_US:
             old = samples.popleft()
             lost_best = lost_best or old is self._best
-            lost_min = self._minima.drop(old) or lost_min
+            self._minima.drop(old)
         if self._best is None or rtt < self._best.rtt:
             self._best = sample
         elif lost_best:  # the fastest exchange left the window
@@ -202,27 +203,35 @@ class ClockModel:
         self._since_fit += 1
         if len(samples) <= 2 * self.REFIT_EVERY or self._since_fit >= self.REFIT_EVERY:
             self._refit()
-        assert self._fit is not None
-        if lost_min or self._since_fit == 0:
-            self._minima.rebuild(list(samples), self._fit.b)
-        else:
+        elif self._fit is not None:  # a candidate that left the window is replaced at the next refit
             self._minima.add(sample, self._fit.b)
-        self._trusted = self._trust(self._predict_bound(sample.x))
+        bound = self._predict_bound(sample.x)
+        self._newest_bound = (sample.x, bound[0], bound[1])
+        self._trusted = self._trust(bound)
         return True
 
     def _disagrees(self, s: SyncSample) -> bool:
         if self._fit is None or len(self._samples) < self.MIN_SAMPLES:
             return False
         # A sample's true offset lies within rtt/2 of its measurement: disagreeing beyond that
-        # (plus our own bound) means a garbage timestamp or a clock step.
-        pred, err = self._predict(s.x)
+        # (plus our own bound, carried from the newest sample) means a garbage timestamp or a
+        # clock step.
+        x, y, e = self._newest_bound
+        f = self._fit
+        pred = y + f.b * (s.x - x)
+        err = e + self._drift() * abs(s.x - x)
         return abs(s.y - pred) > s.rtt / 2 + err + self.OUTLIER_MARGIN_US
 
     def _refit(self) -> None:
-        window = list(self._samples)
+        """Fit the skew on the window, then pick each direction's lowest exchanges along it."""
         self._since_fit = 0
-        lim = self.UNTRUSTED_PPM * 1e-6
+        window = list(self._samples)
         guess = self._fit.b if self._fit is not None else (self._skew_prior or 0.0)
+        self._fit = self._skew_fit(window, guess)
+        self._minima.rebuild(window, self._fit.b)
+
+    def _skew_fit(self, window: list[SyncSample], guess: float) -> _Fit:
+        lim = self.UNTRUSTED_PPM * 1e-6
         env = envelope_skew(window, guess) if window[-1].x - window[0].x >= self.MIN_SPAN_US else None
         if env is None:
             b, var_b, dof = 0.0, lim * lim, 0
@@ -243,14 +252,16 @@ class ClockModel:
         var_b = min(var_b, lim * lim)
         # Student-t on the envelope's degrees of freedom: a short envelope is a small sample
         tq = _t_quantile(self.Z, dof) if dof >= 1 else float("inf")
-        self._fit = _Fit(b, var_b, tq)
+        return _Fit(b, var_b, tq)
 
     # ---- output ------------------------------------------------------------------------------
 
     def _drift(self) -> float:
+        assert self._fit is not None
+        return self._drift_of(self._fit)
+
+    def _drift_of(self, f: _Fit) -> float:
         """How far (per µs) the skew may be off: its bound from the fit, plus wander."""
-        f = self._fit
-        assert f is not None
         worst = self.UNTRUSTED_PPM * 1e-6 + abs(f.b)
         if self._skew_prior is not None:
             worst = min(worst, self.Z * self.PRIOR_PPM * 1e-6)

@@ -55,7 +55,7 @@ def excess_factor(k: int, alpha: float = TAIL_ALPHA, p: float = MISS_P) -> float
         return math.inf
     pi = p ** (1.0 / (k - 1))
     s = pi / (1.0 - pi)
-    return 1.0 / ((1.0 + s) ** (1.0 / alpha) - 1.0)
+    return 1.0 / (float((1.0 + s) ** (1.0 / alpha)) - 1.0)
 
 
 _FACTORS = [excess_factor(k) for k in range(SPACING_K + 1)]
@@ -68,31 +68,35 @@ class DirectionMinima:
     KEEP = 24  # candidates per direction: the skew moves a little between rebuilds
 
     def __init__(self) -> None:
-        self._up: list[SyncSample] = []
-        self._down: list[SyncSample] = []
+        # (podium x, delay): up = t2 - t1 rises with the offset, down = t4 - t3 falls with it
+        self._up: list[tuple[int, int]] = []
+        self._down: list[tuple[int, int]] = []
 
     def rebuild(self, window: list[SyncSample], skew: float) -> None:
         """Pick the candidates again from the whole window (the skew estimate moved)."""
         x0 = window[-1].x if window else 0
-        self._up = sorted(window, key=lambda s: s.up - skew * (s.x - x0))[: self.KEEP]
-        self._down = sorted(window, key=lambda s: s.down + skew * (s.x - x0))[: self.KEEP]
+        for sign, side in ((1, self._up), (-1, self._down)):
+            k = sign * skew
+            pairs = [(s.x, s.up if sign > 0 else s.down) for s in window]
+            rel = [v - k * (x - x0) for x, v in pairs]
+            side[:] = [pairs[i] for i in sorted(range(len(pairs)), key=rel.__getitem__)[: self.KEEP]]
 
     def add(self, s: SyncSample, skew: float) -> None:
-        for side, sign in ((self._up, -1.0), (self._down, 1.0)):
-            val = _rel(s, sign, skew, s.x)
+        for side, new, k in ((self._up, (s.x, s.up), skew), (self._down, (s.x, s.down), -skew)):
             if len(side) < self.KEEP:
-                side.append(s)
-            else:
-                worst = max(range(len(side)), key=lambda i: _rel(side[i], sign, skew, s.x))
-                if val < _rel(side[worst], sign, skew, s.x):
-                    side[worst] = s
+                side.append(new)
+                continue
+            vals = [v - k * (x - s.x) for x, v in side]
+            worst = max(range(len(vals)), key=vals.__getitem__)
+            if new[1] < vals[worst]:
+                side[worst] = new
 
     def drop(self, s: SyncSample) -> bool:
         """Forget a sample that left the window; True if it was a candidate (rebuild soon)."""
         hit = False
-        for side in (self._up, self._down):
-            if s in side:
-                side.remove(s)
+        for side, old in ((self._up, (s.x, s.up)), (self._down, (s.x, s.down))):
+            if old in side:
+                side.remove(old)
                 hit = True
         return hit
 
@@ -102,8 +106,8 @@ class DirectionMinima:
         if not self._up or not self._down:
             return None
         # per direction, limits on (offset + up floor) and (down floor - offset)
-        up_lo, up_hi = _limits([(_rel(s, -1.0, skew, x), drift * abs(s.x - x)) for s in self._up])
-        dn_lo, dn_hi = _limits([(_rel(s, 1.0, skew, x), drift * abs(s.x - x)) for s in self._down])
+        up_lo, up_hi = _limits(self._up, x, skew, drift)
+        dn_lo, dn_hi = _limits(self._down, x, -skew, drift)
         # no delay is negative: offset in [-dn_hi, up_hi], whatever the floors and queues
         lo, hi = -dn_hi, up_hi
         allowance = share * max(up_hi + dn_hi, 0.0) / 2
@@ -115,31 +119,24 @@ class DirectionMinima:
         return OffsetBound((lo + hi) / 2, (hi - lo) / 2, 0.0, True)
 
 
-def _limits(values: list[tuple[float, float]]) -> tuple[float, float]:
-    """(low, high) limits on a direction's offset-plus-floor from its candidates' (delay relative
-    to the offset, skew error since): any sample caps it from above; the lowest one, less how far
-    it may sit above the floor (spacing of the lowest few), bounds it from below (-inf: no
-    evidence yet)."""
-    hi = min(v + e for v, e in values)
-    ranked = sorted(values)
-    k = min(len(ranked), SPACING_K)
-    if k < 2:
+def _limits(side: list[tuple[int, int]], x: int, k: float, drift: float) -> tuple[float, float]:
+    """(low, high) limits on a direction's offset-plus-floor at ``x`` from its candidates (delay
+    moved to ``x`` along slope ``k``, give or take ``drift`` per µs): any sample caps it from
+    above; the lowest one, less how far it may sit above the floor (spacing of the lowest few),
+    bounds it from below (-inf: no evidence yet)."""
+    ranked = sorted((v - k * (sx - x), drift * abs(sx - x)) for sx, v in side)
+    hi = min(v + e for v, e in ranked)
+    n = min(len(ranked), SPACING_K)
+    if n < 2:
         return -math.inf, hi
     v0, e0 = ranked[0]
-    return v0 - e0 - _FACTORS[k] * (ranked[k - 1][0] - v0), hi
-
-
-def _rel(s: SyncSample, sign: float, skew: float, x: int) -> float:
-    """A direction's delay relative to the offset at ``x``: up + offset(x), or down - offset(x)."""
-    if sign < 0:
-        return s.up - skew * (s.x - x)
-    return s.down + skew * (s.x - x)
+    return v0 - e0 - _FACTORS[n] * (ranked[n - 1][0] - v0), hi
 
 
 ENVELOPE_SHARE = 0.1  # each direction's fit of the skew uses its lowest tenth (rebased on a guess)
 ENVELOPE_MIN = 4  # fewer than this per direction: no slope from that direction
 ENVELOPE_ROUNDS = 4
-ENVELOPE_SETTLED_US = 5.0  # a new guess that tilts the window by less than this changes no pick
+ENVELOPE_SETTLED_US = 20.0  # a new guess that tilts the window by less than this changes no pick
 
 
 def envelope_skew(window: list[SyncSample], guess: float) -> tuple[float, float, int] | None:
@@ -173,7 +170,9 @@ def _envelope_once(window: list[SyncSample], guess: float) -> tuple[float, float
         if len(window) < n:
             continue
         x0 = window[-1].x
-        low = sorted(window, key=lambda s: _rel(s, sign, guess, x0))[:n]
+        g = guess if sign < 0 else -guess
+        rel = [(s.up if sign < 0 else s.down) - g * (s.x - x0) for s in window]
+        low = [window[i] for i in sorted(range(len(window)), key=rel.__getitem__)[:n]]
         xs = [float(s.x - x0) for s in low]
         # up = offset(x) + d_up; -down = offset(x) - d_down: both rise with the skew
         ys = [float(s.up if sign < 0 else -s.down) for s in low]
