@@ -370,6 +370,7 @@ class ClockBook:
         self._models: dict[str, ClockModel] = {}
         self._boots: dict[str, int] = {}
         self._last: dict[str, int] = {}
+        self._hw: dict[str, str] = {}  # the board each podium last announced
         self.resets = 0
 
     def model(self, podium: str, boot: int) -> ClockModel:
@@ -387,6 +388,21 @@ class ClockBook:
             self._boots[podium] = boot
             self._last.pop(podium, None)
         return m
+
+    def note_board(self, podium: str, hw: str) -> bool:
+        """Record the board a podium announces (``hello.hw``); True if it changed. A new board
+        is a new crystal (SPEC §4.2): nothing of the old model carries over, not even its skew
+        as a prior, so the new one starts from the boot burst like any first boot."""
+        old = self._hw.get(podium)
+        self._hw[podium] = hw
+        if old is None or old == hw:
+            return False
+        if podium in self._models:
+            self.resets += 1
+        self._models.pop(podium, None)
+        self._boots.pop(podium, None)
+        self._last.pop(podium, None)
+        return True
 
     def get(self, podium: str) -> ClockModel | None:
         return self._models.get(podium)
@@ -413,6 +429,7 @@ class ClockBook:
         return m.map(podium_us)
 
     def forget(self, podium: str) -> None:
+        self._hw.pop(podium, None)
         self._models.pop(podium, None)
         self._boots.pop(podium, None)
         self._last.pop(podium, None)
