@@ -87,8 +87,11 @@ class Group:
 
 @dataclass(frozen=True, slots=True)
 class ScheduledEvent:
-    """``reboot`` podium ``podium`` (1-based), or a ``congestion`` burst of ``extra_ms`` on every
-    podium of ``group`` for ``duration_s``; ``at_s`` seconds after the show starts."""
+    """``reboot`` podium ``podium`` (1-based), a ``congestion`` burst of ``extra_ms`` on every
+    podium of ``group`` for ``duration_s``, or a ``queue`` change: for ``duration_s`` the
+    ``direction`` ("up" or "down") of ``group``'s paths takes the given ``idle_p``,
+    ``body_median_ms``, ``body_sigma`` (a queue that fills or drains, not a longer floor); ``at_s``
+    seconds after the show starts, and again every ``every_s`` seconds when that is given."""
 
     at_s: float
     kind: str
@@ -96,6 +99,29 @@ class ScheduledEvent:
     group: str | None = None
     duration_s: float = 0.0
     extra_ms: float = 0.0
+    direction: str | None = None
+    every_s: float = 0.0
+    idle_p: float | None = None
+    body_median_ms: float | None = None
+    body_sigma: float | None = None
+
+    def reshape(self, d: DelaySpec) -> DelaySpec:
+        """A direction's delay while this ``queue`` event lasts."""
+        return replace(
+            d,
+            idle_p=d.idle_p if self.idle_p is None else self.idle_p,
+            body_median_ms=d.body_median_ms if self.body_median_ms is None else self.body_median_ms,
+            body_sigma=d.body_sigma if self.body_sigma is None else self.body_sigma,
+        )
+
+    def active(self, since_start_s: float) -> bool:
+        """Whether a timed event (congestion, queue) is in effect this long after the start."""
+        t = since_start_s - self.at_s
+        if t < 0:
+            return False
+        if self.every_s > 0:
+            t %= self.every_s
+        return t < self.duration_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,11 +210,13 @@ _TOP = {"name", "podiums", "delay", "groups", "events", *_SECTIONS}
 _GROUP_TOP = {"name", "count", "delay", "loss", "congestion", "capture"}
 _EVENT_KEYS: dict[str, object] = {
     "at_s": _NUM,
-    "kind": ("reboot", "congestion"),
+    "kind": ("reboot", "congestion", "queue"),
     "podium": _INT,
     "group": _STR,
 }
-_EVENT_KEYS |= {"duration_s": _NUM, "extra_ms": _NUM}
+_EVENT_KEYS |= {"duration_s": _NUM, "extra_ms": _NUM, "every_s": _NUM, "direction": ("up", "down")}
+_EVENT_KEYS |= {"idle_p": _PROB, "body_median_ms": _NUM, "body_sigma": _NUM}
+_QUEUE_KEYS = ("direction", "idle_p", "body_median_ms", "body_sigma")
 
 
 def _value(where: str, key: str, v: object, kind: object) -> object:
@@ -400,13 +428,26 @@ def _events(raw: object, podiums: int, groups: set[str]) -> tuple[ScheduledEvent
         v = _table(where, e, _EVENT_KEYS)
         if "at_s" not in v or "kind" not in v:
             raise ProfileError(f"{where} needs at_s and kind")
-        if v["kind"] == "reboot":
+        kind = v["kind"]
+        if kind != "queue" and any(k in v for k in _QUEUE_KEYS):
+            raise ProfileError(f"{where} {', '.join(_QUEUE_KEYS)} belong to kind = 'queue' only")
+        if kind == "reboot":
             if not 1 <= v.get("podium", 0) <= podiums:
                 raise ProfileError(f"{where} reboot needs podium from 1 to {podiums}")
+            if "every_s" in v:
+                raise ProfileError(f"{where} every_s belongs to congestion and queue events")
         else:
             if v.get("group") not in groups:
-                raise ProfileError(f"{where} congestion needs group, one of {', '.join(sorted(groups))}")
-            if v.get("duration_s", 0) <= 0 or v.get("extra_ms", 0) <= 0:
-                raise ProfileError(f"{where} congestion needs duration_s > 0 and extra_ms > 0")
+                raise ProfileError(f"{where} {kind} needs group, one of {', '.join(sorted(groups))}")
+            if v.get("duration_s", 0) <= 0:
+                raise ProfileError(f"{where} {kind} needs duration_s > 0")
+            if 0 < v.get("every_s", 0) < v["duration_s"]:
+                raise ProfileError(f"{where} every_s must be at least duration_s")
+            if kind == "congestion" and v.get("extra_ms", 0) <= 0:
+                raise ProfileError(f"{where} congestion needs extra_ms > 0")
+            if kind == "queue" and ("direction" not in v or not any(k in v for k in _QUEUE_KEYS[1:])):
+                raise ProfileError(f"{where} queue needs direction and one of {', '.join(_QUEUE_KEYS[1:])}")
+            if kind == "queue" and "extra_ms" in v:
+                raise ProfileError(f"{where} extra_ms belongs to congestion events")
         out.append(ScheduledEvent(**v))
     return tuple(sorted(out, key=lambda e: e.at_s))

@@ -116,8 +116,8 @@ class RaceSim:
             self._boot_syncs(pod, self.now)
         self.now += 20_000_000
         self.start = self.now  # scheduled events count from here
-        self._events = list(profile.events)
-        self._congested: list[tuple[int, int, str, float]] = []  # (from, until, group, extra µs)
+        self._events = [e for e in profile.events if e.kind == "reboot"]
+        self._timed = [e for e in profile.events if e.kind != "reboot"]  # congestion, queue
 
     # ---- clock sync --------------------------------------------------------------------------
 
@@ -168,15 +168,12 @@ class RaceSim:
         return gap_us(self.p, self.rng)
 
     def _scheduled(self, arm: int) -> set[str]:
-        """Fire the profile's events due by ``arm``; the podiums to reboot in this race."""
+        """Fire the profile's reboots due by ``arm``; the podiums to reboot in this race."""
         reboot: set[str] = set()
         while self._events and self.start + self._events[0].at_s * 1e6 <= arm:
             e = self._events.pop(0)
-            at = self.start + int(e.at_s * 1e6)
-            if e.kind == "reboot" and e.podium is not None:
+            if e.podium is not None:
                 reboot.add(f"p{e.podium}")
-            elif e.group is not None:
-                self._congested.append((at, at + int(e.duration_s * 1e6), e.group, e.extra_ms * 1000))
         return reboot
 
     def _send(self, pod: _SimPodium, msgs: list[_Msg]) -> None:
@@ -197,8 +194,16 @@ class RaceSim:
         for pod in self.podiums:
             pod.clock.wander(self.now, p.wander_ppm)
             burst = burst_us(pod.group.congestion, rng)
-            burst += sum(x for t0, t1, g, x in self._congested if g == pod.group.name and t0 <= arm < t1)
+            since_s = (arm - self.start) / 1e6
+            timed = [e for e in self._timed if e.group == pod.group.name and e.active(since_s)]
+            burst += sum(e.extra_ms * 1000 for e in timed if e.kind == "congestion")
             pod.up.burst_us = pod.down.burst_us = burst
+            # a queue event reshapes one direction's queueing while it lasts
+            for path, base, way in ((pod.up, pod.group.up, "up"), (pod.down, pod.group.down, "down")):
+                path.d = base
+                for e in timed:
+                    if e.kind == "queue" and e.direction == way:
+                        path.d = e.reshape(path.d)
             if rng.random() < p.reboot_p or pod.id in forced:
                 at = rng.randrange(self.now, arm)
                 pod.clock.reboot(at)
