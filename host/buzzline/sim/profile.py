@@ -74,6 +74,19 @@ class CaptureSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class StampingSpec:
+    """Software between the wire and a timestamp (µs, lognormal medians with one ``sigma``):
+    ``*_read_us`` from a message's bytes arriving to its stamp (an event loop busy elsewhere),
+    ``*_write_us`` from a stamp to the bytes leaving. Zero everywhere: perfect stamping."""
+
+    host_read_us: float = 0.0
+    host_write_us: float = 0.0
+    podium_read_us: float = 0.0
+    podium_write_us: float = 0.0
+    sigma: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Group:
     name: str
     count: int
@@ -145,6 +158,7 @@ class Profile:
     max_gap_ms: float
     mean_gap_ms: float
     events: tuple[ScheduledEvent, ...] = ()
+    stamping: StampingSpec = StampingSpec()
 
     def describe(self) -> dict[str, Any]:
         """Every resolved value (groups with their inherited paths), JSON-ready."""
@@ -191,6 +205,13 @@ _SECTIONS: dict[str, dict[str, object]] = {
     },
     "clock": {"skew_ppm": _NUM, "wander_ppm": _NUM, "reboot_p": _PROB, "offset_s": _PAIR},
     "timing": {"sync_ms": _NUM, "heartbeat_ms": _NUM, "race_interval_ms": _NUM, "turnaround_us": _INT},
+    "stamping": {
+        "host_read_us": _NUM,
+        "host_write_us": _NUM,
+        "podium_read_us": _NUM,
+        "podium_write_us": _NUM,
+        "sigma": _NUM,
+    },
     "races": {
         "gaps": ("log-uniform", "exponential"),
         "min_gap_ms": _NUM,
@@ -358,6 +379,7 @@ def _parse(data: dict[str, Any], stem: str) -> Profile:
         max_gap_ms=hi,
         mean_gap_ms=mean,
         events=events,
+        stamping=StampingSpec(**sections["stamping"]),
     )
 
 
