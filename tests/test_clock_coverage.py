@@ -2,17 +2,17 @@
 
 Hypothesis draws whole profiles (each direction idle some of the time or never, light or heavy
 queues, tails, loss, congestion bursts, skew and wander, floors unequal within the default
-allowance; a queue that never drains varies, lognormal sigma >= 0.5) and runs a short show through the simulator: at least 99% of the presses the host
-received lie within their mapped time +- bound, capture included.
+allowance; a queue that never drains varies, lognormal sigma >= 0.5) and runs a short show
+through the simulator: at least 99% of the presses the host received lie within their mapped
+time +- bound, capture included.
 """
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
-
 from buzzline.sim.profile import CaptureSpec, CongestionSpec, DelaySpec, Group, LossSpec, Profile
 from buzzline.sim.races import RaceSim
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 RACES = 90
 

@@ -13,6 +13,7 @@ lowest delays are sparse may be far above it), the second is the venue's allowan
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -135,6 +136,7 @@ def _limits(side: list[tuple[int, int]], x: int, k: float, drift: float) -> tupl
 
 ENVELOPE_SHARE = 0.1  # each direction's fit of the skew uses its lowest tenth (rebased on a guess)
 ENVELOPE_MIN = 4  # fewer than this per direction: no slope from that direction
+ENVELOPE_BINS = 8  # stretches of the window, each giving its own lowest exchanges
 ENVELOPE_ROUNDS = 4
 ENVELOPE_SETTLED_US = 20.0  # a new guess that tilts the window by less than this changes no pick
 
@@ -165,14 +167,25 @@ def _envelope_once(window: list[SyncSample], guess: float) -> tuple[float, float
     their residual variances, so a never-idle direction (scattered envelope) counts little.
     None: neither direction holds enough exchanges spread over time."""
     fits = []
+    if len(window) < ENVELOPE_MIN:
+        return None
+    # the lowest of each stretch of time, not of the whole window: a wrong guess then tilts the
+    # pick within a stretch only, and cannot pull the envelope toward one end (and its slope
+    # toward the guess)
+    bins = max(1, min(ENVELOPE_BINS, len(window) // ENVELOPE_MIN))
+    edges = [len(window) * i // bins for i in range(bins + 1)]
+    x0 = window[-1].x
     for sign in (-1.0, 1.0):
-        n = max(ENVELOPE_MIN, int(len(window) * ENVELOPE_SHARE))
-        if len(window) < n:
-            continue
-        x0 = window[-1].x
         g = guess if sign < 0 else -guess
-        rel = [(s.up if sign < 0 else s.down) - g * (s.x - x0) for s in window]
-        low = [window[i] for i in sorted(range(len(window)), key=rel.__getitem__)[:n]]
+        low: list[SyncSample] = []
+        for a, b_ in itertools.pairwise(edges):
+            part = window[a:b_]
+            rel = [(s.up if sign < 0 else s.down) - g * (s.x - x0) for s in part]
+            k = max(1, round(len(part) * ENVELOPE_SHARE))
+            low += [part[i] for i in sorted(range(len(part)), key=rel.__getitem__)[:k]]
+        n = len(low)
+        if n < ENVELOPE_MIN:
+            continue
         xs = [float(s.x - x0) for s in low]
         # up = offset(x) + d_up; -down = offset(x) - d_down: both rise with the skew
         ys = [float(s.up if sign < 0 else -s.down) for s in low]
