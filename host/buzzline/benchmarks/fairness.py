@@ -41,9 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--asymmetry",
         type=float,
         default=None,
-        help="the host's allowance for unseen path asymmetry, a share of half the minimum round trip "
-        f"(default: by each path, {ClockModel.ASYMMETRY} up to {ClockModel.ASYMMETRY_SLOW} on slow "
-        "ones; a venue that knows its paths states it)",
+        help="the host's allowance for the floors' unobservable difference up and down, a share of half "
+        f"the floors' round trip (default: by each path, {ClockModel.ASYMMETRY} up to "
+        f"{ClockModel.ASYMMETRY_SLOW} on slow ones; a venue that knows its paths states it)",
     )
     parser.add_argument(
         "--explain",
