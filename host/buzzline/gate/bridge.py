@@ -229,6 +229,9 @@ class Bridge:
             # presence that overtook its hello was dropped as early (SPEC §4.2).
             info.online = True
             out.events.append(ev.PodiumOnline(pid, {}))
+        if kind == "hello":
+            # before the boot nonce reaches the clocks: a new board takes no prior from the old
+            self.clocks.note_board(pid, m["hw"])
         self.clocks.note_time(pid, m["b"], m["pt"])
         if kind == "hello":
             info.hw, info.board, info.fw = m["hw"], m["board"], m["fw"]
