@@ -450,7 +450,7 @@ class ClockBook:
 def export_model(m: ClockModel) -> dict[str, object]:
     """What rebuilds the model: its window of exchanges and what it learned before them."""
     return {
-        "samples": [[s.x, s.y, s.rtt] for s in m._samples],
+        "samples": [[s.x, s.y, s.rtt, s.up, s.down] for s in m._samples],
         "last_t1": m._last_t1,
         "skew_prior": m._skew_prior,
     }
@@ -467,14 +467,17 @@ def restore_model(data: dict[str, object], asymmetry: float | None = None) -> Cl
         return None
     m = ClockModel(None if prior is None else float(prior), asymmetry)
     for s in samples:
-        if not (isinstance(s, list) and len(s) == 3 and all(_is_int(v) for v in s) and s[2] >= 0):
-            return None
-        m._samples.append(SyncSample(s[0], s[1], s[2]))
+        if not (isinstance(s, list) and len(s) == 5 and all(_is_int(v) for v in s) and s[2] >= 0):
+            return None  # a store from before each direction's delay was kept: start afresh
+        m._samples.append(SyncSample(s[0], s[1], s[2], s[3], s[4]))
     m._best = min(m._samples, key=lambda p: p.rtt)
     m._rtt_min = m._best.rtt
     m._last_t1 = last_t1
-    m._full_sums()
     m._refit()
+    newest = m._samples[-1]
+    bound = m._predict_bound(newest.x)
+    m._newest_bound = (newest.x, bound[0], bound[1])
+    m._trusted = m._trust(bound)
     return m
 
 
