@@ -39,7 +39,9 @@ class Finding:
     where: str
     what: str
     hint: str = ""
-    peer: bool = False  # about a peer (a desk, a device), not the settings: it may come later
+    # the host refuses to start on a blocking error (settings it cannot run as given); not on a
+    # peer that may come later (a desk switched on, an interface plugged in) or a card to fix live
+    blocking: bool = True
 
     def line(self) -> str:
         text = f"{self.level}: {self.where}: {self.what}"
@@ -55,9 +57,9 @@ class Finding:
         }
 
 
-def errors(findings: list[Finding], peers: bool = True) -> list[Finding]:
-    """The errors among ``findings`` (without ``peers``: only those in the show's own settings)."""
-    return [f for f in findings if f.level == "error" and (peers or not f.peer)]
+def errors(findings: list[Finding], blocking_only: bool = False) -> list[Finding]:
+    """The errors among ``findings`` (``blocking_only``: those the host refuses to start on)."""
+    return [f for f in findings if f.level == "error" and (f.blocking or not blocking_only)]
 
 
 # ---- the show file -------------------------------------------------------------------------------
@@ -80,10 +82,11 @@ def show_findings(show: Show, source: str) -> list[Finding]:
             if card.text and not card.answer.strip():
                 out.append(
                     Finding(
-                        "warning",
+                        "error",
                         f"show file {source}",
                         f"round {r.name!r} question {i} ({card.text[:40]!r}) has no answer",
                         'add answer = "..." so the operator can judge it',
+                        blocking=False,  # the host lists it; the operator may know the answer
                     )
                 )
     return out
@@ -117,7 +120,7 @@ async def adapter_findings(
             problems = [Problem("warning", f"its check took over {PREFLIGHT_TIMEOUT_S:g} s")]
         except Exception as e:  # a third-party check that fails is a finding, not a crash
             problems = [Problem("warning", f"its check failed: {type(e).__name__}: {e}")]
-        out += [Finding(p.level, where, p.what, p.hint, peer=True) for p in problems]
+        out += [Finding(p.level, where, p.what, p.hint, blocking=False) for p in problems]
     return out
 
 
