@@ -4,6 +4,7 @@ listing the findings in Chromium until the operator acknowledges them."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -84,6 +85,9 @@ def test_each_misconfigured_adapter_is_one_line_and_exit_2(tmp_path: Path, capsy
     assert len(lines) == 1 and lines[0].startswith(says), lines
     assert suggests in lines[0]
     assert "1 error(s)" in r.stderr and "Traceback" not in r.stderr
+    assert cli_main(["check", str(tmp_path / "show.toml"), "--no-broker", "--json"]) == 2
+    found = json.loads(capsys.readouterr().out)
+    assert found["errors"] == 1 and found["findings"][0]["line"] == lines[0]
 
 
 def test_a_question_without_an_answer_is_one_line_and_exit_2(tmp_path: Path) -> None:
