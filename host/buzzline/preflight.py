@@ -149,12 +149,14 @@ async def broker_findings(
         named = {pl.podium for pl in show.players if pl.podium} if show is not None else set()
         for pid in sorted(named - set(secrets.podiums)):
             hint = f"add it: buzzline broker config --studio {secrets.studio} --podiums ... --out DIR"
-            out.append(Finding("error", where, f"podium {pid} (in the show) has no account", hint))
+            what = f"podium {pid} (in the show) has no account"
+            out.append(Finding("error", where, what, hint, blocking=False))
     for who, u, pw in accounts:
         try:
             await check_broker(host, port, u, pw, timeout=3.0, can_wait=False)
         except UserError as e:
-            out.append(Finding("error", where, f"{who}: {e.why}", e.hint))
+            # the host's own login failing stops it anyway; another account is the show's to fix live
+            out.append(Finding("error", where, f"{who}: {e.why}", e.hint, blocking=who == "the host"))
             if not e.why.startswith("refused "):
                 break  # not there at all: every other account would say the same
     return out
