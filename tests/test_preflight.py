@@ -4,6 +4,7 @@ listing the findings in Chromium until the operator acknowledges them."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -84,18 +85,25 @@ def test_each_misconfigured_adapter_is_one_line_and_exit_2(tmp_path: Path, capsy
     assert len(lines) == 1 and lines[0].startswith(says), lines
     assert suggests in lines[0]
     assert "1 error(s)" in r.stderr and "Traceback" not in r.stderr
+    assert cli_main(["check", str(tmp_path / "show.toml"), "--no-broker", "--json"]) == 2
+    found = json.loads(capsys.readouterr().out)
+    assert found["errors"] == 1 and found["findings"][0]["line"] == lines[0]
 
 
-def test_a_question_without_an_answer_is_a_warning_and_a_good_show_passes(tmp_path: Path) -> None:
+def test_a_question_without_an_answer_is_one_line_and_exit_2(tmp_path: Path) -> None:
     show = tmp_path / "show.toml"
     cards = '[{ text = "Who?" }, { text = "Why?", answer = "So" }]'
     show.write_text(HEAD + f"[[rounds]]\nvalues = [100, 200]\nquestions = {cards}\n")
     r = buzzline("check", str(show), "--no-broker")
-    assert r.returncode == 0, r
+    assert r.returncode == 2, r
     assert r.stdout.splitlines() == [
-        "warning: show file " + str(show) + ": round 'Round 1' question 1 ('Who?') has no answer "
+        "error: show file " + str(show) + ": round 'Round 1' question 1 ('Who?') has no answer "
         '(add answer = "..." so the operator can judge it)'
     ]
+    answered = '[{ text = "Who?", answer = "A" }, { text = "Why?", answer = "So" }]'
+    show.write_text(HEAD + f"[[rounds]]\nvalues = [100, 200]\nquestions = {answered}\n")
+    r = buzzline("check", str(show), "--no-broker")  # every card answered: nothing to say
+    assert r.returncode == 0 and r.stdout == "" and "no problems found" in r.stderr, r
     (tmp_path / "bad.toml").write_text("[show\n")
     r = buzzline("check", str(tmp_path / "bad.toml"), "--no-broker")
     assert r.returncode == 2 and r.stdout.startswith("error: show file ") and "not valid TOML" in r.stdout
@@ -196,7 +204,12 @@ def test_host_refuses_a_misconfigured_show_unless_told_and_strict_refuses_warnin
         "(plug the interface in; ls /dev/serial/by-id)"
     )
     assert r.returncode == 2 and lines[-1].startswith(f"buzzline: broker {closed}")  # it went on
+    # a card without its answer: listed (the operator may know it), refused only with --strict
     show.write_text(HEAD + '[[rounds]]\nvalues = [100]\nquestions = [{ text = "Who?" }]\n')
+    r = buzzline("host", "--show", str(show), "--broker", closed)
+    assert "has no answer" in r.stderr and r.stderr.strip().splitlines()[-1].startswith(
+        f"buzzline: broker {closed}"
+    )
     r = buzzline("host", "--show", str(show), "--broker", closed, "--strict")
     assert r.returncode == 2 and "not started: the pre-show check found 1 problem" in r.stderr
 

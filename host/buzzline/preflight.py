@@ -39,7 +39,9 @@ class Finding:
     where: str
     what: str
     hint: str = ""
-    peer: bool = False  # about a peer (a desk, a device), not the settings: it may come later
+    # the host refuses to start on a blocking error (settings it cannot run as given); not on a
+    # peer that may come later (a desk switched on, an interface plugged in) or a card to fix live
+    blocking: bool = True
 
     def line(self) -> str:
         text = f"{self.level}: {self.where}: {self.what}"
@@ -55,9 +57,9 @@ class Finding:
         }
 
 
-def errors(findings: list[Finding], peers: bool = True) -> list[Finding]:
-    """The errors among ``findings`` (without ``peers``: only those in the show's own settings)."""
-    return [f for f in findings if f.level == "error" and (peers or not f.peer)]
+def errors(findings: list[Finding], blocking_only: bool = False) -> list[Finding]:
+    """The errors among ``findings`` (``blocking_only``: those the host refuses to start on)."""
+    return [f for f in findings if f.level == "error" and (f.blocking or not blocking_only)]
 
 
 # ---- the show file -------------------------------------------------------------------------------
@@ -80,10 +82,11 @@ def show_findings(show: Show, source: str) -> list[Finding]:
             if card.text and not card.answer.strip():
                 out.append(
                     Finding(
-                        "warning",
+                        "error",
                         f"show file {source}",
                         f"round {r.name!r} question {i} ({card.text[:40]!r}) has no answer",
                         'add answer = "..." so the operator can judge it',
+                        blocking=False,  # the host lists it; the operator may know the answer
                     )
                 )
     return out
@@ -117,7 +120,7 @@ async def adapter_findings(
             problems = [Problem("warning", f"its check took over {PREFLIGHT_TIMEOUT_S:g} s")]
         except Exception as e:  # a third-party check that fails is a finding, not a crash
             problems = [Problem("warning", f"its check failed: {type(e).__name__}: {e}")]
-        out += [Finding(p.level, where, p.what, p.hint, peer=True) for p in problems]
+        out += [Finding(p.level, where, p.what, p.hint, blocking=False) for p in problems]
     return out
 
 
@@ -146,12 +149,14 @@ async def broker_findings(
         named = {pl.podium for pl in show.players if pl.podium} if show is not None else set()
         for pid in sorted(named - set(secrets.podiums)):
             hint = f"add it: buzzline broker config --studio {secrets.studio} --podiums ... --out DIR"
-            out.append(Finding("error", where, f"podium {pid} (in the show) has no account", hint))
+            what = f"podium {pid} (in the show) has no account"
+            out.append(Finding("error", where, what, hint, blocking=False))
     for who, u, pw in accounts:
         try:
             await check_broker(host, port, u, pw, timeout=3.0, can_wait=False)
         except UserError as e:
-            out.append(Finding("error", where, f"{who}: {e.why}", e.hint))
+            # the host's own login failing stops it anyway; another account is the show's to fix live
+            out.append(Finding("error", where, f"{who}: {e.why}", e.hint, blocking=who == "the host"))
             if not e.why.startswith("refused "):
                 break  # not there at all: every other account would say the same
     return out

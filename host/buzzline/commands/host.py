@@ -176,11 +176,11 @@ async def _serve(args: argparse.Namespace) -> int:
 def refuse_or_say(found: list[Finding], *, strict: bool, anyway: bool) -> None:
     """Print the pre-show check's findings; refuse to start on an error in the show's own settings
     (unless ``anyway``), or on any finding with ``strict``. A peer that is not there yet (a desk
-    switched on later, a DMX interface plugged in later) is listed, not refused: the adapters
-    reconnect by themselves."""
+    switched on later, a DMX interface plugged in later: the adapters reconnect by themselves)
+    or a card without its answer is listed, not refused."""
     for f in found:
         print(f"buzzline host: {f.line()}", file=sys.stderr, flush=True)
-    bad = errors(found, peers=False)
+    bad = errors(found, blocking_only=True)
     if (bad and not anyway) or (found and strict):
         n = len(found) if strict else len(bad)
         what = "problem" if strict else "error"
