@@ -3,6 +3,7 @@
 #   press | release | bounce N   -> "ok"            (edges on the fake pin, IRQ fired at once)
 #   light?                       -> "PATTERN RRGGBB R,G,B"
 #   times?                       -> "PRESS_US LOCK_US WINNER_US" (ticks_us of the last of each)
+#   pt?                          -> "PRESS_US PT" (the last press edge: ticks_us, podium time)
 #   heap?                        -> "PEAK_ALLOC LIVE_AFTER_COLLECT"
 #   mem?                         -> "arm_free=N arm_free_min=N poll_max=N armed_max=N forced=N memerr=N memsite=N collects=N"
 #   state?                       -> "up=0|1 armed=0|1 ep=N seq=N drops=N pending=N faults=N b=N host=0|1"

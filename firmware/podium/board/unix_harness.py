@@ -53,6 +53,8 @@ def command(board, line: str) -> str:
         pat, col = app.lights.current()
         r, g, b = board.light.rgb
         return "%s %s %d,%d,%d" % (pat, col, r, g, b)
+    elif cmd == "pt?":
+        return "%d %d" % (app.t_press_us, app.clock.at(app.t_press_us))
     elif cmd == "heap?":
         return "%d %d" % (app.heap_peak, app.heap_live)
     elif cmd == "mem?":
