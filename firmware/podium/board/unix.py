@@ -210,9 +210,9 @@ class UnixBoard:
             return -1
         # "PATTERN RRGGBB R,G,B"
         shown = self.app.lights._now_shown()
-        i = _put_text(out, 0, shown.pat)
+        i = _put_text(out, 0, shown[0])  # (pattern, colour, ...): podium.lights
         out[i] = 32
-        i = _put_text(out, i + 1, shown.col)
+        i = _put_text(out, i + 1, shown[1])
         out[i] = 32
         rgb = self.light.rgb
         i = put_int(out, i + 1, rgb[0])
