@@ -48,7 +48,7 @@ from buzzline.core.game import GameEngine
 from buzzline.core.show import Show
 from buzzline.core.types import Decision
 from buzzline.gate.bridge import Bridge, Wire
-from buzzline.gate.ingest import QUIET, Ingest, Rejected
+from buzzline.gate.ingest import QUIET, Ingest
 from buzzline.gate.podiums import PodiumRegistry
 from buzzline.io.broker import NODELAY
 from buzzline.io.clockstore import ClockStore
@@ -107,7 +107,6 @@ class HostService(Service):
         self._seed = seed
         self._connect_timeout = connect_timeout or self.CONNECT_TIMEOUT_S
         self.engine = GameEngine(self.show, seed=seed)
-        self.ingest = Ingest(studio)
         self.bridge = Bridge(studio, self.engine, (time.time_ns() // 1000) % (1 << 40))
         self.decisions: list[Decision] = []
         self.connected = asyncio.Event()
@@ -152,6 +151,10 @@ class HostService(Service):
     @property
     def registry(self) -> PodiumRegistry:
         return self.bridge.registry
+
+    @property
+    def ingest(self) -> Ingest:
+        return self.bridge.ingest
 
     def view(self) -> GameView:
         return self.engine.view()
@@ -413,20 +416,10 @@ class HostService(Service):
         trace = self.trace
         if trace is not None:
             trace.begin(arrival_us)
-        try:
-            acc = self.ingest.accept(topic, payload, arrival_us)
-        except Rejected as r:
+        inbound = self.bridge.receive(topic, payload, arrival_us, now_us(), trace.mark if trace else None)
+        if (r := inbound.rejected) is not None:
             level = logging.DEBUG if r.reason in QUIET else logging.WARNING
             log.log(level, "rejected %s on %s: %s", r.reason, r.topic, r.detail)
-            report = self.bridge.reject(r, self.ingest.reported)
-            if report is not None:
-                self._send(report)
-            return
-        if trace is not None:
-            trace.mark("ingest")
-        inbound = self.bridge.inbound(acc, arrival_us, now_us())
-        if trace is not None:
-            trace.mark("map")
         for w in inbound.wire:
             if w.msg["t"] == "syncr":
                 self._send_sync_reply(w)

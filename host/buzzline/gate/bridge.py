@@ -1,8 +1,9 @@
 """The host bridge, pure: wire messages in → core events; core effects out → wire messages and notices.
 
 No I/O and no clock: times are passed in. The shell (``host_service``) reads the broker, hands
-each accepted message here, feeds the resulting events to the engine, and publishes what this
-module returns. Testable without a broker (tests/test_bridge_unmapped.py, tests/test_show.py).
+each message to ``receive`` once (ingest, the podium table, the clock book, the mapping: the
+gate), feeds the resulting events to the engine, and publishes what this module returns.
+Testable without a broker (tests/test_bridge_unmapped.py, tests/test_show.py).
 
 Inbound, per leaf:
 - ``sync``: a ``syncr`` reply now, and the previous exchange's four timestamps into the podium's
@@ -29,6 +30,7 @@ registry, the clocks and the command sequence; each half is a list of small pure
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
@@ -54,10 +56,13 @@ from buzzline.core.contract import (
 )
 from buzzline.core.game import GameEngine
 from buzzline.core.types import Decision, Mapping
-from buzzline.gate.ingest import QUIET, Accepted, Rejected
+from buzzline.gate.ingest import QUIET, Accepted, Ingest, Rejected
 from buzzline.gate.podiums import PodiumRegistry
 
 log = logging.getLogger("buzzline.host")
+
+
+Probe = Callable[[str], None]  # a benchmark's stamp between the gate's stages
 
 
 class Wire(NamedTuple):
@@ -69,11 +74,12 @@ class Wire(NamedTuple):
 
 @dataclass
 class Inbound:
-    """What one accepted message asks of the shell."""
+    """What one inbound message asks of the shell."""
 
     events: list[ev.Event] = field(default_factory=list)
-    wire: list[Wire] = field(default_factory=list)  # to publish at once (sync replies)
+    wire: list[Wire] = field(default_factory=list)  # to publish at once (sync replies, a reject report)
     after: list[str] = field(default_factory=list)  # podiums whose config to send after feeding
+    rejected: Rejected | None = None  # refused by ingest: counted; ``wire`` holds its report
 
 
 def printable(text: str, limit: int) -> str:
@@ -99,6 +105,7 @@ class Bridge:
         pct = engine.show.rules.path_asymmetry_pct
         self.clocks = ClockBook(None if pct is None else pct / 100)
         self.registry = PodiumRegistry()
+        self.ingest = Ingest(studio)
         self.cs = cs_start  # command sequence: unique across host restarts
         self.lock_cs = -1  # the current lock's cs: its acknowledgements are complete watermarks
         self._configured: dict[str, dict[str, Any]] = {}
@@ -128,6 +135,24 @@ class Bridge:
         if r.podium and codec.valid_id(r.podium):
             msg["id"] = r.podium
         return Wire(topics.host(self.studio, "rejects"), msg, qos=0)
+
+    def receive(
+        self, topic: str, payload: bytes, arrival_us: int, now_us: int, probe: Probe | None = None
+    ) -> Inbound:
+        """The gate, once per inbound message: ingest (decode, validate, sender, dedup), then the
+        podium table, the clock book and the mapping to host time. ``probe`` (benchmarks only)
+        is told when ingest and the mapping are done."""
+        try:
+            acc = self.ingest.accept(topic, payload, arrival_us)
+        except Rejected as r:
+            report = self.reject(r, self.ingest.reported)
+            return Inbound(wire=[report] if report is not None else [], rejected=r)
+        if probe is not None:
+            probe("ingest")
+        out = self.inbound(acc, arrival_us, now_us)
+        if probe is not None:
+            probe("map")
+        return out
 
     def inbound(self, acc: Accepted, arrival_us: int, now_us: int) -> Inbound:
         out = Inbound()
