@@ -129,7 +129,7 @@ class Roster(EngineParts):
         return None
 
     def _excluded(self) -> list[str]:
-        return sorted(pid for pid, name in self.g.podiums.items() if name in self.g.locked_out)
+        return self.g.locked_out_podiums()
 
     def _eligible(self) -> list[str]:
         return sorted(pid for pid, name in self.g.podiums.items() if name not in self.g.locked_out)
