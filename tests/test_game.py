@@ -688,3 +688,24 @@ def test_the_light_policy_is_a_function_of_the_state_alone() -> None:
     g.phase, g.locked, g.locked_out = "open", False, ["Bo"]
     assert podium_light(g, "p2", colours) == ev.Light("p2", "locked")
     assert resync_effects(g, colours)[:3] == [ev.Arm(0), ev.Light("all", "armed"), ev.Light("p2", "locked")]
+
+
+def test_the_view_is_a_function_of_the_state_alone() -> None:
+    from buzzline.core.gamestate import GameState
+    from buzzline.core.view import game_view
+
+    show = Show.default(["p1", "p2"])
+    g = GameState(
+        phase="answering", podiums={"p1": "Ann"}, scores={"Ann": 100}, winner="p1", winner_player="Ann"
+    )
+    g.players["Ann"] = Player("Ann", colour="FF0000", team="Reds")
+    view = game_view(g, show, {"p1": True, "p3": True}, {})
+    assert (view["phase"], view["winner"], view["scores"]) == ("answering", "p1", {"Ann": 100})
+    assert view["info"]["podiums"]["p1"] == {
+        "player": "Ann",
+        "online": True,
+        "seat": 1,
+        "col": "ff0000",
+        "team": "Reds",
+    }
+    assert view["info"]["unassigned"] == ["p3"] and view["info"]["winner_player"] == "Ann"
