@@ -59,6 +59,7 @@ from buzzline.io.recordkinds import DECISION, INPUT, SHOW, TICK
 from buzzline.lifecycle import Part, Reconnect, RestartPolicy, Service, cancel_and_wait, keep
 from buzzline.lock_trace import LockTrace
 from buzzline.notices import CommandResult, Notice, NoticeBus
+from buzzline.preflight import PreflightList
 from buzzline.replay import logged_show, rebuild
 
 log = logging.getLogger("buzzline.host")
@@ -112,6 +113,8 @@ class HostService(Service):
         self.connected = asyncio.Event()
         self.notices = NoticeBus()
         self.adapters = AdapterManager(self.notices, self.view, self._adapter_command, spawn=self._spawn)
+        self.preflight = PreflightList()  # the start-up check's findings, until acknowledged
+        self.score_history: list[dict[str, Any]] = []  # score changes before a resume, from the log
         self.failed: BaseException | None = None
         self.reconnects = 0
         self.superseded = 0  # publishes not sent because the broker was down (resynced instead)
@@ -291,6 +294,10 @@ class HostService(Service):
         rebuilt = rebuild(self._eventlog, known, self._seed)
         self.show, self.engine = rebuilt.show, rebuilt.engine
         self.bridge.engine = self.engine
+        self.score_history = rebuilt.scores
+        for pid, hello in rebuilt.hellos.items():  # a podium says hello once per boot, not per host
+            info = self.registry.get(pid)
+            info.hw, info.board, info.fw, info.capture_us = hello.hw, hello.board, hello.fw, hello.cap_us
         log.warning(
             "resumed from %s: %d inputs replayed, phase %s",
             self._log_path,

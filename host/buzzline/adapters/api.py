@@ -22,6 +22,7 @@ slow adapter loses history, never the present state, and never slows a decision.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import math
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -42,8 +43,10 @@ __all__ = [
     "GameView",
     "Notice",
     "PodiumView",
+    "Problem",
     "Status",
     "as_view",
+    "did_you_mean",
     "podium_view",
     "podiums_of",
     "validate_config",
@@ -68,6 +71,13 @@ class Status(StrEnum):
 
 
 # ---- configuration schema ------------------------------------------------------------------------
+
+
+def did_you_mean(word: str, options: Sequence[str]) -> str:
+    """``; did you mean 'x'?`` for the option closest to a misspelt ``word``, else ``""``."""
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
 
 _TYPES = ("str", "int", "float", "bool", "choice", "list", "table")
 
@@ -141,7 +151,10 @@ class Field:
             if not isinstance(value, str):
                 raise ConfigError(self.name, f"expected text, got {value!r}")
             if t == "choice" and value not in self.choices:
-                raise ConfigError(self.name, f"{value!r} is not one of {', '.join(self.choices)}")
+                raise ConfigError(
+                    self.name,
+                    f"{value!r} is not one of {', '.join(self.choices)}{did_you_mean(value, self.choices)}",
+                )
             return value
         if t == "list":
             if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
@@ -157,7 +170,8 @@ def validate_config(schema: Sequence[Field], raw: Mapping[str, Any]) -> dict[str
     known = {f.name: f for f in schema}
     for key in raw:
         if key not in known:
-            raise ConfigError(str(key), f"unknown setting (known: {', '.join(known) or 'none'})")
+            hint = did_you_mean(str(key), list(known)) or f" (known: {', '.join(known) or 'none'})"
+            raise ConfigError(str(key), f"unknown setting{hint}")
     out: dict[str, Any] = {}
     for f in schema:
         if f.name in raw:
@@ -192,6 +206,16 @@ class AdapterContext(Protocol):
         ...
 
     def set_status(self, status: Status, message: str = "") -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing the pre-show check (``buzzline check``) found: ``level`` is ``error`` (the show
+    would go wrong: a refused setting, a peer that is not there) or ``warning``."""
+
+    level: str
+    what: str
+    hint: str = ""
 
 
 class Adapter:
@@ -230,6 +254,14 @@ class Adapter:
 
     async def stop(self) -> None:
         """Release everything ``start`` opened. Called once per start, also after a failure."""
+
+    @classmethod
+    async def preflight(cls, config: dict[str, Any]) -> list[Problem]:
+        """Before the show (``buzzline check``, ``buzzline host`` at start): problems with these
+        settings (already validated against ``CONFIG_SCHEMA``) and, where it can be probed, with
+        the peer (a serial port missing, a desk that does not answer). Quick (a couple of
+        seconds at most), keeps nothing open; the default finds none."""
+        return []
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from typing import Any
 
 from buzzline.adapters.api import (
@@ -23,6 +24,7 @@ from buzzline.adapters.api import (
     Field,
     GameView,
     Notice,
+    Problem,
     Status,
     podium_view,
     podiums_of,
@@ -133,6 +135,32 @@ class OscControlAdapter(Adapter):
         self._last: dict[str, bytes] = {}
         self._timer = 0
         self._refresher: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def preflight(cls, config: dict[str, Any]) -> list[Problem]:
+        """The settings ``start`` checks, and the listening port free."""
+        try:
+            networks(config["allow"])
+            [parse_target(t) for t in config["feedback"]]
+        except ConfigError as e:
+            return [Problem("error", str(e))]
+        where = f"udp {config['bind']}:{config['port']}"
+        try:
+            probe = socket.socket(
+                socket.AF_INET6 if ":" in config["bind"] else socket.AF_INET, socket.SOCK_DGRAM
+            )
+            with probe:
+                probe.bind((config["bind"], config["port"]))
+        except OSError as e:
+            why = e.strerror or str(e)
+            return [
+                Problem(
+                    "error",
+                    f"cannot listen on {where}: {why}",
+                    "another program (a host already running?) holds it",
+                )
+            ]
+        return []
 
     async def start(self, ctx: AdapterContext, config: dict[str, Any]) -> None:
         self.ctx = ctx

@@ -28,6 +28,7 @@ from buzzline.adapters.api import (
     GameView,
     Notice,
     Status,
+    did_you_mean,
     validate_config,
 )
 from buzzline.notices import DEFAULT_DEPTH, NoticeBus, Subscription
@@ -56,7 +57,9 @@ def load_kind(kind: str) -> type[Adapter]:
     kinds = discover()
     if kind not in kinds:
         known = ", ".join(sorted(kinds)) or "none installed"
-        raise AdapterError(f"unknown adapter kind {kind!r} (installed: {known})")
+        raise AdapterError(
+            f"unknown adapter kind {kind!r}{did_you_mean(kind, sorted(kinds))} (installed: {known})"
+        )
     ep, dist = kinds[kind]
     try:
         cls = ep.load()

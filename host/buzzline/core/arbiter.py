@@ -56,6 +56,11 @@ Rules:
   buzz arrived, so after the leader's press, and the podium sent every press captured before the
   lock ahead of its acknowledgement, so nothing that can win is still on its way), has pressed, is
   offline, or is locked out past that time.
+- An offline podium is not waited for (it may stay away for good), but it may have pressed while
+  its link was down: that press waits in its outbox with its edge's timestamp and arrives when it
+  is back. So a decision made while such a podium could still hold an earlier press stays
+  provisional (no flag: it was not a timeout) until the podium is heard past the leader, and an
+  earlier press from it overturns the decision while the answer is open.
 - The wait for the podiums still missing is capped per podium: a press from podium p that could
   beat the leader was sent by the leader's mapped time plus error, so it arrives within p's wait
   cap after that (``wait_caps[p]``: a high percentile of p's observed one-way delay plus its
@@ -411,7 +416,7 @@ class Arbiter:
             self._presses = saved
             return [PressRejected(press.podium, press.seq, "late")]
         self.decision = candidate
-        if not self._waiting_for():
+        if not self._waiting_for() and not self._offline_open():
             self.provisional = False
         return [Overturned(previous, candidate)]
 
@@ -451,6 +456,25 @@ class Arbiter:
             out.append(p)
         return out
 
+    def _offline_open(self) -> list[str]:
+        """Offline podiums that may still deliver a press earlier than (or tied with) the leader,
+        captured while their link was down: not waited for, but the decision stays open to them."""
+        if not self._presses or self.rules.mode != "first":
+            return []
+        lead = self._leader()
+        latest = lead.mapped_us + lead.err_us
+        out = []
+        for p in self._active():
+            if p not in self._offline or p in self._presses or p in self._acked:
+                continue
+            if self._lockout.get(p, -1) > latest:
+                continue
+            wm = self._wm.get(p)
+            if wm is not None and wm[0] - wm[1] > latest:
+                continue
+            out.append(p)
+        return out
+
     def _ranked_complete(self) -> bool:
         for p in self._active():
             if p in self._presses or p in self._offline:
@@ -465,7 +489,12 @@ class Arbiter:
         return True
 
     def _maybe_final(self, now_us: int) -> list[ArbiterEffect]:
-        if self.phase == "decided" and self.provisional and not self._waiting_for():
+        if (
+            self.phase == "decided"
+            and self.provisional
+            and not self._waiting_for()
+            and not self._offline_open()
+        ):
             self.provisional = False  # complete after all: the provisional answer is final
             return []
         if self.phase == "locked" and not self._waiting_for():
@@ -492,6 +521,7 @@ class Arbiter:
     def _decide(self, now_us: int, flags: set[str]) -> list[ArbiterEffect]:
         self.decision = self._decision(now_us, flags)
         self.phase = "decided"
+        self.provisional = bool(self._offline_open())
         return [Decided(self.decision)]
 
     def _decision(self, now_us: int, flags: set[str], previous: Decision | None = None) -> Decision:

@@ -220,12 +220,18 @@ class Bridge:
         kind = m["t"]
         pid = acc.podium
         info = self.registry.get(pid)
+        if info.boot != m["b"]:
+            # a new boot has a new clock model: the last boot's trust says nothing of it
+            info.clock_trusted, info.clock_err_us = False, None
         info.boot = m["b"]
         if not info.online:
             # The live boot speaks on up, so it is connected, whatever presence said: a new boot's
             # presence that overtook its hello was dropped as early (SPEC §4.2).
             info.online = True
             out.events.append(ev.PodiumOnline(pid, {}))
+        if kind == "hello":
+            # before the boot nonce reaches the clocks: a new board takes no prior from the old
+            self.clocks.note_board(pid, m["hw"])
         self.clocks.note_time(pid, m["b"], m["pt"])
         if kind == "hello":
             info.hw, info.board, info.fw = m["hw"], m["board"], m["fw"]

@@ -34,7 +34,8 @@ from starlette.routing import BaseRoute, Route
 from buzzline.core import events as ev
 from buzzline.core.contract import CommandDone, CommandRefusal
 from buzzline.io.security import new_password
-from buzzline.web import adapters_api, console, openapi
+from buzzline.web import adapters_api, console, openapi, preflight_api
+from buzzline.web import audience as audience_page
 from buzzline.web.adapters_api import error, json_object
 from buzzline.web.api_input import BadInput, check_args, check_command, read_json
 from buzzline.web.auth import Auth
@@ -128,7 +129,7 @@ def build_app(svc: HostService, token: str) -> Starlette:
 
     async def metrics(_: Request) -> Response:
         collector.start()
-        text = render(metric_families(svc, collector))
+        text = render([*metric_families(svc, collector), *audience_page.metric_families()])
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     routes: list[BaseRoute] = [
@@ -140,8 +141,10 @@ def build_app(svc: HostService, token: str) -> Starlette:
         Route("/api/docs", docs, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *adapters_api.routes(svc, auth),
+        *preflight_api.routes(svc, auth),
         *console.routes(svc, auth, collector),
         *overlay.routes,
+        *audience_page.routes(),
     ]
     app = Starlette(routes=routes)
     app.state.collector = collector

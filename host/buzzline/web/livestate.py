@@ -20,6 +20,7 @@ from buzzline.core.clock import ClockModel
 from buzzline.core.contract import podiums_of
 from buzzline.core.types import Decision
 from buzzline.notices import Notice
+from buzzline.web import preflight_api
 from buzzline.web.metrics import Family, Histogram
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ class Collector:
         self.counts: Counter[str] = Counter()  # decisions, ties, false_starts, flag:..., judged:..., over:...
         self.lockout = Histogram()
         self.decision = Histogram()
-        self.scores: list[dict[str, Any]] = []
+        self.scores: list[dict[str, Any]] = list(svc.score_history[-HISTORY:])  # resumed: from the log
         self.false_starts: list[dict[str, Any]] = []  # the current question's
         self.question = -1
         self._scores: dict[str, int] | None = dict(svc.engine.view().get("scores", {}))
@@ -259,6 +260,8 @@ def full_state(svc: HostService, collector: Collector, operator: bool = True) ->
         "timeline": timeline(svc, collector),
         "score_history": list(collector.scores),
         "adapters": svc.adapters.snapshot(),
+        # the pre-show check, until the operator acknowledges it (for the operator only)
+        "preflight": preflight_api.listed(svc) if operator else [],
         "health": {
             "broker": {
                 "connected": svc.connected.is_set(),
