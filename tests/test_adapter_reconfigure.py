@@ -31,16 +31,8 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # the viewer's window, with n
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")  # the sound adapter's device, with no sound card
 
 
-def settings(kind: str, ports: list[int], tty: Path, nats: Any = None) -> dict[str, Any]:
-    """Settings with which each built-in kind runs ``ok`` here (``nats``: the audience's cluster)."""
-    if kind == "audience":
-        plan = nats.plan
-        return {
-            "servers": plan.client_urls(),
-            "password": plan.show_password,
-            "replicas": 1,
-            "code": "RECNF2",
-        }
+def settings(kind: str, ports: list[int], tty: Path) -> dict[str, Any]:
+    """Settings with which each built-in kind runs ``ok`` here."""
     return {
         "osc": {"preset": "qlcplus", "port": ports[0]},
         "osc-control": {"port": ports[1], "feedback": [f"127.0.0.1:{ports[2]}"]},
@@ -63,9 +55,18 @@ async def test_reconfigure_twice_holds_no_more(broker: Any, tmp_path: Path, kind
     box = await socat(dev, peer) if kind == "dmx-usbpro" else None
     try:
         with contextlib.ExitStack() as stack:
-            nats = stack.enter_context(cluster(tmp_path, nodes=1)) if kind == "audience" else None
+            if kind == "audience":  # its peer: a one-node NATS cluster of the test's own
+                nats = stack.enter_context(cluster(tmp_path, nodes=1))
+                config = {
+                    "servers": nats.plan.client_urls(),
+                    "password": nats.plan.show_password,
+                    "code": "RECNF2",
+                    "replicas": 1,
+                }
+            else:
+                config = settings(kind, free_udp_ports(3), dev)
             async with host(broker) as svc:
-                await svc.adapters.add(kind, kind, settings(kind, free_udp_ports(3), dev, nats))
+                await svc.adapters.add(kind, kind, config)
                 await reconfigure_twice(svc, kind)
     finally:
         if box is not None and box.returncode is None:

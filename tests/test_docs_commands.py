@@ -55,6 +55,7 @@ NOT_RUN = {
     r"bench chaos ": "a benchmark: minutes of faults (tests/test_chaos_bench.py runs a small one)",
     r"bench capacity\b": BENCH,
     r"bench adapters ": BENCH,
+    r"bench desk ": "a benchmark on a real QLC+ (tests/test_desk_bench.py runs a short one)",
     r"^mosquitto -c ": "listens on port 1883, the machine's own broker, which tests must not touch",
     r"^oscsend ": "needs a host running the osc-control adapter: tests/test_osc_control.py sends these",
     r"pip install \./examples/": "installs into the project's .venv; tests/test_adapter_example.py "

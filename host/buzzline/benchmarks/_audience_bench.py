@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from buzzline.adapters.api import CommandResult, Notice, Status
+from buzzline.adapters.api import CommandResult, Notice, Status, as_view
 from buzzline.adapters.audience import AudienceAdapter
 from buzzline.adapters.audience_cluster import (
     AUDIENCE_PASSWORD,
@@ -59,7 +59,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     ):
         bus = NoticeBus()
         view: dict[str, Any] = {"phase": "idle", "q": 0, "info": {"title": "Bench"}}
-        manager = AdapterManager(bus, lambda: view, _ok, kinds={"audience": AudienceAdapter})
+        manager = AdapterManager(bus, lambda: as_view(view), _ok, kinds={"audience": AudienceAdapter})
         procs = args.procs or min(4, -(-args.clients // 500))
         crowds = [LineProc(f"audience crowd {i + 1}") for i in range(procs)]
         try:

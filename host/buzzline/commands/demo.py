@@ -169,9 +169,13 @@ async def play_questions(
 
 async def _print_host_events(svc: Any) -> None:
     """What the host itself reports that the operator should see (false starts), from its notices."""
-    async for notice in svc.notices.subscribe("demo", replay_latest=False):
-        for e in notice.of("false_start"):
-            print(f"  host: {event_line(e)}", flush=True)
+    sub = svc.notices.subscribe("demo", replay_latest=False)
+    try:
+        async for notice in sub:
+            for e in notice.of("false_start"):
+                print(f"  host: {event_line(e)}", flush=True)
+    finally:
+        svc.notices.unsubscribe(sub)
 
 
 async def _operator_show(svc: Any, seconds: float | None) -> int:
@@ -266,8 +270,8 @@ async def _demo(args: argparse.Namespace) -> int:
             stack.push_async_callback(api.close)
             url = f"http://127.0.0.1:{api.server.config.port}"
             print(f"console: {url}/console#token={api.token}  (API docs: {url}/api/docs)", flush=True)
-            printer = asyncio.create_task(_print_host_events(svc), name="demo-notices")
-            stack.callback(printer.cancel)
+            printer = svc.supervise("demo-notices", lambda: _print_host_events(svc))
+            stack.push_async_callback(svc.end, printer)
             podiums = []
             for pid in pids:
                 pu, pp = creds.get(pid, (None, None))
