@@ -1,7 +1,8 @@
 """Reconfiguring an adapter applies its settings, never doubles what it does: every built-in kind
 is reconfigured twice in a running host (real Mosquitto, real sockets, a socat pty for the DMX
-interface, SDL's dummy video driver for the viewer window), and the ``osc`` adapter, which once
-appended its rules again on each reconfigure, sends to a real ``oscdump`` what a fresh one does."""
+interface, SDL's dummy video and audio drivers for the viewer window and the sound cues), and the
+``osc`` adapter, which once appended its rules again on each reconfigure, sends to a real
+``oscdump`` what a fresh one does."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from tests.adapter_kit import (
 )
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # the viewer's window, with no screen here
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")  # the sound adapter's device, with no sound card
 
 
 def settings(kind: str, ports: list[int], tty: Path) -> dict[str, Any]:
@@ -34,10 +36,11 @@ def settings(kind: str, ports: list[int], tty: Path) -> dict[str, Any]:
         "osc-control": {"port": ports[1], "feedback": [f"127.0.0.1:{ports[2]}"]},
         "dmx-usbpro": {"port": str(tty), "seats": 3, "fps": 20},
         "viewer": {"width": 320, "height": 240},
+        "sound": {"volume": 0.5, "cues": {"over": {"enabled": True}}},
     }[kind]
 
 
-KINDS = ("osc", "osc-control", "dmx-usbpro", "viewer")
+KINDS = ("osc", "osc-control", "dmx-usbpro", "viewer", "sound")
 
 
 def test_every_built_in_kind_is_checked() -> None:

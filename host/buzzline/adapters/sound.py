@@ -98,6 +98,23 @@ class SoundAdapter(Adapter):
         self.bank = bank
         ctx.set_status(Status.OK, f"{sum(1 for s in specs.values() if s.enabled)} cues loaded")
 
+    async def reconfigure(self, config: dict[str, Any]) -> None:
+        """New cues and volumes in place; a new rate, buffer or device reopens the device."""
+        device = ("rate", "buffer", "device")
+        if self.bank is None or any(config[k] != self.config[k] for k in device):
+            await super().reconfigure(config)
+            return
+        specs = cue_specs(config)
+        problem = await asyncio.to_thread(check_files, specs)
+        if problem is not None:
+            raise ConfigError(*problem)
+        bank = CueBank(specs, config["volume"])
+        await asyncio.to_thread(bank.load)
+        if config["muted"] != self.config["muted"]:  # else the M key's choice stands
+            set_muted(config["muted"])
+        self.bank, self.config = bank, config
+        self.ctx.set_status(Status.OK, f"{sum(1 for s in specs.values() if s.enabled)} cues loaded")
+
     async def handle(self, notice: Notice) -> None:
         bank = self.bank
         if bank is None:
