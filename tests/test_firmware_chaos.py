@@ -184,3 +184,39 @@ async def test_the_only_press_lost_by_the_broker_is_recovered_at_the_windows_end
     finally:
         for p in pods:
             await asyncio.to_thread(p.stop)
+
+
+SPENT_HEAP = """
+import sys
+sys.path.insert(0, "protocol")
+from buzzline_protocol import codec
+
+class Spent:
+    @staticmethod
+    def loads(text):
+        raise MemoryError
+
+real = codec.json
+codec.json = Spent
+try:
+    codec.decode(b'{"v":1,"t":"syncr","id":"p1","n":1,"t1":2,"t2":3,"t3":4}')
+    print("decoded")
+except MemoryError:
+    print("memoryerror")
+except codec.ProtocolError as e:
+    print("rejected", e.reason)
+codec.json = real
+print(codec.decode(b'{"v":1,"t":"syncr","id":"p1","n":1,"t1":2,"t2":3,"t3":4}')["n"])
+"""
+
+
+@pytest.mark.parametrize("interpreter", ["micropython", "cpython"])
+def test_a_spent_heap_is_no_verdict_on_a_message(interpreter: str, request: pytest.FixtureRequest) -> None:
+    """Armed, the podium's GC is off: a command or a clock sync reply can meet a spent heap in
+    the decoder. The podium collects and decodes again on a MemoryError; the codec used to turn
+    it into "not valid JSON", so the message (a lock, a sync sample) was dropped as bad."""
+    import subprocess
+
+    exe = request.getfixturevalue("micropython") if interpreter == "micropython" else sys.executable
+    r = subprocess.run([exe, "-c", SPENT_HEAP], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert r.stdout.split() == ["memoryerror", "1"], r.stdout + r.stderr
