@@ -157,7 +157,7 @@ def test_press_captured_before_arm_arriving_after_is_false_start() -> None:
     arb = armed("a b")
     out = arb.press(pr("a", ARM - 1_000), ARM + 4_000)
     assert len(out) == 1 and isinstance(out[0], FalseStarted)
-    assert arb.phase == "open"
+    assert arb.phase == "armed"
 
 
 def test_locked_out_false_starter_not_waited_for() -> None:

@@ -189,15 +189,15 @@ async def test_the_only_press_lost_by_the_broker_is_recovered_at_the_windows_end
 SPENT_HEAP = """
 import sys
 sys.path.insert(0, "protocol")
-from buzzline_protocol import codec
+from buzzline_protocol import codec, messages
 
 class Spent:
     @staticmethod
     def loads(text):
         raise MemoryError
 
-real = codec.json
-codec.json = Spent
+real = messages.json
+messages.json = Spent
 try:
     codec.decode(b'{"v":1,"t":"syncr","id":"p1","n":1,"t1":2,"t2":3,"t3":4}')
     print("decoded")
@@ -205,7 +205,7 @@ except MemoryError:
     print("memoryerror")
 except codec.ProtocolError as e:
     print("rejected", e.reason)
-codec.json = real
+messages.json = real
 print(codec.decode(b'{"v":1,"t":"syncr","id":"p1","n":1,"t1":2,"t2":3,"t3":4}')["n"])
 """
 

@@ -7,7 +7,7 @@ API CONTRACT (stable; implemented by the timing-core work, consumed by the game 
 
     rules = ArbiterRules(mode="first", tie_rule="earliest", false_start_us=250_000, max_wait_us=..., ...)
     arb = Arbiter(epoch=7, eligible={"p1": "red", "p2": None}, rules=rules, seed=42)
-    arb.press(press, now_us)              # reading phase: a press is a false start (250 ms lockout each)
+    arb.press(press, now_us)              # unarmed phase: a press is a false start (250 ms lockout each)
     arb.arm(arm_us, now_us)               # opens the window at arm_us (host time)
     arb.press(press, now_us)              # -> [LockAll(...)] on the first valid arrival, maybe [Decided]
     arb.watermark("p2", seq, mapped_us, now_us, err_us)  # heartbeat heard in sequence: p2 is past mapped_us
@@ -28,24 +28,27 @@ random tie draws come from ``random.Random(seed)`` and are recorded in the evide
 PHASES AND TRANSITIONS (anything not listed raises ValueError and leaves the state untouched;
 ``now_us`` must never go backwards, also a ValueError):
 
-    phase     press                                  arm       tick                   reopen  close
-    reading   FalseStarted (lockout from the press)  -> open   -                      -       -> closed
-    open      first: LockAll, -> locked              -         window end: first:     -       -> closed
+    phase     press                                  arm       tick                   reopen   close
+    unarmed   FalseStarted (lockout from the press)  -> armed  -                      -        -> closed
+    armed     first: LockAll, -> locked              -         window end: first:     -        -> closed
               ranked: collect; all pressed -> decided          LockAll, -> asking;
                                                                ranked: -> closed or
                                                                -> decided
-    asking    in the window: collect, -> locked;     -         wait cap -> closed     -       -> closed
+    asking    in the window: collect, -> locked;     -         wait cap -> closed     -        -> closed
               after it: PressRejected("closed")
-    locked    collect; final condition -> decided    -         wait cap -> decided    -       -> decided
-    decided   provisional: earlier -> Overturned     -         -                      -> open -> closed
+    locked    collect; final condition -> decided    -         wait cap -> decided    -        -> decided
+    decided   provisional: earlier -> Overturned     -         -                      -> armed -> closed
               else PressRejected("late")
-    closed    PressRejected("closed")                -         -                      -> open -> closed
+    closed    PressRejected("closed")                -         -                      -> armed -> closed
+
+(``core.contract.ArbiterPhase``; the game's own phases, ``GamePhase``, are other names: the game
+is ``open`` from arm until a winner answers, through the arbiter's armed, locked and decided.)
 
 ``watermark`` and ``offline`` are legal in every phase (they may make a locked window final, or
 end an asking one: every podium acknowledged the lock with no press, or is offline).
 
 Rules:
-- A press before the arm instant (reading phase, or mapped_us + err_us < arm_us) is a false
+- A press before the arm instant (unarmed phase, or mapped_us + err_us < arm_us) is a false
   start: its podium is locked out until
   ``mapped_us + false_start_us``; every early press renews that. Presses inside a lockout are
   rejected ("false_start"); podiums excluded by ``reopen`` are rejected ("locked_out").
@@ -98,6 +101,7 @@ from collections.abc import Iterable
 from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass
 
+from buzzline.core.contract import ArbiterPhase
 from buzzline.core.types import (
     ArbiterEffect,
     Decided,
@@ -169,7 +173,7 @@ class Arbiter:
         self._teams: dict[str, str | None] = dict(eligible)
         self._rng = random.Random(seed)
         self._seed = seed
-        self.phase = "reading"
+        self.phase: ArbiterPhase = "unarmed"
         self._now: int | None = None
         self._arm_us: int | None = None
         self._window = 0
@@ -220,7 +224,7 @@ class Arbiter:
             latest = self._leader().mapped_us + self._leader().err_us
             due = max(latest + self._caps[p] for p in waiting)
             return max(self._first_arrival, min(cap, due))
-        if self.phase == "open" and self.rules.window_us is not None and self._arm_us is not None:
+        if self.phase == "armed" and self.rules.window_us is not None and self._arm_us is not None:
             return self._arm_us + self.rules.window_us
         return None
 
@@ -232,11 +236,11 @@ class Arbiter:
 
     def arm(self, arm_us: int, now_us: int) -> list[ArbiterEffect]:
         self._advance(now_us)
-        if self.phase != "reading":
-            raise ValueError(f"arm is only legal while reading, not {self.phase}")
+        if self.phase != "unarmed":
+            raise ValueError(f"arm is only legal while unarmed, not {self.phase}")
         self._now = now_us
         self._arm_us = arm_us
-        self.phase = "open"
+        self.phase = "armed"
         return self._maybe_window_end(now_us)
 
     def press(self, press: Press, now_us: int) -> list[ArbiterEffect]:
@@ -257,7 +261,7 @@ class Arbiter:
         """Count a press (received, or recovered from an acknowledgement) in the current window."""
         # Early only when surely early: an untrusted clock must not turn a fair press into a penalty.
         early = self._arm_us is not None and press.mapped_us + press.err_us < self._arm_us
-        if self.phase == "reading" or early:
+        if self.phase == "unarmed" or early:
             if self._window_is_first_arm():
                 return self._false_start(press)
             # pressed while the window was shut (between windows): no penalty, no count
@@ -291,7 +295,7 @@ class Arbiter:
         self._presses[press.podium] = press
         if self._first_arrival is None:
             self._first_arrival = now_us  # in every mode: the decision latency counts from here
-        if self.phase == "open" and self.rules.mode == "first":
+        if self.phase == "armed" and self.rules.mode == "first":
             self.phase = "locked"
             others = tuple(sorted(p for p in self._active() if p != press.podium))
             effects.append(LockAll(self.epoch, others, press.podium))
@@ -392,14 +396,14 @@ class Arbiter:
         self._acked = set()
         self._first_arrival = None
         self.provisional = False
-        self.phase = "open"
+        self.phase = "armed"
         return self._maybe_window_end(now_us)
 
     def close(self, now_us: int) -> list[ArbiterEffect]:
         self._advance(now_us)
         self._now = now_us
         self.provisional = False  # the answer is settled (judged, timed out): no more overturns
-        if self.phase == "locked" or (self.phase == "open" and self._presses):
+        if self.phase == "locked" or (self.phase == "armed" and self._presses):
             return self._decide(now_us, {"closed"})
         self.phase = "closed"
         return []
@@ -518,12 +522,17 @@ class Arbiter:
             return []
         if self.phase == "locked" and not self._waiting_for():
             return self._decide(now_us, set())
-        if self.phase == "open" and self.rules.mode == "ranked" and self._presses and self._ranked_complete():
+        if (
+            self.phase == "armed"
+            and self.rules.mode == "ranked"
+            and self._presses
+            and self._ranked_complete()
+        ):
             return self._decide(now_us, set())
         return []
 
     def _maybe_window_end(self, now_us: int) -> list[ArbiterEffect]:
-        if self.phase != "open" or self.rules.window_us is None or self._arm_us is None:
+        if self.phase != "armed" or self.rules.window_us is None or self._arm_us is None:
             return []
         if now_us < self._arm_us + self.rules.window_us:
             return []
