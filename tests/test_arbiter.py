@@ -228,10 +228,38 @@ def test_ranked_window_deadline() -> None:
     assert d.winner == "c" and "timeout" in d.flags
 
 
-def test_window_without_presses_closes() -> None:
+def test_window_without_presses_locks_and_closes_once_every_podium_declared_none() -> None:
     arb = armed(window_us=500_000)
-    assert arb.tick(ARM + 600_000) == [] and arb.phase == "closed"
+    assert arb.tick(ARM + 600_000) == [LockAll(1, ("a", "b", "c"), "")] and arb.phase == "asking"
+    assert arb.next_deadline() == ARM + 600_000 + 1_000_000
+    for i, p in enumerate("ab"):
+        assert arb.watermark(p, 2, ARM + 601_000, ARM + 602_000 + i, lock_ack=True, np=0) == []
+    assert arb.phase == "asking"
+    arb.offline("c", ARM + 603_000)
+    assert arb.phase == "closed"
     assert arb.press(pr("a", ARM + 700_000), ARM + 700_000) == [PressRejected("a", 1, "closed")]
+
+
+def test_window_end_recovers_a_press_the_broker_lost_from_its_lock_acknowledgement() -> None:
+    # b's buzz was acknowledged by a broker that died before delivering it: nothing arrived
+    arb = armed(window_us=500_000)
+    arb.tick(ARM + 500_000)
+    arb.watermark("a", 2, ARM + 501_000, ARM + 502_000, lock_ack=True, np=0)
+    fp = pr("b", ARM + 200_000, seq=3)
+    arb.watermark("b", 4, ARM + 501_000, ARM + 503_000, lock_ack=True, fp=fp, np=1)
+    d = decided(arb.watermark("c", 2, ARM + 501_000, ARM + 504_000, lock_ack=True, np=0))
+    assert d.winner == "b" and d.evidence["recovered"]
+
+
+def test_window_end_with_silent_podiums_closes_at_the_wait_cap() -> None:
+    arb = armed(window_us=500_000, max_wait_us=100_000)
+    arb.tick(ARM + 500_000)
+    assert arb.tick(ARM + 599_999) == [] and arb.phase == "asking"
+    assert arb.tick(ARM + 600_000) == [] and arb.phase == "closed"
+    # a press stamped after the window's end never counts, even while asking
+    arb2 = armed(window_us=500_000)
+    arb2.tick(ARM + 500_000)
+    assert arb2.press(pr("a", ARM + 520_000), ARM + 530_000) == [PressRejected("a", 1, "closed")]
 
 
 def test_close_while_locked_decides_flagged() -> None:

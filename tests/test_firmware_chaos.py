@@ -134,3 +134,89 @@ async def test_presses_around_a_broker_crash_are_decided_and_none_is_lost(
     for d in facts.decisions:
         seen |= {(str(p["podium"]), int(p["podium_us"])) for p in d.evidence.get("presses", [])}
     assert {(pid, pt) for pid, pt in pressed.items()} <= seen, (pressed, facts.received)
+
+
+async def test_the_only_press_lost_by_the_broker_is_recovered_at_the_windows_end(
+    broker: Any, fw_tree: Path, tmp_path: Path
+) -> None:
+    """a's buzz is acknowledged by the broker and never reaches the host (here the host is not
+    subscribed for a moment; in a crash the broker dies before delivering it), and nobody else
+    presses: no buzz, so no lock. At the buzz window's end the host locks everyone anyway and
+    a's acknowledgement declares the press (``ack.fp``/``np``): it is recovered and decides the
+    question instead of a question nobody buzzed in."""
+    import dataclasses
+
+    from buzzline.core.show import Show
+    from buzzline.host_service import HostService
+    from buzzline_protocol import topics
+
+    show = Show.default(["a", "b"])
+    show = dataclasses.replace(show, rules=dataclasses.replace(show.rules, buzz_window_ms=1500))
+    pods: list[UnixPodium] = []
+    try:
+        async with HostService(
+            broker.host, broker.port, STUDIO, show=show, log_path=str(tmp_path / "show.db")
+        ) as svc:
+            for pid in "ab":
+                p = UnixPodium(fw_tree, tmp_path / pid, broker.port, pid=pid, studio=STUDIO)
+                pods.append(await asyncio.to_thread(p.start))
+            a = pods[0]
+            reg = svc.registry.podiums
+            await _until(lambda: all(q in reg and reg[q].clock_trusted for q in "ab"), 20, "trusted clocks")
+            await svc.command("read")
+            await svc.command("arm")
+            for p in pods:
+                await asyncio.to_thread(p.wait, lambda p=p: p.light() == "armed", 5, "armed")
+            client = svc._client
+            assert client is not None
+            up = topics.podium_filter(STUDIO, "up")
+            await client.unsubscribe(up)
+            await asyncio.to_thread(a.cmd, "press")
+            await asyncio.to_thread(a.wait, lambda: a.state()["pending"] == 0, 5, "the buzz acknowledged")
+            await asyncio.sleep(0.2)
+            assert svc.engine.g.phase == "open" and not svc.engine.g.locked  # the host never had it
+            await client.subscribe(up, qos=1)
+            await _until(lambda: svc.engine.g.phase != "open", 10, "the window's end")
+            assert svc.engine.g.phase == "answering" and svc.engine.g.answering == "a"
+            d = svc.engine.g.decision
+            assert d is not None and d.evidence["recovered"]
+            await asyncio.to_thread(a.cmd, "release")
+    finally:
+        for p in pods:
+            await asyncio.to_thread(p.stop)
+
+
+SPENT_HEAP = """
+import sys
+sys.path.insert(0, "protocol")
+from buzzline_protocol import codec, messages
+
+class Spent:
+    @staticmethod
+    def loads(text):
+        raise MemoryError
+
+real = messages.json
+messages.json = Spent
+try:
+    codec.decode(b'{"v":1,"t":"syncr","id":"p1","n":1,"t1":2,"t2":3,"t3":4}')
+    print("decoded")
+except MemoryError:
+    print("memoryerror")
+except codec.ProtocolError as e:
+    print("rejected", e.reason)
+messages.json = real
+print(codec.decode(b'{"v":1,"t":"syncr","id":"p1","n":1,"t1":2,"t2":3,"t3":4}')["n"])
+"""
+
+
+@pytest.mark.parametrize("interpreter", ["micropython", "cpython"])
+def test_a_spent_heap_is_no_verdict_on_a_message(interpreter: str, request: pytest.FixtureRequest) -> None:
+    """Armed, the podium's GC is off: a command or a clock sync reply can meet a spent heap in
+    the decoder. The podium collects and decodes again on a MemoryError; the codec used to turn
+    it into "not valid JSON", so the message (a lock, a sync sample) was dropped as bad."""
+    import subprocess
+
+    exe = request.getfixturevalue("micropython") if interpreter == "micropython" else sys.executable
+    r = subprocess.run([exe, "-c", SPENT_HEAP], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert r.stdout.split() == ["memoryerror", "1"], r.stdout + r.stderr

@@ -239,12 +239,18 @@ def decode(data) -> dict:
     n = len(data)
     if n > MAX_STATE_SIZE:
         raise ProtocolError(R_SIZE, str(n) + " bytes")
+    # A MemoryError is no verdict on the message: a podium armed with the GC off collects and
+    # decodes again (a lock, a clock sync reply); calling it bad JSON would drop the message.
     try:
         text = bytes(data).decode()
+    except MemoryError:
+        raise
     except Exception:
         raise ProtocolError(R_JSON, "not UTF-8")
     try:
         obj = json.loads(text)
+    except MemoryError:
+        raise
     except Exception:
         raise ProtocolError(R_JSON, "not valid JSON")
     # Size first: an oversize message is refused as such whatever else is wrong with it.

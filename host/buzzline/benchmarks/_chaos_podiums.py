@@ -62,6 +62,9 @@ class SimPodium:
     async def radio(self, up: bool) -> None:
         """The simulated podium has no radio of its own: its link faults are the proxy's."""
 
+    async def memory_errors(self) -> int:
+        return 0
+
 
 class FirmwarePodium:
     """The real firmware on the MicroPython unix port, one process per boot."""
@@ -91,7 +94,10 @@ class FirmwarePodium:
         with self._lock:
             if self.pod is None:
                 raise RuntimeError(f"{self.pid}: not running")
-            return str(self.pod.cmd(line))
+            try:
+                return str(self.pod.cmd(line))
+            except TimeoutError:
+                raise RuntimeError(f"{self.pid}: no answer to {line!r}; log: {self.pod.lines[-8:]}") from None
 
     async def start(self) -> None:
         from unixpodium import UnixPodium
@@ -111,11 +117,27 @@ class FirmwarePodium:
             await asyncio.to_thread(pod.proc.wait, 5)
         if pod is not None and pod._sock is not None:
             pod._sock.close()
+        self._keep_log(pod, "SIGKILL")
 
     async def stop(self) -> None:
         pod, self.pod = self.pod, None
         if pod is not None:
             await asyncio.to_thread(pod.stop)
+        self._keep_log(pod, "stopped")
+
+    def _keep_log(self, pod: Any, how: str) -> None:
+        """What the boot printed, into the work directory (podium.log, one section a boot)."""
+        if pod is not None:
+            with open(self.workdir / "podium.log", "a") as f:
+                f.write("\n".join([*pod.lines, f"-- {how}", ""]))
+
+    async def memory_errors(self) -> int:
+        """MemoryErrors this boot caught (the harness's mem?)."""
+        try:
+            mem = await asyncio.to_thread(self._cmd, "mem?")
+        except (OSError, RuntimeError):
+            return 0
+        return sum(int(w.split("=")[1]) for w in mem.split() if w.startswith("memerr="))
 
     async def press(self, h_us: int) -> tuple[int, int]:
         """Press at host instant ``h_us`` through the harness; the edge's own stamp says when it

@@ -501,6 +501,7 @@ class Chaos:
             for t in list(self._tasks):
                 with contextlib.suppress(Exception):
                     await t
+            mem_errors = [await pod.memory_errors() for pod in self.pods.values()]
             for pod in self.pods.values():
                 await pod.stop()
             for proxy in self.proxies.values():
@@ -521,6 +522,8 @@ class Chaos:
             "link_down_presses": self.down_presses,
             "link": counts,
         }
+        if self.fw_tree is not None:  # caught by the podiums still running at the end
+            result["memory_errors"] = sum(mem_errors)
         result["recovery_detail"] = self.recovery_detail
         result.update(
             podiums=self.args.podiums,

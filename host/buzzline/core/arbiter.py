@@ -30,8 +30,12 @@ PHASES AND TRANSITIONS (anything not listed raises ValueError and leaves the sta
 
     phase     press                                  arm       tick                   reopen   close
     unarmed   FalseStarted (lockout from the press)  -> armed  -                      -        -> closed
-    armed     first: LockAll, -> locked              -         window end -> closed   -        -> closed
-              ranked: collect; all pressed -> decided          or -> decided (ranked)
+    armed     first: LockAll, -> locked              -         window end: first:     -        -> closed
+              ranked: collect; all pressed -> decided          LockAll, -> asking;
+                                                               ranked: -> closed or
+                                                               -> decided
+    asking    in the window: collect, -> locked;     -         wait cap -> closed     -        -> closed
+              after it: PressRejected("closed")
     locked    collect; final condition -> decided    -         wait cap -> decided    -        -> decided
     decided   provisional: earlier -> Overturned     -         -                      -> armed -> closed
               else PressRejected("late")
@@ -40,7 +44,8 @@ PHASES AND TRANSITIONS (anything not listed raises ValueError and leaves the sta
 (``core.contract.ArbiterPhase``; the game's own phases, ``GamePhase``, are other names: the game
 is ``open`` from arm until a winner answers, through the arbiter's armed, locked and decided.)
 
-``watermark`` and ``offline`` are legal in every phase (they may make a locked window final).
+``watermark`` and ``offline`` are legal in every phase (they may make a locked window final, or
+end an asking one: every podium acknowledged the lock with no press, or is offline).
 
 Rules:
 - A press before the arm instant (unarmed phase, or mapped_us + err_us < arm_us) is a false
@@ -56,6 +61,11 @@ Rules:
   buzz arrived, so after the leader's press, and the podium sent every press captured before the
   lock ahead of its acknowledgement, so nothing that can win is still on its way), has pressed, is
   offline, or is locked out past that time.
+- "first" mode, a window that ends with no press: every podium is locked all the same and the
+  window is "asking": the acknowledgements declare each podium's presses (``np``/``fp``), so a
+  buzz a broker acknowledged and then lost in a crash is recovered (see below) and decided on.
+  Once every podium has acknowledged with none (or is offline), or at ``max_wait_us`` after the
+  window's end, it is closed with no decision.
 - An offline podium is not waited for (it may stay away for good), but it may have pressed while
   its link was down: that press waits in its outbox with its edge's timestamp and arrives when it
   is back. So a decision made while such a podium could still hold an earlier press stays
@@ -202,6 +212,8 @@ class Arbiter:
         return self._lockout.get(podium)
 
     def next_deadline(self) -> int | None:
+        if self.phase == "asking" and self._first_arrival is not None:
+            return self._first_arrival + self.rules.max_wait_us
         if self.phase == "locked" and self._first_arrival is not None:
             cap = self._first_arrival + self.rules.max_wait_us
             waiting = self._waiting_for()
@@ -256,6 +268,9 @@ class Arbiter:
             return [PressRejected(press.podium, press.seq, "closed")]
         if self.phase == "decided" and not self.provisional:
             return [PressRejected(press.podium, press.seq, "late")]
+        asked = self._first_arrival if self.phase == "asking" else None
+        if asked is not None and press.mapped_us - press.err_us > asked:
+            return [PressRejected(press.podium, press.seq, "closed")]  # surely after the window
         if self.phase == "closed":
             return [PressRejected(press.podium, press.seq, "closed")]
         if press.podium in self._excluded:
@@ -284,6 +299,8 @@ class Arbiter:
             self.phase = "locked"
             others = tuple(sorted(p for p in self._active() if p != press.podium))
             effects.append(LockAll(self.epoch, others, press.podium))
+        elif self.phase == "asking":  # a press of the window after all: locked since the ask
+            self.phase = "locked"
         effects.extend(self._maybe_final(now_us))
         return effects
 
@@ -326,7 +343,7 @@ class Arbiter:
                 self._gap.add(podium)  # it pressed more than arrived: a buzz was lost
         if podium not in self._gap:
             self._note_wm(podium, mapped_us, err_us, seq)
-            if lock_ack and self.phase in ("locked", "decided"):
+            if lock_ack and self.phase in ("locked", "decided", "asking"):
                 self._acked.add(podium)
         return effects + self._maybe_final(now_us)
 
@@ -355,6 +372,9 @@ class Arbiter:
         if out:
             return out
         deadline = self.next_deadline()
+        if self.phase == "asking" and deadline is not None and now_us >= deadline:
+            self.phase = "closed"  # the podiums still silent are not waited for longer
+            return []
         if self.phase == "locked" and deadline is not None and now_us >= deadline:
             flags = {"timeout", "provisional"}
             if any(p in self._gap for p in self._waiting_for()):
@@ -489,6 +509,9 @@ class Arbiter:
         return True
 
     def _maybe_final(self, now_us: int) -> list[ArbiterEffect]:
+        if self.phase == "asking" and all(p in self._acked or p in self._offline for p in self._active()):
+            self.phase = "closed"  # every podium declared no press of this window
+            return []
         if (
             self.phase == "decided"
             and self.provisional
@@ -515,6 +538,14 @@ class Arbiter:
             return []
         if self._presses:
             return self._decide(now_us, {"timeout"})
+        if self.rules.mode == "first" and self._active():
+            # No buzz arrived. One may have been acknowledged by a broker that died before
+            # delivering it: the lock acknowledgements declare every press (fp/np), so lock
+            # everyone and read them before calling it a question nobody buzzed in.
+            self.phase = "asking"
+            self._first_arrival = now_us
+            self._acked = set()
+            return [LockAll(self.epoch, tuple(sorted(self._active())), ""), *self._maybe_final(now_us)]
         self.phase = "closed"
         return []
 

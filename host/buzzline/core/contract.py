@@ -20,8 +20,10 @@ from typing import Any, Literal, NotRequired, TypedDict, cast, get_args, get_typ
 GamePhase = Literal["idle", "reading", "open", "answering", "judged", "ended"]
 GAME_PHASES: tuple[GamePhase, ...] = get_args(GamePhase)
 # The arbiter's, for one buzz window: before the arm instant, armed (taking presses, nobody
-# locked yet), locked (first buzz in, waiting for completeness), decided, closed.
-ArbiterPhase = Literal["unarmed", "armed", "locked", "decided", "closed"]
+# locked yet), asking (the window ended with no buzz: everyone locked, their acknowledgements
+# read for a press a broker lost), locked (first buzz in, waiting for completeness), decided,
+# closed.
+ArbiterPhase = Literal["unarmed", "armed", "asking", "locked", "decided", "closed"]
 ARBITER_PHASES: tuple[ArbiterPhase, ...] = get_args(ArbiterPhase)
 Timer = Literal["buzz", "answer"]  # the buzz window, the answer timer
 

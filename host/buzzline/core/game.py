@@ -401,6 +401,10 @@ class GameEngine(LightPolicy, View):
                 out += self._decided(a.decision, now)
             elif isinstance(a, Overturned):
                 out += self._overturned(a, now)
+        if g.phase == "open" and g.arb is not None and g.arb.phase == "closed" and g.locked:
+            # the window ended, every podium was locked and none declared a press of it
+            g.result = "timeout"
+            out += self._finish(now, lock=True)
         return out
 
     def _overturned(self, a: Overturned, now: int) -> list[ev.Effect]:
