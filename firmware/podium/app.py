@@ -55,6 +55,9 @@ class Podium:
     def __init__(self, local: dict, board=None) -> None:
         make_room()
         self.local = local
+        # the running release (firmware/main.py picks it; podium.update switches it)
+        self.rel = local.get("rel") or {"cur": "", "ver": "", "good": 1}
+        self.reboot = False  # run() ends with a request to start again (a new release)
         self.board = board if board is not None else load_board(local)
         self.board.app = self
         pid = local.get("id") or self.board.unique_id()
@@ -121,6 +124,7 @@ class Podium:
             (topics.podium(studio, topics.ALL, "cmd"), 1),
             (topics.podium(studio, pid, "syncr"), 0),
             (topics.podium(studio, pid, "config"), 1),
+            (topics.podium(studio, pid, "fw"), 1),
         )
         self.mqtt = MQTTClient(
             local["host"],
@@ -146,9 +150,11 @@ class Podium:
         # hello's fields after pt are fixed for a boot (until a selftest measures a new cap)
         hello = {"t": "hello", "id": self.pid, "b": self.boot, "seq": 0, "pt": 0, "hw": self.board.hw}
         hello["board"] = self.board.name
-        hello["fw"] = FW_VERSION
+        hello["fw"] = self.rel["ver"] or FW_VERSION
         if self.cap is not None:
             hello["cap"] = self.cap
+        if self.rel["cur"]:
+            hello["rel"] = self.rel["cur"]
         wire = codec.encode(hello)
         return UpWriter(self.pid, self.boot, wire[wire.find(b',"hw":') :])
 
@@ -270,6 +276,8 @@ class Podium:
         # Both prepared at boot: reconnecting while armed must not need a large free block.
         self.mqtt.publish(self.t_presence, self._online, 1, True, True)
         self.mqtt.publish(self.t_up, self._record(_K_HELLO, self._now_watermark(), 0, 0), 1, False, True)
+        if not self.rel["good"] or "bad" in self.rel:
+            self._firmware(None)  # a release on trial, or one that failed: say so
 
     def _on_down(self) -> None:
         # Offline no race is won in real time, and reconnecting allocates (socket, streams,
@@ -280,6 +288,9 @@ class Podium:
 
     # -- downstream ----------------------------------------------------------------------
     def _on_msg(self, topic: str, payload: bytes, retained: bool) -> None:
+        if topic[-3:] == "/fw":
+            self._firmware(payload)
+            return
         try:
             try:
                 msg = codec.decode(payload)
@@ -362,6 +373,15 @@ class Podium:
                 self._selftest_task = asyncio.create_task(selftest.run(self, n))
             except MemoryError:
                 print("selftest: not enough heap to load it")
+
+    def _firmware(self, payload) -> None:
+        # podium.update is loaded only when an update command (or a release on trial) needs it
+        try:
+            from podium import update
+
+            update.handle(self, payload)
+        except MemoryError:
+            print("update: not enough heap to load it")
 
     def _recs_full(self) -> None:
         while self._nrec < _RECORDS:
@@ -493,11 +513,14 @@ class Podium:
         self.board.deinit()
 
 
-def main(path: str = "podium.json") -> None:
+def main(path: str = "podium.json", rel=None) -> bool:
+    """Run the podium; True when it stopped to start again (a new release is in place)."""
     try:
         local = load_local(path)
+        local["rel"] = rel
         podium = Podium(local)
     except (ConfigError, ValueError) as e:
         print("podium: cannot start:", str(e))
         raise SystemExit(2)
     asyncio.run(podium.run())
+    return podium.reboot

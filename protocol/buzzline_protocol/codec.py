@@ -68,6 +68,7 @@ KINDS: dict = {
         ("board", _STR, 1, 1, 16),
         ("fw", _STR, 1, 1, 16),
         ("cap", _INTS, 0, 2, 2),  # capture bound [p99_us, max_us] from the podium's selftest
+        ("rel", _STR, 0, 16, 16),  # the running release: its manifest digest's first 16 hex digits
     ),
     "hb": _UP
     + (
@@ -406,4 +407,4 @@ def decode(data) -> dict:
 import sys  # noqa: E402
 
 if sys.implementation.name != "micropython":
-    from buzzline_protocol import viewer  # noqa: F401
+    from buzzline_protocol import fwupdate, viewer  # noqa: F401

@@ -45,28 +45,30 @@ class StagedFile:
     compiled: bool
 
 
-def firmware_sources(board: str) -> list[tuple[Path, str]]:
-    """(source, destination .py path) for every module the board needs, main.py last."""
+def firmware_sources(board: str, root: Path = ROOT) -> list[tuple[Path, str]]:
+    """(source, destination .py path) for every module the board needs, main.py last; ``root``
+    is a Buzzline checkout (its firmware/ and protocol/ folders)."""
     if board not in BOARDS:
         raise FlashError(f"unknown board {board!r}, expected one of {', '.join(BOARDS)}")
-    if not (FIRMWARE_DIR / "podium").is_dir() or not (PROTOCOL_DIR / "buzzline_protocol").is_dir():
-        raise FlashError(f"firmware sources not found under {ROOT} (run from a Buzzline checkout)")
+    firmware_dir, protocol_dir = root / "firmware", root / "protocol"
+    if not (firmware_dir / "podium").is_dir() or not (protocol_dir / "buzzline_protocol").is_dir():
+        raise FlashError(f"firmware sources not found under {root} (run from a Buzzline checkout)")
     other_boards = {f"{b}.py" for b in BOARDS if b != board}
     out: list[tuple[Path, str]] = []
-    for base, pkg in ((FIRMWARE_DIR, "podium"), (PROTOCOL_DIR, "buzzline_protocol")):
+    for base, pkg in ((firmware_dir, "podium"), (protocol_dir, "buzzline_protocol")):
         for src in sorted((base / pkg).rglob("*.py")):
             rel = src.relative_to(base)
             # Only this board's profile: the others import modules the board does not have.
             if rel.parent.name == "board" and rel.name in other_boards:
                 continue
             out.append((src, "/lib/" + rel.as_posix()))
-    out.append((FIRMWARE_DIR / "main.py", "/main.py"))
+    out.append((firmware_dir / "main.py", "/main.py"))
     return out
 
 
-def stage(board: str, compiled: bool = True) -> list[StagedFile]:
+def stage(board: str, compiled: bool = True, root: Path = ROOT) -> list[StagedFile]:
     files = []
-    for src, dest in firmware_sources(board):
+    for src, dest in firmware_sources(board, root):
         comp = compiled and dest != "/main.py"  # main.py must stay source: the board runs it by name
         files.append(StagedFile(src, dest[:-3] + ".mpy" if comp else dest, comp))
     return files
@@ -93,7 +95,8 @@ def build(files: list[StagedFile], out_dir: Path) -> dict[str, Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
         if f.compiled:
             # -O3: no line-number tables in the bytecode (the heap is worth more; --source keeps them)
-            argv = [cross, "-O3", "-o", str(target), str(f.source)]
+            # -s: the name inside the .mpy is the board path, not this checkout's (same bytes anywhere)
+            argv = [cross, "-O3", "-s", f.dest.lstrip("/"), "-o", str(target), str(f.source)]
             r = subprocess.run(argv, capture_output=True, text=True)
             if r.returncode != 0:
                 raise FlashError(f"mpy-cross failed on {f.source}: {r.stderr.strip()}")
