@@ -22,7 +22,18 @@ def fall_back(fw, p, err):
     # The previous release again ("" = the flashed one), remembering which one failed and why.
     import os
 
-    _save(fw + "cur", {"cur": p["prev"], "ver": p.get("pver", ""), "prev": "", "good": 1, "bad": p["cur"], "bver": p["ver"], "err": err})
+    _save(
+        fw + "cur",
+        {
+            "cur": p["prev"],
+            "ver": p.get("pver", ""),
+            "prev": "",
+            "good": 1,
+            "bad": p["cur"],
+            "bver": p["ver"],
+            "err": err,
+        },
+    )
     try:
         os.remove(fw + "boots")
     except OSError:

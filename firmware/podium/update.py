@@ -96,6 +96,17 @@ class _Hmac:
         return hexlify(hashlib.sha256(self._outer + self._inner.digest()).digest()).decode()
 
 
+class _Both:
+    # the manifest's SHA-256 (its name) and its HMAC, fed by one stream
+    def __init__(self, key: bytes) -> None:
+        self.h = hashlib.sha256()
+        self.mac = _Hmac(key)
+
+    def update(self, data) -> None:
+        self.h.update(data)
+        self.mac.update(data)
+
+
 def _split(url: str):
     # http://HOST:PORT/PATH -> (host, port, path)
     if url[:7] != "http://":
@@ -143,13 +154,14 @@ class Update:
                 q += "Range: bytes=" + str(off) + "-\r\n"
             w.write((q + "\r\n").encode())
             await w.drain()
-            status = (await asyncio.wait_for_ms(r.readline(), TIMEOUT_MS)).split()
+            line: bytes = await asyncio.wait_for_ms(r.readline(), TIMEOUT_MS)
+            status = line.split()
             if len(status) < 2 or status[1] not in (b"200", b"206") or (off and status[1] != b"206"):
                 raise UpdateError("http")
             while (await asyncio.wait_for_ms(r.readline(), TIMEOUT_MS)) not in (b"\r\n", b""):
                 pass
             while True:
-                chunk = await asyncio.wait_for_ms(r.read(CHUNK), TIMEOUT_MS)
+                chunk: bytes = await asyncio.wait_for_ms(r.read(CHUNK), TIMEOUT_MS)
                 if not chunk:
                     return n
                 out.write(chunk)
@@ -192,18 +204,14 @@ class Update:
         if not key:
             raise UpdateError("nokey")
         path = self.stage + "manifest"
+        mac = _Hmac(unhexlify(key))
+        h = hashlib.sha256()
         for attempt in range(TRIES):
-            mac = _Hmac(unhexlify(key))
-            h = hashlib.sha256()
-
-            class _Both:  # small: fetched whole each time, so both hashes see every byte
-                def update(self, data) -> None:
-                    h.update(data)
-                    mac.update(data)
-
+            both = _Both(unhexlify(key))
             try:
-                with open(path, "wb") as out:
-                    await self._get("/m/" + self.man, out, 0, _Both())
+                with open(path, "wb") as out:  # small: fetched whole each time
+                    await self._get("/m/" + self.man, out, 0, both)
+                h, mac = both.h, both.mac
                 break
             except (OSError, UpdateError, asyncio.TimeoutError) as e:
                 await self._retry(attempt, e)
@@ -320,7 +328,14 @@ class Update:
             os.remove(fw + "boots")
         except OSError:
             pass
-        new = {"cur": self.rel, "man": self.man, "ver": self.ver, "prev": ptr["cur"], "pver": ptr["ver"], "good": 0}
+        new = {
+            "cur": self.rel,
+            "man": self.man,
+            "ver": self.ver,
+            "prev": ptr["cur"],
+            "pver": ptr["ver"],
+            "good": 0,
+        }
         if self.hold == "pointer":
             with open(fw + "cur.tmp", "w") as f:
                 json.dump(new, f)
@@ -337,7 +352,7 @@ def restart(app) -> None:
         app.reboot = True
         app.stop()
 
-    asyncio.create_task(later())
+    app._restart_task = asyncio.create_task(later())
 
 
 def report(app, step: str, ver, rel, pct=None, err=None, got=None) -> None:
@@ -374,7 +389,16 @@ def _rollback(app) -> None:
     if not ptr["cur"]:
         report(app, "failed", None, None, None, "noprev")
         return
-    _save(fw + "cur", {"cur": ptr.get("prev", ""), "ver": ptr.get("pver", ""), "prev": ptr["cur"], "pver": ptr["ver"], "good": 1})
+    _save(
+        fw + "cur",
+        {
+            "cur": ptr.get("prev", ""),
+            "ver": ptr.get("pver", ""),
+            "prev": ptr["cur"],
+            "pver": ptr["ver"],
+            "good": 1,
+        },
+    )
     report(app, "rolledback", ptr.get("pver", ""), ptr.get("prev", "") or None)
     restart(app)
 

@@ -56,6 +56,7 @@ from buzzline.io.mqttclient import DirectWriteClient
 from buzzline.lifecycle import Reconnect, Service, cancel_and_wait
 from buzzline.lock_trace import LockTrace
 from buzzline.notices import NoticeBus
+from buzzline.ota.fleet import Fleet
 from buzzline.replay import SHOW_RECORD, logged_show, rebuild
 
 log = logging.getLogger("buzzline.host")
@@ -109,6 +110,8 @@ class HostService(Service):
         self.ingest = Ingest(studio)
         self.bridge = Bridge(studio, self.engine, (time.time_ns() // 1000) % (1 << 40))
         self.decisions: list[Decision] = []
+        # firmware updates: releases are served only when the host is given a store (set_releases)
+        self.fleet = Fleet(studio, None, None, self.bridge.next_cs)
         self.connected = asyncio.Event()
         self.notices = NoticeBus()
         self.adapters = AdapterManager(self.notices, self.view, self._adapter_command)
@@ -387,6 +390,12 @@ class HostService(Service):
             return
         if trace is not None:
             trace.mark("ingest")
+        if acc.leaf == "fwst" or acc.msg["t"] == "hello" or acc.leaf == "sync":
+            clock = self.clocks.get(acc.podium)
+            for w in self.fleet.inbound(acc.podium, acc.leaf, acc.msg, clock is not None and clock.trusted):
+                self._send(w)
+            if acc.leaf == "fwst":
+                return
         inbound = self.bridge.inbound(acc, arrival_us, now_us())
         if trace is not None:
             trace.mark("map")
@@ -413,6 +422,19 @@ class HostService(Service):
             await self._apply(effects, t, commit=isinstance(event, ev.PodiumPress | ev.Command), event=event)
         self._wake.set()
         return effects
+
+    def firmware(self, action: str, podiums: list[str], release: str | None = None) -> list[dict[str, Any]]:
+        """Push (``release``: a version or digest, default the newest) or roll back the podiums'
+        firmware (all that said hello when ``podiums`` is empty); raises FleetError with a reason."""
+        phase = self.engine.g.phase
+        wires = (
+            self.fleet.push(podiums, release, phase)
+            if action == "push"
+            else self.fleet.rollback(podiums, phase)
+        )
+        for w in wires:
+            self._send(w)
+        return self.fleet.status()
 
     async def command(self, name: str, /, **args: Any) -> list[Any]:
         """The one operator interface: every control surface ends up here."""

@@ -31,7 +31,7 @@ FIRMWARE_DIR = ROOT / "firmware"
 PROTOCOL_DIR = ROOT / "protocol"
 BOARDS = ("esp32", "picow", "unix")
 CONFIG_NAME = "podium.json"
-SECRET_KEYS = ("password", "secret")
+SECRET_KEYS = ("password", "secret", "fwkey")
 
 
 class FlashError(RuntimeError):
@@ -175,6 +175,13 @@ def local_config(args: argparse.Namespace, placeholders: bool = False) -> dict[s
         if not 0 <= args.pixels <= 256:
             raise FlashError("--pixels must be 0..256 (0 = a plain LED)")
         cfg["pixels"] = args.pixels
+    if getattr(args, "fw_key", None):
+        from buzzline.ota.release import ReleaseError, read_key
+
+        try:
+            cfg["fwkey"] = read_key(args.fw_key).hex()
+        except ReleaseError as e:
+            raise FlashError(str(e)) from None
     if args.selftest is not None:
         if not 100 <= args.selftest <= 10000:
             raise FlashError("--selftest must be 100..10000 edges per phase")
@@ -212,6 +219,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="EDGES",
         help="measure the capture bound at the first boot (jumper fitted, hardware/wiring.md): "
         "EDGES per phase, e.g. 2000; stored on the board and announced in hello",
+    )
+    parser.add_argument(
+        "--fw-key", help="studio key (studio.key, or the broker config folder): network updates need it"
     )
     parser.add_argument("--source", action="store_true", help="copy .py sources instead of compiled .mpy")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, touch no board")

@@ -32,7 +32,7 @@ from starlette.routing import BaseRoute, Route
 from buzzline.core import events as ev
 from buzzline.io.api_input import BadInput, check_args, check_command, read_json
 from buzzline.io.security import new_password
-from buzzline.web import adapters_api, console, openapi
+from buzzline.web import adapters_api, console, fleet_api, openapi
 from buzzline.web.adapters_api import error, json_object
 from buzzline.web.auth import Auth
 from buzzline.web.livestate import Collector, full_state, jsonable, metric_families
@@ -134,6 +134,7 @@ def build_app(svc: HostService, token: str) -> Starlette:
         Route("/api/docs", docs, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *adapters_api.routes(svc, auth),
+        *fleet_api.routes(svc, auth),
         *console.routes(svc, auth, collector),
         *overlay.routes,
     ]

@@ -43,7 +43,9 @@ class Manifest:
     files: tuple[FileEntry, ...]
 
     def to_bytes(self) -> bytes:
-        head = json.dumps({"board": self.board, "version": self.version}, sort_keys=True, separators=(",", ":"))
+        head = json.dumps(
+            {"board": self.board, "version": self.version}, sort_keys=True, separators=(",", ":")
+        )
         lines = [head[:-1] + ',"files":[']
         for i, f in enumerate(sorted(self.files, key=lambda e: e.path)):
             sep = "," if i < len(self.files) - 1 else ""
@@ -180,12 +182,19 @@ class ReleaseStore:
         found = sorted(d.glob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
         return [(p.stem, parse_manifest(p.read_bytes())) for p in found if is_digest(p.stem)]
 
+    def find_newest(self, board: str) -> tuple[str, Manifest]:
+        for digest, m in self.releases():
+            if m.board == board:
+                return digest, m
+        raise ReleaseError(f"no release for board {board} in {self.root}")
+
     def find(self, ref: str, board: str | None = None) -> tuple[str, Manifest]:
         """A release by digest (or a prefix of 8+ digits) or by version (the newest with it)."""
         hits = [
             (d, m)
             for d, m in self.releases()
-            if (board is None or m.board == board) and (m.version == ref or (len(ref) >= 8 and d.startswith(ref)))
+            if (board is None or m.board == board)
+            and (m.version == ref or (len(ref) >= 8 and d.startswith(ref)))
         ]
         if not hits:
             raise ReleaseError(f"no release {ref!r}{' for ' + board if board else ''} in {self.root}")
