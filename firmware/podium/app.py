@@ -376,12 +376,16 @@ class Podium:
 
     def _firmware(self, payload) -> None:
         # podium.update is loaded only when an update command (or a release on trial) needs it
+        gc.collect()
         try:
             from podium import update
 
             update.handle(self, payload)
         except MemoryError:
             print("update: not enough heap to load it")
+            t = topics.podium(self.local["studio"], self.pid, "fwst")
+            head = b'{"v":1,"t":"fwst","id":"' + self.pid.encode() + b'","b":' + str(self.boot).encode()
+            self.mqtt.publish(t, head + b',"step":"failed","err":"mem"}', 1, True)
 
     def _recs_full(self) -> None:
         while self._nrec < _RECORDS:

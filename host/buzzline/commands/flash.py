@@ -62,6 +62,8 @@ def firmware_sources(board: str, root: Path = ROOT) -> list[tuple[Path, str]]:
             if rel.parent.name == "board" and rel.name in other_boards:
                 continue
             out.append((src, "/lib/" + rel.as_posix()))
+    # the boot stub: never part of a release (buzzline.ota.release.BOOT_FILES)
+    out.append((firmware_dir / "relboot.py", "/lib/relboot.py"))
     out.append((firmware_dir / "main.py", "/main.py"))
     return out
 

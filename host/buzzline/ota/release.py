@@ -7,6 +7,7 @@ the same manifest byte for byte, and a podium can read it one line at a time.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import hmac
 import json
@@ -17,6 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+BOOT_FILES = ("/main.py", "/lib/relboot.mpy", "/lib/relboot.py")  # flashed once, never released
 KEY_FILE = "studio.key"  # written by `buzzline broker config`, next to credentials.json
 KEY_BYTES = 32
 OBJECTS = "objects"
@@ -72,6 +74,20 @@ def parse_manifest(data: bytes) -> Manifest:
     if m.to_bytes() != data:
         raise ReleaseError("manifest is not in canonical form")
     return m
+
+
+def manifest_patch(old: bytes, new: bytes) -> bytes:
+    """``new`` as the lines that differ from ``old``: "=I,J" copies lines I..J-1 of ``old``, any
+    other line is taken as it is (no manifest line starts with "="). A podium rebuilds ``new``
+    from its running release's manifest and checks it against the signed digest."""
+    a, b = old.decode().splitlines(keepends=True), new.decode().splitlines(keepends=True)
+    out = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            out.append(f"={i1},{i2}\n")
+        elif op in ("replace", "insert"):
+            out.extend(b[j1:j2])
+    return "".join(out).encode()
 
 
 def sign(key: bytes, manifest: bytes) -> str:

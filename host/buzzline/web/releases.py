@@ -1,5 +1,6 @@
-"""The release server: podiums fetch a manifest (``GET /fw/m/DIGEST``) and file bodies by their
-SHA-256 (``GET /fw/f/SHA256``, with ``Range: bytes=N-`` to resume) over plain HTTP.
+"""The release server: podiums fetch a manifest (``GET /fw/m/DIGEST``, or only what changed since
+the one they run: ``GET /fw/p/OLD/DIGEST``) and file bodies by their SHA-256
+(``GET /fw/f/SHA256``, with ``Range: bytes=N-`` to resume) over plain HTTP.
 
 Its own listener (podiums on the studio LAN reach it; the operator API stays on 127.0.0.1).
 Nothing here is secret: a manifest is checked against its digest and the studio key's signature,
@@ -21,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from buzzline.ota.release import ReleaseError, ReleaseStore, is_digest
+from buzzline.ota.release import ReleaseError, ReleaseStore, is_digest, manifest_patch
 
 log = logging.getLogger(__name__)
 _RANGE = re.compile(r"bytes=(\d+)-$")
@@ -54,6 +55,14 @@ def build_app(store: ReleaseStore) -> Starlette:
             return PlainTextResponse(f"{e}\n", 404)
         return body(request, data)
 
+    async def patch(request: Request) -> Response:
+        try:
+            old = store.manifest_bytes(request.path_params["old"])
+            new = store.manifest_bytes(request.path_params["digest"])
+        except ReleaseError as e:
+            return PlainTextResponse(f"{e}\n", 404)
+        return body(request, manifest_patch(old, new))
+
     async def file(request: Request) -> Response:
         sha = request.path_params["sha"]
         path = store.object_path(sha)
@@ -64,6 +73,7 @@ def build_app(store: ReleaseStore) -> Starlette:
     app = Starlette(
         routes=[
             Route("/fw/m/{digest}", manifest, methods=["GET"]),
+            Route("/fw/p/{old}/{digest}", patch, methods=["GET"]),
             Route("/fw/f/{sha}", file, methods=["GET"]),
         ]
     )
