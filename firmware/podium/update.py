@@ -193,7 +193,7 @@ class Update:
                 h.update(chunk)
                 n += len(chunk)
                 self.got += len(chunk)
-                if self.hold == "fetch" and self.got > 1024:
+                if self.hold == "fetch" and path[1] == "f" and n > CHUNK:
                     out.flush()
                     await self._hold("fetch")
         finally:
