@@ -8,6 +8,9 @@ import relboot  # noqa: E402
 
 rel = relboot.pick(path)
 del sys.modules["relboot"], relboot  # its bytecode is not kept: the heap is small
+import gc  # noqa: E402
+
+gc.collect()  # one hole, not many, before the app's lifelong buffers (podium/__init__.py)
 try:
     from podium.app import main
 
