@@ -56,14 +56,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _release(args: argparse.Namespace) -> int:
     from buzzline.commands.flash import ROOT, FlashError, build, stage
-    from buzzline.ota.release import ReleaseError, ReleaseStore, read_key
+    from buzzline.ota.release import BOOT_FILES, ReleaseError, ReleaseStore, read_key
 
     try:
         key = read_key(args.key)
         files = [
             f
             for f in stage(args.board, root=Path(args.checkout) if args.checkout else ROOT)
-            if f.dest != "/main.py"
+            if f.dest not in BOOT_FILES
         ]
         with tempfile.TemporaryDirectory(prefix="buzzline-release-") as tmp:
             build(files, Path(tmp))
