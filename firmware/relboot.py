@@ -61,6 +61,7 @@ def pick(path: str) -> dict:
     fw = path[: path.rfind("/") + 1] + "fw/"
     p = _pick(fw)
     p["fw"] = fw
+    p["path"] = path
     for i in range(len(sys.path)):
         if sys.path[i].endswith("lib"):  # the flashed tree: /lib on a board, MICROPYPATH here
             p["lib"] = sys.path[i]
@@ -68,3 +69,23 @@ def pick(path: str) -> dict:
                 sys.path[i] = fw + "r/" + p["cur"] + "/lib"
             break
     return p
+
+
+def failed(p: dict, e: Exception) -> bool:
+    """The app raised: a release on trial falls back at once (True: start again)."""
+    if p["good"]:
+        raise e
+    print("boot: release", p["cur"], "raised", repr(e))
+    fall_back(p["fw"], p, "boot")
+    return True
+
+
+def restart() -> None:
+    # a new release is in place: a board resets; the unix port exits with 3 and its
+    # supervisor (firmware/tools/unixpodium.py, or a shell loop) starts it again
+    try:
+        import machine
+
+        machine.reset()
+    except (ImportError, AttributeError):
+        sys.exit(3)

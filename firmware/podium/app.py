@@ -288,7 +288,7 @@ class Podium:
 
     # -- downstream ----------------------------------------------------------------------
     def _on_msg(self, topic: str, payload: bytes, retained: bool) -> None:
-        if topic[-3:] == "/fw":
+        if topic.endswith("/fw"):  # no slice: nothing allocated per message while armed
             self._firmware(payload)
             return
         try:
