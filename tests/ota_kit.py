@@ -1,52 +1,15 @@
-"""Test parts for firmware updates: releases built from a copy of this checkout with one module
-changed, and the release server run in a thread (the host's own ReleaseServer)."""
+"""Test parts for firmware updates: releases with one module changed, and the release server run
+in a thread (the host's own ReleaseServer)."""
 
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 import threading
-from pathlib import Path
 
-from buzzline.commands.flash import ROOT, build, mpy_cross, stage
+from buzzline.benchmarks.ota import one_module_release as variant  # a release, one module changed
 from buzzline.io.broker import free_port
-from buzzline.ota.release import BOOT_FILES, Manifest, ReleaseStore, new_key
+from buzzline.ota.release import Manifest, ReleaseStore
 from buzzline.web.releases import ReleaseServer
-
-CHANGED = "podium/lights.py"  # the module a test release changes
-
-
-def checkout_copy(dest: Path, extra: str) -> Path:
-    """firmware/ and protocol/ of this checkout, with ``extra`` appended to podium/lights.py."""
-    for part in ("firmware", "protocol"):
-        shutil.copytree(ROOT / part, dest / part, ignore=shutil.ignore_patterns("__pycache__", "*.mpy"))
-    lights = dest / "firmware" / CHANGED
-    lights.write_text(lights.read_text() + "\n" + extra + "\n")
-    return dest
-
-
-def release(store: ReleaseStore, key: bytes, checkout: Path, board: str, version: str, work: Path) -> str:
-    files = [f for f in stage(board, root=checkout) if f.dest not in BOOT_FILES]
-    tree = work / f"tree-{board}-{version}"
-    build(files, tree)
-    m, _ = store.add(tree, board, version, key)
-    return m.digest
-
-
-def variant(
-    store: ReleaseStore, key: bytes, flashed: Path, work: Path, board: str, version: str, extra: str
-) -> str:
-    """A release: the flashed tree's lib/ with podium/lights.py rebuilt with ``extra`` appended
-    (one module changed, compiled as `buzzline firmware release` compiles it)."""
-    tree = work / f"rel-{board}-{version}"
-    shutil.copytree(flashed / "lib", tree / "lib", ignore=shutil.ignore_patterns("relboot.*"))
-    src = work / f"lights-{version}.py"
-    src.write_text((ROOT / "firmware" / CHANGED).read_text() + "\n" + extra + "\n")
-    dest = "lib/" + CHANGED[:-3] + ".mpy"
-    subprocess.run([mpy_cross(), "-O3", "-s", dest, "-o", str(tree / dest), str(src)], check=True)
-    m, _ = store.add(tree, board, version, key)
-    return m.digest
 
 
 class ServerThread:
@@ -101,4 +64,4 @@ def module_size(store: ReleaseStore, digest: str, path: str) -> int:
     return next(f.size for f in m.files if f.path == path)
 
 
-__all__ = ["CHANGED", "ServerThread", "checkout_copy", "module_size", "new_key", "release", "variant"]
+__all__ = ["ServerThread", "module_size", "variant"]

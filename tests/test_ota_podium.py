@@ -226,12 +226,7 @@ def test_kill_during_first_boots_falls_back_after_three(
     bus.wait_for(hello(None))
     bus.publish(FW, rel.update(rel.v2, server.url, 1))
     for boot in range(1, 4):
-        bus.wait_for(
-            lambda t, m: (
-                m["t"] == "fwst" and m["step"] == "trial" and len(bus.find(fwst(bus, "trial"))) >= boot
-            ),
-            timeout=30,
-        )
+        p.wait(lambda n=boot: len(bus.find(fwst(bus, "trial"))) >= n, timeout=30, what=f"trial boot {boot}")
         p.connect_harness()
         p.kill()  # power cut before the host confirmed it
         p.start()

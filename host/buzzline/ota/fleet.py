@@ -57,6 +57,8 @@ class Fleet:
         self.url = url  # the release server's base URL as podiums reach it
         self.next_cs = next_cs
         self.podiums: dict[str, PodiumFirmware] = {}
+        # podiums whose release on trial is not confirmed (`bench ota` cuts their power first)
+        self.hold: set[str] = set()
 
     def _get(self, pid: str) -> PodiumFirmware:
         p = self.podiums.get(pid)
@@ -69,6 +71,8 @@ class Fleet:
         kind = msg.get("t")
         if kind == "hello":
             p = self._get(pid)
+            if msg["b"] != p.boot and p.step in ("fetch", "switch") and msg.get("rel", "") != p.target_rel:
+                p.step, p.pct = "interrupted", None  # it restarted mid-update: push again to resume
             p.board, p.ver, p.rel, p.boot = msg["board"], msg["fw"], msg.get("rel", ""), msg["b"]
         elif kind == "fwst":
             p = self._get(pid)
@@ -77,7 +81,7 @@ class Fleet:
             if "got" in msg:
                 p.got = msg["got"]
         p2 = self.podiums.get(pid)
-        if p2 is None or p2.step != "trial" or not trusted or p2.confirmed == p2.boot:
+        if p2 is None or p2.step != "trial" or not trusted or p2.confirmed == p2.boot or pid in self.hold:
             return []
         # the release on trial has connected, said hello (this boot) and its clock is trusted
         if p2.rel != p2.target_rel or self.store is None:
