@@ -206,7 +206,13 @@ def masked(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", help="serial port of the board, e.g. /dev/ttyUSB0 (not for --dry-run)")
-    parser.add_argument("--board", required=True, choices=("esp32", "picow"), help="board profile")
+    parser.add_argument(
+        "--board",
+        required=True,
+        choices=BOARDS,
+        help="board profile (unix: the MicroPython unix port, with --dir)",
+    )
+    parser.add_argument("--dir", help="unix port: the folder that is the podium's filesystem (created)")
     parser.add_argument("--id", help="podium id (default: the chip's unique id in hex)")
     parser.add_argument("--ssid", help="Wi-Fi network name (asked for when missing)")
     parser.add_argument("--password", help="Wi-Fi password ('' for an open network; asked for when missing)")
@@ -275,11 +281,29 @@ def flash(files: list[StagedFile], cfg: dict[str, Any], port: str) -> None:
     _mpremote(port, "reset")
 
 
+def install_folder(files: list[StagedFile], cfg: dict[str, Any], folder: str | None) -> int:
+    """The unix port's "flash": the files a board would get, into a folder, and a podium.json
+    whose state (and firmware updates) stay in that folder."""
+    from buzzline.io.broker import free_port
+
+    if not folder:
+        raise FlashError("--dir is required for the unix port (the podium's filesystem is a folder)")
+    d = Path(folder).resolve()
+    build(files, d)
+    cfg.update(state_dir=str(d), harness_port=free_port())  # the test harness: 127.0.0.1 only
+    (d / CONFIG_NAME).write_text(json.dumps(cfg, sort_keys=True))
+    print(f"installed {len(files)} files and {CONFIG_NAME} in {d}")
+    print(f"run it: MICROPYPATH=.frozen:{d}/lib micropython -X heapsize=128k {d}/main.py {d}/{CONFIG_NAME}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         if args.dry_run:
             print_plan(stage(args.board, compiled=not args.source), local_config(args, True), args.port)
             return 0
+        if args.board == "unix":
+            return install_folder(stage("unix", compiled=not args.source), local_config(args), args.dir)
         if not args.port:
             raise FlashError("--port is required (or use --dry-run)")
         check_port(args.port)
