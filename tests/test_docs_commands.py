@@ -2,7 +2,7 @@
 written. Commands run in document order in a private directory (linked to the repository's
 protocol/, firmware/ and examples/), against a private Mosquitto. What a test must change, and
 nothing else: the broker address 127.0.0.1:1883 (the machine's broker, which tests never use), the
-ports 8080 and 8090 of the operator API and the overlay (free ones), /tmp/ and /etc/buzzline/
+ports 8080, 8090 and 8765 of the operator API, the overlay and the release server (free ones), /tmp/ and /etc/buzzline/
 (inside the private directory), and optional flags in brackets; with no screen, SDL draws
 offscreen. Long-running commands (host,
 sim, adapter run, viewer) start as in a terminal of their own and keep running while the rest of
@@ -66,6 +66,8 @@ NOT_RUN = {
     r"SDL_VIDEODRIVER=kmsdrm": "needs a Raspberry Pi's display (KMS/DRM)",
     r"^MICROPYPATH=": "needs the podium.json the text below describes; tests/test_firmware.py runs podiums",
     r"bench viewer": "a benchmark (tests/test_viewer_bench.py runs a small one)",
+    r"firmware (push|rollback) ": "needs firmware podiums running (the MICROPYPATH line is not run here): "
+    "tests/test_ota_host.py pushes through the same API, tests/test_ota_podium.py rolls back",
     r"docs/img/|^kill %1$": "rewrites the committed pictures in docs/img; the block before it runs the "
     "same viewer commands here, tests/test_overlay_browser.py the overlay in Chromium",
     r"^sudo apt install python3-pygame|--system-site-packages \.venv|^\.venv/bin/pip install -e \.$": "a "
@@ -139,7 +141,7 @@ class Place:
         self.open = MosquittoBroker(workdir=root / "broker-open")
         self.open.start()
         self.secured: MosquittoBroker | None = None
-        self.http, self.web = str(free_port()), str(free_port())
+        self.http, self.web, self.fw = str(free_port()), str(free_port()), str(free_port())
         # a short TMPDIR: Chromium's socket paths must fit in 108 bytes
         self.tmpdir = tempfile.mkdtemp(prefix="bzdocs-")
         self.env = {**os.environ, "TMPDIR": self.tmpdir, "PATH": f"{BIN}:{os.environ['PATH']}"}
@@ -165,6 +167,7 @@ class Place:
             "--http 8080": f"--http {self.http}",
             "127.0.0.1:8080": f"127.0.0.1:{self.http}",
             "--web 8090": f"--web {self.web}",
+            "--fw-port 8765": f"--fw-port {self.fw}",
             "127.0.0.1:8090": f"127.0.0.1:{self.web}",
             "/tmp/": f"{self.root}/tmp/",
             "/etc/buzzline/": f"{self.root}/etc/buzzline/",

@@ -75,3 +75,56 @@ async def test_push_from_the_api_is_refused_during_a_question_then_runs_and_is_c
         finally:
             await api.aclose()
             await asyncio.to_thread(p.stop)
+
+
+async def test_console_fleet_panel_shows_releases_and_sends_update_and_rollback(
+    broker: Any, tmp_path: Path
+) -> None:
+    from buzzline.benchmarks.viewer import CHROMIUM, CHROMIUM_ARGS
+    from buzzline.io.operator_api import serve_operator_api
+    from playwright.async_api import async_playwright, expect
+    from unixpodium import Bus
+
+    store = ReleaseStore(tmp_path / "store")
+    (tmp_path / "t" / "lib").mkdir(parents=True)
+    (tmp_path / "t" / "lib" / "x.mpy").write_bytes(b"x")
+    m, _ = store.add(tmp_path / "t", "unix", "0.2.0", bytes.fromhex(new_key()))
+    bus = Bus(broker.port, "buzzline/s1/podium/+/fw").connect()
+    async with HostService(broker.host, broker.port, "s1") as svc, async_playwright() as pw:
+        svc.fleet.store, svc.fleet.url = store, "http://127.0.0.1:9/fw"
+        hello = {
+            "t": "hello",
+            "id": "p1",
+            "b": 5,
+            "seq": 0,
+            "pt": 1,
+            "hw": "x",
+            "board": "unix",
+            "fw": "0.1.0",
+        }
+        svc.fleet.inbound("p1", "up", hello, False)  # what the podium's hello tells the host
+        api = await serve_operator_api(svc, "127.0.0.1", free_port(), token=TOKEN)
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await b.new_page(viewport={"width": 1400, "height": 1200})
+            page.on("dialog", lambda d: asyncio.ensure_future(d.accept()))
+            await page.goto(f"http://127.0.0.1:{api.server.config.port}/console#token={TOKEN}")
+            row = page.locator('#fleet tr[data-podium="p1"]')
+            await expect(row.locator(".release")).to_have_text("0.1.0 · flashed")
+            await expect(row.locator(".available")).to_have_text(f"0.2.0 · {m.digest[:8]}")
+            await row.locator("button.update").click()
+            await expect(row.locator("progress")).to_be_visible()
+            got = await asyncio.to_thread(bus.wait_for, lambda t, msg: msg["t"] == "update", 5.0, "update")
+            assert got["man"] == m.digest and got["ver"] == "0.2.0"
+            # the podium switched and its new release was confirmed: the row says so
+            svc.fleet.inbound("p1", "up", {**hello, "b": 6, "fw": "0.2.0", "rel": m.digest[:16]}, False)
+            good = {"t": "fwst", "id": "p1", "b": 6, "step": "good", "ver": "0.2.0", "rel": m.digest[:16]}
+            svc.fleet.inbound("p1", "fwst", good, False)
+            await expect(row.locator(".release")).to_have_text(f"0.2.0 · {m.digest[:8]}")
+            await expect(row.locator(".outcome")).to_have_text("good")
+            await row.locator("button.rollback").click()
+            await asyncio.to_thread(bus.wait_for, lambda t, msg: msg["t"] == "rollback", 5.0, "rollback")
+        finally:
+            await b.close()
+            await api.close()
+            bus.close()
