@@ -2,13 +2,12 @@
 written. Commands run in document order in a private directory (linked to the repository's
 protocol/, firmware/ and examples/), against a private Mosquitto. What a test must change, and
 nothing else: the broker address 127.0.0.1:1883 (the machine's broker, which tests never use), the
-ports 8080, 8090 and 8765 of the operator API, the overlay and the release server (free ones), /tmp/ and /etc/buzzline/
-(inside the private directory), and optional flags in brackets; with no screen, SDL draws
-offscreen. Long-running commands (host,
-sim, adapter run, viewer) start as in a terminal of their own and keep running while the rest of
-their page is followed (a `curl` to the host's API, a `sim` against the host); at the end of the
-page each must stop cleanly on Ctrl-C. A block that starts and stops its own background job runs
-as one script. Those that cannot run here are listed in NOT_RUN with the reason."""
+ports 8080, 8090 and 8765 of the operator API, the overlay and the release server (free ones),
+/tmp/ and /etc/buzzline/ (inside the private directory), and optional flags in brackets; with no
+screen, SDL draws offscreen. Long-running commands (host, sim, adapter run, viewer) start as in a
+terminal of their own and keep running while the rest of their page is followed (a `curl` to the
+host's API, a `sim` against the host); at the end of the page each must stop cleanly on Ctrl-C.
+A block that starts and stops its own background job runs as one script. Those that cannot run here are listed in NOT_RUN with the reason."""
 
 from __future__ import annotations
 
@@ -68,6 +67,7 @@ NOT_RUN = {
     r"bench viewer": "a benchmark (tests/test_viewer_bench.py runs a small one)",
     r"firmware (push|rollback) ": "needs firmware podiums running (the MICROPYPATH line is not run here): "
     "tests/test_ota_host.py pushes through the same API, tests/test_ota_podium.py rolls back",
+    r"bench sound": "a benchmark (tests/test_sound.py runs a small one)",
     r"docs/img/|^kill %1$": "rewrites the committed pictures in docs/img; the block before it runs the "
     "same viewer commands here, tests/test_overlay_browser.py the overlay in Chromium",
     r"^sudo apt install python3-pygame|--system-site-packages \.venv|^\.venv/bin/pip install -e \.$": "a "

@@ -13,9 +13,9 @@ import httpx
 import pytest
 from buzzline.host_service import HostService
 from buzzline.io.broker import free_port
-from buzzline.io.operator_api import build_app
 from buzzline.ota.fleet import FleetError
 from buzzline.ota.release import ReleaseStore, new_key
+from buzzline.web.app import build_app
 from buzzline.web.releases import ReleaseServer
 
 from tests.ota_kit import variant
@@ -81,7 +81,7 @@ async def test_console_fleet_panel_shows_releases_and_sends_update_and_rollback(
     broker: Any, tmp_path: Path
 ) -> None:
     from buzzline.benchmarks.viewer import CHROMIUM, CHROMIUM_ARGS
-    from buzzline.io.operator_api import serve_operator_api
+    from buzzline.web.app import serve_operator_api
     from playwright.async_api import async_playwright, expect
     from unixpodium import Bus
 

@@ -15,7 +15,7 @@ PODIUM_LEAVES = {
     "presence": ("presence",),
     "sync": ("sync",),
     "syncr": ("syncr",),
-    "cmd": ("arm", "lock", "light", "ident", "selftest"),
+    "cmd": ("arm", "lock", "light", "ident", "selftest", "askhello"),
     "config": ("config",),
     "fw": ("update", "rollback", "fwgood"),  # firmware updates (buzzline_protocol.fwupdate)
     "fwst": ("fwst",),

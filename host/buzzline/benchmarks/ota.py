@@ -185,7 +185,7 @@ async def _faults(svc: Any, pods: dict[str, Any], pids: list[str], r: dict[str, 
     """One fault per podium (as many as there are podiums); each must end on a whole release."""
     from buzzline_protocol import topics
 
-    from buzzline.bridge import Wire
+    from buzzline.gate.bridge import Wire
 
     fleet = svc.fleet.podiums
     out: dict[str, Any] = {}

@@ -14,7 +14,7 @@ from typing import Any
 
 from buzzline_protocol import topics
 
-from buzzline.bridge import Wire
+from buzzline.gate.bridge import Wire
 from buzzline.ota.release import ReleaseError, ReleaseStore
 
 # phases of the game in which no update may start (a question is being read, open or answered)
