@@ -7,7 +7,8 @@ ports 8080, 8090 and 8765 of the operator API, the overlay and the release serve
 screen, SDL draws offscreen. Long-running commands (host, sim, adapter run, viewer) start as in a
 terminal of their own and keep running while the rest of their page is followed (a `curl` to the
 host's API, a `sim` against the host); at the end of the page each must stop cleanly on Ctrl-C.
-A block that starts and stops its own background job runs as one script. Those that cannot run here are listed in NOT_RUN with the reason."""
+A block that starts and stops its own background job runs as one script. Those that cannot run
+here are listed in NOT_RUN with the reason."""
 
 from __future__ import annotations
 
