@@ -71,7 +71,7 @@ def server(rel: Releases) -> Iterator[ServerThread]:
 
 @pytest.fixture
 def bus(broker: Any) -> Iterator[Bus]:
-    b = Bus(broker.port).connect()
+    b = Bus(broker.port, host_studio="s1").connect()  # plays the host's presence: podiums follow it
     yield b
     b.close()
 
