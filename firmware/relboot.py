@@ -1,10 +1,11 @@
-# The release to boot (loaded by main.py from the flashed /lib, then dropped): fw/cur, next to
-# podium.json and written by podium.update, names it; a release not yet marked good gets
+# The release to boot (loaded by main.py from the flashed /lib, then dropped): fw/cur, written
+# by podium.update, names it; a release not yet marked good gets
 # BOOT_TRIES boots, then the previous one runs again. Never part of a release, so a bad
 # release cannot break it.
 import sys
 
 BOOT_TRIES = 3
+FW = "fw/"  # in the working folder: a board's root; the unix port runs in the podium's folder
 
 
 def _save(path: str, obj) -> None:
@@ -56,12 +57,11 @@ def _pick(fw: str) -> dict:
     return p
 
 
-def pick(path: str) -> dict:
+def pick() -> dict:
     """The release for this boot; puts its lib folder in the flashed tree's place on sys.path."""
-    fw = path[: path.rfind("/") + 1] + "fw/"
+    fw = FW
     p = _pick(fw)
     p["fw"] = fw
-    p["path"] = path
     for i in range(len(sys.path)):
         if sys.path[i].endswith("lib"):  # the flashed tree: /lib on a board, MICROPYPATH here
             p["lib"] = sys.path[i]

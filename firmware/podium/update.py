@@ -5,6 +5,7 @@ import asyncio
 import hashlib
 import json
 import os
+import sys
 from binascii import hexlify, unhexlify
 
 from buzzline_protocol import codec, fwupdate, topics  # noqa: F401  (fwupdate: its kinds)
@@ -23,8 +24,20 @@ class UpdateError(Exception):
 
 
 def _fw(app) -> str:
-    # next to podium.json: the folder firmware/main.py reads the release pointer from
-    return app.rel.get("fw", "fw/")
+    # where firmware/main.py reads the release pointer: the working folder (a board's root; the
+    # unix port runs in its podium's folder)
+    return "fw/"
+
+
+def _lib(app) -> str:
+    # the running release's files: its folder, or the flashed tree (/lib on a board)
+    lib = app.rel.get("lib")
+    if lib:
+        return lib
+    for p in sys.path:
+        if p.endswith("lib"):
+            return p
+    return "lib"
 
 
 def _exists(path: str) -> bool:
@@ -315,7 +328,7 @@ class Update:
             else:
                 total += e[1]
         done = 0
-        lib = self.app.rel.get("lib", "lib")
+        lib = _lib(self.app)
         first = True
         for e in self._entries(mpath):
             if first:

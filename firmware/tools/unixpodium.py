@@ -97,6 +97,7 @@ class UnixPodium:
             stdin=subprocess.DEVNULL,
             text=True,
             env=env,
+            cwd=self.workdir,  # the podium's filesystem: its release pointer fw/cur is found here
         )
         self._pump_thread = threading.Thread(target=self._pump, args=(self.proc,), daemon=True)
         self._pump_thread.start()
