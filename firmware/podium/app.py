@@ -433,9 +433,6 @@ class Podium:
             update.handle(self, payload)
         except MemoryError:
             print("update: not enough heap to load it")
-            t = topics.podium(self.local["studio"], self.pid, "fwst")
-            head = b'{"v":1,"t":"fwst","id":"' + self.pid.encode() + b'","b":' + str(self.boot).encode()
-            self.mqtt.publish(t, head + b',"step":"failed","err":"mem"}', 1, True)
 
     def _recs_full(self) -> None:
         while self._nrec < _RECORDS:

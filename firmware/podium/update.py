@@ -31,7 +31,7 @@ def _fw(app) -> str:
 
 def _lib(app) -> str:
     # the running release's files: its folder, or the flashed tree (/lib on a board)
-    lib = app.rel.get("lib")
+    lib = app.local["rel"].get("lib")
     if lib:
         return lib
     for p in sys.path:
@@ -242,7 +242,7 @@ class Update:
         if not key:
             raise UpdateError("nokey")
         path = self.stage + "manifest"
-        rel = self.app.rel
+        rel = self.app.local["rel"]
         if rel["cur"] and rel.get("man"):
             # only the lines that changed since the running release's manifest (a few hundred
             # bytes for a one-module change), checked against the signed digest like a whole one
@@ -401,7 +401,7 @@ def restart(app) -> None:
     # firmware/main.py starts the podium again (a board resets), on the new pointer
     async def later() -> None:
         await asyncio.sleep_ms(300)  # the report and its PUBACK first
-        app.reboot = True
+        app.local["rel"]["reboot"] = 1
         app.stop()
 
     app._restart_task = asyncio.create_task(later())
@@ -451,7 +451,7 @@ def _rollback(app) -> None:
 
 
 def _good(app, man: str) -> None:
-    rel = app.rel
+    rel = app.local["rel"]
     if rel["good"] or rel.get("man") != man:
         return
     fw = _fw(app)
@@ -472,7 +472,7 @@ def handle(app, payload) -> None:
     """A message on podium/ID/fw, or None: the app came up on a release on trial or after one
     that failed."""
     global _task, _man
-    rel = app.rel
+    rel = app.local["rel"]
     if payload is None:
         if not rel["good"]:
             report(app, "trial", rel["ver"], rel["cur"])

@@ -23,7 +23,6 @@ ERRORS = (
     "nokey",  # this podium has no studio key (re-flash it with one)
     "board",  # the release is for another board
     "io",  # the podium's filesystem failed (full?)
-    "mem",  # not enough heap to load the update code
     "boot",  # the new release failed to start (repeated boots, or it raised)
     "noprev",  # rollback: there is no previous release
 )
