@@ -63,9 +63,6 @@ class Podium:
     def __init__(self, local: dict, board=None) -> None:
         make_room()
         self.local = local
-        # the running release (firmware/main.py picks it; podium.update switches it)
-        self.rel = local.get("rel") or {"cur": "", "ver": "", "good": 1}
-        self.reboot = False  # run() ends with a request to start again (a new release)
         self.board = board if board is not None else load_board(local)
         self.board.app = self
         pid = local.get("id") or self.board.unique_id()
@@ -165,11 +162,12 @@ class Podium:
         # hello's fields after pt are fixed for a boot (until a selftest measures a new cap)
         hello = {"t": "hello", "id": self.pid, "b": self.boot, "seq": 0, "pt": 0, "hw": self.board.hw}
         hello["board"] = self.board.name
-        hello["fw"] = self.rel["ver"] or FW_VERSION
+        rel = self.local["rel"]  # the running release (no attribute: this instance's dict is full)
+        hello["fw"] = rel["ver"] or FW_VERSION
         if self.cap is not None:
             hello["cap"] = self.cap
-        if self.rel["cur"]:
-            hello["rel"] = self.rel["cur"]
+        if rel["cur"]:
+            hello["rel"] = rel["cur"]
         wire = codec.encode(hello)
         return UpWriter(self.pid, self.boot, wire[wire.find(b',"hw":') :])
 
@@ -305,7 +303,8 @@ class Podium:
         r = self._record(_K_HELLO, self._now_watermark(), 0, 0)
         self._host |= _H_HELLO
         self.mqtt.publish(self.t_up, r, 1, False, True, front)
-        if not self.rel["good"] or "bad" in self.rel:
+        rel = self.local["rel"]
+        if not rel["good"] or "bad" in rel:
             self._firmware(None)  # a release on trial, or one that failed: say so
 
     def _on_host_presence(self, online: bool) -> None:
@@ -575,10 +574,11 @@ def main(path: str = "podium.json", rel=None) -> bool:
     """Run the podium; True when it stopped to start again (a new release is in place)."""
     try:
         local = load_local(path)
-        local["rel"] = rel
+        # the running release (firmware/main.py picks it; podium.update switches it)
+        local["rel"] = rel or {"cur": "", "ver": "", "good": 1}
         podium = Podium(local)
     except (ConfigError, ValueError) as e:
         print("podium: cannot start:", str(e))
         raise SystemExit(2)
     asyncio.run(podium.run())
-    return podium.reboot
+    return "reboot" in local["rel"]  # podium.update asked to start again (a new release)
