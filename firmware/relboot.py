@@ -1,5 +1,5 @@
-# The release to boot (loaded by main.py from the flashed /lib, then dropped): fw/cur, written
-# by podium.update, names it; a release not yet marked good gets
+# Boot with a release (main.py loads this from the flashed /lib only when fw/cur exists):
+# fw/cur, written by podium.update, names it; a release not yet marked good gets
 # BOOT_TRIES boots, then the previous one runs again. Never part of a release, so a bad
 # release cannot break it.
 import sys
@@ -81,11 +81,30 @@ def failed(p: dict, e: Exception) -> bool:
 
 
 def restart() -> None:
-    # a new release is in place: a board resets; the unix port exits with 3 and its
-    # supervisor (firmware/tools/unixpodium.py, or a shell loop) starts it again
+    # the previous release is back in place: start again (podium.update.restart's twin)
     try:
         import machine
 
         machine.reset()
     except (ImportError, AttributeError):
         sys.exit(3)
+
+
+def run(path: str) -> None:
+    """Start the podium on the release fw/cur names; start again when it asks."""
+    rel = pick()
+    if rel["cur"]:
+        # main.py loaded the flashed podium package for its buffers: the release's comes instead
+        for name in list(sys.modules):
+            if name == "podium" or name.startswith("podium."):
+                del sys.modules[name]
+    import gc
+
+    gc.collect()  # the pick's leftovers and the flashed buffers go before the release's come
+    try:
+        from podium.app import main
+
+        main(path, rel)  # podium.update restarts the podium itself after a switch
+    except Exception as e:  # not SystemExit: a bad podium.json is no fault of the release
+        failed(rel, e)
+        restart()

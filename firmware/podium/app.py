@@ -570,8 +570,8 @@ class Podium:
         self.board.deinit()
 
 
-def main(path: str = "podium.json", rel=None) -> bool:
-    """Run the podium; True when it stopped to start again (a new release is in place)."""
+def main(path: str = "podium.json", rel=None) -> None:
+    """Run the podium; ``rel``: the release relboot picked (None: the flashed firmware)."""
     try:
         local = load_local(path)
         # the running release (firmware/main.py picks it; podium.update switches it)
@@ -581,4 +581,7 @@ def main(path: str = "podium.json", rel=None) -> bool:
         print("podium: cannot start:", str(e))
         raise SystemExit(2)
     asyncio.run(podium.run())
-    return "reboot" in local["rel"]  # podium.update asked to start again (a new release)
+    if "reboot" in local["rel"]:  # podium.update stopped the podium: a new release is in place
+        from podium.update import reset
+
+        reset()

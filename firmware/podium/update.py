@@ -397,6 +397,17 @@ class Update:
         restart(self.app)
 
 
+def reset() -> None:
+    # start again: a board resets; the unix port exits with status 3 and its supervisor
+    # (firmware/tools/unixpodium.py, or the shell loop in docs/firmware.md) starts it again
+    try:
+        import machine
+
+        machine.reset()
+    except (ImportError, AttributeError):
+        sys.exit(3)
+
+
 def restart(app) -> None:
     # firmware/main.py starts the podium again (a board resets), on the new pointer
     async def later() -> None:

@@ -18,7 +18,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-BOOT_FILES = ("/main.py", "/lib/relboot.mpy", "/lib/relboot.py")  # flashed once, never released
+# the boot stub: flashed once, never released
+BOOT_FILES = ("/main.py", "/lib/relboot.mpy", "/lib/relboot.py")
 KEY_FILE = "studio.key"  # written by `buzzline broker config`, next to credentials.json
 KEY_BYTES = 32
 OBJECTS = "objects"
