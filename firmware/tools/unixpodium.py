@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -86,18 +87,22 @@ class UnixPodium:
         return self
 
     def _launch(self) -> None:
-        conf = self.workdir / "podium.json"
-        env = dict(os.environ, MICROPYPATH=".frozen:" + str(self.tree / "lib"))
+        # The podium's filesystem is its folder, as a board's is its flash: the flashed tree,
+        # podium.json, its state and its releases (fw/). Run there with relative paths, as a
+        # board has /lib: each module's __file__ is a string on the heap, and a long temporary
+        # path would count against the podium.
+        shutil.copytree(self.tree, self.workdir, dirs_exist_ok=True)
+        env = dict(os.environ, MICROPYPATH=".frozen:lib")
         self.boots += 1
         self._from = len(self.lines)
         self.proc = subprocess.Popen(
-            [find_micropython(), "-X", f"heapsize={self.heap}", str(self.tree / "main.py"), str(conf)],
+            [find_micropython(), "-X", f"heapsize={self.heap}", "main.py", "podium.json"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             text=True,
             env=env,
-            cwd=self.workdir,  # the podium's filesystem: its release pointer fw/cur is found here
+            cwd=self.workdir,
         )
         self._pump_thread = threading.Thread(target=self._pump, args=(self.proc,), daemon=True)
         self._pump_thread.start()

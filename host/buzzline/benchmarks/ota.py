@@ -54,7 +54,8 @@ def one_module_release(
     src = work / f"lights-{version}.py"
     src.write_text((ROOT / "firmware" / CHANGED).read_text() + "\n" + extra + "\n")
     dest = "lib/" + CHANGED[:-3] + ".mpy"
-    subprocess.run([mpy_cross(), "-O3", "-s", dest, "-o", str(tree / dest), str(src)], check=True)
+    # the name inside the .mpy as `buzzline flash` gives it (its path under /lib)
+    subprocess.run([mpy_cross(), "-O3", "-s", CHANGED, "-o", str(tree / dest), str(src)], check=True)
     m, _ = store.add(tree, board, version, key)
     digest: str = m.digest
     return digest

@@ -53,13 +53,14 @@ def firmware_sources(board: str, root: Path = ROOT) -> list[tuple[Path, str]]:
     firmware_dir, protocol_dir = root / "firmware", root / "protocol"
     if not (firmware_dir / "podium").is_dir() or not (protocol_dir / "buzzline_protocol").is_dir():
         raise FlashError(f"firmware sources not found under {root} (run from a Buzzline checkout)")
-    other_boards = {f"{b}.py" for b in BOARDS if b != board}
+    # a board's own files: board/<name>.py and board/<name>_*.py (e.g. unix_harness.py)
+    other_boards = {b for b in BOARDS if b != board}
     out: list[tuple[Path, str]] = []
     for base, pkg in ((firmware_dir, "podium"), (protocol_dir, "buzzline_protocol")):
         for src in sorted((base / pkg).rglob("*.py")):
             rel = src.relative_to(base)
             # Only this board's profile: the others import modules the board does not have.
-            if rel.parent.name == "board" and rel.name in other_boards:
+            if rel.parent.name == "board" and rel.stem.split("_")[0] in other_boards:
                 continue
             out.append((src, "/lib/" + rel.as_posix()))
     # the boot stub: never part of a release (buzzline.ota.release.BOOT_FILES)
@@ -96,9 +97,11 @@ def build(files: list[StagedFile], out_dir: Path) -> dict[str, Path]:
         target = out_dir / f.dest.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         if f.compiled:
-            # -O3: no line-number tables in the bytecode (the heap is worth more; --source keeps them)
-            # -s: the name inside the .mpy is the board path, not this checkout's (same bytes anywhere)
-            argv = [cross, "-O3", "-s", f.dest.lstrip("/"), "-o", str(target), str(f.source)]
+            # -O3: no line-number tables in the bytecode (the heap is worth more; --source keeps them).
+            # -s: the name a traceback shows is the module's path under /lib, not this machine's
+            # checkout path (every module's name is a string on the podium's heap).
+            name = f.dest.removeprefix("/lib/")[: -len(".mpy")] + ".py"
+            argv = [cross, "-O3", "-s", name, "-o", str(target), str(f.source)]
             r = subprocess.run(argv, capture_output=True, text=True)
             if r.returncode != 0:
                 raise FlashError(f"mpy-cross failed on {f.source}: {r.stderr.strip()}")
