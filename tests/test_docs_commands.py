@@ -2,13 +2,13 @@
 written. Commands run in document order in a private directory (linked to the repository's
 protocol/, firmware/ and examples/), against a private Mosquitto. What a test must change, and
 nothing else: the broker address 127.0.0.1:1883 (the machine's broker, which tests never use), the
-ports 8080 and 8090 of the operator API and the overlay (free ones), /tmp/ and /etc/buzzline/
-(inside the private directory), and optional flags in brackets; with no screen, SDL draws
-offscreen. Long-running commands (host,
-sim, adapter run, viewer) start as in a terminal of their own and keep running while the rest of
-their page is followed (a `curl` to the host's API, a `sim` against the host); at the end of the
-page each must stop cleanly on Ctrl-C. A block that starts and stops its own background job runs
-as one script. Those that cannot run here are listed in NOT_RUN with the reason."""
+ports 8080, 8090 and 8765 of the operator API, the overlay and the release server (free ones),
+/tmp/ and /etc/buzzline/ (inside the private directory), and optional flags in brackets; with no
+screen, SDL draws offscreen. Long-running commands (host, sim, adapter run, viewer) start as in a
+terminal of their own and keep running while the rest of their page is followed (a `curl` to the
+host's API, a `sim` against the host); at the end of the page each must stop cleanly on Ctrl-C.
+A block that starts and stops its own background job runs as one script. Those that cannot run
+here are listed in NOT_RUN with the reason."""
 
 from __future__ import annotations
 
@@ -67,6 +67,8 @@ NOT_RUN = {
     r"SDL_VIDEODRIVER=kmsdrm": "needs a Raspberry Pi's display (KMS/DRM)",
     r"^MICROPYPATH=": "needs the podium.json the text below describes; tests/test_firmware.py runs podiums",
     r"bench viewer": "a benchmark (tests/test_viewer_bench.py runs a small one)",
+    r"firmware (push|rollback) ": "needs firmware podiums running (the MICROPYPATH line is not run here): "
+    "tests/test_ota_host.py pushes through the same API, tests/test_ota_podium.py rolls back",
     r"bench sound": "a benchmark (tests/test_sound.py runs a small one)",
     r"bench audience": "a benchmark: a NATS cluster and 2000 simulated phones "
     "(tests/test_audience_cluster.py runs the same path small)",
@@ -147,7 +149,7 @@ class Place:
         self.open = MosquittoBroker(workdir=root / "broker-open")
         self.open.start()
         self.secured: MosquittoBroker | None = None
-        self.http, self.web = str(free_port()), str(free_port())
+        self.http, self.web, self.fw = str(free_port()), str(free_port()), str(free_port())
         # a short TMPDIR: Chromium's socket paths must fit in 108 bytes
         self.tmpdir = tempfile.mkdtemp(prefix="bzdocs-")
         self.env = {**os.environ, "TMPDIR": self.tmpdir, "PATH": f"{BIN}:{os.environ['PATH']}"}
@@ -173,6 +175,7 @@ class Place:
             "--http 8080": f"--http {self.http}",
             "127.0.0.1:8080": f"127.0.0.1:{self.http}",
             "--web 8090": f"--web {self.web}",
+            "--fw-port 8765": f"--fw-port {self.fw}",
             "127.0.0.1:8090": f"127.0.0.1:{self.web}",
             "/tmp/": f"{self.root}/tmp/",
             "/etc/buzzline/": f"{self.root}/etc/buzzline/",

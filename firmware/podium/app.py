@@ -265,6 +265,9 @@ class Podium:
         r = self._record(_K_HELLO, self._now_watermark(), 0, 0)
         self._host |= _H_HELLO
         self.mqtt.publish(self.t_up, r, 1, False, True, front)
+        rel = self.local["rel"]
+        if not rel["good"] or "bad" in rel:
+            self._firmware(None)  # a release on trial, or one that failed: say so
 
     def _on_host_presence(self, online: bool) -> None:
         h = self._host
@@ -291,6 +294,9 @@ class Podium:
 
     # -- downstream ----------------------------------------------------------------------
     def _on_msg(self, topic: str, payload: bytes, retained: bool) -> None:
+        if topic.endswith("/fw"):  # no slice: nothing allocated per message while armed
+            self._firmware(payload)
+            return
         try:
             try:
                 msg = codec.decode(payload)
@@ -379,6 +385,16 @@ class Podium:
                 self._selftest_task = asyncio.create_task(selftest.run(self, n))
             except MemoryError:
                 print("selftest: not enough heap to load it")
+
+    def _firmware(self, payload) -> None:
+        # podium.update is loaded only when an update command (or a release on trial) needs it
+        gc.collect()
+        try:
+            from podium import update
+
+            update.handle(self, payload)
+        except MemoryError:
+            print("update: not enough heap to load it")
 
     def _recs_full(self) -> None:
         while self._nrec < _RECORDS:
@@ -504,14 +520,22 @@ class Podium:
         self.board.deinit()
 
 
-def main(path: str = "podium.json") -> None:
+def main(path: str = "podium.json", rel=None) -> None:
+    """Run the podium; ``rel``: the release firmware/relboot.py picked (None: the flashed one)."""
     from podium import startup
 
     try:
-        podium = Podium(startup.load_local(path))
+        local = startup.load_local(path)
+        # the running release, kept in local (the Podium's attributes are all declared at once)
+        local["rel"] = rel or {"cur": "", "ver": "", "good": 1}
+        podium = Podium(local)
     except ValueError as e:  # startup.ConfigError, or a bad value in podium.json
         print("podium: cannot start:", str(e))
         raise SystemExit(2)
     del startup  # run() drops it once the tasks are started (loading it again could fail)
     drop("buzzline_protocol.topics")
     asyncio.run(podium.run())
+    if "reboot" in local["rel"]:  # podium.update stopped the podium: a new release is in place
+        from podium.update import reset
+
+        reset()

@@ -112,11 +112,14 @@ def presence(pid: str, boot: int, state: str) -> bytes:
     ).encode()
 
 
-def hello_tail(hw: str, board: str, fw: str, cap) -> bytes:
-    """What follows pt in this boot's hello: hw, board, fw and the stored capture bound."""
+def hello_tail(hw: str, board: str, fw: str, cap, rel: str = "") -> bytes:
+    """What follows pt in this boot's hello: hw, board, fw, the stored capture bound and the
+    running release (absent: the flashed firmware)."""
     t = ',"hw":' + _text(hw) + ',"board":' + _text(board) + ',"fw":' + _text(fw)
     if cap is not None:
         t += ',"cap":[' + str(cap[0]) + "," + str(cap[1]) + "]"
+    if rel:
+        t += ',"rel":' + _text(rel)
     return (t + "}").encode()
 
 
@@ -215,6 +218,7 @@ def build(p, local: dict, board) -> None:
         (topics.podium(studio, pid, "syncr"), 0),
         (topics.podium(studio, pid, "config"), 1),
         (topics.host(studio, "presence"), 1),
+        (topics.podium(studio, pid, "fw"), 1),  # firmware updates: podium.update handles them
     )
     p.mqtt = MQTTClient(
         local["host"],
@@ -251,7 +255,10 @@ def make_wire(p):
     from podium import FW_VERSION
     from podium.wire import UpWriter
 
-    return UpWriter(p.pid, p.boot, hello_tail(p.board.hw, p.board.name, FW_VERSION, p.cap))
+    rel = p.local["rel"]  # the running release (firmware/relboot.py; podium.update)
+    return UpWriter(
+        p.pid, p.boot, hello_tail(p.board.hw, p.board.name, rel["ver"] or FW_VERSION, p.cap, rel["cur"])
+    )
 
 
 def start(p) -> list:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -22,6 +23,7 @@ from buzzline.io.broker import free_port
 from buzzline_protocol import codec, topics
 
 HEAP = "96k"  # an ESP32-like heap budget
+EXIT_REBOOT = 3  # firmware/main.py: the podium asks to be started again (a new release)
 
 
 def build_tree(out: Path) -> Path:
@@ -71,42 +73,71 @@ class UnixPodium:
         self.lines: list[str] = []
         self._sock: socket.socket | None = None
         self._file: Any = None
+        self.boots = 0  # processes started: a reboot (exit status 3) starts the next at once
+        self._stopping = False
+        self._from = 0  # index in lines where the current process's output begins
 
     def start(self, timeout: float = 20.0) -> UnixPodium:
+        self._stopping = False
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "podium.json"
         conf.write_text(json.dumps(self.config))
-        # Run from the tree with a relative path, as a board has /lib: each module's __file__
-        # is a string on the heap, and a long temporary path would count against the podium.
+        self._launch()
+        self.connect_harness(timeout)
+        return self
+
+    def _launch(self) -> None:
+        # The podium's filesystem is its folder, as a board's is its flash: the flashed tree,
+        # podium.json, its state and its releases (fw/). Run there with relative paths, as a
+        # board has /lib: each module's __file__ is a string on the heap, and a long temporary
+        # path would count against the podium.
+        shutil.copytree(self.tree, self.workdir, dirs_exist_ok=True)
         env = dict(os.environ, MICROPYPATH=".frozen:lib")
+        self.boots += 1
+        self._from = len(self.lines)
         self.proc = subprocess.Popen(
-            [find_micropython(), "-X", f"heapsize={self.heap}", "main.py", str(conf)],
+            [find_micropython(), "-X", f"heapsize={self.heap}", "main.py", "podium.json"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             text=True,
             env=env,
-            cwd=self.tree,
+            cwd=self.workdir,
         )
-        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
+        self._pump_thread = threading.Thread(target=self._pump, args=(self.proc,), daemon=True)
         self._pump_thread.start()
+
+    def connect_harness(self, timeout: float = 20.0) -> None:
+        """Wait for the current process's harness and connect to it."""
         deadline = time.monotonic() + timeout
-        while not any(line.startswith("harness ") for line in self.lines):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
+        self.close_harness()
+        while True:
+            proc = self.proc
+            if proc is not None and any(line.startswith("harness ") for line in self.lines[self._from :]):
+                break
+            rebooting = proc is not None and proc.poll() == EXIT_REBOOT and not self._stopping
+            if proc is None or (proc.poll() is not None and not rebooting) or time.monotonic() > deadline:
                 self.kill()
-                self._pump_thread.join(2)
                 raise RuntimeError("podium did not start: " + "\n".join(self.lines[-20:]))
             time.sleep(0.02)
         self._sock = socket.create_connection(("127.0.0.1", self.harness_port), timeout=5)
         self._file = self._sock.makefile("rw")
-        return self
 
-    def _pump(self) -> None:
-        proc = self.proc
-        if proc is None or proc.stdout is None:
+    def close_harness(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = None
+        self._file = None
+
+    def _pump(self, proc: subprocess.Popen[str]) -> None:
+        if proc.stdout is None:
             return
         for line in proc.stdout:
             self.lines.append(line.rstrip("\n"))
+        # a reboot: the board resets, here a new process starts on the same files
+        if proc.wait() == EXIT_REBOOT and not self._stopping and proc is self.proc:
+            self.lines.append("-- reboot --")
+            self._launch()
 
     def cmd(self, line: str) -> str:
         if self._file is None:
@@ -135,6 +166,7 @@ class UnixPodium:
             time.sleep(0.02)
 
     def stop(self) -> int | None:
+        self._stopping = True
         if self.proc is None:
             return None
         try:
@@ -151,9 +183,12 @@ class UnixPodium:
                 self._file = None
 
     def kill(self) -> None:
+        """SIGKILL, as a power cut: the podium is not started again until start()."""
+        self._stopping = True
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)
+        self.close_harness()
 
 
 class Bus:

@@ -59,6 +59,7 @@ from buzzline.io.recordkinds import DECISION, INPUT, SHOW, TICK
 from buzzline.lifecycle import Part, Reconnect, RestartPolicy, Service, cancel_and_wait, keep
 from buzzline.lock_trace import LockTrace
 from buzzline.notices import CommandResult, Notice, NoticeBus
+from buzzline.ota.fleet import Fleet
 from buzzline.preflight import PreflightList
 from buzzline.replay import logged_show, rebuild
 
@@ -110,6 +111,8 @@ class HostService(Service):
         self.engine = GameEngine(self.show, seed=seed)
         self.bridge = Bridge(studio, self.engine, (time.time_ns() // 1000) % (1 << 40))
         self.decisions: list[Decision] = []
+        # firmware updates: releases are served only when the host is given a store (set_releases)
+        self.fleet = Fleet(studio, None, None, self.bridge.next_cs)
         self.connected = asyncio.Event()
         self.notices = NoticeBus()
         self.adapters = AdapterManager(self.notices, self.view, self._adapter_command, spawn=self._spawn)
@@ -432,6 +435,11 @@ class HostService(Service):
                 self._send_sync_reply(w)
             else:
                 self._send(w)
+        acc = inbound.accepted
+        if acc is not None and (acc.leaf in ("fwst", "sync") or acc.msg["t"] == "hello"):
+            clock = self.clocks.get(acc.podium)  # a release on trial is confirmed once it is trusted
+            for w in self.fleet.inbound(acc.podium, acc.leaf, acc.msg, clock is not None and clock.trusted):
+                self._send(w)
         for event in inbound.events:
             await self.feed(event, arrival_us)
         for pid in inbound.after:
@@ -450,6 +458,19 @@ class HostService(Service):
             await self._apply(effects, t, commit=isinstance(event, ev.PodiumPress | ev.Command), event=event)
         self._wake.set()
         return effects
+
+    def firmware(self, action: str, podiums: list[str], release: str | None = None) -> list[dict[str, Any]]:
+        """Push (``release``: a version or digest, default the newest) or roll back the podiums'
+        firmware (all that said hello when ``podiums`` is empty); raises FleetError with a reason."""
+        phase = self.engine.g.phase
+        wires = (
+            self.fleet.push(podiums, release, phase)
+            if action == "push"
+            else self.fleet.rollback(podiums, phase)
+        )
+        for w in wires:
+            self._send(w)
+        return self.fleet.status()
 
     async def command(self, name: str, /, **args: Any) -> list[Any]:
         """The one operator interface: every control surface ends up here."""

@@ -1,5 +1,5 @@
 # Buzzline protocol v1 topic tree, shared by firmware and host (MicroPython-safe).
-# buzzline/STUDIO/podium/ID/{up,presence,sync,syncr,cmd,config}
+# buzzline/STUDIO/podium/ID/{up,presence,sync,syncr,cmd,config,fw,fwst}
 # buzzline/STUDIO/podium/all/cmd          broadcast commands (lock, arm, light)
 # buzzline/STUDIO/game/state              retained viewer state
 # buzzline/STUDIO/game/events             the host's notices, one message per event
@@ -17,9 +17,11 @@ PODIUM_LEAVES = {
     "syncr": ("syncr",),
     "cmd": ("arm", "lock", "light", "ident", "selftest", "askhello"),
     "config": ("config",),
+    "fw": ("update", "rollback", "fwgood"),  # firmware updates (buzzline_protocol.fwupdate)
+    "fwst": ("fwst",),
 }
 # who publishes on each podium leaf
-UPSTREAM = ("up", "presence", "sync")
+UPSTREAM = ("up", "presence", "sync", "fwst")
 
 
 def podium(studio: str, pid: str, leaf: str) -> str:

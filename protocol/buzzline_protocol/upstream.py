@@ -25,6 +25,7 @@ messages.KINDS["hello"] = _UP + (
     ("board", _STR, 1, 1, 16),
     ("fw", _STR, 1, 1, 16),
     ("cap", _INTS, 0, 2, 2),  # capture bound [p99_us, max_us] from the podium's selftest
+    ("rel", _STR, 0, 16, 16),  # the running release: its manifest digest's first 16 hex digits
 )
 messages.KINDS["hb"] = _UP + (
     ("pt", _INT, 1, 0, _U53),

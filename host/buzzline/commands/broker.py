@@ -53,10 +53,14 @@ def run(args: argparse.Namespace) -> int:
     except (SecurityConfigError, OSError) as e:
         print(f"buzzline broker config: {e}", file=sys.stderr)
         return 2
+    from buzzline.ota.release import write_key_once
+
     out = args.out.resolve()
+    key = write_key_once(out)
     print(f"studio {sec.studio}: {len(sec.podiums)} podium accounts, host and viewer")
     for name in (CONF_FILE, PASSWD_FILE, ACL_FILE, CREDENTIALS_FILE):
         print(f"  wrote {out / name}")
     print(f"start it with: mosquitto -c {out / CONF_FILE}")
     print(f"{CREDENTIALS_FILE} holds the plain secrets (mode 0600): flash each podium's, keep it private")
+    print(f"studio key for signed firmware releases: {key} (kept when re-run; `buzzline flash --fw-key`)")
     return 0

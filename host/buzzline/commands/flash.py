@@ -31,7 +31,7 @@ FIRMWARE_DIR = ROOT / "firmware"
 PROTOCOL_DIR = ROOT / "protocol"
 BOARDS = ("esp32", "picow", "unix")
 CONFIG_NAME = "podium.json"
-SECRET_KEYS = ("password", "secret")
+SECRET_KEYS = ("password", "secret", "fwkey")
 
 
 class FlashError(RuntimeError):
@@ -45,29 +45,33 @@ class StagedFile:
     compiled: bool
 
 
-def firmware_sources(board: str) -> list[tuple[Path, str]]:
-    """(source, destination .py path) for every module the board needs, main.py last."""
+def firmware_sources(board: str, root: Path = ROOT) -> list[tuple[Path, str]]:
+    """(source, destination .py path) for every module the board needs, main.py last; ``root``
+    is a Buzzline checkout (its firmware/ and protocol/ folders)."""
     if board not in BOARDS:
         raise FlashError(f"unknown board {board!r}, expected one of {', '.join(BOARDS)}")
-    if not (FIRMWARE_DIR / "podium").is_dir() or not (PROTOCOL_DIR / "buzzline_protocol").is_dir():
-        raise FlashError(f"firmware sources not found under {ROOT} (run from a Buzzline checkout)")
+    firmware_dir, protocol_dir = root / "firmware", root / "protocol"
+    if not (firmware_dir / "podium").is_dir() or not (protocol_dir / "buzzline_protocol").is_dir():
+        raise FlashError(f"firmware sources not found under {root} (run from a Buzzline checkout)")
     # a board's own files: board/<name>.py and board/<name>_*.py (e.g. unix_harness.py)
     other_boards = {b for b in BOARDS if b != board}
     out: list[tuple[Path, str]] = []
-    for base, pkg in ((FIRMWARE_DIR, "podium"), (PROTOCOL_DIR, "buzzline_protocol")):
+    for base, pkg in ((firmware_dir, "podium"), (protocol_dir, "buzzline_protocol")):
         for src in sorted((base / pkg).rglob("*.py")):
             rel = src.relative_to(base)
             # Only this board's profile: the others import modules the board does not have.
             if rel.parent.name == "board" and rel.stem.split("_")[0] in other_boards:
                 continue
             out.append((src, "/lib/" + rel.as_posix()))
-    out.append((FIRMWARE_DIR / "main.py", "/main.py"))
+    # the boot stub: never part of a release (buzzline.ota.release.BOOT_FILES)
+    out.append((firmware_dir / "relboot.py", "/lib/relboot.py"))
+    out.append((firmware_dir / "main.py", "/main.py"))
     return out
 
 
-def stage(board: str, compiled: bool = True) -> list[StagedFile]:
+def stage(board: str, compiled: bool = True, root: Path = ROOT) -> list[StagedFile]:
     files = []
-    for src, dest in firmware_sources(board):
+    for src, dest in firmware_sources(board, root):
         comp = compiled and dest != "/main.py"  # main.py must stay source: the board runs it by name
         files.append(StagedFile(src, dest[:-3] + ".mpy" if comp else dest, comp))
     return files
@@ -176,6 +180,13 @@ def local_config(args: argparse.Namespace, placeholders: bool = False) -> dict[s
         if not 0 <= args.pixels <= 256:
             raise FlashError("--pixels must be 0..256 (0 = a plain LED)")
         cfg["pixels"] = args.pixels
+    if getattr(args, "fw_key", None):
+        from buzzline.ota.release import ReleaseError, read_key
+
+        try:
+            cfg["fwkey"] = read_key(args.fw_key).hex()
+        except ReleaseError as e:
+            raise FlashError(str(e)) from None
     if args.selftest is not None:
         if not 100 <= args.selftest <= 10000:
             raise FlashError("--selftest must be 100..10000 edges per phase")
@@ -198,7 +209,13 @@ def masked(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", help="serial port of the board, e.g. /dev/ttyUSB0 (not for --dry-run)")
-    parser.add_argument("--board", required=True, choices=("esp32", "picow"), help="board profile")
+    parser.add_argument(
+        "--board",
+        required=True,
+        choices=BOARDS,
+        help="board profile (unix: the MicroPython unix port, with --dir)",
+    )
+    parser.add_argument("--dir", help="unix port: the folder that is the podium's filesystem (created)")
     parser.add_argument("--id", help="podium id (default: the chip's unique id in hex)")
     parser.add_argument("--ssid", help="Wi-Fi network name (asked for when missing)")
     parser.add_argument("--password", help="Wi-Fi password ('' for an open network; asked for when missing)")
@@ -215,6 +232,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="EDGES",
         help="measure the capture bound at the first boot (jumper fitted, hardware/wiring.md): "
         "EDGES per phase, e.g. 2000; stored on the board and announced in hello",
+    )
+    parser.add_argument(
+        "--fw-key", help="studio key (studio.key, or the broker config folder): network updates need it"
     )
     parser.add_argument("--source", action="store_true", help="copy .py sources instead of compiled .mpy")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, touch no board")
@@ -266,11 +286,29 @@ def flash(files: list[StagedFile], cfg: dict[str, Any], port: str) -> None:
     _mpremote(port, "reset")
 
 
+def install_folder(files: list[StagedFile], cfg: dict[str, Any], folder: str | None) -> int:
+    """The unix port's "flash": the files a board would get, into a folder, and a podium.json
+    whose state (and firmware updates) stay in that folder."""
+    from buzzline.io.broker import free_port
+
+    if not folder:
+        raise FlashError("--dir is required for the unix port (the podium's filesystem is a folder)")
+    d = Path(folder).resolve()
+    build(files, d)
+    cfg.update(state_dir=str(d), harness_port=free_port())  # the test harness: 127.0.0.1 only
+    (d / CONFIG_NAME).write_text(json.dumps(cfg, sort_keys=True))
+    print(f"installed {len(files)} files and {CONFIG_NAME} in {d}")
+    print(f"run it: cd {d} && MICROPYPATH=.frozen:{d}/lib micropython -X heapsize=128k main.py {CONFIG_NAME}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         if args.dry_run:
             print_plan(stage(args.board, compiled=not args.source), local_config(args, True), args.port)
             return 0
+        if args.board == "unix":
+            return install_folder(stage("unix", compiled=not args.source), local_config(args), args.dir)
         if not args.port:
             raise FlashError("--port is required (or use --dry-run)")
         check_port(args.port)

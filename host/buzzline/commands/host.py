@@ -59,6 +59,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="seed of the tie-break draws (a tie the show breaks at random): the same seed draws the same "
         "way again, as a replay of the event log does (default 0)",
     )
+    p.add_argument("--releases", help="serve firmware releases from this store (`buzzline firmware release`)")
+    p.add_argument("--fw-port", type=port_number, default=8765, help="release server port (default 8765)")
+    p.add_argument("--fw-bind", default="0.0.0.0", help="release server address (default all interfaces)")
+    p.add_argument(
+        "--fw-url", help="the release server's base URL as podiums reach it (default: this machine's)"
+    )
     p.add_argument("--quiet", action="store_true", help="no line per decision and false start")
     p.add_argument(
         "--strict",
@@ -146,6 +152,19 @@ async def _serve(args: argparse.Namespace) -> int:
         except TimeoutError:
             raise UserError(f"broker {host}:{port}", "the host could not connect within 10 s") from None
         print(f"buzzline host: studio {args.studio!r} on {host}:{port}", flush=True)
+        if args.releases:
+            from buzzline.ota.release import ReleaseStore
+            from buzzline.web.releases import ReleaseServer
+
+            store = ReleaseStore(args.releases)
+            try:
+                srv = await stack.enter_async_context(ReleaseServer(store, args.fw_bind, args.fw_port))
+            except (OSError, SystemExit):
+                raise UserError(
+                    f"release server port {args.fw_port}", "cannot listen", "try another --fw-port"
+                ) from None
+            svc.fleet.store, svc.fleet.url = store, args.fw_url or srv.url
+            print(f"firmware releases: {srv.url} from {store.root}", flush=True)
         if not args.quiet:
             printer = svc.supervise("host-terminal", lambda: print_decisions(svc))
             stack.push_async_callback(svc.end, printer)

@@ -80,6 +80,7 @@ class Inbound:
     wire: list[Wire] = field(default_factory=list)  # to publish at once (sync replies, a reject report)
     after: list[str] = field(default_factory=list)  # podiums whose config to send after feeding
     rejected: Rejected | None = None  # refused by ingest: counted; ``wire`` holds its report
+    accepted: Accepted | None = None  # what ingest accepted (the fleet's firmware state reads it)
 
 
 def printable(text: str, limit: int) -> str:
@@ -150,6 +151,7 @@ class Bridge:
         if probe is not None:
             probe("ingest")
         out = self.inbound(acc, arrival_us, now_us)
+        out.accepted = acc
         if probe is not None:
             probe("map")
         return out
@@ -160,6 +162,8 @@ class Bridge:
         if acc.gap:
             info.seq_gaps += acc.gap
             log.warning("%s: %d upstream messages missing before seq %s", acc.podium, acc.gap, acc.msg["seq"])
+        if acc.leaf == "fwst":
+            return out  # firmware update progress: the fleet's (buzzline.ota.fleet), not the game's
         if acc.leaf == "sync":
             self._sync(acc, arrival_us, now_us, out)
         elif acc.leaf == "presence":

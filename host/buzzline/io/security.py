@@ -32,7 +32,7 @@ ACL_FILE = "acl"
 CONF_FILE = "mosquitto.conf"
 CREDENTIALS_FILE = "credentials.json"
 # Podium leaves the podium itself may read (besides the broadcast command topic).
-PODIUM_READS = ("cmd", "syncr", "config")
+PODIUM_READS = ("cmd", "syncr", "config", "fw")
 
 
 class SecurityConfigError(ValueError):

@@ -34,7 +34,7 @@ from starlette.routing import BaseRoute, Route
 from buzzline.core import events as ev
 from buzzline.core.contract import CommandDone, CommandRefusal
 from buzzline.io.security import new_password
-from buzzline.web import adapters_api, console, openapi, preflight_api
+from buzzline.web import adapters_api, console, fleet_api, openapi, preflight_api
 from buzzline.web import audience as audience_page
 from buzzline.web.adapters_api import error, json_object
 from buzzline.web.api_input import BadInput, check_args, check_command, read_json
@@ -141,6 +141,7 @@ def build_app(svc: HostService, token: str) -> Starlette:
         Route("/api/docs", docs, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *adapters_api.routes(svc, auth),
+        *fleet_api.routes(svc, auth),
         *preflight_api.routes(svc, auth),
         *console.routes(svc, auth, collector),
         *overlay.routes,

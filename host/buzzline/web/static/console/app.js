@@ -4,6 +4,7 @@ import { h, fill } from "./dom.js";
 import { send, live } from "./net.js";
 import { installKeys, toggleHelp } from "./keys.js";
 import * as panels from "./panels.js";
+import { startFleet } from "./fleet.js";
 
 const ui = {
   state: null,
@@ -93,3 +94,4 @@ document.getElementById("logout").addEventListener("click", async () => {
 document.addEventListener("click", (e) => { if (e.target instanceof HTMLButtonElement) e.target.blur(); });
 installKeys(ui);
 live(onState, onLink);
+startFleet(document.getElementById("fleet"), ui);
