@@ -183,6 +183,10 @@ def test_retained_config_applied_persisted_and_used_at_boot(
     p.wait(lambda: p.cmd("light?").startswith("idle 20d040"), what="configured colour")
     cached = json.loads((tmp_path / "p1" / "podium_cfg.json").read_text())
     assert cached == {"name": "Alice", "col": "20d040", "bri": 255, "deb": 15, "hb": 300}
+    # the settings' code is loaded for the message and dropped after it, as start-up's is
+    loaded = p.cmd("mods?").split()
+    assert "podium.app" in loaded
+    assert "podium.config" not in loaded and "podium.startup" not in loaded
     # hb 300 ms applies: heartbeats with consecutive sequence numbers keep coming
     bus.wait_for(lambda t, m: up("p1", "hb")(t, m) and m["seq"] >= 4, what="heartbeats")
     p.stop()

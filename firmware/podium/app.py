@@ -14,7 +14,6 @@ from micropython import const
 from podium import drop
 from podium.button import Button
 from podium.clock import PodiumClock
-from podium.config import PodiumSettings
 from podium.lights import Lights
 from podium.mqtt import MQTTClient
 from podium.wire import UpWriter
@@ -110,7 +109,7 @@ class Podium:
     pid: str
     boot: int  # this boot's nonce
     clock: PodiumClock
-    settings: PodiumSettings
+    settings: dict  # name, col, bri, deb, hb (podium.config)
     lights: Lights
     button: Button
     cap: list | None  # the stored capture bound [p99_us, max_us]
@@ -318,7 +317,7 @@ class Podium:
             if msg["id"] == self.pid and msg["n"] == self._sync_n and msg["t1"] == self._sync_t1:
                 self._prev = [msg["n"], msg["t1"], msg["t2"], msg["t3"], self.clock.now()]
         elif kind == "config":
-            self._apply_config(msg)
+            self._config(msg)
         else:
             cs = msg["cs"]
             if cs in self._recent_cs:
@@ -410,16 +409,18 @@ class Podium:
         self.mqtt.read_poll_ms = 0
         gc.enable()
 
-    def _apply_config(self, msg: dict) -> None:
+    def _config(self, msg: dict) -> None:
+        # Rare (the retained one at each connect, an operator's change): its code is loaded
+        # for it and dropped after, not resident.
         try:
-            changed = self.settings.apply(msg)
-        except OSError as e:
-            print("podium: cannot cache config", repr(e))
-            changed = True
-        self.lights.configure(self.settings["col"], self.settings["bri"])
-        self.button.DEBOUNCE_MS = self.settings["deb"]
-        if changed:
-            print("podium: config applied", self.settings["name"])
+            from podium import config
+        except MemoryError:  # armed, the GC is off: collect, as for a decode
+            self.armed_collects += 1
+            gc.collect()
+            from podium import config
+        config.apply(self, msg)
+        del config
+        drop("podium.config")
 
     # -- tasks ---------------------------------------------------------------------------
     async def _tick_loop(self) -> None:
@@ -501,6 +502,7 @@ class Podium:
         tasks = startup.start(self)
         del startup
         drop("podium.startup")
+        drop("podium.config")
         gc.collect()
         self.heap_live = gc.mem_alloc()
         await self._stop.wait()

@@ -122,5 +122,6 @@ async def run(app, n: int) -> None:
     app._wire = startup.make_wire(app)
     del startup
     drop("podium.startup")
+    drop("podium.config")  # loaded with this module and podium.startup
     app.mqtt.publish(app.t_up, app._record(_K_HELLO, app._now_watermark(), 0, 0), 1, False, True)
     print("selftest: capture bound p99", app.cap[0], "max", app.cap[1], "us, stored, announced")

@@ -186,9 +186,9 @@ def build(p, local: dict, board) -> None:
     from buzzline_protocol import topics
     from buzzline_protocol.messages import valid_id
 
+    from podium import config
     from podium.button import Button
     from podium.clock import PodiumClock
-    from podium.config import PodiumSettings
     from podium.lights import Lights
     from podium.mqtt import MQTTClient
 
@@ -240,7 +240,7 @@ def build(p, local: dict, board) -> None:
     )
     p.mqtt.BACKOFF_MAX_MS = local.get("backoff_max_ms", MQTTClient.BACKOFF_MAX_MS)
     p.clock = PodiumClock()
-    p.settings = PodiumSettings(board.state_dir + "/podium_cfg.json", pid)
+    p.settings = config.load(board.state_dir, pid)
     p.lights = Lights(board.light, p.settings["col"], p.settings["bri"])
     p.button = Button(board.button_pin, p._on_press, p._on_fault)
     p.button.DEBOUNCE_MS = p.settings["deb"]

@@ -42,7 +42,6 @@ RESIDENT = (
     ("podium.clock", "podium time"),
     ("podium.wire", "upstream encoders"),
     ("podium.button", "button capture"),
-    ("podium.config", "settings"),
     ("podium.lights", "light patterns"),
     ("podium.mqtt", "the MQTT link"),
     ("podium.board", "hardware layer package"),
@@ -51,6 +50,7 @@ RESIDENT = (
 )
 ONE_JOB = (
     ("podium.startup", "start-up (dropped after it)"),
+    ("podium.config", "settings: loading, a config message (dropped after each)"),
     ("buzzline_protocol.topics", "topic names (start-up, dropped)"),
     ("podium.mqtt_open", "opening a session (each connect, dropped)"),
     ("podium.board.unix_harness", "harness text commands (first use)"),
@@ -91,7 +91,7 @@ from podium.app import Podium
 from podium import startup
 from podium.board.unix import FakePin, UnixBoard
 from podium.button import Button
-from podium.config import PodiumSettings
+from podium import config
 from podium.lights import Lights
 from podium.mqtt import MQTTClient
 from podium.wire import UpWriter
@@ -108,7 +108,7 @@ def measure(name, make):
     print("OBJ", name, used() - a)
 topic = "buzzline/s1/podium/p1/"
 measure("board", lambda: UnixBoard(local))
-measure("settings", lambda: PodiumSettings(STATE + "/cfg.json", "p1"))
+measure("settings", lambda: config.load(STATE, "p1"))
 measure("lights", lambda: Lights(keep[0].light, "ffffff", 64))
 measure("button", lambda: Button(FakePin(1), nop, nop))
 measure("wire", lambda: UpWriter("p1", 123456789, startup.hello_tail("unix-port", "unix", "0.1.0", None)))

@@ -7,6 +7,7 @@
 #   heap?                        -> "PEAK_ALLOC LIVE_AFTER_COLLECT"
 #   mem?                         -> "arm_free=N arm_free_min=N poll_max=N armed_max=N forced=N memerr=N memsite=N collects=N"
 #   state?                       -> "up=0|1 armed=0|1 ep=N seq=N drops=N pending=N faults=N b=N host=0|1"
+#   mods?                        -> "NAME NAME ..." (the modules loaded, sorted)
 #   wifi down | wifi up          -> "ok"            (while down the link cannot come back)
 #   kill N                       -> "ok"            (cancels the app's task N: 0 link, 3 lights)
 #   quit                         -> stops the podium

@@ -71,6 +71,10 @@ def command(board, line: str) -> str:
                 app.armed_collects,
             )
         )
+    elif cmd == "mods?":  # one-job modules (start-up, config, selftest) must not stay loaded
+        import sys
+
+        return " ".join(sorted(sys.modules))
     elif cmd == "state?":
         return "up=%d armed=%d ep=%d seq=%d drops=%d pending=%d faults=%d b=%d host=%d" % (
             1 if app.mqtt.up else 0,
