@@ -196,10 +196,12 @@ class Bridge:
         if kind == "hello":
             info.hw, info.board, info.fw = m["hw"], m["board"], m["fw"]
             info.cap = m.get("cap")
+            bound_before = info.capture_us
             info.capture_us = capture_bound_us(m["board"], info.cap)
+            first = self._hello_boot.get(pid) != m["b"]
             self._hello_boot[pid] = m["b"]
             self._asked.pop(pid, None)
-            if not declared_cap(info.cap):
+            if not declared_cap(info.cap) and (first or bound_before != info.capture_us):
                 log.info(
                     "%s: capture bound %d us is the default for board %r: no selftest has declared one",
                     pid,
