@@ -174,9 +174,12 @@ class Bridge:
         reply = {"t": "syncr", "id": acc.podium, "n": m["n"], "t1": m["t1"], "t2": arrival_us, "t3": now_us}
         out.wire.append(Wire(topics.podium(self.studio, acc.podium, "syncr"), reply, qos=0))
         prev = m.get("prev")
+        model = self.clocks.model(acc.podium, m["b"])
         if prev is not None:
-            model = self.clocks.model(acc.podium, m["b"])
             model.add_sample(prev[1], prev[2], prev[3], prev[4])
+        if prev is not None or model.samples:
+            # also without a new sample: a model restored at start (io.clockstore) is what this
+            # podium's presses are mapped with from its first message on, and the registry says so
             info = self.registry.get(acc.podium)
             info.clock_err_us = model.err_us
             info.clock_trusted = model.trusted
