@@ -1,11 +1,13 @@
 """Reconfiguring an adapter applies its settings, never doubles what it does: every built-in kind
 is reconfigured twice in a running host (real Mosquitto, real sockets, a socat pty for the DMX
-interface, SDL's dummy video driver for the viewer window), and the ``osc`` adapter, which once
-appended its rules again on each reconfigure, sends to a real ``oscdump`` what a fresh one does."""
+interface, SDL's dummy video and audio drivers for the viewer window and the sound cues), and the
+``osc`` adapter, which once appended its rules again on each reconfigure, sends to a real
+``oscdump`` what a fresh one does."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections import Counter
 from pathlib import Path
@@ -23,8 +25,10 @@ from tests.adapter_kit import (
     until_ok,
     whole_question,
 )
+from tests.audience_kit import cluster
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # the viewer's window, with no screen here
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")  # the sound adapter's device, with no sound card
 
 
 def settings(kind: str, ports: list[int], tty: Path) -> dict[str, Any]:
@@ -34,10 +38,11 @@ def settings(kind: str, ports: list[int], tty: Path) -> dict[str, Any]:
         "osc-control": {"port": ports[1], "feedback": [f"127.0.0.1:{ports[2]}"]},
         "dmx-usbpro": {"port": str(tty), "seats": 3, "fps": 20},
         "viewer": {"width": 320, "height": 240},
+        "sound": {"volume": 0.5, "cues": {"over": {"enabled": True}}},
     }[kind]
 
 
-KINDS = ("osc", "osc-control", "dmx-usbpro", "viewer")
+KINDS = ("osc", "osc-control", "dmx-usbpro", "viewer", "sound", "audience")
 
 
 def test_every_built_in_kind_is_checked() -> None:
@@ -49,9 +54,20 @@ async def test_reconfigure_twice_holds_no_more(broker: Any, tmp_path: Path, kind
     dev, peer = tmp_path / "ttyDMX", tmp_path / "ttyPeer"
     box = await socat(dev, peer) if kind == "dmx-usbpro" else None
     try:
-        async with host(broker) as svc:
-            await svc.adapters.add(kind, kind, settings(kind, free_udp_ports(3), dev))
-            await reconfigure_twice(svc, kind)
+        with contextlib.ExitStack() as stack:
+            if kind == "audience":  # its peer: a one-node NATS cluster of the test's own
+                nats = stack.enter_context(cluster(tmp_path, nodes=1))
+                config = {
+                    "servers": nats.plan.client_urls(),
+                    "password": nats.plan.show_password,
+                    "code": "RECNF2",
+                    "replicas": 1,
+                }
+            else:
+                config = settings(kind, free_udp_ports(3), dev)
+            async with host(broker) as svc:
+                await svc.adapters.add(kind, kind, config)
+                await reconfigure_twice(svc, kind)
     finally:
         if box is not None and box.returncode is None:
             box.terminate()

@@ -202,3 +202,40 @@ def test_asymmetry_allowance_grows_on_slow_paths_unless_the_venue_states_it() ->
     assert share(20_000, asymmetry=0.1)[0] == 0.1 and share(3_000, asymmetry=0.3)[0] == 0.3
     # the share reaches the bound: on the same slow path, the automatic bound is the wider
     assert share(10_000)[1] > share(10_000, asymmetry=0.1)[1]
+
+
+def test_never_idle_uplink_offset_from_each_directions_minimum() -> None:
+    """Issue 22: every uplink message queues 2-40 ms, the downlink idles often; no exchange is
+    fast both ways. The midpoint of the fastest exchange is off by half its queueing; each
+    direction's minimum on its own is not, and the bound covers the truth."""
+    rng = random.Random(11)
+    m = ClockModel()
+    t = 10_000_000
+    best_rtt = None
+    for _ in range(400):
+        up = 1_500 + int(2_000 + rng.lognormvariate(8.5, 0.9))  # never under 3.5 ms
+        down = 1_500 + (int(rng.uniform(0, 200)) if rng.random() < 0.3 else int(rng.lognormvariate(7.3, 0.6)))
+        ok, t1, t2, t3, t4 = exchange(m, t, up, down, skew_ppm=-30.0)
+        if ok and (best_rtt is None or up + down < best_rtt[0]):
+            best_rtt = (up + down, ((t2 - t1) + (t3 - t4)) / 2)
+        t += 250_000
+    assert best_rtt is not None
+    truth = host_of(t, -30.0)
+    mp = m.map(t)
+    assert abs(mp.host_us - truth) <= mp.err_us
+    # the fastest exchange's midpoint is off by ~1 ms (half the uplink's queue); minima: far less
+    midpoint_err = abs(t + best_rtt[1] - truth)
+    assert midpoint_err > 900
+    assert abs(mp.host_us - truth) < midpoint_err / 2
+    # a sparse uplink envelope is thin evidence: the bound is wide, and lopsided toward it
+    assert mp.err_us > 500
+
+
+def test_excess_factor_shrinks_with_evidence() -> None:
+    from buzzline.core.oneway import excess_factor
+
+    factors = [excess_factor(k) for k in (2, 4, 8, 16, 32)]
+    assert factors == sorted(factors, reverse=True) and factors[-1] > 1
+    assert excess_factor(1) == float("inf")
+    # a steeper lower tail (larger alpha) needs a larger factor for the same confidence
+    assert excess_factor(16, alpha=4) > excess_factor(16, alpha=3) > excess_factor(16, alpha=1)

@@ -112,3 +112,29 @@ def test_core_bench_counts_events(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "core", "--events", "2000", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["events"] >= 2000 and r["events_per_s"] > 0
+
+
+def test_seeds_report_the_worst_and_median_seed_per_figure(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["bench", "fairness", "--profile", "lan", "--trials", "30", "--seeds", "1-3", "--json"]
+    assert main(argv) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["seeds"] == [1, 2, 3] and [run["seed"] for run in r["runs"]] == [1, 2, 3]
+    figs = r["figures"]
+    for name, higher_worse in (("tie_rate", True), ("bound_coverage", False), ("clock_error_us p99", True)):
+        f = figs[name]
+        vals = f["by_seed"]
+        assert set(vals) == {"1", "2", "3"}
+        worst = max(vals.values()) if higher_worse else min(vals.values())
+        assert f["worst"] == worst and vals[str(f["worst_seed"])] == worst
+        assert sorted(vals.values())[1] == f["median"]
+    one = r["runs"][1]["systems"]["buzzline"]["tie_rate"]
+    assert figs["tie_rate"]["by_seed"]["2"] == one
+    assert main(["bench", "fairness", "--profile", "lan", "--trials", "5", "--seeds", "1-2"]) == 0
+    assert "worst" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("seeds", ["3-1", "x", "1-2-3", ""])
+def test_bad_seeds_are_a_clear_error(seeds: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "fairness", "--trials", "5", "--seeds", seeds]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("buzzline bench fairness: --seeds:") and "Traceback" not in err

@@ -77,8 +77,7 @@ def test_clock_models_come_back_as_they_were(tmp_path: Path) -> None:
     again = ClockBook()
     assert restore_book(again, json.loads(json.dumps(export_book(book)))) == ["p1"]
     old, new = book.model("p1", 42), again.model("p1", 42)  # same boot: the restored model
-    # the restored model is the old one as its next periodic rebuild of the sums makes it
-    old._full_sums()
+    # the restored model is the old one as its next periodic refit makes it
     old._refit()
     for pt in (1_000_000, 3_000_000, 9_000_000):
         a, b = old.map(pt), new.map(pt)

@@ -11,6 +11,7 @@ from buzzline.sim.netmodel import PROFILE_DIR, NetPath, ProfileError, load_profi
 from buzzline.sim.races import RaceSim
 
 LAN = (PROFILE_DIR / "lan.toml").read_text()
+LAN_BODY = 0.3  # lan's body_median_ms
 
 
 def write(tmp_path: Path, text: str) -> str:
@@ -67,6 +68,29 @@ def test_unknown_keys_are_errors_naming_the_key(tmp_path: Path, edit: tuple[str,
         ("[[events]]\nat_s = 1.0\nkind = 'reboot'\npodium = 9\n", "podium from 1 to 4"),
         ("[[events]]\nat_s = 1.0\nkind = 'congestion'\ngroup = 'x'\n", "congestion needs group"),
         ("[[events]]\nat_s = 1.0\nkind = 'flood'\n", "kind must be one of"),
+        (
+            "[[events]]\nat_s = 1.0\nkind = 'queue'\ngroup = 'all'\nduration_s = 5.0\nidle_p = 0.0\n",
+            "needs direction",
+        ),
+        (
+            "[[events]]\nat_s = 1.0\nkind = 'queue'\ngroup = 'all'\nduration_s = 5.0\ndirection = 'up'\n",
+            "one of idle_p",
+        ),
+        (
+            "[[events]]\nat_s = 1.0\nkind = 'congestion'\ngroup = 'all'\nduration_s = 5.0\nextra_ms = 5.0\n"
+            "direction = 'up'\n",
+            "belong to kind = 'queue' only",
+        ),
+        (
+            "[[events]]\nat_s = 1.0\nkind = 'queue'\ngroup = 'all'\nduration_s = 5.0\nevery_s = 2.0\n"
+            "direction = 'up'\nidle_p = 0.0\n",
+            "every_s must be at least duration_s",
+        ),
+        (
+            "[[events]]\nat_s = 1.0\nkind = 'queue'\ndirection = 'sideways'\n",
+            "direction must be one of up, down",
+        ),
+        ("[stamping]\nhost_read_us = 100.0\nhost_lag_us = 5.0\n", "unknown key 'host_lag_us'"),
     ],
 )
 def test_bad_groups_and_events_are_refused(tmp_path: Path, text: str, reason: str) -> None:
@@ -115,3 +139,44 @@ def test_scheduled_reboot_and_congestion_happen(tmp_path: Path) -> None:
     )
     # every message of the congested show carries the extra 50 ms
     assert all(r.arrival_order.latency_us >= 50_000 for r in races)
+
+
+def test_queue_event_reshapes_one_direction_while_it_lasts(tmp_path: Path) -> None:
+    """A queue flip: for 20 of every 40 s the uplink never idles and queues ~30 ms, then it is
+    the lan path again; the downlink is untouched throughout."""
+    text = LAN + (
+        "\n[[events]]\nat_s = 0.0\nevery_s = 40.0\nduration_s = 20.0\nkind = 'queue'\ngroup = 'all'\n"
+        "direction = 'up'\nidle_p = 0.0\nbody_median_ms = 30.0\n"
+    )
+    prof = load_profile(write(tmp_path, text))
+    (e,) = prof.events
+    assert [e.active(t) for t in (0.0, 19.9, 20.0, 39.9, 40.0, 65.0)] == [
+        True,
+        True,
+        False,
+        False,
+        True,
+        False,
+    ]
+    sim = RaceSim(prof, 2)
+    seen = set()
+    for _ in range(40):
+        sim.race()
+        pod = sim.podiums[0]
+        seen.add(pod.up.d.body_median_ms)
+        assert pod.down.d == pod.group.down
+    assert seen == {30.0, LAN_BODY}
+
+
+def test_stamping_delays_every_stamp_from_the_wire(tmp_path: Path) -> None:
+    plain = RaceSim(load_profile(write(tmp_path, LAN)), 5)
+    slow = load_profile(
+        write(tmp_path, LAN + "\n[stamping]\nhost_read_us = 400.0\npodium_write_us = 300.0\n")
+    )
+    assert slow.stamping.host_read_us == 400.0 and slow.stamping.host_write_us == 0.0
+    stamped = RaceSim(slow, 5)
+    p = stamped.podiums[0]
+    # every upstream message arrives at least the median-scale software time later than its path
+    delays = [stamped._up_us(p) for _ in range(2_000)]
+    path = [plain._up_us(plain.podiums[0]) for _ in range(2_000)]
+    assert statistics.median(delays) - statistics.median(path) > 600

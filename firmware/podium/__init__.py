@@ -22,3 +22,16 @@ def make_room() -> None:
     import gc
 
     gc.collect()
+
+
+def drop(name: str) -> None:
+    """Forget a module loaded for one job (podium.startup, podium.selftest, the topic builders):
+    with it out of sys.modules and off its package, its code leaves the heap at the next
+    collection (its names stay interned)."""
+    import sys
+
+    sys.modules.pop(name, None)
+    pkg, _, leaf = name.rpartition(".")
+    parent = sys.modules.get(pkg)
+    if parent is not None and hasattr(parent, leaf):
+        delattr(parent, leaf)

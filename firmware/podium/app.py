@@ -4,26 +4,25 @@
 # resend, reboot) is SPEC §12's table; the simulated podium follows the same one.
 import asyncio
 import gc
-from os import urandom
 from time import ticks_add, ticks_diff, ticks_ms, ticks_us
 
-from buzzline_protocol import codec, topics
+# The codec's decoding half: the podium writes what it sends with podium.wire, so the encoder
+# (buzzline_protocol.codec) never comes onto its heap.
+from buzzline_protocol import messages as codec
 from micropython import const
 
-from podium import FW_VERSION, make_room
-from podium.board import load as load_board
+from podium import FW_VERSION, drop
 from podium.button import Button
 from podium.clock import PodiumClock
-from podium.config import (
-    CAPTURE_FILE,
-    ConfigError,
-    PodiumSettings,
-    load_capture,
-    load_local,
-)
+from podium.config import PodiumSettings
 from podium.lights import Lights
 from podium.mqtt import MQTTClient
 from podium.wire import UpWriter
+
+try:
+    from typing import Any
+except ImportError:  # MicroPython: annotations are never evaluated
+    pass
 
 # Records for what is sent while armed, encoded without allocation by podium.wire:
 # [kind, pt, ep, cs or rssi, fp or rst, np, seq], recycled once the broker acknowledged them.
@@ -60,25 +59,30 @@ class Podium:
     SUPERVISE_MS = 500  # how often the supervisor looks for a dead task
     RECENT_CS = 16  # command sequence numbers remembered to drop QoS 1 duplicates
 
+    # Its parts, built by podium.startup.build (annotations only: MicroPython ignores them)
+    local: dict
+    board: Any  # the board profile (podium.board.*)
+    pid: str
+    boot: int  # this boot's nonce
+    clock: PodiumClock
+    settings: PodiumSettings
+    lights: Lights
+    button: Button
+    cap: list | None  # the stored capture bound [p99_us, max_us]
+    _wire: UpWriter
+    _online: bytes  # this boot's presence "online", prepared: reconnecting needs no big block
+    _leaves: dict  # leaf -> message kinds allowed on it (the protocol's table)
+    t_up: str
+    t_presence: str
+    t_sync: str
+    mqtt: MQTTClient
+
     def __init__(self, local: dict, board=None) -> None:
-        make_room()
-        self.local = local
-        self.board = board if board is not None else load_board(local)
-        self.board.app = self
-        pid = local.get("id") or self.board.unique_id()
-        if not codec.valid_id(pid):
-            raise ConfigError("podium id must be 1-32 of [a-z0-9_-]")
-        self.pid = pid
-        studio = local["studio"]
-        self.boot = int.from_bytes(urandom(4), "big") & 0x7FFFFFFF
-        self.clock = PodiumClock()
-        self.settings = PodiumSettings(self.board.state_dir + "/podium_cfg.json", pid)
-        self.lights = Lights(self.board.light, self.settings["col"], self.settings["bri"])
-        self.button = Button(self.board.button_pin, self._on_press, self._on_fault)
-        self.button.DEBOUNCE_MS = self.settings["deb"]
-        self.button.STUCK_MS = local.get("stuck_ms", Button.STUCK_MS)
-        self.SYNC_PERIOD_MS = local.get("sync_period_ms", Podium.SYNC_PERIOD_MS)
-        self.board.attach_button(self.button.handler)
+        # Its parts (board, settings, lights, button, clock, the link and its topics) are built
+        # by podium.startup.build, code main() drops once the podium runs; its own state here.
+        from podium import startup
+
+        startup.build(self, local, board)
         self.seq = 0
         self.epoch = 0
         self.armed = False
@@ -121,55 +125,21 @@ class Podium:
         self._prev: list[int] | None = None
         self._last_sync = ticks_ms()
         self._stop = asyncio.Event()
-        self.cap = load_capture(self.board.state_dir + "/" + CAPTURE_FILE)  # [p99_us, max_us] or None
-        self._wire = self._make_wire()
-        self._online = self._presence("online")
         self._selftest_task: asyncio.Task | None = None
         self._sync_flood = 0  # selftest: > 0 sync every N ms, < 0 sync bursts back to back
-        self.t_up = topics.podium(studio, pid, "up")
-        self.t_presence = topics.podium(studio, pid, "presence")
-        self.t_sync = topics.podium(studio, pid, "sync")
-        will = (self.t_presence, self._presence("offline"), 1, True)
-        subs = (
-            (topics.podium(studio, pid, "cmd"), 1),
-            (topics.podium(studio, topics.ALL, "cmd"), 1),
-            (topics.podium(studio, pid, "syncr"), 0),
-            (topics.podium(studio, pid, "config"), 1),
-            (topics.host(studio, "presence"), 1),
-        )
-        self.mqtt = MQTTClient(
-            local["host"],
-            local["port"],
-            "bz-" + pid,
-            keepalive=local.get("keepalive", 10),
-            user=local.get("user"),
-            password=local.get("secret"),
-            will=will,
-            birth=(self.t_presence, self._online, True),
-            subs=subs,
-            on_msg=self._on_msg,
-            on_up=self._on_up,
-            on_down=self._on_down,
-            prepare=self._prepare,
-            render=self._render,
-            release=self._release,
-            net_up=self.board.net_up,
-        )
-        self.mqtt.BACKOFF_MAX_MS = local.get("backoff_max_ms", MQTTClient.BACKOFF_MAX_MS)
 
     # -- upstream ------------------------------------------------------------------------
     def _make_wire(self) -> UpWriter:
         # hello's fields after pt are fixed for a boot (until a selftest measures a new cap)
-        hello = {"t": "hello", "id": self.pid, "b": self.boot, "seq": 0, "pt": 0, "hw": self.board.hw}
-        hello["board"] = self.board.name
-        hello["fw"] = FW_VERSION
-        if self.cap is not None:
-            hello["cap"] = self.cap
-        wire = codec.encode(hello)
-        return UpWriter(self.pid, self.boot, wire[wire.find(b',"hw":') :])
+        from podium import startup
+
+        tail = startup.hello_tail(self.board.hw, self.board.name, FW_VERSION, self.cap)
+        return UpWriter(self.pid, self.boot, tail)
 
     def _presence(self, state: str) -> bytes:
-        return codec.encode({"t": "presence", "id": self.pid, "state": state, "b": self.boot})
+        from podium import startup  # at start-up, and once more at a clean stop
+
+        return startup.presence(self.pid, self.boot, state)
 
     @property
     def mem_errors(self) -> int:
@@ -334,7 +304,8 @@ class Podium:
                 gc.collect()
                 msg = codec.decode(payload)
             leaf = topic[topic.rfind("/") + 1 :]
-            topics.check_kind(leaf, msg["t"])
+            if msg["t"] not in self._leaves[leaf]:  # topics.check_kind, without its module
+                raise codec.ProtocolError(codec.R_TOPIC, msg["t"] + " not allowed on " + leaf)
         except codec.ProtocolError as e:
             print("podium: rejected message on", topic, str(e))
             return
@@ -556,10 +527,14 @@ class Podium:
 
 
 def main(path: str = "podium.json") -> None:
+    from podium import startup
+
     try:
-        local = load_local(path)
-        podium = Podium(local)
-    except (ConfigError, ValueError) as e:
+        podium = Podium(startup.load_local(path))
+    except ValueError as e:  # startup.ConfigError, or a bad value in podium.json
         print("podium: cannot start:", str(e))
         raise SystemExit(2)
+    startup = None  # type: ignore[assignment]  # the last reference: drop() frees its code
+    drop("podium.startup")
+    drop("buzzline_protocol.topics")
     asyncio.run(podium.run())

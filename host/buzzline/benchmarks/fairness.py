@@ -30,14 +30,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="wifi", help="profile name in bench/profiles or a .toml path")
     parser.add_argument("--trials", type=int, default=2_000, help="number of races")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--seeds",
+        default=None,
+        help="run one show per seed (e.g. 1-10 or 1,4,7) and report per figure the worst and the median seed",
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="with --seeds: worker processes (at most 2)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
         "--asymmetry",
         type=float,
         default=None,
-        help="the host's allowance for unseen path asymmetry, a share of half the minimum round trip "
-        f"(default: by each path, {ClockModel.ASYMMETRY} up to {ClockModel.ASYMMETRY_SLOW} on slow "
-        "ones; a venue that knows its paths states it)",
+        help="the host's allowance for the floors' unobservable difference up and down, a share of half "
+        f"the floors' round trip (default: by each path, {ClockModel.ASYMMETRY} up to "
+        f"{ClockModel.ASYMMETRY_SLOW} on slow ones; a venue that knows its paths states it)",
     )
     parser.add_argument(
         "--explain",
@@ -215,6 +221,8 @@ def run(args: argparse.Namespace) -> int:
     if args.asymmetry is not None and not 0 <= args.asymmetry <= 1:
         print("buzzline bench fairness: --asymmetry must be within 0..1", file=sys.stderr)
         return 2
+    if args.seeds is not None:
+        return _run_seeds(args)
     try:
         report = run_fairness(args.profile, args.trials, args.seed, args.explain, args.asymmetry)
     except ProfileError as exc:
@@ -224,4 +232,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"buzzline bench fairness: cannot write {args.explain}: {exc.strerror}", file=sys.stderr)
         return 2
     print(json.dumps(report) if args.json else _table(report))
+    return 0
+
+
+def _run_seeds(args: argparse.Namespace) -> int:
+    from buzzline.benchmarks import _fairness_seeds as fairness_seeds
+
+    try:
+        seeds = fairness_seeds.parse_seeds(args.seeds)
+    except ValueError as exc:
+        print(f"buzzline bench fairness: --seeds: {exc} (e.g. --seeds 1-10)", file=sys.stderr)
+        return 2
+    if args.explain is not None:
+        print("buzzline bench fairness: --explain takes one --seed, not --seeds", file=sys.stderr)
+        return 2
+    if not 1 <= args.jobs <= fairness_seeds.MAX_JOBS:
+        print(f"buzzline bench fairness: --jobs must be 1 to {fairness_seeds.MAX_JOBS}", file=sys.stderr)
+        return 2
+    try:
+        report = fairness_seeds.run_seeds(args.profile, args.trials, seeds, args.asymmetry, args.jobs)
+    except ProfileError as exc:
+        print(f"buzzline bench fairness: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report) if args.json else fairness_seeds.table(report))
     return 0

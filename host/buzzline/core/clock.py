@@ -9,9 +9,21 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
+from buzzline.core.oneway import DirectionMinima, SyncSample, envelope_skew
 from buzzline.core.types import Mapping
+
+__all__ = [
+    "CAPTURE_DEFAULT_US",
+    "CAPTURE_UNKNOWN_US",
+    "UNKNOWN_ERR_US",
+    "ClockBook",
+    "ClockModel",
+    "SyncSample",
+    "capture_bound_us",
+    "with_capture",
+]
 
 # An error bound so wide that no ordering can rest on it (no samples at all).
 UNKNOWN_ERR_US = 10**12
@@ -30,30 +42,12 @@ CAPTURE_MAX_US = 1_000_000  # a declared bound beyond 1 s is garbage: use the bo
 
 
 @dataclass(frozen=True, slots=True)
-class SyncSample:
-    """One exchange: podium midpoint ``x`` (podium µs), offset ``y`` = host - podium, round trip."""
-
-    x: int
-    y: int
-    rtt: int
-
-
-@dataclass(frozen=True, slots=True)
 class _Fit:
-    x_ref: int
-    y_ref: int
-    a: float  # offset at x_ref, relative to y_ref
+    """The skew part of the model (the offset comes from the one-way minima, ``DirectionMinima``)."""
+
     b: float  # skew (dimensionless, µs per µs)
-    x_mean: float  # weighted mean of x - x_ref
-    var_a: float  # variance of the fitted line at x_mean
     var_b: float
-    asym_us: float
-    x_newest: int
-    tq: float  # Student-t multiple for the bound (few samples: wider)
-    x_best: int  # fastest exchange (strict bound while samples are few)
-    y_best: int
-    rtt_best: int
-    agree_us: float = 0.0  # disagreement with the min-filtered fit, added to the bound
+    tq: float  # Student-t multiple for the skew's bound (few samples: wider)
 
 
 def _is_int(v: object) -> bool:
@@ -98,45 +92,39 @@ def with_capture(m: Mapping, capture_us: int) -> Mapping:
 
 
 class ClockModel:
-    """Offset and skew of one podium clock: weighted regression over a window of exchanges.
+    """Offset and skew of one podium clock, with a bound that follows from the window's evidence.
 
-    Every exchange's offset error is at most half its excess round trip over the path's floor (NTP
-    clock filter), so samples are weighted by ``1/(floor + excess/WEIGHT_DIV)^2``: the
-    fastest exchanges dominate, congested ones count little. ``map(podium_us)`` returns host time
-    with a half-width error bound: an allowance for path asymmetry (a share of half the minimum
-    round trip, which NTP cannot observe) + a Student-t multiple of the regression's standard
-    error at that point (grows with the distance from the samples through the skew uncertainty)
-    + wander since the newest sample + a timestamping floor. The strict bound (half the best
-    round trip plus the worst drift) always holds too; the tighter of the two is reported.
-    A mapping is ``trusted`` when its bound rests on at least ``MIN_SAMPLES`` exchanges and, less
-    the asymmetry allowance, is no wider than ``TRUST_ERR_US`` (a fixed sample count says nothing
-    about a noisy path). A reboot restarts the podium's count but not its crystal: ``ClockBook``
-    hands the old skew to the new model as a prior, so the boot burst alone pins the offset.
+    Skew: weighted regression of each exchange's offset on podium time over a window (weights
+    ``1/(floor + excess/WEIGHT_DIV)^2`` by the excess round trip: a queue's constant share of
+    delay shifts every offset alike and leaves the slope alone, the noisy exchanges count little).
+    Offset: with that skew, each exchange gives the uplink's delay plus the offset and the
+    downlink's delay minus it; the two minima over the window (``DirectionMinima``) give the
+    offset even where no exchange was fast both ways. ``map(podium_us)`` returns host time with a
+    half-width error bound: the interval no negative delay can leave ([-min down, min up]),
+    narrowed by how far each minimum may sit above its floor (from the spacing of the lowest few
+    exchanges of that direction) and the floors' unseen difference (the venue's share of half the
+    floors' round trip), every sample widened by the skew's uncertainty and wander over its
+    distance from the mapped instant, + a timestamping floor. A mapping is ``trusted`` when it
+    rests on at least ``MIN_SAMPLES`` exchanges and its bound, less the floors' allowance, is
+    within ``TRUST_ERR_US``. A reboot restarts the podium's count but not its crystal:
+    ``ClockBook`` hands the old skew to the new model as a prior (unless the board changed).
     """
 
     WINDOW = 512  # samples kept (newest): two minutes at the recommended 4 exchanges/s
     WINDOW_US = 180_000_000  # and no older than this (skew wanders): a slow podium keeps 3 min
-    MIN_SAMPLES = 8  # a statistical bound needs this many (the boot burst); fewer: strict bound
+    MIN_SAMPLES = 8  # trust needs this many (the boot burst)
     TRUST_ERR_US = 2_000  # trusted: enough samples, and the bound less the allowance is <= 2 ms
-    Z = 3.5  # standard errors (Student-t for few samples): 3.0 under-covered on heavy-tailed paths
-    # Share of half the min round trip assumed as undetectable asymmetry (1.0 = strict), unless
-    # the venue states it: ASYMMETRY on a healthy path, rising to ASYMMETRY_SLOW as the best round
+    Z = 3.5  # standard errors of the skew (Student-t for few samples)
+    # Share of half the floors' round trip assumed as their unobservable difference, unless the
+    # venue states it: ASYMMETRY on a healthy path, rising to ASYMMETRY_SLOW as the best round
     # trip goes from SLOW_RTT_US[0] to [1]. A path that slow is airtime-bound (a crowded channel,
     # low radio rates), where the up and down rates, and so the floors, differ most.
     ASYMMETRY = 0.1
     ASYMMETRY_SLOW = 0.2
     SLOW_RTT_US = (6_000, 8_000)
     FLOOR_US = 30  # podium capture and host stamping jitter
-    WEIGHT_QUANTILE = 0.02  # weight floor from the excess round trip of the fastest 2% (see _full_sums)
-    # Min filter: a second fit over only the fastest share of the window (once it holds enough).
-    # A congested exchange's error is one-sided when queueing is unequal up and down (a busy
-    # uplink), so weighting alone lets a mass of slow exchanges bias the offset; the fastest do
-    # not. The full fit is used when the two agree within the filtered fit's bound (its bound
-    # widened by the difference), else the filtered one.
-    FILTER_QUANTILE = 0.15
-    FILTER_MIN = 32  # keep every sample while the window holds fewer than this
-    WEIGHT_DIV = 2  # a sample's error grows by up to half its excess round trip (NTP dispersion)
-    REWEIGHT_EVERY = 32  # rebuild weights and sums this often (the weight floor follows the window)
+    REFIT_EVERY = 32  # refit the skew (and pick the minima again) at least this often
+    MIN_SPAN_US = 1_000  # a window shorter than this says nothing about the skew
     WANDER_PPM = 0.5  # skew may drift this much away from the fit between samples
     UNTRUSTED_PPM = 100  # worst crystal skew
     PRIOR_PPM = 2.0  # a rebooted podium keeps its crystal: its old skew holds within this (1 sigma)
@@ -148,7 +136,7 @@ class ClockModel:
 
     def __init__(self, skew_prior: float | None = None, asymmetry: float | None = None) -> None:
         self._skew_prior = skew_prior  # dimensionless skew from an earlier boot of this podium
-        # the venue's allowance for path asymmetry no round trip can see (None: by the path)
+        # the venue's allowance for unequal floors no timestamp can see (None: by the path)
         self.asymmetry = asymmetry
         self.reset()
 
@@ -157,17 +145,13 @@ class ClockModel:
     def reset(self) -> None:
         self._samples: deque[SyncSample] = deque()
         self._fit: _Fit | None = None
+        self._minima = DirectionMinima()
         self._last_t1: int | None = None
         self._rejects = 0
         self._slow = 0
         self._rtt_min = 0
-        self._wref = -1  # the min round trip the running sums were weighted with (-1: none)
-        self._wfloor = float(self.FLOOR_US)
-        self._x0 = self._y0 = 0  # anchors of the running sums (precision)
-        self._sums = [0.0] * 8  # W, Wx, Wy, Wxx, Wxy, Wyy, WW, count
-        self._fsums = [0.0] * 8  # the same over the fastest exchanges only (min filter)
-        self._cut = 1 << 62  # round trips above this stay out of the filtered sums
-        self._since_full = 0
+        self._since_fit = 0
+        self._newest_bound = (0, 0.0, float(UNKNOWN_ERR_US))  # (x, offset, bound) at the newest
         self._best: SyncSample | None = None
         self._trusted = False
 
@@ -193,7 +177,7 @@ class ClockModel:
         # Midpoints; keep the half-microsecond by flooring (both sides consistently).
         x = (t1 + t4) // 2
         y = (t2 + t3) // 2 - x
-        sample = SyncSample(x, y, rtt)
+        sample = SyncSample(x, y, rtt, t2 - t1, t4 - t3)
         if self._samples and rtt > self.OUTLIER_FACTOR * self._rtt_min + self.OUTLIER_MARGIN_US:
             # Congested: imprecise, not wrong. A burst of them (seconds) must not wipe the model;
             # only a path that stays this slow for SLOW_READMIT_AFTER exchanges is a new path.
@@ -216,162 +200,104 @@ class ClockModel:
         while len(samples) > self.WINDOW or x - samples[0].x > self.WINDOW_US:
             old = samples.popleft()
             lost_best = lost_best or old is self._best
-            if self._wref >= 0:
-                self._accumulate(old, -1.0)
+            self._minima.drop(old)
         if self._best is None or rtt < self._best.rtt:
             self._best = sample
         elif lost_best:  # the fastest exchange left the window
             self._best = min(samples, key=lambda p: p.rtt)
         self._rtt_min = self._best.rtt
-        self._since_full += 1
-        if self._rtt_min != self._wref or self._since_full >= min(self.REWEIGHT_EVERY, len(samples)):
-            self._full_sums()
-        else:
-            self._accumulate(sample, 1.0)
-        self._refit()
+        self._since_fit += 1
+        if len(samples) <= 2 * self.REFIT_EVERY or self._since_fit >= self.REFIT_EVERY:
+            self._refit()
+        elif self._fit is not None:  # a candidate that left the window is replaced at the next refit
+            self._minima.add(sample, self._fit.b)
+        bound = self._predict_bound(sample.x)
+        self._newest_bound = (sample.x, bound[0], bound[1])
+        self._trusted = self._trust(bound)
         return True
 
     def _disagrees(self, s: SyncSample) -> bool:
         if self._fit is None or len(self._samples) < self.MIN_SAMPLES:
             return False
         # A sample's true offset lies within rtt/2 of its measurement: disagreeing beyond that
-        # (plus our own bound) means a garbage timestamp or a clock step.
-        pred, err = self._predict(s.x)
+        # (plus our own bound, carried from the newest sample) means a garbage timestamp or a
+        # clock step.
+        x, y, e = self._newest_bound
+        f = self._fit
+        pred = y + f.b * (s.x - x)
+        err = e + self._drift() * abs(s.x - x)
         return abs(s.y - pred) > s.rtt / 2 + err + self.OUTLIER_MARGIN_US
 
-    # Running weighted sums (a sample in, the oldest out) keep an update O(1); they are rebuilt
-    # whenever the weights change (a new fastest exchange) and once per window (rounding).
-    def _weight(self, rtt: int) -> float:
-        sigma = self._wfloor + (rtt - self._wref) / self.WEIGHT_DIV
-        return 1.0 / (sigma * sigma)
-
-    def _accumulate(self, p: SyncSample, sign: float) -> None:
-        self._add(self._sums, p, sign)
-        if p.rtt <= self._cut:
-            self._add(self._fsums, p, sign)
-
-    def _add(self, s: list[float], p: SyncSample, sign: float) -> None:
-        w = sign * self._weight(p.rtt)
-        x = float(p.x - self._x0)
-        y = float(p.y - self._y0)
-        s[0] += w
-        s[1] += w * x
-        s[2] += w * y
-        s[3] += w * x * x
-        s[4] += w * x * y
-        s[5] += w * y * y
-        s[6] += sign * w * w
-        s[7] += sign
-
-    def _full_sums(self) -> None:
-        newest = self._samples[-1]
-        self._x0, self._y0 = newest.x, newest.y
-        self._wref = self._rtt_min
-        self._since_full = 0
-        # Even the fastest exchanges scatter by about the excess round trip of the fastest few
-        # percent: a path with a sharp floor gets sharp weights, a path without one does not.
-        rtts = sorted(p.rtt for p in self._samples)
-        q = rtts[min(len(rtts) - 1, max(2, int(len(rtts) * self.WEIGHT_QUANTILE)))] - self._wref
-        self._wfloor = self.FLOOR_US + q / self.WEIGHT_DIV
-        self._cut = 1 << 62
-        if len(rtts) >= self.FILTER_MIN:
-            self._cut = rtts[max(self.FILTER_MIN // 2, int(len(rtts) * self.FILTER_QUANTILE))]
-        self._sums = [0.0] * 8
-        self._fsums = [0.0] * 8
-        for p in self._samples:
-            self._accumulate(p, 1.0)
-
     def _refit(self) -> None:
-        full = self._solve(self._sums)
-        self._fit = full
-        if self._cut < 1 << 62 and self._fsums[7] >= 3:
-            self._fit = filtered = self._solve(self._fsums)
-            x = self._samples[-1].x
-            y_min, err_min = self._predict(x)
-            self._fit = full
-            y_all, err_all = self._predict(x)
-            gap = abs(y_all - y_min)
-            # the full fit only where the fastest exchanges confirm it, and it is the tighter
-            self._fit = filtered
-            if gap <= err_min and err_all + gap < err_min:
-                self._fit = replace(full, agree_us=gap)
-        n = len(self._samples)
-        self._trusted = (
-            n >= self.MIN_SAMPLES
-            and self._fit_err(self._predict(self._samples[-1].x)[1]) <= self.TRUST_ERR_US
-        )
+        """Fit the skew on the window, then pick each direction's lowest exchanges along it."""
+        self._since_fit = 0
+        window = list(self._samples)
+        guess = self._fit.b if self._fit is not None else (self._skew_prior or 0.0)
+        self._fit = self._skew_fit(window, guess)
+        self._minima.rebuild(window, self._fit.b)
 
-    def _solve(self, sums: list[float]) -> _Fit:
-        newest = self._samples[-1]
-        w_sum, wx, wy, wxx, wxy, wyy, ww, used = sums
-        n = round(used)  # samples in the fit (the min filter leaves the slow ones out)
-        # effective number of samples: a few heavy weights are a few samples, whatever n says
-        n_eff = min(float(n), w_sum * w_sum / ww) if ww > 0 else 1.0
-        xm = wx / w_sum
-        ym = wy / w_sum
-        sxx = max(wxx - wx * xm, 0.0)
-        sxy = wxy - wx * ym
-        syy = max(wyy - wy * ym, 0.0)
-        span = newest.x - self._samples[0].x
+    def _skew_fit(self, window: list[SyncSample], guess: float) -> _Fit:
         lim = self.UNTRUSTED_PPM * 1e-6
-        if n >= 3 and sxx > 0 and span >= 1000:
-            b = sxy / sxx
-            # Residual scale from the data itself (the sigmas above only set relative weights).
-            s2 = max((syy - b * sxy) / (n - 2), 1e-6)
+        env = envelope_skew(window, guess) if window[-1].x - window[0].x >= self.MIN_SPAN_US else None
+        if env is None:
+            b, var_b, dof = 0.0, lim * lim, 0
         else:
-            b = 0.0
-            s2 = 1.0  # too few to scale: weights taken at face value (the strict bound rules here)
-        var_a = s2 / w_sum
-        var_b = s2 / sxx if sxx > 0 else lim * lim
+            b, var_b, dof = env
         if self._skew_prior is not None:
             # Same crystal as before the reboot: combine the window's skew with the old one.
             var_p = (self.PRIOR_PPM * 1e-6) ** 2
-            if var_b >= lim * lim or not sxx > 0:
+            if var_b >= lim * lim:
                 b, var_b = self._skew_prior, var_p
             else:
                 prec = 1.0 / var_b + 1.0 / var_p
                 b = (b / var_b + self._skew_prior / var_p) / prec
                 var_b = 1.0 / prec
-            # the offset at the weighted mean still follows from the samples along that skew
         if abs(b) > lim:  # the window is lying (tails); claim no skew knowledge at all
             b = 0.0
             var_b = max(var_b, lim * lim)
         var_b = min(var_b, lim * lim)
-        # Student-t on the effective count: a fit resting on a few sharp exchanges is a small sample
-        tq = _t_quantile(self.Z, max(round(n_eff) - 2, 1)) if n >= 3 else float("inf")
-        asym = self.asymmetry_share() * self._rtt_min / 2
-        best = self._best
-        assert best is not None
-        return _Fit(self._x0, self._y0, ym, b, xm, var_a, var_b, asym, newest.x, tq, best.x, best.y, best.rtt)
+        # Student-t on the envelope's degrees of freedom: a short envelope is a small sample
+        tq = _t_quantile(self.Z, dof) if dof >= 1 else float("inf")
+        return _Fit(b, var_b, tq)
 
     # ---- output ------------------------------------------------------------------------------
 
-    def _predict(self, podium_us: int) -> tuple[float, float]:
-        """(offset host - podium; error half-width) at ``podium_us``."""
+    def _drift(self) -> float:
+        assert self._fit is not None
+        return self._drift_of(self._fit)
+
+    def _drift_of(self, f: _Fit) -> float:
+        """How far (per µs) the skew may be off: its bound from the fit, plus wander."""
+        worst = self.UNTRUSTED_PPM * 1e-6 + abs(f.b)
+        if self._skew_prior is not None:
+            worst = min(worst, self.Z * self.PRIOR_PPM * 1e-6)
+        if math.isfinite(f.tq):
+            worst = min(worst, f.tq * math.sqrt(f.var_b))
+        return worst + self.WANDER_PPM * 1e-6
+
+    def _predict_bound(self, podium_us: int) -> tuple[float, float, float]:
+        """(offset host - podium; error half-width; the floors' allowance within it)."""
         f = self._fit
         if f is None:
-            return 0.0, float(UNKNOWN_ERR_US)
-        dx = float(podium_us - f.x_ref) - f.x_mean
-        y = f.y_ref + f.a + f.b * dx
-        # Strict bound around the fastest exchange: a one-way delay is never negative, so its
-        # offset is within half its round trip; away from it, the skew error accumulates.
-        if self._skew_prior is None:
-            drift = self.UNTRUSTED_PPM * 1e-6 + abs(f.b)
-        else:
-            drift = self.Z * self.PRIOR_PPM * 1e-6
-        strict_y = f.y_best + f.b * (podium_us - f.x_best)
-        strict = f.rtt_best / 2 + self.FLOOR_US + drift * abs(podium_us - f.x_best)
-        if len(self._samples) < self.MIN_SAMPLES:
-            return strict_y, strict
-        since = abs(podium_us - f.x_newest)
-        se = math.sqrt(f.var_a + dx * dx * f.var_b)
-        err = f.asym_us + f.tq * se + self.FLOOR_US + self.WANDER_PPM * 1e-6 * since + f.agree_us
-        if strict < err:
-            return strict_y, strict
+            return 0.0, float(UNKNOWN_ERR_US), 0.0
+        ob = self._minima.bound(podium_us, f.b, self._drift(), self.asymmetry_share())
+        if ob is None:
+            return 0.0, float(UNKNOWN_ERR_US), 0.0
+        return ob.offset, ob.half + self.FLOOR_US, ob.allowance
+
+    def _predict(self, podium_us: int) -> tuple[float, float]:
+        """(offset host - podium; error half-width) at ``podium_us``."""
+        y, err, _ = self._predict_bound(podium_us)
         return y, err
 
+    def _trust(self, bound: tuple[float, float, float]) -> bool:
+        """Trust is about the evidence: the floors' allowance (an assumption about the path, the
+        same whatever the samples say) is left out."""
+        _, err, allowance = bound
+        return len(self._samples) >= self.MIN_SAMPLES and err - allowance <= self.TRUST_ERR_US
+
     def asymmetry_share(self) -> float:
-        """The share of half the minimum round trip allowed for asymmetry on this path."""
+        """The share of half the floors' round trip allowed for their difference on this path."""
         if self.asymmetry is not None:
             return self.asymmetry
         lo, hi = self.SLOW_RTT_US
@@ -384,19 +310,9 @@ class ClockModel:
             return Mapping(
                 host_us=podium_us if _is_int(podium_us) else 0, err_us=UNKNOWN_ERR_US, trusted=False
             )
-        y, err = self._predict(podium_us)
-        err_us = min(UNKNOWN_ERR_US, math.ceil(err))
-        return Mapping(
-            host_us=podium_us + round(y),
-            err_us=err_us,
-            trusted=len(self._samples) >= self.MIN_SAMPLES and self._fit_err(err_us) <= self.TRUST_ERR_US,
-        )
-
-    def _fit_err(self, err: float) -> float:
-        """The part of a bound the estimate answers for: trust is about the fit, so the asymmetry
-        allowance (an assumption about the path, the same whatever the samples) is left out."""
-        f = self._fit
-        return err - (f.asym_us if f is not None else 0.0)
+        bound = self._predict_bound(podium_us)
+        err_us = min(UNKNOWN_ERR_US, math.ceil(bound[1]))
+        return Mapping(host_us=podium_us + round(bound[0]), err_us=err_us, trusted=self._trust(bound))
 
     @property
     def samples(self) -> int:
@@ -404,7 +320,7 @@ class ClockModel:
 
     @property
     def trusted(self) -> bool:
-        """Enough exchanges for a statistical bound, and that bound within ``TRUST_ERR_US``."""
+        """Enough exchanges, and the bound at the newest (less the allowance) within ``TRUST_ERR_US``."""
         return self._trusted
 
     @property
@@ -420,14 +336,14 @@ class ClockModel:
         """Error bound at the newest sample (what a press now would get, give or take wander)."""
         if self._fit is None:
             return UNKNOWN_ERR_US
-        return self.map(self._fit.x_newest).err_us
+        return self.map(self._samples[-1].x).err_us
 
     @property
     def offset_us(self) -> int:
         """host - podium at the newest sample (0 before any sample)."""
         if self._fit is None:
             return 0
-        offset: float = self._predict(self._fit.x_newest)[0]
+        offset: float = self._predict(self._samples[-1].x)[0]
         return round(offset)
 
     @property
@@ -460,6 +376,7 @@ class ClockBook:
         self._models: dict[str, ClockModel] = {}
         self._boots: dict[str, int] = {}
         self._last: dict[str, int] = {}
+        self._hw: dict[str, str] = {}  # the board each podium last announced
         self.resets = 0
 
     def model(self, podium: str, boot: int) -> ClockModel:
@@ -477,6 +394,21 @@ class ClockBook:
             self._boots[podium] = boot
             self._last.pop(podium, None)
         return m
+
+    def note_board(self, podium: str, hw: str) -> bool:
+        """Record the board a podium announces (``hello.hw``); True if it changed. A new board
+        is a new crystal (SPEC §4.2): nothing of the old model carries over, not even its skew
+        as a prior, so the new one starts from the boot burst like any first boot."""
+        old = self._hw.get(podium)
+        self._hw[podium] = hw
+        if old is None or old == hw:
+            return False
+        if podium in self._models:
+            self.resets += 1
+        self._models.pop(podium, None)
+        self._boots.pop(podium, None)
+        self._last.pop(podium, None)
+        return True
 
     def get(self, podium: str) -> ClockModel | None:
         return self._models.get(podium)
@@ -503,6 +435,7 @@ class ClockBook:
         return m.map(podium_us)
 
     def forget(self, podium: str) -> None:
+        self._hw.pop(podium, None)
         self._models.pop(podium, None)
         self._boots.pop(podium, None)
         self._last.pop(podium, None)
@@ -517,7 +450,7 @@ class ClockBook:
 def export_model(m: ClockModel) -> dict[str, object]:
     """What rebuilds the model: its window of exchanges and what it learned before them."""
     return {
-        "samples": [[s.x, s.y, s.rtt] for s in m._samples],
+        "samples": [[s.x, s.y, s.rtt, s.up, s.down] for s in m._samples],
         "last_t1": m._last_t1,
         "skew_prior": m._skew_prior,
     }
@@ -534,14 +467,17 @@ def restore_model(data: dict[str, object], asymmetry: float | None = None) -> Cl
         return None
     m = ClockModel(None if prior is None else float(prior), asymmetry)
     for s in samples:
-        if not (isinstance(s, list) and len(s) == 3 and all(_is_int(v) for v in s) and s[2] >= 0):
-            return None
-        m._samples.append(SyncSample(s[0], s[1], s[2]))
+        if not (isinstance(s, list) and len(s) == 5 and all(_is_int(v) for v in s) and s[2] >= 0):
+            return None  # a store from before each direction's delay was kept: start afresh
+        m._samples.append(SyncSample(s[0], s[1], s[2], s[3], s[4]))
     m._best = min(m._samples, key=lambda p: p.rtt)
     m._rtt_min = m._best.rtt
     m._last_t1 = last_t1
-    m._full_sums()
     m._refit()
+    newest = m._samples[-1]
+    bound = m._predict_bound(newest.x)
+    m._newest_bound = (newest.x, bound[0], bound[1])
+    m._trusted = m._trust(bound)
     return m
 
 

@@ -26,9 +26,9 @@ class Rules:
     # absolute cap on the wait for podiums still missing after the first buzz (each podium's own
     # cap comes from its observed delays, docs/timing.md); the decision is then provisional
     max_wait_ms: int = 1000
-    # the venue's allowance for path asymmetry no clock sync can see: a share (percent) of half
-    # the fastest round trip added to every clock bound (docs/timing.md, "physical limit");
-    # None: 10% on a healthy path, up to 20% on a slow one (ClockModel.asymmetry_share)
+    # the venue's allowance for the floors' difference up and down that no timestamp can see:
+    # a share (percent) of half the floors' round trip in every clock bound (docs/timing.md,
+    # "The bound"); None: 10% on a healthy path, up to 20% on a slow one (asymmetry_share)
     path_asymmetry_pct: int | None = None
     negative: bool = True  # an incorrect answer costs the question's value
     default_value: int = 100  # used when the show lists no rounds

@@ -50,6 +50,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+def udp_bound(port: int, host: str = "127.0.0.1") -> bool:
+    """Someone on this machine listens on UDP ``port`` (a desk, oscdump): binding it here fails."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while True:

@@ -28,6 +28,7 @@ __all__ = [
     "capture_us",
     "gap_us",
     "load_profile",
+    "stamping_us",
 ]
 
 
@@ -82,6 +83,13 @@ def capture_us(rng: random.Random, c: CaptureSpec) -> int:
     else:
         v = c.median_us * math.exp(c.sigma * rng.gauss(0.0, 1.0)) if c.median_us > 0 else 0.0
     return int(min(v, c.max_us) if c.max_us > 0 else v)
+
+
+def stamping_us(rng: random.Random, median_us: float, sigma: float) -> int:
+    """Software time between the wire and a stamp (``[stamping]``), µs; 0 when not modelled."""
+    if median_us <= 0:
+        return 0
+    return round(median_us * math.exp(sigma * rng.gauss(0.0, 1.0)))
 
 
 def gap_us(p: Profile, rng: random.Random) -> int:

@@ -74,6 +74,19 @@ class CaptureSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class StampingSpec:
+    """Software between the wire and a timestamp (µs, lognormal medians with one ``sigma``):
+    ``*_read_us`` from a message's bytes arriving to its stamp (an event loop busy elsewhere),
+    ``*_write_us`` from a stamp to the bytes leaving. Zero everywhere: perfect stamping."""
+
+    host_read_us: float = 0.0
+    host_write_us: float = 0.0
+    podium_read_us: float = 0.0
+    podium_write_us: float = 0.0
+    sigma: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Group:
     name: str
     count: int
@@ -87,8 +100,11 @@ class Group:
 
 @dataclass(frozen=True, slots=True)
 class ScheduledEvent:
-    """``reboot`` podium ``podium`` (1-based), or a ``congestion`` burst of ``extra_ms`` on every
-    podium of ``group`` for ``duration_s``; ``at_s`` seconds after the show starts."""
+    """``reboot`` podium ``podium`` (1-based), a ``congestion`` burst of ``extra_ms`` on every
+    podium of ``group`` for ``duration_s``, or a ``queue`` change: for ``duration_s`` the
+    ``direction`` ("up" or "down") of ``group``'s paths takes the given ``idle_p``,
+    ``body_median_ms``, ``body_sigma`` (a queue that fills or drains, not a longer floor); ``at_s``
+    seconds after the show starts, and again every ``every_s`` seconds when that is given."""
 
     at_s: float
     kind: str
@@ -96,6 +112,29 @@ class ScheduledEvent:
     group: str | None = None
     duration_s: float = 0.0
     extra_ms: float = 0.0
+    direction: str | None = None
+    every_s: float = 0.0
+    idle_p: float | None = None
+    body_median_ms: float | None = None
+    body_sigma: float | None = None
+
+    def reshape(self, d: DelaySpec) -> DelaySpec:
+        """A direction's delay while this ``queue`` event lasts."""
+        return replace(
+            d,
+            idle_p=d.idle_p if self.idle_p is None else self.idle_p,
+            body_median_ms=d.body_median_ms if self.body_median_ms is None else self.body_median_ms,
+            body_sigma=d.body_sigma if self.body_sigma is None else self.body_sigma,
+        )
+
+    def active(self, since_start_s: float) -> bool:
+        """Whether a timed event (congestion, queue) is in effect this long after the start."""
+        t = since_start_s - self.at_s
+        if t < 0:
+            return False
+        if self.every_s > 0:
+            t %= self.every_s
+        return t < self.duration_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +158,7 @@ class Profile:
     max_gap_ms: float
     mean_gap_ms: float
     events: tuple[ScheduledEvent, ...] = ()
+    stamping: StampingSpec = StampingSpec()
 
     def describe(self) -> dict[str, Any]:
         """Every resolved value (groups with their inherited paths), JSON-ready."""
@@ -165,6 +205,13 @@ _SECTIONS: dict[str, dict[str, object]] = {
     },
     "clock": {"skew_ppm": _NUM, "wander_ppm": _NUM, "reboot_p": _PROB, "offset_s": _PAIR},
     "timing": {"sync_ms": _NUM, "heartbeat_ms": _NUM, "race_interval_ms": _NUM, "turnaround_us": _INT},
+    "stamping": {
+        "host_read_us": _NUM,
+        "host_write_us": _NUM,
+        "podium_read_us": _NUM,
+        "podium_write_us": _NUM,
+        "sigma": _NUM,
+    },
     "races": {
         "gaps": ("log-uniform", "exponential"),
         "min_gap_ms": _NUM,
@@ -184,11 +231,13 @@ _TOP = {"name", "podiums", "delay", "groups", "events", *_SECTIONS}
 _GROUP_TOP = {"name", "count", "delay", "loss", "congestion", "capture"}
 _EVENT_KEYS: dict[str, object] = {
     "at_s": _NUM,
-    "kind": ("reboot", "congestion"),
+    "kind": ("reboot", "congestion", "queue"),
     "podium": _INT,
     "group": _STR,
 }
-_EVENT_KEYS |= {"duration_s": _NUM, "extra_ms": _NUM}
+_EVENT_KEYS |= {"duration_s": _NUM, "extra_ms": _NUM, "every_s": _NUM, "direction": ("up", "down")}
+_EVENT_KEYS |= {"idle_p": _PROB, "body_median_ms": _NUM, "body_sigma": _NUM}
+_QUEUE_KEYS = ("direction", "idle_p", "body_median_ms", "body_sigma")
 
 
 def _value(where: str, key: str, v: object, kind: object) -> object:
@@ -330,6 +379,7 @@ def _parse(data: dict[str, Any], stem: str) -> Profile:
         max_gap_ms=hi,
         mean_gap_ms=mean,
         events=events,
+        stamping=StampingSpec(**sections["stamping"]),
     )
 
 
@@ -400,13 +450,26 @@ def _events(raw: object, podiums: int, groups: set[str]) -> tuple[ScheduledEvent
         v = _table(where, e, _EVENT_KEYS)
         if "at_s" not in v or "kind" not in v:
             raise ProfileError(f"{where} needs at_s and kind")
-        if v["kind"] == "reboot":
+        kind = v["kind"]
+        if kind != "queue" and any(k in v for k in _QUEUE_KEYS):
+            raise ProfileError(f"{where} {', '.join(_QUEUE_KEYS)} belong to kind = 'queue' only")
+        if kind == "reboot":
             if not 1 <= v.get("podium", 0) <= podiums:
                 raise ProfileError(f"{where} reboot needs podium from 1 to {podiums}")
+            if "every_s" in v:
+                raise ProfileError(f"{where} every_s belongs to congestion and queue events")
         else:
             if v.get("group") not in groups:
-                raise ProfileError(f"{where} congestion needs group, one of {', '.join(sorted(groups))}")
-            if v.get("duration_s", 0) <= 0 or v.get("extra_ms", 0) <= 0:
-                raise ProfileError(f"{where} congestion needs duration_s > 0 and extra_ms > 0")
+                raise ProfileError(f"{where} {kind} needs group, one of {', '.join(sorted(groups))}")
+            if v.get("duration_s", 0) <= 0:
+                raise ProfileError(f"{where} {kind} needs duration_s > 0")
+            if 0 < v.get("every_s", 0) < v["duration_s"]:
+                raise ProfileError(f"{where} every_s must be at least duration_s")
+            if kind == "congestion" and v.get("extra_ms", 0) <= 0:
+                raise ProfileError(f"{where} congestion needs extra_ms > 0")
+            if kind == "queue" and ("direction" not in v or not any(k in v for k in _QUEUE_KEYS[1:])):
+                raise ProfileError(f"{where} queue needs direction and one of {', '.join(_QUEUE_KEYS[1:])}")
+            if kind == "queue" and "extra_ms" in v:
+                raise ProfileError(f"{where} extra_ms belongs to congestion events")
         out.append(ScheduledEvent(**v))
     return tuple(sorted(out, key=lambda e: e.at_s))

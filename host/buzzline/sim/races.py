@@ -18,7 +18,7 @@ from buzzline.core.arbiter import Arbiter, ArbiterRules
 from buzzline.core.clock import ClockBook, capture_bound_us, with_capture
 from buzzline.core.delays import DelayBook
 from buzzline.core.types import ArbiterEffect, Decided, Decision, Overturned, Press
-from buzzline.sim.netmodel import NetPath, PodiumClock, Profile, burst_us, capture_us, gap_us
+from buzzline.sim.netmodel import NetPath, PodiumClock, Profile, burst_us, capture_us, gap_us, stamping_us
 from buzzline.sim.profile import CaptureSpec
 
 FIXED_WINDOW_US = 100_000
@@ -116,8 +116,8 @@ class RaceSim:
             self._boot_syncs(pod, self.now)
         self.now += 20_000_000
         self.start = self.now  # scheduled events count from here
-        self._events = list(profile.events)
-        self._congested: list[tuple[int, int, str, float]] = []  # (from, until, group, extra µs)
+        self._events = [e for e in profile.events if e.kind == "reboot"]
+        self._timed = [e for e in profile.events if e.kind != "reboot"]  # congestion, queue
 
     # ---- clock sync --------------------------------------------------------------------------
 
@@ -128,11 +128,25 @@ class RaceSim:
         down = pod.down.delay_us(reliable=False)
         if up is None or down is None:
             return  # QoS 0: the exchange is simply lost
+        # each stamp sits a little software away from the wire ([stamping]): t1 before the
+        # request leaves, t2 after it arrived, t3 before the reply leaves, t4 after it arrived
+        up += self._stamping("podium_write") + self._stamping("host_read")
+        down += self._stamping("host_write") + self._stamping("podium_read")
         t2 = at_us + up
         t3 = t2 + self.p.turnaround_us
         t4 = pod.clock.at(t3 + down)
         # the podium reports the sample in its next request (protocol v1 ``prev``)
         pod.pending.append((max(next_us, t3 + down) + up, (t1, t2, t3, t4)))
+
+    def _stamping(self, where: str) -> int:
+        st = self.p.stamping
+        median: float = getattr(st, f"{where}_us")
+        return stamping_us(self.rng, median, st.sigma) if median > 0 else 0
+
+    def _up_us(self, pod: _SimPodium) -> int:
+        """An upstream message from its stamp to the host reading it: write, path, read."""
+        path = pod.up.delay_us() or 0
+        return self._stamping("podium_write") + path + self._stamping("host_read")
 
     def _boot_syncs(self, pod: _SimPodium, at_us: int) -> None:
         for k in range(BOOT_SYNCS):
@@ -168,15 +182,12 @@ class RaceSim:
         return gap_us(self.p, self.rng)
 
     def _scheduled(self, arm: int) -> set[str]:
-        """Fire the profile's events due by ``arm``; the podiums to reboot in this race."""
+        """Fire the profile's reboots due by ``arm``; the podiums to reboot in this race."""
         reboot: set[str] = set()
         while self._events and self.start + self._events[0].at_s * 1e6 <= arm:
             e = self._events.pop(0)
-            at = self.start + int(e.at_s * 1e6)
-            if e.kind == "reboot" and e.podium is not None:
+            if e.podium is not None:
                 reboot.add(f"p{e.podium}")
-            elif e.group is not None:
-                self._congested.append((at, at + int(e.duration_s * 1e6), e.group, e.extra_ms * 1000))
         return reboot
 
     def _send(self, pod: _SimPodium, msgs: list[_Msg]) -> None:
@@ -197,8 +208,16 @@ class RaceSim:
         for pod in self.podiums:
             pod.clock.wander(self.now, p.wander_ppm)
             burst = burst_us(pod.group.congestion, rng)
-            burst += sum(x for t0, t1, g, x in self._congested if g == pod.group.name and t0 <= arm < t1)
+            since_s = (arm - self.start) / 1e6
+            timed = [e for e in self._timed if e.group == pod.group.name and e.active(since_s)]
+            burst += sum(e.extra_ms * 1000 for e in timed if e.kind == "congestion")
             pod.up.burst_us = pod.down.burst_us = burst
+            # a queue event reshapes one direction's queueing while it lasts
+            for path, base, way in ((pod.up, pod.group.up, "up"), (pod.down, pod.group.down, "down")):
+                path.d = base
+                for e in timed:
+                    if e.kind == "queue" and e.direction == way:
+                        path.d = e.reshape(path.d)
             if rng.random() < p.reboot_p or pod.id in forced:
                 at = rng.randrange(self.now, arm)
                 pod.clock.reboot(at)
@@ -237,10 +256,10 @@ class RaceSim:
             if pod.id in presses:
                 stamp = presses[pod.id] + late[pod.id]
                 send = stamp + rng.randrange(100, 600)  # debounce task, then publish
-                msgs.append(_Msg(send, pod.up.delay_us() or 0, "buzz", pod.clock.at(stamp)))
+                msgs.append(_Msg(send, self._up_us(pod), "buzz", pod.clock.at(stamp)))
             h = arm - (arm - pod.hb_phase) % hb + hb
             while h < end:
-                msgs.append(_Msg(h, pod.up.delay_us() or 0, "hb", pod.clock.at(h)))
+                msgs.append(_Msg(h, self._up_us(pod), "hb", pod.clock.at(h)))
                 h += hb
             self._send(pod, msgs)
             streams[pod.id] = msgs
@@ -253,12 +272,16 @@ class RaceSim:
         for pod in self.podiums:
             if pod.id == first_pid:
                 continue
-            got = a0 + (pod.down.delay_us() or 0)
+            # the lock leaves after the host read the first buzz; the podium stamps its
+            # acknowledgement after reading the lock
+            got = (
+                a0 + self._stamping("host_write") + (pod.down.delay_us() or 0) + self._stamping("podium_read")
+            )
             sent = got
             if pod.id in presses and presses[pod.id] < got:
                 buzz = next(m for m in streams[pod.id] if m.kind == "buzz")
                 sent = max(got, buzz.send_us + 1)
-            streams[pod.id].append(_Msg(sent, pod.up.delay_us() or 0, "ack", pod.clock.at(sent)))
+            streams[pod.id].append(_Msg(sent, self._up_us(pod), "ack", pod.clock.at(sent)))
             self._send(pod, streams[pod.id])
             acks[pod.id] = (sent, streams[pod.id][-1].arrival_us)
         for pod in self.podiums:

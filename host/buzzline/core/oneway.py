@@ -1,0 +1,204 @@
+"""One-way delay minima: a podium's clock offset from each direction's lowest delay on its own,
+and a bound on it built from what the window shows (pure; fed and asked by ``ClockModel``).
+
+With the skew known, an exchange gives two observations, not one: up = t2 - t1 is the offset
+plus the uplink delay, down = t4 - t3 is the downlink delay minus the offset. Each direction's
+minimum over the window is reached on its own (an exchange that met an idle uplink need not
+have met an idle downlink), so the offset follows from the two minima even on a path where no
+exchange was fast both ways. What no timestamp can show is how far each minimum sits above its
+direction's floor, and how far the floors differ: the first is bounded from the spacing of the
+lowest samples (a direction whose lowest delays crowd together has reached its floor; one whose
+lowest delays are sparse may be far above it), the second is the venue's allowance.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSample:
+    """One exchange: podium midpoint ``x`` (podium µs), offset ``y`` = host - podium at the
+    midpoint, round trip, and per direction ``up`` = t2 - t1 and ``down`` = t4 - t3."""
+
+    x: int
+    y: int
+    rtt: int
+    up: int = 0
+    down: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetBound:
+    """The offset (host - podium) at one podium instant and the interval it lies in."""
+
+    offset: float  # centre of the interval
+    half: float  # half-width (excludes the floors' allowance, which is ``allowance``)
+    allowance: float  # the floors' unobservable difference, as assumed (part of ``half``)
+    strict: bool  # True: only the assumption-free interval (no delay is negative) was used
+
+
+# The lowest delays of a direction, above its floor, are assumed to rise no faster than
+# t^TAIL_ALPHA: uniform backoff jitter is alpha 1, a queue that is sometimes empty has an atom at
+# the floor (sharper still), a lognormal queue's lower tail near the window minimum ~3 (issue 22).
+TAIL_ALPHA = 3.0
+MISS_P = 0.001  # chance that a direction's minimum sits further above its floor than bounded
+SPACING_K = 16  # the k-th lowest sample sets the spacing (fewer when the window holds fewer)
+
+
+def excess_factor(k: int, alpha: float = TAIL_ALPHA, p: float = MISS_P) -> float:
+    """C with P(min - floor > C * (k-th lowest - min)) <= p, for k samples whose distribution
+    above the floor starts as t^alpha (order statistics: the lowest is E1, the k-th E1 + G(k-1),
+    scaled by ^(1/alpha), and P(G(k-1) < s * E1) = (s/(1+s))^(k-1)). Infinite below k = 2."""
+    if k < 2:
+        return math.inf
+    pi = p ** (1.0 / (k - 1))
+    s = pi / (1.0 - pi)
+    return 1.0 / (float((1.0 + s) ** (1.0 / alpha)) - 1.0)
+
+
+_FACTORS = [excess_factor(k) for k in range(SPACING_K + 1)]
+
+
+class DirectionMinima:
+    """The lowest few exchanges of each direction, kept as the window changes, and the offset
+    interval they give at any podium instant for a skew and its uncertainty."""
+
+    KEEP = 24  # candidates per direction: the skew moves a little between rebuilds
+
+    def __init__(self) -> None:
+        # (podium x, delay): up = t2 - t1 rises with the offset, down = t4 - t3 falls with it
+        self._up: list[tuple[int, int]] = []
+        self._down: list[tuple[int, int]] = []
+
+    def rebuild(self, window: list[SyncSample], skew: float) -> None:
+        """Pick the candidates again from the whole window (the skew estimate moved)."""
+        x0 = window[-1].x if window else 0
+        for sign, side in ((1, self._up), (-1, self._down)):
+            k = sign * skew
+            pairs = [(s.x, s.up if sign > 0 else s.down) for s in window]
+            rel = [v - k * (x - x0) for x, v in pairs]
+            side[:] = [pairs[i] for i in sorted(range(len(pairs)), key=rel.__getitem__)[: self.KEEP]]
+
+    def add(self, s: SyncSample, skew: float) -> None:
+        for side, new, k in ((self._up, (s.x, s.up), skew), (self._down, (s.x, s.down), -skew)):
+            if len(side) < self.KEEP:
+                side.append(new)
+                continue
+            vals = [v - k * (x - s.x) for x, v in side]
+            worst = max(range(len(vals)), key=vals.__getitem__)
+            if new[1] < vals[worst]:
+                side[worst] = new
+
+    def drop(self, s: SyncSample) -> bool:
+        """Forget a sample that left the window; True if it was a candidate (rebuild soon)."""
+        hit = False
+        for side, old in ((self._up, (s.x, s.up)), (self._down, (s.x, s.down))):
+            if old in side:
+                side.remove(old)
+                hit = True
+        return hit
+
+    def bound(self, x: int, skew: float, drift: float, share: float) -> OffsetBound | None:
+        """Offset at podium instant ``x``: ``drift`` bounds the skew's error (per µs of distance
+        from a sample), ``share`` of half the floors' round trip is allowed for unequal floors."""
+        if not self._up or not self._down:
+            return None
+        # per direction, limits on (offset + up floor) and (down floor - offset)
+        up_lo, up_hi = _limits(self._up, x, skew, drift)
+        dn_lo, dn_hi = _limits(self._down, x, -skew, drift)
+        # no delay is negative: offset in [-dn_hi, up_hi], whatever the floors and queues
+        lo, hi = -dn_hi, up_hi
+        allowance = share * max(up_hi + dn_hi, 0.0) / 2
+        if math.isfinite(up_lo) and math.isfinite(dn_lo):
+            # offset = ((offset + up floor) - (down floor - offset))/2 - (up floor - down floor)/2
+            lo = max(lo, (up_lo - dn_hi) / 2 - allowance)
+            hi = min(hi, (up_hi - dn_lo) / 2 + allowance)
+            return OffsetBound((lo + hi) / 2, max(hi - lo, 0.0) / 2, allowance, False)
+        return OffsetBound((lo + hi) / 2, (hi - lo) / 2, 0.0, True)
+
+
+def _limits(side: list[tuple[int, int]], x: int, k: float, drift: float) -> tuple[float, float]:
+    """(low, high) limits on a direction's offset-plus-floor at ``x`` from its candidates (delay
+    moved to ``x`` along slope ``k``, give or take ``drift`` per µs): any sample caps it from
+    above; the lowest one, less how far it may sit above the floor (spacing of the lowest few),
+    bounds it from below (-inf: no evidence yet)."""
+    ranked = sorted((v - k * (sx - x), drift * abs(sx - x)) for sx, v in side)
+    hi = min(v + e for v, e in ranked)
+    n = min(len(ranked), SPACING_K)
+    if n < 2:
+        return -math.inf, hi
+    v0, e0 = ranked[0]
+    return v0 - e0 - _FACTORS[n] * (ranked[n - 1][0] - v0), hi
+
+
+ENVELOPE_SHARE = 0.1  # each direction's fit of the skew uses its lowest tenth (rebased on a guess)
+ENVELOPE_MIN = 4  # fewer than this per direction: no slope from that direction
+ENVELOPE_BINS = 8  # stretches of the window, each giving its own lowest exchanges
+ENVELOPE_ROUNDS = 4
+ENVELOPE_SETTLED_US = 20.0  # a new guess that tilts the window by less than this changes no pick
+
+
+def envelope_skew(window: list[SyncSample], guess: float) -> tuple[float, float, int] | None:
+    """The skew from each direction's lower envelope, refined from ``guess`` until the envelope
+    it picks stops moving (a bad guess tilts the pick; a few rounds straighten it)."""
+    fit = None
+    span = float(window[-1].x - window[0].x) if window else 0.0
+    for _ in range(ENVELOPE_ROUNDS):
+        fit = _envelope_once(window, guess)
+        if fit is None:
+            return None
+        moved = abs(fit[0] - guess) * span
+        guess = fit[0]
+        if moved < ENVELOPE_SETTLED_US:
+            break
+    return fit
+
+
+def _envelope_once(window: list[SyncSample], guess: float) -> tuple[float, float, int] | None:
+    """The skew from each direction's lower envelope: (skew, its variance, degrees of freedom).
+
+    A direction's delays above the envelope are queueing, which says nothing about the clocks;
+    its lowest exchanges (picked relative to the ``guess``, whose error over a window is far
+    smaller than a queue's spread) lie on a line whose slope is the skew: up rises with the
+    offset, down falls with it. Each direction is fitted on its own and the two combined by
+    their residual variances, so a never-idle direction (scattered envelope) counts little.
+    None: neither direction holds enough exchanges spread over time."""
+    fits = []
+    if len(window) < ENVELOPE_MIN:
+        return None
+    # the lowest of each stretch of time, not of the whole window: a wrong guess then tilts the
+    # pick within a stretch only, and cannot pull the envelope toward one end (and its slope
+    # toward the guess)
+    bins = max(1, min(ENVELOPE_BINS, len(window) // ENVELOPE_MIN))
+    edges = [len(window) * i // bins for i in range(bins + 1)]
+    x0 = window[-1].x
+    for sign in (-1.0, 1.0):
+        g = guess if sign < 0 else -guess
+        low: list[SyncSample] = []
+        for a, b_ in itertools.pairwise(edges):
+            part = window[a:b_]
+            rel = [(s.up if sign < 0 else s.down) - g * (s.x - x0) for s in part]
+            k = max(1, round(len(part) * ENVELOPE_SHARE))
+            low += [part[i] for i in sorted(range(len(part)), key=rel.__getitem__)[:k]]
+        n = len(low)
+        if n < ENVELOPE_MIN:
+            continue
+        xs = [float(s.x - x0) for s in low]
+        # up = offset(x) + d_up; -down = offset(x) - d_down: both rise with the skew
+        ys = [float(s.up if sign < 0 else -s.down) for s in low]
+        xm = sum(xs) / n
+        ym = sum(ys) / n
+        sxx = sum((x - xm) ** 2 for x in xs)
+        if sxx <= 0:
+            continue
+        b = sum((x - xm) * (y - ym) for x, y in zip(xs, ys, strict=True)) / sxx
+        s2 = sum((y - ym - b * (x - xm)) ** 2 for x, y in zip(xs, ys, strict=True)) / (n - 2)
+        fits.append((b, max(s2, 1.0) / sxx, n - 2))
+    if not fits:
+        return None
+    prec = sum(1.0 / v for _, v, _ in fits)
+    b = sum(f / v for f, v, _ in fits) / prec
+    return b, 1.0 / prec, min(d for _, _, d in fits)
