@@ -129,7 +129,8 @@ def test_light_and_identify_commands(bus: Bus, start_podium: Callable[..., UnixP
     bus.publish(cmd_topic(), b'{"v":1,"t":"light","cs":3,"pat":"disco"}')
     bus.publish(cmd_topic(), {"t": "light", "cs": 4, "pat": "blink", "col": "0000ff"})
     p.wait(lambda: p.cmd("light?").startswith("blink 0000ff"), what="blink light")
-    assert any("rejected" in line and "pat" in line for line in p.lines)
+    # the podium's output is read by another thread: wait for the line rather than race it
+    p.wait(lambda: any("rejected" in line and "pat" in line for line in p.lines), what="rejection logged")
 
 
 def test_broker_restart_delivers_pending_buzz_once(

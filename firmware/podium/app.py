@@ -11,7 +11,7 @@ from time import ticks_add, ticks_diff, ticks_ms, ticks_us
 from buzzline_protocol import messages as codec
 from micropython import const
 
-from podium import FW_VERSION, drop
+from podium import drop
 from podium.button import Button
 from podium.clock import PodiumClock
 from podium.config import PodiumSettings
@@ -59,6 +59,51 @@ class Podium:
     SUPERVISE_MS = 500  # how often the supervisor looks for a dead task
     RECENT_CS = 16  # command sequence numbers remembered to drop QoS 1 duplicates
 
+    # Its own state, set by podium.startup.declare (start-up code, dropped after)
+    seq: int
+    epoch: int
+    armed: bool
+    faults: int
+    gc_forced: int  # the tick loop turned the GC back on while armed (heap below reserve)
+    armed_collects: int  # a message met a spent heap while armed: collected, then handled
+    heap_peak: int
+    heap_live: int
+    heap_free_at_arm: int
+    heap_free_at_arm_min: int
+    armed_alloc_max: int  # most bytes allocated during one armed period
+    _arm_alloc: int
+    _mem_errors: int
+    _gc_off_when_sent: bool
+    # ticks_us of the last press edge, lock handled, winner light set (for benchmarks)
+    t_press_us: Any
+    t_lock_us: Any
+    t_winner_us: Any
+    restarts: int  # tasks the supervisor restarted (reported as hb.rst)
+    _press_ep: int  # the epoch the press summary below is for
+    _fp: int  # earliest press in that epoch (podium us)
+    _np: int  # presses captured in that epoch
+    _hb_queued: bool
+    # A fixed array and a count, not pop/append: a list that shrinks and regrows reallocates.
+    _recs: list
+    _nrec: int
+    _tasks: list
+    _task_fns: list
+    # a ring, filled in place: remembering a command must not allocate while armed
+    _recent_cs: list
+    _recent_i: int
+    # SPEC §12: up waits while the host's presence (on this connection) is not online; each
+    # time it turns online: a hello and a sync burst; back after being seen offline (the
+    # host restarted, its clock models are new): the burst first, then what waited.
+    _host: int  # _H_* flags
+    host_epoch: int  # +1 each time the host's presence turns online
+    _sync_n: int
+    _sync_t1: Any
+    _prev: list | None
+    _last_sync: Any
+    _stop: asyncio.Event
+    _selftest_task: asyncio.Task | None
+    _sync_flood: int  # selftest: > 0 sync every N ms, < 0 sync bursts back to back
+
     # Its parts, built by podium.startup.build (annotations only: MicroPython ignores them)
     local: dict
     board: Any  # the board profile (podium.board.*)
@@ -78,69 +123,19 @@ class Podium:
     mqtt: MQTTClient
 
     def __init__(self, local: dict, board=None) -> None:
-        # Its parts (board, settings, lights, button, clock, the link and its topics) are built
-        # by podium.startup.build, code main() drops once the podium runs; its own state here.
+        # Its state and parts are made by podium.startup (declare, build), code main() drops
+        # once the podium runs.
         from podium import startup
 
+        # Code first (the board's module too), then the room held back at import: every
+        # attribute is made at once (the parts as None until built), so the attribute table
+        # (about 1 KB) is allocated whole while the room is still in one piece.
+        board = board if board is not None else startup.load_board(local)
+        startup.make_room()
+        startup.declare(self)
         startup.build(self, local, board)
-        self.seq = 0
-        self.epoch = 0
-        self.armed = False
-        self.faults = 0
-        self.gc_forced = 0  # the tick loop turned the GC back on while armed (heap below reserve)
-        self.armed_collects = 0  # a message met a spent heap while armed: collected, then handled
-        self.heap_peak = 0
-        self.heap_live = 0
-        self.heap_free_at_arm = 0
-        self.heap_free_at_arm_min = 0
-        self.armed_alloc_max = 0  # most bytes allocated during one armed period
-        self._arm_alloc = 0
-        self._mem_errors = 0
-        self._gc_off_when_sent = False
-        # ticks_us of the last press edge, lock handled, winner light set (for benchmarks)
-        self.t_press_us = ticks_us()
-        self.t_lock_us = self.t_press_us
-        self.t_winner_us = self.t_press_us
-        self.restarts = 0  # tasks the supervisor restarted (reported as hb.rst)
-        self._press_ep = -1  # the epoch the press summary below is for
-        self._fp = 0  # earliest press in that epoch (podium us)
-        self._np = 0  # presses captured in that epoch
-        self._hb_queued = False
-        # A fixed array and a count, not pop/append: a list that shrinks and regrows reallocates.
-        self._recs: list = [[0, 0, 0, 0, 0, 0, 0] for _ in range(_RECORDS)]
-        self._nrec = _RECORDS
-        self._tasks: list = []
-        self._task_fns: list = []
-        # a ring, filled in place: remembering a command must not allocate while armed
-        self._recent_cs: list[int] = [-1] * self.RECENT_CS
-        self._recent_i = 0
-        # SPEC §12: up waits while the host's presence (on this connection) is not online; each
-        # time it turns online: a hello and a sync burst; back after being seen offline (the
-        # host restarted, its clock models are new): the burst first, then what waited.
-        self._host = 0  # _H_* flags
-        self.host_epoch = 0  # +1 each time the host's presence turns online
-        self._exchanges = 0  # replies matched since the last burst began
-        self._sync_n = 0
-        self._sync_t1 = 0
-        self._prev: list[int] | None = None
-        self._last_sync = ticks_ms()
-        self._stop = asyncio.Event()
-        self._selftest_task: asyncio.Task | None = None
-        self._sync_flood = 0  # selftest: > 0 sync every N ms, < 0 sync bursts back to back
 
     # -- upstream ------------------------------------------------------------------------
-    def _make_wire(self) -> UpWriter:
-        # hello's fields after pt are fixed for a boot (until a selftest measures a new cap)
-        from podium import startup
-
-        tail = startup.hello_tail(self.board.hw, self.board.name, FW_VERSION, self.cap)
-        return UpWriter(self.pid, self.boot, tail)
-
-    def _presence(self, state: str) -> bytes:
-        from podium import startup  # at start-up, and once more at a clean stop
-
-        return startup.presence(self.pid, self.boot, state)
-
     @property
     def mem_errors(self) -> int:
         return self._mem_errors + self.mqtt.mem_errors
@@ -487,38 +482,25 @@ class Podium:
                     print("podium: restarted task", i, "restarts", self.restarts)
 
     async def run(self) -> None:
-        self.lights.set_link(False)
-        self._task_fns = [
-            self.mqtt.run,
-            self.button.run,
-            self.button.monitor,
-            self.lights.run,
-            self._tick_loop,
-            self._sync_loop,
-        ]
-        self._tasks = [asyncio.create_task(f()) for f in self._task_fns]
-        tasks = [asyncio.create_task(c) for c in self.board.tasks()]
-        tasks.append(asyncio.create_task(self._supervise()))
-        if self.local.get("selftest") and self.cap is None:  # `buzzline flash --selftest`
-            self.start_selftest(self.local["selftest"])
+        # Starting and stopping are podium.startup's: still loaded from the build (main), it
+        # is dropped once the tasks run, and loaded again to stop.
+        from podium import startup
+
+        tasks = startup.start(self)
+        del startup
+        drop("podium.startup")
         gc.collect()
         self.heap_live = gc.mem_alloc()
-        print("podium", self.pid, "board", self.board.name, "fw", FW_VERSION)
         await self._stop.wait()
-        if self.mqtt.up:
-            # A clean stop: say offline ourselves, since DISCONNECT suppresses the will.
-            self.mqtt.publish(self.t_presence, self._presence("offline"), 1, True, True)
-            for _ in range(50):
-                if not self.mqtt.pending():
-                    break
-                await asyncio.sleep_ms(20)
-            await self.mqtt.disconnect()
-        for t in tasks:
-            t.cancel()
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.sleep_ms(0)
-        self.deinit()
+        try:
+            from podium import startup
+        except MemoryError:
+            # A clean stop (presence offline, DISCONNECT) is a courtesy: the broker's will says
+            # offline anyway. On a heap too cut up to load its code, just stop.
+            print("podium: stopped without saying goodbye (no heap for it)")
+            self.deinit()
+            return
+        await startup.stop(self, tasks)
 
     def deinit(self) -> None:
         self.button.deinit()
@@ -534,7 +516,6 @@ def main(path: str = "podium.json") -> None:
     except ValueError as e:  # startup.ConfigError, or a bad value in podium.json
         print("podium: cannot start:", str(e))
         raise SystemExit(2)
-    startup = None  # type: ignore[assignment]  # the last reference: drop() frees its code
-    drop("podium.startup")
+    del startup  # run() drops it once the tasks are started (loading it again could fail)
     drop("buzzline_protocol.topics")
     asyncio.run(podium.run())

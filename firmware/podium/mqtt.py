@@ -19,7 +19,7 @@ from time import ticks_diff, ticks_ms
 
 from micropython import const
 
-from podium import drop, early_buffer
+from podium import drop
 
 _CONNACK = const(0x20)
 _PUBLISH = const(0x30)
@@ -124,6 +124,8 @@ class MQTTClient:
         self._out = b""  # what the socket did not take at once, for _drain
         self._last_tx = ticks_ms()
         self._last_rx = ticks_ms()
+        from podium.startup import early_buffer  # built at start-up
+
         self._tx = early_buffer(_TX)
         self._rx = early_buffer(_RX)
         self._chunk = early_buffer(_CHUNK)

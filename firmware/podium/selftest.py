@@ -117,7 +117,10 @@ async def run(app, n: int) -> None:
         save_json(app.board.state_dir + "/" + CAPTURE_FILE, {"cap": app.cap, "n": n, "fw": FW_VERSION})
     except OSError as e:
         print("selftest: cannot store the result", repr(e))
-    app._wire = app._make_wire()
-    drop("podium.startup")  # _make_wire loaded it
+    from podium import startup
+
+    app._wire = startup.make_wire(app)
+    del startup
+    drop("podium.startup")
     app.mqtt.publish(app.t_up, app._record(_K_HELLO, app._now_watermark(), 0, 0), 1, False, True)
     print("selftest: capture bound p99", app.cap[0], "max", app.cap[1], "us, stored, announced")

@@ -17,7 +17,6 @@ import gc
 import socket
 from asyncio import core
 
-from podium import early_buffer
 from podium.wire import put_int
 
 try:
@@ -88,6 +87,8 @@ class UnixBoard:
         # of gc.mem_alloc() between the end of one reply and the next command is exact).
         self.poll_max = 0
         self._mark = -1
+        from podium.startup import early_buffer  # built at start-up
+
         self._chunk = early_buffer(64)
         self._line = early_buffer(64)
         self._out = early_buffer(64)
@@ -209,9 +210,9 @@ class UnixBoard:
             return -1
         # "PATTERN RRGGBB R,G,B"
         shown = self.app.lights._now_shown()
-        i = _put_text(out, 0, shown.pat)
+        i = _put_text(out, 0, shown[0])  # (pattern, colour, ...): podium.lights
         out[i] = 32
-        i = _put_text(out, i + 1, shown.col)
+        i = _put_text(out, i + 1, shown[1])
         out[i] = 32
         rgb = self.light.rgb
         i = put_int(out, i + 1, rgb[0])

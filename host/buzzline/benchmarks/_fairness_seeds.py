@@ -12,8 +12,6 @@ import multiprocessing
 from collections.abc import Callable
 from typing import Any
 
-from buzzline.benchmarks.fairness import BUCKETS
-
 MAX_SEEDS = 1_000
 MAX_JOBS = 2
 
@@ -25,8 +23,15 @@ def _bucket(label: str) -> Callable[[dict[str, Any]], float | None]:
     return lambda b: b["accuracy_by_gap_ms"][label]
 
 
+# the fairness benchmark hands in its run and its gap buckets' labels (no import back: no circle)
+Run = Callable[..., dict[str, Any]]
+
+
+def figures(labels: list[str]) -> tuple[Figure, ...]:
+    return (*((f"accuracy {label} ms", _bucket(label), False) for label in labels), *FIGURES)
+
+
 FIGURES: tuple[Figure, ...] = (
-    *((f"accuracy {label} ms", _bucket(label), False) for label, _, _ in BUCKETS),
     ("wrong_rate", lambda b: b["wrong_rate"], True),
     ("tie_rate", lambda b: b["tie_rate"], True),
     ("overturn_rate", lambda b: b["overturn_rate"], True),
@@ -56,10 +61,10 @@ def parse_seeds(text: str) -> list[int]:
     return sorted(set(seeds))
 
 
-def summarize(reports: list[dict[str, Any]]) -> dict[str, Any]:
+def summarize(reports: list[dict[str, Any]], labels: list[str]) -> dict[str, Any]:
     """Per figure of buzzline: its value on every seed, the worst seed and the median seed."""
     out: dict[str, Any] = {}
-    for name, get, higher_worse in FIGURES:
+    for name, get, higher_worse in figures(labels):
         vals = [(v, r["seed"]) for r in reports if (v := get(r["systems"]["buzzline"])) is not None]
         if not vals:
             out[name] = None
@@ -76,22 +81,28 @@ def summarize(reports: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _one(args: tuple[str, int, int, float | None]) -> dict[str, Any]:
-    from buzzline.benchmarks.fairness import run_fairness
-
-    profile, trials, seed, asymmetry = args
-    report = run_fairness(profile, trials, seed, asymmetry=asymmetry)
+def _one(args: tuple[Run, str, int, int, float | None]) -> dict[str, Any]:
+    run, profile, trials, seed, asymmetry = args
+    report = run(profile, trials, seed, asymmetry=asymmetry)
     report.pop("resolved", None)  # the same for every seed: kept once, in the summary
     return report
 
 
 def run_seeds(
-    profile: str, trials: int, seeds: list[int], asymmetry: float | None = None, jobs: int = 1
+    run: Run,
+    labels: list[str],
+    profile: str,
+    trials: int,
+    seeds: list[int],
+    asymmetry: float | None = None,
+    jobs: int = 1,
 ) -> dict[str, Any]:
+    """``run`` (the fairness benchmark's, a module-level function: workers get it by name) once
+    per seed; ``labels``: its gap buckets, one accuracy figure each."""
     from buzzline.sim.netmodel import load_profile
 
     prof = load_profile(profile)  # a bad profile fails here, before any worker starts
-    work = [(profile, trials, s, asymmetry) for s in seeds]
+    work = [(run, profile, trials, s, asymmetry) for s in seeds]
     jobs = max(1, min(jobs, MAX_JOBS, len(seeds)))
     if jobs == 1:
         reports = [_one(w) for w in work]
@@ -103,7 +114,7 @@ def run_seeds(
         "seeds": seeds,
         "trials": trials,
         "host_asymmetry": "auto" if asymmetry is None else asymmetry,
-        "figures": summarize(reports),
+        "figures": summarize(reports, labels),
         "runs": reports,
         "resolved": prof.describe(),
     }
@@ -118,8 +129,7 @@ def table(report: dict[str, Any]) -> str:
     )
     lines = [f"profile {report['profile']}, seeds {span}, {report['trials']} races each (buzzline)", ""]
     lines.append(f"{'':26}{'worst':>12}{'seed':>6}{'median':>12}{'seed':>6}")
-    for name, _, _ in FIGURES:
-        f = report["figures"][name]
+    for name, f in report["figures"].items():
         if f is None:
             lines.append(f"{name:26}{'-':>12}")
             continue

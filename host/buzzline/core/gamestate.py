@@ -34,6 +34,10 @@ class GameState:
     decisions: int = 0
     question_us: int = 0  # host time the current question's window was created (read or arm)
 
+    def locked_out_podiums(self) -> list[str]:
+        """Podiums whose players a wrong answer locked out of this question."""
+        return sorted(pid for pid, name in self.podiums.items() if name in self.locked_out)
+
 
 @dataclass
 class Snapshot:
