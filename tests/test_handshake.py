@@ -84,6 +84,13 @@ def test_clock_models_come_back_as_they_were(tmp_path: Path) -> None:
         assert abs(a.host_us - b.host_us) <= 1 and abs(a.err_us - b.err_us) <= 1 and a.trusted == b.trusted
     assert new.trusted and new.samples == old.samples
     assert again.model("p1", 43).samples == 0  # another boot of the podium starts over
+    # a restarted host's bridge with the restored models: the podium's first sync (no new sample
+    # yet) already shows it trusted, as its presses are mapped with that model
+    bridge = Bridge("s", GameEngine(Show.default([])), 0)
+    restore_book(bridge.clocks, export_book(book))
+    assert not bridge.registry.get("p1").clock_trusted
+    bridge.inbound(sync("p1", 42, 9), 0, 0)
+    assert bridge.registry.get("p1").clock_trusted
     # the store keeps them for this machine's boot only
     store = ClockStore(tmp_path / "show.db")
     if store.boot is None:

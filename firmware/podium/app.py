@@ -316,6 +316,7 @@ class Podium:
         elif kind == "syncr":
             if msg["id"] == self.pid and msg["n"] == self._sync_n and msg["t1"] == self._sync_t1:
                 self._prev = [msg["n"], msg["t1"], msg["t2"], msg["t3"], self.clock.now()]
+                self._exchanges += 1
         elif kind == "config":
             self._config(msg)
         else:
@@ -461,6 +462,7 @@ class Podium:
                 # armed or not: up may be waiting for it (the host came back mid-question); the
                 # replies' decodes meet a spent heap at worst, which _on_msg collects for
                 seen = self.host_epoch
+                self._exchanges = 0
                 for _ in range(self.SYNC_BURST):
                     self._send_sync()
                     await asyncio.sleep_ms(self.SYNC_BURST_GAP_MS)
@@ -471,9 +473,11 @@ class Podium:
                     if self.host_online:
                         self.mqtt.resume()
                 continue
-            if self.armed:
+            if self.armed and self._exchanges >= self.SYNC_BURST:
                 # No steady exchanges while armed: the reply's decode allocates and the GC is off.
-                # The model's wander term covers the gap (0.5 ppm: 5 us per 10 s).
+                # The model's wander term covers the gap (0.5 ppm: 5 us per 10 s). Until a burst's
+                # worth of replies came back (a lossy link, a reboot mid-question) they go on:
+                # without samples the host holds this podium's presses, then calls them ties.
                 continue
             now = ticks_ms()
             period = self.SETTLE_PERIOD_MS if ticks_diff(settle_until, now) > 0 else self.SYNC_PERIOD_MS

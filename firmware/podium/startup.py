@@ -170,6 +170,7 @@ def declare(p) -> None:
     p._recent_i = 0
     p._host = 0
     p.host_epoch = 0
+    p._exchanges = 0  # sync replies matched since the last burst began
     p._sync_n = 0
     p._sync_t1 = 0
     p._prev = None

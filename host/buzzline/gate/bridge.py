@@ -212,9 +212,12 @@ class Bridge:
         reply = {"t": "syncr", "id": acc.podium, "n": m["n"], "t1": m["t1"], "t2": arrival_us, "t3": now_us}
         out.wire.append(Wire(topics.podium(self.studio, acc.podium, "syncr"), reply, qos=0))
         prev = m.get("prev")
+        model = self.clocks.model(acc.podium, m["b"])
         if prev is not None:
-            model = self.clocks.model(acc.podium, m["b"])
             model.add_sample(prev[1], prev[2], prev[3], prev[4])
+        if prev is not None or model.samples:
+            # also without a new sample: a model restored at start (io.clockstore) is what this
+            # podium's presses are mapped with from its first message on, and the registry says so
             info = self.registry.get(acc.podium)
             info.clock_err_us = model.err_us
             info.clock_trusted = model.trusted
@@ -240,10 +243,12 @@ class Bridge:
         if kind == "hello":
             info.hw, info.board, info.fw = m["hw"], m["board"], m["fw"]
             info.cap = m.get("cap")
+            bound_before = info.capture_us
             info.capture_us = capture_bound_us(m["board"], info.cap)
+            first = self._hello_boot.get(pid) != m["b"]
             self._hello_boot[pid] = m["b"]
             self._asked.pop(pid, None)
-            if not declared_cap(info.cap):
+            if not declared_cap(info.cap) and (first or bound_before != info.capture_us):
                 log.info(
                     "%s: capture bound %d us is the default for board %r: no selftest has declared one",
                     pid,

@@ -134,6 +134,7 @@ class VirtualPodium(Service):
         self._sync_n = 0
         self._sync_sent: dict[int, int] = {}
         self._sync_prev: list[int] | None = None
+        self._exchanges = 0  # replies matched since the last burst began
         self.synced = asyncio.Event()
         self.link_up = asyncio.Event()
         self.host_up = asyncio.Event()  # the host's presence says online (on this connection)
@@ -439,6 +440,7 @@ class VirtualPodium(Service):
         if t1 is None or t1 != msg["t1"]:
             return
         self._sync_prev = [n, t1, msg["t2"], msg["t3"], t4]
+        self._exchanges += 1
 
     async def _send_sync(self) -> None:
         client = self._client
@@ -467,6 +469,7 @@ class VirtualPodium(Service):
             await self.host_up.wait()
             if self._host_epoch != seen:  # a burst each time the host is (back) online
                 seen = self._host_epoch
+                self._exchanges = 0
                 for _ in range(self.SYNC_BURST):  # armed or not: what waits may wait for it
                     await self._send_sync()
                     await asyncio.sleep(self.SYNC_BURST_GAP_S)
@@ -480,9 +483,10 @@ class VirtualPodium(Service):
             period = self.SETTLE_PERIOD_S if time.monotonic() < settle_until else self.SYNC_PERIOD_S
             await asyncio.sleep(period * self.rng.uniform(0.8, 1.2))
             # As the firmware: no steady exchanges while armed (there each one allocates, with the
-            # GC off); the host's model allows for the pause (SPEC §4.4). A burst does not wait:
-            # after a host restart mid-question the presses wait for it.
-            while self.armed and self._host_epoch == seen:
+            # GC off) once the burst has given the host its samples; the model allows for the pause
+            # (SPEC §4.4). A burst does not wait: after a host restart mid-question the presses
+            # wait for it.
+            while self.armed and self._host_epoch == seen and self._exchanges >= self.SYNC_BURST:
                 await asyncio.sleep(0.02)
             if self._host_epoch == seen and self.host_up.is_set():
                 await self._send_sync()
