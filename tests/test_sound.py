@@ -220,9 +220,10 @@ def test_a_broken_theme_sound_is_one_line_and_exit_2(tmp_path: Path) -> None:
     (tmp_path / "bad.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunk")
     theme = tmp_path / "theme.toml"
     theme.write_text('[sounds.wrong]\nfile = "bad.wav"\n')
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy"}  # a screen stands in: the theme is what is wrong
     r = subprocess.run(
         [BIN / "buzzline", "viewer", "--broker", "127.0.0.1:9", "--theme", str(theme)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True, text=True, timeout=60, check=False, env=env,
     )  # fmt: skip
     assert r.returncode == 2, r.stderr
     line = r.stderr.strip()
@@ -230,7 +231,7 @@ def test_a_broken_theme_sound_is_one_line_and_exit_2(tmp_path: Path) -> None:
     theme.write_text('[sounds.wrnog]\nfile = "bad.wav"\n')
     r = subprocess.run(
         [BIN / "buzzline", "viewer", "--broker", "127.0.0.1:9", "--theme", str(theme)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True, text=True, timeout=60, check=False, env=env,
     )  # fmt: skip
     assert r.returncode == 2 and "did you mean 'wrong'" in r.stderr, r.stderr
 
