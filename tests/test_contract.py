@@ -29,7 +29,9 @@ SPEC = Path(__file__).resolve().parent.parent / "protocol" / "SPEC.md"
 def spec_event_table() -> dict[str, tuple[str, ...]]:
     """kind -> the fields SPEC §3.9's table lists for it (names in backticks, before any '(')."""
     text = SPEC.read_text()
-    section = text[text.index("### 3.9") : text.index("## 4.")]
+    start = text.index("### 3.9")
+    end = re.compile(r"^##", re.M).search(text, text.index("\n", start))  # the next heading
+    section = text[start : end.start() if end else len(text)]
     table: dict[str, tuple[str, ...]] = {}
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]

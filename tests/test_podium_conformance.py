@@ -152,7 +152,7 @@ async def wait_until(pred: Any, what: str, timeout: float = 10.0) -> None:
 async def test_firmware_and_simulated_podium_put_the_same_life_on_the_wire(
     broker: Any, tmp_path: Path
 ) -> None:
-    tree = await asyncio.to_thread(build_tree, tmp_path / "fw")
+    tree = await asyncio.to_thread(build_tree, tmp_path / "tree")  # not the podium's own folder
     host = HostStandIn(broker.port)
     await asyncio.to_thread(host.connect)
     proxies = {pid: FaultProxy(broker.host, broker.port, name=pid) for pid in (FW, SIM)}
