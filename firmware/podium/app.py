@@ -533,7 +533,7 @@ def main(path: str = "podium.json", rel=None) -> None:
     try:
         local = startup.load_local(path)
         # the running release, kept in local (the Podium's attributes are all declared at once)
-        local["rel"] = rel or {"cur": "", "ver": "", "good": 1}
+        local["rel"] = rel
         podium = Podium(local)
     except ValueError as e:  # startup.ConfigError, or a bad value in podium.json
         print("podium: cannot start:", str(e))

@@ -187,6 +187,9 @@ def build(p, local: dict, board) -> None:
     from buzzline_protocol import topics
     from buzzline_protocol.messages import valid_id
 
+    if not local.get("rel"):  # the running release: none picked (never updated) is the flashed one
+        local["rel"] = {"cur": "", "ver": "", "good": 1}
+
     from podium import config
     from podium.button import Button
     from podium.clock import PodiumClock

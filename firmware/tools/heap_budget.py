@@ -76,6 +76,9 @@ for name in sys.argv[1].split(","):
     except ImportError:
         print("MISSING", name)
         continue
+    except MemoryError:
+        print("NOFIT", name)
+        continue
     f1 = free()
     print("COST", name, f0 - f1)
     micropython.qstr_info()
@@ -167,6 +170,8 @@ def _costs(tree: Path, heap: str, names: list[str]) -> tuple[int, dict[str, tupl
         elif line.startswith("COST"):
             _, name, n = line.split()
             costs[name] = (int(n), _qstr(lines[i + 1])[0] - before)
+        elif line.startswith("NOFIT"):
+            costs[line.split()[1]] = (-1, 0)  # not enough heap left to load it
     pools = _qstr(lines[-1])[1]
     costs["(name pools)"] = (pools, 0)
     return start, costs
@@ -242,7 +247,8 @@ def main() -> int:
         for m, role in group:
             if m in costs:
                 n, q = costs[m]
-                print(f"| `{m}` | {role} | {kb(n)} | {q} | {resident_at_arm} |")
+                size = kb(n) if n >= 0 else "does not fit"
+                print(f"| `{m}` | {role} | {size} | {q} | {resident_at_arm} |")
     print(f"| all resident modules | | **{kb(resident)}** | | |")
     print(f"\nof which the name pools (interned names, never freed): {kb(costs['(name pools)'][0])} KB")
     print("\n| built at start-up | KB |")

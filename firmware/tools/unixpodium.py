@@ -91,7 +91,8 @@ class UnixPodium:
         # podium.json, its state and its releases (fw/). Run there with relative paths, as a
         # board has /lib: each module's __file__ is a string on the heap, and a long temporary
         # path would count against the podium.
-        shutil.copytree(self.tree, self.workdir, dirs_exist_ok=True)
+        if self.tree.resolve() != self.workdir.resolve():
+            shutil.copytree(self.tree, self.workdir, dirs_exist_ok=True)
         env = dict(os.environ, MICROPYPATH=".frozen:lib")
         self.boots += 1
         self._from = len(self.lines)

@@ -1,8 +1,9 @@
 # Protocol v1 kinds for firmware updates over the network (SPEC 3.10): the host's update,
 # rollback and fwgood commands on podium/ID/fw and the podium's fwst reports on podium/ID/fwst.
-# Importing this module registers them in codec.KINDS: CPython's codec imports it, a podium only
+# Importing this module registers them in the kinds table (messages.KINDS, codec's too): CPython
+# loads it always, a podium only
 # when an update command arrives (podium.update), so they cost nothing on the armed path.
-from buzzline_protocol import codec
+from buzzline_protocol import messages
 
 # codec's field type codes (its names are const() there, so not visible from here)
 _INT = 0
@@ -27,17 +28,17 @@ ERRORS = (
     "noprev",  # rollback: there is no previous release
 )
 
-codec.KINDS["update"] = (
+messages.KINDS["update"] = (
     ("cs", _INT, 1, 0, _U53),
     ("url", _STR, 1, 8, 200),  # base URL: manifest at URL/m/DIGEST, files at URL/f/SHA256
     ("man", _STR, 1, 64, 64),  # the manifest's SHA-256, hex
     ("sig", _STR, 1, 64, 64),  # HMAC-SHA256 of the manifest with the studio key, hex
     ("ver", _STR, 1, 1, 16),
 )
-codec.KINDS["rollback"] = (("cs", _INT, 1, 0, _U53),)
+messages.KINDS["rollback"] = (("cs", _INT, 1, 0, _U53),)
 # the host saw the podium's trial release connected, say hello and its clock trusted
-codec.KINDS["fwgood"] = (("cs", _INT, 1, 0, _U53), ("man", _STR, 1, 64, 64))
-codec.KINDS["fwst"] = (
+messages.KINDS["fwgood"] = (("cs", _INT, 1, 0, _U53), ("man", _STR, 1, 64, 64))
+messages.KINDS["fwst"] = (
     ("id", _ID, 1, 0, 0),
     ("b", _INT, 1, 0, _U31),
     ("step", _ENUM, 1, STEPS, 0),
