@@ -119,9 +119,29 @@ async def test_bad_code_or_questions_are_refused_as_settings() -> None:
 async def test_the_console_line_and_the_snapshot_count_what_happened() -> None:
     a, _ = adapter()
     await a._on_join(Msg(json.dumps({"sid": sid_of("y"), "nick": "Amy"}).encode(), "_INBOX.c9.1"))
-    a.health = [{"url": "u1", "up": True}, {"url": "u2", "up": False}]
-    assert a.summary() == "code ABCD · 1 joined · 0.0 answers/s · nodes 1/2 up"
+    a.health = [
+        {"url": "u1", "name": "n1", "up": True, "connections": 7},
+        {"url": "u2", "name": "n2", "up": False},
+    ]
+    assert a.summary() == "code ABCD · 1 joined · 0.0 answers/s · nodes 1/2 up (n1 7, n2 DOWN)"
     snap = a.snapshot()
     assert (
         snap["joined"] == 1 and snap["join_url"] == "/audience/?code=ABCD" and snap["nodes"][1]["up"] is False
     )
+
+
+async def test_reconfigure_in_place_keeps_sessions_and_takes_the_new_questions() -> None:
+    a, _ = adapter()
+    book = a.book
+    new = validate_config(
+        AudienceAdapter.CONFIG_SCHEMA, a.config | {"questions": ["X? | *y | z"], "bucket_ms": 500}
+    )
+    await a.reconfigure(new)
+    assert (
+        a.book is book
+        and a.questions == [("X?", ["y", "z"], 0)]
+        and book is not None
+        and book.bucket_us == 500_000
+    )
+    with pytest.raises(ConfigError):
+        await a.reconfigure(a.config | {"questions": ["no choices"]})

@@ -17,7 +17,6 @@ import contextlib
 import json
 import secrets
 import time
-import urllib.request
 from collections import deque
 from typing import Any
 
@@ -26,24 +25,31 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.js.api import ConsumerConfig, DiscardPolicy, StorageType, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DiscardPolicy, StorageType, StreamConfig
 
 from buzzline.adapters.api import Adapter, AdapterContext, ConfigError, Field, Notice, Status
+from buzzline.adapters.audience_cluster import node_health
 from buzzline.adapters.audience_rules import (
+    CODE_ALPHABET,
     AudienceBook,
     Question,
     RuleError,
     SessionSigner,
     TokenBucket,
+    new_code,
     parse_question,
+    valid_code,
 )
 
-CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread on a screen
 REQUEST_RATE = 5.0  # join, time and sync requests per second per connection...
 REQUEST_BURST = 20.0  # ...with a clock sync's burst of exchanges in hand
 HEALTH_EVERY_S = 2.0
+# settings that change where the adapter connects or what signs sessions: a new start
+CONNECTION_SETTINGS = ("servers", "user", "password", "code", "key", "replicas")
 TICK_S = 0.02  # how often the question clock is looked at
 DRAIN_CAP_S = 4.0  # the longest results wait for answers still in the stream
+FETCH_BATCH = 256
+JUDGE_SLICE = 32  # answers judged between yields to the loop (about a millisecond's work)
 ACK_WAIT_S = 1.5  # a batch is judged in milliseconds; an unacknowledged one was lost with a node
 
 # The adapters running in this process, by join code: the host's web pages read them.
@@ -53,14 +59,6 @@ LIVE: dict[str, AudienceAdapter] = {}
 def show_clock_us() -> int:
     """The audience's show clock: monotonic, the same in every process on one machine."""
     return time.monotonic_ns() // 1000
-
-
-def new_code(n: int = 6) -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(n))
-
-
-def _valid_code(code: str) -> bool:
-    return 4 <= len(code) <= 12 and all(c in CODE_ALPHABET for c in code)
 
 
 class AudienceAdapter(Adapter):
@@ -109,12 +107,9 @@ class AudienceAdapter(Adapter):
         self.ctx = ctx
         self.config = config
         self.code = config["code"] or new_code()
-        if not _valid_code(self.code):
+        if not valid_code(self.code):
             raise ConfigError("code", f"{self.code!r}: use 4 to 12 of {CODE_ALPHABET}")
-        try:
-            self.questions = [parse_question(line) for line in config["questions"]]
-        except RuleError as e:
-            raise ConfigError("questions", e.reason) from None
+        self.questions = _questions(config)
         key = config["key"].encode() or secrets.token_bytes(32)
         self.book = AudienceBook(SessionSigner(key, self.code), bucket_ms=config["bucket_ms"])
         self.title = str(ctx.view().get("info", {}).get("title", ""))
@@ -163,18 +158,28 @@ class AudienceAdapter(Adapter):
             await js.update_stream(cfg)
         # an answer handed to a fetch whose node then died comes again after ack_wait: short, so
         # the results after a node's death wait seconds, not the default half minute
-        consumer = ConsumerConfig(ack_wait=ACK_WAIT_S, max_ack_pending=50_000)
+        consumer = ConsumerConfig(ack_policy=AckPolicy.ALL, ack_wait=ACK_WAIT_S, max_ack_pending=50_000)
         self._psub = await js.pull_subscribe(
             f"aud.{self.code}.ans.*", durable="show", stream=stream, config=consumer
         )
+
+    async def reconfigure(self, config: dict[str, Any]) -> None:
+        """In place, keeping sessions and scores; a new connection only when where or who changes."""
+        if any(config[k] != self.config[k] for k in CONNECTION_SETTINGS):
+            await self.stop()
+            await self.start(self.ctx, config)
+            return
+        self.questions = _questions(config)
+        if self.book is not None:
+            self.book.bucket_us = config["bucket_ms"] * 1000
+        self.config = config
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._notices(), name="audience-notices")
             tg.create_task(self._answers(), name="audience-answers")
             tg.create_task(self._clock(), name="audience-clock")
-            if self.config["monitor"]:
-                tg.create_task(self._health(), name="audience-health")
+            tg.create_task(self._health(), name="audience-health")
 
     async def stop(self) -> None:
         if LIVE.get(self.code) is self:
@@ -257,7 +262,8 @@ class AudienceAdapter(Adapter):
         deadline = time.monotonic() + DRAIN_CAP_S
         while time.monotonic() < deadline and self._psub is not None:
             try:
-                info = await self._psub.consumer_info()
+                # bounded: while a new stream leader is elected the API may not answer at all
+                info = await asyncio.wait_for(self._psub.consumer_info(), 0.5)
                 if info.num_pending == 0 and info.num_ack_pending == 0:
                     return
             except (nats.errors.Error, TimeoutError):
@@ -288,16 +294,18 @@ class AudienceAdapter(Adapter):
         assert self.book is not None
         while True:
             try:
-                msgs = await self._psub.fetch(batch=512, timeout=1.0)
+                msgs = await self._psub.fetch(batch=FETCH_BATCH, timeout=1.0)
             except (nats.errors.Error, TimeoutError) as e:
                 _still_running()  # the client may turn a cancellation into a timeout
                 if not isinstance(e, nats.errors.TimeoutError | TimeoutError):
                     self.ctx.log.debug("audience: fetch: %s", e)
                     await asyncio.sleep(0.1)
                 continue
-            now = show_clock_us()
             late = False
-            for m in msgs:
+            for i, m in enumerate(msgs):
+                if i % JUDGE_SLICE == JUDGE_SLICE - 1:
+                    await asyncio.sleep(0)  # in the host, the podium path gets the loop between slices
+                now = show_clock_us()
                 sid = m.subject.rsplit(".", 1)[-1]
                 try:
                     body = json.loads(m.data)
@@ -313,9 +321,9 @@ class AudienceAdapter(Adapter):
                 # answers the stream held back past the results (a node died under them)
                 self.book.counts["after_results"] += 1
                 await self._publish_results(self.book.question)
-            for m in msgs:
+            if msgs:  # the consumer acknowledges all up to the last: one ack a batch
                 with contextlib.suppress(nats.errors.Error):
-                    await m.ack()
+                    await msgs[-1].ack()
 
     # ---- requests phones make ----
 
@@ -382,6 +390,9 @@ class AudienceAdapter(Adapter):
     async def _health(self) -> None:
         names: dict[str, str] = {}  # a node that is down still goes by its name
         while True:
+            if not self.config["monitor"]:
+                await asyncio.sleep(HEALTH_EVERY_S)
+                continue
             rows = await asyncio.to_thread(node_health, list(self.config["monitor"]))
             for row in rows:
                 if row["up"]:
@@ -400,7 +411,13 @@ class AudienceAdapter(Adapter):
         parts.append(f"{recent / 10:.1f} answers/s")
         if self.health:
             up = sum(1 for row in self.health if row["up"])
-            parts.append(f"nodes {up}/{len(self.health)} up")
+            nodes = ", ".join(
+                f"{row.get('name', '?')} {row['connections']}"
+                if row["up"]
+                else f"{row.get('name', '?')} DOWN"
+                for row in self.health
+            )
+            parts.append(f"nodes {up}/{len(self.health)} up ({nodes})")
         return " · ".join(parts)
 
     def snapshot(self) -> dict[str, Any]:
@@ -431,31 +448,16 @@ class AudienceAdapter(Adapter):
         return f"{base}{sep}code={self.code}"
 
 
+def _questions(config: dict[str, Any]) -> list[tuple[str, list[str], int | None]]:
+    try:
+        return [parse_question(line) for line in config["questions"]]
+    except RuleError as e:
+        raise ConfigError("questions", e.reason) from None
+
+
 def _still_running() -> None:
     """Raise CancelledError if this task is being cancelled (nats-py can report a cancelled
     request as a timeout, which a retry loop would otherwise swallow)."""
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
-
-
-def node_health(urls: list[str]) -> list[dict[str, Any]]:
-    """Each node's monitoring answer: up or not, its connections and message counts."""
-    out = []
-    for url in urls:
-        row: dict[str, Any] = {"url": url, "up": False}
-        try:
-            with urllib.request.urlopen(url.rstrip("/") + "/varz", timeout=1.0) as r:
-                v = json.loads(r.read())
-            row |= {
-                "up": True,
-                "name": v.get("server_name", ""),
-                "connections": v.get("connections", 0),
-                "in_msgs": v.get("in_msgs", 0),
-                "out_msgs": v.get("out_msgs", 0),
-                "mem": v.get("mem", 0),
-            }
-        except (OSError, ValueError):
-            pass
-        out.append(row)
-    return out

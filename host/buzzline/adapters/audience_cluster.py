@@ -15,16 +15,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from buzzline.io.broker import _own_group as own_group
-from buzzline.io.broker import free_port
+from buzzline.io.broker import find_program, free_port
 from buzzline.io.security import new_password
 
 NATS_PATHS = ("/usr/sbin/nats-server", "/usr/local/bin/nats-server", "/usr/bin/nats-server")
@@ -44,13 +44,7 @@ class ClusterError(RuntimeError):
 
 
 def find_nats_server() -> str | None:
-    found = shutil.which("nats-server")
-    if found:
-        return found
-    for p in NATS_PATHS:
-        if os.access(p, os.X_OK):
-            return p
-    return None
+    return find_program("nats-server", NATS_PATHS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +150,9 @@ system_account: SYS
 class AudienceCluster:
     """N nats-server processes from one plan, each with its config and store under ``workdir``."""
 
-    def __init__(self, plan: ClusterPlan, workdir: Path, executable: str | None = None) -> None:
+    def __init__(
+        self, plan: ClusterPlan, workdir: Path, executable: str | None = None, nice: int = 0
+    ) -> None:
         exe = executable or find_nats_server()
         if exe is None:
             raise ClusterError("nats-server is not installed (apt-get install nats-server)")
@@ -164,6 +160,7 @@ class AudienceCluster:
         self.plan = plan
         self.workdir = workdir
         self.procs: list[subprocess.Popen[bytes] | None] = [None] * len(plan.nodes)
+        self.nice = nice  # a benchmark's stand-in for nodes on other machines
 
     def write(self) -> list[Path]:
         """The configs and ``cluster.json`` (mode 0600: it holds the show's password)."""
@@ -194,6 +191,8 @@ class AudienceCluster:
             preexec_fn=own_group(),
         )
         log.close()
+        if self.nice:
+            os.setpriority(os.PRIO_PROCESS, self.procs[i].pid, self.nice)  # type: ignore[union-attr]
 
     def start(self, timeout_s: float = 20.0) -> None:
         self.write()
@@ -257,3 +256,25 @@ class AudienceCluster:
     def __exit__(self, *exc: object) -> None:
         with contextlib.suppress(Exception):
             self.stop()
+
+
+def node_health(urls: list[str]) -> list[dict[str, Any]]:
+    """Each node's monitoring answer: up or not, its connections and message counts."""
+    out = []
+    for url in urls:
+        row: dict[str, Any] = {"url": url, "up": False}
+        try:
+            with urllib.request.urlopen(url.rstrip("/") + "/varz", timeout=1.0) as r:
+                v = json.loads(r.read())
+            row |= {
+                "up": True,
+                "name": v.get("server_name", ""),
+                "connections": v.get("connections", 0),
+                "in_msgs": v.get("in_msgs", 0),
+                "out_msgs": v.get("out_msgs", 0),
+                "mem": v.get("mem", 0),
+            }
+        except (OSError, ValueError):
+            pass
+        out.append(row)
+    return out

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread on a screen
 NICK_MAX = 20
 SID_LEN = 20  # hex characters of sha256(secret)
 MAX_TRANSIT_US = 30_000_000  # a node's death and the stream's recovery fit well inside
@@ -308,3 +310,11 @@ def parse_question(line: str) -> tuple[str, list[str], int | None]:
         raise RuleError("at most one choice is marked * (the right one)")
     choices = [c.removeprefix("*").strip() for c in raw]
     return text, choices, (marked[0] if marked else None)
+
+
+def new_code(n: int = 6) -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(n))
+
+
+def valid_code(code: str) -> bool:
+    return 4 <= len(code) <= 12 and all(c in CODE_ALPHABET for c in code)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -18,7 +19,7 @@ from buzzline.benchmarks._procs import say
 from buzzline.sim.audience import Crowd
 
 
-def stats(crowd: Crowd, began_up: float) -> dict[str, Any]:
+def stats(crowd: Crowd, began_up: float, listen: bool) -> dict[str, Any]:
     members = crowd.members
     acked: dict[str, dict[str, int]] = {}
     for m in members:
@@ -37,13 +38,17 @@ def stats(crowd: Crowd, began_up: float) -> dict[str, Any]:
         "clock_err_us": [m.stats.clock_err_us[-1] for m in members if m.stats.clock_err_us],
         "bounds_us": [m.stats.bounds_us[-1] for m in members if m.stats.bounds_us],
         "join_s": began_up,
+        "listen": listen,
     }
 
 
 async def main(cfg: dict[str, Any]) -> None:
+    if cfg.get("nice"):
+        os.nice(int(cfg["nice"]))  # stands for phones elsewhere: the machine's CPU goes to the show first
     crowd = Crowd(cfg["urls"], cfg["code"], cfg["n"], cfg["user"], cfg["password"], cfg["seed"])
     for m in crowd.members:
         m.think_s = (float(cfg["think"][0]), float(cfg["think"][1]))
+        m.answers = not cfg.get("listen")
     t0 = time.monotonic()
     await crowd.start(batch=200)
     up = time.monotonic() - t0
@@ -54,7 +59,7 @@ async def main(cfg: dict[str, Any]) -> None:
     try:
         while line := (await reader.readline()).decode().strip():
             if line == "stats":
-                say("stats " + json.dumps(stats(crowd, up)))
+                say("stats " + json.dumps(stats(crowd, up, bool(cfg.get("listen")))))
             elif line == "quit":
                 break
             else:

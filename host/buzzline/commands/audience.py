@@ -49,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _cluster(args: argparse.Namespace) -> int:
-    from buzzline.adapters.audience import new_code
     from buzzline.adapters.audience_cluster import AudienceCluster, ClusterError, ClusterPlan
+    from buzzline.adapters.audience_rules import new_code
 
     try:
         plan = ClusterPlan.free(args.nodes, args.host, args.base_port)

@@ -33,14 +33,19 @@ class BrokerError(RuntimeError):
     pass
 
 
-def find_mosquitto() -> str | None:
-    found = shutil.which("mosquitto")
+def find_program(name: str, paths: tuple[str, ...]) -> str | None:
+    """``name`` on the PATH, or the first executable of ``paths`` (sbin is often off a user's PATH)."""
+    found = shutil.which(name)
     if found:
         return found
-    for p in MOSQUITTO_PATHS:
+    for p in paths:
         if os.access(p, os.X_OK):
             return p
     return None
+
+
+def find_mosquitto() -> str | None:
+    return find_program("mosquitto", MOSQUITTO_PATHS)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

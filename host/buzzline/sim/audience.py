@@ -10,6 +10,7 @@ A member's local clock is the show's plus a made-up offset, so the mapping is ex
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import random
@@ -27,6 +28,12 @@ RESEND_MAX_S = 2.0  # ...up to this (the phone page does the same)
 
 def show_clock_us() -> int:
     return time.monotonic_ns() // 1000
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(data: bytes) -> Any:
+    """One parse of the show's news per process, however many members it reached (read only)."""
+    return json.loads(data)
 
 
 @dataclass
@@ -68,6 +75,7 @@ class AudienceMember:
         self.open: dict[str, Any] | None = None
         self.answering: set[int] = set()
         self.tasks: set[asyncio.Task[None]] = set()
+        self.answers = True  # False: a listener, which only measures what reaches it
 
     def choose(self, q: dict[str, Any]) -> int:
         return self.rng.randrange(len(q["choices"]))
@@ -114,19 +122,25 @@ class AudienceMember:
         t.add_done_callback(self.tasks.discard)
 
     def _on_message(self, subject: str, data: bytes) -> None:
-        now = show_clock_us()
+        # received = when this process read it from its socket: what a phone would see, without
+        # the wait for the other members of the process that the same message reached
+        now = self.link.read_us or show_clock_us()
         what = subject.rsplit(".", 1)[-1]
         if what == "q":
-            q = json.loads(data)
+            q = _parsed(data)
             self.stats.fanout_us.append(now - q["sent_us"])
             self.open = q
-            self._spawn(self._answer(q, think=True))
+            think = self.rng.uniform(*self.think_s)
+            asyncio.get_running_loop().call_later(think, self._spawn_answer, q)
         elif what == "results":
-            r = json.loads(data)
+            r = _parsed(data)
             self.stats.results_us.append(now - r["sent_us"])
             self.open = None
         elif what == "close":
             self.open = None
+
+    def _spawn_answer(self, q: dict[str, Any]) -> None:
+        self._spawn(self._answer(q))
 
     def _resync_soon(self) -> None:
         self._spawn(self._resync())
@@ -140,16 +154,14 @@ class AudienceMember:
         q = state.get("question")
         if q and not q.get("closed"):
             self.open = q
-            self._spawn(self._answer(q, think=False))
+            self._spawn(self._answer(q))
 
-    async def _answer(self, q: dict[str, Any], think: bool) -> None:
+    async def _answer(self, q: dict[str, Any]) -> None:
         qid = q["q"]
-        if qid in self.answering or qid in self.stats.acked:
+        if not self.answers or qid in self.answering or qid in self.stats.acked:
             return
         self.answering.add(qid)
         try:
-            if think:
-                await asyncio.sleep(self.rng.uniform(*self.think_s))
             choice = self.choose(q)
             body = {
                 "q": qid,

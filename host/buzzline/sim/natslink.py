@@ -50,6 +50,7 @@ class NatsLink:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.connects = 0
+        self.read_us = 0  # the show clock when the chunk being handled was read
         self.down_since: float | None = None
         self.outages: list[float] = []  # seconds from losing a node to being subscribed on another
         self.errors: list[str] = []
@@ -185,6 +186,7 @@ class NatsLink:
             chunk = await reader.read(65536)
             if not chunk:
                 raise asyncio.IncompleteReadError(b"", None)
+            self.read_us = time.monotonic_ns() // 1000  # when this process got it from the kernel
             buf += chunk
             pos = self._parse(buf)
             del buf[:pos]

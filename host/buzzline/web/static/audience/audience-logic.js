@@ -42,10 +42,6 @@ export class ClockEstimate {
     const e = this.estimate(nowLocal);
     return e === null ? null : nowLocal + e.offset;
   }
-
-  reset() {
-    this.samples = [];
-  }
 }
 
 // ---- sessions ----

@@ -133,7 +133,7 @@ async function resync() {
   const q = s.question;
   if (q && !q.closed) showQuestion(q);
   else if (s.results) showResults(s.results);
-  for (const [qid, a] of state.answers) if (!a.acked && !a.sending) sendAnswer(qid, a);
+  for (const [qid, a] of state.answers) if (a.body && !a.acked && !a.sending) sendAnswer(qid, a);
 }
 
 function showQuestion(q) {
@@ -181,18 +181,28 @@ function tick() {
   }
 }
 
-function answer(choice, tapMs) {
+async function answer(choice, tapMs) {
   const q = state.question;
   if (!q || q.closed || state.answers.has(q.q)) return;
-  const body = L.answerBody(state.session, q, choice, tapMs * 1000, state.clock);
-  if (body === null) return void ($("sent").textContent = "Still setting the clock, tap again in a moment.");
-  const a = { choice, body, acked: false, sending: false, since: Date.now() };
+  const a = { choice, body: null, acked: false, sending: false, since: Date.now() };
   state.answers.set(q.q, a);
   for (const [i, b] of [...$("choices").children].entries()) {
     b.setAttribute("aria-pressed", i === choice ? "true" : "false");
     b.disabled = true;
   }
   $("sent").textContent = "Sending…";
+  // the tap's time is kept as it was; only the offset to the show's clock may come later
+  a.body = L.answerBody(state.session, q, choice, tapMs * 1000, state.clock);
+  if (a.body === null) {
+    await clockBurst(3);
+    a.body = L.answerBody(state.session, q, choice, tapMs * 1000, state.clock);
+  }
+  if (a.body === null) {
+    state.answers.delete(q.q);
+    for (const b of $("choices").children) b.disabled = false;
+    $("sent").textContent = "No clock from the show yet: tap again in a moment.";
+    return;
+  }
   sendAnswer(q.q, a);
 }
 
@@ -269,7 +279,8 @@ async function watch(nc) {
       state.reconnects += 1;
       say("Connected");
       if (state.session) {
-        state.clock.reset(); // another node, another path: measure again
+        // another node, another path: more samples (the show's clock is the same one, so the
+        // old estimate stays good meanwhile, its bound widening with its age)
         await clockBurst();
         await resync();
       }
