@@ -1,16 +1,21 @@
 """Shared by the studio-adapter tests: a host with three podiums, one whole question played
-through the operator interface and fed presses, and the real OSC tools as subprocesses."""
+through the operator interface and fed presses, the real OSC tools and socat as subprocesses,
+and the reconfigure-twice check every built-in adapter kind passes."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import shutil
 import socket
 from collections.abc import AsyncIterator
+from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 import pytest
+from buzzline.adapters.api import Adapter, Status
 from buzzline.core import events as ev
 from buzzline.core.show import Show
 from buzzline.host_service import HostService, now_us
@@ -143,3 +148,82 @@ def udp_bound(port: int) -> bool:
         except OSError:
             return True
     return False
+
+
+async def socat(dev: Path, peer: Path) -> asyncio.subprocess.Process:
+    """A pty pair: ``dev`` stands in for a serial interface, ``peer`` is its far end."""
+    proc = await asyncio.create_subprocess_exec(
+        need("socat"), f"pty,raw,echo=0,link={dev}", f"pty,raw,echo=0,link={peer}",
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    async with asyncio.timeout(5):
+        while not (dev.exists() and peer.exists()):
+            await asyncio.sleep(0.02)
+    return proc
+
+
+# ---- reconfigure twice -----------------------------------------------------------------------------
+
+
+def built_in_kinds() -> set[str]:
+    """The adapter kinds Buzzline itself registers (entry points of the buzzline distribution)."""
+    return {
+        ep.name
+        for ep in entry_points(group="buzzline.adapters")
+        if ep.dist is not None and ep.dist.name == "buzzline"
+    }
+
+
+def holdings(adapter: Adapter) -> dict[str, Any]:
+    """What an idle adapter holds, by size: every container among its attributes, measured
+    through nested containers (a rule table whose lists grow shows). Counters, settings, the
+    context and the stage (what notices told it) are left out: they may change, never grow."""
+    skip = {"ctx", "config", "stage", "preset"}
+
+    def size(value: Any, depth: int = 0) -> Any:
+        if depth > 3:
+            return None
+        if isinstance(value, dict):
+            return (len(value), sorted((str(k), size(v, depth + 1)) for k, v in value.items()))
+        if isinstance(value, list | tuple | set | frozenset | collections.deque):
+            return (len(value), [size(v, depth + 1) for v in value] if not isinstance(value, set) else None)
+        return None
+
+    return {
+        name: size(value)
+        for name, value in vars(adapter).items()
+        if name not in skip and size(value) is not None
+    }
+
+
+def tasks_of(name: str) -> list[str]:
+    """The asyncio tasks an adapter instance runs (each is named after it)."""
+    return sorted(
+        t.get_name() for t in asyncio.all_tasks() if t.get_name().endswith(":" + name) and not t.done()
+    )
+
+
+async def until_ok(svc: HostService, name: str, timeout: float = 10.0) -> None:
+    inst = svc.adapters.instances[name]
+    async with asyncio.timeout(timeout):
+        while inst.status is not Status.OK:
+            await asyncio.sleep(0.01)
+
+
+async def reconfigure_twice(svc: HostService, name: str) -> None:
+    """Reconfigure a running adapter twice with its own settings: it stays the same adapter
+    (applied in place, no restart), stays ok, and holds no more than it did before (rules,
+    tasks, queues), so nothing it sends goes out twice."""
+    inst = svc.adapters.instances[name]
+    await until_ok(svc, name)
+    await asyncio.sleep(0.1)  # let start-up sends settle
+    adapter, restarts = inst.adapter, inst.restarts
+    assert adapter is not None
+    before, tasks = holdings(adapter), tasks_of(name)
+    for n in (1, 2):
+        await svc.adapters.reconfigure(name, inst.raw)
+        await until_ok(svc, name)
+        await asyncio.sleep(0.1)
+        assert inst.adapter is adapter and inst.restarts == restarts, f"{name}: restarted on reconfigure {n}"
+        assert holdings(adapter) == before, f"{name}: holds more after reconfigure {n}"
+        assert tasks_of(name) == tasks, f"{name}: tasks after reconfigure {n}"

@@ -9,7 +9,7 @@ import json
 import pytest
 from buzzline.core import events as ev
 from buzzline.core import game, roster
-from buzzline.io.api_input import MAX_STRING, BadInput, check_args, check_command, decode_json
+from buzzline.web.api_input import MAX_STRING, BadInput, check_args, check_command, decode_json
 
 
 def _reads(module: object) -> dict[str, set[str]]:

@@ -195,6 +195,8 @@ def test_ranked_collects_all_in_mapped_order() -> None:
     assert arb.press(pr("a", ARM + 50_000), ARM + 52_000) == []
     d = decided(arb.press(pr("b", ARM + 40_000), ARM + 90_000))
     assert [(r.podium, r.gap_us) for r in d.order] == [("c", 0), ("b", 10_000), ("a", 20_000)]
+    # the decision latency counts from the first arrival in every mode (the console's histogram)
+    assert d.evidence["first_arrival_us"] == ARM + 31_000 and d.evidence["wait_us"] == 59_000
 
 
 def test_ranked_window_deadline() -> None:

@@ -112,7 +112,7 @@ async def test_firmware_selftest_measures_stores_announces_and_bounds_presses(
             stored = json.loads((tmp_path / "p1" / "selftest.json").read_text())
             assert stored["cap"] == hello["cap"]
             lines = [line for line in pod.lines if line.startswith("selftest ")]
-            assert [line.split()[1] for line in lines] == ["idle", "traffic", "sync"]
+            assert [line.split()[1] for line in lines] == ["idle", "traffic", "sync"], pod.lines
             # each phase's median is the 40 µs base, not the 3 ms tail
             assert all(40 <= int(line.split()[-3]) < 3000 for line in lines), lines
             await asyncio.to_thread(pod.wait, lambda: svc.registry.get("p1").capture_us == top, 10, "bound")

@@ -4,6 +4,7 @@ real secured Mosquitto."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -43,6 +44,7 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             "DIR": str(d),
             "SECURED": broker.address,
             "CLOSED": f"127.0.0.1:{free_port()}",
+            "FREE": str(free_port()),
             "BUSY": str(busy.getsockname()[1]),
         }
     finally:
@@ -80,6 +82,21 @@ CASES = [
     (["bench", "fairness", "--profile", "nope"], "no profile 'nope'"),
     (["broker", "config", "--studio", "s1", "--podiums", ",", "--out", "{DIR}/x"], "lists no podium ids"),
     (["flash", "--board", "esp32", "--port", "{DIR}/ttyUSB7"], "no device at"),
+    (["host", "--studio", "bad/studio"], "studio name 'bad/studio' holds '/'"),
+    (["sim", "--studio", "a+b"], "holds '+'"),
+    (["viewer", "--studio", "#", "--state", "{DIR}/x.json"], "holds '#'"),
+    (["adapter", "run", "osc", "--studio", ""], "studio name '' is empty"),
+    (["host", "--broker", "{CLOSED}", "--log", "{DIR}"], "--log {DIR}: is a directory (name a file in it"),
+    (
+        ["host", "--broker", "{CLOSED}", "--http", "{FREE}", "--bind", "192.0.2.7"],
+        "--bind 192.0.2.7: cannot listen",
+    ),
+    (
+        ["adapter", "run", "osc", "--broker", "{CLOSED}"],
+        "broker {CLOSED}: connection refused (is the broker running?",
+    ),
+    (["adapter", "run", "osc", "--broker", "{SECURED}", "--studio", "s1"], "refused an anonymous client"),
+    (["adapter", "run", "osc", "--credentials", "{DIR}/creds", "--studio", "other"], "is for studio 's1'"),
     (["nosuchcommand"], "invalid choice"),
     (["host", "--nosuchoption"], "unrecognized arguments"),
 ]
@@ -174,3 +191,31 @@ def test_a_broker_lost_mid_run_is_one_line() -> None:
         "buzzline: broker: the connection failed: Disconnected during message iteration "
         "(is the broker still running?)"
     )
+
+
+def test_a_viewer_without_a_display_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    assert _run(["viewer", "--demo-state", str(state)]).returncode == 0
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")}
+    r = subprocess.run(
+        [sys.executable, "-m", "buzzline.cli", "viewer", "--state", str(state)],
+        capture_output=True, text=True, timeout=30, env=env, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    if Path("/dev/dri").exists() and any(Path("/dev/dri").glob("card*")):
+        pytest.skip("this machine has a DRM device: kmsdrm may open a window")
+    assert r.returncode == 2, r
+    assert r.stderr.strip().splitlines() == [
+        "buzzline viewer: no display to open a window on (set DISPLAY, or SDL_VIDEODRIVER=kmsdrm "
+        "on a console; --no-window --web PORT serves the overlay alone)"
+    ]
+
+
+def test_every_host_option_says_what_it_is_for() -> None:
+    from buzzline.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    host = sub.choices["host"]  # type: ignore[index]
+    bare = [a.option_strings for a in host._actions if a.option_strings and not a.help]
+    assert not bare, bare
+    r = _run(["host", "--help"])
+    assert "tie-break" in r.stdout and "keep it across restarts" in r.stdout and "--bind ADDR" in r.stdout

@@ -88,6 +88,7 @@ def test_a_second_host_on_the_same_log_is_refused_in_one_line(broker, tmp_path):
         assert len(lines) == 1 and "in use by another process" in lines[0] and str(first.pid) in lines[0], (
             lines
         )
+        assert "(stop the other host first" in lines[0]
         # and the first host was not knocked off: it still answers and its broker link is up
         state = httpx.get(f"http://127.0.0.1:{api_port}/api/state").json()
         assert state["connected"] is True and first.poll() is None

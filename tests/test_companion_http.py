@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import httpx
 from buzzline.io.broker import free_port
-from buzzline.io.operator_api import serve_operator_api
 from buzzline.sim.podium import VirtualPodium
+from buzzline.web.app import serve_operator_api
 
 from tests.adapter_kit import host, press, wait_phase
 from tests.test_osc_control import until

@@ -25,8 +25,8 @@ from buzzline.benchmarks.viewer import CHROMIUM, CHROMIUM_ARGS
 from buzzline.core.show import Card, Round, Show
 from buzzline.host_service import HostService
 from buzzline.io.broker import free_port
-from buzzline.io.operator_api import OperatorServer, serve_operator_api
 from buzzline.sim.podium import VirtualPodium
+from buzzline.web.app import OperatorServer, serve_operator_api
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 TOKEN = "stage-door"
@@ -119,6 +119,10 @@ async def test_a_whole_question_from_the_keyboard(host, browser, broker):
     try:
         page = await _login(browser, base)
         await expect(page.locator("article.podium.online")).to_have_count(2)
+        # neither simulated podium declared a capture bound: the card says it is a default
+        await expect(page.locator("article[data-podium=p1] dd.capture.default")).to_contain_text(
+            "default for its board"
+        )
         async with httpx.AsyncClient(base_url=base) as http:
 
             async def phase(want: str) -> None:

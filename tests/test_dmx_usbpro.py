@@ -14,7 +14,7 @@ import pytest
 import serial
 from buzzline.adapters.api import Status
 
-from tests.adapter_kit import host, need, ok, press, wait_phase
+from tests.adapter_kit import host, ok, press, socat, wait_phase
 
 
 def parse_frames(buf: bytearray) -> tuple[list[bytes], list[str]]:
@@ -73,17 +73,6 @@ class Wire:
 
     def since(self, t: float) -> list[bytes]:
         return [f for at, f in self.frames if at >= t]
-
-
-async def socat(dev: Path, peer: Path) -> asyncio.subprocess.Process:
-    proc = await asyncio.create_subprocess_exec(
-        need("socat"), f"pty,raw,echo=0,link={dev}", f"pty,raw,echo=0,link={peer}",
-        stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    async with asyncio.timeout(5):
-        while not (dev.exists() and peer.exists()):
-            await asyncio.sleep(0.02)
-    return proc
 
 
 async def unplug(proc: asyncio.subprocess.Process) -> None:

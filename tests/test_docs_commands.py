@@ -66,6 +66,7 @@ NOT_RUN = {
     r"SDL_VIDEODRIVER=kmsdrm": "needs a Raspberry Pi's display (KMS/DRM)",
     r"^MICROPYPATH=": "needs the podium.json the text below describes; tests/test_firmware.py runs podiums",
     r"bench viewer": "a benchmark (tests/test_viewer_bench.py runs a small one)",
+    r"bench sound": "a benchmark (tests/test_sound.py runs a small one)",
     r"docs/img/|^kill %1$": "rewrites the committed pictures in docs/img; the block before it runs the "
     "same viewer commands here, tests/test_overlay_browser.py the overlay in Chromium",
     r"^sudo apt install python3-pygame|--system-site-packages \.venv|^\.venv/bin/pip install -e \.$": "a "

@@ -67,26 +67,26 @@ async def test_a_direct_publish_leaves_no_writer_registered(broker: MosquittoBro
     for cls in (DirectWriteClient, FailFastClient):
         async with cls(broker.host, broker.port, identifier=f"direct-{cls.__name__}") as c:
             await c.subscribe("t/direct", qos=1)
-            infos = [c.publish_now("t/direct", str(i).encode(), qos=1) for i in range(5)]
+            infos = [c.send_now("t/direct", str(i).encode(), qos=1) for i in range(5)]
             for info in infos:
                 await c.confirmed(info)
             assert await _first_ints(c, 5) == [0, 1, 2, 3, 4]
             for _ in range(5):
                 await asyncio.sleep(0)
-            sock = c._client.socket()
+            sock = c._client.socket()  # the paho socket, to ask the loop about its writer
             assert sock is not None
             # remove_writer says whether one was registered: nothing left to write, none may be
             assert loop.remove_writer(sock.fileno()) is False
 
 
-async def test_publish_now_when_not_connected_raises_mqtt_error(broker: MosquittoBroker) -> None:
+async def test_send_now_when_not_connected_raises_mqtt_error(broker: MosquittoBroker) -> None:
     c = DirectWriteClient(broker.host, broker.port, identifier="never-connected")
     try:
-        c.publish_now("t/x", b"1", qos=1)
+        c.send_now("t/x", b"1", qos=1)
     except aiomqtt.MqttError:
         pass
     else:
-        raise AssertionError("publish_now on a client that never connected must raise")
+        raise AssertionError("send_now on a client that never connected must raise")
 
 
 async def test_precise_timer_wakes_in_order_and_never_early() -> None:

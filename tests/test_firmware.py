@@ -31,7 +31,7 @@ def fw_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def bus(broker: Any) -> Iterator[Bus]:
-    b = Bus(broker.port).connect()
+    b = Bus(broker.port, host_studio=STUDIO).connect()
     yield b
     b.close()
 
@@ -62,7 +62,7 @@ def cmd_topic(pid: str = "p1") -> str:
 def test_hello_and_presence(bus: Bus, start_podium: Callable[..., UnixPodium]) -> None:
     start_podium("p1")
     hello = bus.wait_for(up("p1", "hello"), what="hello")
-    assert hello["board"] == "unix" and hello["id"] == "p1" and hello["seq"] == 1
+    assert hello["board"] == "unix" and hello["id"] == "p1" and hello["seq"] == 0
     pres_topic = topics.podium(STUDIO, "p1", "presence")
     pres = bus.wait_for(lambda t, m: t == pres_topic and m["state"] == "online", what="presence")
     assert pres["b"] == hello["b"]
@@ -149,7 +149,7 @@ def test_broker_restart_delivers_pending_buzz_once(
     assert p.state()["pending"] >= 1
     broker.start()
     bus.close()
-    bus2 = Bus(broker.port).connect()
+    bus2 = Bus(broker.port, host_studio=STUDIO).connect()
     try:
         p.cmd("wifi up")
         try:

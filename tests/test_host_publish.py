@@ -4,9 +4,10 @@ message the codec refuses is logged and counted, never a reason for the host to 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import aiomqtt
-from buzzline.bridge import Wire
+from buzzline.gate.bridge import Wire
 from buzzline.host_service import HostService
 from buzzline.io.broker import MosquittoBroker
 from buzzline_protocol import codec, topics
@@ -38,16 +39,17 @@ async def test_publishes_arrive_in_order_and_a_refused_one_is_only_counted(broke
 async def test_the_lock_goes_to_the_socket_ahead_of_queued_acknowledgements(broker: MosquittoBroker) -> None:
     async with HostService(broker.host, broker.port, STUDIO) as svc:
         assert svc._client is not None
-        paho = svc._client._client
         sent: list[int] = []
-        inner = paho._sock_send
 
-        def sock_send(buf: bytes | bytearray) -> int:
-            sent.append(buf[0] & 0xF0)  # the packet type
-            n: int = inner(buf)
-            return n
+        def wrap(inner: Callable[[bytes | bytearray], int]) -> Callable[[bytes | bytearray], int]:
+            def sock_send(buf: bytes | bytearray) -> int:
+                sent.append(buf[0] & 0xF0)  # the packet type
+                return inner(buf)
 
-        paho._sock_send = sock_send
+            return sock_send
+
+        svc._client.wrap_sends(wrap)
+        paho = svc._client._client  # to queue a PUBACK as paho does on reading a QoS 1 buzz
         lock = Wire(topics.podium(STUDIO, topics.ALL, "cmd"), {"t": "lock", "ep": 3, "cs": 9})
         for ahead in (True, False):
             sent.clear()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from buzzline.io.ingest import Ingest, Rejected
+from buzzline.gate.ingest import Ingest, Rejected
 from buzzline_protocol import codec, topics
 from hypothesis import given, settings
 from hypothesis import strategies as st

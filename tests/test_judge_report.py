@@ -241,3 +241,59 @@ def test_an_overturned_call_keeps_the_first_call_beside_the_final_one(tmp_path: 
     html = cli_main(["report", str(tmp_path / "show.db"), "--format", "html"])
     page = capsys.readouterr().out
     assert html == 0 and "A provisional call named Bob &lt;b&gt;" in page and "overturned it" in page
+
+
+def test_a_question_armed_straight_from_idle_is_filed_under_its_own_number(
+    tmp_path: Path, capsys: Any
+) -> None:
+    h = HostLog(tmp_path / "show.db")
+    for p in ("p1", "p2", "p3"):
+        h.feed(ev.PodiumOnline(p))
+    for winner in ("p1", "p2"):  # Q1 and Q2 both armed from idle, no read (docs/game.md allows it)
+        h.cmd("arm")
+        h.press(winner, h.t + 300_000, 300)
+        h.acks("p1", "p2", "p3")
+        h.cmd("judge", correct=True)
+        h.cmd("next")
+    h.log.close()
+    assert cli_main(["report", str(tmp_path / "show.db")]) == 0
+    q1, q2 = json.loads(capsys.readouterr().out)["questions"]
+    assert (q1["number"], q1["value"], q2["number"], q2["value"]) == (1, 100, 2, 200)
+    assert [s["player"] for s in q1["scores"]] == ["Ann"] and [s["player"] for s in q2["scores"]] == [
+        "Bob <b>"
+    ]
+    assert len(q1["parts"]) == len(q2["parts"]) == 1
+
+
+def test_a_provisional_call_says_who_was_missing_and_whether_it_was_confirmed(
+    tmp_path: Path, capsys: Any, show_log: Path
+) -> None:
+    h = HostLog(tmp_path / "show.db")
+    for p in ("p1", "p2", "p3"):
+        h.feed(ev.PodiumOnline(p))
+    h.cmd("arm")
+    armed = h.t
+    h.press("p2", armed + 359_000, 300)  # Bob at 359 ms
+    h.acks("p1")  # Ann acknowledges; Cy says nothing: the call is made at the wait cap
+    h.tick(150)
+    h.t += 100 * MS
+    h.seq["p3"] = 1
+    h.feed(ev.PodiumWatermark("p3", 1, h.t, 200, lock_ack=True))  # Cy at last, nothing earlier
+    h.log.close()
+    assert cli_main(["report", str(tmp_path / "show.db")]) == 0
+    d = json.loads(capsys.readouterr().out)["questions"][0]["parts"][0]["decision"]
+    assert d["settled"]["how"] == "confirmed" and "Cy reported after all" in d["settled"]["in_words"]
+    wm = {w["player"]: w for w in d["watermarks"]}
+    assert wm["Ann"]["past_winner"] is True and wm["Bob <b>"]["past_winner"] is True
+    assert wm["Cy"]["past_winner"] is False and wm["Cy"]["past_ms"] is None
+    assert cli_main(["report", str(tmp_path / "show.db"), "--format", "html"]) == 0
+    page = capsys.readouterr().out
+    assert "Not yet heard from past the winner's press (at 359.000 ms after the buzzers opened)" in page
+    assert "Cy <span class=muted>(p3)</span> had not been heard from since the buzzers opened" in page
+    assert "The provisional call was confirmed" in page
+    assert "Why no earlier press could still arrive" not in page  # untrue of a provisional call
+    assert "mapped" not in page.lower().replace('"mapped_us"', "")  # no engine jargon for a judge
+    # the fixture's Q2: Ann never reported and the answer was judged: it stood, never confirmed
+    assert cli_main(["report", str(show_log), "--question", "2"]) == 0
+    d2 = json.loads(capsys.readouterr().out)["questions"][0]["parts"][0]["decision"]
+    assert d2["settled"]["how"] == "stood" and "before Ann" in d2["settled"]["in_words"]

@@ -7,8 +7,8 @@ import asyncio
 import httpx
 from buzzline.host_service import HostService
 from buzzline.io.broker import free_port
-from buzzline.io.operator_api import serve_operator_api
 from buzzline.sim.podium import VirtualPodium
+from buzzline.web.app import serve_operator_api
 
 
 async def test_commands_need_the_token_and_refusals_say_why(broker):

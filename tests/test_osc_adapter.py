@@ -12,7 +12,7 @@ from typing import Any
 from buzzline.adapters.api import Status
 from buzzline.io.broker import free_port
 
-from tests.adapter_kit import Dump, free_udp_ports, host, ok, whole_question
+from tests.adapter_kit import Dump, free_udp_ports, host, ok, press, whole_question
 
 PEER = str(Path(__file__).with_name("osc_tcp_peer.py"))
 
@@ -267,3 +267,21 @@ async def test_the_same_adapter_standalone_from_the_broker(broker, tmp_path):
         finally:
             proc.terminate()
             await proc.wait()
+
+
+async def test_a_false_start_light_goes_out_after_its_lockout_with_nothing_else_happening(broker):
+    """The flash ends when its lockout does (the show's 250 ms here), not at the next notice."""
+    (port,) = free_udp_ports(1)
+    async with Dump(port) as dump, host(broker) as svc:
+        await svc.adapters.add("desk", "osc", {"preset": "qlcplus", "port": port})
+        await dump.wait(23)
+        await ok(svc, "read")
+        await press(svc, "p3")  # a false start while the question is read; then nothing at all
+        async with asyncio.timeout(5):
+            while ("/buzzline/3/false", "f", [F1]) not in dump.lines:
+                await asyncio.sleep(0.01)
+        lit = dump.lines.index(("/buzzline/3/false", "f", [F1]))
+        async with asyncio.timeout(3):
+            while ("/buzzline/3/false", "f", [F0]) not in dump.lines[lit:]:
+                await asyncio.sleep(0.01)
+        assert svc.engine.view()["phase"] == "reading"  # nothing else moved the show on

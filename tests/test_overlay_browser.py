@@ -19,8 +19,8 @@ from buzzline.benchmarks.viewer import CHROMIUM, CHROMIUM_ARGS
 from buzzline.core.show import Player, Round, Rules, Show
 from buzzline.host_service import HostService
 from buzzline.io.broker import MosquittoBroker, free_port
-from buzzline.io.operator_api import OperatorServer, serve_operator_api
 from buzzline.sim.podium import VirtualPodium
+from buzzline.web.app import OperatorServer, serve_operator_api
 
 pytestmark = pytest.mark.broker
 STUDIO = "ovl"

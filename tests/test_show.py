@@ -143,8 +143,8 @@ def test_bad_show_is_refused_with_line_and_reason(text: str, line: int, words: s
 
 
 def test_path_asymmetry_reaches_the_clock_bounds() -> None:
-    from buzzline.bridge import Bridge
     from buzzline.core.game import GameEngine
+    from buzzline.gate.bridge import Bridge
 
     show = parse_show('[rules]\npath_asymmetry_pct = 25\n[[players]]\nname="A"\npodium="p1"\n', "s.toml")
     assert show.rules.path_asymmetry_pct == 25

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from buzzline.bridge import state_message
 from buzzline.core import events as ev
 from buzzline.core.game import GameEngine
 from buzzline.core.show import Show
+from buzzline.gate.bridge import state_message
 from buzzline_protocol import codec
 
 

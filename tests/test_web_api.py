@@ -14,8 +14,8 @@ import pytest
 from buzzline.adapters.api import Adapter, Field, Notice, Status
 from buzzline.host_service import HostService
 from buzzline.io.broker import free_port
-from buzzline.io.operator_api import OperatorServer, serve_operator_api
 from buzzline.sim.podium import VirtualPodium
+from buzzline.web.app import OperatorServer, serve_operator_api
 from prometheus_client.parser import text_string_to_metric_families
 
 TOKEN = "open-sesame"
@@ -247,6 +247,9 @@ async def test_metrics_parse_and_match_the_show(host, broker):
     assert value("buzzline_podium_online", podium="p2") == 1
     assert value("buzzline_broker_connected") == 1
     assert value("buzzline_podium_clock_bound_seconds", podium="p1") > 0
+    # neither simulated podium declared a capture bound: both get their board's default
+    assert value("buzzline_podiums_capture_default", source="board") == 2
+    assert value("buzzline_podiums_capture_default", source="none") == 0
     counts = {s.name: s.value for s in fams["buzzline_decision_latency_seconds"].samples}
     assert counts["buzzline_decision_latency_seconds_count"] == 1
     lock = {s.name: s.value for s in fams["buzzline_lockout_latency_seconds"].samples}
@@ -288,5 +291,25 @@ async def test_the_timeline_forgets_an_undone_window(host, broker):
         await svc.command("arm")
         state = (await http.get("/api/state")).json()
         assert state["game"]["phase"] == "open" and state["timeline"]["decisions"] == []
+    finally:
+        await p1.stop()
+
+
+async def test_state_without_the_token_hides_the_podium_registry_and_rejects(host, broker):
+    svc, _, http = host
+    p1 = await _podium(svc, broker, "p1")
+    try:
+        svc.ingest.rejects["bad_json"] += 1  # as a garbled payload would count it
+        full = (await http.get("/api/state", headers=BEARER)).json()
+        assert [p["podium"] for p in full["podiums"]] == ["p1"] and full["rejects"]["bad_json"] == 1
+        assert full["health"]["broker"]["host"] == f"{broker.host}:{broker.port}"
+        anyone = await http.get("/api/state")
+        assert anyone.status_code == 200
+        public = anyone.json()
+        assert public["podiums"] == [] and public["rejects"] == {}
+        assert public["health"] == {"broker": {"connected": True}}
+        for secret in ('"boot"', '"hw"', '"clock_err_us"', "bad_json", f":{broker.port}"):
+            assert secret not in anyone.text, secret
+        assert public["game"]["phase"] == full["game"]["phase"]  # the game itself stays public
     finally:
         await p1.stop()

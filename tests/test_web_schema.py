@@ -13,7 +13,7 @@ from urllib.parse import quote
 import httpx
 from buzzline.host_service import HostService
 from buzzline.io.broker import free_port
-from buzzline.io.operator_api import serve_operator_api
+from buzzline.web.app import serve_operator_api
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -1,11 +1,14 @@
 # The podium application: wires button capture, podium time, clock sync, the MQTT link,
 # lights and settings together, and speaks protocol v1 (buzzline_protocol) to the host.
+# Its life cycle (connect, follow the host's presence, hello, sync, arm/press/lock, hold and
+# resend, reboot) is SPEC §12's table; the simulated podium follows the same one.
 import asyncio
 import gc
 from os import urandom
 from time import ticks_add, ticks_diff, ticks_ms, ticks_us
 
 from buzzline_protocol import codec, topics
+from micropython import const
 
 from podium import FW_VERSION, make_room
 from podium.board import load as load_board
@@ -31,6 +34,11 @@ _K_HELLO = 4
 _K_SYNC = 5  # [kind, t1, n, ...]: no seq (its own topic, QoS 0)
 _K_FAULT = 6  # [kind, pt, -, n, code, -, seq]
 _RECORDS = 4
+# What the podium knows of the host (one int: each instance attribute costs heap, SPEC §12):
+_H_ONLINE = const(1)  # its presence on this connection says online
+_H_WAS_DOWN = const(2)  # said offline since this connection began (the host restarted)
+_H_BURST_FIRST = const(4)  # up waits for the sync burst (the host's clock models are new)
+_H_HELLO = const(8)  # a hello is queued, not sent yet (an askhello needs no second one)
 
 
 class Podium:
@@ -102,6 +110,11 @@ class Podium:
         # a ring, filled in place: remembering a command must not allocate while armed
         self._recent_cs: list[int] = [-1] * self.RECENT_CS
         self._recent_i = 0
+        # SPEC §12: up waits while the host's presence (on this connection) is not online; each
+        # time it turns online: a hello and a sync burst; back after being seen offline (the
+        # host restarted, its clock models are new): the burst first, then what waited.
+        self._host = 0  # _H_* flags
+        self.host_epoch = 0  # +1 each time the host's presence turns online
         self._sync_n = 0
         self._sync_t1 = 0
         self._prev: list[int] | None = None
@@ -121,6 +134,7 @@ class Podium:
             (topics.podium(studio, topics.ALL, "cmd"), 1),
             (topics.podium(studio, pid, "syncr"), 0),
             (topics.podium(studio, pid, "config"), 1),
+            (topics.host(studio, "presence"), 1),
         )
         self.mqtt = MQTTClient(
             local["host"],
@@ -130,6 +144,7 @@ class Podium:
             user=local.get("user"),
             password=local.get("secret"),
             will=will,
+            birth=(self.t_presence, self._online, True),
             subs=subs,
             on_msg=self._on_msg,
             on_up=self._on_up,
@@ -180,8 +195,10 @@ class Podium:
             msg[1] = self._sync_t1
             msg[2] = self._sync_n
             return msg
+        if msg[0] == _K_HELLO:
+            self._host &= ~_H_HELLO
+        msg[6] = self.seq  # the first message of a boot is seq 0 (SPEC §3.1)
         self.seq += 1
-        msg[6] = self.seq
         if msg[0] == _K_HB:
             msg[4] = self.restarts
         return msg
@@ -267,9 +284,37 @@ class Podium:
             gc.collect()
             self._gc_off_when_sent = True
         self.lights.set_link(True)
-        # Both prepared at boot: reconnecting while armed must not need a large free block.
-        self.mqtt.publish(self.t_presence, self._online, 1, True, True)
-        self.mqtt.publish(self.t_up, self._record(_K_HELLO, self._now_watermark(), 0, 0), 1, False, True)
+        # The presence went out with the SUBSCRIBE (prepared at boot: reconnecting while armed
+        # must not need a large free block); up waits until this broker says the host is online.
+        self._host = self._host & _H_HELLO
+        self.mqtt.held = True
+
+    @property
+    def host_online(self) -> bool:
+        return bool(self._host & _H_ONLINE)
+
+    def _hello(self, front: bool) -> None:
+        # front: ahead of what waited unsent (no seq yet), so the host has the capture bound
+        # before it maps those presses
+        r = self._record(_K_HELLO, self._now_watermark(), 0, 0)
+        self._host |= _H_HELLO
+        self.mqtt.publish(self.t_up, r, 1, False, True, front)
+
+    def _on_host_presence(self, online: bool) -> None:
+        h = self._host
+        if not online:
+            self._host = (h & ~_H_ONLINE) | _H_WAS_DOWN
+            self.mqtt.held = True
+            return
+        if h & _H_ONLINE:
+            return
+        self.host_epoch += 1
+        # a host seen going down has new clock models: sync them before sending presses
+        self._host = (h & _H_HELLO) | _H_ONLINE | (_H_BURST_FIRST if h & _H_WAS_DOWN else 0)
+        if not h & _H_HELLO:  # one still waiting from before does
+            self._hello(True)
+        if not self._host & _H_BURST_FIRST:
+            self.mqtt.resume()
 
     def _on_down(self) -> None:
         # Offline no race is won in real time, and reconnecting allocates (socket, streams,
@@ -293,7 +338,10 @@ class Podium:
             print("podium: rejected message on", topic, str(e))
             return
         kind = msg["t"]
-        if kind == "syncr":
+        if kind == "presence":
+            if msg["id"] == "host":  # the only presence it subscribes to
+                self._on_host_presence(msg["state"] == "online")
+        elif kind == "syncr":
             if msg["id"] == self.pid and msg["n"] == self._sync_n and msg["t1"] == self._sync_t1:
                 self._prev = [msg["n"], msg["t1"], msg["t2"], msg["t3"], self.clock.now()]
         elif kind == "config":
@@ -350,6 +398,8 @@ class Podium:
             self.lights.set("identify", None, msg["dur"])
         elif kind == "selftest":
             self.start_selftest(msg["n"])
+        elif kind == "askhello" and not self._host & _H_HELLO:  # one waiting answers it
+            self._hello(False)
 
     def start_selftest(self, n: int) -> None:
         # podium.selftest is loaded only for the run, and dropped after it: not resident
@@ -409,7 +459,7 @@ class Podium:
             interval = self.ARMED_HB_MS if self.armed else self.settings["hb"]
             if ticks_diff(now, last_hb) >= interval:
                 last_hb = now
-                if self.mqtt.up:
+                if self.mqtt.up and self.host_online:  # none pile up while the host is away
                     self._heartbeat()
 
     async def _sync_loop(self) -> None:
@@ -418,21 +468,28 @@ class Podium:
         while True:
             flood = self._sync_flood
             await asyncio.sleep_ms(flood if flood > 0 else self.SYNC_TICK_MS)
-            # No exchanges while armed: the reply's decode allocates and the GC is off. The
-            # model's wander term covers the gap (0.5 ppm: 5 us per 10 s).
-            if not self.mqtt.up or self.armed:
-                continue
+            if not self.mqtt.up or not self.host_online:
+                continue  # nobody to answer: no exchanges while the host is away
             if flood > 0:
                 self._send_sync()  # selftest traffic
                 continue
-            if self.mqtt.connects != seen or flood < 0:
-                seen = self.mqtt.connects
+            if self.host_epoch != seen or flood < 0:  # a burst each time the host is (back) online
+                # armed or not: up may be waiting for it (the host came back mid-question); the
+                # replies' decodes meet a spent heap at worst, which _on_msg collects for
+                seen = self.host_epoch
                 for _ in range(self.SYNC_BURST):
-                    while self.armed:  # the burst waits too (see below)
-                        await asyncio.sleep_ms(self.SYNC_TICK_MS)
                     self._send_sync()
                     await asyncio.sleep_ms(self.SYNC_BURST_GAP_MS)
+                self._send_sync()  # carries the burst's last sample
                 settle_until = ticks_add(ticks_ms(), self.SETTLE_MS)
+                if self._host & _H_BURST_FIRST and self.host_epoch == seen:
+                    self._host &= ~_H_BURST_FIRST
+                    if self.host_online:
+                        self.mqtt.resume()
+                continue
+            if self.armed:
+                # No steady exchanges while armed: the reply's decode allocates and the GC is off.
+                # The model's wander term covers the gap (0.5 ppm: 5 us per 10 s).
                 continue
             now = ticks_ms()
             period = self.SETTLE_PERIOD_MS if ticks_diff(settle_until, now) > 0 else self.SYNC_PERIOD_MS

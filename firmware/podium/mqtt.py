@@ -1,6 +1,8 @@
 # A small asyncio MQTT 3.1.1 client: CONNECT with will and credentials, SUBSCRIBE, PUBLISH
 # QoS 0/1 (PUBACK, resend with DUP after a reconnect), keepalive by ticks_diff, reconnect
 # with jittered backoff, and a bounded outbound queue that drops the oldest droppable entry.
+# `held` keeps the QoS 1 stream (the podium's `up`) waiting, in order, while QoS 0 goes on: the
+# podium holds upstream while the host is offline (SPEC §12) but still syncs its clock.
 # The steady state allocates (almost) nothing, so it can run with the GC off while armed:
 # publishes are written straight to the socket from a preallocated packet buffer when nothing
 # is queued ahead, queue entries are recycled, and packets are read into a preallocated buffer.
@@ -90,6 +92,7 @@ class MQTTClient:
         user=None,
         password=None,
         will=None,
+        birth=None,
         subs=(),
         on_msg=None,
         on_up=None,
@@ -99,13 +102,14 @@ class MQTTClient:
         release=None,
         net_up=None,
     ) -> None:
-        self.host = host
-        self.port = port
-        self.client_id = client_id
+        # packed: every instance attribute costs a slot, and the table grows in steps of ~1 KB
+        self._addr = (host, port)
+        self._login = (client_id, user, password)
         self.keepalive = keepalive
-        self.user = user
-        self.password = password
         self.will = will  # (topic, payload bytes, qos, retain) or None
+        # (topic, payload bytes, retain), published at QoS 1 right behind each SUBSCRIBE, ahead
+        # of anything held or queued: the podium's presence
+        self.birth = birth
         self.subs = subs  # ((topic, qos), ...)
         self.on_msg = on_msg  # on_msg(topic: str, payload: bytes, retained: bool)
         self.on_up = on_up
@@ -119,6 +123,10 @@ class MQTTClient:
         self.release = release  # release(record): the link no longer holds it
         self.net_up = net_up  # coroutine function bringing the network link up (Wi-Fi)
         self.up = False
+        # True: QoS 1 publishes wait (in order; the in-flight ones of an earlier connection are
+        # not resent either) until resume(). Set by on_up; the app resumes it.
+        self.held = False
+        self._resend_due = False
         self.drops = 0
         self.connects = 0
         self.mem_errors = 0  # MemoryErrors caught (each one handled without allocating)
@@ -179,7 +187,7 @@ class MQTTClient:
             q.insert(0, e)
         else:
             q.append(e)
-        if len(q) == 1 and self.up and not self._dead:
+        if (len(q) == 1 or self.held) and self.up and not self._dead:
             self._flush()
         if q:
             self._wake.set()
@@ -187,6 +195,19 @@ class MQTTClient:
 
     def pending(self) -> int:
         return len(self._q) + len(self._inflight)
+
+    def resume(self) -> None:
+        """End the hold: what the broker never acknowledged goes first (DUP), then the queue."""
+        self.held = False
+        if not self.up or self._dead:
+            return
+        if self._resend_due:
+            self._resend_due = False
+            for e in self._inflight:
+                self._write_publish(e, True)
+                e[_E_SENT] = ticks_ms()
+        self._flush()
+        self._wake.set()
 
     async def run(self) -> None:
         backoff = self.BACKOFF_MIN_MS
@@ -293,7 +314,7 @@ class MQTTClient:
     async def _connect(self) -> None:
         self._dead = False
         self._reader, self._writer = await asyncio.wait_for_ms(
-            asyncio.open_connection(self.host, self.port), self.CONNECT_TIMEOUT_MS
+            asyncio.open_connection(self._addr[0], self._addr[1]), self.CONNECT_TIMEOUT_MS
         )
         try:
             # IPPROTO_TCP, TCP_NODELAY: a buzz must not wait behind Nagle's algorithm for the
@@ -302,17 +323,18 @@ class MQTTClient:
         except Exception:
             pass
         flags = 0x02  # clean session: our own queue carries unacknowledged messages
-        payload = _str(self.client_id)
+        client_id, user, password = self._login
+        payload = _str(client_id)
         if self.will is not None:
             topic, msg, qos, retain = self.will
             flags |= 0x04 | (qos << 3) | (0x20 if retain else 0)
             payload += _str(topic) + _str(msg)
-        if self.user:
+        if user:
             flags |= 0x80
-            payload += _str(self.user)
-            if self.password:
+            payload += _str(user)
+            if password:
                 flags |= 0x40
-                payload += _str(self.password)
+                payload += _str(password)
         body = _str("MQTT") + bytes([4, flags]) + struct.pack("!H", self.keepalive) + payload
         await self._send(_packet(_CONNECT, body))
         self._reset_parser()
@@ -326,18 +348,22 @@ class MQTTClient:
             for topic, qos in self.subs:
                 sb += _str(topic) + bytes([qos])
             await self._send(_packet(_SUBSCRIBE, sb))
+        if self.birth is not None:
+            # untracked QoS 1: a PUBACK for this id matches nothing in flight and is ignored
+            topic, msg, retain = self.birth
+            body = _str(topic) + struct.pack("!H", self._next_pid()) + msg
+            await self._send(_packet(_PUBLISH | 0x02 | (1 if retain else 0), body))
         self.connects += 1
         self.up = True
         self._last_rx = ticks_ms()
-        # Resend what the broker never acknowledged, first and in order, marked DUP.
-        for e in self._inflight:
-            self._write_publish(e, True)
-            e[_E_SENT] = ticks_ms()
-        if self._dead:
-            raise MQTTError("write failed")
+        self.held = False
+        self._resend_due = bool(self._inflight)
         if self.on_up is not None:
             self.on_up()
-        self._flush()
+        if not self.held:
+            self.resume()  # what the broker never acknowledged, first and in order, marked DUP
+        if self._dead:
+            raise MQTTError("write failed")
 
     def _next_pid(self) -> int:
         self._pid = self._pid % 65535 + 1
@@ -417,16 +443,21 @@ class MQTTClient:
         return 0
 
     def _flush(self) -> None:
-        """Send queued entries while the link and the in-flight window allow; no awaiting."""
+        """Send queued entries while the link and the in-flight window allow; no awaiting.
+        QoS 1 entries go strictly in order; a QoS 0 one (a sync request) passes the held ones."""
         q = self._q
-        while q and self.up and not self._dead:
-            e = q[0]
-            if e[_E_QOS] and len(self._inflight) >= self.INFLIGHT:
-                return
+        i = 0
+        blocked = False  # a QoS 1 entry waits: every later QoS 1 entry waits behind it
+        while i < len(q) and self.up and not self._dead:
+            e = q[i]
+            if e[_E_QOS] and (blocked or self.held or len(self._inflight) >= self.INFLIGHT):
+                blocked = True
+                i += 1
+                continue
             ready = self._prepare(e)
             if ready == 2:
                 return
-            q.pop(0)
+            q.pop(i)
             if not ready:
                 self._release(e)
                 continue
@@ -596,13 +627,17 @@ class MQTTClient:
             if w is not None and w.out_buf:
                 await w.drain()
             now = ticks_ms()
-            if self._inflight and ticks_diff(now, self._inflight[0][_E_SENT]) > self.ACK_TIMEOUT_MS:
+            if (
+                self._inflight
+                and not self._resend_due
+                and ticks_diff(now, self._inflight[0][_E_SENT]) > self.ACK_TIMEOUT_MS
+            ):
                 raise MQTTError("no PUBACK")
             if ticks_diff(now, self._last_rx) > ka + ka // 2:
                 raise MQTTError("keepalive expired")
             if ticks_diff(now, self._last_tx) > ka // 2:
                 self._emit(_PING, 0, 2)
-            if self._q and not self._dead:
+            if self._q and not self.held and not self._dead:
                 # Something waits for the in-flight window or the socket: woken by a PUBACK.
                 self._wake.clear()
                 await self._wake.wait()

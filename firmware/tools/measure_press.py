@@ -27,7 +27,7 @@ def main() -> int:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp, MosquittoBroker(workdir=Path(tmp)) as broker:
         tree = build_tree(Path(tmp) / "fw")
-        bus = Bus(broker.port).connect()
+        bus = Bus(broker.port, host_studio="m1").connect()
         pod = UnixPodium(tree, Path(tmp) / "p1", broker.port, pid="p1", studio="m1").start()
         try:
             bus.wait_for(lambda t, m: m["t"] == "hello", what="hello")

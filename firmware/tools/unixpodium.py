@@ -19,7 +19,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from buzzline.commands.flash import build, stage, venv_tool
 from buzzline.io.broker import free_port
-from buzzline_protocol import codec
+from buzzline_protocol import codec, topics
 
 HEAP = "96k"  # an ESP32-like heap budget
 
@@ -154,11 +154,16 @@ class UnixPodium:
 
 
 class Bus:
-    """A paho subscriber on buzzline/# that records every message (decoded when it can)."""
+    """A paho subscriber on buzzline/# that records every message (decoded when it can).
 
-    def __init__(self, port: int, topic: str = "buzzline/#") -> None:
+    ``host_studio``: also stand in for a host of that studio, as far as its presence goes: a
+    retained ``online`` on ``host/presence`` once subscribed (podiums send on ``up`` only while
+    the host's presence is online, SPEC §12)."""
+
+    def __init__(self, port: int, topic: str = "buzzline/#", host_studio: str | None = None) -> None:
         self.port = port
         self.topic = topic
+        self.host_studio = host_studio
         self.msgs: list[tuple[str, dict[str, Any] | None, bool, float]] = []
         self._cond = threading.Condition()
         self._subscribed = threading.Event()
@@ -173,7 +178,15 @@ class Bus:
         self.client.loop_start()
         if not self._subscribed.wait(timeout):
             raise TimeoutError("subscriber not ready")
+        if self.host_studio is not None:
+            self.host_presence(True)
         return self
+
+    def host_presence(self, online: bool) -> None:
+        """Publish the retained host presence of ``host_studio`` (a host starting or leaving)."""
+        assert self.host_studio is not None
+        msg = {"t": "presence", "id": "host", "state": "online" if online else "offline"}
+        self.publish(topics.host(self.host_studio, "presence"), msg, retain=True)
 
     def _on_connect(self, client: mqtt.Client, *args: Any) -> None:
         client.subscribe(self.topic, qos=1)

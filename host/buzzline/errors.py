@@ -40,6 +40,20 @@ def port_number(text: str) -> int:
     return n
 
 
+def studio_name(text: str) -> str:
+    """An argparse ``type`` for ``--studio``: the studio is one level of the MQTT topic tree, so it
+    may not be empty nor hold a level separator or a wildcard."""
+    import argparse
+
+    bad = sorted({c for c in text if c in "/+#\0"})
+    if not text or bad:
+        why = "is empty" if not text else f"holds {' '.join(repr(c) for c in bad)}"
+        raise argparse.ArgumentTypeError(
+            f"studio name {text!r} {why}: it is one topic level (e.g. demo, studio-a; no / + #)"
+        )
+    return text
+
+
 def os_reason(e: OSError) -> str:
     """The short reason of an OSError ("No such file or directory"), without errno noise."""
     if isinstance(e, socket.gaierror):
@@ -57,7 +71,7 @@ def explain(e: BaseException) -> UserError | None:
     from buzzline.adapters.api import ConfigError
     from buzzline.adapters.runner import AdapterError
     from buzzline.io.broker import BrokerError
-    from buzzline.io.eventlog import EventLogError
+    from buzzline.io.eventlog import EventLogError, EventLogInUse
     from buzzline.io.security import SecurityConfigError
     from buzzline.showfile import ShowFileError
     from buzzline.sim.netmodel import ProfileError
@@ -68,6 +82,8 @@ def explain(e: BaseException) -> UserError | None:
         where = f"{e.source}:{e.line}" if e.line else e.source
         hint = "fix the file; docs/example-show.toml is a template" if e.line else "check the path"
         return UserError(f"show file {where}", e.reason, hint)
+    if isinstance(e, EventLogInUse):
+        return UserError("event log", str(e), "stop the other host first, or give this one another --log")
     if isinstance(e, EventLogError):
         return UserError("event log", str(e), "check the path: a log written by `buzzline host --log`")
     if isinstance(e, SecurityConfigError):

@@ -18,7 +18,7 @@ disk; nothing else leaves the host before the log holds what explains it.
 
 Over 400 lines: the tasks, the publish path and the batch order above are kept in one file
 because their ordering guarantees only hold together; the translation work is in
-``buzzline.bridge``, reading the client in ``io.inbox``.
+``buzzline.gate.bridge``, reading the client in ``io.inbox``.
 """
 
 from __future__ import annotations
@@ -35,27 +35,26 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
-import paho.mqtt.client as mqtt
 from buzzline_protocol import codec, topics
 
-from buzzline.adapters.api import CommandResult, Notice
 from buzzline.adapters.runner import AdapterManager
-from buzzline.bridge import Bridge, Wire
 from buzzline.core import events as ev
 from buzzline.core.clock import ClockBook
+from buzzline.core.commandargs import BadArgs, check_args
 from buzzline.core.game import GameEngine
-from buzzline.core.registry import PodiumRegistry
 from buzzline.core.show import Show
 from buzzline.core.types import Decision
-from buzzline.io.api_input import BadInput, check_args
+from buzzline.gate.bridge import Bridge, Wire
+from buzzline.gate.ingest import QUIET, Ingest, Rejected
+from buzzline.gate.podiums import PodiumRegistry
 from buzzline.io.broker import NODELAY
+from buzzline.io.clockstore import ClockStore
 from buzzline.io.eventlog import EventLog, to_record
 from buzzline.io.inbox import Inbox
-from buzzline.io.ingest import QUIET, Ingest, Rejected
-from buzzline.io.mqttclient import DirectWriteClient
+from buzzline.io.mqttclient import DirectWriteClient, MessageInfo
 from buzzline.lifecycle import Reconnect, Service, cancel_and_wait
 from buzzline.lock_trace import LockTrace
-from buzzline.notices import NoticeBus
+from buzzline.notices import CommandResult, Notice, NoticeBus
 from buzzline.replay import SHOW_RECORD, logged_show, rebuild
 
 log = logging.getLogger("buzzline.host")
@@ -63,11 +62,6 @@ log = logging.getLogger("buzzline.host")
 
 def now_us() -> int:
     return time.monotonic_ns() // 1000
-
-
-def _is_publish(packet: Any, mid: int) -> bool:
-    """A queued paho packet is the PUBLISH with this message id."""
-    return bool(packet["command"] & 0xF0 == mqtt.PUBLISH and packet["mid"] == mid)
 
 
 class HostFailed(RuntimeError):
@@ -119,13 +113,15 @@ class HostService(Service):
         self.locks_sent = 0  # and the latest latencies, input to lock handed to the connection (/metrics)
         self.lock_latencies_us: collections.deque[int] = collections.deque(maxlen=1024)
         self._log_path = Path(log_path) if log_path else None
+        # a host with a log keeps its clock models beside it: a restart trusts them at once
+        self._clockstore = ClockStore(self._log_path) if self._log_path is not None else None
         self._eventlog: EventLog | None = None
         self._flushing: asyncio.Future[None] | None = None  # the commit running in a worker thread
         self._client: DirectWriteClient | None = None
         self._main: asyncio.Task[None] | None = None
         self._children: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
-        self._last_info: mqtt.MQTTMessageInfo | None = None  # the last QoS 1 publish
+        self._last_info: MessageInfo | None = None  # the last QoS 1 publish
         self._lock = asyncio.Lock()
         self._decision_waiters: list[asyncio.Future[Decision]] = []
         self._rng = random.Random(seed)
@@ -206,6 +202,11 @@ class HostService(Service):
             async with asyncio.timeout(1):
                 await client.publish(topics.host(self.studio, "presence"), offline, qos=1, retain=True)
 
+    @property
+    def client(self) -> DirectWriteClient | None:
+        """The broker connection while it is up (benchmarks tap its sends)."""
+        return self._client
+
     async def wait_stopped(self) -> None:
         """Until the service stops, by ``stop()`` or because a part of it failed (see ``failed``)."""
         await self._stopped.wait()
@@ -218,6 +219,10 @@ class HostService(Service):
                     tg.create_task(self._timer_loop(), name="host-timer"),
                     tg.create_task(self._events_loop(), name="host-events"),
                 ]
+                if self._clockstore is not None:
+                    self._children.append(
+                        tg.create_task(self._clockstore.run(self.bridge.clocks), name="host-clocks")
+                    )
         except asyncio.CancelledError:
             raise
         except BaseException as e:  # the group's failures: logged and surfaced
@@ -230,7 +235,8 @@ class HostService(Service):
                 asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.stop()))
 
     def _open_log(self) -> None:
-        assert self._log_path is not None
+        assert self._log_path is not None and self._clockstore is not None
+        self._clockstore.restore(self.bridge.clocks)
         self._eventlog = EventLog(self._log_path, studio=self.studio, show=self.show.title)
         known = logged_show(self._eventlog)
         if known is None:
@@ -334,23 +340,14 @@ class HostService(Service):
             level = logging.ERROR if self.unsendable in (1, 10, 100, 1000) else logging.DEBUG
             log.log(level, "not published on %s: %s (%d so far)", w.topic, e, self.unsendable)
             return
-        paho = client._client  # aiomqtt's paho client: the publish path without a task
-        info = paho.publish(w.topic, data, qos=w.qos, retain=w.retain)
-        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+        try:
+            info = client.send(w.topic, data, w.qos, w.retain, now=now, ahead_of_acks=self.LOCK_AHEAD_OF_ACKS)
+        except aiomqtt.MqttCodeError as e:
             self.superseded += 1
-            log.info("publish to %s failed (%s): resynced on reconnect", w.topic, mqtt.error_string(info.rc))
+            log.info("publish to %s failed (%s): resynced on reconnect", w.topic, e)
             return
         if w.qos:
             self._last_info = info
-        if now:
-            q = paho._out_packet
-            # The lock ahead of acknowledgements already queued (the buzz's own PUBACK): their
-            # order means nothing to MQTT, and every send on loopback may hand the CPU to the broker
-            # it wakes before the next send.
-            acks_only = all(p["command"] == mqtt.PUBACK and p["pos"] == 0 for p in list(q)[:-1])
-            if self.LOCK_AHEAD_OF_ACKS and len(q) > 1 and _is_publish(q[-1], info.mid) and acks_only:
-                q.rotate(1)
-            paho.loop_write()
 
     def _send_sync_reply(self, w: Wire) -> None:
         """A sync reply's ``t3`` is the instant it leaves: stamped again just before it is written
@@ -437,7 +434,7 @@ class HostService(Service):
     async def _adapter_command(self, name: str, /, **args: Any) -> CommandResult:
         try:  # the operator API's checks: an adapter is another control surface
             checked = check_args(name, args)
-        except BadInput as e:
+        except BadArgs as e:
             return CommandResult(False, e.reason)
         effects = await self.command(name, **checked)
         refused = [e for e in effects if isinstance(e, ev.CommandRefused)]

@@ -15,7 +15,11 @@ and on a busy machine the woken broker may take the CPU before the call returns.
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from buzzline.io.mqttclient import DirectWriteClient
 
 # The stages, in order, each named after what happens between two stamps.
 STAGES = ("queue", "ingest", "map", "engine", "publish")  # between MARKS and "sock"
@@ -43,23 +47,25 @@ class LockTrace:
         self._cur: dict[str, int] = {}
         self._pending: list[tuple[bytes, dict[str, Any]]] = []
         self._last: dict[str, Any] = {}
-        self._paho: Any = None
+        self._client: DirectWriteClient | None = None
 
     # ---- the socket ends (hooked into the client) ----------------------------------------------
-    def attach(self, paho: Any) -> None:
-        """Hook a connected paho client's socket send: the lock's bytes are matched there."""
-        inner_send = paho._sock_send
-        self._paho = paho
+    def attach(self, client: DirectWriteClient) -> None:
+        """Tap a connected client's socket send: the lock's bytes are matched there."""
 
-        def sock_send(buf: bytes | bytearray) -> int:
-            t0 = now_us()
-            c0 = cpu_us()
-            n: int = inner_send(buf)
-            if self._pending:
-                self._sent(bytes(buf[:n]), t0, c0)
-            return n
+        def wrap(inner_send: Callable[[bytes | bytearray], int]) -> Callable[[bytes | bytearray], int]:
+            def sock_send(buf: bytes | bytearray) -> int:
+                t0 = now_us()
+                c0 = cpu_us()
+                n = inner_send(buf)
+                if self._pending:
+                    self._sent(bytes(buf[:n]), t0, c0)
+                return n
 
-        paho._sock_send = sock_send
+            return sock_send
+
+        self._client = client
+        client.wrap_sends(wrap)
 
     def _sent(self, buf: bytes, t0: int, c0: int) -> None:
         t = now_us()
@@ -90,7 +96,7 @@ class LockTrace:
         self._last = {}
         if all(m in cur for m in MARKS):
             # packets already waiting in the client's queue go to the socket ahead of the lock
-            ahead = len(self._paho._out_packet) if self._paho is not None else 0
+            ahead = self._client.waiting if self._client is not None else 0
             self._last = {**cur, "tag": self.tag, "ahead": ahead}
             self._pending.append((payload, self._last))
         self._cur = {}

@@ -5,6 +5,10 @@ of effects. Each subscriber (an adapter, the console's WebSocket, the overlay, t
 collector, the wire's ``game/events`` publisher) reads its own queue at its own pace. A queue
 that is full drops its oldest notice and counts the drop; the newest notice, which carries the
 latest view, is always kept, so a slow reader loses history but never the present.
+
+``Notice`` (what flows) and ``CommandResult`` (what a command answers) live here, below every
+reader: the adapter API re-exports them, the host service, the web app and the bridge import them
+from here.
 """
 
 from __future__ import annotations
@@ -12,10 +16,36 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import AsyncIterator
-
-from buzzline.adapters.api import Notice
+from dataclasses import dataclass
+from typing import Any
 
 DEFAULT_DEPTH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One batch of effects after it is durable, with the view that resulted."""
+
+    seq: int
+    host_us: int
+    events: tuple[dict[str, Any], ...]
+    view: dict[str, Any]
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        """The events of one kind, in order."""
+        return [e for e in self.events if e.get("k") == kind]
+
+    def seat(self, podium: str) -> int | None:
+        """The podium's 1-based seat in the show, from the view."""
+        info = self.view.get("info", {}).get("podiums", {}).get(podium, {})
+        seat = info.get("seat")
+        return seat if isinstance(seat, int) else None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    ok: bool
+    reason: str = ""  # why the host refused, when not ok
 
 
 class Subscription:

@@ -40,7 +40,7 @@ FLAG_WORDS = {
     "samples), so its bound is wide",
 }
 TIE_RULE_WORDS = {
-    "earliest": "the earliest mapped time wins",
+    "earliest": "the earliest press wins (press times on the host's clock)",
     "random": "a seeded random draw among the tied",
     "none": "nobody wins a tie: the host asks again",
 }
@@ -111,6 +111,8 @@ class _Builder:
         self.early: list[dict[str, Any]] = []  # false starts before this question's arm
         self.presses: dict[str, list[tuple[int, bool]]] = {}  # podium -> (err_us, trusted)
         self.replay_broken = self.engine is None
+        # a provisional call waiting to be settled: its decision (report form), its arbiter, waited for
+        self._open_call: tuple[dict[str, Any], Any, list[str]] | None = None
 
     # ---- context from the replayed engine ----
     def name(self, podium: str | None) -> str | None:
@@ -163,8 +165,10 @@ class _Builder:
             if cause.name == "read" and self.engine is not None:
                 self.question(self.engine.g.q, self.engine.g.ep or None)["read_at"] = self.clock.wall(now)
             elif cause.name == "arm":
-                if self.q is None:
-                    self.question()
+                # armed straight from idle (no read): a question of its own, under its own number
+                number = self.engine.g.q if self.engine is not None else None
+                if self.q is None or (number is not None and self.q["number"] != number):
+                    self.question(number, self.engine.g.ep or None if self.engine is not None else None)
                 self.part(now, reopening=False)
                 for fs in self.early:  # pressed before this arm: say by how much
                     fs["before_arm_ms"] = ms(now - fs["mapped_us"])
@@ -245,6 +249,33 @@ class _Builder:
             self.replay_broken, self.engine = True, None
             return
         self.effects(cause, effects, now)
+        self.settle(cause, effects, now)
+
+    def settle(self, cause: ev.Event | None, effects: list[ev.Effect], now: int) -> None:
+        """Whether the provisional call is still open: confirmed once every podium it waited for
+        reported with no earlier press, or standing unconfirmed once the answer was judged."""
+        if self._open_call is None:
+            return
+        call, arb, waited = self._open_call
+        g = self.engine.g if self.engine is not None else None
+        if arb.provisional and g is not None and g.arb is arb and g.phase == "answering":
+            return  # still open (the engine drops the arbiter once the answer is judged)
+        self._open_call = None
+        if arb.decision is not None and arb.decision.winner != (call["winner"] or {}).get("podium"):
+            return  # overturned: the part says so
+        names = ", ".join(self.name(p) or p for p in waited) or "the missing podiums"
+        settled_by = (ev.Judged, ev.QuestionOver)
+        judged = isinstance(cause, ev.Command) or any(isinstance(e, settled_by) for e in effects)
+        if judged:
+            how = "stood"
+            words = (
+                f"never confirmed: the answer was settled before {names} reported; "
+                "no earlier press had arrived by then"
+            )
+        else:
+            how = "confirmed"
+            words = f"confirmed: {names} reported after all, with no earlier press; the call was final"
+        call["settled"] = {"how": how, "at": self.clock.wall(now), "in_words": words}
 
     def decision(self, rec: Record, d: Decision) -> None:
         q = self.q
@@ -262,7 +293,17 @@ class _Builder:
             arm_us = part["armed_us"]
         if overturn:  # the provisional call this one replaced stays in the report, marked so
             part["overturned"] = part["decision"]
-        part["decision"] = self.decision_json(rec, d, arm_us)
+            part["overturned"]["settled"] = {
+                "how": "overturned",
+                "at": self.clock.wall(d.decided_us),
+                "in_words": "overturned: an earlier press arrived while the answer was open",
+            }
+            self._open_call = None
+        part["decision"] = call = self.decision_json(rec, d, arm_us)
+        arb = self.engine.g.arb if self.engine is not None else None
+        if "provisional" in d.flags and arb is not None and arb.epoch == d.epoch:
+            waited = d.evidence.get("waiting_for")
+            self._open_call = (call, arb, [str(p) for p in waited] if isinstance(waited, list) else [])
 
     def decision_json(self, rec: Record, d: Decision, arm_us: int | None) -> dict[str, Any]:
         ev_ = d.evidence
@@ -304,11 +345,20 @@ class _Builder:
                 "draw": ev_.get("draw"),
             }
         wms = []
+        lead = d.order[0] if d.order else None
         acks = ev_.get("lock_acks")
         acks = acks if isinstance(acks, list) else []
         for pid, wm in sorted(_items(ev_.get("watermarks"))):
             mapped = wm.get("mapped_us")
             past = mapped - arm_us if isinstance(mapped, int) and arm_us is not None else None
+            err_us = wm.get("err_us")
+            err = err_us if isinstance(err_us, int) else 0
+            # heard from past the winner's press, both bounds included: no earlier press can follow
+            covers = (
+                lead is None
+                or pid == lead.podium
+                or (isinstance(mapped, int) and mapped - err > lead.mapped_us + lead.err_us)
+            )
             wms.append(
                 {
                     **self.named(pid),
@@ -316,8 +366,17 @@ class _Builder:
                     "bound_ms": ms(wm.get("err_us")),
                     "seq": wm.get("seq"),
                     "acknowledged_lock": pid in acks,
+                    "past_winner": covers,
                 }
             )
+        waited_for = ev_.get("waiting_for")
+        heard = {w["podium"] for w in wms}
+        for pid in waited_for if isinstance(waited_for, list) else []:
+            if pid not in heard:  # not heard from at all in this window when the call was made
+                wms.append(
+                    {**self.named(pid), "past_ms": None, "bound_ms": None, "seq": None}
+                    | {"acknowledged_lock": False, "past_winner": False}
+                )
         wait = ev_.get("wait_us")
         return {
             "record": rec.seq,
@@ -329,6 +388,7 @@ class _Builder:
             "flags": [{"flag": f, "in_words": flag_words(f)} for f in sorted(d.flags)],
             "waited_ms": ms(wait) if isinstance(wait, int) else None,
             "watermarks": wms,
+            "settled": None,  # a provisional call: how it ended (confirmed, stood, overturned)
             "evidence": ev_,
         }
 

@@ -127,6 +127,8 @@ KINDS: dict = {
     "ident": _CMD + (("dur", _INT, 1, 0, 600000),),
     # measure the capture bound (jumper from the selftest pin to the button input; SPEC 4.8)
     "selftest": _CMD + (("n", _INT, 1, 100, 10000),),
+    # ask for a hello: the host heard a boot of this podium it has no hello for (SPEC 3.5)
+    "askhello": _CMD,
     # host -> podium, retained on .../podium/ID/config
     "config": (
         ("name", _STR, 1, 1, 32),
@@ -398,12 +400,3 @@ def decode(data) -> dict:
     if n > MAX_SIZE and not (isinstance(obj, dict) and obj.get("t") in _LARGE):
         raise ProtocolError(R_SIZE, str(n) + " bytes")
     return _validate(obj, False)
-
-
-# The kinds only hosts and viewers speak (state, event, reject) are registered into KINDS by
-# buzzline_protocol.viewer: a podium never loads them (about 2 KB of its small heap), CPython
-# always does, and the vector runner loads them under both interpreters.
-import sys  # noqa: E402
-
-if sys.implementation.name != "micropython":
-    from buzzline_protocol import viewer  # noqa: F401

@@ -15,7 +15,7 @@ PODIUM_LEAVES = {
     "presence": ("presence",),
     "sync": ("sync",),
     "syncr": ("syncr",),
-    "cmd": ("arm", "lock", "light", "ident", "selftest"),
+    "cmd": ("arm", "lock", "light", "ident", "selftest", "askhello"),
     "config": ("config",),
 }
 # who publishes on each podium leaf

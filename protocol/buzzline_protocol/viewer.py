@@ -1,7 +1,7 @@
 # Protocol v1 kinds only the host and its viewers speak: retained game state, the game/events
-# stream and reject reports. Importing this module registers them in codec.KINDS (CPython's
-# codec imports it; the podium firmware never does, to keep them off its heap). Same field
-# layout and type codes as codec.py; MicroPython-safe.
+# stream and reject reports. Importing this module registers them in codec.KINDS (the package's
+# __init__ imports it on CPython; the podium firmware never does, to keep them off its heap).
+# Same field layout and type codes as codec.py; MicroPython-safe. codec never imports it back.
 from buzzline_protocol import codec
 
 # codec's field type codes (its names are const() there, so not visible from here)

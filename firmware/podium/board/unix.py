@@ -5,7 +5,7 @@
 #   times?                       -> "PRESS_US LOCK_US WINNER_US" (ticks_us of the last of each)
 #   heap?                        -> "PEAK_ALLOC LIVE_AFTER_COLLECT"
 #   mem?                         -> "arm_free=N arm_free_min=N poll_max=N armed_max=N forced=N memerr=N memsite=N collects=N"
-#   state?                       -> "up=0|1 armed=0|1 ep=N seq=N drops=N pending=N faults=N b=N"
+#   state?                       -> "up=0|1 armed=0|1 ep=N seq=N drops=N pending=N faults=N b=N host=0|1"
 #   wifi down | wifi up          -> "ok"            (while down the link cannot come back)
 #   kill N                       -> "ok"            (cancels the app's task N: 0 link, 3 lights)
 #   quit                         -> stops the podium
@@ -276,7 +276,7 @@ class UnixBoard:
                 )
             )
         elif cmd == "state?":
-            return "up=%d armed=%d ep=%d seq=%d drops=%d pending=%d faults=%d b=%d" % (
+            return "up=%d armed=%d ep=%d seq=%d drops=%d pending=%d faults=%d b=%d host=%d" % (
                 1 if app.mqtt.up else 0,
                 1 if app.armed else 0,
                 app.epoch,
@@ -285,6 +285,7 @@ class UnixBoard:
                 app.mqtt.pending(),
                 app.faults,
                 app.boot,
+                1 if app.host_online else 0,
             )
         elif cmd == "kill" and len(words) == 2 and words[1].isdigit() and int(words[1]) < len(app._tasks):
             app._tasks[int(words[1])].cancel()  # a dead task, for the supervisor to restart

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
+from buzzline.notices import CommandResult, Notice
+
 __all__ = [
     "Adapter",
     "AdapterContext",
@@ -81,32 +83,6 @@ EVENT_KINDS = (
     "view",  # {}: only the view changed
     "link",  # {broker, host}: standalone only, the connection to the show changed
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Notice:
-    """One batch of effects after it is durable, with the view that resulted."""
-
-    seq: int
-    host_us: int
-    events: tuple[dict[str, Any], ...]
-    view: dict[str, Any]
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        """The events of one kind, in order."""
-        return [e for e in self.events if e.get("k") == kind]
-
-    def seat(self, podium: str) -> int | None:
-        """The podium's 1-based seat in the show, from the view."""
-        info = self.view.get("info", {}).get("podiums", {}).get(podium, {})
-        seat = info.get("seat")
-        return seat if isinstance(seat, int) else None
-
-
-@dataclass(frozen=True, slots=True)
-class CommandResult:
-    ok: bool
-    reason: str = ""  # why the host refused, when not ok
 
 
 # ---- configuration schema ------------------------------------------------------------------------

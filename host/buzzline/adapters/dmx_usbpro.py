@@ -188,6 +188,7 @@ class DmxUsbProAdapter(Adapter):
     async def start(self, ctx: AdapterContext, config: dict[str, Any]) -> None:
         self.ctx = ctx
         self.config = config
+        self._bad = False  # a reconfigure starts again
         try:
             self.looks = parse_looks(config["looks"])
             self.fixtures = fixture_table(config)

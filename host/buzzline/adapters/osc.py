@@ -98,6 +98,7 @@ class OscDeskAdapter(Adapter):
         self.ctx = ctx
         self.config = config
         self.preset = PRESETS[config["preset"]]
+        self._rules, self._bad = {}, False  # a reconfigure starts again: built anew, never appended
         try:
             table, self._vars = merged(self.preset, config["map"], config["vars"])
             rules = parse_rules(table)
@@ -151,6 +152,8 @@ class OscDeskAdapter(Adapter):
         happenings = self.stage.apply(notice, _now_us())
         # the first game state: all of it, so the desk starts where the show stands
         self.emit(self.stage.snapshot() if self.stage.started and not started else happenings)
+        if self.stage.next_deadline() is not None:
+            self._wake.set()  # the timer loop sleeps until the earliest deadline it knew of
 
     # ---- mapping ---------------------------------------------------------------------------------
     def emit(self, happenings: list[Happening]) -> None:

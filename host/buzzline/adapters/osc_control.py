@@ -87,6 +87,10 @@ def parse_target(text: str) -> tuple[str, int]:
 class _Listener(asyncio.DatagramProtocol):
     def __init__(self, owner: OscControlAdapter) -> None:
         self.owner = owner
+        self.closed = asyncio.Event()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed.set()
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         self.owner.received(data, (str(addr[0]), int(addr[1])))
@@ -113,6 +117,7 @@ class OscControlAdapter(Adapter):
         self.malformed = 0  # not OSC, or not one of our commands
         self.refused = 0
         self._transport: asyncio.DatagramTransport | None = None
+        self._listener: _Listener | None = None
         self._targets: list[tuple[str, int]] = []
         self._pending: set[asyncio.Task[None]] = set()
         self._last: dict[str, bytes] = {}
@@ -131,10 +136,10 @@ class OscControlAdapter(Adapter):
             ctx.set_status(Status.BAD_CONFIG, str(e))
             return  # listens to nothing until reconfigured
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(
+        transport, listener = await loop.create_datagram_endpoint(
             lambda: _Listener(self), local_addr=(config["bind"], config["port"])
         )
-        self._transport = transport
+        self._transport, self._listener = transport, listener
         ctx.set_status(Status.OK, f"listening on udp {config['bind']}:{config['port']}")
         if self._targets and config["refresh_s"] > 0:
             self._refresher = asyncio.create_task(self._refresh(), name=f"osc-control:{ctx.name}")
@@ -150,6 +155,10 @@ class OscControlAdapter(Adapter):
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+        if self._listener is not None:
+            # the socket closes on the loop's next turn: a reconfigure binds the same port again
+            await self._listener.closed.wait()
+            self._listener = None
 
     # ---- inbound ---------------------------------------------------------------------------------
     def received(self, data: bytes, addr: tuple[str, int]) -> None:

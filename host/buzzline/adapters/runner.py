@@ -294,6 +294,11 @@ class AdapterManager:
             except asyncio.CancelledError:
                 await self._stop_quietly(inst, adapter)
                 raise
+            except ConfigError as e:  # found at start (a missing file): a retry cannot fix it
+                inst.status, inst.message = Status.BAD_CONFIG, str(e)[:300]
+                log.error("adapter %s (%s): bad config: %s", inst.name, inst.kind, e)
+                await self._stop_quietly(inst, adapter)
+                return
             except Exception as e:
                 inst.status, inst.message = Status.ERROR, f"{type(e).__name__}: {e}"[:300]
                 log.exception("adapter %s (%s) failed; restarting", inst.name, inst.kind)

@@ -82,7 +82,7 @@ async def _control(svc: HostService, trace: LockTrace, gaps: _GapFilter) -> None
         word, _, rest = line.partition(" ")
         if word == "quit":
             break
-        client = svc._client
+        client = svc.client
         if word == "cmd":
             name, _, js = rest.partition(" ")
             effects = await svc.command(name, **(json.loads(js) if js else {}))
@@ -147,9 +147,9 @@ async def main(argv: list[str]) -> int:
             svc.notices, svc.view, svc._adapter_command, kinds={SLOW_KIND: SlowAdapter}
         )
         trace = LockTrace()
-        client = svc._client
+        client = svc.client
         assert client is not None
-        trace.attach(client._client)
+        trace.attach(client)
         svc.trace = trace
         say("ready")
         await _control(svc, trace, gaps)

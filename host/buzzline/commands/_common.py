@@ -7,7 +7,7 @@ import errno
 import socket
 from pathlib import Path
 
-from buzzline.errors import UserError, port_number
+from buzzline.errors import UserError, os_reason, port_number
 from buzzline.io.security import BrokerSecrets, SecurityConfigError, load_credentials
 
 
@@ -65,14 +65,22 @@ def studio_credentials(args: argparse.Namespace) -> BrokerSecrets | None:
 
 def api_socket(port: int, host: str = "127.0.0.1") -> socket.socket:
     """Bind the operator API's port now, so a busy port is told before anything starts."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
     except OSError as e:
         sock.close()
-        why = "the port is already in use" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
-        raise UserError(f"--http {port}", why, "pick another port, or stop the program using it") from None
+        if e.errno == errno.EADDRINUSE:
+            raise UserError(
+                f"--http {port}",
+                "the port is already in use",
+                "pick another port, or stop the program using it",
+            ) from None
+        why = os_reason(e) if isinstance(e, socket.gaierror) else (e.strerror or str(e))
+        raise UserError(
+            f"--bind {host}", f"cannot listen there: {why}", "an address of this machine, or 0.0.0.0 for all"
+        ) from None
     return sock
 
 
@@ -81,6 +89,8 @@ def check_log_path(path: str) -> None:
     from buzzline.io.eventlog import EventLog
 
     p = Path(path)
+    if p.is_dir():
+        raise UserError(f"--log {path}", "is a directory", f"name a file in it, e.g. --log {p / 'show.db'}")
     if not p.parent.is_dir():
         raise UserError(f"--log {path}", f"no directory {p.parent}", "create it first, or pick another path")
     if p.exists():

@@ -19,7 +19,7 @@ from typing import Any
 
 from buzzline.commands._common import broker_address, check_log_path
 from buzzline.core.types import Decision
-from buzzline.errors import UserError
+from buzzline.errors import UserError, studio_name
 from buzzline.narrate import decision_event, decision_line, event_line, names_of, standings
 
 NAME = "demo"
@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=None, help="stop after this many seconds (exit 0)")
     p.add_argument("--questions", type=int, default=None, help="stop after this many questions")
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--studio", default="demo")
+    p.add_argument("--studio", default="demo", type=studio_name)
     p.add_argument("--log", dest="log_path", default=None, help="keep the event log in this file")
     p.add_argument("--broker", default=None, help="use this broker HOST:PORT instead of starting one")
     p.add_argument("--http", type=int, default=0, help="serve the console on this port (default: a free one)")
@@ -193,11 +193,11 @@ async def _demo(args: argparse.Namespace) -> int:
         free_port,
         start_broker,
     )
-    from buzzline.io.operator_api import serve_operator_api
     from buzzline.io.reach import wait_for_broker
     from buzzline.io.security import broker_extra_config, write_broker_config
     from buzzline.sim.podium import AutoPress, VirtualPodium
     from buzzline.viewer.demo import open_window
+    from buzzline.web.app import serve_operator_api
 
     # what the user gave, checked before anything starts (one line each, buzzline.errors)
     if not 1 <= args.podiums <= 64:

@@ -19,7 +19,7 @@ from typing import Any
 
 from buzzline_protocol import codec
 
-from buzzline.errors import UserError
+from buzzline.errors import UserError, studio_name
 from buzzline.io.broker import parse_address
 from buzzline.io.security import podium_username
 
@@ -199,7 +199,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ssid", help="Wi-Fi network name (asked for when missing)")
     parser.add_argument("--password", help="Wi-Fi password ('' for an open network; asked for when missing)")
     parser.add_argument("--broker", help="broker HOST:PORT (asked for when missing)")
-    parser.add_argument("--studio", default="demo", help="studio name in the topic tree (default demo)")
+    parser.add_argument(
+        "--studio", default="demo", type=studio_name, help="studio name in the topic tree (default demo)"
+    )
     parser.add_argument("--user", help="broker username (default podium-ID when --secret is given)")
     parser.add_argument("--secret", help="broker password for this podium")
     parser.add_argument("--pixels", type=int, help="NeoPixel count on the ring (0 = plain LED; default 12)")

@@ -18,7 +18,7 @@ from buzzline.commands._common import (
     check_log_path,
     studio_credentials,
 )
-from buzzline.errors import UserError, port_number
+from buzzline.errors import UserError, port_number, studio_name
 
 NAME = "host"
 HELP = "run the host: MQTT bridge, fair arbiter, game engine and event log"
@@ -26,13 +26,37 @@ HELP = "run the host: MQTT bridge, fair arbiter, game engine and event log"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_broker_arguments(p)
-    p.add_argument("--studio", default=None, help="studio name (default demo, or that of --credentials)")
+    p.add_argument(
+        "--studio",
+        default=None,
+        type=studio_name,
+        help="studio name (default demo, or that of --credentials)",
+    )
     p.add_argument("--show", help="show file (TOML); default: everyone who says hello plays")
     p.add_argument("--log", dest="log_path", help="event log (SQLite); resumes from it if it exists")
-    p.add_argument("--http", type=port_number, default=None, help="serve the operator API on this port")
-    p.add_argument("--token", default=None, help="operator token for the API (default: random, printed)")
+    p.add_argument(
+        "--http", type=port_number, default=None, help="serve the operator API and console on this port"
+    )
+    p.add_argument(
+        "--bind",
+        default="127.0.0.1",
+        metavar="ADDR",
+        help="address --http listens on (default 127.0.0.1; 0.0.0.0 for Companion or OBS on other machines)",
+    )
+    p.add_argument(
+        "--token",
+        default=None,
+        help="operator token for the API and console; give one to keep it across restarts "
+        "(default: a new random one each start, printed)",
+    )
     p.add_argument("--auto", action="store_true", help="run questions unattended (read, arm, judge, next)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the tie-break draws (a tie the show breaks at random): the same seed draws the same "
+        "way again, as a replay of the event log does (default 0)",
+    )
     p.add_argument("--quiet", action="store_true", help="no line per decision and false start")
 
 
@@ -88,7 +112,7 @@ async def _serve(args: argparse.Namespace) -> int:
     if args.log_path:
         check_log_path(args.log_path)
     async with contextlib.AsyncExitStack() as stack:
-        sock = api_socket(args.http) if args.http else None
+        sock = api_socket(args.http, args.bind) if args.http else None
         if sock is not None:
             stack.callback(sock.close)
         await wait_for_broker(host, port, user, password, wait=args.wait)
@@ -105,11 +129,11 @@ async def _serve(args: argparse.Namespace) -> int:
             printer = asyncio.create_task(print_decisions(svc), name="host-terminal")
             stack.callback(printer.cancel)
         if sock is not None:
-            from buzzline.io.operator_api import serve_operator_api
+            from buzzline.web.app import serve_operator_api
 
-            api = await serve_operator_api(svc, "127.0.0.1", args.http, args.token, sock=sock)
+            api = await serve_operator_api(svc, args.bind, args.http, args.token, sock=sock)
             stack.push_async_callback(api.close)
-            base = f"http://127.0.0.1:{args.http}"
+            base = f"http://{shown_address(args.bind)}:{args.http}"
             print(
                 f"operator API: GET {base}/api/state; POST {base}/api/command; docs {base}/api/docs",
                 flush=True,
@@ -126,6 +150,14 @@ async def _serve(args: argparse.Namespace) -> int:
             print(f"buzzline host: stopped: {type(svc.failed).__name__}: {svc.failed}", file=sys.stderr)
             return 1
     return 0
+
+
+def shown_address(bind: str) -> str:
+    """An address to print for a listener on ``bind`` (a wildcard is reached on this machine as
+    loopback; other machines use this machine's name or address)."""
+    if bind in ("0.0.0.0", "", "::"):
+        return "127.0.0.1"
+    return f"[{bind}]" if ":" in bind else bind
 
 
 def _say(line: str) -> None:

@@ -157,12 +157,32 @@ def _decision_html(d: dict[str, Any]) -> list[str]:
         )
     out.append("</table>")
     if d["watermarks"]:
-        items = []
+        lead = d["order"][0] if d["order"] else None
+        at = f" (at {_num(lead['reaction_ms'])} ms after the buzzers opened)" if lead else ""
+        heard: list[str] = []
+        short: list[str] = []
         for w in d["watermarks"]:
-            how = "acknowledged the lock" if w["acknowledged_lock"] else "reported"
-            past = f" past {_num(w['past_ms'])} ms after arm" if w["past_ms"] is not None else ""
-            items.append(f"{_who(w)} {how}{past} (&plusmn;{_num(w['bound_ms'])} ms)")
-        out.append("<p class=muted>Why no earlier press could still arrive: " + "; ".join(items) + ".</p>")
+            how = "acknowledged the lock" if w["acknowledged_lock"] else "was heard from"
+            if w["past_ms"] is None:
+                text = f"{_who(w)} had not been heard from since the buzzers opened"
+            else:
+                when = f"up to {_num(w['past_ms'])} ms after the buzzers opened"
+                text = f"{_who(w)} {how} {when} (&plusmn;{_num(w['bound_ms'])} ms)"
+            (heard if w["past_winner"] else short).append(text)
+        if heard:
+            out.append(
+                f"<p class=muted>Heard from after the winner's press{at}, so no earlier press of theirs "
+                "could still arrive: " + "; ".join(heard) + ".</p>"
+            )
+        if short:
+            out.append(
+                f"<p class=muted>Not yet heard from past the winner's press{at} when the call was made, "
+                "so an earlier press of theirs could still have been on its way: "
+                + "; ".join(short)
+                + ".</p>"
+            )
+    if d["settled"]:
+        out.append(f"<p class=flag>The provisional call was {_e(d['settled']['in_words'])}.</p>")
     return out
 
 

@@ -8,7 +8,7 @@ import contextlib
 import random
 
 from buzzline.commands._common import add_broker_arguments, broker_address, studio_credentials
-from buzzline.errors import UserError
+from buzzline.errors import UserError, studio_name
 
 NAME = "sim"
 HELP = "run simulated podiums against a broker"
@@ -19,7 +19,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--podiums", type=int, default=None, help="how many: p1..pN (default 4, or all in --credentials)"
     )
     add_broker_arguments(p)
-    p.add_argument("--studio", default=None, help="studio name (default demo, or that of --credentials)")
+    p.add_argument(
+        "--studio",
+        default=None,
+        type=studio_name,
+        help="studio name (default demo, or that of --credentials)",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--seconds", type=float, default=None, help="stop after this long")
     p.add_argument(

@@ -7,7 +7,9 @@
     buzzline viewer --demo-state FILE [--podiums N] [--teams]
 
 Live, it reads ``game/state``, ``game/events`` and ``host/presence`` (read-only: the broker's
-viewer or adapter account is enough). Esc, Q or closing the window quits.
+viewer or adapter account is enough). Esc, Q or closing the window quits. With the window, the
+show's sound cues play too (the ``sound`` adapter, with the theme's sound set); M mutes them,
+``--mute`` starts muted, ``--no-sound`` leaves the audio device alone.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import socket
 import sys
 from pathlib import Path
 from typing import Any
+
+from buzzline.errors import studio_name
 
 NAME = "viewer"
 HELP = "the scoreboard window (pygame) and the OBS overlay, standalone"
@@ -28,7 +33,7 @@ HELP = "the scoreboard window (pygame) and the OBS overlay, standalone"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--broker", help="broker HOST:PORT to follow a live show")
-    p.add_argument("--studio", default="demo", help="studio namespace on the broker")
+    p.add_argument("--studio", default="demo", type=studio_name, help="studio namespace on the broker")
     p.add_argument("--user", help="broker username (the viewer or adapter account)")
     p.add_argument("--password", help="broker password")
     p.add_argument("--fullscreen", action="store_true", help="fill the screen")
@@ -38,6 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--web", type=int, default=None, metavar="PORT", help="also serve the OBS overlay on PORT")
     p.add_argument("--bind", default="127.0.0.1", help="address the overlay listens on (default 127.0.0.1)")
     p.add_argument("--no-window", action="store_true", help="no scoreboard window (with --web: overlay only)")
+    p.add_argument("--no-sound", action="store_true", help="no sound cues (the window plays them by default)")
+    p.add_argument("--mute", action="store_true", help="start with the sound cues muted (M toggles)")
     p.add_argument("--render", metavar="STATE.json", help="draw one frame of this state headless and exit")
     p.add_argument("--out", metavar="FILE.png", help="where --render writes the frame")
     p.add_argument("--state", metavar="STATE.json", help="show this fixed state instead of a live show")
@@ -89,6 +96,16 @@ def _theme(path: str | None) -> Any:
         raise UsageError(str(e)) from None
 
 
+def _check_sounds(theme: Any) -> None:
+    """The theme's sound files decode (a broken one is a mistake to name before the window opens)."""
+    from buzzline.adapters.sound import check_files
+    from buzzline.sound.cues import parse_cues
+
+    problem = check_files(parse_cues(theme.sounds), where="sounds")
+    if problem is not None:
+        raise UsageError(f"{theme.source}: {problem[0]}: {problem[1]}")
+
+
 def _check(args: argparse.Namespace) -> None:
     modes = [m for m in ("render", "demo_state") if getattr(args, m)]
     if len(modes) > 1:
@@ -115,6 +132,22 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--podiums must be 1 to 16")
     if args.display < 0:
         raise UsageError("--display must be 0 or more")
+    if not (args.render or args.demo_state or args.no_window) and not display_available():
+        raise UsageError(
+            "no display to open a window on (set DISPLAY, or SDL_VIDEODRIVER=kmsdrm on a console; "
+            "--no-window --web PORT serves the overlay alone)"
+        )
+
+
+def display_available(env: dict[str, str] | None = None) -> bool:
+    """Whether SDL can open a window here: told before pygame starts, whose video probes print
+    their own lines on stderr when there is none."""
+    env = dict(os.environ) if env is None else env
+    if env.get("SDL_VIDEODRIVER"):
+        return True  # the user chose a driver; pygame says if it fails
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return True
+    return any(Path("/dev/dri").glob("card*"))  # kmsdrm on a console
 
 
 def run(args: argparse.Namespace) -> int:
@@ -143,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(f"{args.out}: cannot write the image: {e}") from None
             print(f"wrote {args.out} ({size[0]}x{size[1]})")
             return 0
+        if args.broker and not args.no_sound and not args.no_window:
+            _check_sounds(theme)
         fixed = read_state(args.state) if args.state else None
         broker = None
         if args.broker:
@@ -214,12 +249,22 @@ async def _live(
         logging.getLogger("buzzline.adapters").setLevel(logging.CRITICAL)
         logging.getLogger("buzzline.viewer").setLevel(logging.CRITICAL)
         inst = await manager.add("viewer", "viewer", settings)
+        sound = None
+        if feed is not None and not args.no_sound:  # a live show: a still state plays nothing
+            cues = {"cues": theme.sounds, "muted": args.mute}
+            sound = await manager.add("sound", "sound", cues)
         while True:
+            if sound is not None and sound.status in (Status.ERROR, Status.BAD_CONFIG):
+                # the show goes on without sound: one line, no retries against a missing card
+                message = sound.message.removeprefix("SoundError: ")
+                print(f"buzzline viewer: sound off: {message} (--no-sound hides this)", file=sys.stderr)
+                await manager.remove("sound")
+                sound = None
             if inst.status is Status.ERROR:
                 hint = "set DISPLAY, or SDL_VIDEODRIVER=kmsdrm on a console"
                 message = inst.message.removeprefix("WindowError: ")
                 print(f"buzzline viewer: {message} ({hint})", file=sys.stderr)
-                return 1
+                return 2
             if inst.status is Status.DISCONNECTED:  # Esc, or the window was closed
                 return 0
             await asyncio.sleep(0.1)

@@ -269,9 +269,10 @@ class Arbiter:
                 del self._presses[mate.podium]
                 effects.append(PressRejected(mate.podium, mate.seq, "team_taken"))
         self._presses[press.podium] = press
+        if self._first_arrival is None:
+            self._first_arrival = now_us  # in every mode: the decision latency counts from here
         if self.phase == "open" and self.rules.mode == "first":
             self.phase = "locked"
-            self._first_arrival = now_us
             others = tuple(sorted(p for p in self._active() if p != press.podium))
             effects.append(LockAll(self.epoch, others, press.podium))
         effects.extend(self._maybe_final(now_us))

@@ -65,13 +65,19 @@ def _t_quantile(z: float, dof: int) -> float:
     )
 
 
+def declared_cap(cap: object) -> bool:
+    """``hello.cap`` is a valid declaration: ``[p99_us, max_us]``, ints, 0 <= p99 <= max <= 1 s."""
+    if isinstance(cap, list | tuple) and len(cap) == 2 and all(_is_int(v) for v in cap):
+        return bool(0 <= cap[0] <= cap[1] <= CAPTURE_MAX_US)
+    return False
+
+
 def capture_bound_us(board: str, cap: object = None) -> int:
     """The worst capture latency (µs) of a podium: its declared ``hello.cap`` maximum when that is
-    a valid ``[p99_us, max_us]`` (ints, 0 <= p99 <= max <= 1 s), else the board's default."""
-    if isinstance(cap, list | tuple) and len(cap) == 2 and all(_is_int(v) for v in cap):
-        p99, top = cap
-        if 0 <= p99 <= top <= CAPTURE_MAX_US:
-            return int(top)
+    valid (``declared_cap``), else the board's default."""
+    if declared_cap(cap):
+        assert isinstance(cap, list | tuple)
+        return int(cap[1])
     return CAPTURE_DEFAULT_US.get(board, CAPTURE_UNKNOWN_US)
 
 
@@ -433,3 +439,63 @@ class ClockBook:
         self._models.pop(podium, None)
         self._boots.pop(podium, None)
         self._last.pop(podium, None)
+
+
+# ---- carrying a model across a host restart -------------------------------------------------------
+# A restarted host on the same machine reads the same monotonic clock, so the exchanges its last
+# run fitted still hold: kept (io.clockstore) and restored, they give trusted bounds at once
+# instead of after a new burst and seconds of exchanges.
+
+
+def export_model(m: ClockModel) -> dict[str, object]:
+    """What rebuilds the model: its window of exchanges and what it learned before them."""
+    return {
+        "samples": [[s.x, s.y, s.rtt] for s in m._samples],
+        "last_t1": m._last_t1,
+        "skew_prior": m._skew_prior,
+    }
+
+
+def restore_model(data: dict[str, object], asymmetry: float | None = None) -> ClockModel | None:
+    """The model ``export_model`` described, or None when the data is not one."""
+    samples = data.get("samples")
+    last_t1 = data.get("last_t1")
+    prior = data.get("skew_prior")
+    if not isinstance(samples, list) or not samples or not isinstance(last_t1, int):
+        return None
+    if prior is not None and not isinstance(prior, float | int):
+        return None
+    m = ClockModel(None if prior is None else float(prior), asymmetry)
+    for s in samples:
+        if not (isinstance(s, list) and len(s) == 3 and all(_is_int(v) for v in s) and s[2] >= 0):
+            return None
+        m._samples.append(SyncSample(s[0], s[1], s[2]))
+    m._best = min(m._samples, key=lambda p: p.rtt)
+    m._rtt_min = m._best.rtt
+    m._last_t1 = last_t1
+    m._full_sums()
+    m._refit()
+    return m
+
+
+def export_book(book: ClockBook) -> dict[str, dict[str, object]]:
+    """Every podium's current model, with the boot it belongs to."""
+    return {
+        pid: {"boot": book._boots[pid], **export_model(m)}
+        for pid, m in book._models.items()
+        if pid in book._boots and m.samples
+    }
+
+
+def restore_book(book: ClockBook, data: dict[str, object]) -> list[str]:
+    """Put the exported models back into an empty book; returns the podiums restored."""
+    out = []
+    for pid, item in data.items():
+        if not isinstance(item, dict) or not _is_int(item.get("boot")):
+            continue
+        m = restore_model(item, book.asymmetry)
+        if m is not None:
+            book._models[pid] = m
+            book._boots[pid] = item["boot"]
+            out.append(pid)
+    return out

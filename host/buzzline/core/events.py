@@ -72,7 +72,7 @@ class PodiumHello:
 # ---- operator commands: one interface for every control surface ----
 
 # Each command's signature: the argument names it reads (the engine judges their values). The
-# operator API refuses any other name before the engine sees it (io.api_input.check_command).
+# operator API refuses any other name before the engine sees it (core.commandargs.check_args).
 COMMAND_ARGS: dict[str, frozenset[str]] = {
     "read": frozenset(),
     "arm": frozenset(),

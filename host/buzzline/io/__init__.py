@@ -1,1 +1,1 @@
-"""I/O around the core: MQTT bridge, broker launcher, event store."""
+"""I/O below the host service: the MQTT client and inbox, broker launcher and security, event log."""

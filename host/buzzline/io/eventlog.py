@@ -58,6 +58,10 @@ class EventLogError(RuntimeError):
     """The log cannot be opened, read or written; the message says why."""
 
 
+class EventLogInUse(EventLogError):
+    """Another process (a host already running) writes this log."""
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     """One row of the log."""
@@ -93,7 +97,7 @@ class EventLog:
             try:
                 self._lock = LockFile(self.path)
             except FileLocked as e:
-                raise EventLogError(f"{e}: one host per event log") from None
+                raise EventLogInUse(f"{e}: one host per event log") from None
             except OSError as e:
                 raise EventLogError(f"{self.path}: cannot lock: {e}") from None
         try:

@@ -12,19 +12,17 @@ import asyncio
 import contextlib
 import logging
 import random
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiomqtt
-import paho.mqtt.client as mqtt
 from buzzline_protocol import codec, topics
 
 from buzzline.io.broker import NODELAY
 from buzzline.io.inbox import Inbox
-from buzzline.io.mqttclient import FailFastClient
+from buzzline.io.mqttclient import FailFastClient, MessageInfo
 from buzzline.lifecycle import Reconnect, Service, cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -63,16 +61,19 @@ class PodiumClock:
 class VirtualPodium(Service):
     """One simulated podium. ``async with VirtualPodium(...)`` connects and says hello.
 
-    Like the firmware it keeps its link up by itself: a lost connection is retried (fast, then
-    every second), and every upstream message stays in an ordered outbox until the broker
-    acknowledges it, so after a reconnect what was unacknowledged goes again, in order, ahead of
-    the new connection's hello. Each connection starts with presence, hello and a sync burst.
+    It lives the podium life cycle of SPEC §12, as the firmware does. It keeps its link up by
+    itself: a lost connection is retried (fast, then every second). Every upstream message waits
+    in order; it takes its sequence number when it is first sent and stays in the outbox until
+    the broker acknowledges it, so after a reconnect what was unacknowledged goes again, with the
+    same boot and sequence numbers, ahead of anything new. Each connection starts with presence
+    (with the SUBSCRIBE) and nothing else until the broker says where the host is.
 
-    It follows the host's presence (SPEC §2, "Following the host"): ``up`` messages leave only
-    while the host is online, so none is published to a broker where no host has subscribed yet
-    (a broker restarted without persistence); when the host comes back after being seen offline
-    (it restarted, its clock models are new) the podium first runs a sync burst, then sends what
-    waited.
+    It follows the host's presence: ``up`` messages leave only while the host is online, so none
+    is published to a broker where no host has subscribed yet (a broker restarted without
+    persistence). Each time the host's presence turns online the podium says hello (ahead of
+    what waited unsent) and runs a sync burst; when the host comes back after being seen offline
+    (it restarted, its clock models are new) the burst comes first, then what waited. An
+    ``askhello`` from the host gets a hello too.
     """
 
     HEARTBEAT_IDLE_S = 1.0
@@ -147,6 +148,8 @@ class VirtualPodium(Service):
         self._presence = topics.podium(studio, pid, "presence")
         # seq -> encoded up message, until the broker acknowledges it (insertion = seq order)
         self._outbox: dict[int, bytes] = {}
+        # up messages not sent yet, without seq (None: a press the broker "lost", see press())
+        self._unsent: list[dict[str, Any] | None] = []
         self._sent: set[int] = set()  # seqs published on the current connection
         self._wake = asyncio.Event()
         self._held = False
@@ -197,13 +200,17 @@ class VirtualPodium(Service):
         self.host_up.clear()  # until this broker says where the host is
         self._host_was_down = self._burst_first = False
         self.connects += 1
+        self.link_up.set()
+
+    def _hello(self, front: bool) -> None:
+        """Queue a hello; ``front``: ahead of what waits unsent, so the host has the capture bound
+        before it maps those presses (as the firmware does)."""
         hello: dict[str, Any] = {
             "t": "hello", "pt": self.clock.now(), "hw": "sim-" + self.pid, "board": self.board, "fw": "sim-1"
         }  # fmt: skip
         if self.cap is not None:
             hello["cap"] = self.cap
-        self._queue_up(hello)
-        self.link_up.set()
+        self._queue_up(hello, front)
 
     async def _close(self, client: aiomqtt.Client) -> None:
         with contextlib.suppress(Exception):
@@ -257,10 +264,7 @@ class VirtualPodium(Service):
         client, self._client = self._client, None
         self.link_up.clear()
         if client is not None:
-            sock = client._client.socket()
-            if isinstance(sock, socket.socket):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+            client.cut()
             await self._close(client)
 
     # -- what a contestant does --
@@ -277,7 +281,8 @@ class VirtualPodium(Service):
             self._np += 1
             self._fp = min(self._fp, pt)
         if lose:
-            self.seq += 1  # the host sees a gap
+            self._unsent.append(None)  # takes its seq in turn: the host sees a gap
+            self._send_ready()
         else:
             self._queue_up({"t": "buzz", "pt": pt, "ep": self.epoch})
         return pt
@@ -293,19 +298,32 @@ class VirtualPodium(Service):
     async def _send_up(self, msg: dict[str, Any]) -> None:
         self._queue_up(msg)
 
-    def _queue_up(self, msg: dict[str, Any]) -> None:
-        full = {"t": msg["t"], "id": self.pid, "b": self.boot, "seq": self.seq}
+    def _queue_up(self, msg: dict[str, Any], front: bool = False) -> None:
+        if front:
+            self._unsent.insert(0, msg)
+        else:
+            self._unsent.append(msg)
+        self._send_ready()
+
+    def _hello_waiting(self) -> bool:
+        return any(m is not None and m["t"] == "hello" for m in self._unsent)
+
+    def _number(self, msg: dict[str, Any] | None) -> None:
+        """Give the next unsent message its seq and move it to the outbox (first transmission)."""
+        seq = self.seq
+        self.seq += 1
+        if msg is None:
+            return  # the "lost" press: a seq the host never sees
+        full = {"t": msg["t"], "id": self.pid, "b": self.boot, "seq": seq}
         for k, v in msg.items():
             if k != "t":
                 full[k] = v
-        self._outbox[self.seq] = codec.encode(full)
-        self.seq += 1
-        self._send_ready()
+        self._outbox[seq] = codec.encode(full)
 
     @property
     def unacknowledged(self) -> int:
-        """Upstream messages the broker has not acknowledged yet."""
-        return len(self._outbox)
+        """Upstream messages the broker has not acknowledged yet (sent or not)."""
+        return len(self._outbox) + sum(m is not None for m in self._unsent)
 
     async def _sender(self) -> None:
         """Sends what waited for the link, the host or a sync burst, once that is over."""
@@ -320,11 +338,13 @@ class VirtualPodium(Service):
         client = self._client
         if client is None or self._held or not self.host_up.is_set() or self._burst_first:
             return
+        while self._unsent:
+            self._number(self._unsent.pop(0))
         for seq, data in list(self._outbox.items()):
             if seq in self._sent:
                 continue
             try:
-                info = client.publish_now(self._up, data, qos=1)
+                info = client.send_now(self._up, data, qos=1)
             except aiomqtt.MqttError:
                 return  # the link task reconnects; what is unsent goes then, in order
             self._sent.add(seq)
@@ -332,7 +352,7 @@ class VirtualPodium(Service):
             self._publishes.add(task)
             task.add_done_callback(self._publishes.discard)
 
-    async def _confirm(self, client: FailFastClient, seq: int, info: mqtt.MQTTMessageInfo) -> None:
+    async def _confirm(self, client: FailFastClient, seq: int, info: MessageInfo) -> None:
         try:
             await client.confirmed(info)
         except aiomqtt.MqttError:
@@ -361,7 +381,7 @@ class VirtualPodium(Service):
             self._on_syncr(msg, t4)
         elif kind == "config":
             self.config = msg
-        elif kind in ("arm", "lock", "light", "ident"):
+        elif kind in ("arm", "lock", "light", "ident", "askhello"):
             if self.on_command:
                 self.on_command(self, msg, read_us)
             await self._on_command(msg)
@@ -394,6 +414,8 @@ class VirtualPodium(Service):
         elif kind == "ident":
             self.light = LightState("identify", None, None, cs)
             self.light_changed.set()
+        elif kind == "askhello" and not self._hello_waiting():  # one waiting answers it
+            self._hello(False)
 
     def _on_host_presence(self, online: bool) -> None:
         if not online:
@@ -403,11 +425,13 @@ class VirtualPodium(Service):
         if self.host_up.is_set():
             return
         self._host_epoch += 1
+        if not self._hello_waiting():  # one still waiting from before does
+            self._hello(True)
         # a host seen going down has new clock models: sync them before sending presses
         self._burst_first = self._host_was_down
         self._host_was_down = False
         self.host_up.set()
-        self._wake.set()
+        self._send_ready()  # the hello now, ahead of the burst's first sync (as the firmware)
 
     def _on_syncr(self, msg: dict[str, Any], t4: int) -> None:
         n = msg["n"]
@@ -434,7 +458,7 @@ class VirtualPodium(Service):
         # straight to the socket, as the firmware writes it: t1 is the instant it leaves
         with contextlib.suppress(aiomqtt.MqttError):  # QoS 0: a lost exchange is a lost sample
             if not client.send_qos0(topic, data):
-                client.publish_now(topic, data, qos=0)
+                client.send_now(topic, data, qos=0)
 
     async def _sync_loop(self) -> None:
         seen = 0
@@ -443,7 +467,7 @@ class VirtualPodium(Service):
             await self.host_up.wait()
             if self._host_epoch != seen:  # a burst each time the host is (back) online
                 seen = self._host_epoch
-                for _ in range(self.SYNC_BURST):
+                for _ in range(self.SYNC_BURST):  # armed or not: what waits may wait for it
                     await self._send_sync()
                     await asyncio.sleep(self.SYNC_BURST_GAP_S)
                 await self._send_sync()  # carries the last burst sample
@@ -455,7 +479,14 @@ class VirtualPodium(Service):
                 continue
             period = self.SETTLE_PERIOD_S if time.monotonic() < settle_until else self.SYNC_PERIOD_S
             await asyncio.sleep(period * self.rng.uniform(0.8, 1.2))
+            await self._unarmed()
             await self._send_sync()
+
+    async def _unarmed(self) -> None:
+        """As the firmware: no steady exchanges while armed (there each one allocates, with the GC
+        off); the host's model allows for the pause (SPEC §4.4). A burst does not wait."""
+        while self.armed:
+            await asyncio.sleep(0.02)
 
     def heartbeat(self) -> None:
         """Send a heartbeat now (benchmarks: to be heard at once after the host resubscribed)."""

@@ -46,6 +46,11 @@ class ViewerAdapter(Adapter):
 
     window: ViewerWindow | None = None
 
+    def __init__(self) -> None:
+        super().__init__()
+        # one for the adapter's life: run() watches it across reconfigures (which swap windows)
+        self._closed = asyncio.Event()
+
     async def start(self, ctx: AdapterContext, config: dict[str, Any]) -> None:
         self.ctx = ctx
         self.config = config
@@ -56,7 +61,6 @@ class ViewerAdapter(Adapter):
             except ThemeError as e:
                 raise ConfigError("theme", str(e)) from None
         loop = asyncio.get_running_loop()
-        self._closed = asyncio.Event()
         window = ViewerWindow(
             theme,
             (config["width"], config["height"]),
@@ -64,7 +68,7 @@ class ViewerAdapter(Adapter):
             display=config["display"],
             title=f"Buzzline: {ctx.name}",
         )
-        window.on_close = lambda: _call_soon(loop, self._closed.set)
+        window.on_close = lambda: _call_soon(loop, lambda: self._window_closed(window))
         window.post(ctx.view())
         self.window = window
         window.start_thread()
@@ -95,6 +99,11 @@ class ViewerAdapter(Adapter):
         async for notice in self.ctx.notices():
             if self.window is not None:
                 self.window.post(notice.view, notice.events, notice.host_us)
+
+    def _window_closed(self, window: ViewerWindow) -> None:
+        """The viewer closed its window; one that ``stop`` closed (a reconfigure) is not news."""
+        if window is self.window:
+            self._closed.set()
 
     async def stop(self) -> None:
         window = self.window

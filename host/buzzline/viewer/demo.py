@@ -13,10 +13,10 @@ import asyncio
 import os
 from typing import Any
 
-from buzzline.bridge import Bridge, state_message
 from buzzline.core import events as ev
 from buzzline.core.game import GameEngine
 from buzzline.core.show import Player, Round, Rules, Show, Team
+from buzzline.gate.bridge import Bridge, state_message
 
 NAMES = (
     "Ada",

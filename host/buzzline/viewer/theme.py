@@ -1,7 +1,8 @@
-"""Viewer themes: colours, fonts, logo and layout density, from a TOML file over a clean default.
+"""Viewer themes: colours, fonts, logo, layout density and sounds, from a TOML file over a clean
+default.
 
 A theme file sets only what it changes; every other value comes from ``DEFAULT``. Paths (fonts,
-logo) are relative to the theme file. A mistake names the file and the key and stops the viewer
+logo, sound files) are relative to the theme file. A mistake names the file and the key and stops the viewer
 before it opens a window: ``ThemeError("theme.toml: colors.accent: expected rrggbb, got 'red'")``.
 
     [colors]                      # six hex digits, with or without '#'
@@ -15,6 +16,10 @@ before it opens a window: ``ThemeError("theme.toml: colors.accent: expected rrgg
     [layout]
     density = "comfortable"       # or "compact": smaller margins, more room for names
     show_order = true             # the ring-in order strip
+    [sounds.right]                # a sound set: the sound adapter's cue settings (docs/viewer.md)
+    file = "sounds/right.ogg"
+    [sounds.ringin]
+    files = ["sounds/seat1.wav", "sounds/seat2.wav"]
 """
 
 from __future__ import annotations
@@ -72,6 +77,8 @@ class Theme:
     logo: str | None = None
     density: str = "comfortable"
     show_order: bool = True
+    # the sound adapter's ``cues`` setting: {cue: {key: value}}, file paths made absolute
+    sounds: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str = "default"
 
     def colour(self, name: str) -> RGB:
@@ -109,7 +116,7 @@ def load_theme(path: str | Path) -> Theme:
 
 
 def theme_from_dict(raw: dict[str, Any], base: Path, name: str) -> Theme:
-    known = {"colors", "fonts", "logo", "layout"}
+    known = {"colors", "fonts", "logo", "layout", "sounds"}
     for key in raw:
         if key not in known:
             raise ThemeError(f"{name}: unknown section [{key}] (known: {', '.join(sorted(known))})")
@@ -138,8 +145,10 @@ def theme_from_dict(raw: dict[str, Any], base: Path, name: str) -> Theme:
     show_order = layout.get("show_order", True)
     if not isinstance(show_order, bool):
         raise ThemeError(f"{name}: layout.show_order: expected true or false, got {show_order!r}")
+    sounds = _sounds(_table(raw, "sounds", name), base, name)
     return dataclasses.replace(
         DEFAULT,
+        sounds=sounds,
         colors=colors,
         font_regular=regular,
         font_bold=bold,
@@ -148,6 +157,25 @@ def theme_from_dict(raw: dict[str, Any], base: Path, name: str) -> Theme:
         show_order=show_order,
         source=name,
     )
+
+
+def _sounds(raw: dict[str, Any], base: Path, name: str) -> dict[str, dict[str, Any]]:
+    """The sound set with its file paths resolved against the theme's folder (checked here)."""
+    from buzzline.sound.cues import CueConfigError, parse_cues
+
+    try:
+        specs = parse_cues(raw, base, where="sounds")
+    except CueConfigError as e:
+        raise ThemeError(f"{name}: {e}") from None
+    out: dict[str, dict[str, Any]] = {}
+    for cue, table in raw.items():
+        resolved = dict(table)
+        if "file" in table:
+            resolved["file"] = specs[cue].file
+        if "files" in table:
+            resolved["files"] = list(specs[cue].files)
+        out[cue] = resolved
+    return out
 
 
 def _table(raw: dict[str, Any], key: str, name: str) -> dict[str, Any]:

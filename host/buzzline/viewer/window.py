@@ -4,7 +4,7 @@
 in-host adapter) or the standalone MQTT feed hands each notice over and goes on. The window
 thread drains what was posted once per frame, advances the scene, draws only the regions that
 changed, and sleeps to the next 60 Hz tick. Esc, Q or closing the window ends it; so does
-``close()`` from another thread.
+``close()`` from another thread. M mutes (and unmutes) this process's sound cues.
 
 ``render_png`` draws one frame of a state headless (SDL's dummy video driver) for tests, docs
 and ``buzzline viewer --render``.
@@ -82,6 +82,9 @@ class ViewerWindow:
         self.closed = threading.Event()
         self.error: BaseException | None = None
         self.frame_ms: collections.deque[float] = collections.deque(maxlen=SAMPLES)
+        # the same frames in the window thread's CPU time: what a frame costs, without the time
+        # other processes held the core
+        self.frame_cpu_ms: collections.deque[float] = collections.deque(maxlen=SAMPLES)
         # the notice's host time (or, from another machine's clock, the post) to the end of the
         # display update that showed it
         self.notice_to_pixels_ms: collections.deque[float] = collections.deque(maxlen=SAMPLES)
@@ -162,6 +165,10 @@ class ViewerWindow:
                         event.type == pygame.KEYDOWN and event.key in (pygame.K_ESCAPE, pygame.K_q)
                     ):
                         self._stop.set()
+                    elif event.type == pygame.KEYDOWN and event.key == pygame.K_m:
+                        from buzzline.sound.player import toggle_mute
+
+                        log.warning("viewer: sound %s", "muted" if toggle_mute() else "on")
                     elif event.type in (pygame.VIDEORESIZE, pygame.WINDOWSIZECHANGED):
                         screen = pygame.display.get_surface()
                         renderer.surface = screen
@@ -174,6 +181,7 @@ class ViewerWindow:
         """One frame: take what was posted, advance the scene, draw and show what changed.
         ``at_ms``: the scene's time for this frame (default: now; the benchmark steps it)."""
         t0 = time.perf_counter()
+        c0 = time.thread_time()
         now = now_ms() if at_ms is None else at_ms
         posted: list[int] = []
         while True:
@@ -189,6 +197,7 @@ class ViewerWindow:
             pygame.display.update(dirty)
         t1 = time.perf_counter()
         self.frame_ms.append((t1 - t0) * 1000)
+        self.frame_cpu_ms.append((time.thread_time() - c0) * 1000)
         end = mono_us()
         for at in posted:
             self.notice_to_pixels_ms.append((end - at) / 1000)

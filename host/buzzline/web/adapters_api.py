@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from buzzline.adapters.api import ConfigError
 from buzzline.adapters.runner import AdapterError, kind_infos
-from buzzline.io.api_input import BadInput, decode_json, read_body
+from buzzline.web.api_input import BadInput, decode_json, read_body
 from buzzline.web.auth import Auth
 
 if TYPE_CHECKING:

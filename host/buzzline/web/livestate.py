@@ -16,9 +16,9 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from buzzline.adapters.api import Notice
 from buzzline.core.clock import ClockModel
 from buzzline.core.types import Decision
+from buzzline.notices import Notice
 from buzzline.web.metrics import Family, Histogram
 
 if TYPE_CHECKING:
@@ -200,6 +200,9 @@ def podiums(svc: HostService) -> list[dict[str, Any]]:
         pid = item["podium"]
         model = svc.clocks.get(pid)
         item["seen_ago_ms"] = (now - item["last_heard_us"]) // 1000 if item["last_heard_us"] else None
+        # the capture bound its presses get, and whether the podium declared it (SPEC §4.8)
+        cap_us, source = svc.bridge.capture(pid)
+        item["capture"] = {"us": cap_us, "source": source, "declared": source == "declared"}
         if model is not None:
             item["clock"] = {
                 "err_us": model.err_us,
@@ -214,7 +217,9 @@ def podiums(svc: HostService) -> list[dict[str, Any]]:
 
 def full_state(svc: HostService, collector: Collector, operator: bool = True) -> dict[str, Any]:
     """Everything the console draws. ``operator`` False (a request without the token or a
-    session): the question card (text and answer) is left out."""
+    session): the question card (text and answer), the podium registry (hardware ids, boot
+    nonces, clock errors), the reject counts and the health panel are left out (empty): they
+    tell anyone on the network how to spoof a podium or how an attack is going."""
     collector.catch_up()
     engine = svc.engine
     g = engine.g
@@ -225,10 +230,10 @@ def full_state(svc: HostService, collector: Collector, operator: bool = True) ->
     def left_ms(deadline: int | None) -> int | None:
         return None if deadline is None else max(0, (deadline - now) // 1000)
 
-    return {
+    state = {
         "game": jsonable(engine.view()),
-        "podiums": podiums(svc),
-        "rejects": dict(svc.ingest.rejects),
+        "podiums": podiums(svc) if operator else [],
+        "rejects": dict(svc.ingest.rejects) if operator else {},
         "connected": svc.connected.is_set(),
         "seq": svc.notices.seq,
         "show": {
@@ -266,6 +271,9 @@ def full_state(svc: HostService, collector: Collector, operator: bool = True) ->
             ],
         },
     }
+    if not operator:
+        state["health"] = {"broker": {"connected": svc.connected.is_set()}}
+    return state
 
 
 def metric_families(svc: HostService, collector: Collector) -> list[Family]:
@@ -307,6 +315,12 @@ def metric_families(svc: HostService, collector: Collector) -> list[Family]:
         ),
         Family("buzzline_podium_online", "gauge", "1 when the podium is online."),
         Family(
+            "buzzline_podiums_capture_default",
+            "gauge",
+            "Online podiums whose presses get a default capture bound, not one they declared, by "
+            "source (board: the board's default; logged: from the event log; none: no hello yet).",
+        ),
+        Family(
             "buzzline_podium_clock_bound_seconds", "gauge", "The podium's clock error bound (half-width)."
         ),
         Family("buzzline_broker_connected", "gauge", "1 while the host is connected to the broker.").add(
@@ -326,6 +340,13 @@ def metric_families(svc: HostService, collector: Collector) -> list[Family]:
         by["buzzline_questions_over"].add(n, result=result)
     for reason, n in sorted(svc.ingest.rejects.items()):
         by["buzzline_rejects"].add(n, reason=reason)
+    defaults = {"board": 0, "logged": 0, "none": 0}
+    for p in pods:
+        source = svc.bridge.capture(p["podium"])[1]
+        if p["online"] and source in defaults:
+            defaults[source] += 1
+    for source, n in defaults.items():
+        by["buzzline_podiums_capture_default"].add(n, source=source)
     for p in pods:
         by["buzzline_podium_online"].add(1 if p["online"] else 0, podium=p["podium"])
         if p["clock_err_us"] is not None:

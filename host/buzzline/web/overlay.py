@@ -24,8 +24,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from buzzline.adapters.api import Notice
-from buzzline.notices import Subscription
+from buzzline.notices import Notice, Subscription
 from buzzline.viewer.scene import Scene
 from buzzline.viewer.theme import DEFAULT, Theme, hex_colour, parse_colour
 

@@ -142,6 +142,17 @@ function clockClass(state, clock) {
   return clock.err_us <= lim.good_us ? "good" : clock.err_us <= lim.trusted_us ? "warn" : "bad";
 }
 
+// The capture bound its presses get: declared by the podium (its selftest), or a default
+// (SPEC §4.8), which the card says in words: presses closer than it become ties.
+const CAPTURE_DEFAULT = { board: "default for its board", logged: "default: from the log, no hello yet", none: "default: no hello" };
+
+function capture(c) {
+  if (!c) return h("dd", {}, "–");
+  const text = `±${us(Math.ceil(c.us / 2))}`;
+  return c.declared ? h("dd", { class: "capture declared" }, `${text} declared`)
+    : h("dd", { class: "capture default warn", title: "not declared by the podium: close races become ties" }, `${text} ${CAPTURE_DEFAULT[c.source] || "default"}`);
+}
+
 export function podiums(el, ui) {
   const s = ui.state;
   const reg = Object.fromEntries(s.podiums.map((p) => [p.podium, p]));
@@ -158,6 +169,7 @@ export function podiums(el, ui) {
       h("div", { class: "player" }, w.player || "(unassigned)", w.team ? ` · ${w.team}` : ""),
       h("dl", {},
         h("dt", {}, "clock"), h("dd", { class: `clock ${clockClass(s, c)}` }, c ? `±${us(c.err_us)}${c.trusted ? "" : " untrusted"}` : "no sync"),
+        h("dt", {}, "capture"), capture(r.capture),
         h("dt", {}, "RSSI"), h("dd", {}, r.rssi != null ? `${r.rssi} dBm` : "–"),
         h("dt", {}, "battery"), h("dd", {}, r.batt_mv != null ? `${(r.batt_mv / 1000).toFixed(2)} V` : "–"),
         h("dt", {}, "firmware"), h("dd", {}, r.fw || "–"),

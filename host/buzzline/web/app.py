@@ -1,11 +1,11 @@
-"""The operator API over HTTP JSON: one door for every control surface.
+"""The web app's root: the operator API over HTTP JSON, one door for every control surface.
 
 The console, OSC and Companion all end up calling ``HostService.command``; this module exposes
 it (plus read-only state) over HTTP and mounts the rest of the host's web face
 (``buzzline.web``: console, adapters, OpenAPI and docs, metrics). Commands need the operator:
 the token as ``Authorization: Bearer TOKEN``, or a console session with its CSRF token
 (``buzzline.web.auth``). State is readable without it. A body that is not a well-formed command
-(``io.api_input``) is a 400 (413 when oversized) with the reason; a command the game cannot
+(``web.api_input``) is a 400 (413 when oversized) with the reason; a command the game cannot
 take now is refused with its reason (409).
 
 - ``POST /api/command`` ``{"name": ..., "args": {...}}``: any command;
@@ -30,10 +30,10 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Route
 
 from buzzline.core import events as ev
-from buzzline.io.api_input import BadInput, check_args, check_command, read_json
 from buzzline.io.security import new_password
 from buzzline.web import adapters_api, console, openapi
 from buzzline.web.adapters_api import error, json_object
+from buzzline.web.api_input import BadInput, check_args, check_command, read_json
 from buzzline.web.auth import Auth
 from buzzline.web.livestate import Collector, full_state, jsonable, metric_families
 from buzzline.web.metrics import render
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 
 async def run_command(svc: HostService, name: str, args: dict[str, Any]) -> JSONResponse:
-    """A checked command (``io.api_input``) to the host: 200 with its effects, or 409 with the reason."""
+    """A checked command (``web.api_input``) to the host: 200 with its effects, or 409 with the reason."""
     effects = await svc.command(name, **args)
     refused = [e for e in effects if isinstance(e, ev.CommandRefused)]
     if refused:

@@ -1,4 +1,4 @@
-"""The podium registry: what the host knows about each podium it has heard from.
+"""The podium table: what the host knows about each podium it has heard from (the gate owns it).
 
 Pure bookkeeping (time passed in): presence from retained messages and last wills, the last
 heartbeat with RSSI and battery, hardware and firmware from hello, and the clock error bound.

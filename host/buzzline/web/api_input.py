@@ -2,7 +2,8 @@
 
 Every route that takes a body reads it with ``read_json`` (size cap, UTF-8, strict JSON: no NaN
 or Infinity, no number that overflows to infinity, bounded nesting); a command body then goes
-through ``check_command`` (shape, the command's signature, scalar arguments, capped strings).
+through ``check_command`` (shape, the command's signature, scalar arguments, capped strings:
+``core.commandargs``, which adapters' commands pass too).
 Each failure is a ``BadInput`` with the HTTP status and a reason a person can act on, so a bad
 body is a 4xx that says why, never a 500, and nothing oversized reaches the event log.
 """
@@ -13,16 +14,16 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from buzzline.core.events import COMMAND_ARGS, HOST_COMMAND_ARGS
+from buzzline.core import commandargs
+from buzzline.core.commandargs import MAX_STRING
 
-SIGNATURES = {**COMMAND_ARGS, **HOST_COMMAND_ARGS}  # the game's commands and the host's own
+__all__ = ["MAX_STRING", "BadInput", "check_args", "check_command", "decode_json", "read_body", "read_json"]
 
 if TYPE_CHECKING:
     from starlette.requests import Request
 
 MAX_BODY = 64 * 1024  # bytes: a command is a few dozen
 MAX_DEPTH = 8  # levels of objects and arrays in any body
-MAX_STRING = 256  # chars, for any string argument of a command (names are ≤ 32)
 
 
 class BadInput(ValueError):
@@ -99,36 +100,16 @@ async def read_json(request: Request, limit: int = MAX_BODY) -> Any:
 
 
 def check_args(name: str, args: Any) -> dict[str, Any]:
-    """A command's arguments against its signature: known names only, scalar values, strings
-    capped, numbers finite. The values' meaning is the engine's to judge (a refusal, 409)."""
-    if name not in SIGNATURES:
-        raise BadInput(f"unknown command {name[:40]!r} (expected one of: {', '.join(SIGNATURES)})")
-    if args is None:
-        return {}
-    if not isinstance(args, dict):
-        raise BadInput("args must be an object")
-    takes = SIGNATURES[name]
-    for key, value in args.items():
-        if key not in takes:
-            what = f"takes {', '.join(sorted(takes))}" if takes else "takes no arguments"
-            raise BadInput(f"{name} {what}, not {str(key)[:40]!r}")
-        if isinstance(value, str):
-            if len(value) > MAX_STRING:
-                raise BadInput(f"argument {key!r} is over {MAX_STRING} characters")
-        elif isinstance(value, float):
-            if not math.isfinite(value):
-                raise BadInput(f"argument {key!r} is not a finite number")
-        elif value is not None and not isinstance(value, bool | int):
-            raise BadInput(f"argument {key!r} must be text, a number, true/false or null")
-    return dict(args)
+    """``core.commandargs.check_args`` with its refusal as a 400."""
+    try:
+        return commandargs.check_args(name, args)
+    except commandargs.BadArgs as e:
+        raise BadInput(e.reason) from None
 
 
 def check_command(body: Any) -> tuple[str, dict[str, Any]]:
-    """A command body ``{"name": ..., "args": {...}}`` checked; returns (name, args)."""
-    if not isinstance(body, dict) or not isinstance(body.get("name"), str):
-        raise BadInput('expected {"name": ..., "args": {...}}')
-    extra = sorted(str(k)[:40] for k in body if k not in ("name", "args"))
-    if extra:
-        raise BadInput(f'unknown field {extra[0]!r} (a command is {{"name": ..., "args": {{...}}}})')
-    name: str = body["name"]
-    return name, check_args(name, body.get("args"))
+    """``core.commandargs.check_command`` with its refusal as a 400."""
+    try:
+        return commandargs.check_command(body)
+    except commandargs.BadArgs as e:
+        raise BadInput(e.reason) from None

@@ -2,7 +2,7 @@
 
 No I/O and no clock: times are passed in. The shell (``host_service``) reads the broker, hands
 each accepted message here, feeds the resulting events to the engine, and publishes what this
-module returns. Testable without a broker (tests/test_bridge.py).
+module returns. Testable without a broker (tests/test_bridge_unmapped.py, tests/test_show.py).
 
 Inbound, per leaf:
 - ``sync``: a ``syncr`` reply now, and the previous exchange's four timestamps into the podium's
@@ -14,6 +14,9 @@ Inbound, per leaf:
   Capture (button edge → the podium's timestamp) is part of every bound: a press is centred on
   its capture interval and its bound widened (``clock.with_capture``), a watermark moves back by
   the whole capture bound; the bound is ``clock.capture_bound_us(hello.board, hello.cap)``.
+- An ``up`` or ``sync`` message from a podium boot it has no hello for (the host started after
+  the podium, or the hello was lost): an ``askhello`` on the podium's cmd topic, at most once a
+  second (SPEC §12).
 
 Outbound, per batch of effects: ``locks`` (sent first, before the batch's fsync), then
 ``outbound``: arm, light, config and state messages, and the notice events (SPEC §3.9) that go
@@ -37,12 +40,13 @@ from buzzline.core.clock import (
     UNKNOWN_ERR_US,
     ClockBook,
     capture_bound_us,
+    declared_cap,
     with_capture,
 )
 from buzzline.core.game import GameEngine
-from buzzline.core.registry import PodiumRegistry
 from buzzline.core.types import Decision, Mapping
-from buzzline.io.ingest import QUIET, Accepted, Rejected
+from buzzline.gate.ingest import QUIET, Accepted, Rejected
+from buzzline.gate.podiums import PodiumRegistry
 
 log = logging.getLogger("buzzline.host")
 
@@ -78,6 +82,7 @@ class Bridge:
     # HOLD_UNMAPPED_MAX_US (a podium that does not sync).
     HOLD_UNMAPPED_US = 1_500_000
     HOLD_UNMAPPED_MAX_US = 5_000_000
+    ASK_HELLO_EVERY_US = 1_000_000  # a podium that does not answer an askhello is asked again
 
     def __init__(self, studio: str, engine: GameEngine, cs_start: int) -> None:
         self.studio = studio
@@ -92,6 +97,8 @@ class Bridge:
         # per podium, up messages waiting for its first clock sample: (message, arrival, lock ack)
         self._unmapped: dict[str, list[tuple[Accepted, int, bool]]] = {}
         self._syncs_while_unmapped: dict[str, int] = {}
+        self._hello_boot: dict[str, int] = {}  # per podium, the boot whose hello this host has
+        self._asked: dict[str, tuple[int, int]] = {}  # per podium, (boot, when) of the last askhello
 
     def next_cs(self) -> int:
         self.cs += 1
@@ -128,9 +135,37 @@ class Bridge:
                 out.events.append(ev.PodiumOnline(acc.podium, {}) if online else ev.PodiumOffline(acc.podium))
         else:
             self._up(acc, arrival_us, out)
+        if acc.leaf != "presence":  # a podium's presence goes out before it knows of the host
+            self._ask_hello(acc, now_us, out)
         if self._unmapped:
             self._release_unmapped(now_us, out)
         return out
+
+    def _ask_hello(self, acc: Accepted, now_us: int, out: Inbound) -> None:
+        """An ``askhello`` when a live boot speaks that has said no hello to this host (once a
+        second while it stays silent): without it, its presses carry a default capture bound."""
+        m = acc.msg
+        boot = m.get("b")
+        pid = acc.podium
+        if boot is None or self._hello_boot.get(pid) == boot:
+            return
+        last = self._asked.get(pid)
+        if last is not None and last[0] == boot and now_us - last[1] < self.ASK_HELLO_EVERY_US:
+            return
+        if last is None or last[0] != boot:
+            cap_us, source = self.capture(pid)
+            log.log(
+                logging.INFO if source == "logged" else logging.WARNING,
+                "%s: boot %d has said no hello: its presses get the %s capture bound (%d us) until "
+                "it does; asked for one",
+                pid,
+                boot,
+                "logged" if source == "logged" else "default",
+                cap_us,
+            )
+        self._asked[pid] = (boot, now_us)
+        msg = {"t": "askhello", "cs": self.next_cs()}
+        out.wire.append(Wire(topics.podium(self.studio, pid, "cmd"), msg))
 
     def _sync(self, acc: Accepted, arrival_us: int, now_us: int, out: Inbound) -> None:
         if acc.podium in self._unmapped:
@@ -165,6 +200,15 @@ class Bridge:
             info.hw, info.board, info.fw = m["hw"], m["board"], m["fw"]
             info.cap = m.get("cap")
             info.capture_us = capture_bound_us(m["board"], info.cap)
+            self._hello_boot[pid] = m["b"]
+            self._asked.pop(pid, None)
+            if not declared_cap(info.cap):
+                log.info(
+                    "%s: capture bound %d us is the default for board %r: no selftest has declared one",
+                    pid,
+                    info.capture_us,
+                    m["board"],
+                )
             out.events.append(ev.PodiumHello(pid, m["hw"], m["board"], m["fw"], info.capture_us))
             out.after.append(pid)  # after the engine assigned it: the config names the player
             return
@@ -241,15 +285,24 @@ class Bridge:
         out.events.append(wm)
 
     def capture_us(self, pid: str) -> int:
-        """The capture bound of a podium: from its hello in this session, else from the hello the
-        event log replayed (a resumed host), else as bad as any board (no hello seen at all)."""
+        return self.capture(pid)[0]
+
+    def capture(self, pid: str) -> tuple[int, str]:
+        """The capture bound of a podium and where it comes from: its hello in this session
+        (``declared`` when the hello carried a valid ``cap``, else ``board``: the board's
+        default), else the hello the event log replayed (``logged``: a resumed host), else as bad
+        as any board (``none``: no hello seen at all)."""
         info = self.registry.get(pid)
         if info.capture_us is not None:
-            return info.capture_us
+            return info.capture_us, "declared" if declared_cap(info.cap) else "board"
         hello = self.engine.hello.get(pid)
         if hello:
-            return int(hello.get("cap_us") or capture_bound_us(str(hello.get("board", ""))))
-        return CAPTURE_UNKNOWN_US
+            return int(hello.get("cap_us") or capture_bound_us(str(hello.get("board", "")))), "logged"
+        return CAPTURE_UNKNOWN_US, "none"
+
+    def hello_boot(self, pid: str) -> int | None:
+        """The boot of the podium whose hello this host has (None: none yet)."""
+        return self._hello_boot.get(pid)
 
     def config(self, pid: str) -> Wire | None:
         """The podium's retained config (its player's name and colour), when it changed."""

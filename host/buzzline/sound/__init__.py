@@ -1,0 +1,2 @@
+"""Sound cues: which cue a notice calls for (``cues``), tones made in code (``tones``) and the
+mixer that plays them (``player``); the ``sound`` adapter and the viewer use them."""
