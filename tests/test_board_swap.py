@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from buzzline.bridge import Bridge
 from buzzline.core import events as ev
 from buzzline.core.game import GameEngine
 from buzzline.core.show import Show
-from buzzline.io.ingest import Accepted
+from buzzline.gate.bridge import Bridge
+from buzzline.gate.ingest import Accepted
 
 
 class Board:

@@ -12,8 +12,6 @@ import multiprocessing
 from collections.abc import Callable
 from typing import Any
 
-from buzzline.benchmarks.fairness import BUCKETS
-
 MAX_SEEDS = 1_000
 MAX_JOBS = 2
 
@@ -25,8 +23,12 @@ def _bucket(label: str) -> Callable[[dict[str, Any]], float | None]:
     return lambda b: b["accuracy_by_gap_ms"][label]
 
 
-FIGURES: tuple[Figure, ...] = (
-    *((f"accuracy {label} ms", _bucket(label), False) for label, _, _ in BUCKETS),
+def figures(buckets: list[str]) -> tuple[Figure, ...]:
+    """Every figure, the accuracy of each gap bucket (labels in order) first."""
+    return (*((f"accuracy {label} ms", _bucket(label), False) for label in buckets), *_FIGURES)
+
+
+_FIGURES: tuple[Figure, ...] = (
     ("wrong_rate", lambda b: b["wrong_rate"], True),
     ("tie_rate", lambda b: b["tie_rate"], True),
     ("overturn_rate", lambda b: b["overturn_rate"], True),
@@ -59,7 +61,8 @@ def parse_seeds(text: str) -> list[int]:
 def summarize(reports: list[dict[str, Any]]) -> dict[str, Any]:
     """Per figure of buzzline: its value on every seed, the worst seed and the median seed."""
     out: dict[str, Any] = {}
-    for name, get, higher_worse in FIGURES:
+    buckets = list(reports[0]["races_by_gap_ms"]) if reports else []
+    for name, get, higher_worse in figures(buckets):
         vals = [(v, r["seed"]) for r in reports if (v := get(r["systems"]["buzzline"])) is not None]
         if not vals:
             out[name] = None
@@ -76,22 +79,30 @@ def summarize(reports: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _one(args: tuple[str, int, int, float | None]) -> dict[str, Any]:
-    from buzzline.benchmarks.fairness import run_fairness
+# one seed's show: ``run_fairness`` of the fairness benchmark (passed in, so that this module
+# stays below it; a worker process gets the function by its name)
+RunOne = Callable[..., dict[str, Any]]
 
-    profile, trials, seed, asymmetry = args
-    report = run_fairness(profile, trials, seed, asymmetry=asymmetry)
+
+def _one(args: tuple[RunOne, str, int, int, float | None]) -> dict[str, Any]:
+    run_one, profile, trials, seed, asymmetry = args
+    report = run_one(profile, trials, seed, asymmetry=asymmetry)
     report.pop("resolved", None)  # the same for every seed: kept once, in the summary
     return report
 
 
 def run_seeds(
-    profile: str, trials: int, seeds: list[int], asymmetry: float | None = None, jobs: int = 1
+    run_one: RunOne,
+    profile: str,
+    trials: int,
+    seeds: list[int],
+    asymmetry: float | None = None,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     from buzzline.sim.netmodel import load_profile
 
     prof = load_profile(profile)  # a bad profile fails here, before any worker starts
-    work = [(profile, trials, s, asymmetry) for s in seeds]
+    work = [(run_one, profile, trials, s, asymmetry) for s in seeds]
     jobs = max(1, min(jobs, MAX_JOBS, len(seeds)))
     if jobs == 1:
         reports = [_one(w) for w in work]
@@ -118,8 +129,7 @@ def table(report: dict[str, Any]) -> str:
     )
     lines = [f"profile {report['profile']}, seeds {span}, {report['trials']} races each (buzzline)", ""]
     lines.append(f"{'':26}{'worst':>12}{'seed':>6}{'median':>12}{'seed':>6}")
-    for name, _, _ in FIGURES:
-        f = report["figures"][name]
+    for name, f in report["figures"].items():
         if f is None:
             lines.append(f"{name:26}{'-':>12}")
             continue

@@ -250,7 +250,9 @@ def _run_seeds(args: argparse.Namespace) -> int:
         print(f"buzzline bench fairness: --jobs must be 1 to {fairness_seeds.MAX_JOBS}", file=sys.stderr)
         return 2
     try:
-        report = fairness_seeds.run_seeds(args.profile, args.trials, seeds, args.asymmetry, args.jobs)
+        report = fairness_seeds.run_seeds(
+            run_fairness, args.profile, args.trials, seeds, args.asymmetry, args.jobs
+        )
     except ProfileError as exc:
         print(f"buzzline bench fairness: {exc}", file=sys.stderr)
         return 2

@@ -211,10 +211,14 @@ class ClockModel:
             self._refit()
         elif self._fit is not None:  # a candidate that left the window is replaced at the next refit
             self._minima.add(sample, self._fit.b)
-        bound = self._predict_bound(sample.x)
-        self._newest_bound = (sample.x, bound[0], bound[1])
-        self._trusted = self._trust(bound)
+        self._settle(sample.x)
         return True
+
+    def _settle(self, newest_x: int) -> None:
+        """The bound at the newest exchange (the disagreement check's reference) and trust."""
+        bound = self._predict_bound(newest_x)
+        self._newest_bound = (newest_x, bound[0], bound[1])
+        self._trusted = self._trust(bound)
 
     def _disagrees(self, s: SyncSample) -> bool:
         if self._fit is None or len(self._samples) < self.MIN_SAMPLES:
@@ -450,7 +454,7 @@ class ClockBook:
 def export_model(m: ClockModel) -> dict[str, object]:
     """What rebuilds the model: its window of exchanges and what it learned before them."""
     return {
-        "samples": [[s.x, s.y, s.rtt] for s in m._samples],
+        "samples": [[s.x, s.y, s.rtt, s.up, s.down] for s in m._samples],
         "last_t1": m._last_t1,
         "skew_prior": m._skew_prior,
     }
@@ -467,14 +471,15 @@ def restore_model(data: dict[str, object], asymmetry: float | None = None) -> Cl
         return None
     m = ClockModel(None if prior is None else float(prior), asymmetry)
     for s in samples:
-        if not (isinstance(s, list) and len(s) == 3 and all(_is_int(v) for v in s) and s[2] >= 0):
+        # each direction's delay too (the one-way minima): a snapshot without them is not one
+        if not (isinstance(s, list) and len(s) == 5 and all(_is_int(v) for v in s) and s[2] >= 0):
             return None
-        m._samples.append(SyncSample(s[0], s[1], s[2]))
+        m._samples.append(SyncSample(s[0], s[1], s[2], s[3], s[4]))
     m._best = min(m._samples, key=lambda p: p.rtt)
     m._rtt_min = m._best.rtt
     m._last_t1 = last_t1
-    m._full_sums()
     m._refit()
+    m._settle(m._samples[-1].x)
     return m
 
 
