@@ -11,7 +11,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-from buzzline.core.oneway import DirectionMinima, SyncSample, envelope_skew
+from buzzline.core.oneway import DirectionMinima, SyncSample, envelope_skew, t_quantile
 from buzzline.core.types import Mapping
 
 __all__ = [
@@ -52,17 +52,6 @@ class _Fit:
 
 def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _t_quantile(z: float, dof: int) -> float:
-    """Student-t quantile matching normal quantile ``z`` (Cornish-Fisher): few samples, wider bound."""
-    nu = float(dof)
-    return (
-        z
-        + (z**3 + z) / (4 * nu)
-        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * nu**2)
-        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * nu**3)
-    )
 
 
 def declared_cap(cap: object) -> bool:
@@ -261,7 +250,7 @@ class ClockModel:
             var_b = max(var_b, lim * lim)
         var_b = min(var_b, lim * lim)
         # Student-t on the envelope's degrees of freedom: a short envelope is a small sample
-        tq = _t_quantile(self.Z, dof) if dof >= 1 else float("inf")
+        tq = t_quantile(self.Z, dof) if dof >= 1 else float("inf")
         return _Fit(b, var_b, tq)
 
     # ---- output ------------------------------------------------------------------------------

@@ -64,6 +64,17 @@ def excess_factor(k: int, alpha: float = TAIL_ALPHA, p: float = MISS_P) -> float
 _FACTORS = [excess_factor(k) for k in range(SPACING_K + 1)]
 
 
+def t_quantile(z: float, dof: int) -> float:
+    """Student-t quantile matching normal quantile ``z`` (Cornish-Fisher): few samples, wider bound."""
+    nu = float(dof)
+    return (
+        z
+        + (z**3 + z) / (4 * nu)
+        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * nu**2)
+        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * nu**3)
+    )
+
+
 class DirectionMinima:
     """The lowest few exchanges of each direction, kept as the window changes, and the offset
     interval they give at any podium instant for a skew and its uncertainty."""
@@ -139,6 +150,7 @@ def _limits(side: list[tuple[int, int]], x: int, k: float, drift: float) -> tupl
 ENVELOPE_SHARE = 0.1  # each direction's fit of the skew uses its lowest tenth (rebased on a guess)
 ENVELOPE_MIN = 4  # fewer than this per direction: no slope from that direction
 ENVELOPE_BINS = 8  # stretches of the window, each giving its own lowest exchanges
+ENVELOPE_Z = 3.5  # the clock bound's standard errors (ClockModel.Z), to compare two fits
 ENVELOPE_ROUNDS = 4
 ENVELOPE_SETTLED_US = 20.0  # a new guess that tilts the window by less than this changes no pick
 
@@ -160,15 +172,16 @@ def envelope_skew(window: list[SyncSample], guess: float) -> tuple[float, float,
 
 
 def _envelope_once(window: list[SyncSample], guess: float) -> tuple[float, float, int] | None:
-    """The skew from each direction's lower envelope: (skew, its variance, degrees of freedom).
+    """The skew from the lower envelopes: (skew, its variance, degrees of freedom).
 
-    A direction's delays above the envelope are queueing, which says nothing about the clocks;
+    A direction's delays above its envelope are queueing, which says nothing about the clocks;
     its lowest exchanges (picked relative to the ``guess``, whose error over a window is far
     smaller than a queue's spread) lie on a line whose slope is the skew: up rises with the
-    offset, down falls with it. Each direction is fitted on its own and the two combined by
-    their residual variances, so a never-idle direction (scattered envelope) counts little.
-    None: neither direction holds enough exchanges spread over time."""
-    fits = []
+    offset, down falls with it. Two fits, the one with the smaller variance kept: each direction
+    on its own, combined by their residual variances (a never-idle direction's scattered
+    envelope counts little, and a queue that moves from one direction to the other tilts only
+    the one it is in); and the midpoint of the two directions' minima per stretch (a delay
+    that grows both ways at once, a congestion burst, cancels there). None: too few exchanges."""
     if len(window) < ENVELOPE_MIN:
         return None
     # the lowest of each stretch of time, not of the whole window: a wrong guess then tilts the
@@ -177,30 +190,50 @@ def _envelope_once(window: list[SyncSample], guess: float) -> tuple[float, float
     bins = max(1, min(ENVELOPE_BINS, len(window) // ENVELOPE_MIN))
     edges = [len(window) * i // bins for i in range(bins + 1)]
     x0 = window[-1].x
+    lows: list[list[list[SyncSample]]] = []  # per direction, per stretch: lowest first
     for sign in (-1.0, 1.0):
         g = guess if sign < 0 else -guess
-        low: list[SyncSample] = []
+        per_bin = []
         for a, b_ in itertools.pairwise(edges):
             part = window[a:b_]
             rel = [(s.up if sign < 0 else s.down) - g * (s.x - x0) for s in part]
             k = max(1, round(len(part) * ENVELOPE_SHARE))
-            low += [part[i] for i in sorted(range(len(part)), key=rel.__getitem__)[:k]]
-        n = len(low)
-        if n < ENVELOPE_MIN:
-            continue
-        xs = [float(s.x - x0) for s in low]
+            per_bin.append([part[i] for i in sorted(range(len(part)), key=rel.__getitem__)[:k]])
+        lows.append(per_bin)
+    fits = []
+    for sign, per_bin in zip((-1.0, 1.0), lows, strict=True):
+        low = [s for part in per_bin for s in part]
         # up = offset(x) + d_up; -down = offset(x) - d_down: both rise with the skew
-        ys = [float(s.up if sign < 0 else -s.down) for s in low]
-        xm = sum(xs) / n
-        ym = sum(ys) / n
-        sxx = sum((x - xm) ** 2 for x in xs)
-        if sxx <= 0:
-            continue
-        b = sum((x - xm) * (y - ym) for x, y in zip(xs, ys, strict=True)) / sxx
-        s2 = sum((y - ym - b * (x - xm)) ** 2 for x, y in zip(xs, ys, strict=True)) / (n - 2)
-        fits.append((b, max(s2, 1.0) / sxx, n - 2))
+        fit = _line([float(s.x - x0) for s in low], [float(s.up if sign < 0 else -s.down) for s in low])
+        if fit is not None:
+            fits.append(fit)
     if not fits:
         return None
     prec = sum(1.0 / v for _, v, _ in fits)
-    b = sum(f / v for f, v, _ in fits) / prec
-    return b, 1.0 / prec, min(d for _, _, d in fits)
+    best = (sum(f / v for f, v, _ in fits) / prec, 1.0 / prec, min(d for _, _, d in fits))
+    mids = [(u[0], d[0]) for u, d in zip(lows[0], lows[1], strict=True) if u and d]
+    mid = _line([(u.x + d.x) / 2 - x0 for u, d in mids], [(u.up - d.down) / 2 for u, d in mids])
+    if mid is not None and _spread(mid) < _spread(best):
+        return mid
+    return best
+
+
+def _spread(fit: tuple[float, float, int]) -> float:
+    """What a skew fit costs a bound: its standard error times its Student-t multiple."""
+    return t_quantile(ENVELOPE_Z, max(fit[2], 1)) * math.sqrt(fit[1])
+
+
+def _line(xs: list[float], ys: list[float]) -> tuple[float, float, int] | None:
+    """Least-squares slope of ``ys`` on ``xs``, its variance from the residuals, and the degrees
+    of freedom; None with fewer than ``ENVELOPE_MIN`` points or no spread in time."""
+    n = len(xs)
+    if n < ENVELOPE_MIN:
+        return None
+    xm = sum(xs) / n
+    ym = sum(ys) / n
+    sxx = sum((x - xm) ** 2 for x in xs)
+    if sxx <= 0:
+        return None
+    b = sum((x - xm) * (y - ym) for x, y in zip(xs, ys, strict=True)) / sxx
+    s2 = sum((y - ym - b * (x - xm)) ** 2 for x, y in zip(xs, ys, strict=True)) / (n - 2)
+    return b, max(s2, 1.0) / sxx, n - 2
