@@ -168,7 +168,38 @@ def envelope_skew(window: list[SyncSample], guess: float) -> tuple[float, float,
         guess = fit[0]
         if moved < ENVELOPE_SETTLED_US:
             break
+    if fit is None:
+        return None
+    # A queue that moved from one direction to the other mid-window (or any step in an
+    # envelope) bends both envelopes alike, and a line through them takes the step for skew
+    # while its residuals look small. The median of the slopes between successive stretches
+    # ignores a step or two; where the two disagree, the difference joins the skew's variance.
+    med = _stepwise_skew(window, fit[0])
+    if med is not None:
+        fit = (fit[0], fit[1] + (fit[0] - med) ** 2, fit[2])
     return fit
+
+
+def _stepwise_skew(window: list[SyncSample], skew: float) -> float | None:
+    """The median slope between successive stretches' lowest exchanges, both directions."""
+    bins = max(1, min(ENVELOPE_BINS, len(window) // ENVELOPE_MIN))
+    if bins < 3:
+        return None
+    edges = [len(window) * i // bins for i in range(bins + 1)]
+    x0 = window[-1].x
+    slopes = []
+    for sign in (-1.0, 1.0):
+        k = skew if sign < 0 else -skew
+        pts = []
+        for a, b_ in itertools.pairwise(edges):
+            lo = min(window[a:b_], key=lambda s: (s.up if sign < 0 else s.down) - k * (s.x - x0))
+            pts.append((lo.x, lo.up if sign < 0 else -lo.down))
+        slopes += [(y1 - y0) / (x1 - x0_) for (x0_, y0), (x1, y1) in itertools.pairwise(pts) if x1 > x0_]
+    if not slopes:
+        return None
+    slopes.sort()
+    n = len(slopes)
+    return (slopes[(n - 1) // 2] + slopes[n // 2]) / 2
 
 
 def _envelope_once(window: list[SyncSample], guess: float) -> tuple[float, float, int] | None:
