@@ -151,6 +151,7 @@ ENVELOPE_SHARE = 0.1  # each direction's fit of the skew uses its lowest tenth (
 ENVELOPE_MIN = 4  # fewer than this per direction: no slope from that direction
 ENVELOPE_BINS = 8  # stretches of the window, each giving its own lowest exchanges
 ENVELOPE_Z = 3.5  # the clock bound's standard errors (ClockModel.Z), to compare two fits
+STEP_Z = 2.0  # a line and the stepwise median this many standard errors apart: a step (or more)
 ENVELOPE_ROUNDS = 4
 ENVELOPE_SETTLED_US = 20.0  # a new guess that tilts the window by less than this changes no pick
 
@@ -173,15 +174,20 @@ def envelope_skew(window: list[SyncSample], guess: float) -> tuple[float, float,
     # A queue that moved from one direction to the other mid-window (or any step in an
     # envelope) bends both envelopes alike, and a line through them takes the step for skew
     # while its residuals look small. The median of the slopes between successive stretches
-    # ignores a step or two; where the two disagree, the difference joins the skew's variance.
-    med = _stepwise_skew(window, fit[0])
-    if med is not None:
-        fit = (fit[0], fit[1] + (fit[0] - med) ** 2, fit[2])
+    # ignores a step or two; where the two disagree beyond their noise, the difference joins the
+    # skew's variance.
+    step = _stepwise_skew(window, fit[0])
+    if step is not None:
+        med, var_med = step
+        diff2 = (fit[0] - med) ** 2
+        if diff2 > STEP_Z**2 * (fit[1] + var_med):
+            fit = (fit[0], fit[1] + diff2, fit[2])
     return fit
 
 
-def _stepwise_skew(window: list[SyncSample], skew: float) -> float | None:
-    """The median slope between successive stretches' lowest exchanges, both directions."""
+def _stepwise_skew(window: list[SyncSample], skew: float) -> tuple[float, float] | None:
+    """The median slope between successive stretches' lowest exchanges, both directions, and
+    its variance (from the slopes' spread: 1.4826 MAD per slope, pi/2 for a median)."""
     bins = max(1, min(ENVELOPE_BINS, len(window) // ENVELOPE_MIN))
     if bins < 3:
         return None
@@ -199,7 +205,10 @@ def _stepwise_skew(window: list[SyncSample], skew: float) -> float | None:
         return None
     slopes.sort()
     n = len(slopes)
-    return (slopes[(n - 1) // 2] + slopes[n // 2]) / 2
+    med = (slopes[(n - 1) // 2] + slopes[n // 2]) / 2
+    dev = sorted(abs(v - med) for v in slopes)
+    mad = (dev[(n - 1) // 2] + dev[n // 2]) / 2
+    return med, (1.4826 * mad) ** 2 * (math.pi / 2) / n
 
 
 def _envelope_once(window: list[SyncSample], guess: float) -> tuple[float, float, int] | None:
