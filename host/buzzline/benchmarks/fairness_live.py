@@ -41,6 +41,7 @@ HELP = "close races through real Mosquitto and the real host process, with a pro
 STUDIO = "fairlive"
 START_S = 60.0  # every podium online with a trusted clock by then, or the run stops
 SETTLE_S = 0.8  # after the last press: in-flight buzzes arrive (and may overturn) before judging
+JUDGE_TRIES = 50  # then judge, retried every 0.1 s while the host has no decision yet
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -166,8 +167,9 @@ async def _run(args: argparse.Namespace, prof: Profile, broker: Any, api: str, t
             base_url=api, headers={"authorization": f"Bearer {token}"}, timeout=10
         ) as http:
 
-            async def cmd(name: str, **a: Any) -> None:
-                await http.post("/api/command", json={"name": name, "args": a})
+            async def cmd(name: str, **a: Any) -> bool:
+                r = await http.post("/api/command", json={"name": name, "args": a})
+                return r.status_code < 400 and bool(r.json().get("ok", True))
 
             ok: set[str] = set()
             try:
@@ -212,7 +214,13 @@ async def _run(args: argparse.Namespace, prof: Profile, broker: Any, api: str, t
                 ]
                 await asyncio.gather(*tasks)
                 await asyncio.sleep(SETTLE_S)
-                await cmd("judge", correct=True)
+                # a host slowed by a loaded machine may decide after the settle time: judging
+                # before it would leave the question open into the next race (whose presses then
+                # meet a reopened window that excludes this winner)
+                for _ in range(JUDGE_TRIES):
+                    if await cmd("judge", correct=True):
+                        break
+                    await asyncio.sleep(0.1)
                 await cmd("next")
                 race.end_us = host_now_us()
                 races.append(race)
