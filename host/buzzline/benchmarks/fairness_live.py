@@ -80,11 +80,15 @@ class LivePodium(VirtualPodium):
         self.naive: list[tuple[int, int]] = []  # (round trip, offset) of recent exchanges
         self._planned: dict[int, tuple[int, bool]] = {}  # id -> (stamp host µs, sent)
 
-    async def _send_up(self, msg: dict[str, Any]) -> None:
-        if msg["t"] != "buzz":
+    def _queue_up(self, msg: dict[str, Any], front: bool = False) -> None:
+        if msg is not None and msg["t"] != "buzz":
             # A press captured before now goes out before anything stamped later (the firmware's
-            # IRQ queues it at once); a busy event loop must not let a heartbeat overtake it.
-            await self._fire_due()
+            # IRQ queues it at once); a busy event loop must not let a heartbeat or an
+            # acknowledgement overtake it, whichever path queues them.
+            self._fire_due_now()
+        super()._queue_up(msg, front)
+
+    async def _send_up(self, msg: dict[str, Any]) -> None:
         if msg["t"] == "hello" and self.board != "sim":
             msg = {**msg, "board": self.board}
             if self.cap is not None:
@@ -112,15 +116,18 @@ class LivePodium(VirtualPodium):
         await self._fire(key)
 
     async def _fire(self, key: int) -> None:
+        self._fire_now(key)
+
+    def _fire_now(self, key: int) -> None:
         stamp, sent = self._planned.pop(key, (0, True))
         if not sent:
-            await self.press(self.clock.at(stamp))
+            self.press_now(self.clock.at(stamp))
 
-    async def _fire_due(self) -> None:
+    def _fire_due_now(self) -> None:
         now = host_now_us()
         for key, (stamp, _sent) in sorted(self._planned.items(), key=lambda kv: kv[1][0]):
             if stamp <= now:
-                await self._fire(key)
+                self._fire_now(key)
 
 
 @dataclass
