@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/buzzline demo $(ARGS)
+	$(BIN)/buzzline demo --audience 20 $(ARGS)
 
 # The whole suite: protocol vectors under both interpreters, firmware build checks, lint,
 # unit, property and integration tests against real brokers and the real MicroPython.

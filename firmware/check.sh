@@ -48,7 +48,7 @@ check_untyped_defs = True
 warn_unused_ignores = True
 follow_imports = silent
 follow_imports_for_stubs = True
-exclude = firmware/podium/board/unix\.py
+exclude = firmware/podium/board/unix(_harness)?\.py
 INI
 "$BIN/mypy" --config-file "$tmp/mypy.ini" firmware/podium firmware/main.py
 echo "firmware type check passed"

@@ -8,7 +8,7 @@ import sys
 _HERE = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
 sys.path.insert(0, _HERE)
 
-from buzzline_protocol import codec, viewer  # noqa: E402, F401  (viewer: state, event, reject)
+from buzzline_protocol import codec, upstream, viewer  # noqa: E402, F401  (registers their kinds)
 
 
 def _wire(case):

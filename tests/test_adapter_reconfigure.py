@@ -7,6 +7,7 @@ interface, SDL's dummy video and audio drivers for the viewer window and the sou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections import Counter
 from pathlib import Path
@@ -24,6 +25,7 @@ from tests.adapter_kit import (
     until_ok,
     whole_question,
 )
+from tests.audience_kit import cluster
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # the viewer's window, with no screen here
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")  # the sound adapter's device, with no sound card
@@ -40,7 +42,7 @@ def settings(kind: str, ports: list[int], tty: Path) -> dict[str, Any]:
     }[kind]
 
 
-KINDS = ("osc", "osc-control", "dmx-usbpro", "viewer", "sound")
+KINDS = ("osc", "osc-control", "dmx-usbpro", "viewer", "sound", "audience")
 
 
 def test_every_built_in_kind_is_checked() -> None:
@@ -52,9 +54,20 @@ async def test_reconfigure_twice_holds_no_more(broker: Any, tmp_path: Path, kind
     dev, peer = tmp_path / "ttyDMX", tmp_path / "ttyPeer"
     box = await socat(dev, peer) if kind == "dmx-usbpro" else None
     try:
-        async with host(broker) as svc:
-            await svc.adapters.add(kind, kind, settings(kind, free_udp_ports(3), dev))
-            await reconfigure_twice(svc, kind)
+        with contextlib.ExitStack() as stack:
+            if kind == "audience":  # its peer: a one-node NATS cluster of the test's own
+                nats = stack.enter_context(cluster(tmp_path, nodes=1))
+                config = {
+                    "servers": nats.plan.client_urls(),
+                    "password": nats.plan.show_password,
+                    "code": "RECNF2",
+                    "replicas": 1,
+                }
+            else:
+                config = settings(kind, free_udp_ports(3), dev)
+            async with host(broker) as svc:
+                await svc.adapters.add(kind, kind, config)
+                await reconfigure_twice(svc, kind)
     finally:
         if box is not None and box.returncode is None:
             box.terminate()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from buzzline.core.arbiter import Arbiter, ArbiterRules
-from buzzline.core.types import Decided, Decision, FalseStarted, LockAll, Press, PressRejected
+from buzzline.core.types import Decided, Decision, FalseStarted, LockAll, Overturned, Press, PressRejected
 
 ARM = 1_000_000
 
@@ -65,6 +65,26 @@ def test_offline_podium_not_waited_for() -> None:
     arb.watermark("b", 1, ARM + 20_000, ARM + 20_000)
     d = decided(arb.offline("c", ARM + 21_000))
     assert d.winner == "a" and "timeout" not in d.flags
+
+
+def test_press_made_while_offline_overturns_the_decision() -> None:
+    # c's link was down when it pressed: the press waited in its outbox and arrives once it is back
+    arb = armed()
+    arb.press(pr("a", ARM + 10_000), ARM + 15_000)
+    arb.watermark("b", 1, ARM + 20_000, ARM + 20_000)
+    d = decided(arb.offline("c", ARM + 21_000))
+    assert d.winner == "a" and arb.provisional and not d.flags
+    (over,) = arb.press(pr("c", ARM + 4_000), ARM + 600_000)
+    assert isinstance(over, Overturned) and over.decision.winner == "c"
+
+
+def test_offline_podium_heard_past_the_leader_makes_the_decision_final() -> None:
+    arb = armed()
+    arb.press(pr("a", ARM + 10_000), ARM + 15_000)
+    arb.watermark("b", 1, ARM + 20_000, ARM + 20_000)
+    decided(arb.offline("c", ARM + 21_000))
+    assert arb.watermark("c", 5, ARM + 300_000, ARM + 310_000) == [] and not arb.provisional
+    assert arb.press(pr("c", ARM + 4_000, seq=4), ARM + 320_000) == [PressRejected("c", 4, "late")]
 
 
 def test_bounded_wait_flags_timeout() -> None:
@@ -137,7 +157,7 @@ def test_press_captured_before_arm_arriving_after_is_false_start() -> None:
     arb = armed("a b")
     out = arb.press(pr("a", ARM - 1_000), ARM + 4_000)
     assert len(out) == 1 and isinstance(out[0], FalseStarted)
-    assert arb.phase == "open"
+    assert arb.phase == "armed"
 
 
 def test_locked_out_false_starter_not_waited_for() -> None:

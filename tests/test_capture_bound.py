@@ -89,9 +89,7 @@ async def test_firmware_selftest_measures_stores_announces_and_bounds_presses(
     tree = await asyncio.to_thread(build_tree, tmp_path / "fw")
     extra = {"selftest_inject_us": [40, 3000, 50]}
     async with HostService(broker.host, broker.port, STUDIO) as svc:
-        pod = UnixPodium(
-            tree, tmp_path / "p1", broker.port, pid="p1", studio=STUDIO, extra=extra, heap="128k"
-        )
+        pod = UnixPodium(tree, tmp_path / "p1", broker.port, pid="p1", studio=STUDIO, extra=extra, heap="96k")
         await asyncio.to_thread(pod.start)
         bus = await asyncio.to_thread(Bus(broker.port).connect)
         try:

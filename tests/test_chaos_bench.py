@@ -9,6 +9,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 
 def test_a_small_chaos_run_decides_every_question_right() -> None:
     cmd = [sys.executable, "-m", "buzzline.cli", "bench", "chaos", "--podiums", "3", "--presses", "10",
@@ -22,3 +24,32 @@ def test_a_small_chaos_run_decides_every_question_right() -> None:
     assert r.returncode == 0 and out["presses"] == 10 and out["decided"] >= 1
     assert out["faults"]["broker_kills"] == 1 and out["faults"]["podium_reboots"] == 1
     assert out["recovery_s"]["broker"]["n"] == 1 and out["faults"]["link"]["dropped"] > 0
+
+
+@pytest.mark.broker
+@pytest.mark.micropython
+def test_a_small_chaos_run_with_firmware_podiums_decides_every_question_right() -> None:
+    """The same with real firmware podiums (micropython unix port, 96 KB heap): a broker kill with
+    presses in flight, a podium SIGKILLed and started again (then racing first, then second), a
+    link reset and a press made while the podium's link is down."""
+    cmd = [sys.executable, "-m", "buzzline.cli", "bench", "chaos", "--firmware", "--podiums", "4",
+           "--presses", "14", "--broker-kills", "1", "--host-kills", "0", "--reboots", "1", "--resets", "1",
+           "--blackholes", "0", "--link-down-presses", "1", "--seed", "7", "--json"]  # fmt: skip
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=110)
+    assert r.stdout.strip(), r.stderr[-2000:]
+    out = json.loads(r.stdout)
+    counts = {
+        k: out[k] for k in ("lost", "doubled", "wrong", "wrong_cases", "lost_presses", "undecided_questions")
+    }
+    assert (out["lost"], out["doubled"], out["wrong"]) == (0, 0, 0), counts
+    assert out["decided"] == out["questions"] and not out["undecided_questions"], counts
+    assert (
+        r.returncode == 0 and out["presses"] >= 10 and out["firmware"] is True
+    )  # fewer racers while one reboots
+    faults = out["faults"]
+    assert (faults["broker_kills"], faults["podium_reboots_struck"], faults["link_down_presses"]) == (
+        1,
+        1,
+        1,
+    ), faults
+    assert out["recovery_s"]["reboot"]["n"] == 1 and faults["reboot_races"] >= 1, out

@@ -48,6 +48,10 @@ def test_host_and_sim_processes_play_a_question(broker, tmp_path):
             assert time.monotonic() < deadline, game
             time.sleep(0.05)
         assert game["winner"] in {"p1", "p2", "p3"}
+        # the login page points at what the host printed: its `console:` line, after `#token=`
+        login = httpx.get(f"http://127.0.0.1:{api_port}/console").text
+        assert "<code>console:</code>" in login and "<code>#token=</code>" in login
+        assert "operator token: …" not in login
         assert game["order"][0]["podium"] == game["winner"]
         http.close()
         # the API shows the engine's state at once; the lights follow once the decision is on disk
@@ -69,6 +73,7 @@ def test_host_and_sim_processes_play_a_question(broker, tmp_path):
     (line,) = [ln for ln in host_out.splitlines() if ln.startswith("Q1: winner ")]
     assert f"({game['winner']})" in line and "ring-in order:" in line and " ms)" in line
     assert host_out.count("operator API") == 1 and host_out.count("t0k") == 1
+    assert f"console: http://127.0.0.1:{api_port}/console#token=t0k" in host_out
 
 
 def test_a_second_host_on_the_same_log_is_refused_in_one_line(broker, tmp_path):
@@ -95,3 +100,49 @@ def test_a_second_host_on_the_same_log_is_refused_in_one_line(broker, tmp_path):
     finally:
         first.terminate()
         first.wait(10)
+
+
+def test_adapter_run_logs_in_with_the_credentials_and_says_when_the_host_is_up(tmp_path):
+    """`buzzline adapter run` with the adapter account of `buzzline broker config`, on a secured
+    broker: it says the broker is connected and the host not running yet, then running."""
+    from buzzline.io.broker import MosquittoBroker
+    from buzzline.io.security import broker_extra_config, write_broker_config
+
+    creds = tmp_path / "creds"
+    write_broker_config(creds, "s1", ["p1"])
+    (tmp_path / "b").mkdir()
+    with MosquittoBroker(
+        extra_config=broker_extra_config(creds), allow_anonymous=False, workdir=tmp_path / "b"
+    ) as b:
+        adapter = subprocess.Popen(
+            [sys.executable, "-m", "buzzline.cli", "adapter", "run", "osc", "--broker", b.address,
+             "--credentials", str(creds)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(iter(adapter.stdout.readline, "")), daemon=True)
+        reader.start()
+        host = None
+        try:
+
+            def said(text: str) -> None:
+                deadline = time.monotonic() + 20
+                while not any(text in ln for ln in lines):
+                    assert time.monotonic() < deadline and adapter.poll() is None, lines
+                    time.sleep(0.05)
+
+            said(f"broker {b.address} connected; host not running")
+            host = subprocess.Popen(
+                [sys.executable, "-m", "buzzline.cli", "host", "--broker", b.address,
+                 "--credentials", str(creds)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            said(f"broker {b.address} connected; host running")
+        finally:
+            adapter.terminate()
+            adapter.wait(10)
+            if host is not None:
+                host.terminate()
+                host.wait(10)
+            reader.join(5)
+    assert "studio 's1'" in "".join(lines)  # the studio of the credentials

@@ -143,19 +143,35 @@ async def test_a_whole_question_from_the_keyboard(host, browser, broker):
             await phase("open")
             await pods[0].press()
             await phase("answering")
-            await expect(page.locator("#timeline tbody tr[data-podium=p1]")).to_contain_text(
-                "Wi-Fi order: 1st"
-            )
+            p1_player = svc.engine.g.podiums["p1"]
+            p2_player = svc.engine.g.podiums["p2"]
+            row = page.locator("#timeline tbody tr[data-podium=p1]")
+            await expect(row.locator("td").last).to_have_text("1st")  # the column says "Wi-Fi order"
+            await expect(row).to_have_class(re.compile(r"\banswering\b"))
+            await expect(page.locator("#answering-now")).to_contain_text(f"Answering now: {p1_player}")
             await expect(page.locator("#card")).to_contain_text("Answer: Jupiter")
+            # the why drawer speaks in ms after the buzzers opened, not raw host microseconds
+            await page.locator("#timeline details.why summary").first.click()
+            pressed = page.locator("#timeline table.evidence").first.locator("tbody td.num").first
+            await expect(pressed).to_have_text(re.compile(r"^\d+\.\d{3} ms$"))
+            await expect(page.locator("#timeline details.why")).to_contain_text("after arm")
             if SHOTS:
-                await page.locator("#timeline details.why summary").first.click()
+                await page.evaluate(
+                    "document.getElementById('toasts').replaceChildren()"
+                )  # the refusal above
                 await page.screenshot(path=f"{SHOTS}/console.png", full_page=True)
             await page.keyboard.press("Backspace")  # wrong: the question reopens for p2
             await phase("open")
-            p1_player = svc.engine.g.podiums["p1"]
-            p2_player = svc.engine.g.podiums["p2"]
+            # the timeline marks who was judged wrong and says the buzzers are open for the others
+            await expect(row).to_have_class(re.compile(r"\bwrong\b"))
+            await expect(page.locator("#timeline .dhead").first).to_contain_text("judged wrong")
+            await expect(page.locator("#answering-now")).to_contain_text(f"Judged wrong: {p1_player}")
             await pods[1].press()
             await phase("answering")
+            await expect(page.locator("#answering-now")).to_contain_text(f"Answering now: {p2_player}")
+            await expect(page.locator("#timeline tbody tr[data-podium=p2]")).to_have_class(
+                re.compile(r"\banswering\b")
+            )
             await page.keyboard.press("Enter")
             await phase("judged")
             state = (await http.get("/api/state")).json()
@@ -206,6 +222,15 @@ async def test_a_killed_podium_goes_offline_on_the_grid(host, browser, broker):
         sim.send_signal(signal.SIGKILL)
         killed = time.monotonic()
         await expect(card).to_have_class(re.compile(r"\boffline\b"), timeout=2_000)
+        # unmistakable: a banner across the card in white on red, not a dimmed card
+        banner = card.locator(".offline-banner")
+        await expect(banner).to_be_visible()
+        await expect(banner).to_contain_text("OFFLINE")
+        colours = await banner.evaluate(
+            "e => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]"
+        )
+        assert colours == ["rgb(255, 255, 255)", "rgb(239, 78, 78)"], colours
+        assert await card.evaluate("e => getComputedStyle(e).opacity") == "1"
         print(f"offline on the grid {time.monotonic() - killed:.2f} s after the kill")
     finally:
         sim.kill()

@@ -55,6 +55,7 @@ NOT_RUN = {
     r"bench chaos ": "a benchmark: minutes of faults (tests/test_chaos_bench.py runs a small one)",
     r"bench capacity\b": BENCH,
     r"bench adapters ": BENCH,
+    r"bench desk ": "a benchmark on a real QLC+ (tests/test_desk_bench.py runs a short one)",
     r"^mosquitto -c ": "listens on port 1883, the machine's own broker, which tests must not touch",
     r"^oscsend ": "needs a host running the osc-control adapter: tests/test_osc_control.py sends these",
     r"pip install \./examples/": "installs into the project's .venv; tests/test_adapter_example.py "
@@ -67,6 +68,12 @@ NOT_RUN = {
     r"^MICROPYPATH=": "needs the podium.json the text below describes; tests/test_firmware.py runs podiums",
     r"bench viewer": "a benchmark (tests/test_viewer_bench.py runs a small one)",
     r"bench sound": "a benchmark (tests/test_sound.py runs a small one)",
+    r"bench audience": "a benchmark: a NATS cluster and 2000 simulated phones "
+    "(tests/test_audience_cluster.py runs the same path small)",
+    r"^buzzline audience cluster --nodes 3 --dir /tmp/audience$": "runs three NATS nodes until Ctrl-C; "
+    "tests/test_audience_cluster.py starts its own clusters on free ports",
+    r"^buzzline adapter run audience ": "needs the cluster of the command before it running; "
+    "tests/test_audience_page.py runs the adapter in a host against its own cluster",
     r"docs/img/|^kill %1$": "rewrites the committed pictures in docs/img; the block before it runs the "
     "same viewer commands here, tests/test_overlay_browser.py the overlay in Chromium",
     r"^sudo apt install python3-pygame|--system-site-packages \.venv|^\.venv/bin/pip install -e \.$": "a "

@@ -668,3 +668,44 @@ def test_delays_give_each_podium_a_wait_cap() -> None:
     assert set(caps) == {"p1"} and caps["p1"] >= 16 * MS
     # the arbiter waits for p1 its cap after p2's press, not the absolute 1 s
     assert s.eng.next_deadline() == s.t + 300 + caps["p1"]
+
+
+def test_the_light_policy_is_a_function_of_the_state_alone() -> None:
+    """No engine needed: a hand-made state says what each podium shows, and what a restart resends."""
+    from buzzline.core.gamestate import GameState
+    from buzzline.core.lightpolicy import podium_light, resync_effects
+
+    g = GameState(phase="answering", podiums={"p1": "Ann", "p2": "Bo"}, answering="p1", locked=True)
+    colours = {"Ann": "ff0000"}.get
+    assert podium_light(g, "p1", colours) == ev.Light("p1", "winner", "ff0000")
+    assert podium_light(g, "p2", colours) == ev.Light("p2", "locked")
+    assert podium_light(g, "p9", colours) == ev.Light("p9", "identify")
+    assert resync_effects(g, colours)[:3] == [
+        ev.Lock(0, ("p1", "p2")),
+        ev.Light("all", "locked"),
+        ev.Light("p1", "winner", "ff0000"),
+    ]
+    g.phase, g.locked, g.locked_out = "open", False, ["Bo"]
+    assert podium_light(g, "p2", colours) == ev.Light("p2", "locked")
+    assert resync_effects(g, colours)[:3] == [ev.Arm(0), ev.Light("all", "armed"), ev.Light("p2", "locked")]
+
+
+def test_the_view_is_a_function_of_the_state_alone() -> None:
+    from buzzline.core.gamestate import GameState
+    from buzzline.core.view import game_view
+
+    show = Show.default(["p1", "p2"])
+    g = GameState(
+        phase="answering", podiums={"p1": "Ann"}, scores={"Ann": 100}, winner="p1", winner_player="Ann"
+    )
+    g.players["Ann"] = Player("Ann", colour="FF0000", team="Reds")
+    view = game_view(g, show, {"p1": True, "p3": True}, {})
+    assert (view["phase"], view["winner"], view["scores"]) == ("answering", "p1", {"Ann": 100})
+    assert view["info"]["podiums"]["p1"] == {
+        "player": "Ann",
+        "online": True,
+        "seat": 1,
+        "col": "ff0000",
+        "team": "Reds",
+    }
+    assert view["info"]["unassigned"] == ["p3"] and view["info"]["winner_player"] == "Ann"

@@ -81,6 +81,11 @@ async def test_sigkill_mid_question_resumes(broker, tmp_path):
             assert before["phase"] == "answering"
             assert before["winner"]
             assert any(v > 0 for v in before["scores"].values())
+            full = (await asyncio.to_thread(http.get, "/api/state")).json()
+            history = [(e["q"], e["player"], e["delta"], e["total"]) for e in full["score_history"]]
+            assert history and history[0][0] == 1
+            firmware = {q["podium"]: (q["fw"], q["hw"]) for q in full["podiums"]}
+            assert firmware["r1"][0] == "sim-1"
 
             host.send_signal(signal.SIGKILL)
             host.wait(10)
@@ -89,6 +94,10 @@ async def test_sigkill_mid_question_resumes(broker, tmp_path):
             host = start_host(broker, db, port)
             after = await asyncio.to_thread(game_view, http)
             assert after == before
+            # the console's score history and the podium cards' firmware survive the restart
+            full = (await asyncio.to_thread(http.get, "/api/state")).json()
+            assert [(e["q"], e["player"], e["delta"], e["total"]) for e in full["score_history"]] == history
+            assert {q["podium"]: (q["fw"], q["hw"]) for q in full["podiums"]} == firmware
             await pods[1].wait_light("winner", timeout=10)
             await pods[0].wait_light("locked", timeout=10)
             await pods[2].wait_light("locked", timeout=10)

@@ -19,7 +19,7 @@ from buzzline.core import events as ev
 from buzzline.core.game import GameEngine
 from buzzline.core.show import Card, Player, Round, Rules, Show
 from buzzline.io.eventlog import EventLog, to_record
-from buzzline.replay import SHOW_RECORD
+from buzzline.io.recordkinds import SHOW as SHOW_RECORD
 
 MS = 1000
 SHOW = Show(

@@ -8,14 +8,11 @@ import asyncio
 import contextlib
 import io
 import random
-import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from buzzline.benchmarks.viewer import CHROMIUM, CHROMIUM_ARGS
 from buzzline.core.show import Player, Round, Rules, Show
 from buzzline.host_service import HostService
 from buzzline.io.broker import MosquittoBroker, free_port
@@ -35,20 +32,6 @@ def show() -> Show:
         rules=Rules(answer_ms=0, buzz_window_ms=0),
         rounds=(Round("R1", (100, 200, 300)),),
     )
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-        pytest.fail("Debian's chromium is required at /usr/bin/chromium (bash .ci/run installs it)")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 class Studio:

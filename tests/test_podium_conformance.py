@@ -230,12 +230,19 @@ async def test_firmware_and_simulated_podium_put_the_same_life_on_the_wire(
             ack = next(m for lf, m in reversed(host.since(0, pid)) if m["t"] == "ack")
             assert (ack["ep"], ack["np"], ack["fp"]) == (5, 1, buzz["pt"]), (pid, ack, buzz)
 
+        async def arm_again() -> None:
+            host.command(FW, {"t": "arm", "cs": 130, "ep": 6})
+            host.command(SIM, {"t": "arm", "cs": 131, "ep": 6})
+
+        await step("arm again", arm_again, lambda pid, m: True)
+
         async def host_offline_press() -> None:
             await asyncio.to_thread(host.host_presence, False)
             await asyncio.sleep(0.3)
             await both("press")
 
-        # the host away: the press waits, and so does everything else upstream
+        # the host away mid-question: the press waits, and so does everything else upstream; on
+        # its return the burst runs armed as the podiums are, then what waited goes
         await step("host offline, press", host_offline_press, lambda pid, m: True, 1.5)
 
         def burst_then_up(pid: str, m: int) -> bool:
@@ -293,6 +300,7 @@ async def test_firmware_and_simulated_podium_put_the_same_life_on_the_wire(
         "askhello": ["up hello b0 [hw,board,fw] seq next"],
         "arm, press": ["up buzz b0 [ep] seq next"],
         "lock": ["up ack b0 [cs,ep,fp,np] seq next"],
+        "arm again": [],
         "host offline, press": [],
         "host back": ["up hello b0 [hw,board,fw] seq next", "up buzz b0 [ep] seq next"],
         "link drop, reconnect, resend": [

@@ -261,3 +261,31 @@ def test_the_pub_quiz_example_has_valid_sound_settings() -> None:
     (spec,) = [a for a in show.adapters if a.kind == "sound"]
     specs = cue_specs(validate_config(SoundAdapter.CONFIG_SCHEMA, spec.settings))
     assert specs["over"].enabled and specs["right"].notes == (784.0, 1047.0, 1319.0)
+
+
+def test_buzzline_check_names_a_broken_sound_and_a_missing_device(tmp_path: Path) -> None:
+    """The pre-show check: a cue file that does not decode, a misspelt cue, and (SDL's dummy
+    audio driver stands in for a sound card) a device that does not open."""
+    (tmp_path / "bad.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunk")
+    head = '[show]\ntitle = "x"\n[[players]]\nname = "Ann"\npodium = "p1"\n'
+    adapter = '[[adapters]]\nname = "bell"\nkind = "sound"\n'
+    show = tmp_path / "show.toml"
+
+    def check(text: str, driver: str = "dummy") -> subprocess.CompletedProcess[str]:
+        show.write_text(head + adapter + text)
+        env = {**os.environ, "SDL_AUDIODRIVER": driver}
+        return subprocess.run(
+            [BIN / "buzzline", "check", str(show), "--no-broker"],
+            capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path, check=False,
+        )  # fmt: skip
+
+    r = check('[adapters.cues.wrong]\nfile = "bad.wav"\n')
+    assert r.returncode == 2, r
+    (line,) = r.stdout.strip().splitlines()
+    assert line.startswith("error: adapter bell (sound): cues.wrong.file: cannot decode bad.wav"), line
+    r = check("[adapters.cues.rigth]\nvolume = 0.5\n")
+    assert r.returncode == 2 and "did you mean 'right'?" in r.stdout, r
+    r = check("", driver="nonesuch")  # SDL has no such audio driver: no device opens
+    assert r.returncode == 2 and "audio device did not open" in r.stdout, r
+    r = check("")
+    assert r.returncode == 0 and r.stdout.strip() == "", r

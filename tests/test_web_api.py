@@ -313,3 +313,35 @@ async def test_state_without_the_token_hides_the_podium_registry_and_rejects(hos
         assert public["game"]["phase"] == full["game"]["phase"]  # the game itself stays public
     finally:
         await p1.stop()
+
+
+async def test_a_ranked_decision_counts_in_the_decision_latency(broker):
+    """Every mode's decision is timed from its first arrival: the Health panel and /metrics."""
+    import dataclasses
+
+    from buzzline.core.show import Rules, Show
+
+    show = dataclasses.replace(Show.default(["p1", "p2"]), rules=Rules(mode="ranked"))
+    async with HostService(broker.host, broker.port, "web", show=show) as svc:
+        api = await serve_operator_api(svc, "127.0.0.1", free_port(), token=TOKEN)
+        p1, p2 = await _podium(svc, broker, "p1"), await _podium(svc, broker, "p2")
+        try:
+            await svc.command("arm")
+            waiting = asyncio.ensure_future(svc.wait_decision(5))
+            await p1.wait_light("armed")
+            await p2.wait_light("armed")
+            await p1.press()
+            await p2.press()  # both pressed: the ranked order is complete
+            decision = await waiting
+            assert decision is not None and decision.evidence["mode"] == "ranked"
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api.server.config.port}") as http:
+                state = (await http.get("/api/state", headers=BEARER)).json()
+                text = (await http.get("/metrics")).text
+        finally:
+            await p1.stop()
+            await p2.stop()
+            await api.close()
+    assert state["health"]["decision_s"]["count"] == 1
+    fams = {f.name: f for f in text_string_to_metric_families(text)}
+    counts = {s.name: s.value for s in fams["buzzline_decision_latency_seconds"].samples}
+    assert counts["buzzline_decision_latency_seconds_count"] == 1

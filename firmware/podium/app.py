@@ -4,26 +4,25 @@
 # resend, reboot) is SPEC §12's table; the simulated podium follows the same one.
 import asyncio
 import gc
-from os import urandom
 from time import ticks_add, ticks_diff, ticks_ms, ticks_us
 
-from buzzline_protocol import codec, topics
+# The codec's decoding half: the podium writes what it sends with podium.wire, so the encoder
+# (buzzline_protocol.codec) never comes onto its heap.
+from buzzline_protocol import messages as codec
 from micropython import const
 
-from podium import FW_VERSION, make_room
-from podium.board import load as load_board
+from podium import drop
 from podium.button import Button
 from podium.clock import PodiumClock
-from podium.config import (
-    CAPTURE_FILE,
-    ConfigError,
-    PodiumSettings,
-    load_capture,
-    load_local,
-)
+from podium.config import PodiumSettings
 from podium.lights import Lights
 from podium.mqtt import MQTTClient
 from podium.wire import UpWriter
+
+try:
+    from typing import Any
+except ImportError:  # MicroPython: annotations are never evaluated
+    pass
 
 # Records for what is sent while armed, encoded without allocation by podium.wire:
 # [kind, pt, ep, cs or rssi, fp or rst, np, seq], recycled once the broker acknowledged them.
@@ -60,116 +59,83 @@ class Podium:
     SUPERVISE_MS = 500  # how often the supervisor looks for a dead task
     RECENT_CS = 16  # command sequence numbers remembered to drop QoS 1 duplicates
 
+    # Its own state, set by podium.startup.declare (start-up code, dropped after)
+    seq: int
+    epoch: int
+    armed: bool
+    faults: int
+    gc_forced: int  # the tick loop turned the GC back on while armed (heap below reserve)
+    armed_collects: int  # a message met a spent heap while armed: collected, then handled
+    heap_peak: int
+    heap_live: int
+    heap_free_at_arm: int
+    heap_free_at_arm_min: int
+    armed_alloc_max: int  # most bytes allocated during one armed period
+    _arm_alloc: int
+    _mem_errors: int
+    _gc_off_when_sent: bool
+    # ticks_us of the last press edge, lock handled, winner light set (for benchmarks)
+    t_press_us: Any
+    t_lock_us: Any
+    t_winner_us: Any
+    restarts: int  # tasks the supervisor restarted (reported as hb.rst)
+    _press_ep: int  # the epoch the press summary below is for
+    _fp: int  # earliest press in that epoch (podium us)
+    _np: int  # presses captured in that epoch
+    _hb_queued: bool
+    # A fixed array and a count, not pop/append: a list that shrinks and regrows reallocates.
+    _recs: list
+    _nrec: int
+    _tasks: list
+    _task_fns: list
+    # a ring, filled in place: remembering a command must not allocate while armed
+    _recent_cs: list
+    _recent_i: int
+    # SPEC §12: up waits while the host's presence (on this connection) is not online; each
+    # time it turns online: a hello and a sync burst; back after being seen offline (the
+    # host restarted, its clock models are new): the burst first, then what waited.
+    _host: int  # _H_* flags
+    host_epoch: int  # +1 each time the host's presence turns online
+    _sync_n: int
+    _sync_t1: Any
+    _prev: list | None
+    _last_sync: Any
+    _stop: asyncio.Event
+    _selftest_task: asyncio.Task | None
+    _sync_flood: int  # selftest: > 0 sync every N ms, < 0 sync bursts back to back
+
+    # Its parts, built by podium.startup.build (annotations only: MicroPython ignores them)
+    local: dict
+    board: Any  # the board profile (podium.board.*)
+    pid: str
+    boot: int  # this boot's nonce
+    clock: PodiumClock
+    settings: PodiumSettings
+    lights: Lights
+    button: Button
+    cap: list | None  # the stored capture bound [p99_us, max_us]
+    _wire: UpWriter
+    _online: bytes  # this boot's presence "online", prepared: reconnecting needs no big block
+    _leaves: dict  # leaf -> message kinds allowed on it (the protocol's table)
+    t_up: str
+    t_presence: str
+    t_sync: str
+    mqtt: MQTTClient
+
     def __init__(self, local: dict, board=None) -> None:
-        make_room()
-        self.local = local
-        self.board = board if board is not None else load_board(local)
-        self.board.app = self
-        pid = local.get("id") or self.board.unique_id()
-        if not codec.valid_id(pid):
-            raise ConfigError("podium id must be 1-32 of [a-z0-9_-]")
-        self.pid = pid
-        studio = local["studio"]
-        self.boot = int.from_bytes(urandom(4), "big") & 0x7FFFFFFF
-        self.clock = PodiumClock()
-        self.settings = PodiumSettings(self.board.state_dir + "/podium_cfg.json", pid)
-        self.lights = Lights(self.board.light, self.settings["col"], self.settings["bri"])
-        self.button = Button(self.board.button_pin, self._on_press, self._on_fault)
-        self.button.DEBOUNCE_MS = self.settings["deb"]
-        self.button.STUCK_MS = local.get("stuck_ms", Button.STUCK_MS)
-        self.SYNC_PERIOD_MS = local.get("sync_period_ms", Podium.SYNC_PERIOD_MS)
-        self.board.attach_button(self.button.handler)
-        self.seq = 0
-        self.epoch = 0
-        self.armed = False
-        self.faults = 0
-        self.gc_forced = 0  # the tick loop turned the GC back on while armed (heap below reserve)
-        self.armed_collects = 0  # a message met a spent heap while armed: collected, then handled
-        self.heap_peak = 0
-        self.heap_live = 0
-        self.heap_free_at_arm = 0
-        self.heap_free_at_arm_min = 0
-        self.armed_alloc_max = 0  # most bytes allocated during one armed period
-        self._arm_alloc = 0
-        self._mem_errors = 0
-        self._gc_off_when_sent = False
-        # ticks_us of the last press edge, lock handled, winner light set (for benchmarks)
-        self.t_press_us = ticks_us()
-        self.t_lock_us = self.t_press_us
-        self.t_winner_us = self.t_press_us
-        self.restarts = 0  # tasks the supervisor restarted (reported as hb.rst)
-        self._press_ep = -1  # the epoch the press summary below is for
-        self._fp = 0  # earliest press in that epoch (podium us)
-        self._np = 0  # presses captured in that epoch
-        self._hb_queued = False
-        # A fixed array and a count, not pop/append: a list that shrinks and regrows reallocates.
-        self._recs: list = [[0, 0, 0, 0, 0, 0, 0] for _ in range(_RECORDS)]
-        self._nrec = _RECORDS
-        self._tasks: list = []
-        self._task_fns: list = []
-        # a ring, filled in place: remembering a command must not allocate while armed
-        self._recent_cs: list[int] = [-1] * self.RECENT_CS
-        self._recent_i = 0
-        # SPEC §12: up waits while the host's presence (on this connection) is not online; each
-        # time it turns online: a hello and a sync burst; back after being seen offline (the
-        # host restarted, its clock models are new): the burst first, then what waited.
-        self._host = 0  # _H_* flags
-        self.host_epoch = 0  # +1 each time the host's presence turns online
-        self._sync_n = 0
-        self._sync_t1 = 0
-        self._prev: list[int] | None = None
-        self._last_sync = ticks_ms()
-        self._stop = asyncio.Event()
-        self.cap = load_capture(self.board.state_dir + "/" + CAPTURE_FILE)  # [p99_us, max_us] or None
-        self._wire = self._make_wire()
-        self._online = self._presence("online")
-        self._selftest_task: asyncio.Task | None = None
-        self._sync_flood = 0  # selftest: > 0 sync every N ms, < 0 sync bursts back to back
-        self.t_up = topics.podium(studio, pid, "up")
-        self.t_presence = topics.podium(studio, pid, "presence")
-        self.t_sync = topics.podium(studio, pid, "sync")
-        will = (self.t_presence, self._presence("offline"), 1, True)
-        subs = (
-            (topics.podium(studio, pid, "cmd"), 1),
-            (topics.podium(studio, topics.ALL, "cmd"), 1),
-            (topics.podium(studio, pid, "syncr"), 0),
-            (topics.podium(studio, pid, "config"), 1),
-            (topics.host(studio, "presence"), 1),
-        )
-        self.mqtt = MQTTClient(
-            local["host"],
-            local["port"],
-            "bz-" + pid,
-            keepalive=local.get("keepalive", 10),
-            user=local.get("user"),
-            password=local.get("secret"),
-            will=will,
-            birth=(self.t_presence, self._online, True),
-            subs=subs,
-            on_msg=self._on_msg,
-            on_up=self._on_up,
-            on_down=self._on_down,
-            prepare=self._prepare,
-            render=self._render,
-            release=self._release,
-            net_up=self.board.net_up,
-        )
-        self.mqtt.BACKOFF_MAX_MS = local.get("backoff_max_ms", MQTTClient.BACKOFF_MAX_MS)
+        # Its state and parts are made by podium.startup (declare, build), code main() drops
+        # once the podium runs.
+        from podium import startup
+
+        # Code first (the board's module too), then the room held back at import: every
+        # attribute is made at once (the parts as None until built), so the attribute table
+        # (about 1 KB) is allocated whole while the room is still in one piece.
+        board = board if board is not None else startup.load_board(local)
+        startup.make_room()
+        startup.declare(self)
+        startup.build(self, local, board)
 
     # -- upstream ------------------------------------------------------------------------
-    def _make_wire(self) -> UpWriter:
-        # hello's fields after pt are fixed for a boot (until a selftest measures a new cap)
-        hello = {"t": "hello", "id": self.pid, "b": self.boot, "seq": 0, "pt": 0, "hw": self.board.hw}
-        hello["board"] = self.board.name
-        hello["fw"] = FW_VERSION
-        if self.cap is not None:
-            hello["cap"] = self.cap
-        wire = codec.encode(hello)
-        return UpWriter(self.pid, self.boot, wire[wire.find(b',"hw":') :])
-
-    def _presence(self, state: str) -> bytes:
-        return codec.encode({"t": "presence", "id": self.pid, "state": state, "b": self.boot})
-
     @property
     def mem_errors(self) -> int:
         return self._mem_errors + self.mqtt.mem_errors
@@ -333,7 +299,8 @@ class Podium:
                 gc.collect()
                 msg = codec.decode(payload)
             leaf = topic[topic.rfind("/") + 1 :]
-            topics.check_kind(leaf, msg["t"])
+            if msg["t"] not in self._leaves[leaf]:  # topics.check_kind, without its module
+                raise codec.ProtocolError(codec.R_TOPIC, msg["t"] + " not allowed on " + leaf)
         except codec.ProtocolError as e:
             print("podium: rejected message on", topic, str(e))
             return
@@ -511,38 +478,25 @@ class Podium:
                     print("podium: restarted task", i, "restarts", self.restarts)
 
     async def run(self) -> None:
-        self.lights.set_link(False)
-        self._task_fns = [
-            self.mqtt.run,
-            self.button.run,
-            self.button.monitor,
-            self.lights.run,
-            self._tick_loop,
-            self._sync_loop,
-        ]
-        self._tasks = [asyncio.create_task(f()) for f in self._task_fns]
-        tasks = [asyncio.create_task(c) for c in self.board.tasks()]
-        tasks.append(asyncio.create_task(self._supervise()))
-        if self.local.get("selftest") and self.cap is None:  # `buzzline flash --selftest`
-            self.start_selftest(self.local["selftest"])
+        # Starting and stopping are podium.startup's: still loaded from the build (main), it
+        # is dropped once the tasks run, and loaded again to stop.
+        from podium import startup
+
+        tasks = startup.start(self)
+        del startup
+        drop("podium.startup")
         gc.collect()
         self.heap_live = gc.mem_alloc()
-        print("podium", self.pid, "board", self.board.name, "fw", FW_VERSION)
         await self._stop.wait()
-        if self.mqtt.up:
-            # A clean stop: say offline ourselves, since DISCONNECT suppresses the will.
-            self.mqtt.publish(self.t_presence, self._presence("offline"), 1, True, True)
-            for _ in range(50):
-                if not self.mqtt.pending():
-                    break
-                await asyncio.sleep_ms(20)
-            await self.mqtt.disconnect()
-        for t in tasks:
-            t.cancel()
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.sleep_ms(0)
-        self.deinit()
+        try:
+            from podium import startup
+        except MemoryError:
+            # A clean stop (presence offline, DISCONNECT) is a courtesy: the broker's will says
+            # offline anyway. On a heap too cut up to load its code, just stop.
+            print("podium: stopped without saying goodbye (no heap for it)")
+            self.deinit()
+            return
+        await startup.stop(self, tasks)
 
     def deinit(self) -> None:
         self.button.deinit()
@@ -551,10 +505,13 @@ class Podium:
 
 
 def main(path: str = "podium.json") -> None:
+    from podium import startup
+
     try:
-        local = load_local(path)
-        podium = Podium(local)
-    except (ConfigError, ValueError) as e:
+        podium = Podium(startup.load_local(path))
+    except ValueError as e:  # startup.ConfigError, or a bad value in podium.json
         print("podium: cannot start:", str(e))
         raise SystemExit(2)
+    del startup  # run() drops it once the tasks are started (loading it again could fail)
+    drop("buzzline_protocol.topics")
     asyncio.run(podium.run())

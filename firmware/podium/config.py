@@ -1,6 +1,6 @@
-# Podium configuration: the local install-time file (Wi-Fi, broker, credentials, board) and
-# the per-podium settings from the retained config topic, cached in flash as JSON so the
-# podium starts right without the host.
+# Podium configuration: the per-podium settings from the retained config topic, cached in flash
+# as JSON so the podium starts right without the host. The local install-time file (Wi-Fi,
+# broker, credentials, board) is read at start-up only, by podium.startup.
 import json
 
 DEFAULTS = {"name": "", "col": "ffffff", "bri": 64, "deb": 20, "hb": 1000}
@@ -8,35 +8,9 @@ CAPTURE_FILE = "selftest.json"  # the capture selftest's result, announced in he
 _SETTINGS = ("name", "col", "bri", "deb", "hb")
 
 
-class ConfigError(ValueError):
-    pass
-
-
 def _read_json(path: str):
     with open(path) as f:
         return json.load(f)
-
-
-def load_local(path: str) -> dict:
-    """Read podium.json (written by `buzzline flash`); raises ConfigError with a reason."""
-    try:
-        cfg = _read_json(path)
-    except OSError:
-        raise ConfigError("cannot read local config " + path)
-    except ValueError:
-        raise ConfigError("local config " + path + " is not valid JSON")
-    if not isinstance(cfg, dict):
-        raise ConfigError("local config must be a JSON object")
-    for key in ("board", "broker", "studio"):
-        if not isinstance(cfg.get(key), str) or not cfg[key]:
-            raise ConfigError("local config needs a string " + key)
-    host, _, port = cfg["broker"].rpartition(":")
-    try:
-        cfg["port"] = int(port) if host else 1883
-    except ValueError:
-        raise ConfigError("broker must be HOST:PORT")
-    cfg["host"] = host if host else cfg["broker"]
-    return cfg
 
 
 class PodiumSettings:
@@ -70,19 +44,6 @@ class PodiumSettings:
 
     def __getitem__(self, key: str):
         return self.values[key]
-
-
-def load_capture(path: str):
-    """The stored selftest result's [p99_us, max_us], or None (never run, or unreadable)."""
-    try:
-        cap = _read_json(path).get("cap")
-    except (OSError, ValueError, AttributeError):
-        return None
-    if isinstance(cap, list) and len(cap) == 2:
-        p99, top = cap
-        if isinstance(p99, int) and isinstance(top, int) and 0 <= p99 <= top:
-            return cap
-    return None
 
 
 def save_json(path: str, obj) -> None:

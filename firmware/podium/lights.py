@@ -5,6 +5,8 @@
 import asyncio
 from time import ticks_add, ticks_diff, ticks_ms
 
+from micropython import const
+
 # pattern -> (colour source, on ms, off ms, brightness divisor); 0 off ms = solid.
 # Colour source: "own" = the podium's configured colour, "cmd" = the command's colour,
 # else a fixed hex colour.
@@ -28,19 +30,21 @@ def parse_colour(col: str):
     return int(col[0:2], 16), int(col[2:4], 16), int(col[4:6], 16)
 
 
-class _Shown:
-    """One pattern ready to show: name, colour, blink timing and its precomputed RGB."""
+# One pattern ready to show, a tuple (a class and its instances cost more heap): name, colour,
+# blink on-time and period (ms), and its precomputed RGB.
+_PAT = const(0)
+_COL = const(1)
+_ON = const(2)
+_PERIOD = const(3)
+_RGB = const(4)
 
-    def __init__(self, pat: str, col: str, bri: int) -> None:
-        src, on, off, div = _TABLE[pat]
-        hexcol = col if src == "own" or src == "cmd" else src
-        r, g, b = parse_colour(hexcol)
-        k = bri // div
-        self.pat = pat
-        self.col = col
-        self.on = on
-        self.period = on + off
-        self.rgb = (r * k // 255, g * k // 255, b * k // 255)
+
+def _ready(pat: str, col: str, bri: int) -> tuple:
+    src, on, off, div = _TABLE[pat]
+    hexcol = col if src == "own" or src == "cmd" else src
+    r, g, b = parse_colour(hexcol)
+    k = bri // div
+    return (pat, col, on, on + off, (r * k // 255, g * k // 255, b * k // 255))
 
 
 class Lights:
@@ -50,10 +54,10 @@ class Lights:
         self._driver = driver
         self.colour = colour
         self.bri = bri
-        self._base = _Shown("idle", colour, bri)
-        self._temp: _Shown | None = None  # an overlay with a duration, until _until
+        self._base = _ready("idle", colour, bri)
+        self._temp: tuple | None = None  # an overlay with a duration, until _until
         self._until = ticks_ms()
-        self._offline_shown = _Shown("offline", colour, bri)
+        self._offline_shown = _ready("offline", colour, bri)
         self._offline = False
         self._start = ticks_ms()
         self._shown = _DARK
@@ -64,12 +68,12 @@ class Lights:
             raise ValueError("unknown light pattern " + pat)
         if dur > 0 or pat == "false":
             self._until = ticks_add(ticks_ms(), dur if dur > 0 else FALSE_FLASH_MS)
-            self._temp = _Shown(pat, col or self.colour, self.bri)
+            self._temp = _ready(pat, col or self.colour, self.bri)
             if pat == "false" and dur <= 0:
-                self._base = _Shown("locked", self.colour, self.bri)
+                self._base = _ready("locked", self.colour, self.bri)
         else:
             self._temp = None
-            self._base = _Shown(pat, col or self.colour, self.bri)
+            self._base = _ready(pat, col or self.colour, self.bri)
         self._start = ticks_ms()
 
     def set_link(self, up: bool) -> None:
@@ -81,13 +85,13 @@ class Lights:
         self.colour = colour
         self.bri = bri
         base = self._base
-        col = colour if base.pat in ("idle", "armed", "winner") else base.col
-        self._base = _Shown(base.pat, col, bri)
-        self._offline_shown = _Shown("offline", colour, bri)
+        col = colour if base[_PAT] in ("idle", "armed", "winner") else base[_COL]
+        self._base = _ready(base[_PAT], col, bri)
+        self._offline_shown = _ready("offline", colour, bri)
         if self._temp is not None:
-            self._temp = _Shown(self._temp.pat, self._temp.col, bri)
+            self._temp = _ready(self._temp[_PAT], self._temp[_COL], bri)
 
-    def _now_shown(self) -> _Shown:
+    def _now_shown(self) -> tuple:
         t = self._temp
         if t is not None:
             # ticks_ms values are compared through ticks_diff only (they wrap)
@@ -101,14 +105,14 @@ class Lights:
     def current(self):
         """The pattern and colour shown now: (pattern, "rrggbb")."""
         s = self._now_shown()
-        return s.pat, s.col
+        return s[_PAT], s[_COL]
 
     def frame(self):
         """The RGB triple to show at this instant (a precomputed tuple: no allocation)."""
         s = self._now_shown()
-        if s.period > s.on and ticks_diff(ticks_ms(), self._start) % s.period >= s.on:
+        if s[_PERIOD] > s[_ON] and ticks_diff(ticks_ms(), self._start) % s[_PERIOD] >= s[_ON]:
             return _DARK
-        return s.rgb
+        return s[_RGB]
 
     async def run(self) -> None:
         while True:

@@ -6,37 +6,29 @@
 # The steady state allocates (almost) nothing, so it can run with the GC off while armed:
 # publishes are written straight to the socket from a preallocated packet buffer when nothing
 # is queued ahead, queue entries are recycled, and packets are read into a preallocated buffer.
+# The socket is its own, not an asyncio Stream: open_connection, the Stream and wait_for_ms
+# would bring two more asyncio modules onto the heap (2.5 KB) for what a few lines do here.
 # (Over 400 lines on purpose: the allocation-free send and receive paths share the entry
 # layout and the buffers, and are easier to audit for allocation side by side.)
 import asyncio
 import gc
-import struct
+import socket
 from asyncio import core  # type: ignore[attr-defined]
 from random import getrandbits
 from time import ticks_diff, ticks_ms
 
 from micropython import const
 
-from podium import early_buffer
+from podium import drop
 
-_CONNECT = const(0x10)
 _CONNACK = const(0x20)
 _PUBLISH = const(0x30)
 _PUBACK = const(0x40)
-_SUBSCRIBE = const(0x82)
 _SUBACK = const(0x90)
 _PINGREQ = const(0xC0)
 _PINGRESP = const(0xD0)
 _DISCONNECT = const(0xE0)
 
-_CONNACK_REASONS = (
-    "",
-    "bad protocol",
-    "id rejected",
-    "server unavailable",
-    "bad credentials",
-    "not authorised",
-)
 # outbound packet buffer: header, topic (84 at most) and a record (the longest, a hello, 251)
 _TX = const(384)
 _CHUNK = const(128)  # bytes read from the socket at once
@@ -53,23 +45,6 @@ _PING = b"\xc0\x00"
 
 class MQTTError(Exception):
     pass
-
-
-def _str(s) -> bytes:
-    b = s.encode() if isinstance(s, str) else bytes(s)
-    return struct.pack("!H", len(b)) + b
-
-
-def _packet(first: int, body: bytes) -> bytes:
-    n = len(body)
-    hdr = bytearray([first])
-    while True:
-        d = n & 0x7F
-        n >>= 7
-        hdr.append(d | 0x80 if n else d)
-        if not n:
-            break
-    return bytes(hdr) + body
 
 
 class MQTTClient:
@@ -145,10 +120,12 @@ class MQTTClient:
         self._pid = 0
         self._wake = asyncio.Event()
         self._dead = False
-        self._reader = None
-        self._writer = None
+        self._sock: socket.socket | None = None  # the connection's socket, non-blocking
+        self._out = b""  # what the socket did not take at once, for _drain
         self._last_tx = ticks_ms()
         self._last_rx = ticks_ms()
+        from podium.startup import early_buffer  # built at start-up
+
         self._tx = early_buffer(_TX)
         self._rx = early_buffer(_RX)
         self._chunk = early_buffer(_CHUNK)
@@ -265,32 +242,32 @@ class MQTTClient:
         was_up = self.up
         self.up = False
         self._dead = True
-        if self._writer is not None:
+        if self._sock is not None:
             try:
-                self._writer.close()
+                self._sock.close()  # closed for real: a board has few sockets to leak
             except Exception:
                 pass
-        self._writer = None
-        self._reader = None
+        self._sock = None
+        self._out = b""
         if was_up and self.on_down is not None:
             self.on_down()
 
     def _emit(self, data, off: int, n: int) -> None:
-        """Write data[off:off + n] to the socket now; what the socket cannot take waits in the
-        stream's buffer for the send loop's drain. Never raises: a failure marks the link dead."""
-        w = self._writer
-        if w is None:
+        """Write data[off:off + n] to the socket now; what the socket cannot take waits in
+        self._out for the send loop's drain. Never raises: a failure marks the link dead."""
+        s = self._sock
+        if s is None:
             self._dead = True
             return
         try:
             done = 0
-            if not w.out_buf:
-                ret = w.s.write(data, off, n)
+            if not self._out:
+                ret = s.write(data, off, n)  # type: ignore[call-arg]  # stream write(buf, off, n)
                 if ret == n:
                     self._last_tx = ticks_ms()
                     return
                 done = ret or 0
-            w.out_buf += bytes(memoryview(data)[off + done : off + n])
+            self._out += bytes(memoryview(data)[off + done : off + n])
             self._last_tx = ticks_ms()
             self._wake.set()
         except MemoryError:
@@ -302,57 +279,38 @@ class MQTTClient:
             self._dead = True
             self._wake.set()
 
+    async def _drain(self):
+        # Writes what waits in self._out as the socket takes it; whatever _emit appends
+        # meanwhile goes out too, in order (the slice taken is only what was written).
+        s = self._sock
+        while self._out and s is not None and s is self._sock:
+            yield core._io_queue.queue_write(s)
+            if s is not self._sock:
+                break  # closed meanwhile
+            n = s.write(self._out)
+            if n:
+                self._out = self._out[n:]
+                self._last_tx = ticks_ms()
+
     async def _send(self, data: bytes) -> None:
-        if self._writer is None:
+        if self._sock is None:
             raise MQTTError("not connected")
         self._emit(data, 0, len(data))
         if self._dead:
             raise MQTTError("write failed")
-        if self._writer.out_buf:
-            await self._writer.drain()
+        if self._out:
+            await self._drain()
 
     async def _connect(self) -> None:
         self._dead = False
-        self._reader, self._writer = await asyncio.wait_for_ms(
-            asyncio.open_connection(self._addr[0], self._addr[1]), self.CONNECT_TIMEOUT_MS
-        )
-        try:
-            # IPPROTO_TCP, TCP_NODELAY: a buzz must not wait behind Nagle's algorithm for the
-            # broker to acknowledge the previous segment (numbers: not every port names them).
-            self._writer.s.setsockopt(6, 1, 1)
-        except Exception:
-            pass
-        flags = 0x02  # clean session: our own queue carries unacknowledged messages
-        client_id, user, password = self._login
-        payload = _str(client_id)
-        if self.will is not None:
-            topic, msg, qos, retain = self.will
-            flags |= 0x04 | (qos << 3) | (0x20 if retain else 0)
-            payload += _str(topic) + _str(msg)
-        if user:
-            flags |= 0x80
-            payload += _str(user)
-            if password:
-                flags |= 0x40
-                payload += _str(password)
-        body = _str("MQTT") + bytes([4, flags]) + struct.pack("!H", self.keepalive) + payload
-        await self._send(_packet(_CONNECT, body))
-        self._reset_parser()
-        await asyncio.wait_for_ms(self._read_until_connack(), self.CONNECT_TIMEOUT_MS)
-        rc = self._connack
-        if rc:
-            why = _CONNACK_REASONS[rc] if rc < len(_CONNACK_REASONS) else str(rc)
-            raise MQTTError("connection refused: " + why)
-        if self.subs:
-            sb = struct.pack("!H", self._next_pid())
-            for topic, qos in self.subs:
-                sb += _str(topic) + bytes([qos])
-            await self._send(_packet(_SUBSCRIBE, sb))
-        if self.birth is not None:
-            # untracked QoS 1: a PUBACK for this id matches nothing in flight and is ignored
-            topic, msg, retain = self.birth
-            body = _str(topic) + struct.pack("!H", self._next_pid()) + msg
-            await self._send(_packet(_PUBLISH | 0x02 | (1 if retain else 0), body))
+        # The session's opening (socket, CONNECT, CONNACK, SUBSCRIBE) is loaded for each
+        # connect and dropped after it: between outages a podium does not carry it.
+        from podium import mqtt_open
+
+        opening = mqtt_open.open_session(self)
+        del mqtt_open
+        drop("podium.mqtt_open")  # the coroutine holds what it needs until it ends
+        await opening
         self.connects += 1
         self.up = True
         self._last_rx = ticks_ms()
@@ -575,26 +533,11 @@ class MQTTClient:
                 self.mem_errors += 1
                 self.mem_site = 7
 
-    async def _read_until_connack(self):
-        r = self._reader
-        if r is None:
-            raise MQTTError("not connected")
-        s = r.s
-        while self._connack < 0:
-            yield core._io_queue.queue_read(s)
-            n = s.readinto(self._chunk)
-            if n is None:
-                continue
-            if not n:
-                raise MQTTError("connection closed")
-            self._feed(n)
-
     async def _read_loop(self):
         try:
-            r = self._reader
-            if r is None:
+            s = self._sock
+            if s is None:
                 raise MQTTError("not connected")
-            s = r.s
             while True:
                 n = s.readinto(self._chunk)
                 if n is None:
@@ -623,9 +566,8 @@ class MQTTClient:
         ka = self.keepalive * 1000
         while not self._dead:
             self._flush()
-            w = self._writer
-            if w is not None and w.out_buf:
-                await w.drain()
+            if self._out:
+                await self._drain()
             now = ticks_ms()
             if (
                 self._inflight

@@ -7,13 +7,12 @@
 # a block the heap may not have); its p99 (never read low: a bucket's upper edge) and the
 # exact maximum are the capture bound, stored in flash and announced in every hello as cap.
 import asyncio
-import sys
 from array import array
 from time import ticks_diff, ticks_us
 
 from micropython import const
 
-from podium import FW_VERSION
+from podium import FW_VERSION, drop
 from podium.config import CAPTURE_FILE, save_json
 
 _K_HELLO = const(4)  # podium.app's record kind for a hello
@@ -112,12 +111,16 @@ async def run(app, n: int) -> None:
     finally:
         app._sync_flood = 0
         app.lights.set("idle")
-        sys.modules.pop("podium.selftest", None)  # not resident once done
+        drop("podium.selftest")  # not resident once done
     app.cap = [min(hist_pct(total, 99), top), top]
     try:
         save_json(app.board.state_dir + "/" + CAPTURE_FILE, {"cap": app.cap, "n": n, "fw": FW_VERSION})
     except OSError as e:
         print("selftest: cannot store the result", repr(e))
-    app._wire = app._make_wire()
+    from podium import startup
+
+    app._wire = startup.make_wire(app)
+    del startup
+    drop("podium.startup")
     app.mqtt.publish(app.t_up, app._record(_K_HELLO, app._now_watermark(), 0, 0), 1, False, True)
     print("selftest: capture bound p99", app.cap[0], "max", app.cap[1], "us, stored, announced")

@@ -1,11 +1,13 @@
 # Allocation-free encoders for everything a podium sends while it runs (hb, buzz, ack, hello,
 # sync, fault): they write into a caller's bytearray exactly the bytes codec.encode would
-# produce for the same message (the firmware tests compare both under MicroPython). Only the
-# presence messages, made once at boot, go through the codec.
+# produce for the same message (the firmware tests compare both under MicroPython). The
+# presence messages and hello's constant tail are made once, at start-up (podium.startup): a
+# podium never encodes through the codec, so the tables of what it sends stay off its heap.
 from micropython import const
 
 MAX = const(224)  # hb, buzz, ack with a 32-character id and U53 fields fit this (hello: longer)
 
+_V = b'{"v":1,"t":"'  # every message starts so, then its kind and this boot's id and b
 _SEQ = b',"seq":'
 _PT = b',"pt":'
 _EP = b',"ep":'
@@ -21,11 +23,6 @@ _PREV = b',"prev":['
 _CODE = b',"code":"'
 _N_AFTER_STR = b'","n":'
 _STR_END = b'"}'
-
-
-def _head(kind: str, pid: str, boot: int) -> bytes:
-    # Field order is the codec's wire order: v, t, id, b, seq, then the kind's own fields.
-    return ('{"v":1,"t":"' + kind + '","id":"' + pid + '","b":' + str(boot)).encode()
 
 
 def put(buf, i: int, b: bytes) -> int:
@@ -56,24 +53,24 @@ class UpWriter:
     """Encoders for one podium boot: the constant head of each message is built once."""
 
     def __init__(self, pid: str, boot: int, hello_tail: bytes = b"}") -> None:
-        self._hb = _head("hb", pid, boot)
-        self._buzz = _head("buzz", pid, boot)
-        self._ack = _head("ack", pid, boot)
-        self._hello = _head("hello", pid, boot)
-        self._sync = _head("sync", pid, boot)
-        self._fault = _head("fault", pid, boot)
-        # what follows pt in this boot's hello (hw, board, fw, cap), cut from a codec encoding
+        # Field order is the codec's wire order: v, t, id, b, seq, then the kind's own fields;
+        # id and b are the same in every message of a boot (one head for all kinds).
+        self._idb = ('","id":"' + pid + '","b":' + str(boot)).encode()
+        # what follows pt in this boot's hello (hw, board, fw, cap): startup.hello_tail()
         self._hello_tail = hello_tail
 
+    def _head(self, buf, off: int, kind: bytes) -> int:
+        return put(buf, put(buf, put(buf, off, _V), kind), self._idb)
+
     def hello(self, buf, off: int, seq: int, pt: int) -> int:
-        i = put(buf, off, self._hello)
+        i = self._head(buf, off, b"hello")
         i = put_int(buf, put(buf, i, _SEQ), seq)
         i = put_int(buf, put(buf, i, _PT), pt)
         return put(buf, i, self._hello_tail)
 
     # Each writes its message at buf[off:] and returns the index after it.
     def hb(self, buf, off: int, seq: int, pt: int, ep: int, rssi, rst: int) -> int:
-        i = put(buf, off, self._hb)
+        i = self._head(buf, off, b"hb")
         i = put_int(buf, put(buf, i, _SEQ), seq)
         i = put_int(buf, put(buf, i, _PT), pt)
         i = put_int(buf, put(buf, i, _EP), ep)
@@ -88,7 +85,7 @@ class UpWriter:
         return put(buf, i, _END)
 
     def sync(self, buf, off: int, n: int, t1: int, prev) -> int:
-        i = put(buf, off, self._sync)
+        i = self._head(buf, off, b"sync")
         i = put_int(buf, put(buf, i, _N), n)
         i = put_int(buf, put(buf, i, _T1), t1)
         if prev is not None:
@@ -104,7 +101,7 @@ class UpWriter:
 
     def fault(self, buf, off: int, seq: int, pt: int, code: str, n: int) -> int:
         # code is one of the codec's fault codes (plain ASCII, nothing to escape)
-        i = put(buf, off, self._fault)
+        i = self._head(buf, off, b"fault")
         i = put_int(buf, put(buf, i, _SEQ), seq)
         i = put_int(buf, put(buf, i, _PT), pt)
         i = put(buf, i, _CODE)
@@ -116,14 +113,14 @@ class UpWriter:
         return put(buf, i, _STR_END)
 
     def buzz(self, buf, off: int, seq: int, pt: int, ep: int) -> int:
-        i = put(buf, off, self._buzz)
+        i = self._head(buf, off, b"buzz")
         i = put_int(buf, put(buf, i, _SEQ), seq)
         i = put_int(buf, put(buf, i, _PT), pt)
         i = put_int(buf, put(buf, i, _EP), ep)
         return put(buf, i, _END)
 
     def ack(self, buf, off: int, seq: int, pt: int, cs: int, ep: int, fp: int, np: int) -> int:
-        i = put(buf, off, self._ack)
+        i = self._head(buf, off, b"ack")
         i = put_int(buf, put(buf, i, _SEQ), seq)
         i = put_int(buf, put(buf, i, _PT), pt)
         i = put_int(buf, put(buf, i, _CS), cs)

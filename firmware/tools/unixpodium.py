@@ -76,14 +76,17 @@ class UnixPodium:
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "podium.json"
         conf.write_text(json.dumps(self.config))
-        env = dict(os.environ, MICROPYPATH=".frozen:" + str(self.tree / "lib"))
+        # Run from the tree with a relative path, as a board has /lib: each module's __file__
+        # is a string on the heap, and a long temporary path would count against the podium.
+        env = dict(os.environ, MICROPYPATH=".frozen:lib")
         self.proc = subprocess.Popen(
-            [find_micropython(), "-X", f"heapsize={self.heap}", str(self.tree / "main.py"), str(conf)],
+            [find_micropython(), "-X", f"heapsize={self.heap}", "main.py", str(conf)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             text=True,
             env=env,
+            cwd=self.tree,
         )
         self._pump_thread = threading.Thread(target=self._pump, daemon=True)
         self._pump_thread.start()

@@ -2,11 +2,12 @@
 
 One supervising ``asyncio.TaskGroup`` runs named tasks: ``host-mqtt`` (the broker connection:
 read, ingest, answer syncs), ``host-timer`` (the engine's deadlines), ``host-events`` (notices
-onto ``game/events``) and the adapters. A task that fails is logged with its traceback and
-brings the whole service down with ``failed`` set: the CLI exits nonzero; the service never
-runs half-alive. The broker connection itself is expected to drop and is retried at once, then
-every 0.25 s for 10 s, then every second (``lifecycle.Reconnect``); while it is down
-``connected`` is clear.
+onto ``game/events``), each adapter's supervisor, and the parts attached with ``supervise`` (the
+web server, its collector, the terminal printer), which are restarted when they die. A task
+that fails is logged with its traceback and brings the whole service down with ``failed`` set:
+the CLI exits nonzero; the service never runs half-alive. The broker connection itself is
+expected to drop and is retried at once, then every 0.25 s for 10 s, then every second
+(``lifecycle.Reconnect``); while it is down ``connected`` is clear.
 
 Order of one batch (an input and the decisions it made):
 1. the input is fed to the engine;
@@ -31,6 +32,7 @@ import logging
 import random
 import secrets
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -41,21 +43,24 @@ from buzzline.adapters.runner import AdapterManager
 from buzzline.core import events as ev
 from buzzline.core.clock import ClockBook
 from buzzline.core.commandargs import BadArgs, check_args
+from buzzline.core.contract import GameView
 from buzzline.core.game import GameEngine
 from buzzline.core.show import Show
 from buzzline.core.types import Decision
 from buzzline.gate.bridge import Bridge, Wire
-from buzzline.gate.ingest import QUIET, Ingest, Rejected
+from buzzline.gate.ingest import QUIET, Ingest
 from buzzline.gate.podiums import PodiumRegistry
 from buzzline.io.broker import NODELAY
 from buzzline.io.clockstore import ClockStore
 from buzzline.io.eventlog import EventLog, to_record
 from buzzline.io.inbox import Inbox
 from buzzline.io.mqttclient import DirectWriteClient, MessageInfo
-from buzzline.lifecycle import Reconnect, Service, cancel_and_wait
+from buzzline.io.recordkinds import DECISION, INPUT, SHOW, TICK
+from buzzline.lifecycle import Part, Reconnect, RestartPolicy, Service, cancel_and_wait, keep
 from buzzline.lock_trace import LockTrace
 from buzzline.notices import CommandResult, Notice, NoticeBus
-from buzzline.replay import SHOW_RECORD, logged_show, rebuild
+from buzzline.preflight import PreflightList
+from buzzline.replay import logged_show, rebuild
 
 log = logging.getLogger("buzzline.host")
 
@@ -78,6 +83,9 @@ class HostService(Service):
     LOCK_BEFORE_FSYNC = True  # a lock decides nothing and is re-derived from the log
     FSYNC_IN_THREAD = True  # other tasks (timers, notices, adapters) run while the disk syncs
     LOCK_AHEAD_OF_ACKS = True  # the lock's bytes before queued PUBACKs
+    # a part (web server, terminal printer...) that dies is restarted; five deaths a minute is a
+    # bug that restarting will not fix, and the host stops with its reason
+    PARTS = RestartPolicy()
 
     def __init__(
         self,
@@ -100,12 +108,13 @@ class HostService(Service):
         self._seed = seed
         self._connect_timeout = connect_timeout or self.CONNECT_TIMEOUT_S
         self.engine = GameEngine(self.show, seed=seed)
-        self.ingest = Ingest(studio)
         self.bridge = Bridge(studio, self.engine, (time.time_ns() // 1000) % (1 << 40))
         self.decisions: list[Decision] = []
         self.connected = asyncio.Event()
         self.notices = NoticeBus()
-        self.adapters = AdapterManager(self.notices, self.view, self._adapter_command)
+        self.adapters = AdapterManager(self.notices, self.view, self._adapter_command, spawn=self._spawn)
+        self.preflight = PreflightList()  # the start-up check's findings, until acknowledged
+        self.score_history: list[dict[str, Any]] = []  # score changes before a resume, from the log
         self.failed: BaseException | None = None
         self.reconnects = 0
         self.superseded = 0  # publishes not sent because the broker was down (resynced instead)
@@ -120,6 +129,8 @@ class HostService(Service):
         self._client: DirectWriteClient | None = None
         self._main: asyncio.Task[None] | None = None
         self._children: list[asyncio.Task[None]] = []
+        self._tg: asyncio.TaskGroup | None = None  # the supervising group, while it runs
+        self.parts: dict[str, Part] = {}  # the supervised parts others attach (supervise)
         self._wake = asyncio.Event()
         self._last_info: MessageInfo | None = None  # the last QoS 1 publish
         self._lock = asyncio.Lock()
@@ -144,7 +155,11 @@ class HostService(Service):
     def registry(self) -> PodiumRegistry:
         return self.bridge.registry
 
-    def view(self) -> dict[str, Any]:
+    @property
+    def ingest(self) -> Ingest:
+        return self.bridge.ingest
+
+    def view(self) -> GameView:
         return self.engine.view()
 
     # ---------------------------------------------------------------- lifecycle
@@ -175,6 +190,8 @@ class HostService(Service):
         if self._stopping:
             return
         self._stopping = True
+        for part in self.parts.values():  # what ends now is the host stopping, not a death
+            part.closing = True
         await self.adapters.close()
         await self._drain(2)  # let what the engine already decided reach the broker
         await self._say_offline()
@@ -211,9 +228,36 @@ class HostService(Service):
         """Until the service stops, by ``stop()`` or because a part of it failed (see ``failed``)."""
         await self._stopped.wait()
 
+    # ---------------------------------------------------------------- supervision
+    def supervise(self, name: str, run: Callable[[], Awaitable[None]], restart: bool = True) -> Part:
+        """Run a long-lived part of the host (the web server, the terminal printer) in the
+        service's TaskGroup: when it dies it is logged and restarted (``PARTS``); when it may not
+        come back (``restart=False``, or too many deaths) the service stops with the reason in
+        ``failed``. ``end(part)`` ends it for good."""
+        part = Part(name, restart)
+        part.task = self._spawn(keep(part, run, self.PARTS), name)
+        self.parts[name] = part
+        return part
+
+    async def end(self, part: Part) -> None:
+        """End a supervised part (its owner is closing it): no restart, no failure."""
+        part.closing = True
+        if part.task is not None:
+            await cancel_and_wait([part.task])
+        if self.parts.get(part.name) is part:
+            del self.parts[part.name]
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """A task in the service's TaskGroup: if it fails, the service stops with its reason."""
+        if self._tg is None or self._stopping:
+            coro.close()
+            raise RuntimeError(f"{name}: the host service is not running")
+        return self._tg.create_task(coro, name=name)
+
     async def _run(self) -> None:
         try:
             async with asyncio.TaskGroup() as tg:
+                self._tg = tg
                 self._children = [
                     tg.create_task(self._connection_loop(), name="host-mqtt"),
                     tg.create_task(self._timer_loop(), name="host-timer"),
@@ -233,6 +277,8 @@ class HostService(Service):
             self.connected.clear()
             if not self._stopping:
                 asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.stop()))
+        finally:
+            self._tg = None
 
     def _open_log(self) -> None:
         assert self._log_path is not None and self._clockstore is not None
@@ -241,13 +287,17 @@ class HostService(Service):
         known = logged_show(self._eventlog)
         if known is None:
             kind, data = to_record(self.show)
-            self._eventlog.append(SHOW_RECORD, {"type": kind, "show": data}, now_us())
+            self._eventlog.append(SHOW, {"type": kind, "show": data}, now_us())
             return
         if known != self.show:
             log.warning("%s was started with another show: resuming with the logged one", self._log_path)
         rebuilt = rebuild(self._eventlog, known, self._seed)
         self.show, self.engine = rebuilt.show, rebuilt.engine
         self.bridge.engine = self.engine
+        self.score_history = rebuilt.scores
+        for pid, hello in rebuilt.hellos.items():  # a podium says hello once per boot, not per host
+            info = self.registry.get(pid)
+            info.hw, info.board, info.fw, info.capture_us = hello.hw, hello.board, hello.fw, hello.cap_us
         log.warning(
             "resumed from %s: %d inputs replayed, phase %s",
             self._log_path,
@@ -373,20 +423,10 @@ class HostService(Service):
         trace = self.trace
         if trace is not None:
             trace.begin(arrival_us)
-        try:
-            acc = self.ingest.accept(topic, payload, arrival_us)
-        except Rejected as r:
+        inbound = self.bridge.receive(topic, payload, arrival_us, now_us(), trace.mark if trace else None)
+        if (r := inbound.rejected) is not None:
             level = logging.DEBUG if r.reason in QUIET else logging.WARNING
             log.log(level, "rejected %s on %s: %s", r.reason, r.topic, r.detail)
-            report = self.bridge.reject(r, self.ingest.reported)
-            if report is not None:
-                self._send(report)
-            return
-        if trace is not None:
-            trace.mark("ingest")
-        inbound = self.bridge.inbound(acc, arrival_us, now_us())
-        if trace is not None:
-            trace.mark("map")
         for w in inbound.wire:
             if w.msg["t"] == "syncr":
                 self._send_sync_reply(w)
@@ -446,7 +486,7 @@ class HostService(Service):
         kind, data = to_record(event)
         # Written now, fsynced by _apply (presses and commands always; watermarks and presence
         # with the next durable record, at the latest the decision they complete).
-        self._eventlog.append("input", {"type": kind, "event": data, "now_us": t}, t, durable=False)
+        self._eventlog.append(INPUT, {"type": kind, "event": data, "now_us": t}, t, durable=False)
 
     async def _apply(
         self, effects: list[Any], t: int, commit: bool = False, event: ev.Event | None = None
@@ -465,7 +505,7 @@ class HostService(Service):
                 if self._eventlog is not None:
                     kind, data = to_record(e.decision)
                     self._eventlog.append(
-                        "decision", {"type": kind, "decision": data}, e.decision.decided_us, durable=False
+                        DECISION, {"type": kind, "decision": data}, e.decision.decided_us, durable=False
                     )
         t1 = now_us()
         if self._eventlog is not None and (commit or any(not isinstance(e, ev.Logged) for e in effects)):
@@ -533,7 +573,7 @@ class HostService(Service):
                 t = now_us()
                 effects = self.engine.tick(t)
                 if effects and self._eventlog is not None:
-                    self._eventlog.append("tick", {"now_us": t}, t)
+                    self._eventlog.append(TICK, {"now_us": t}, t)
                 await self._apply(effects, t)
 
     async def _events_loop(self) -> None:

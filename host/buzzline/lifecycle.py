@@ -1,4 +1,5 @@
-"""The lifetime every long-running part shares: ``start()``, ``stop()``, and ``async with``."""
+"""The lifetime every long-running part shares: ``start()``, ``stop()``, and ``async with``; and
+``keep``, which runs one part of a service, restarts it when it dies and gives up loudly."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Self
 
 log = logging.getLogger(__name__)
@@ -96,3 +98,59 @@ class Reconnect:
             base = self.SLOW_S
         self.tries += 1
         return base * self._rng.uniform(0.8, 1.0)
+
+
+class PartFailed(RuntimeError):
+    """A supervised part died and may not come back: the service stops with this reason."""
+
+
+@dataclass
+class Part:
+    """One supervised part of a service (the web server, the terminal printer...), as reported."""
+
+    name: str
+    restart: bool = True
+    restarts: int = 0
+    last_error: str = ""
+    closing: bool = False  # its owner is ending it: an end now is no death
+    task: asyncio.Task[None] | None = None
+    _deaths: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """How often a part may die: at most ``limit`` times within ``window_s`` (else the service
+    stops), each restart after the next of ``backoff_s`` (the last repeats)."""
+
+    limit: int = 5
+    window_s: float = 60.0
+    backoff_s: tuple[float, ...] = (0.1, 0.5, 2.0)
+
+
+async def keep(part: Part, run: Callable[[], Awaitable[None]], policy: RestartPolicy) -> None:
+    """Run ``run()`` until the part is closed or cancelled. A part that raises, or returns while
+    not closing, has died: logged with the reason and restarted, unless it may not come back
+    (``restart=False``, or more deaths in the window than the policy allows): then
+    ``PartFailed`` ends this task, and with it the service's TaskGroup."""
+    while True:
+        try:
+            await run()
+            reason = "it ended by itself"
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            reason = f"{type(e).__name__}: {e}"
+            log.error("%s died: %s", part.name, reason, exc_info=e)
+        if part.closing:
+            return
+        part.last_error = reason
+        now = time.monotonic()
+        part._deaths = [t for t in part._deaths if now - t < policy.window_s] + [now]
+        if not part.restart:
+            raise PartFailed(f"{part.name} died: {reason}")
+        if len(part._deaths) > policy.limit:
+            raise PartFailed(f"{part.name} died {len(part._deaths)} times in {policy.window_s:g} s: {reason}")
+        delay = policy.backoff_s[min(len(part._deaths), len(policy.backoff_s)) - 1]
+        log.error("%s died (%s): restarting in %g s", part.name, reason, delay)
+        await asyncio.sleep(delay)
+        part.restarts += 1

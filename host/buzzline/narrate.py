@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from buzzline.core.contract import podiums_of
 from buzzline.core.types import Decision
 
 SHORT_FLAG_WORDS = {
@@ -85,8 +86,7 @@ def event_line(event: Mapping[str, Any]) -> str | None:
 
 def names_of(view: Mapping[str, Any]) -> dict[str, str]:
     """podium -> player name, from the host's view."""
-    podiums = view.get("info", {}).get("podiums", {})
-    return {pid: str(p["player"]) for pid, p in podiums.items() if isinstance(p, dict) and p.get("player")}
+    return {pid: str(p["player"]) for pid, p in podiums_of(view).items() if p.get("player")}
 
 
 def standings(scores: Mapping[str, int]) -> str:

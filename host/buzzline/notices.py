@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from buzzline.core.contract import GameView, podium_view
 
 DEFAULT_DEPTH = 256
 
@@ -28,17 +30,16 @@ class Notice:
 
     seq: int
     host_us: int
-    events: tuple[dict[str, Any], ...]
-    view: dict[str, Any]
+    events: tuple[Mapping[str, Any], ...]  # SPEC §3.9; their kinds: core.contract.EVENT_FIELDS
+    view: GameView
 
-    def of(self, kind: str) -> list[dict[str, Any]]:
+    def of(self, kind: str) -> list[Mapping[str, Any]]:
         """The events of one kind, in order."""
         return [e for e in self.events if e.get("k") == kind]
 
     def seat(self, podium: str) -> int | None:
         """The podium's 1-based seat in the show, from the view."""
-        info = self.view.get("info", {}).get("podiums", {}).get(podium, {})
-        seat = info.get("seat")
+        seat = podium_view(self.view, podium).get("seat")
         return seat if isinstance(seat, int) else None
 
 

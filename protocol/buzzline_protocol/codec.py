@@ -1,296 +1,54 @@
 # Buzzline protocol v1 codec: encode, decode and validate every message kind.
-# Shared by the podium firmware (MicroPython) and the host (CPython), so it keeps
-# to the common subset: no dataclasses, enum, abc or runtime typing; no assert
-# (MicroPython may compile them away); errors raise ProtocolError with a reason.
-import json
+# The tables, validation and decode live in messages.py (all re-exported here, so the host
+# imports this one module); encode lives here: a podium writes what it sends with
+# podium/wire.py and loads messages.py only, without the encoder.
+# MicroPython-safe like messages.py (the vector runner runs it under both interpreters).
+from buzzline_protocol.messages import (
+    KINDS,
+    MAX_DEPTH,
+    MAX_SIZE,
+    MAX_STATE_SIZE,
+    R_JSON,
+    R_KIND,
+    R_MISSING,
+    R_RANGE,
+    R_SIZE,
+    R_TOPIC,
+    R_TYPE,
+    R_VERSION,
+    REASONS,
+    VERSION,
+    ProtocolError,
+    _is_int,
+    _validate,
+    decode,
+    max_size,
+    valid_id,
+)
 
-try:
-    from micropython import const
-except ImportError:  # CPython
-
-    def const(x):  # type: ignore[no-redef]
-        return x
-
-
-VERSION = const(1)
-# Podium and command messages fit one small MQTT packet; viewer state and events may be larger.
-MAX_SIZE = const(512)
-MAX_STATE_SIZE = const(32768)
-MAX_DEPTH = const(4)
-
-# Reason codes carried by ProtocolError (also used in host reject reports).
-R_SIZE = "size"
-R_JSON = "json"
-R_TYPE = "type"
-R_MISSING = "missing"
-R_VERSION = "version"
-R_KIND = "kind"
-R_RANGE = "range"
-R_TOPIC = "topic"
-REASONS = (R_SIZE, R_JSON, R_TYPE, R_MISSING, R_VERSION, R_KIND, R_RANGE, R_TOPIC)
-
-
-class ProtocolError(ValueError):
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(reason, detail)
-        self.reason = reason
-        self.detail = detail
-
-    def __str__(self) -> str:
-        if self.detail:
-            return self.reason + ": " + self.detail
-        return self.reason
-
-
-# Field types.
-_INT = const(0)  # integer, lo..hi inclusive
-_STR = const(1)  # string, length lo..hi (characters)
-_ENUM = const(2)  # string, one of lo (a tuple)
-_INTS = const(3)  # list of integers, length lo..hi
-_OBJ = const(4)  # JSON object, opaque (ints, strings, bools, null, lists, objects)
-_LIST = const(5)  # JSON list, opaque, length lo..hi
-_ID = const(6)  # identifier: [a-z0-9_-], length 1..32
-_COL = const(7)  # colour: six lowercase hex digits, "rrggbb"
-
-_U31 = 0x7FFFFFFF
-_U53 = 0x1FFFFFFFFFFFFF  # the largest integer every JSON reader keeps exact
-_PATTERNS = ("off", "idle", "armed", "winner", "locked", "false", "offline", "identify", "solid", "blink")
-
-# name, type, required, lo, hi.  Order is the wire order used by encode().
-_UP = (("id", _ID, 1, 0, 0), ("b", _INT, 1, 0, _U31), ("seq", _INT, 1, 0, _U53))
-_CMD = (("cs", _INT, 1, 0, _U53),)
-KINDS: dict = {
-    # podium -> host on .../podium/ID/up (QoS 1, in order)
-    "hello": _UP
-    + (
-        ("pt", _INT, 1, 0, _U53),
-        ("hw", _STR, 1, 1, 32),
-        ("board", _STR, 1, 1, 16),
-        ("fw", _STR, 1, 1, 16),
-        ("cap", _INTS, 0, 2, 2),  # capture bound [p99_us, max_us] from the podium's selftest
-    ),
-    "hb": _UP
-    + (
-        ("pt", _INT, 1, 0, _U53),
-        ("ep", _INT, 0, 0, _U53),
-        ("rssi", _INT, 0, -127, 0),
-        ("batt", _INT, 0, 0, 20000),
-        ("rst", _INT, 0, 0, _U31),  # podium tasks restarted since boot (absent: none)
-    ),
-    "buzz": _UP + (("pt", _INT, 1, 0, _U53), ("ep", _INT, 1, 0, _U53)),
-    # fp/np: the earliest press time and the number of presses in epoch ep (end-to-end check)
-    "ack": _UP
-    + (
-        ("pt", _INT, 1, 0, _U53),
-        ("cs", _INT, 1, 0, _U53),
-        ("ep", _INT, 0, 0, _U53),
-        ("fp", _INT, 0, 0, _U53),
-        ("np", _INT, 0, 0, _U31),
-    ),
-    "fault": _UP
-    + (
-        ("pt", _INT, 1, 0, _U53),
-        ("code", _ENUM, 1, ("stuck", "chatter", "cleared"), 0),
-        ("n", _INT, 0, 0, _U31),
-    ),
-    # retained presence, podium (with a last will) and host alike
-    "presence": (
-        ("id", _ID, 1, 0, 0),
-        ("state", _ENUM, 1, ("online", "offline"), 0),
-        ("b", _INT, 0, 0, _U31),
-    ),
-    # clock sync, QoS 0: request podium -> host, reply host -> podium
-    "sync": (
-        ("id", _ID, 1, 0, 0),
-        ("b", _INT, 1, 0, _U31),
-        ("n", _INT, 1, 0, _U31),
-        ("t1", _INT, 1, 0, _U53),
-        ("prev", _INTS, 0, 5, 5),
-    ),
-    "syncr": (
-        ("id", _ID, 1, 0, 0),
-        ("n", _INT, 1, 0, _U31),
-        ("t1", _INT, 1, 0, _U53),
-        ("t2", _INT, 1, 0, _U53),
-        ("t3", _INT, 1, 0, _U53),
-    ),
-    # host -> podium on .../podium/ID/cmd or .../podium/all/cmd (QoS 1)
-    "arm": _CMD + (("ep", _INT, 1, 0, _U53),),
-    "lock": _CMD + (("ep", _INT, 1, 0, _U53),),
-    "light": _CMD
-    + (
-        ("pat", _ENUM, 1, _PATTERNS, 0),
-        ("col", _COL, 0, 0, 0),
-        ("dur", _INT, 0, 0, 3600000),
-        ("ep", _INT, 0, 0, _U53),
-    ),
-    "ident": _CMD + (("dur", _INT, 1, 0, 600000),),
-    # measure the capture bound (jumper from the selftest pin to the button input; SPEC 4.8)
-    "selftest": _CMD + (("n", _INT, 1, 100, 10000),),
-    # ask for a hello: the host heard a boot of this podium it has no hello for (SPEC 3.5)
-    "askhello": _CMD,
-    # host -> podium, retained on .../podium/ID/config
-    "config": (
-        ("name", _STR, 1, 1, 32),
-        ("col", _COL, 1, 0, 0),
-        ("bri", _INT, 1, 0, 255),
-        ("deb", _INT, 1, 1, 200),
-        ("hb", _INT, 1, 50, 60000),
-    ),
-    # state, event and reject (host -> viewers, adapters, anyone) are in buzzline_protocol.viewer
-}
-
-
-# kinds that may be larger than one small packet (host -> viewers only)
-_LARGE = ("state", "event")
-
-
-def max_size(kind: str) -> int:
-    if kind in _LARGE:
-        return MAX_STATE_SIZE
-    return MAX_SIZE
-
-
-def valid_id(s) -> bool:
-    if not isinstance(s, str) or not 0 < len(s) <= 32:
-        return False
-    for c in s:
-        if not ("a" <= c <= "z" or "0" <= c <= "9" or c == "_" or c == "-"):
-            return False
-    return True
-
-
-def _is_int(x) -> bool:
-    # bool is not an int on the wire (and MicroPython does not subclass it anyway)
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _check_opaque(x, depth: int) -> None:
-    if depth > MAX_DEPTH:
-        raise ProtocolError(R_RANGE, "nested too deep")
-    if isinstance(x, str):
-        _check_text(x)
-        return
-    if x is None or isinstance(x, bool) or _is_int(x):
-        return
-    if isinstance(x, list):
-        for y in x:
-            _check_opaque(y, depth + 1)
-        return
-    if isinstance(x, dict):
-        for k in x:
-            if not isinstance(k, str):
-                raise ProtocolError(R_TYPE, "object key")
-            _check_text(k)
-            _check_opaque(x[k], depth + 1)
-        return
-    raise ProtocolError(R_TYPE, "value of type " + type(x).__name__)
-
-
-def _check_text(x: str) -> None:
-    # Both json readers accept an escaped surrogate ("\ud800") that no valid UTF-8 carries.
-    for c in x:
-        if 0xD800 <= ord(c) <= 0xDFFF:
-            raise ProtocolError(R_JSON, "string is not valid Unicode")
-
-
-def _is_hex(s: str) -> bool:
-    for c in s:
-        if not ("0" <= c <= "9" or "a" <= c <= "f"):
-            return False
-    return True
-
-
-def _check_field(name: str, ftype: int, lo, hi, x) -> None:
-    if ftype == _INT:
-        if not _is_int(x):
-            raise ProtocolError(R_TYPE, name + " must be an integer")
-        if x < lo or x > hi:
-            raise ProtocolError(R_RANGE, name + " out of range")
-    elif ftype == _STR:
-        if not isinstance(x, str):
-            raise ProtocolError(R_TYPE, name + " must be a string")
-        _check_text(x)
-        if len(x) < lo or len(x) > hi:
-            raise ProtocolError(R_RANGE, name + " length out of range")
-    elif ftype == _ID:
-        if not isinstance(x, str):
-            raise ProtocolError(R_TYPE, name + " must be a string")
-        if not valid_id(x):
-            raise ProtocolError(R_RANGE, name + " is not a valid id")
-    elif ftype == _COL:
-        if not isinstance(x, str):
-            raise ProtocolError(R_TYPE, name + " must be a string")
-        if len(x) != 6 or not _is_hex(x):
-            raise ProtocolError(R_RANGE, name + " must be six hex digits rrggbb")
-    elif ftype == _ENUM:
-        if not isinstance(x, str):
-            raise ProtocolError(R_TYPE, name + " must be a string")
-        if x not in lo:
-            raise ProtocolError(R_RANGE, name + " has unknown value")
-    elif ftype == _INTS:
-        if not isinstance(x, list):
-            raise ProtocolError(R_TYPE, name + " must be a list")
-        if len(x) < lo or len(x) > hi:
-            raise ProtocolError(R_RANGE, name + " length out of range")
-        for y in x:
-            if not _is_int(y):
-                raise ProtocolError(R_TYPE, name + " items must be integers")
-            if y < 0 or y > _U53:
-                raise ProtocolError(R_RANGE, name + " item out of range")
-    elif ftype == _LIST:
-        if not isinstance(x, list):
-            raise ProtocolError(R_TYPE, name + " must be a list")
-        if len(x) > hi:
-            raise ProtocolError(R_RANGE, name + " too long")
-        _check_opaque(x, 1)
-    elif ftype == _OBJ:
-        if not isinstance(x, dict):
-            raise ProtocolError(R_TYPE, name + " must be an object")
-        _check_opaque(x, 1)
-
-
-def _validate(obj, strict: bool) -> dict:
-    # strict (encode): unknown fields are an error; lenient (decode): dropped.
-    if not isinstance(obj, dict):
-        raise ProtocolError(R_TYPE, "message must be an object")
-    if "v" not in obj:
-        raise ProtocolError(R_MISSING, "v")
-    v = obj["v"]
-    if not _is_int(v):
-        raise ProtocolError(R_TYPE, "v must be an integer")
-    if v != VERSION:
-        raise ProtocolError(R_VERSION, "unsupported version " + str(v))
-    if "t" not in obj:
-        raise ProtocolError(R_MISSING, "t")
-    kind = obj["t"]
-    if not isinstance(kind, str):
-        raise ProtocolError(R_TYPE, "t must be a string")
-    _check_text(kind)
-    fields = KINDS.get(kind)
-    if fields is None:
-        raise ProtocolError(R_KIND, "unknown kind " + kind[:32])
-    known = 2
-    for f in fields:
-        name = f[0]
-        if name in obj:
-            _check_field(name, f[1], f[3], f[4], obj[name])
-            known += 1
-        elif f[2]:
-            raise ProtocolError(R_MISSING, name)
-    if not strict and known == len(obj):
-        # decode: a dict fresh from the JSON reader with nothing unknown is the result itself
-        # (one dict less per message on a podium's small heap)
-        return obj
-    out = {"v": v, "t": kind}
-    for f in fields:
-        if f[0] in obj:
-            out[f[0]] = obj[f[0]]
-    if strict and len(out) != len(obj):
-        for k in obj:
-            if k not in out:
-                raise ProtocolError(R_KIND, "unknown field " + str(k)[:32] + " for " + kind)
-    return out
+# the host's one import of the codec: everything messages.py has, and encode
+__all__ = [
+    "KINDS",
+    "MAX_DEPTH",
+    "MAX_SIZE",
+    "MAX_STATE_SIZE",
+    "REASONS",
+    "R_JSON",
+    "R_KIND",
+    "R_MISSING",
+    "R_RANGE",
+    "R_SIZE",
+    "R_TOPIC",
+    "R_TYPE",
+    "R_VERSION",
+    "VERSION",
+    "ProtocolError",
+    "decode",
+    "encode",
+    "max_size",
+    "valid_id",
+    "validate",
+]
 
 
 def validate(obj) -> dict:
@@ -379,24 +137,3 @@ def encode(msg: dict) -> bytes:
     if len(data) > max_size(kind):
         raise ProtocolError(R_SIZE, str(len(data)) + " bytes for " + kind)
     return data
-
-
-def decode(data) -> dict:
-    """Parse and validate wire bytes; returns a dict of known fields or raises ProtocolError."""
-    if isinstance(data, str):
-        data = data.encode()
-    n = len(data)
-    if n > MAX_STATE_SIZE:
-        raise ProtocolError(R_SIZE, str(n) + " bytes")
-    try:
-        text = bytes(data).decode()
-    except Exception:
-        raise ProtocolError(R_JSON, "not UTF-8")
-    try:
-        obj = json.loads(text)
-    except Exception:
-        raise ProtocolError(R_JSON, "not valid JSON")
-    # Size first: an oversize message is refused as such whatever else is wrong with it.
-    if n > MAX_SIZE and not (isinstance(obj, dict) and obj.get("t") in _LARGE):
-        raise ProtocolError(R_SIZE, str(n) + " bytes")
-    return _validate(obj, False)

@@ -4,7 +4,7 @@
 # buzzline/STUDIO/game/state              retained viewer state
 # buzzline/STUDIO/game/events             the host's notices, one message per event
 # buzzline/STUDIO/host/{presence,rejects}
-from buzzline_protocol.codec import R_TOPIC, ProtocolError, valid_id
+from buzzline_protocol.messages import R_TOPIC, ProtocolError, valid_id
 
 ROOT = "buzzline"
 ALL = "all"  # reserved: the broadcast address, never a podium id

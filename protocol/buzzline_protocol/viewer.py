@@ -1,8 +1,10 @@
 # Protocol v1 kinds only the host and its viewers speak: retained game state, the game/events
 # stream and reject reports. Importing this module registers them in codec.KINDS (the package's
 # __init__ imports it on CPython; the podium firmware never does, to keep them off its heap).
-# Same field layout and type codes as codec.py; MicroPython-safe. codec never imports it back.
-from buzzline_protocol import codec
+# With them, the check of their opaque JSON fields (lists, objects). Same field layout and type
+# codes as messages.py; MicroPython-safe. Neither codec nor messages imports it back.
+from buzzline_protocol import codec, messages
+from buzzline_protocol.messages import MAX_DEPTH, R_RANGE, R_TYPE, ProtocolError, _check_text, _is_int
 
 # codec's field type codes (its names are const() there, so not visible from here)
 _INT = 0
@@ -44,3 +46,41 @@ codec.KINDS["reject"] = (
     ("id", _STR, 0, 0, 32),
     ("detail", _STR, 0, 0, 160),
 )
+
+
+# The check of opaque JSON fields (any ints, strings, bools, null, lists and objects, nested at
+# most MAX_DEPTH deep), which only these kinds have: installed into messages._check_field.
+def _check_opaque(x, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise ProtocolError(R_RANGE, "nested too deep")
+    if isinstance(x, str):
+        _check_text(x)
+        return
+    if x is None or isinstance(x, bool) or _is_int(x):
+        return
+    if isinstance(x, list):
+        for y in x:
+            _check_opaque(y, depth + 1)
+        return
+    if isinstance(x, dict):
+        for k in x:
+            if not isinstance(k, str):
+                raise ProtocolError(R_TYPE, "object key")
+            _check_text(k)
+            _check_opaque(x[k], depth + 1)
+        return
+    raise ProtocolError(R_TYPE, "value of type " + type(x).__name__)
+
+
+def _check_opaque_field(name: str, ftype: int, hi, x) -> None:
+    if ftype == _LIST:
+        if not isinstance(x, list):
+            raise ProtocolError(R_TYPE, name + " must be a list")
+        if len(x) > hi:
+            raise ProtocolError(R_RANGE, name + " too long")
+    elif not isinstance(x, dict):
+        raise ProtocolError(R_TYPE, name + " must be an object")
+    _check_opaque(x, 1)
+
+
+messages._OPAQUE[0] = _check_opaque_field

@@ -3,24 +3,34 @@
 #   press | release | bounce N   -> "ok"            (edges on the fake pin, IRQ fired at once)
 #   light?                       -> "PATTERN RRGGBB R,G,B"
 #   times?                       -> "PRESS_US LOCK_US WINNER_US" (ticks_us of the last of each)
+#   pt?                          -> "PRESS_US PT" (the last press edge: ticks_us, podium time)
 #   heap?                        -> "PEAK_ALLOC LIVE_AFTER_COLLECT"
 #   mem?                         -> "arm_free=N arm_free_min=N poll_max=N armed_max=N forced=N memerr=N memsite=N collects=N"
 #   state?                       -> "up=0|1 armed=0|1 ep=N seq=N drops=N pending=N faults=N b=N host=0|1"
 #   wifi down | wifi up          -> "ok"            (while down the link cannot come back)
 #   kill N                       -> "ok"            (cancels the app's task N: 0 link, 3 lights)
 #   quit                         -> stops the podium
-# Fakes live only here, in the hardware layer.
+# Fakes live only here, in the hardware layer (the text commands and the selftest's fake jumper
+# in unix_harness.py, loaded when first used).
 import asyncio
 import gc
-from time import ticks_diff, ticks_us
+import socket
+from asyncio import core
 
-from podium import early_buffer
-from podium.wire import put, put_int
+from podium.wire import put_int
 
 try:
     from typing import Any
 except ImportError:  # MicroPython: annotations are not evaluated
     Any = object
+
+
+def _put_text(buf, i: int, text: str) -> int:
+    # ASCII text (a pattern name, a colour) copied in place: nothing to allocate or cache
+    for c in text:
+        buf[i] = ord(c)
+        i += 1
+    return i
 
 
 class FakePin:
@@ -43,29 +53,6 @@ class FakePin:
         self._level = level
         if changed and self._handler is not None:
             self._handler(self)
-
-
-class FakeJumper:
-    """The selftest output wired to the fake button pin. Each change waits an injected delay
-    first (busy, as a GC pass or a flash write holds the interpreter), then drives the pin, so
-    the selftest measures a known distribution: local config "selftest_inject_us" =
-    [base, tail, every]: every `every`-th edge waits `tail` µs, the others `base` µs."""
-
-    def __init__(self, pin: FakePin, inject) -> None:
-        self._pin = pin
-        self._base, self._tail, self._every = inject if inject else (0, 0, 1)
-        self._i = 0
-
-    def value(self, v=None):
-        if v is None:
-            return self._pin.value()
-        self._i += 1
-        d = self._tail if self._i % self._every == 0 else self._base
-        t0 = ticks_us()
-        while ticks_diff(ticks_us(), t0) < d:
-            pass
-        self._pin.drive(1 if v else 0)
-        return None
 
 
 class FakeLight:
@@ -100,15 +87,18 @@ class UnixBoard:
         # of gc.mem_alloc() between the end of one reply and the next command is exact).
         self.poll_max = 0
         self._mark = -1
+        from podium.startup import early_buffer  # built at start-up
+
         self._chunk = early_buffer(64)
         self._line = early_buffer(64)
         self._out = early_buffer(64)
-        self._texts: dict = {}  # pattern names and colours as bytes, built once each
 
     def attach_button(self, handler) -> None:
         self.button_pin.irq(handler=handler)
 
-    def selftest_output(self) -> FakeJumper:
+    def selftest_output(self):
+        from podium.board.unix_harness import FakeJumper  # the selftest's only
+
         return FakeJumper(self.button_pin, self.local.get("selftest_inject_us"))
 
     async def net_up(self) -> None:
@@ -127,21 +117,28 @@ class UnixBoard:
     def tasks(self) -> list:
         return [self._serve()]
 
-    async def _serve(self) -> None:
-        # MicroPython's asyncio server does not expose its socket, so the port is configured.
+    async def _serve(self):
+        # A plain listening socket, as the link uses its own (asyncio's server would load its
+        # stream module for this alone); the port is configured.
         port = self.harness_port
         if not port:
             raise ValueError("the unix profile needs a harness_port in its local config")
-        await asyncio.start_server(self._client, "127.0.0.1", port)
+        ls = socket.socket()
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind(socket.getaddrinfo("127.0.0.1", port)[0][-1])
+        ls.listen(2)
+        ls.setblocking(False)
         print("harness 127.0.0.1", port)
         while True:
-            await asyncio.sleep(3600)
+            yield core._io_queue.queue_read(ls)
+            s, _ = ls.accept()
+            s.setblocking(False)
+            asyncio.create_task(self._client(s))  # noqa: RUF006  (the scheduler holds it)
 
-    async def _client(self, reader, writer) -> None:
+    async def _client(self, s) -> None:
         # Polled, not awaited on the I/O queue, and answered from preallocated buffers: a test
         # polls the light every millisecond while the podium is armed with the GC off, and the
         # harness must not be what fills the heap. press/release/light? allocate nothing.
-        s = reader.s
         line = self._line
         n = 0
         try:
@@ -169,7 +166,7 @@ class UnixBoard:
                         text = self.command(bytes(line[:n]).decode().strip())
                         s.write((text + "\n").encode())
                         if text == "bye":
-                            writer.close()
+                            s.close()
                             return
                     else:
                         s.write(self._out, reply)
@@ -177,7 +174,7 @@ class UnixBoard:
                     self._mark = gc.mem_alloc() if self.app.armed else -1
         except Exception as e:
             print("harness:", repr(e))
-        writer.close()
+        s.close()
 
     def _is(self, n: int, word: bytes) -> bool:
         if n != len(word):
@@ -213,9 +210,9 @@ class UnixBoard:
             return -1
         # "PATTERN RRGGBB R,G,B"
         shown = self.app.lights._now_shown()
-        i = put(out, 0, self._bytes(shown.pat))
+        i = _put_text(out, 0, shown[0])  # (pattern, colour, ...): podium.lights
         out[i] = 32
-        i = put(out, i + 1, self._bytes(shown.col))
+        i = _put_text(out, i + 1, shown[1])
         out[i] = 32
         rgb = self.light.rgb
         i = put_int(out, i + 1, rgb[0])
@@ -226,75 +223,12 @@ class UnixBoard:
         out[i] = 10
         return i + 1
 
-    def _bytes(self, text: str) -> bytes:
-        b = self._texts.get(text)
-        if b is None:
-            b = text.encode()
-            self._texts[text] = b
-        return b
-
     def command(self, line: str) -> str:
-        words = line.split()
-        if not words:
-            return "error empty command"
-        cmd = words[0]
-        app = self.app
-        if cmd == "press":
-            self.button_pin.drive(0)
-        elif cmd == "release":
-            self.button_pin.drive(1)
-        elif cmd == "bounce":
-            try:
-                n = int(words[1])
-            except (IndexError, ValueError):
-                return "error bounce needs a count"
-            for _ in range(n):
-                self.button_pin.drive(1 - self.button_pin.value())
-        elif cmd == "wifi" and len(words) == 2 and words[1] in ("up", "down"):
-            if words[1] == "up":
-                self._wifi.set()
-            else:
-                self._wifi.clear()
-        elif cmd == "light?":
-            pat, col = app.lights.current()
-            r, g, b = self.light.rgb
-            return "%s %s %d,%d,%d" % (pat, col, r, g, b)
-        elif cmd == "heap?":
-            return "%d %d" % (app.heap_peak, app.heap_live)
-        elif cmd == "mem?":
-            return (
-                "arm_free=%d arm_free_min=%d poll_max=%d armed_max=%d forced=%d memerr=%d memsite=%d collects=%d"
-                % (
-                    app.heap_free_at_arm,
-                    app.heap_free_at_arm_min,
-                    self.poll_max,
-                    app.armed_alloc_max,
-                    app.gc_forced,
-                    app.mem_errors,
-                    app.mqtt.mem_site,
-                    app.armed_collects,
-                )
-            )
-        elif cmd == "state?":
-            return "up=%d armed=%d ep=%d seq=%d drops=%d pending=%d faults=%d b=%d host=%d" % (
-                1 if app.mqtt.up else 0,
-                1 if app.armed else 0,
-                app.epoch,
-                app.seq,
-                app.mqtt.drops,
-                app.mqtt.pending(),
-                app.faults,
-                app.boot,
-                1 if app.host_online else 0,
-            )
-        elif cmd == "kill" and len(words) == 2 and words[1].isdigit() and int(words[1]) < len(app._tasks):
-            app._tasks[int(words[1])].cancel()  # a dead task, for the supervisor to restart
-        elif cmd == "quit":
-            app.stop()
-            return "bye"
-        else:
-            return "error unknown command " + cmd[:20]
-        return "ok"
+        # The text commands live in unix_harness, loaded at the first one: a unix podium that
+        # is only pressed and watched (the benchmark, until its end) carries the fast path only.
+        from podium.board.unix_harness import command
+
+        return command(self, line)
 
     def deinit(self) -> None:
         self.button_pin.irq(handler=None)

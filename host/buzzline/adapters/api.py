@@ -22,6 +22,7 @@ slow adapter loses history, never the present state, and never slows a decision.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import math
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -29,16 +30,25 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
+from buzzline.core.contract import EVENT_FIELDS, GameView, PodiumView, as_view, podium_view, podiums_of
 from buzzline.notices import CommandResult, Notice
 
 __all__ = [
+    "EVENT_FIELDS",
     "Adapter",
     "AdapterContext",
     "CommandResult",
     "ConfigError",
     "Field",
+    "GameView",
     "Notice",
+    "PodiumView",
+    "Problem",
     "Status",
+    "as_view",
+    "did_you_mean",
+    "podium_view",
+    "podiums_of",
     "validate_config",
 ]
 
@@ -55,37 +65,19 @@ class Status(StrEnum):
 
 # ---- notices -------------------------------------------------------------------------------------
 
-# The event kinds a notice can carry (``event["k"]``); SPEC.md §3.9 lists their fields.
-EVENT_KINDS = (
-    "phase",  # {phase, q, round}
-    "question",  # {q, round, value, questions}
-    "armed",  # {ep, q, window_ms}
-    "locked",  # {ep, leader}
-    "winner",  # {podium, player, team, seat, order: [{podium, player, seat, gap_us, err_us}], flags}
-    "tie",  # {podiums, rule, winner}
-    "no_winner",  # {result}: nobody buzzed, or a tie with no winner
-    "false_start",  # {podium, player, seat, lockout_ms}
-    "judged",  # {podium, player, correct, result}
-    "reopened",  # {ep, locked_out}
-    "score",  # {player, delta, total, reason}
-    "timer_started",  # {timer: "buzz" | "answer", ms}
-    "timer_expired",  # {timer}
-    "light",  # {podium, pat, col}
-    "podium",  # {podium, online, player}
-    "assigned",  # {podium, player}
-    "renamed",  # {player, to}
-    "refused",  # {name, reason}
-    "overturned",  # {old, new, old_tied, tied, flags}: a provisional call changed
-    "undo",  # {command}
-    "redo",  # {command}
-    "question_over",  # {q, result}
-    "command",  # {name}: an operator command was carried out
-    "view",  # {}: only the view changed
-    "link",  # {broker, host}: standalone only, the connection to the show changed
-)
+# A notice's events are plain mappings, ``event["k"]`` their kind; ``EVENT_FIELDS`` (kind -> its
+# fields, from ``buzzline.core.contract``, the table SPEC §3.9 is checked against) says what each
+# carries. Ignore kinds you do not know: a newer host may add some.
 
 
 # ---- configuration schema ------------------------------------------------------------------------
+
+
+def did_you_mean(word: str, options: Sequence[str]) -> str:
+    """``; did you mean 'x'?`` for the option closest to a misspelt ``word``, else ``""``."""
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
 
 _TYPES = ("str", "int", "float", "bool", "choice", "list", "table")
 
@@ -159,7 +151,10 @@ class Field:
             if not isinstance(value, str):
                 raise ConfigError(self.name, f"expected text, got {value!r}")
             if t == "choice" and value not in self.choices:
-                raise ConfigError(self.name, f"{value!r} is not one of {', '.join(self.choices)}")
+                raise ConfigError(
+                    self.name,
+                    f"{value!r} is not one of {', '.join(self.choices)}{did_you_mean(value, self.choices)}",
+                )
             return value
         if t == "list":
             if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
@@ -175,7 +170,8 @@ def validate_config(schema: Sequence[Field], raw: Mapping[str, Any]) -> dict[str
     known = {f.name: f for f in schema}
     for key in raw:
         if key not in known:
-            raise ConfigError(str(key), f"unknown setting (known: {', '.join(known) or 'none'})")
+            hint = did_you_mean(str(key), list(known)) or f" (known: {', '.join(known) or 'none'})"
+            raise ConfigError(str(key), f"unknown setting{hint}")
     out: dict[str, Any] = {}
     for f in schema:
         if f.name in raw:
@@ -201,7 +197,7 @@ class AdapterContext(Protocol):
         """This instance's own bounded notice stream (the default ``run`` drains it)."""
         ...
 
-    def view(self) -> dict[str, Any]:
+    def view(self) -> GameView:
         """The current game view (what ``game/state`` carries)."""
         ...
 
@@ -210,6 +206,16 @@ class AdapterContext(Protocol):
         ...
 
     def set_status(self, status: Status, message: str = "") -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing the pre-show check (``buzzline check``) found: ``level`` is ``error`` (the show
+    would go wrong: a refused setting, a peer that is not there) or ``warning``."""
+
+    level: str
+    what: str
+    hint: str = ""
 
 
 class Adapter:
@@ -248,6 +254,14 @@ class Adapter:
 
     async def stop(self) -> None:
         """Release everything ``start`` opened. Called once per start, also after a failure."""
+
+    @classmethod
+    async def preflight(cls, config: dict[str, Any]) -> list[Problem]:
+        """Before the show (``buzzline check``, ``buzzline host`` at start): problems with these
+        settings (already validated against ``CONFIG_SCHEMA``) and, where it can be probed, with
+        the peer (a serial port missing, a desk that does not answer). Quick (a couple of
+        seconds at most), keeps nothing open; the default finds none."""
+        return []
 
 
 @dataclass(slots=True)

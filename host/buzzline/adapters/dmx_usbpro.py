@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import serial
 
-from buzzline.adapters.api import Adapter, AdapterContext, ConfigError, Field, Notice, Status
+from buzzline.adapters.api import Adapter, AdapterContext, ConfigError, Field, Notice, Problem, Status
 from buzzline.adapters.stage import PATTERNS, Stage, rgb
 
 START, LABEL_SEND_DMX, END = 0x7E, 6, 0xE7
@@ -184,6 +184,22 @@ class DmxUsbProAdapter(Adapter):
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._bad = False
+
+    @classmethod
+    async def preflight(cls, config: dict[str, Any]) -> list[Problem]:
+        """The looks and fixtures ``start`` checks, and the serial device present."""
+        try:
+            parse_looks(config["looks"])
+            fixture_table(config)
+        except ConfigError as e:
+            return [Problem("error", str(e))]
+        if not os.path.exists(config["port"]):
+            return [
+                Problem(
+                    "error", f"no device at {config['port']}", "plug the interface in; ls /dev/serial/by-id"
+                )
+            ]
+        return []
 
     async def start(self, ctx: AdapterContext, config: dict[str, Any]) -> None:
         self.ctx = ctx

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import time
 from typing import Any
 
-from buzzline.adapters.api import Adapter, AdapterContext, ConfigError, Field, Notice, Status
+from buzzline.adapters.api import Adapter, AdapterContext, ConfigError, Field, Notice, Problem, Status
 from buzzline.adapters.oscpresets import PRESETS, merged
 from buzzline.adapters.oscwire import (
     Deframer,
@@ -31,8 +32,10 @@ from buzzline.adapters.oscwire import (
     resolve_vars,
 )
 from buzzline.adapters.stage import Happening, Stage
+from buzzline.io.broker import udp_bound
 
 TRANSPORTS = ("udp", "tcp-slip", "tcp-length")
+PROBE_S = 1.5  # how long the pre-show check waits for a desk
 MAX_BACKLOG = 1 << 20  # bytes a stalled TCP peer may hold back before the link is reset
 
 
@@ -50,6 +53,57 @@ class _Udp(asyncio.DatagramProtocol):
     def error_received(self, exc: Exception) -> None:
         # an ICMP port unreachable: nobody listens there (yet); UDP carries on
         self.owner.errors += 1
+
+
+def _reason(e: OSError) -> str:
+    """ "connection refused", not asyncio's "Connect call failed ('127.0.0.1', 7700)"."""
+    text = os.strerror(e.errno) if e.errno else (e.strerror or str(e))
+    return text[:1].lower() + text[1:]
+
+
+async def _answers_ping(host: str, port: int, ping: tuple[str, tuple[Any, ...]], pong: str) -> bool:
+    """One ping to a desk that answers them (Eos, QLab), and its answer within ``PROBE_S``."""
+    answered = asyncio.Event()
+
+    class _Probe(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+            with contextlib.suppress(OscError):
+                if parse(data)[0].startswith(pong):
+                    answered.set()
+
+    loop = asyncio.get_running_loop()
+    try:
+        transport, _ = await loop.create_datagram_endpoint(_Probe, remote_addr=(host, port))
+    except OSError:
+        return False
+    try:
+        transport.sendto(build(ping[0], list(ping[1])))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(PROBE_S):
+                await answered.wait()
+    finally:
+        transport.close()
+    return answered.is_set()
+
+
+async def _web_answers(where: str) -> list[Problem]:
+    """The desk's web interface (QLC+'s ``-w``) answers an HTTP request within ``PROBE_S``."""
+    host, sep, port_text = where.rpartition(":")
+    if not sep or not port_text.isdigit():
+        return [Problem("error", f"web: expected HOST:PORT, got {where!r}", 'e.g. web = "127.0.0.1:9999"')]
+    try:
+        async with asyncio.timeout(PROBE_S):
+            reader, writer = await asyncio.open_connection(host, int(port_text))
+            writer.write(f"GET / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+            status = await reader.readline()
+        writer.close()
+    except (OSError, TimeoutError) as e:
+        why = f"no answer within {PROBE_S:g} s" if isinstance(e, TimeoutError) else _reason(e)
+        hint = "is the desk running with its web interface on?"
+        return [Problem("warning", f"web interface {where}: {why}", hint)]
+    if not status.startswith(b"HTTP/"):
+        return [Problem("warning", f"web interface {where}: not an HTTP server")]
+    return []
 
 
 class OscDeskAdapter(Adapter):
@@ -72,6 +126,7 @@ class OscDeskAdapter(Adapter):
         Field("burst", "int", 64, "messages that may go at once before the rate applies", min=1, max=10000),
         Field("ping", "bool", True, "ping desks that answer (Eos, QLab): ok only while they do"),
         Field("ping_s", "float", 1.0, "ping period for desks that answer (Eos, QLab)", min=0.1, max=60),
+        Field("web", "str", "", "the desk's web interface HOST:PORT (QLC+ -w): the pre-show check asks it"),
     )
 
     def __init__(self) -> None:
@@ -130,6 +185,39 @@ class OscDeskAdapter(Adapter):
         else:
             self._tasks.append(asyncio.create_task(self._tcp_loop(), name=f"osc-tcp:{ctx.name}"))
         self._tasks.append(asyncio.create_task(self._timer_loop(), name=f"osc-timer:{ctx.name}"))
+
+    @classmethod
+    async def preflight(cls, config: dict[str, Any]) -> list[Problem]:
+        """The mapping rules, then the desk: a TCP desk accepts a connection; a desk that answers
+        pings (Eos, QLab) answers one; a desk on this machine (QLC+) holds its UDP port; a web
+        interface given as ``web`` (QLC+'s) answers."""
+        preset = PRESETS[config["preset"]]
+        try:
+            table, _ = merged(preset, config["map"], config["vars"])
+            parse_rules(table)
+        except ConfigError as e:
+            return [Problem("error", str(e), "docs/adapters/osc.md has the mapping rules")]
+        host, transport = config["host"], config["transport"]
+        port = config["port"] or preset.port_for(transport)
+        target = f"{transport} {host}:{port}"
+        out = await _web_answers(config["web"]) if config["web"] else []
+        if transport != "udp":
+            try:
+                async with asyncio.timeout(PROBE_S):
+                    _, writer = await asyncio.open_connection(host, port)
+                writer.close()
+            except (OSError, TimeoutError) as e:
+                why = f"no answer within {PROBE_S:g} s" if isinstance(e, TimeoutError) else _reason(e)
+                out.append(Problem("error", f"{target}: {why}", "is the desk running, with OSC over TCP on?"))
+        elif preset.ping is not None and config["ping"]:
+            if not await _answers_ping(host, port, preset.ping, preset.pong):
+                what = f"{target}: no answer to {preset.ping[0]} within {PROBE_S:g} s"
+                out.append(Problem("warning", what, "is the desk on, with its OSC input enabled?"))
+        elif host in ("127.0.0.1", "localhost", "::1") and not udp_bound(port):
+            out.append(
+                Problem("warning", f"{target}: nothing on this machine listens there", "start the desk first")
+            )
+        return out
 
     async def stop(self) -> None:
         for t in self._tasks:

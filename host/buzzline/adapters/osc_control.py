@@ -14,9 +14,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from typing import Any
 
-from buzzline.adapters.api import Adapter, AdapterContext, ConfigError, Field, Notice, Status
+from buzzline.adapters.api import (
+    Adapter,
+    AdapterContext,
+    ConfigError,
+    Field,
+    GameView,
+    Notice,
+    Problem,
+    Status,
+    podium_view,
+    podiums_of,
+)
 from buzzline.adapters.oscwire import OscError, allowed, build, networks, parse
 
 log = logging.getLogger(__name__)
@@ -124,6 +136,32 @@ class OscControlAdapter(Adapter):
         self._timer = 0
         self._refresher: asyncio.Task[None] | None = None
 
+    @classmethod
+    async def preflight(cls, config: dict[str, Any]) -> list[Problem]:
+        """The settings ``start`` checks, and the listening port free."""
+        try:
+            networks(config["allow"])
+            [parse_target(t) for t in config["feedback"]]
+        except ConfigError as e:
+            return [Problem("error", str(e))]
+        where = f"udp {config['bind']}:{config['port']}"
+        try:
+            probe = socket.socket(
+                socket.AF_INET6 if ":" in config["bind"] else socket.AF_INET, socket.SOCK_DGRAM
+            )
+            with probe:
+                probe.bind((config["bind"], config["port"]))
+        except OSError as e:
+            why = e.strerror or str(e)
+            return [
+                Problem(
+                    "error",
+                    f"cannot listen on {where}: {why}",
+                    "another program (a host already running?) holds it",
+                )
+            ]
+        return []
+
     async def start(self, ctx: AdapterContext, config: dict[str, Any]) -> None:
         self.ctx = ctx
         self.config = config
@@ -217,7 +255,7 @@ class OscControlAdapter(Adapter):
                 self._timer = 0
         self._feedback(notice.view)
 
-    def _feedback(self, view: dict[str, Any]) -> None:
+    def _feedback(self, view: GameView) -> None:
         for path, args in self.state(view):
             data = build(path, args)
             if self._last.get(path) == data:
@@ -233,11 +271,10 @@ class OscControlAdapter(Adapter):
             self._last.clear()
             self._feedback(self.ctx.view())
 
-    def state(self, view: dict[str, Any]) -> list[tuple[str, list[Any]]]:
+    def state(self, view: GameView) -> list[tuple[str, list[Any]]]:
         p = self.config["prefix"] + "/state"
-        info = view.get("info", {})
-        pods = info.get("podiums", {})
-        winner = pods.get(view.get("winner") or "", {}).get("player") or ""
+        pods = podiums_of(view)
+        winner = podium_view(view, view.get("winner")).get("player") or ""
         out: list[tuple[str, list[Any]]] = [
             (p + "/phase", [str(view.get("phase", ""))]),
             (p + "/question", [int(view.get("q", 0))]),
@@ -248,6 +285,6 @@ class OscControlAdapter(Adapter):
         for info_p in sorted(pods.values(), key=lambda i: i.get("seat") or 0):
             seat = info_p.get("seat")
             if isinstance(seat, int):
-                out.append((f"{p}/score/{seat}", [int(scores.get(info_p.get("player"), 0))]))
+                out.append((f"{p}/score/{seat}", [int(scores.get(info_p.get("player") or "", 0))]))
                 out.append((f"{p}/player/{seat}", [str(info_p.get("player") or "")]))
         return out

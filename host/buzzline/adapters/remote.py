@@ -25,7 +25,8 @@ from typing import Any
 import aiomqtt
 from buzzline_protocol import codec, topics
 
-from buzzline.adapters.api import CommandResult, Notice
+from buzzline.adapters.api import CommandResult, GameView, Notice, as_view
+from buzzline.core.contract import CommandBody, CommandDone, CommandRefusal
 from buzzline.io.broker import NODELAY
 from buzzline.notices import NoticeBus
 
@@ -56,13 +57,13 @@ class RemoteFeed:
         self._pending: dict[int, list[dict[str, Any]]] = {}
         self._fresh = True  # the next state is the first since connecting: it is a notice itself
 
-    def view(self) -> dict[str, Any]:
-        return dict(self._view)
+    def view(self) -> GameView:
+        return as_view(self._view)
 
     def _emit(self, seq: int, ts: int, events: list[dict[str, Any]]) -> None:
         view = dict(self._view)
         view["link"] = {"broker": self.broker_up, "host": self.host_up}
-        self.bus.publish(Notice(seq, ts, tuple(events), view))
+        self.bus.publish(Notice(seq, ts, tuple(events), as_view(view)))
 
     def _link(self) -> None:
         self._emit(self.bus.seq, 0, [{"k": "link", "broker": self.broker_up, "host": self.host_up}])
@@ -147,7 +148,8 @@ class HttpCommands:
         return await asyncio.to_thread(self._post, name, args)
 
     def _post(self, name: str, args: dict[str, Any]) -> CommandResult:
-        body = json.dumps({"name": name, "args": args}).encode()
+        command: CommandBody = {"name": name, "args": args}
+        body = json.dumps(command).encode()
         req = urllib.request.Request(
             f"{self.api}/api/command",
             data=body,
@@ -156,11 +158,11 @@ class HttpCommands:
         )
         try:
             with urllib.request.urlopen(req, timeout=5) as r:
-                reply = json.loads(r.read() or b"{}")
-                return CommandResult(bool(reply.get("ok")), str(reply.get("refused", "")))
+                done: CommandDone | CommandRefusal = json.loads(r.read() or b"{}")
+                return CommandResult(bool(done.get("ok")), str(done.get("refused", "")))
         except urllib.error.HTTPError as e:
             try:
-                reply = json.loads(e.read() or b"{}")
+                reply: dict[str, Any] = json.loads(e.read() or b"{}")  # a CommandRefusal, an ApiError
             except ValueError:
                 reply = {}
             reason = reply.get("refused") or reply.get("error") or f"HTTP {e.code}"

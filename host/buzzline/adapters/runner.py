@@ -15,7 +15,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
@@ -25,8 +25,10 @@ from buzzline.adapters.api import (
     AdapterInfo,
     CommandResult,
     ConfigError,
+    GameView,
     Notice,
     Status,
+    did_you_mean,
     validate_config,
 )
 from buzzline.notices import DEFAULT_DEPTH, NoticeBus, Subscription
@@ -35,6 +37,7 @@ log = logging.getLogger("buzzline.adapters")
 
 GROUP = "buzzline.adapters"
 CommandFn = Callable[..., Awaitable[CommandResult]]
+SpawnFn = Callable[[Coroutine[Any, Any, None], str], "asyncio.Task[None]"]
 
 
 class AdapterError(Exception):
@@ -54,7 +57,9 @@ def load_kind(kind: str) -> type[Adapter]:
     kinds = discover()
     if kind not in kinds:
         known = ", ".join(sorted(kinds)) or "none installed"
-        raise AdapterError(f"unknown adapter kind {kind!r} (installed: {known})")
+        raise AdapterError(
+            f"unknown adapter kind {kind!r}{did_you_mean(kind, sorted(kinds))} (installed: {known})"
+        )
     ep, dist = kinds[kind]
     try:
         cls = ep.load()
@@ -138,7 +143,7 @@ class _Context:
     def notices(self) -> AsyncIterator[Notice]:
         return self._iter()
 
-    def view(self) -> dict[str, Any]:
+    def view(self) -> GameView:
         return self._manager.view()
 
     async def command(self, name: str, /, **args: Any) -> CommandResult:
@@ -163,11 +168,15 @@ class AdapterManager:
     def __init__(
         self,
         bus: NoticeBus,
-        view: Callable[[], dict[str, Any]],
+        view: Callable[[], GameView],
         command: CommandFn,
         kinds: Mapping[str, type[Adapter]] | None = None,
+        spawn: SpawnFn | None = None,
     ) -> None:
         self.bus = bus
+        # where the supervisors run: the host's TaskGroup (a bug in one stops the host with its
+        # reason), or free tasks for a manager of its own
+        self._spawn: SpawnFn = spawn or (lambda coro, name: asyncio.create_task(coro, name=name))
         self.view = view
         self.command = command
         self._kinds = dict(kinds) if kinds is not None else None
@@ -192,7 +201,7 @@ class AdapterManager:
             raise AdapterError(f"an adapter named {name!r} already exists")
         inst = Instance(name, kind, self._cls(kind), dict(raw or {}))
         if self._watchdog is None:  # first, so it is watching before the adapter first runs
-            self._watchdog = asyncio.create_task(self._watch_loop(), name="adapter-watchdog")
+            self._watchdog = self._spawn(self._watch_loop(), "adapter-watchdog")
         self.instances[name] = inst
         self._launch(inst)
         return inst
@@ -264,7 +273,7 @@ class AdapterManager:
             log.error("adapter %s (%s): bad config: %s", inst.name, inst.kind, e)
             return
         inst.sub = self.bus.subscribe(f"adapter:{inst.name}", self.QUEUE_DEPTH)
-        inst.task = asyncio.create_task(self._supervise(inst), name=f"adapter:{inst.name}")
+        inst.task = self._spawn(self._supervise(inst), f"adapter:{inst.name}")
 
     async def _halt(self, inst: Instance) -> None:
         if inst.task is not None:

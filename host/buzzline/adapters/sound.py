@@ -21,12 +21,13 @@ import asyncio
 import contextlib
 from typing import Any
 
-from buzzline.adapters.api import Adapter, AdapterContext, ConfigError, Field, Notice, Status
+from buzzline.adapters.api import Adapter, AdapterContext, ConfigError, Field, Notice, Problem, Status
 from buzzline.sound.cues import CueConfigError, CueSpec, calls, parse_cues
 from buzzline.sound.player import (
     BUFFER,
     RATE,
     CueBank,
+    SoundError,
     SoundFileError,
     check_file,
     close_mixer,
@@ -76,6 +77,24 @@ class SoundAdapter(Adapter):
 
     bank: CueBank | None = None
     _opened = False
+
+    @classmethod
+    async def preflight(cls, config: dict[str, Any]) -> list[Problem]:
+        """The cue settings, every file decoded, and the audio device opened once (and closed)."""
+        try:
+            specs = cue_specs(config)
+        except ConfigError as e:
+            return [Problem("error", str(e), "docs/adapters/sound.md lists the cues and settings")]
+        problem = await asyncio.to_thread(check_files, specs)
+        if problem is not None:
+            return [Problem("error", f"{problem[0]}: {problem[1]}", "a WAV or OGG file")]
+        try:
+            await asyncio.to_thread(open_mixer, config["rate"], config["buffer"], config["device"])
+        except SoundError as e:
+            hint = "plug in or select a sound device; without one the show goes on silent"
+            return [Problem("error", str(e), hint)]
+        close_mixer()
+        return []
 
     async def start(self, ctx: AdapterContext, config: dict[str, Any]) -> None:
         self.ctx = ctx

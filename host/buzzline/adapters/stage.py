@@ -17,9 +17,10 @@ The context holds ``seat`` ``podium`` ``player`` ``team`` ``r`` ``g`` ``b`` (0-2
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from buzzline.adapters.api import Notice
+from buzzline.adapters.api import GameView, Notice, PodiumView, podiums_of
 
 FALSE_FLASH_MS = 1500  # as the firmware: a false start without a duration flashes this long
 GLOBAL_FLAGS = ("armed", "open", "reading", "answering", "judged", "judged_right", "judged_wrong")
@@ -69,7 +70,7 @@ class Stage:
     whose temporary pattern ran out; ``snapshot`` every flag as it stands (to resync a desk)."""
 
     def __init__(self) -> None:
-        self.view: dict[str, Any] = {}
+        self.view: GameView = {}
         self.lights: dict[str, Light] = {}
         self.flags: dict[tuple[str, int | None], bool] = {}
         self._judged: bool | None = None  # the last judgement of this question
@@ -78,9 +79,8 @@ class Stage:
         self._started = False
 
     # ---- lookups ---------------------------------------------------------------------------------
-    def podiums(self) -> dict[str, dict[str, Any]]:
-        pods = self.view.get("info", {}).get("podiums", {})
-        return pods if isinstance(pods, dict) else {}
+    def podiums(self) -> dict[str, PodiumView]:
+        return podiums_of(self.view)
 
     def seat_of(self, podium: str | None) -> int | None:
         seat = self.podiums().get(podium or "", {}).get("seat")
@@ -117,7 +117,7 @@ class Stage:
 
     def seats(self) -> dict[int, str]:
         """Seat -> podium for every assigned podium."""
-        return {i["seat"]: p for p, i in self.podiums().items() if isinstance(i.get("seat"), int)}
+        return {seat: p for p, i in self.podiums().items() if isinstance(seat := i.get("seat"), int)}
 
     def shown(self, podium: str, now_us: int) -> tuple[str, str | None]:
         """The pattern and colour a podium shows at ``now_us``."""
@@ -172,7 +172,7 @@ class Stage:
             out.append(Happening("colour", self.context(pid)))
         return out
 
-    def _event(self, e: dict[str, Any], now_us: int) -> list[Happening]:
+    def _event(self, e: Mapping[str, Any], now_us: int) -> list[Happening]:
         k = e.get("k")
         podium = e.get("podium") if isinstance(e.get("podium"), str) else None
         ctx = self.context(podium)
@@ -216,7 +216,7 @@ class Stage:
             self._light(e, now_us)
         return []
 
-    def _light(self, e: dict[str, Any], now_us: int) -> None:
+    def _light(self, e: Mapping[str, Any], now_us: int) -> None:
         target = e.get("podium")
         pat = e.get("pat")
         if not isinstance(pat, str) or not isinstance(target, str):

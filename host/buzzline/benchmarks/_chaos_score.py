@@ -80,6 +80,7 @@ def score(
         by_question[p.question].append(p)
     lost = [p for p in presses if (p.podium, p.podium_us) not in seen]
     decided = wrong = timeouts = doubled = tie_calls = 0
+    undecided: list[int] = []
     wrong_cases: list[dict[str, Any]] = []
     tie_cases: list[dict[str, Any]] = []
     for q, ps in sorted(by_question.items()):
@@ -87,6 +88,7 @@ def score(
         got = final.get(first.epoch)
         if got is None or got.winner is None:
             timeouts += got is None
+            undecided.append(q)
             continue
         d = got
         decided += 1
@@ -106,6 +108,7 @@ def score(
         "presses": len(presses),
         "questions": len(by_question),
         "decided": decided,
+        "undecided_questions": undecided[:10],
         "lost": len(lost),
         "doubled": doubled,
         "wrong": wrong,

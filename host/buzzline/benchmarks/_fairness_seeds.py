@@ -23,12 +23,15 @@ def _bucket(label: str) -> Callable[[dict[str, Any]], float | None]:
     return lambda b: b["accuracy_by_gap_ms"][label]
 
 
-def figures(buckets: list[str]) -> tuple[Figure, ...]:
-    """Every figure, the accuracy of each gap bucket (labels in order) first."""
-    return (*((f"accuracy {label} ms", _bucket(label), False) for label in buckets), *_FIGURES)
+# the fairness benchmark hands in its run and its gap buckets' labels (no import back: no circle)
+Run = Callable[..., dict[str, Any]]
 
 
-_FIGURES: tuple[Figure, ...] = (
+def figures(labels: list[str]) -> tuple[Figure, ...]:
+    return (*((f"accuracy {label} ms", _bucket(label), False) for label in labels), *FIGURES)
+
+
+FIGURES: tuple[Figure, ...] = (
     ("wrong_rate", lambda b: b["wrong_rate"], True),
     ("tie_rate", lambda b: b["tie_rate"], True),
     ("overturn_rate", lambda b: b["overturn_rate"], True),
@@ -58,11 +61,10 @@ def parse_seeds(text: str) -> list[int]:
     return sorted(set(seeds))
 
 
-def summarize(reports: list[dict[str, Any]]) -> dict[str, Any]:
+def summarize(reports: list[dict[str, Any]], labels: list[str]) -> dict[str, Any]:
     """Per figure of buzzline: its value on every seed, the worst seed and the median seed."""
     out: dict[str, Any] = {}
-    buckets = list(reports[0]["races_by_gap_ms"]) if reports else []
-    for name, get, higher_worse in figures(buckets):
+    for name, get, higher_worse in figures(labels):
         vals = [(v, r["seed"]) for r in reports if (v := get(r["systems"]["buzzline"])) is not None]
         if not vals:
             out[name] = None
@@ -79,30 +81,28 @@ def summarize(reports: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-# one seed's show: ``run_fairness`` of the fairness benchmark (passed in, so that this module
-# stays below it; a worker process gets the function by its name)
-RunOne = Callable[..., dict[str, Any]]
-
-
-def _one(args: tuple[RunOne, str, int, int, float | None]) -> dict[str, Any]:
-    run_one, profile, trials, seed, asymmetry = args
-    report = run_one(profile, trials, seed, asymmetry=asymmetry)
+def _one(args: tuple[Run, str, int, int, float | None]) -> dict[str, Any]:
+    run, profile, trials, seed, asymmetry = args
+    report = run(profile, trials, seed, asymmetry=asymmetry)
     report.pop("resolved", None)  # the same for every seed: kept once, in the summary
     return report
 
 
 def run_seeds(
-    run_one: RunOne,
+    run: Run,
+    labels: list[str],
     profile: str,
     trials: int,
     seeds: list[int],
     asymmetry: float | None = None,
     jobs: int = 1,
 ) -> dict[str, Any]:
+    """``run`` (the fairness benchmark's, a module-level function: workers get it by name) once
+    per seed; ``labels``: its gap buckets, one accuracy figure each."""
     from buzzline.sim.netmodel import load_profile
 
     prof = load_profile(profile)  # a bad profile fails here, before any worker starts
-    work = [(run_one, profile, trials, s, asymmetry) for s in seeds]
+    work = [(run, profile, trials, s, asymmetry) for s in seeds]
     jobs = max(1, min(jobs, MAX_JOBS, len(seeds)))
     if jobs == 1:
         reports = [_one(w) for w in work]
@@ -114,7 +114,7 @@ def run_seeds(
         "seeds": seeds,
         "trials": trials,
         "host_asymmetry": "auto" if asymmetry is None else asymmetry,
-        "figures": summarize(reports),
+        "figures": summarize(reports, labels),
         "runs": reports,
         "resolved": prof.describe(),
     }

@@ -31,7 +31,8 @@ from typing import Any
 
 from buzzline_protocol import topics
 
-from buzzline.adapters.api import Adapter, Field, Notice
+from buzzline.adapters.api import Adapter, Field, Notice, Status
+from buzzline.adapters.audience import AudienceAdapter
 from buzzline.adapters.runner import AdapterManager
 from buzzline.benchmarks._procs import say
 from buzzline.core.show import Show
@@ -122,6 +123,14 @@ async def _control(svc: HostService, trace: LockTrace, gaps: _GapFilter) -> None
             say(f"err {line}")
 
 
+async def _add_audience(svc: HostService, settings: dict[str, Any]) -> None:
+    """The audience adapter, up before the podiums come (``bench e2e --audience``)."""
+    inst = await svc.adapters.add("audience", "audience", settings)
+    async with asyncio.timeout(30):
+        while inst.status is not Status.OK:
+            await asyncio.sleep(0.05)
+
+
 async def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--host", required=True)
@@ -133,6 +142,7 @@ async def main(argv: list[str]) -> int:
     ap.add_argument("--lock-after-fsync", action="store_true")
     ap.add_argument("--fsync-inline", action="store_true")
     ap.add_argument("--lock-behind-acks", action="store_true")
+    ap.add_argument("--audience", help="settings (JSON) of an audience adapter to run in the host")
     a = ap.parse_args(argv)
     HostService.LOCK_BEFORE_FSYNC = not a.lock_after_fsync
     HostService.FSYNC_IN_THREAD = not a.fsync_inline
@@ -144,8 +154,13 @@ async def main(argv: list[str]) -> int:
         a.host, a.port, a.studio, show=show, log_path=a.log, username=a.user, password=a.password
     ) as svc:
         svc.adapters = AdapterManager(
-            svc.notices, svc.view, svc._adapter_command, kinds={SLOW_KIND: SlowAdapter}
+            svc.notices,
+            svc.view,
+            svc._adapter_command,
+            kinds={SLOW_KIND: SlowAdapter, "audience": AudienceAdapter},
         )
+        if a.audience:
+            await _add_audience(svc, json.loads(a.audience))
         trace = LockTrace()
         client = svc.client
         assert client is not None

@@ -81,12 +81,7 @@ class LineProc:
             return
         if self.proc.stdin is not None and self.proc.returncode is None:
             self.proc.stdin.write(b"quit\n")
-        try:
-            async with asyncio.timeout(10):
-                await self.proc.wait()
-        except TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
+        await wait_or_kill(self.proc, 10)
         if self._reader is not None:
             self._reader.cancel()
 

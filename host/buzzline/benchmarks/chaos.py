@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from buzzline.benchmarks._chaos_podiums import FirmwarePodium, SimPodium
 from buzzline.benchmarks._chaos_score import TruePress, read_log, score
 from buzzline.errors import UserError
 
@@ -54,6 +55,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reboots", type=int, default=5, help="podium reboots")
     p.add_argument("--resets", type=int, default=6, help="link resets (TCP RST)")
     p.add_argument("--blackholes", type=int, default=2, help="links that go silent for 1.5-3 s")
+    p.add_argument(
+        "--link-down-presses",
+        type=int,
+        default=None,
+        help="presses made while the podium's link is down (default: 3 with --firmware, else 0)",
+    )
+    p.add_argument(
+        "--firmware",
+        action="store_true",
+        help="real firmware podiums (micropython unix port, 96 KB heap, the .mpy tree)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--log", dest="log_path", default=None, help="host event log (default: a temp file)")
     p.add_argument("--workdir", default=None, help="keep the broker's files and the host's output here")
@@ -66,7 +78,7 @@ def now_us() -> int:
 @dataclass
 class Fault:
     question: int
-    kind: str  # broker, host, reboot, reset, blackhole
+    kind: str  # broker, host, reboot, reset, blackhole, down (a racer presses with its link down)
     persistence: bool = True  # broker: restart with persistence
 
 
@@ -92,7 +104,13 @@ def plan(args: argparse.Namespace, rng: random.Random) -> tuple[list[int], list[
         brokers += kind == "broker"
     for kind, count in (("reboot", args.reboots), ("reset", args.resets), ("blackhole", args.blackholes)):
         faults += [Fault(rng.randrange(2, n), kind) for _ in range(count)]
+    faults += [Fault(rng.randrange(2, n), "down") for _ in range(link_down_presses(args))]
     return racers, sorted(faults, key=lambda f: f.question)
+
+
+def link_down_presses(args: argparse.Namespace) -> int:
+    n = args.link_down_presses
+    return int(n) if n is not None else (3 if args.firmware else 0)
 
 
 class HostProcess:
@@ -154,7 +172,16 @@ class Chaos:
             "host": [],
             "broker_clock": [],
             "host_clock": [],
+            "reboot": [],
+            "reboot_clock": [],
         }
+        self.fw_tree: Path | None = None  # the .mpy tree firmware podiums run (--firmware)
+        # after a reboot, the podium races first in one question, then second in another
+        self.reboot_races: list[tuple[str, int]] = []
+        self.reboot_raced = 0
+        self.down_presses = 0
+        self.reboots = 0  # reboot faults that struck (one needs a podium that is not racing)
+        self.deferred: list[Fault] = []  # podium faults that found no spare podium: next question
         self.recovery_detail: list[dict[str, Any]] = []
         self.state: dict[str, Any] = {}
         self._process_fault: asyncio.Task[None] | None = None
@@ -162,6 +189,12 @@ class Chaos:
         self.http: Any = None  # an httpx.AsyncClient while running
 
     # ---- plumbing --------------------------------------------------------------------------------
+    def trace(self, what: str) -> None:
+        """One line in ``trace.log`` of the work directory (--workdir): what happened when."""
+        if self.args.workdir:
+            with open(self.workdir / "trace.log", "a") as f:
+                f.write(f"{now_us()} {what}\n")
+
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
         """One API call, retried while the host is away (killed, restarting)."""
         import httpx
@@ -187,11 +220,12 @@ class Chaos:
         return status
 
     async def new_podium(self, pid: str) -> None:
-        from buzzline.sim.podium import VirtualPodium
-
-        pod = VirtualPodium(
-            pid, "127.0.0.1", self.proxies[pid].port, STUDIO, rng=random.Random(self.rng.random())
-        )
+        port = self.proxies[pid].port
+        pod: SimPodium | FirmwarePodium
+        if self.fw_tree is not None:
+            pod = FirmwarePodium(pid, port, STUDIO, self.fw_tree, self.workdir / pid)
+        else:
+            pod = SimPodium(pid, port, STUDIO, random.Random(self.rng.random()))
         for _ in range(100):
             try:
                 await pod.start()
@@ -250,13 +284,37 @@ class Chaos:
         self.host.start()
         await self.recovered("host", t0)
 
+    async def rebooted(self, pid: str) -> None:
+        """A rebooted podium is back (its process runs): until the host has heard its new boot
+        (``recovery_s.reboot``) and trusts that boot's clock (``clock_trust_s.reboot``)."""
+        t0 = now_us()
+        boot = await self.pods[pid].boot()
+        marks: dict[str, float] = {}
+        while True:
+            st = await self.poll()
+            t = round((now_us() - t0) / 1e6, 3)
+            p = {p["podium"]: p for p in st.get("podiums", [])}.get(pid, {})
+            if p.get("boot") == boot and p.get("last_heard_us", 0) > t0:
+                if "heard" not in marks:
+                    marks["heard"] = t
+                    self.recovery["reboot"].append(t)
+                if p.get("clock_trusted") or t > 30:
+                    self.recovery["reboot_clock"].append(t)
+                    self.recovery_detail.append({"kind": "reboot", "podium": pid, **marks, "trusted": t})
+                    return
+            await asyncio.sleep(0.02)
+
     async def podium_fault(self, kind: str, pid: str) -> None:
         self.busy.add(pid)
         try:
             if kind == "reboot":
+                self.reboots += 1
                 await self.pods[pid].crash()
                 await asyncio.sleep(self.rng.uniform(0.2, 1.0))  # booting
                 await self.new_podium(pid)
+                await self.rebooted(pid)
+                if self.fw_tree is not None:
+                    self.reboot_races += [(pid, 0), (pid, 1)]
             elif kind == "reset":
                 self.proxies[pid].reset()
             else:
@@ -267,20 +325,25 @@ class Chaos:
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline:
                 pods = {p["podium"]: p for p in self.state.get("podiums", [])}
-                if self.pods[pid].link_up.is_set() and pods.get(pid, {}).get("clock_trusted"):
+                if await self.pods[pid].link_up() and pods.get(pid, {}).get("clock_trusted"):
                     break
                 await asyncio.sleep(0.1)
         finally:
             self.busy.discard(pid)
 
     def strike(self, fault: Fault, racers: set[str]) -> None:
+        self.trace(f"fault {fault.kind} persistence={fault.persistence}")
         if fault.kind in ("broker", "host"):
             coro = self.broker_fault(fault.persistence) if fault.kind == "broker" else self.host_fault()
             self._process_fault = self.spawn(coro)
             return
         spare = [p for p in self.pids if p not in racers and p not in self.busy]
-        if spare:
-            self.spawn(self.podium_fault(fault.kind, self.rng.choice(spare)))
+        if not spare:  # every podium races or is busy: the fault strikes in the next question
+            self.deferred.append(fault)
+        else:
+            pid = self.rng.choice(spare)
+            self.trace(f"podium fault {fault.kind} {pid}")
+            self.spawn(self.podium_fault(fault.kind, pid))
 
     # ---- one question ----------------------------------------------------------------------------
     async def to_open(self) -> int:
@@ -309,29 +372,51 @@ class Chaos:
                 await self.cmd("next")
 
     async def question(self, q: int, n_racers: int, faults: list[Fault]) -> None:
+        if self._process_fault is not None and any(f.kind in ("broker", "host") for f in faults):
+            await self._process_fault  # one process fault at a time (before arming: a question
+            # left open meanwhile would end at its buzz window with nobody's press)
+        deadline = time.monotonic() + 15
+        while self.reboot_races and self.reboot_races[0][0] in self.busy and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # the rebooted podium races next: until it is back and trusted
         epoch = await self.to_open()
         ready = {p["podium"] for p in self.state.get("podiums", []) if p.get("clock_trusted")}
-        healthy = [
-            p for p in self.pids if p not in self.busy and p in ready and self.pods[p].link_up.is_set()
-        ]
+        healthy = [p for p in self.pids if p not in self.busy and p in ready and await self.pods[p].link_up()]
         if len(healthy) < n_racers:
             healthy = [p for p in self.pids if p not in self.busy] or list(self.pids)
+        forced: tuple[str, int] | None = None
+        if self.reboot_races and n_racers >= 2 and self.reboot_races[0][0] in healthy:
+            forced = self.reboot_races.pop(0)
         racers = self.rng.sample(healthy, k=min(n_racers, len(healthy)))
         offsets = sorted(self.rng.sample(range(0, 200, 15), k=len(racers)))
+        if forced is not None and forced[1] < len(racers):  # the rebooted podium first, or second
+            pid, pos = forced
+            if pid in racers:
+                racers.remove(pid)
+            else:
+                racers.pop()
+            racers.insert(pos, pid)
+            self.reboot_raced += 1
         h0 = now_us() + 150_000
+        press_at = [h0 + o * 1000 for o in offsets]
         for f in faults:
-            if f.kind in ("broker", "host") and self._process_fault is not None:
-                await self._process_fault  # one process fault at a time
+            if f.kind == "down":
+                self.link_down_press(racers, press_at, forced)
+                continue
             delay = self.rng.uniform(0.0, 0.4)
-            self.spawn(self._later(delay, f, set(racers)))
+            if f.kind == "broker" and self.fw_tree is not None:
+                # presses in flight: in the podium's outbox, on the wire, or acknowledged by
+                # the broker and not yet delivered to the host
+                delay = (self.rng.choice(press_at) - now_us()) / 1e6 + self.rng.uniform(-0.004, 0.006)
+            self.spawn(self._later(max(0.0, delay), f, set(racers)))
+
+        self.trace(f"question {q} epoch {epoch} racers {racers} at {press_at}")
 
         async def press(pid: str, h: int) -> None:
-            await asyncio.sleep(max(0.0, (h - now_us()) / 1e6))
-            pod = self.pods[pid]
-            pt = await pod.press(pod.clock.at(h))
-            self.presses.append(TruePress(q, epoch, pid, pt, h))
+            pt, h_true = await self.pods[pid].press(h)
+            self.presses.append(TruePress(q, epoch, pid, pt, h_true))
+            self.trace(f"pressed {pid} pt {pt} at {h_true}")
 
-        await asyncio.gather(*(press(p, h0 + o * 1000) for p, o in zip(racers, offsets, strict=True)))
+        await asyncio.gather(*(press(p, h) for p, h in zip(racers, press_at, strict=True)))
         # the decision, then until every racer's press has left its podium (an operator judges
         # after a second or so; a late press may still overturn a provisional call until then)
         deadline = time.monotonic() + 10
@@ -341,12 +426,42 @@ class Chaos:
                 break
             await asyncio.sleep(0.02)
         deadline = time.monotonic() + 8
-        while time.monotonic() < deadline and any(
-            self.pods[p].unacknowledged or not self.pods[p].link_up.is_set() for p in racers
-        ):
+        while time.monotonic() < deadline and await self.unsettled(racers):
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)
         await self.finish()
+
+    async def unsettled(self, racers: list[str]) -> bool:
+        for p in racers:
+            if await self.pods[p].pending() or not await self.pods[p].link_up():
+                return True
+        return False
+
+    def link_down_press(self, racers: list[str], press_at: list[int], forced: tuple[str, int] | None) -> None:
+        """One racer's link goes down (radio off, connection reset) just before it presses and
+        comes back 0.3-1 s later: the press waits in its outbox with its edge's timestamp."""
+        choice = [
+            i for i, p in enumerate(racers) if p not in self.busy and (forced is None or p != forced[0])
+        ]
+        if not choice:
+            return
+        i = self.rng.choice(choice)
+        pid, down_s = racers[i], self.rng.uniform(0.3, 1.0)
+        self.trace(f"link down {pid} for {down_s:.3f} s")
+        self.down_presses += 1
+
+        async def outage() -> None:
+            self.busy.add(pid)
+            try:
+                await asyncio.sleep(max(0.0, (press_at[i] - now_us()) / 1e6 - 0.03))
+                await self.pods[pid].radio(False)
+                self.proxies[pid].reset()
+                await asyncio.sleep(0.03 + down_s)
+                await self.pods[pid].radio(True)
+            finally:
+                self.busy.discard(pid)
+
+        self.spawn(outage())
 
     async def _later(self, delay: float, fault: Fault, racers: set[str]) -> None:
         await asyncio.sleep(delay)
@@ -360,6 +475,8 @@ class Chaos:
 
         racers, faults = plan(self.args, self.rng)
         t_start = time.monotonic()
+        if self.args.firmware:
+            self.fw_tree = await asyncio.to_thread(FirmwarePodium.build, self.workdir / "fw")
         self.broker.start()
         self.host.start()
         async with httpx.AsyncClient(base_url=self.api, timeout=5) as http:
@@ -377,7 +494,8 @@ class Chaos:
                 self.proxies[pid] = proxy
             await self.recovered_start()
             for q, n in enumerate(racers):
-                await self.question(q, n, [f for f in faults if f.question == q])
+                deferred, self.deferred = self.deferred, []
+                await self.question(q, n, deferred + [f for f in faults if f.question == q])
             if self._process_fault is not None:
                 await self._process_fault
             for t in list(self._tasks):
@@ -398,11 +516,17 @@ class Chaos:
             "broker_kills": len(self.recovery["broker"]),
             "host_kills": len(self.recovery["host"]),
             "podium_reboots": sum(f.kind == "reboot" for f in faults),
+            "podium_reboots_struck": self.reboots,
+            "reboot_races": self.reboot_raced,
+            "link_down_presses": self.down_presses,
             "link": counts,
         }
         result["recovery_detail"] = self.recovery_detail
         result.update(
-            podiums=self.args.podiums, seed=self.args.seed, duration_s=round(time.monotonic() - t_start, 1)
+            podiums=self.args.podiums,
+            firmware=self.args.firmware,
+            seed=self.args.seed,
+            duration_s=round(time.monotonic() - t_start, 1),
         )
         return result
 

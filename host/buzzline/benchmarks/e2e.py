@@ -51,6 +51,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fsync-inline", action="store_true", help="host: fsync on the loop thread")
     p.add_argument("--lock-behind-acks", action="store_true", help="host: lock after queued PUBACKs")
     p.add_argument(
+        "--audience",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N simulated phones answering through the host's audience adapter",
+    )
+    p.add_argument(
+        "--audience-apart", action="store_true", help="with --audience: the adapter in a process of its own"
+    )
+    p.add_argument(
+        "--audience-nice",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --audience: phones and nodes at this nice level (as if on machines of their own)",
+    )
+    p.add_argument(
         "--slow-adapter",
         action="store_true",
         help=f"also press with {SLOW_ADAPTERS} adapters sleeping {SLOW_SLEEP_MS} ms per notice",
@@ -277,15 +294,29 @@ async def measure(
     workers = Workers()
     log = args.log_path or os.path.join(tmp, "bench.db")
     prof = ["-m", "cProfile", "-o", args.profile_host] if args.profile_host else []
+    from buzzline.benchmarks._audience_load import audience_load  # the NATS client only when asked
+
+    stack = contextlib.AsyncExitStack()
     try:
         knobs = ["--lock-after-fsync"] * args.lock_after_fsync + ["--fsync-inline"] * args.fsync_inline
         knobs += ["--lock-behind-acks"] * getattr(args, "lock_behind_acks", False)
+        audience = await stack.enter_async_context(
+            audience_load(getattr(args, "audience", 0), getattr(args, "audience_nice", 0))
+        )
+        apart = getattr(args, "audience_apart", False)
+        knobs += ["--audience", audience.adapter_settings()] if audience and not apart else []
         await host.start("buzzline.benchmarks._host_proc", [*where, "--log", log, *knobs], prof)
+        if audience is not None:
+            if apart:
+                await audience.start_apart(f"{broker_host}:{broker_port}", studio)
+            await audience.start_members(args.seed)
         if relay is not None:
             await relay.start("buzzline.benchmarks._relay", where)
         pids = [f"b{i + 1:02d}" for i in range(args.podiums)]
         await workers.start(broker_host, broker_port, studio, pids, min(args.workers, len(pids)), args.seed)
         out = await Bench(args, host, relay, workers).run()
+        if audience is not None:
+            out["audience"] = await audience.report()
     except TimeoutError:
         raise BenchError("a process of the benchmark did not answer in time (machine overloaded?)") from None
     finally:
@@ -293,6 +324,7 @@ async def measure(
         if relay is not None:
             await relay.stop()
         await host.stop()
+        await stack.aclose()
     if rtt:
         out["broker_rtt_ms"] = p50_p99(rtt)
     return out

@@ -251,7 +251,13 @@ def _run_seeds(args: argparse.Namespace) -> int:
         return 2
     try:
         report = fairness_seeds.run_seeds(
-            run_fairness, args.profile, args.trials, seeds, args.asymmetry, args.jobs
+            run_fairness,
+            [label for label, _, _ in BUCKETS],
+            args.profile,
+            args.trials,
+            seeds,
+            args.asymmetry,
+            args.jobs,
         )
     except ProfileError as exc:
         print(f"buzzline bench fairness: {exc}", file=sys.stderr)

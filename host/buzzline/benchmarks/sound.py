@@ -100,6 +100,7 @@ async def _measure(
     from buzzline.adapters.api import CommandResult, Notice, Status
     from buzzline.adapters.runner import AdapterManager
     from buzzline.adapters.sound import SoundAdapter
+    from buzzline.core.contract import as_view
     from buzzline.notices import NoticeBus
     from buzzline.viewer.adapter import ViewerAdapter
     from buzzline.viewer.demo import demo_state
@@ -114,7 +115,7 @@ async def _measure(
         return CommandResult(False, "read-only benchmark")
 
     kinds: dict[str, Any] = {"viewer": ViewerAdapter, "sound": SoundAdapter}
-    manager = AdapterManager(bus, lambda: view, command, kinds=kinds)
+    manager = AdapterManager(bus, lambda: as_view(view), command, kinds=kinds)
     window_inst = await manager.add("screen", "viewer", {"width": 1280, "height": 720})
     sound_inst = await manager.add("sound", "sound", {"buffer": buffer}) if with_sound else None
     adapter_ms: list[float] = []
@@ -140,7 +141,7 @@ async def _measure(
             event = {"k": "winner", "podium": pid, "seat": seat, "player": pid, "order": [], "flags": []}
             played_before = bank.played if bank is not None else 0
             t_pub = time.monotonic_ns()
-            bus.publish(Notice(n + 1, t_pub // 1000, (event,), dict(view, winner=pid)))
+            bus.publish(Notice(n + 1, t_pub // 1000, (event,), as_view(dict(view, winner=pid))))
             await asyncio.sleep(rng.uniform(0.26, 0.34))  # the ring-in (220 ms) has ended
             if bank is None or tap is None:
                 continue

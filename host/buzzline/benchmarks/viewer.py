@@ -130,7 +130,7 @@ async def _window_latency(
 ) -> list[float]:
     """The ``viewer`` adapter on ``bus`` under the adapter runner; ``publish(n, view)`` sends notice
     ``n`` (a new winner each time) by whatever path is measured; the window's latency figures."""
-    from buzzline.adapters.api import CommandResult, Status
+    from buzzline.adapters.api import CommandResult, Status, as_view
     from buzzline.adapters.runner import AdapterManager
     from buzzline.viewer.adapter import ViewerAdapter
 
@@ -139,7 +139,7 @@ async def _window_latency(
     async def command(name: str, **args: Any) -> CommandResult:
         return CommandResult(False, "read-only benchmark")
 
-    manager = AdapterManager(bus, lambda: view, command, kinds={"viewer": ViewerAdapter})
+    manager = AdapterManager(bus, lambda: as_view(view), command, kinds={"viewer": ViewerAdapter})
     inst = await manager.add("bench", "viewer", {"width": size[0], "height": size[1]})
     try:
         async with asyncio.timeout(15):
@@ -170,6 +170,7 @@ async def _window_latency(
 async def notice_latency(size: tuple[int, int], podiums: int, notices: int, seed: int) -> dict[str, Any]:
     """In the host: notices published on the host's kind of notice bus."""
     from buzzline.adapters.api import Notice
+    from buzzline.core.contract import as_view
     from buzzline.notices import NoticeBus
     from buzzline.viewer.demo import demo_state
     from buzzline.viewer.scene import state_events
@@ -178,7 +179,7 @@ async def notice_latency(size: tuple[int, int], podiums: int, notices: int, seed
     bus = NoticeBus()
 
     async def publish(n: int, v: dict[str, Any]) -> None:
-        bus.publish(Notice(n, time.monotonic_ns() // 1000, tuple(events), v))
+        bus.publish(Notice(n, time.monotonic_ns() // 1000, tuple(events), as_view(v)))
 
     return {"notice_to_pixels_ms": _summary(await _window_latency(bus, view, publish, size, notices, seed))}
 
@@ -245,6 +246,7 @@ async def overlay_latency(podiums: int, notices: int, seed: int) -> dict[str, An
 
     from buzzline.adapters.api import Notice
     from buzzline.commands.viewer import _serve_overlay
+    from buzzline.core.contract import as_view
     from buzzline.io.broker import free_port
     from buzzline.notices import NoticeBus
     from buzzline.viewer.demo import demo_state
@@ -254,7 +256,7 @@ async def overlay_latency(podiums: int, notices: int, seed: int) -> dict[str, An
     rng = random.Random(seed)
     view, _ = state_events(demo_state(podiums))
     bus = NoticeBus()
-    bus.publish(Notice(0, 0, (), view))
+    bus.publish(Notice(0, 0, (), as_view(view)))
     port = free_port()
     server, task = await _serve_overlay(bus, DEFAULT, "127.0.0.1", port)
     times: list[float] = []
@@ -272,7 +274,7 @@ async def overlay_latency(podiums: int, notices: int, seed: int) -> dict[str, An
                     v = dict(view, winner=winner, q=view["q"] + n + 1)
                     v["info"] = dict(view["info"], winner_player=name)
                     t0 = time.perf_counter()
-                    bus.publish(Notice(n + 1, time.monotonic_ns() // 1000, (), v))
+                    bus.publish(Notice(n + 1, time.monotonic_ns() // 1000, (), as_view(v)))
                     await page.wait_for_function(
                         "n => document.getElementById('winner-name').textContent === n",
                         arg=name,

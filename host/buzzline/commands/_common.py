@@ -65,12 +65,11 @@ def studio_credentials(args: argparse.Namespace) -> BrokerSecrets | None:
 
 def api_socket(port: int, host: str = "127.0.0.1") -> socket.socket:
     """Bind the operator API's port now, so a busy port is told before anything starts."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    from buzzline.web.app import listen_socket
+
     try:
-        sock.bind((host, port))
+        return listen_socket(host, port)
     except OSError as e:
-        sock.close()
         if e.errno == errno.EADDRINUSE:
             raise UserError(
                 f"--http {port}",
@@ -81,7 +80,6 @@ def api_socket(port: int, host: str = "127.0.0.1") -> socket.socket:
         raise UserError(
             f"--bind {host}", f"cannot listen there: {why}", "an address of this machine, or 0.0.0.0 for all"
         ) from None
-    return sock
 
 
 def check_log_path(path: str) -> None:

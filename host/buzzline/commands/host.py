@@ -16,9 +16,11 @@ from buzzline.commands._common import (
     api_socket,
     broker_address,
     check_log_path,
+    read_credentials,
     studio_credentials,
 )
 from buzzline.errors import UserError, port_number, studio_name
+from buzzline.preflight import Finding, adapter_findings, broker_findings, errors, show_findings
 
 NAME = "host"
 HELP = "run the host: MQTT bridge, fair arbiter, game engine and event log"
@@ -58,6 +60,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "way again, as a replay of the event log does (default 0)",
     )
     p.add_argument("--quiet", action="store_true", help="no line per decision and false start")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse to start on any problem the pre-show check finds, warnings too",
+    )
+    p.add_argument(
+        "--start-anyway",
+        action="store_true",
+        help="start even when the pre-show check finds errors (they stay listed in the console)",
+    )
 
 
 def command_line(
@@ -111,23 +123,32 @@ async def _serve(args: argparse.Namespace) -> int:
     show = load_show(args.show) if args.show else dataclasses.replace(Show.default([]), rounds=())
     if args.log_path:
         check_log_path(args.log_path)
+    # the pre-show check (`buzzline check`): what loads but would go wrong on air
+    found = show_findings(show, args.show) + await adapter_findings(show.adapters) if args.show else []
     async with contextlib.AsyncExitStack() as stack:
         sock = api_socket(args.http, args.bind) if args.http else None
         if sock is not None:
             stack.callback(sock.close)
+        if args.credentials is not None:  # the other accounts in the file, and the show's podiums
+            await wait_for_broker(host, port, user, password, wait=args.wait)
+            found += await broker_findings(
+                host, port, user, password, read_credentials(args.credentials), show
+            )
+        refuse_or_say(found, strict=args.strict, anyway=args.start_anyway)
         await wait_for_broker(host, port, user, password, wait=args.wait)
         service = HostService(
             host, port, args.studio, show=show, log_path=args.log_path, username=user, password=password,
             seed=args.seed,
         )  # fmt: skip
+        service.preflight.found = found
         try:
             svc = await stack.enter_async_context(service)
         except TimeoutError:
             raise UserError(f"broker {host}:{port}", "the host could not connect within 10 s") from None
         print(f"buzzline host: studio {args.studio!r} on {host}:{port}", flush=True)
         if not args.quiet:
-            printer = asyncio.create_task(print_decisions(svc), name="host-terminal")
-            stack.callback(printer.cancel)
+            printer = svc.supervise("host-terminal", lambda: print_decisions(svc))
+            stack.push_async_callback(svc.end, printer)
         if sock is not None:
             from buzzline.web.app import serve_operator_api
 
@@ -152,6 +173,25 @@ async def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def refuse_or_say(found: list[Finding], *, strict: bool, anyway: bool) -> None:
+    """Print the pre-show check's findings; refuse to start on an error in the show's own settings
+    (unless ``anyway``), or on any finding with ``strict``. A peer that is not there yet (a desk
+    switched on later, a DMX interface plugged in later: the adapters reconnect by themselves)
+    or a card without its answer is listed, not refused."""
+    for f in found:
+        print(f"buzzline host: {f.line()}", file=sys.stderr, flush=True)
+    bad = errors(found, blocking_only=True)
+    if (bad and not anyway) or (found and strict):
+        n = len(found) if strict else len(bad)
+        what = "problem" if strict else "error"
+        hint = "fix it, see `buzzline check SHOW`" + (
+            "" if strict else "; --start-anyway starts all the same"
+        )
+        raise UserError(
+            "host", f"not started: the pre-show check found {n} {what}{'s' if n > 1 else ''}", hint
+        )
+
+
 def shown_address(bind: str) -> str:
     """An address to print for a listener on ``bind`` (a wildcard is reached on this machine as
     loopback; other machines use this machine's name or address)."""
@@ -169,14 +209,18 @@ async def print_decisions(svc: Any, out: Callable[[str], None] = _say) -> None:
     the bus drops this reader's oldest notices if the terminal falls behind)."""
     from buzzline.narrate import event_line
 
-    async for notice in svc.notices.subscribe("terminal", replay_latest=False):
-        ties = notice.of("tie")
-        for e in notice.events:
-            if e.get("k") == "winner" and ties:
-                e = {**e, "tied": ties[0].get("podiums", [])}
-            line = event_line(e)
-            if line is not None:
-                out(f"Q{notice.view.get('q')}: {line}")
+    sub = svc.notices.subscribe("terminal", replay_latest=False)
+    try:
+        async for notice in sub:
+            ties = notice.of("tie")
+            for e in notice.events:
+                if e.get("k") == "winner" and ties:
+                    e = {**e, "tied": ties[0].get("podiums", [])}
+                line = event_line(e)
+                if line is not None:
+                    out(f"Q{notice.view.get('q')}: {line}")
+    finally:
+        svc.notices.unsubscribe(sub)  # a restarted printer reads a queue of its own
 
 
 def run(args: argparse.Namespace) -> int:

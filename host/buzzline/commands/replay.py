@@ -120,7 +120,7 @@ def _state(path: Path) -> int:
     except (EventLogError, ValueError) as e:
         print(f"buzzline replay: {e}", file=sys.stderr)
         return 2
-    view = rebuilt.engine.view()
+    view: dict[str, Any] = dict(rebuilt.engine.view())
     view["inputs_replayed"] = rebuilt.inputs
     view["digest"] = rebuilt.engine.state_digest()
     return write_stdout(json.dumps(view, indent=1, sort_keys=True) + "\n")

@@ -209,6 +209,7 @@ async def _live(
     from buzzline.adapters.api import Notice, Status
     from buzzline.adapters.remote import HttpCommands, RemoteFeed
     from buzzline.adapters.runner import AdapterManager
+    from buzzline.core.contract import GameView, as_view
     from buzzline.notices import NoticeBus
 
     feed = None
@@ -219,10 +220,10 @@ async def _live(
     else:
         still = fixed or ({}, [])
         bus = NoticeBus()
-        bus.publish(Notice(1, 0, tuple(still[1]), still[0]))
+        bus.publish(Notice(1, 0, tuple(still[1]), as_view(still[0])))
 
-        def view() -> dict[str, Any]:
-            return still[0]
+        def view() -> GameView:
+            return as_view(still[0])
 
     manager = AdapterManager(bus, view, HttpCommands(None, None))
     tasks: list[asyncio.Task[Any]] = []

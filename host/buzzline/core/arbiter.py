@@ -7,7 +7,7 @@ API CONTRACT (stable; implemented by the timing-core work, consumed by the game 
 
     rules = ArbiterRules(mode="first", tie_rule="earliest", false_start_us=250_000, max_wait_us=..., ...)
     arb = Arbiter(epoch=7, eligible={"p1": "red", "p2": None}, rules=rules, seed=42)
-    arb.press(press, now_us)              # reading phase: a press is a false start (250 ms lockout each)
+    arb.press(press, now_us)              # unarmed phase: a press is a false start (250 ms lockout each)
     arb.arm(arm_us, now_us)               # opens the window at arm_us (host time)
     arb.press(press, now_us)              # -> [LockAll(...)] on the first valid arrival, maybe [Decided]
     arb.watermark("p2", seq, mapped_us, now_us, err_us)  # heartbeat heard in sequence: p2 is past mapped_us
@@ -28,19 +28,22 @@ random tie draws come from ``random.Random(seed)`` and are recorded in the evide
 PHASES AND TRANSITIONS (anything not listed raises ValueError and leaves the state untouched;
 ``now_us`` must never go backwards, also a ValueError):
 
-    phase     press                                  arm       tick                   reopen  close
-    reading   FalseStarted (lockout from the press)  -> open   -                      -       -> closed
-    open      first: LockAll, -> locked              -         window end -> closed   -       -> closed
+    phase     press                                  arm       tick                   reopen   close
+    unarmed   FalseStarted (lockout from the press)  -> armed  -                      -        -> closed
+    armed     first: LockAll, -> locked              -         window end -> closed   -        -> closed
               ranked: collect; all pressed -> decided          or -> decided (ranked)
-    locked    collect; final condition -> decided    -         wait cap -> decided    -       -> decided
-    decided   provisional: earlier -> Overturned     -         -                      -> open -> closed
+    locked    collect; final condition -> decided    -         wait cap -> decided    -        -> decided
+    decided   provisional: earlier -> Overturned     -         -                      -> armed -> closed
               else PressRejected("late")
-    closed    PressRejected("closed")                -         -                      -> open -> closed
+    closed    PressRejected("closed")                -         -                      -> armed -> closed
+
+(``core.contract.ArbiterPhase``; the game's own phases, ``GamePhase``, are other names: the game
+is ``open`` from arm until a winner answers, through the arbiter's armed, locked and decided.)
 
 ``watermark`` and ``offline`` are legal in every phase (they may make a locked window final).
 
 Rules:
-- A press before the arm instant (reading phase, or mapped_us + err_us < arm_us) is a false
+- A press before the arm instant (unarmed phase, or mapped_us + err_us < arm_us) is a false
   start: its podium is locked out until
   ``mapped_us + false_start_us``; every early press renews that. Presses inside a lockout are
   rejected ("false_start"); podiums excluded by ``reopen`` are rejected ("locked_out").
@@ -53,6 +56,11 @@ Rules:
   buzz arrived, so after the leader's press, and the podium sent every press captured before the
   lock ahead of its acknowledgement, so nothing that can win is still on its way), has pressed, is
   offline, or is locked out past that time.
+- An offline podium is not waited for (it may stay away for good), but it may have pressed while
+  its link was down: that press waits in its outbox with its edge's timestamp and arrives when it
+  is back. So a decision made while such a podium could still hold an earlier press stays
+  provisional (no flag: it was not a timeout) until the podium is heard past the leader, and an
+  earlier press from it overturns the decision while the answer is open.
 - The wait for the podiums still missing is capped per podium: a press from podium p that could
   beat the leader was sent by the leader's mapped time plus error, so it arrives within p's wait
   cap after that (``wait_caps[p]``: a high percentile of p's observed one-way delay plus its
@@ -83,6 +91,7 @@ from collections.abc import Iterable
 from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass
 
+from buzzline.core.contract import ArbiterPhase
 from buzzline.core.types import (
     ArbiterEffect,
     Decided,
@@ -154,7 +163,7 @@ class Arbiter:
         self._teams: dict[str, str | None] = dict(eligible)
         self._rng = random.Random(seed)
         self._seed = seed
-        self.phase = "reading"
+        self.phase: ArbiterPhase = "unarmed"
         self._now: int | None = None
         self._arm_us: int | None = None
         self._window = 0
@@ -203,7 +212,7 @@ class Arbiter:
             latest = self._leader().mapped_us + self._leader().err_us
             due = max(latest + self._caps[p] for p in waiting)
             return max(self._first_arrival, min(cap, due))
-        if self.phase == "open" and self.rules.window_us is not None and self._arm_us is not None:
+        if self.phase == "armed" and self.rules.window_us is not None and self._arm_us is not None:
             return self._arm_us + self.rules.window_us
         return None
 
@@ -215,11 +224,11 @@ class Arbiter:
 
     def arm(self, arm_us: int, now_us: int) -> list[ArbiterEffect]:
         self._advance(now_us)
-        if self.phase != "reading":
-            raise ValueError(f"arm is only legal while reading, not {self.phase}")
+        if self.phase != "unarmed":
+            raise ValueError(f"arm is only legal while unarmed, not {self.phase}")
         self._now = now_us
         self._arm_us = arm_us
-        self.phase = "open"
+        self.phase = "armed"
         return self._maybe_window_end(now_us)
 
     def press(self, press: Press, now_us: int) -> list[ArbiterEffect]:
@@ -240,7 +249,7 @@ class Arbiter:
         """Count a press (received, or recovered from an acknowledgement) in the current window."""
         # Early only when surely early: an untrusted clock must not turn a fair press into a penalty.
         early = self._arm_us is not None and press.mapped_us + press.err_us < self._arm_us
-        if self.phase == "reading" or early:
+        if self.phase == "unarmed" or early:
             if self._window_is_first_arm():
                 return self._false_start(press)
             # pressed while the window was shut (between windows): no penalty, no count
@@ -271,7 +280,7 @@ class Arbiter:
         self._presses[press.podium] = press
         if self._first_arrival is None:
             self._first_arrival = now_us  # in every mode: the decision latency counts from here
-        if self.phase == "open" and self.rules.mode == "first":
+        if self.phase == "armed" and self.rules.mode == "first":
             self.phase = "locked"
             others = tuple(sorted(p for p in self._active() if p != press.podium))
             effects.append(LockAll(self.epoch, others, press.podium))
@@ -367,14 +376,14 @@ class Arbiter:
         self._acked = set()
         self._first_arrival = None
         self.provisional = False
-        self.phase = "open"
+        self.phase = "armed"
         return self._maybe_window_end(now_us)
 
     def close(self, now_us: int) -> list[ArbiterEffect]:
         self._advance(now_us)
         self._now = now_us
         self.provisional = False  # the answer is settled (judged, timed out): no more overturns
-        if self.phase == "locked" or (self.phase == "open" and self._presses):
+        if self.phase == "locked" or (self.phase == "armed" and self._presses):
             return self._decide(now_us, {"closed"})
         self.phase = "closed"
         return []
@@ -407,7 +416,7 @@ class Arbiter:
             self._presses = saved
             return [PressRejected(press.podium, press.seq, "late")]
         self.decision = candidate
-        if not self._waiting_for():
+        if not self._waiting_for() and not self._offline_open():
             self.provisional = False
         return [Overturned(previous, candidate)]
 
@@ -447,6 +456,25 @@ class Arbiter:
             out.append(p)
         return out
 
+    def _offline_open(self) -> list[str]:
+        """Offline podiums that may still deliver a press earlier than (or tied with) the leader,
+        captured while their link was down: not waited for, but the decision stays open to them."""
+        if not self._presses or self.rules.mode != "first":
+            return []
+        lead = self._leader()
+        latest = lead.mapped_us + lead.err_us
+        out = []
+        for p in self._active():
+            if p not in self._offline or p in self._presses or p in self._acked:
+                continue
+            if self._lockout.get(p, -1) > latest:
+                continue
+            wm = self._wm.get(p)
+            if wm is not None and wm[0] - wm[1] > latest:
+                continue
+            out.append(p)
+        return out
+
     def _ranked_complete(self) -> bool:
         for p in self._active():
             if p in self._presses or p in self._offline:
@@ -461,17 +489,27 @@ class Arbiter:
         return True
 
     def _maybe_final(self, now_us: int) -> list[ArbiterEffect]:
-        if self.phase == "decided" and self.provisional and not self._waiting_for():
+        if (
+            self.phase == "decided"
+            and self.provisional
+            and not self._waiting_for()
+            and not self._offline_open()
+        ):
             self.provisional = False  # complete after all: the provisional answer is final
             return []
         if self.phase == "locked" and not self._waiting_for():
             return self._decide(now_us, set())
-        if self.phase == "open" and self.rules.mode == "ranked" and self._presses and self._ranked_complete():
+        if (
+            self.phase == "armed"
+            and self.rules.mode == "ranked"
+            and self._presses
+            and self._ranked_complete()
+        ):
             return self._decide(now_us, set())
         return []
 
     def _maybe_window_end(self, now_us: int) -> list[ArbiterEffect]:
-        if self.phase != "open" or self.rules.window_us is None or self._arm_us is None:
+        if self.phase != "armed" or self.rules.window_us is None or self._arm_us is None:
             return []
         if now_us < self._arm_us + self.rules.window_us:
             return []
@@ -483,6 +521,7 @@ class Arbiter:
     def _decide(self, now_us: int, flags: set[str]) -> list[ArbiterEffect]:
         self.decision = self._decision(now_us, flags)
         self.phase = "decided"
+        self.provisional = bool(self._offline_open())
         return [Decided(self.decision)]
 
     def _decision(self, now_us: int, flags: set[str], previous: Decision | None = None) -> Decision:

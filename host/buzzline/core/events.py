@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from buzzline.core.contract import Timer
 from buzzline.core.types import Decision
 
 # ---- podium inputs (decoded and de-duplicated by the host bridge) ----
@@ -195,13 +196,13 @@ class ScoreChanged:
 
 @dataclass(frozen=True, slots=True)
 class TimerStarted:
-    timer: str  # "buzz" (the buzz window) or "answer"
+    timer: Timer  # "buzz" (the buzz window) or "answer"
     ms: int
 
 
 @dataclass(frozen=True, slots=True)
 class TimerExpired:
-    timer: str
+    timer: Timer
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from buzzline.core import events as ev
 from buzzline.core.arbiter import Arbiter, ArbiterRules
+from buzzline.core.contract import GAME_PHASES, GamePhase, GameView
 from buzzline.core.delays import DelayBook
 from buzzline.core.gamestate import GameState, Refused, Snapshot
 from buzzline.core.lightpolicy import LightPolicy
@@ -42,36 +44,8 @@ from buzzline.core.view import View
 #    │                                └──judge wrong (others left: reopen; ranked: next in order)
 #    └────────────────────────────next (from idle, reading or judged)────────────────────────┘
 #   any ──end──▶ ended.   adjust, undo, redo: any phase.   assign/unassign: not while a question is live.
-PHASES = ("idle", "reading", "open", "answering", "judged", "ended")
-_ALLOWED: dict[str, tuple[str, ...]] = {
-    "read": ("idle",),
-    "arm": ("idle", "reading"),
-    "judge": ("answering",),
-    "timeout": ("open", "answering"),
-    "next": ("idle", "reading", "judged"),
-    "adjust": PHASES,
-    "assign": ("idle", "judged", "ended"),
-    "unassign": ("idle", "judged", "ended"),
-    "rename": ("idle", "judged", "ended"),
-    "end": ("idle", "reading", "open", "answering", "judged"),
-    "undo": PHASES,
-    "redo": PHASES,
-}
-_WHY_NOT = {
-    "read": "a question is already in play: judge it or use next",
-    "arm": "the buzzers can only be armed from idle or reading",
-    "judge": "nobody is answering",
-    "timeout": "no buzz window or answer timer is running",
-    "next": "the question is live: judge it or time it out first",
-    "assign": "podiums cannot be reassigned while a question is in play",
-    "unassign": "podiums cannot be unassigned while a question is in play",
-    "rename": "players cannot be renamed while a question is in play",
-    "end": "the show has already ended",
-}
+PHASES = GAME_PHASES
 _MAX_DELTA = 1_000_000
-# public for control surfaces and API docs: the phases each command works in, and why not otherwise
-COMMAND_PHASES = _ALLOWED
-COMMAND_REFUSAL = _WHY_NOT
 
 
 class GameEngine(LightPolicy, View):
@@ -94,7 +68,7 @@ class GameEngine(LightPolicy, View):
         self._now = 0
         # The view after the last handle/tick: the "before" of the next one (state changes only
         # there), so a press builds one view, not two (bench e2e: 0.12 ms with 64 podiums).
-        self._view_after: dict[str, Any] | None = None
+        self._view_after: GameView | None = None
 
     def _clock(self, now_us: int) -> int:
         # host time never runs backwards inside the engine (the arbiter refuses it)
@@ -138,7 +112,7 @@ class GameEngine(LightPolicy, View):
         before = self._view_before()
         return self._state_changed(self._due(now_us), before)
 
-    def _state_changed(self, out: list[ev.Effect], before: dict[str, Any]) -> list[ev.Effect]:
+    def _state_changed(self, out: list[ev.Effect], before: GameView) -> list[ev.Effect]:
         # exactly one StateChanged, last, whenever what viewers see has changed
         out = [e for e in out if not isinstance(e, ev.StateChanged)]
         after = self._view_after = self._view_key()
@@ -146,7 +120,7 @@ class GameEngine(LightPolicy, View):
             out.append(ev.StateChanged())
         return out
 
-    def _view_before(self) -> dict[str, Any]:
+    def _view_before(self) -> GameView:
         before, self._view_after = self._view_after, None  # None while this event is handled
         return before if before is not None else self._view_key()
 
@@ -182,26 +156,25 @@ class GameEngine(LightPolicy, View):
 
     def commands_now(self) -> list[str]:
         """The commands the current phase accepts (a control surface shows these keys)."""
-        return [name for name in ev.COMMANDS if self.g.phase in _ALLOWED[name]]
+        return [name for name, spec in COMMAND_TABLE.items() if self.g.phase in spec.phases]
 
     def _command(self, cmd: ev.Command, now: int) -> list[ev.Effect]:
         name = cmd.name
-        if not isinstance(name, str) or name not in _ALLOWED:
+        spec = COMMAND_TABLE.get(name) if isinstance(name, str) else None
+        if spec is None:
             return [
                 ev.CommandRefused(str(name), f"unknown command (expected one of: {', '.join(ev.COMMANDS)})")
             ]
         if not isinstance(cmd.args, dict):
             return [ev.CommandRefused(name, "args must be an object")]
-        if self.g.phase not in _ALLOWED[name]:
-            why = "the show has ended (undo reopens it)" if self.g.phase == "ended" else _WHY_NOT[name]
+        if self.g.phase not in spec.phases:
+            why = "the show has ended (undo reopens it)" if self.g.phase == "ended" else spec.why_not
             return [ev.CommandRefused(name, f"not possible while {self.g.phase}: {why}")]
-        if name == "undo":
-            return self._restore(self._undo, self._redo, name, now)
-        if name == "redo":
-            return self._restore(self._redo, self._undo, name, now)
+        if not spec.undoable:  # undo and redo move between snapshots themselves
+            return spec.handler(self, cmd.args, now)
         before = copy.deepcopy(self.g)
         try:
-            out = getattr(self, "_cmd_" + name)(cmd.args, now)
+            out = spec.handler(self, cmd.args, now)
         except Refused as e:
             self.g = before  # a refusal leaves the state exactly as it was
             return [ev.CommandRefused(name, e.reason)]
@@ -294,6 +267,12 @@ class GameEngine(LightPolicy, View):
         self._phase("ended", now)
         out.append(ev.Light("all", "off"))
         return out
+
+    def _cmd_undo(self, args: dict[str, Any], now: int) -> list[ev.Effect]:
+        return self._restore(self._undo, self._redo, "undo", now)
+
+    def _cmd_redo(self, args: dict[str, Any], now: int) -> list[ev.Effect]:
+        return self._restore(self._redo, self._undo, "redo", now)
 
     def _restore(self, src: list[Snapshot], dst: list[Snapshot], name: str, now: int) -> list[ev.Effect]:
         if not src:
@@ -584,10 +563,80 @@ class GameEngine(LightPolicy, View):
             out.append(ev.TimerStarted("buzz", ms))
         return out
 
-    def _phase(self, phase: str, now: int) -> None:
+    def _phase(self, phase: GamePhase, now: int) -> None:
         self.g.phase = phase
         self.g.ts = now
 
     def _value(self) -> int:
         q = self.show.question(self.g.q)
         return q.value if q else self.show.rules.default_value
+
+
+# ---- the command table -------------------------------------------------------------------------
+#
+# Every operator command: its handler, the phases it is admitted in (the state machine above), and
+# why it is refused in the others. Its arguments are ``events.COMMAND_ARGS[name]`` (checked before
+# the engine sees them, ``core.commandargs``). Outside its phases a command is refused with the
+# reason and the state untouched; a handler that raises ``Refused`` leaves it untouched too.
+
+Handler = Callable[[GameEngine, dict[str, Any], int], list[ev.Effect]]
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    handler: Handler
+    phases: tuple[GamePhase, ...]
+    why_not: str = ""  # why it is refused outside ``phases``
+    undoable: bool = True  # False for undo and redo themselves
+    args: frozenset[str] = frozenset()
+
+
+def _command(name: str, handler: Handler, phases: tuple[GamePhase, ...], why_not: str = "") -> CommandSpec:
+    return CommandSpec(name, handler, phases, why_not, name not in ("undo", "redo"), ev.COMMAND_ARGS[name])
+
+
+_ROSTER: tuple[GamePhase, ...] = ("idle", "judged", "ended")
+_LIVE = "while a question is in play"
+COMMAND_TABLE: dict[str, CommandSpec] = {
+    spec.name: spec
+    for spec in (
+        _command(
+            "read", GameEngine._cmd_read, ("idle",), "a question is already in play: judge it or use next"
+        ),
+        _command(
+            "arm",
+            GameEngine._cmd_arm,
+            ("idle", "reading"),
+            "the buzzers can only be armed from idle or reading",
+        ),
+        _command("judge", GameEngine._cmd_judge, ("answering",), "nobody is answering"),
+        _command(
+            "timeout",
+            GameEngine._cmd_timeout,
+            ("open", "answering"),
+            "no buzz window or answer timer is running",
+        ),
+        _command(
+            "next",
+            GameEngine._cmd_next,
+            ("idle", "reading", "judged"),
+            "the question is live: judge it or time it out first",
+        ),
+        _command("adjust", GameEngine._cmd_adjust, PHASES),
+        _command("assign", GameEngine._cmd_assign, _ROSTER, f"podiums cannot be reassigned {_LIVE}"),
+        _command("unassign", GameEngine._cmd_unassign, _ROSTER, f"podiums cannot be unassigned {_LIVE}"),
+        _command("rename", GameEngine._cmd_rename, _ROSTER, f"players cannot be renamed {_LIVE}"),
+        _command("undo", GameEngine._cmd_undo, PHASES),
+        _command("redo", GameEngine._cmd_redo, PHASES),
+        _command(
+            "end",
+            GameEngine._cmd_end,
+            ("idle", "reading", "open", "answering", "judged"),
+            "the show has already ended",
+        ),
+    )
+}
+# public for control surfaces and API docs: the phases each command works in, and why not otherwise
+COMMAND_PHASES = {name: spec.phases for name, spec in COMMAND_TABLE.items()}
+COMMAND_REFUSAL = {name: spec.why_not for name, spec in COMMAND_TABLE.items() if spec.why_not}

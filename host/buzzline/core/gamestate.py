@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from buzzline.core.arbiter import Arbiter
+from buzzline.core.contract import GamePhase
 from buzzline.core.show import Player, Show
 from buzzline.core.types import Decision
 
@@ -13,7 +14,7 @@ from buzzline.core.types import Decision
 class GameState:
     """Everything an operator's undo restores (the podium registry is not part of it)."""
 
-    phase: str = "idle"
+    phase: GamePhase = "idle"
     q: int = 1
     ep: int = 0
     ts: int = 0  # host time of the last phase change
@@ -32,6 +33,10 @@ class GameState:
     answer_deadline: int | None = None
     decisions: int = 0
     question_us: int = 0  # host time the current question's window was created (read or arm)
+
+    def locked_out_podiums(self) -> list[str]:
+        """Podiums whose players a wrong answer locked out of this question."""
+        return sorted(pid for pid, name in self.podiums.items() if name in self.locked_out)
 
 
 @dataclass

@@ -12,11 +12,30 @@ from typing import Any
 from buzzline_protocol.codec import valid_id
 
 from buzzline.core import events as ev
-from buzzline.core.gamestate import EngineParts, Refused
-from buzzline.core.show import Player
+from buzzline.core.gamestate import EngineParts, GameState, Refused
+from buzzline.core.show import Player, Show
 
 # a player's colour when neither the player nor the team has one (stable: hashed from the name)
 PALETTE = ("ff2020", "2080ff", "20d040", "ffc000", "c040ff", "00d0d0", "ff8000", "ff60a0")
+
+
+def chosen_colour(g: GameState, show: Show, player: str) -> str | None:
+    """The player's own colour, else the team's; None when neither chose one."""
+    p = g.players.get(player)
+    if p is None:
+        return None
+    if p.colour:
+        return p.colour
+    for t in show.teams:
+        if t.name == p.team:
+            return t.colour
+    return None
+
+
+def display_colour(g: GameState, show: Show, player: str) -> str:
+    """The colour a player's podium and panels show: the player's, the team's, or the palette's."""
+    chosen = chosen_colour(g, show, player)
+    return (chosen or PALETTE[sum(map(ord, player)) % len(PALETTE)]).lower()
 
 
 class Roster(EngineParts):
@@ -32,8 +51,7 @@ class Roster(EngineParts):
 
     def display_colour(self, player: str) -> str:
         """The colour a player's podium and panels show: the player's, the team's, or the palette's."""
-        chosen = self._colour(player)
-        return (chosen or PALETTE[sum(map(ord, player)) % len(PALETTE)]).lower()
+        return display_colour(self.g, self.show, player)
 
     def _cmd_assign(self, args: dict[str, Any], now: int) -> list[ev.Effect]:
         g = self.g
@@ -118,18 +136,10 @@ class Roster(EngineParts):
         return p.team if p is not None else None
 
     def _colour(self, player: str) -> str | None:
-        p = self.g.players.get(player)
-        if p is None:
-            return None
-        if p.colour:
-            return p.colour
-        for t in self.show.teams:
-            if t.name == p.team:
-                return t.colour
-        return None
+        return chosen_colour(self.g, self.show, player)
 
     def _excluded(self) -> list[str]:
-        return sorted(pid for pid, name in self.g.podiums.items() if name in self.g.locked_out)
+        return self.g.locked_out_podiums()
 
     def _eligible(self) -> list[str]:
         return sorted(pid for pid, name in self.g.podiums.items() if name not in self.g.locked_out)

@@ -1,8 +1,9 @@
 """The host bridge, pure: wire messages in → core events; core effects out → wire messages and notices.
 
 No I/O and no clock: times are passed in. The shell (``host_service``) reads the broker, hands
-each accepted message here, feeds the resulting events to the engine, and publishes what this
-module returns. Testable without a broker (tests/test_bridge_unmapped.py, tests/test_show.py).
+each message to ``receive`` once (ingest, the podium table, the clock book, the mapping: the
+gate), feeds the resulting events to the engine, and publishes what this module returns.
+Testable without a broker (tests/test_bridge_unmapped.py, tests/test_show.py).
 
 Inbound, per leaf:
 - ``sync``: a ``syncr`` reply now, and the previous exchange's four timestamps into the podium's
@@ -29,6 +30,7 @@ registry, the clocks and the command sequence; each half is a list of small pure
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
@@ -43,12 +45,24 @@ from buzzline.core.clock import (
     declared_cap,
     with_capture,
 )
+from buzzline.core.contract import (
+    GameView,
+    NoticeEvent,
+    OverturnedEvent,
+    Ranked,
+    Who,
+    WinnerEvent,
+    podium_view,
+)
 from buzzline.core.game import GameEngine
 from buzzline.core.types import Decision, Mapping
-from buzzline.gate.ingest import QUIET, Accepted, Rejected
+from buzzline.gate.ingest import QUIET, Accepted, Ingest, Rejected
 from buzzline.gate.podiums import PodiumRegistry
 
 log = logging.getLogger("buzzline.host")
+
+
+Probe = Callable[[str], None]  # a benchmark's stamp between the gate's stages
 
 
 class Wire(NamedTuple):
@@ -60,11 +74,12 @@ class Wire(NamedTuple):
 
 @dataclass
 class Inbound:
-    """What one accepted message asks of the shell."""
+    """What one inbound message asks of the shell."""
 
     events: list[ev.Event] = field(default_factory=list)
-    wire: list[Wire] = field(default_factory=list)  # to publish at once (sync replies)
+    wire: list[Wire] = field(default_factory=list)  # to publish at once (sync replies, a reject report)
     after: list[str] = field(default_factory=list)  # podiums whose config to send after feeding
+    rejected: Rejected | None = None  # refused by ingest: counted; ``wire`` holds its report
 
 
 def printable(text: str, limit: int) -> str:
@@ -90,10 +105,11 @@ class Bridge:
         pct = engine.show.rules.path_asymmetry_pct
         self.clocks = ClockBook(None if pct is None else pct / 100)
         self.registry = PodiumRegistry()
+        self.ingest = Ingest(studio)
         self.cs = cs_start  # command sequence: unique across host restarts
         self.lock_cs = -1  # the current lock's cs: its acknowledgements are complete watermarks
         self._configured: dict[str, dict[str, Any]] = {}
-        self._last_view: dict[str, Any] | None = None
+        self._last_view: GameView | None = None
         # per podium, up messages waiting for its first clock sample: (message, arrival, lock ack)
         self._unmapped: dict[str, list[tuple[Accepted, int, bool]]] = {}
         self._syncs_while_unmapped: dict[str, int] = {}
@@ -119,6 +135,24 @@ class Bridge:
         if r.podium and codec.valid_id(r.podium):
             msg["id"] = r.podium
         return Wire(topics.host(self.studio, "rejects"), msg, qos=0)
+
+    def receive(
+        self, topic: str, payload: bytes, arrival_us: int, now_us: int, probe: Probe | None = None
+    ) -> Inbound:
+        """The gate, once per inbound message: ingest (decode, validate, sender, dedup), then the
+        podium table, the clock book and the mapping to host time. ``probe`` (benchmarks only)
+        is told when ingest and the mapping are done."""
+        try:
+            acc = self.ingest.accept(topic, payload, arrival_us)
+        except Rejected as r:
+            report = self.reject(r, self.ingest.reported)
+            return Inbound(wire=[report] if report is not None else [], rejected=r)
+        if probe is not None:
+            probe("ingest")
+        out = self.inbound(acc, arrival_us, now_us)
+        if probe is not None:
+            probe("map")
+        return out
 
     def inbound(self, acc: Accepted, arrival_us: int, now_us: int) -> Inbound:
         out = Inbound()
@@ -186,6 +220,9 @@ class Bridge:
         kind = m["t"]
         pid = acc.podium
         info = self.registry.get(pid)
+        if info.boot != m["b"]:
+            # a new boot has a new clock model: the last boot's trust says nothing of it
+            info.clock_trusted, info.clock_err_us = False, None
         info.boot = m["b"]
         if not info.online:
             # The live boot speaks on up, so it is connected, whatever presence said: a new boot's
@@ -346,10 +383,10 @@ class Bridge:
                 )
         return out
 
-    def outbound(self, effects: list[ev.Effect], now_us: int) -> tuple[list[Wire], list[dict[str, Any]]]:
+    def outbound(self, effects: list[ev.Effect], now_us: int) -> tuple[list[Wire], list[NoticeEvent]]:
         """Everything but the locks: wire messages in order, and the notice events."""
         wire: list[Wire] = []
-        events: list[dict[str, Any]] = []
+        events: list[NoticeEvent] = []
         view = self.engine.view()
         state_changed = False
         for e in effects:
@@ -384,10 +421,10 @@ class Bridge:
         self._configured.clear()
         return [*self.engine.resync(), ev.StateChanged()]
 
-    def _phase_events(self, view: dict[str, Any]) -> list[dict[str, Any]]:
+    def _phase_events(self, view: GameView) -> list[NoticeEvent]:
         last = self._last_view
         info = view.get("info", {})
-        out: list[dict[str, Any]] = []
+        out: list[NoticeEvent] = []
         if last is None or last.get("q") != view["q"]:
             out.append(
                 {
@@ -415,7 +452,7 @@ def lock_msg(epoch: int, cs: int) -> dict[str, Any]:
     return {"t": "lock", "ep": epoch, "cs": cs}
 
 
-def state_message(view: dict[str, Any], now_us: int) -> dict[str, Any]:
+def state_message(view: GameView, now_us: int) -> dict[str, Any]:
     """The retained ``game/state`` message: the view with the fields protocol v1 knows."""
     known = {f[0] for f in codec.KINDS["state"]}
     msg = {k: v for k, v in view.items() if k in known}
@@ -426,36 +463,39 @@ def state_message(view: dict[str, Any], now_us: int) -> dict[str, Any]:
     return msg
 
 
-def _who(podium: str | None, view: dict[str, Any]) -> dict[str, Any]:
-    info = view.get("info", {}).get("podiums", {}).get(podium or "", {})
+def _who(podium: str | None, view: GameView) -> Who:
+    info = podium_view(view, podium)
     return {"podium": podium, "player": info.get("player") or None, "seat": info.get("seat")}
 
 
-def decision_events(d: Decision, view: dict[str, Any]) -> list[dict[str, Any]]:
-    order = []
+def decision_events(d: Decision, view: GameView) -> list[NoticeEvent]:
+    order: list[Ranked] = []
     for r in d.order:
-        item = _who(r.podium, view)
-        item.update(gap_us=r.gap_us, err_us=r.err_us)
-        order.append(item)
-    out: list[dict[str, Any]] = []
+        who = _who(r.podium, view)
+        order.append({**who, "gap_us": r.gap_us, "err_us": r.err_us})
+    out: list[NoticeEvent] = []
     if d.is_tie:
         out.append({"k": "tie", "podiums": list(d.tied), "rule": d.tie_rule, "winner": d.winner})
     if d.winner is None:
         out.append({"k": "no_winner", "result": "tie" if d.is_tie else "no_buzz", "order": order})
         return out
-    win = _who(d.winner, view)
     team = None
     for r in d.order:
         if r.podium == d.winner:
             team = r.team
-    win.update(
-        k="winner", team=team, order=order, flags=sorted(d.flags), tie_rule=d.tie_rule if d.is_tie else None
-    )
+    win: WinnerEvent = {
+        "k": "winner",
+        **_who(d.winner, view),
+        "team": team,
+        "order": order,
+        "flags": sorted(d.flags),
+        "tie_rule": d.tie_rule if d.is_tie else None,
+    }
     out.append(win)
     return out
 
 
-def notice_events(e: ev.Effect, view: dict[str, Any]) -> list[dict[str, Any]]:
+def notice_events(e: ev.Effect, view: GameView) -> list[NoticeEvent]:
     """The notice events (SPEC §3.9) one core effect stands for."""
     if isinstance(e, ev.Arm):
         return [{"k": "armed", "ep": e.epoch, "q": view["q"]}]
@@ -464,7 +504,7 @@ def notice_events(e: ev.Effect, view: dict[str, Any]) -> list[dict[str, Any]]:
     if isinstance(e, ev.DecisionMade):
         return decision_events(e.decision, view)
     if isinstance(e, ev.DecisionOverturned):
-        over = {
+        over: OverturnedEvent = {
             "k": "overturned",
             "old": _who(e.previous.winner, view),
             "new": _who(e.decision.winner, view),
@@ -492,14 +532,18 @@ def notice_events(e: ev.Effect, view: dict[str, Any]) -> list[dict[str, Any]]:
     if isinstance(e, ev.CommandRefused):
         return [{"k": "refused", "name": e.name, "reason": e.reason}]
     if isinstance(e, ev.Logged):
-        if e.kind in ("assigned", "unassigned"):
-            return [{"k": e.kind, "podium": e.data.get("podium"), "player": e.data.get("player")}]
+        if e.kind == "assigned":
+            return [{"k": "assigned", "podium": e.data.get("podium"), "player": e.data.get("player")}]
+        if e.kind == "unassigned":
+            return [{"k": "unassigned", "podium": e.data.get("podium"), "player": e.data.get("player")}]
         if e.kind in ("online", "offline"):
             return [{"k": "podium", "podium": e.data.get("podium"), "online": e.kind == "online"}]
         if e.kind == "renamed":
             return [{"k": "renamed", "player": e.data.get("player"), "to": e.data.get("to")}]
-        if e.kind in ("undo", "redo"):
-            return [{"k": e.kind, "command": e.data.get("command")}]
+        if e.kind == "undo":
+            return [{"k": "undo", "command": e.data.get("command")}]
+        if e.kind == "redo":
+            return [{"k": "redo", "command": e.data.get("command")}]
         if e.kind == "command":
             return [{"k": "command", "name": e.data.get("name")}]
     return []

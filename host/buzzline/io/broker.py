@@ -33,14 +33,19 @@ class BrokerError(RuntimeError):
     pass
 
 
-def find_mosquitto() -> str | None:
-    found = shutil.which("mosquitto")
+def find_program(name: str, paths: tuple[str, ...]) -> str | None:
+    """``name`` on the PATH, or the first executable of ``paths`` (sbin is often off a user's PATH)."""
+    found = shutil.which(name)
     if found:
         return found
-    for p in MOSQUITTO_PATHS:
+    for p in paths:
         if os.access(p, os.X_OK):
             return p
     return None
+
+
+def find_mosquitto() -> str | None:
+    return find_program("mosquitto", MOSQUITTO_PATHS)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -48,6 +53,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         s.bind((host, 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def udp_bound(port: int, host: str = "127.0.0.1") -> bool:
+    """Someone on this machine listens on UDP ``port`` (a desk, oscdump): binding it here fails."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:

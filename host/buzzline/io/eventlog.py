@@ -2,7 +2,8 @@
 
 The host appends each accepted input, command and decision *before* its effects go out,
 so a restarted host (or `buzzline replay`) can rebuild exactly the same state from it.
-`to_record` / `from_record` turn the core's frozen dataclasses into (kind, JSON dict) and back.
+`to_record` / `from_record` turn the core's frozen dataclasses into (kind, JSON dict) and back,
+under the stable names of ``io.recordkinds``.
 
 Over 400 lines: the storage (SQLite, fsync, file lock) and the typed record codec it writes
 are kept together so the on-disk format is defined in one file.
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import importlib
 import json
 import logging
 import sqlite3
@@ -28,11 +28,14 @@ from typing import Any
 
 from buzzline import __version__
 from buzzline.io.lockfile import FileLocked, LockFile
+from buzzline.io.recordkinds import FORMAT as RECORD_FORMAT
+from buzzline.io.recordkinds import TYPES
 
 log = logging.getLogger(__name__)
 
-# Bumped when the table layout changes; an older host refuses a newer log instead of misreading it.
-FORMAT = 1
+# Bumped when the table layout or a record name's meaning changes (io/recordkinds.py); an older
+# host refuses a newer log instead of misreading it.
+FORMAT = RECORD_FORMAT
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -284,75 +287,60 @@ class _Tx:
 # ---------------------------------------------------------------------------------------------
 # Frozen dataclasses <-> (kind, JSON dict)
 #
-# The kind is the class name; fields are encoded by their declared type, so the JSON stays
-# plain (a tuple of RingIn is a list of objects, a frozenset a sorted list). Where the declared
-# type does not say which class a nested value is (``object``, a union of dataclasses), the
-# value carries its class name under "__kind__". Untyped positions (``evidence``) must hold
-# JSON-native values (dict, list, str, int, float, bool, None) to round-trip exactly.
+# The kind is the class's stable name in ``io.recordkinds.TYPES`` (never its Python name, which
+# may change); fields are encoded by their declared type, so the JSON stays plain (a tuple of
+# RingIn is a list of objects, a frozenset a sorted list). Where the declared type does not say
+# which class a nested value is (``object``, a union of dataclasses), the value carries its name
+# under "__kind__". Untyped positions (``evidence``) must hold JSON-native values (dict, list,
+# str, int, float, bool, None) to round-trip exactly.
 
 KIND_KEY = "__kind__"
-# Modules whose dataclasses `from_record` knows by name; `register` adds more.
-DEFAULT_MODULES = ("buzzline.core.types", "buzzline.core.events", "buzzline.core.game")
 
-_registry: dict[str, type[Any]] = {}
-_scanned: set[str] = set()
+_registry: dict[str, type[Any]] = dict(TYPES)
+_names: dict[type[Any], str] = {cls: name for name, cls in TYPES.items()}
 
 
 class RecordError(ValueError):
     """An object cannot be turned into a record, or a record back into an object."""
 
 
-def register(*classes: type[Any]) -> None:
-    """Make dataclasses known to `from_record` by their class name."""
-    for cls in classes:
-        if not dataclasses.is_dataclass(cls):
-            raise RecordError(f"{cls!r} is not a dataclass")
-        other = _registry.get(cls.__name__)
-        if other is not None and other is not cls:
-            raise RecordError(f"two record kinds named {cls.__name__}: {other!r} and {cls!r}")
-        _registry[cls.__name__] = cls
-
-
-def _scan_defaults() -> None:
-    for name in DEFAULT_MODULES:
-        if name in _scanned:
-            continue
-        try:
-            mod = importlib.import_module(name)
-        except ImportError:
-            continue  # the module may not exist yet; try again next time
-        _scanned.add(name)
-        for obj in vars(mod).values():
-            if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == name:
-                if obj.__name__ in _registry and _registry[obj.__name__] is not obj:
-                    # two core classes with one name: keep the first rather than break every lookup
-                    # (debug: no record of either kind is written today, and a user cannot act on it)
-                    log.debug("record kind %s defined twice; %s ignored", obj.__name__, name)
-                    continue
-                register(obj)
+def register(cls: type[Any], name: str | None = None) -> None:
+    """Give a dataclass outside ``io.recordkinds`` (a plug-in's, a test's) a record name: its
+    class name unless ``name`` says otherwise. A name taken by another class is refused."""
+    if not dataclasses.is_dataclass(cls):
+        raise RecordError(f"{cls!r} is not a dataclass")
+    name = name or cls.__name__
+    other = _registry.get(name)
+    if other is not None and other is not cls:
+        raise RecordError(f"record kind {name!r} is taken by {other!r}, not {cls!r}")
+    _registry[name] = cls
+    _names.setdefault(cls, name)
 
 
 def record_class(kind: str) -> type[Any] | None:
-    cls = _registry.get(kind)
-    if cls is None:
-        _scan_defaults()
-        cls = _registry.get(kind)
-    return cls
+    return _registry.get(kind)
+
+
+def record_name(cls: type[Any]) -> str:
+    """The stable name a class is logged under (``RecordError`` when it has none)."""
+    name = _names.get(cls)
+    if name is None:
+        raise RecordError(f"{cls.__name__} has no record name (add it to io/recordkinds.py TYPES)")
+    return name
 
 
 def to_record(obj: Any) -> tuple[str, dict[str, Any]]:
-    """A frozen dataclass instance -> (its class name, a JSON-native dict of its fields)."""
+    """A frozen dataclass instance -> (its stable name, a JSON-native dict of its fields)."""
     if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
         raise RecordError(f"to_record needs a dataclass instance, got {type(obj).__name__}")
-    register(type(obj))
-    return type(obj).__name__, _encode_fields(obj, "")
+    return record_name(type(obj)), _encode_fields(obj, "")
 
 
 def from_record(kind: str, data: Mapping[str, Any]) -> Any:
     """Rebuild the dataclass that `to_record` encoded; unknown kinds raise `RecordError`."""
     cls = record_class(kind)
     if cls is None:
-        raise RecordError(f"unknown record kind {kind!r} (register its class first)")
+        raise RecordError(f"unknown record kind {kind!r} (not in io/recordkinds.py TYPES)")
     return _decode_dataclass(cls, data, kind)
 
 
@@ -399,10 +387,9 @@ def _encode(value: Any, hint: Any, where: str) -> Any:
             raise RecordError(f"{where}: NaN cannot be logged")
         return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        register(type(value))
         fields = _encode_fields(value, where + ".")
         if not _is_exact_dataclass_hint(hint, value):
-            fields = {KIND_KEY: type(value).__name__, **fields}
+            fields = {KIND_KEY: record_name(type(value)), **fields}
         return fields
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)

@@ -483,14 +483,13 @@ class VirtualPodium(Service):
                 continue
             period = self.SETTLE_PERIOD_S if time.monotonic() < settle_until else self.SYNC_PERIOD_S
             await asyncio.sleep(period * self.rng.uniform(0.8, 1.2))
-            await self._unarmed()
-            await self._send_sync()
-
-    async def _unarmed(self) -> None:
-        """As the firmware: no steady exchanges while armed (there each one allocates, with the GC
-        off); the host's model allows for the pause (SPEC §4.4). A burst does not wait."""
-        while self.armed:
-            await asyncio.sleep(0.02)
+            # As the firmware: no steady exchanges while armed (there each one allocates, with the
+            # GC off); the host's model allows for the pause (SPEC §4.4). A burst does not wait:
+            # after a host restart mid-question the presses wait for it.
+            while self.armed and self._host_epoch == seen:
+                await asyncio.sleep(0.02)
+            if self._host_epoch == seen and self.host_up.is_set():
+                await self._send_sync()
 
     def heartbeat(self) -> None:
         """Send a heartbeat now (benchmarks: to be heard at once after the host resubscribed)."""

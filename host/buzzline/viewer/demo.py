@@ -14,6 +14,7 @@ import os
 from typing import Any
 
 from buzzline.core import events as ev
+from buzzline.core.contract import NoticeEvent
 from buzzline.core.game import GameEngine
 from buzzline.core.show import Player, Round, Rules, Show, Team
 from buzzline.gate.bridge import Bridge, state_message
@@ -81,7 +82,7 @@ def demo_state(players: int = 6, teams: bool = False) -> dict[str, Any]:
     bridge = Bridge("demo", engine, 0)
     t = 1_000_000_000
     seq: dict[str, int] = {}
-    events: list[dict[str, Any]] = []
+    events: list[NoticeEvent] = []
 
     def feed(e: ev.Event) -> None:
         effects = engine.handle(e, t)

@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from buzzline.adapters.api import ConfigError
 from buzzline.adapters.runner import AdapterError, kind_infos
+from buzzline.core.contract import ApiError
 from buzzline.web.api_input import BadInput, decode_json, read_body
 from buzzline.web.auth import Auth
 
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
 
 
 def error(status: int, reason: str) -> JSONResponse:
-    return JSONResponse({"ok": False, "error": reason}, status_code=status)
+    body: ApiError = {"ok": False, "error": reason}
+    return JSONResponse(body, status_code=status)
 
 
 async def json_object(request: Request) -> dict[str, Any] | JSONResponse:

@@ -18,9 +18,11 @@ take now is refused with its reason (409).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
@@ -30,8 +32,10 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Route
 
 from buzzline.core import events as ev
+from buzzline.core.contract import CommandDone, CommandRefusal
 from buzzline.io.security import new_password
-from buzzline.web import adapters_api, console, openapi
+from buzzline.web import adapters_api, console, openapi, preflight_api
+from buzzline.web import audience as audience_page
 from buzzline.web.adapters_api import error, json_object
 from buzzline.web.api_input import BadInput, check_args, check_command, read_json
 from buzzline.web.auth import Auth
@@ -41,6 +45,7 @@ from buzzline.web.overlay import Overlay
 
 if TYPE_CHECKING:
     from buzzline.host_service import HostService
+    from buzzline.lifecycle import Part
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +55,10 @@ async def run_command(svc: HostService, name: str, args: dict[str, Any]) -> JSON
     effects = await svc.command(name, **args)
     refused = [e for e in effects if isinstance(e, ev.CommandRefused)]
     if refused:
-        return JSONResponse({"ok": False, "refused": refused[0].reason}, status_code=409)
-    return JSONResponse({"ok": True, "effects": jsonable(effects)})
+        no: CommandRefusal = {"ok": False, "refused": refused[0].reason}
+        return JSONResponse(no, status_code=409)
+    done: CommandDone = {"ok": True, "effects": jsonable(effects)}
+    return JSONResponse(done)
 
 
 def _query_value(text: str) -> Any:
@@ -65,7 +72,7 @@ def _query_value(text: str) -> Any:
 def build_app(svc: HostService, token: str) -> Starlette:
     auth = Auth(token)
     collector = Collector(svc)
-    overlay = Overlay(svc.notices)
+    overlay = Overlay(svc.notices, supervise=svc.supervise)
 
     def denied(request: Request) -> JSONResponse | None:
         why = auth.operator(request)
@@ -122,7 +129,7 @@ def build_app(svc: HostService, token: str) -> Starlette:
 
     async def metrics(_: Request) -> Response:
         collector.start()
-        text = render(metric_families(svc, collector))
+        text = render([*metric_families(svc, collector), *audience_page.metric_families()])
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     routes: list[BaseRoute] = [
@@ -134,8 +141,10 @@ def build_app(svc: HostService, token: str) -> Starlette:
         Route("/api/docs", docs, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *adapters_api.routes(svc, auth),
+        *preflight_api.routes(svc, auth),
         *console.routes(svc, auth, collector),
         *overlay.routes,
+        *audience_page.routes(),
     ]
     app = Starlette(routes=routes)
     app.state.collector = collector
@@ -144,36 +153,95 @@ def build_app(svc: HostService, token: str) -> Starlette:
     return app
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, noting whether a signal (Ctrl-C, SIGTERM) ended it: that is the process
+    stopping, not the server dying."""
+
+    signalled = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.signalled = True
+        super().handle_exit(sig, frame)
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (IPv6 when the address has a colon), not yet listening."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class OperatorServer:
-    def __init__(self, server: uvicorn.Server, task: asyncio.Task[None], token: str, app: Starlette) -> None:
-        self.server = server
-        self.task = task
-        self.token = token
+    """The web app served by uvicorn, as a part the host supervises (``web-server``): a server
+    that dies is replaced by a new one on the same listening socket; one that keeps dying stops
+    the host with the reason. ``server`` is the one serving now."""
+
+    def __init__(self, svc: HostService, app: Starlette, token: str, sock: socket.socket, port: int) -> None:
+        self.svc = svc
         self.app = app
+        self.token = token
+        self.port = port
+        self._sock = sock
+        self.server = self._new_server()
+        self._fresh: uvicorn.Server | None = self.server  # made, not yet serving
+        self.part: Part | None = None
+
+    def _new_server(self) -> uvicorn.Server:
+        host, port = self._sock.getsockname()[:2]
+        config = uvicorn.Config(
+            self.app, host=host, port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=2
+        )
+        return _Server(config)
+
+    async def _life(self) -> None:
+        """One server's life, on its own copy of the listening socket (uvicorn closes the one it
+        was given when it ends; the original stays open for the next server)."""
+        server, self._fresh = self._fresh or self._new_server(), None
+        self.server = server
+        await server.serve(sockets=[self._sock.dup()])
+        if isinstance(server, _Server) and server.signalled and self.part is not None:
+            self.part.closing = True  # uvicorn passes the signal on: the host stops next
+
+    async def start(self) -> None:
+        self.part = self.svc.supervise("web-server", self._life)
+        while not self.server.started:
+            task = self.part.task
+            if task is not None and task.done():
+                task.result()
+                raise RuntimeError(f"the web server did not start: {self.part.last_error}")
+            await asyncio.sleep(0.01)
 
     async def close(self) -> None:
         await self.app.state.collector.close()  # live streams end, so the server can
-        self.app.state.overlay.close()
-        self.server.should_exit = True
-        await self.task
+        overlay = self.app.state.overlay
+        overlay.close()
+        if overlay.hub.part is not None:
+            await self.svc.end(overlay.hub.part)
+        part = self.part
+        if part is not None:
+            part.closing = True
+            self.server.should_exit = True
+            if part.task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(asyncio.shield(part.task), 5)
+            await self.svc.end(part)
+        self._sock.close()
 
 
 async def serve_operator_api(
     svc: HostService, host: str, port: int, token: str | None = None, sock: socket.socket | None = None
 ) -> OperatorServer:
-    """Serve on ``host:port``, or on ``sock`` when the caller bound it (to report a busy port itself)."""
+    """Serve on ``host:port``, or on ``sock`` when the caller bound it (to report a busy port
+    itself). The server runs as a part of the (running) host service: it comes back if it dies."""
     token = token or new_password()
     app = build_app(svc, token)
     app.state.collector.start()
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=2
-    )
-    server = uvicorn.Server(config)
-    serving = server.serve(sockets=[sock]) if sock is not None else server.serve()
-    task = asyncio.create_task(serving, name="operator-api")
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
+    api = OperatorServer(svc, app, token, sock if sock is not None else listen_socket(host, port), port)
+    await api.start()
     log.debug("operator API on %s:%d", host, port)  # the caller shows the token, once
-    return OperatorServer(server, task, token, app)
+    return api

@@ -15,7 +15,7 @@ import html
 import itertools
 import json
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -139,7 +139,7 @@ async def _stream(
             done, _ = await asyncio.wait(
                 {getter, stopping}, timeout=TICK_S, return_when=asyncio.FIRST_COMPLETED
             )
-            events: list[dict[str, Any]] = []
+            events: list[Mapping[str, Any]] = []
             if getter in done:
                 try:
                     events += getter.result().events

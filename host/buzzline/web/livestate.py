@@ -17,12 +17,15 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from buzzline.core.clock import ClockModel
+from buzzline.core.contract import podiums_of
 from buzzline.core.types import Decision
 from buzzline.notices import Notice
+from buzzline.web import preflight_api
 from buzzline.web.metrics import Family, Histogram
 
 if TYPE_CHECKING:
     from buzzline.host_service import HostService
+    from buzzline.lifecycle import Part
 
 log = logging.getLogger("buzzline.web")
 
@@ -48,27 +51,30 @@ class Collector:
         self.counts: Counter[str] = Counter()  # decisions, ties, false_starts, flag:..., judged:..., over:...
         self.lockout = Histogram()
         self.decision = Histogram()
-        self.scores: list[dict[str, Any]] = []
+        self.scores: list[dict[str, Any]] = list(svc.score_history[-HISTORY:])  # resumed: from the log
         self.false_starts: list[dict[str, Any]] = []  # the current question's
         self.question = -1
         self._scores: dict[str, int] | None = dict(svc.engine.view().get("scores", {}))
         self.seq = 0
         self._decisions_seen = 0
         self._locks_seen = 0
-        self._task: asyncio.Task[None] | None = None
+        self._part: Part | None = None
         self.stopping = asyncio.Event()  # the server is closing: live streams end
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="web-collector")
+        """Follow the notices in a part the host supervises (restarted if it dies)."""
+        if self._part is None and not self.stopping.is_set():
+            with contextlib.suppress(RuntimeError):  # the host is stopping: readers catch up
+                self._part = self.svc.supervise("web-collector", self._run)
 
     async def close(self) -> None:
         self.stopping.set()
+        part, self._part = self._part, None
+        if part is not None:
+            part.closing = True
         self.svc.notices.unsubscribe(self.sub)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if part is not None:
+            await self.svc.end(part)
 
     async def _run(self) -> None:
         async for notice in self.sub:
@@ -151,7 +157,7 @@ def timeline(svc: HostService, collector: Collector) -> dict[str, Any]:
         if g.decision is not None and g.decision not in decisions:  # resumed from the log
             decisions.append(g.decision)
     view = svc.engine.view()
-    who = view.get("info", {}).get("podiums", {})
+    who = podiums_of(view)
     out = []
     for d in decisions:
         presses = d.evidence.get("presses")
@@ -254,6 +260,8 @@ def full_state(svc: HostService, collector: Collector, operator: bool = True) ->
         "timeline": timeline(svc, collector),
         "score_history": list(collector.scores),
         "adapters": svc.adapters.snapshot(),
+        # the pre-show check, until the operator acknowledges it (for the operator only)
+        "preflight": preflight_api.listed(svc) if operator else [],
         "health": {
             "broker": {
                 "connected": svc.connected.is_set(),

@@ -191,6 +191,15 @@ def _ops() -> dict[str, dict[str, Any]]:
                 responses=_resp(_400="bad request", **_DENIED, _409="refused: why"),
             )
         },
+        "/api/preflight/ack": {
+            "post": op(
+                "Acknowledge the pre-show check's findings: the console stops listing them until a "
+                "new one turns up.",
+                "console",
+                secure=True,
+                responses=_resp(**_DENIED),
+            )
+        },
         "/api/adapters": {
             "get": op(
                 "Adapter instances (kind, status, message, queue depth, drops) and installed kinds "

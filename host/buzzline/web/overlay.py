@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,6 +33,9 @@ THEMES = ("dark", "light", "clear")
 STATIC = ("overlay.js", "overlay.css")
 KEEPALIVE_S = 15.0
 RETRY_MS = 500  # how soon a page's EventSource reconnects after the host went away
+
+
+SuperviseFn = Callable[[str, Callable[[], Awaitable[None]]], Any]  # HostService.supervise
 
 
 class NoticeSource(Protocol):
@@ -61,27 +64,43 @@ def font_path(theme: Theme) -> Path:
 class OverlayHub:
     """The scene every overlay page shows, kept current from one bus subscription."""
 
-    def __init__(self, source: NoticeSource) -> None:
+    def __init__(self, source: NoticeSource, supervise: SuperviseFn | None = None) -> None:
         self.source = source
         self.scene = Scene()
         self._clients: set[asyncio.Event] = set()
+        self._supervise = supervise
         self._task: asyncio.Task[None] | None = None
+        self.part: Any = None  # the host's supervised part, when it runs in a host
+        self._lives = 0
         self.closed = False
 
     def ensure_running(self) -> None:
-        if self._task is None and not self.closed:
-            sub = self.source.subscribe("overlay", 64, replay_latest=False)
-            if self.source.latest is not None:  # the present at once, not after a task switch
-                self.apply(self.source.latest)
-            self._task = asyncio.create_task(self._follow(sub), name="overlay-hub")
+        if self._lives or self._task is not None or self.part is not None or self.closed:
+            return
+        if self.source.latest is not None:  # the present at once, not after a task switch
+            self.apply(self.source.latest)
+        if self._supervise is not None:  # in a host: restarted if it dies
+            self.part = self._supervise("overlay-hub", self._follow)
+        else:
+            self._task = asyncio.create_task(self._alone(), name="overlay-hub")
 
-    async def _follow(self, sub: Subscription) -> None:
+    async def _alone(self) -> None:
+        try:
+            await self._follow()
+        finally:
+            self.close()
+
+    async def _follow(self) -> None:
+        sub = self.source.subscribe("overlay", 64, replay_latest=False)
+        if self._lives and self.source.latest is not None:
+            self.apply(self.source.latest)  # back after a death: the present first
+        self._lives += 1
         try:
             async for notice in sub:
                 self.apply(notice)
         finally:
             self.source.unsubscribe(sub)
-            self.close()
+        self.close()  # the bus closed: the host is stopping, every stream ends
 
     def apply(self, notice: Notice) -> None:
         self.scene.apply_notice(notice.view, notice.events, _now_ms())
@@ -130,8 +149,10 @@ class Overlay:
     """The overlay's routes (``routes``) for a Starlette app, the host's or the standalone
     viewer's; ``close()`` ends the open streams so the server can stop."""
 
-    def __init__(self, source: NoticeSource, theme: Theme = DEFAULT) -> None:
-        self.hub = OverlayHub(source)
+    def __init__(
+        self, source: NoticeSource, theme: Theme = DEFAULT, supervise: SuperviseFn | None = None
+    ) -> None:
+        self.hub = OverlayHub(source, supervise)
         self.routes = _routes(self.hub, theme)
 
     def close(self) -> None:

@@ -41,8 +41,9 @@ function toast(text, kind = "info") {
 
 // What each panel draws from: a panel whose inputs did not change is not redrawn.
 const INPUTS = {
+  preflight: (s) => [s.preflight],
   show: (s) => [s.game, s.commands, s.question, s.show, ui.feed.length && ui.feed[0]],
-  timeline: (s) => [s.timeline, s.game.info.podiums],
+  timeline: (s) => [s.timeline, s.game.info.podiums, s.game.phase, s.game.winner, s.game.info.locked_out],
   podiums: (s) => [s.podiums.map((p) => ({ ...p, seen_ago_ms: Math.floor((p.seen_ago_ms ?? -1) / 1000) })),
     s.game.info.podiums, ui.selected, s.health.clock_limits],
   scores: (s) => [s.game.scores, s.score_history.length, s.score_history.at(-1), s.show.players],

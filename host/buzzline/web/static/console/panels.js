@@ -20,6 +20,25 @@ function who(state, pid) {
   return { player: p.player || "", seat: p.seat ?? null, col: p.col || null, team: p.team || null };
 }
 
+// ---- the pre-show check, until acknowledged ---------------------------------------------------
+export function preflight(el, ui) {
+  const items = ui.state.preflight || [];
+  el.hidden = items.length === 0;
+  if (!items.length) return fill(el);
+  const errors = items.filter((f) => f.level === "error").length;
+  const ack = async () => {
+    const r = await ui.send("POST", "/api/preflight/ack");
+    if (!r.ok) return ui.toast(`acknowledge: ${r.reason}`, "bad");
+    ui.state.preflight = r.data.preflight || [];
+    ui.render();
+  };
+  fill(el,
+    h("h2", {}, `Pre-show check: ${errors} error${errors === 1 ? "" : "s"}, ${items.length - errors} warning${items.length - errors === 1 ? "" : "s"}`),
+    h("ul", { class: "findings" }, items.map((f) => h("li", { class: f.level === "error" ? "bad" : "warn" },
+      h("strong", {}, `${f.level}: `), `${f.where}: ${f.what}`, f.hint ? h("span", { class: "muted" }, ` (${f.hint})`) : null))),
+    h("button", { type: "button", id: "preflight-ack", onclick: ack }, "Acknowledge"));
+}
+
 // ---- show -----------------------------------------------------------------------------------
 export function show(el, ui) {
   const s = ui.state, g = s.game, info = g.info;
@@ -83,24 +102,38 @@ export function tickTimers(ui) {
 
 // ---- buzz timeline --------------------------------------------------------------------------
 export function timeline(el, ui) {
-  const s = ui.state, t = s.timeline;
+  const s = ui.state, t = s.timeline, g = s.game;
+  // judged wrong this question (players), and who answers now (a podium)
+  const wrong = new Set(g.info.locked_out || []);
+  const now = g.phase === "answering" ? g.winner : null;
   const parts = [h("h2", {}, `Buzz timeline · Q${t.q}`)];
+  if (now) parts.push(h("p", { class: "now", id: "answering-now" }, "Answering now: ",
+    h("strong", {}, who(s, now).player || now), who(s, now).seat ? ` (seat ${who(s, now).seat})` : ""));
+  else if (g.phase === "open" && wrong.size) parts.push(h("p", { class: "now", id: "answering-now" },
+    `Judged wrong: ${[...wrong].join(", ")}; the buzzers are open for the others`));
   if (!t.decisions.length && !t.false_starts.length) parts.push(h("p", { class: "muted" }, "No buzz yet."));
   t.decisions.forEach((d, i) => {
     const head = d.order[0];
-    const title = d.winner ? `winner ${who(s, d.winner).player || d.winner}` : "no winner";
+    const winner = d.winner ? who(s, d.winner).player || d.winner : null;
+    const title = winner ? `winner ${winner}` : "no winner";
     parts.push(h("div", { class: "decision", dataset: { epoch: d.epoch } },
       h("div", { class: "dhead" }, h("strong", {}, title),
+        winner && wrong.has(winner) ? h("span", { class: "tag wrong" }, "judged wrong") : null,
         d.tied.length ? h("span", { class: "tag tie" }, `TIE ${d.tied.join(" = ")} · rule ${d.tie_rule}`) : null,
         d.flags.filter((f) => f !== "tie").map((f) => h("span", { class: "tag" }, f))),
       h("table", { class: "order" },
         h("thead", {}, h("tr", {}, ["#", "seat", "player", "time", "± bound", "gap", "Wi-Fi order"].map((c) => h("th", {}, c)))),
-        h("tbody", {}, d.order.map((r, n) => h("tr", { class: r.tied ? "tied" : "", dataset: { podium: r.podium } },
-          h("td", {}, n + 1), h("td", {}, r.seat ?? "–"), h("td", {}, r.player || r.podium),
+        h("tbody", {}, d.order.map((r, n) => h("tr", {
+          class: [r.tied ? "tied" : "", wrong.has(r.player) ? "wrong" : "", r.podium === now ? "answering" : ""].join(" ").trim(),
+          dataset: { podium: r.podium } },
+          h("td", {}, n + 1), h("td", {}, r.seat ?? "–"),
+          h("td", {}, r.player || r.podium,
+            wrong.has(r.player) ? h("span", { class: "tag wrong" }, "wrong") : null,
+            r.podium === now ? h("span", { class: "tag now" }, "answering") : null),
           h("td", {}, `${r.mapped_us - head.mapped_us >= 0 ? "+" : ""}${us(r.mapped_us - head.mapped_us)}`),
           h("td", { class: "bound" }, `±${us(r.err_us)}`),
           h("td", {}, n === 0 ? "–" : `+${us(r.gap_us)}`),
-          h("td", { class: r.wifi_rank !== n + 1 ? "differs" : "" }, r.wifi_rank ? `Wi-Fi order: ${ordinal(r.wifi_rank)}` : "–"))))),
+          h("td", { class: r.wifi_rank !== n + 1 ? "differs" : "" }, r.wifi_rank ? ordinal(r.wifi_rank) : "–"))))),
       why(ui, d, `${d.epoch}:${i}`)));
   });
   if (t.false_starts.length) {
@@ -112,26 +145,29 @@ export function timeline(el, ui) {
 
 function why(ui, d, key) {
   const ev = d.evidence || {};
+  // host times as ms after the buzzers opened, which a person can compare with the timeline
+  const afterArm = (t) => (t === null || t === undefined || ev.arm_us === undefined ? "–" : `${((t - ev.arm_us) / 1000).toFixed(3)} ms`);
   const details = h("details", { class: "why", open: ui.openDrawers.has(key),
     ontoggle: (e) => e.currentTarget.open ? ui.openDrawers.add(key) : ui.openDrawers.delete(key) },
     h("summary", {}, "why"),
     h("dl", {},
       h("dt", {}, "flags"), h("dd", {}, d.flags.length ? d.flags.join(", ") : "none"),
       h("dt", {}, "mode / tie rule"), h("dd", {}, `${ev.mode} / ${ev.tie_rule}`),
+      h("dt", {}, "first press reached the host"), h("dd", {}, `${afterArm(ev.first_arrival_us)} after arm`),
       h("dt", {}, "waited after the first arrival"), h("dd", {}, us(ev.wait_us)),
       h("dt", {}, "still waiting for"), h("dd", {}, (ev.waiting_for || []).join(", ") || "nobody"),
       h("dt", {}, "lock acknowledged by"), h("dd", {}, (ev.lock_acks || []).join(", ") || "nobody yet"),
       h("dt", {}, "offline / excluded"), h("dd", {}, `${(ev.offline || []).join(", ") || "–"} / ${(ev.excluded || []).join(", ") || "–"}`),
       ev.draw ? [h("dt", {}, "random draw"), h("dd", {}, `seed ${ev.draw.seed} among ${ev.draw.among.join(", ")}: ${ev.draw.picked}`)] : null),
     h("table", { class: "evidence" },
-      h("thead", {}, h("tr", {}, ["podium", "seq", "mapped", "± bound", "arrived", "trusted clock"].map((c) => h("th", {}, c)))),
+      h("thead", {}, h("tr", {}, ["podium", "seq", "pressed (after arm)", "± bound", "reached the host (after arm)", "trusted clock"].map((c) => h("th", {}, c)))),
       h("tbody", {}, (ev.presses || []).map((p) => h("tr", {},
-        h("td", {}, p.podium), h("td", {}, p.seq), h("td", {}, p.mapped_us), h("td", {}, `±${us(p.err_us)}`),
-        h("td", {}, p.arrival_us), h("td", {}, p.trusted ? "yes" : "NO"))))),
+        h("td", {}, p.podium), h("td", {}, p.seq), h("td", { class: "num" }, afterArm(p.mapped_us)), h("td", {}, `±${us(p.err_us)}`),
+        h("td", { class: "num" }, afterArm(p.arrival_us)), h("td", {}, p.trusted ? "yes" : "NO"))))),
     h("table", { class: "evidence" },
-      h("thead", {}, h("tr", {}, ["watermark", "mapped", "± bound", "seq"].map((c) => h("th", {}, c)))),
+      h("thead", {}, h("tr", {}, ["podium", "heard from up to (after arm)", "± bound", "seq"].map((c) => h("th", {}, c)))),
       h("tbody", {}, Object.entries(ev.watermarks || {}).map(([pid, w]) => h("tr", {},
-        h("td", {}, pid), h("td", {}, w.mapped_us), h("td", {}, `±${us(w.err_us)}`), h("td", {}, w.seq))))));
+        h("td", {}, pid), h("td", { class: "num" }, afterArm(w.mapped_us)), h("td", {}, `±${us(w.err_us)}`), h("td", {}, w.seq))))));
   return details;
 }
 
@@ -165,7 +201,9 @@ export function podiums(el, ui) {
       dataset: { podium: pid }, onclick: () => { ui.selected = pid; ui.render(); } },
       h("header", {}, h("span", { class: "dot", style: w.col ? `background:#${w.col}` : null }),
         h("strong", {}, w.seat ? `${w.seat} · ` : "", pid), i < 9 ? h("kbd", {}, i + 1) : null,
-        h("span", { class: "state" }, r.online ? "online" : "offline")),
+        h("span", { class: "state" }, r.online ? "online" : "OFFLINE")),
+      r.online ? null : h("div", { class: "offline-banner", role: "alert" },
+        `OFFLINE${r.seen_ago_ms != null ? ` · last heard ${(r.seen_ago_ms / 1000).toFixed(0)} s ago` : ""}`),
       h("div", { class: "player" }, w.player || "(unassigned)", w.team ? ` · ${w.team}` : ""),
       h("dl", {},
         h("dt", {}, "clock"), h("dd", { class: `clock ${clockClass(s, c)}` }, c ? `±${us(c.err_us)}${c.trusted ? "" : " untrusted"}` : "no sync"),

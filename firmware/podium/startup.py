@@ -1,0 +1,291 @@
+# Start-up only: read the local config (podium.json), load the board profile, read the stored
+# capture bound, make the messages fixed for a boot (presence, hello's tail) and build the
+# Podium's parts. podium.app.main uses it to build the Podium, then drops it (podium.drop):
+# none of this code stays on the heap once the podium runs (the selftest and a clean stop load
+# it again for a moment).
+import json
+from os import urandom
+
+from podium.config import CAPTURE_FILE
+
+
+def early_buffer(n: int) -> bytearray:
+    """One of the buffers allocated first (podium/__init__.py), or a new one."""
+    import podium
+
+    early = podium._EARLY
+    for i in range(len(early)):
+        if len(early[i]) == n:
+            return early.pop(i)
+    return bytearray(n)
+
+
+def make_room() -> None:
+    """Free the block held back since the package's import, for the objects built next."""
+    import gc
+
+    import podium
+
+    podium._room = None
+    gc.collect()
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _read_json(path: str):
+    with open(path) as f:
+        return json.load(f)
+
+
+def load_local(path: str) -> dict:
+    """Read podium.json (written by `buzzline flash`); raises ConfigError with a reason."""
+    try:
+        cfg = _read_json(path)
+    except OSError:
+        raise ConfigError("cannot read local config " + path)
+    except ValueError:
+        raise ConfigError("local config " + path + " is not valid JSON")
+    if not isinstance(cfg, dict):
+        raise ConfigError("local config must be a JSON object")
+    for key in ("board", "broker", "studio"):
+        if not isinstance(cfg.get(key), str) or not cfg[key]:
+            raise ConfigError("local config needs a string " + key)
+    host, _, port = cfg["broker"].rpartition(":")
+    try:
+        cfg["port"] = int(port) if host else 1883
+    except ValueError:
+        raise ConfigError("broker must be HOST:PORT")
+    cfg["host"] = host if host else cfg["broker"]
+    return cfg
+
+
+def load_board(local: dict):
+    """The board profile named in the local config (podium/board/: one module per board)."""
+    name = local.get("board")
+    if name == "esp32":
+        from podium.board import esp32
+
+        return esp32.make_board(local)
+    if name == "picow":
+        from podium.board import picow
+
+        return picow.make_board(local)
+    if name == "unix":
+        from podium.board import unix
+
+        return unix.make_board(local)
+    raise ValueError("unknown board " + str(name) + ", expected one of esp32, picow, unix")
+
+
+def load_capture(state_dir: str):
+    """The stored selftest result's [p99_us, max_us], or None (never run, or unreadable)."""
+    try:
+        cap = _read_json(state_dir + "/" + CAPTURE_FILE).get("cap")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if isinstance(cap, list) and len(cap) == 2:
+        p99, top = cap
+        if isinstance(p99, int) and isinstance(top, int) and 0 <= p99 <= top:
+            return cap
+    return None
+
+
+def _text(s: str) -> str:
+    # a JSON string as the codec writes it: quote, backslash and control characters escaped
+    out = '"'
+    for c in s:
+        if c == '"' or c == "\\":
+            out += "\\" + c
+        elif c < " ":
+            h = hex(ord(c))[2:]
+            out += "\\u" + "0" * (4 - len(h)) + h
+        else:
+            out += c
+    return out + '"'
+
+
+def presence(pid: str, boot: int, state: str) -> bytes:
+    return (
+        '{"v":1,"t":"presence","id":"' + pid + '","state":"' + state + '","b":' + str(boot) + "}"
+    ).encode()
+
+
+def hello_tail(hw: str, board: str, fw: str, cap) -> bytes:
+    """What follows pt in this boot's hello: hw, board, fw and the stored capture bound."""
+    t = ',"hw":' + _text(hw) + ',"board":' + _text(board) + ',"fw":' + _text(fw)
+    if cap is not None:
+        t += ',"cap":[' + str(cap[0]) + "," + str(cap[1]) + "]"
+    return (t + "}").encode()
+
+
+# The Podium's attributes that build() sets (podium.app.Podium declares them)
+_PARTS = (
+    "local", "board", "pid", "boot", "clock", "settings", "lights", "button", "cap", "_wire",
+    "_online", "_leaves", "t_up", "t_presence", "t_sync", "mqtt", "SYNC_PERIOD_MS",
+)  # fmt: skip
+
+
+def declare(p) -> None:
+    """Make every attribute of the Podium in one go: its parts (None until build) and its own
+    state (what each is: the annotations on podium.app.Podium)."""
+    import asyncio
+    from time import ticks_ms, ticks_us
+
+    from podium.app import _RECORDS
+
+    for name in _PARTS:
+        setattr(p, name, None)
+    p.seq = 0
+    p.epoch = 0
+    p.armed = False
+    p.faults = 0
+    p.gc_forced = 0
+    p.armed_collects = 0
+    p.heap_peak = 0
+    p.heap_live = 0
+    p.heap_free_at_arm = 0
+    p.heap_free_at_arm_min = 0
+    p.armed_alloc_max = 0
+    p._arm_alloc = 0
+    p._mem_errors = 0
+    p._gc_off_when_sent = False
+    p.t_press_us = ticks_us()
+    p.t_lock_us = p.t_press_us
+    p.t_winner_us = p.t_press_us
+    p.restarts = 0
+    p._press_ep = -1
+    p._fp = 0
+    p._np = 0
+    p._hb_queued = False
+    p._recs = [[0, 0, 0, 0, 0, 0, 0] for _ in range(_RECORDS)]
+    p._nrec = _RECORDS
+    p._tasks = []
+    p._task_fns = []
+    p._recent_cs = [-1] * p.RECENT_CS
+    p._recent_i = 0
+    p._host = 0
+    p.host_epoch = 0
+    p._sync_n = 0
+    p._sync_t1 = 0
+    p._prev = None
+    p._last_sync = ticks_ms()
+    p._stop = asyncio.Event()
+    p._selftest_task = None
+    p._sync_flood = 0
+
+
+def build(p, local: dict, board) -> None:
+    """Build the Podium's parts (podium.app.Podium.__init__ calls it): board, id, boot nonce,
+    clock, settings, lights, button, the stored capture bound, the encoders, the topics and
+    the MQTT link (the board is loaded already). Raises ConfigError for a bad id."""
+    from buzzline_protocol import topics
+    from buzzline_protocol.messages import valid_id
+
+    from podium.button import Button
+    from podium.clock import PodiumClock
+    from podium.config import PodiumSettings
+    from podium.lights import Lights
+    from podium.mqtt import MQTTClient
+
+    # Largest first (the link's attribute table, then the button's), while the room is whole.
+    p.local = local
+    p.board = board
+    board.app = p
+    pid = local.get("id") or board.unique_id()
+    if not valid_id(pid):
+        raise ConfigError("podium id must be 1-32 of [a-z0-9_-]")
+    p.pid = pid
+    studio = local["studio"]
+    p.boot = int.from_bytes(urandom(4), "big") & 0x7FFFFFFF
+    p.cap = load_capture(board.state_dir)  # [p99_us, max_us] or None
+    p._wire = make_wire(p)
+    p._online = presence(pid, p.boot, "online")
+    # leaf -> kinds allowed on it, checked per message: the protocol's table, for the leaves a
+    # podium subscribes to
+    p._leaves = {k: topics.PODIUM_LEAVES[k] for k in ("cmd", "syncr", "config", "presence")}
+    p.t_up = topics.podium(studio, pid, "up")
+    p.t_presence = topics.podium(studio, pid, "presence")
+    p.t_sync = topics.podium(studio, pid, "sync")
+    will = (p.t_presence, presence(pid, p.boot, "offline"), 1, True)
+    subs = (
+        (topics.podium(studio, pid, "cmd"), 1),
+        (topics.podium(studio, topics.ALL, "cmd"), 1),
+        (topics.podium(studio, pid, "syncr"), 0),
+        (topics.podium(studio, pid, "config"), 1),
+        (topics.host(studio, "presence"), 1),
+    )
+    p.mqtt = MQTTClient(
+        local["host"],
+        local["port"],
+        "bz-" + pid,
+        keepalive=local.get("keepalive", 10),
+        user=local.get("user"),
+        password=local.get("secret"),
+        will=will,
+        birth=(p.t_presence, p._online, True),
+        subs=subs,
+        on_msg=p._on_msg,
+        on_up=p._on_up,
+        on_down=p._on_down,
+        prepare=p._prepare,
+        render=p._render,
+        release=p._release,
+        net_up=board.net_up,
+    )
+    p.mqtt.BACKOFF_MAX_MS = local.get("backoff_max_ms", MQTTClient.BACKOFF_MAX_MS)
+    p.clock = PodiumClock()
+    p.settings = PodiumSettings(board.state_dir + "/podium_cfg.json", pid)
+    p.lights = Lights(board.light, p.settings["col"], p.settings["bri"])
+    p.button = Button(board.button_pin, p._on_press, p._on_fault)
+    p.button.DEBOUNCE_MS = p.settings["deb"]
+    p.button.STUCK_MS = local.get("stuck_ms", Button.STUCK_MS)
+    p.SYNC_PERIOD_MS = local.get("sync_period_ms", p.SYNC_PERIOD_MS)
+    board.attach_button(p.button.handler)
+
+
+def make_wire(p):
+    """The encoders for this boot; hello's fields after pt are fixed for a boot (until a
+    selftest measures a new capture bound)."""
+    from podium import FW_VERSION
+    from podium.wire import UpWriter
+
+    return UpWriter(p.pid, p.boot, hello_tail(p.board.hw, p.board.name, FW_VERSION, p.cap))
+
+
+def start(p) -> list:
+    """Start the podium's tasks (podium.app.Podium.run); returns those the supervisor does not
+    restart."""
+    import asyncio
+
+    from podium import FW_VERSION
+
+    p.lights.set_link(False)
+    p._task_fns = [p.mqtt.run, p.button.run, p.button.monitor, p.lights.run, p._tick_loop, p._sync_loop]
+    p._tasks = [asyncio.create_task(f()) for f in p._task_fns]
+    tasks = [asyncio.create_task(c) for c in p.board.tasks()]
+    tasks.append(asyncio.create_task(p._supervise()))
+    if p.local.get("selftest") and p.cap is None:  # `buzzline flash --selftest`
+        p.start_selftest(p.local["selftest"])
+    print("podium", p.pid, "board", p.board.name, "fw", FW_VERSION)
+    return tasks
+
+
+async def stop(p, tasks: list) -> None:
+    """A clean stop: say offline ourselves (DISCONNECT suppresses the will), end the tasks."""
+    import asyncio
+
+    if p.mqtt.up:
+        p.mqtt.publish(p.t_presence, presence(p.pid, p.boot, "offline"), 1, True, True)
+        for _ in range(50):
+            if not p.mqtt.pending():
+                break
+            await asyncio.sleep_ms(20)
+        await p.mqtt.disconnect()
+    for t in tasks:
+        t.cancel()
+    for t in p._tasks:
+        t.cancel()
+    await asyncio.sleep_ms(0)
+    p.deinit()

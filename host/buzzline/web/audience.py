@@ -1,0 +1,155 @@
+"""The phone page and the audience's public figures, served by the host under ``/audience/``.
+
+``/audience/`` is the page (the same files ``buzzline audience page`` writes for a static
+server); ``config.json`` tells it which cluster nodes to reach, from the audience adapter running
+in this host; ``info.json`` is what screens show (join code and link, the question, results,
+the leaderboard); ``qr.svg`` is the join link as a QR code. The page's policy allows its own
+origin and WebSocket connections (the cluster's nodes are other origins), nothing else.
+"""
+
+from __future__ import annotations
+
+import io
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import segno
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from buzzline.adapters.audience import LIVE, AudienceAdapter
+from buzzline.adapters.audience_cluster import AUDIENCE_PASSWORD, AUDIENCE_USER
+from buzzline.web.metrics import Family
+
+CSP = (
+    "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+    "style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'"
+)
+HEADERS = {
+    "content-security-policy": CSP,
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".md": "text/plain"}
+
+
+def static_dir() -> Path:
+    return Path(str(resources.files("buzzline.web").joinpath("static", "audience")))
+
+
+def _adapter(code: str | None) -> AudienceAdapter | None:
+    if code:
+        return LIVE.get(code.upper())
+    return next(iter(LIVE.values()), None)
+
+
+def join_link(adapter: AudienceAdapter, request: Request) -> str:
+    """The address phones open: the adapter's ``join_url`` or this host's own page."""
+    if adapter.config.get("join_url"):
+        return adapter.join_link()
+    return f"{str(request.base_url).rstrip('/')}/audience/?code={adapter.code}"
+
+
+def public_info(adapter: AudienceAdapter, request: Request) -> dict[str, Any]:
+    snap = adapter.snapshot()
+    return {
+        "code": adapter.code,
+        "title": snap["title"],
+        "join_url": join_link(adapter, request),
+        "players": snap["players"],
+        "joined": snap["joined"],
+        "question": snap["question"],
+        "results": snap["results"],
+        "board": snap["board"],
+    }
+
+
+def qr_svg(text: str, scale: int = 6) -> bytes:
+    """The join link as a standalone SVG document (an ``<img>`` needs the namespace)."""
+    buf = io.BytesIO()
+    qr = segno.make(text, error="m")
+    qr.save(buf, kind="svg", scale=scale, border=2, dark="#000", light="#fff", xmldecl=False, svgns=True)
+    return buf.getvalue()
+
+
+def routes() -> list[BaseRoute]:
+    async def page(_: Request) -> Response:
+        return FileResponse(static_dir() / "index.html", media_type="text/html", headers=HEADERS)
+
+    async def bare(_: Request) -> Response:
+        return RedirectResponse("/audience/", status_code=308)
+
+    async def config(request: Request) -> Response:
+        adapter = _adapter(request.query_params.get("code"))
+        if adapter is None or not adapter.config.get("ws_urls"):
+            return JSONResponse(
+                {"error": "no audience adapter with ws_urls is running"}, 404, headers=HEADERS
+            )
+        body = {"servers": adapter.config["ws_urls"], "user": AUDIENCE_USER, "password": AUDIENCE_PASSWORD}
+        return JSONResponse(body, headers=HEADERS)
+
+    async def info(request: Request) -> Response:
+        adapter = _adapter(request.query_params.get("code"))
+        if adapter is None:
+            return JSONResponse({"audience": False}, headers=HEADERS)
+        return JSONResponse({"audience": True} | public_info(adapter, request), headers=HEADERS)
+
+    async def qr(request: Request) -> Response:
+        adapter = _adapter(request.query_params.get("code"))
+        if adapter is None:
+            return JSONResponse({"error": "no audience adapter is running"}, 404, headers=HEADERS)
+        return Response(qr_svg(join_link(adapter, request)), media_type="image/svg+xml", headers=HEADERS)
+
+    async def asset(request: Request) -> Response:
+        root = static_dir().resolve()
+        path = (root / request.path_params["path"]).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            return JSONResponse({"error": "not found"}, 404)
+        return FileResponse(
+            path, media_type=TYPES.get(path.suffix, "application/octet-stream"), headers=HEADERS
+        )
+
+    return [
+        Route("/audience", bare, methods=["GET"]),
+        Route("/audience/", page, methods=["GET"]),
+        Route("/audience/config.json", config, methods=["GET"]),
+        Route("/audience/info.json", info, methods=["GET"]),
+        Route("/audience/qr.svg", qr, methods=["GET"]),
+        Route("/audience/{path:path}", asset, methods=["GET"]),
+    ]
+
+
+def metric_families() -> list[Family]:
+    """The audience adapters of this host, for ``/metrics``: joins, answers by outcome, rate,
+    close-to-results time, and per cluster node its health and connections."""
+    joined = Family("buzzline_audience_joined", "counter", "Phones that joined, by show code.")
+    players = Family("buzzline_audience_players", "gauge", "Sessions with at least one answer.")
+    answers = Family(
+        "buzzline_audience_answers", "counter", "Answers judged, by outcome (accepted or why not)."
+    )
+    rate = Family("buzzline_audience_answer_rate", "gauge", "Accepted answers per second, last 10 s.")
+    results = Family(
+        "buzzline_audience_close_to_results_seconds", "gauge", "Last question's close to results."
+    )
+    refused = Family("buzzline_audience_requests_refused", "counter", "Join/clock/sync requests over a rate.")
+    node_up = Family("buzzline_audience_node_up", "gauge", "1 if the cluster node answers its monitor.")
+    node_conns = Family("buzzline_audience_node_connections", "gauge", "Client connections on the node.")
+    for code, adapter in sorted(LIVE.items()):
+        snap = adapter.snapshot()
+        joined.add(snap["joined"], code=code)
+        players.add(snap["players"], code=code)
+        for outcome, n in sorted(snap["answers"].items()):
+            answers.add(n, code=code, outcome=outcome)
+        rate.add(snap["answer_rate"], code=code)
+        if snap["close_to_results_ms"] is not None:
+            results.add(snap["close_to_results_ms"] / 1000, code=code)
+        refused.add(snap["refused_requests"], code=code)
+        for node in snap["nodes"]:
+            name = str(node.get("name") or node["url"])
+            node_up.add(1 if node["up"] else 0, code=code, node=name)
+            if node["up"]:
+                node_conns.add(node["connections"], code=code, node=name)
+    return [joined, players, answers, rate, results, refused, node_up, node_conns]

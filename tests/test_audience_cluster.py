@@ -1,0 +1,186 @@
+"""The audience path on a real three-node NATS cluster of the test's own: join, answer, results,
+a node SIGKILLed mid-question, the audience account's limits, a junk flood."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nats
+import nats.errors
+import pytest
+from buzzline.sim.audience import Crowd
+from buzzline.sim.natslink import LinkError, NatsLink
+
+from tests.audience_kit import cluster, show
+
+pytestmark = pytest.mark.nats
+
+
+async def test_answers_survive_a_node_killed_mid_question_none_lost_none_doubled(tmp_path: Path) -> None:
+    with cluster(tmp_path) as c:
+        async with show(c) as s:
+            crowd = Crowd(c.plan.client_urls(), "TEST42", 24, "audience", "audience", seed=3)
+            await crowd.start()
+            try:
+                for m in crowd.members:
+                    m.think_s = (0.05, 1.5)
+                s.question(1)
+                await asyncio.sleep(0.5)
+                c.kill(1)  # some members, maybe the adapter, lose their node mid-question
+                # every answer reaches the results, some maybe after them (if the answer stream's
+                # leader died with the node, its new one takes a few seconds to be elected)
+                await s.wait(lambda: crowd.acked_count(1) == 24, 30)
+                await s.wait(lambda: s.adapter.results is not None and s.adapter.results["answers"] == 24, 30)
+                results = s.adapter.results
+                assert results is not None
+                acked = crowd.acked(1)
+                assert len(acked) == 24  # every member's answer was stored
+                book = s.adapter.book
+                assert book is not None and book.question is not None
+                accepted = {sid: a.choice for sid, a in book.question.answers.items()}
+                assert accepted == acked  # none lost, each counted once with its choice
+                assert sum(results["counts"]) == 24 and results["answers"] == 24
+                assert book.counts["accepted"] == 24
+                # the members whose node died are back on another one
+                moved = [m for m in crowd.members if m.link.outages]
+                assert moved and crowd.all_up()
+                # the leaderboard reached the members with the results
+                assert all(m.stats.results_us for m in crowd.members)
+                assert results["board"] and results["board"][0]["points"] >= 500
+            finally:
+                await crowd.close()
+
+
+async def test_the_audience_account_may_answer_and_listen_but_not_speak_for_the_show(tmp_path: Path) -> None:
+    with cluster(tmp_path, nodes=1) as c:
+        async with show(c) as s:
+            url = c.plan.client_urls()[0]
+            phone = await nats.connect(url, user="audience", password="audience")
+            errors: list[str] = []
+            snoop = await nats.connect(url, user="audience", password="audience", error_cb=_collect(errors))
+            try:
+                # a phone may not publish the show's news, nor read anyone's answers
+                await snoop.publish("aud.TEST42.pub.q", b'{"fake": 1}')
+                await snoop.subscribe("aud.TEST42.ans.>")
+                await snoop.flush()
+                await asyncio.sleep(0.3)
+                assert any("permissions violation for publish" in e.lower() for e in errors), errors
+                assert any("permissions violation for subscription" in e.lower() for e in errors), errors
+                # it may join, and hears the show's public subjects
+                heard: list[str] = []
+                await phone.subscribe("aud.TEST42.pub.>", cb=_record(heard))
+                reply = await phone.request(
+                    "aud.TEST42.join", b'{"sid": "' + b"ab" * 10 + b'", "nick": "Zed"}'
+                )
+                assert json.loads(reply.data)["ok"] is True
+                bad = await phone.request("aud.TEST42.join", b'{"sid": "xx", "nick": "Zed"}')
+                assert json.loads(bad.data) == {"ok": False, "reason": "sid"}
+                s.question(1)
+                await s.wait(lambda: "aud.TEST42.pub.q" in heard)
+            finally:
+                await phone.close()
+                await snoop.close()
+
+
+async def test_a_junk_flood_from_one_client_is_counted_and_the_others_still_answer(tmp_path: Path) -> None:
+    with cluster(tmp_path, nodes=1) as c:
+        async with show(c) as s:
+            crowd = Crowd(c.plan.client_urls(), "TEST42", 6, "audience", "audience", seed=5)
+            await crowd.start()
+            flood = NatsLink(c.plan.client_urls(), "audience", "audience", lambda *_: None)
+            await flood.start()
+            try:
+                s.question(1)
+                for i in range(300):  # made-up sessions, junk bodies, forged tokens
+                    flood.publish(
+                        f"aud.TEST42.ans.{i:020x}", b'{"q": 1, "c": 0, "s": "x", "n": "x", "tok": "x"}'
+                    )
+                    flood.publish("aud.TEST42.ans.bad", b"not json")
+                await s.wait(lambda: s.adapter.results is not None)
+                book = s.adapter.book
+                assert book is not None
+                assert book.counts["accepted"] == 6
+                assert book.counts["bad_session"] == 300  # each on its own made-up session
+                # the stream keeps a session's last 64: one subject's flood only overwrites itself
+                assert 64 <= book.counts["malformed"] <= 300
+                # the flooder's requests beyond its connection's rate are dropped (sent at once,
+                # so a slow machine cannot refill the bucket between them)
+                asks = [flood.request("aud.TEST42.time", b"{}", timeout_s=2.0) for _ in range(60)]
+                answers = await asyncio.gather(*asks, return_exceptions=True)
+                replies = sum(1 for a in answers if not isinstance(a, LinkError))
+                assert replies < 60 and 0 < s.adapter.refused_requests <= 60 - replies
+            finally:
+                await flood.close()
+                await crowd.close()
+
+
+def test_cluster_command_writes_configs_with_routes_websocket_and_permissions(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "buzzline.cli", "audience", "cluster", "--nodes", "3", "--dir", str(tmp_path),
+         "--write-only", "--code", "SHOW42"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    conf = (tmp_path / "n2.conf").read_text()
+    assert conf.count("nats-route://") == 2 and "websocket" in conf and "jetstream" in conf
+    assert '"aud.*.ans.*"' in conf and '"aud.*.pub.>"' in conf
+    info = json.loads((tmp_path / "cluster.json").read_text())
+    assert len(info["ws_urls"]) == 3 and (tmp_path / "cluster.json").stat().st_mode & 0o077 == 0
+    assert 'code = "SHOW42"' in (tmp_path / "audience.toml").read_text()
+
+
+def test_cluster_command_refuses_a_bad_node_count_in_one_line() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "buzzline.cli", "audience", "cluster", "--nodes", "40", "--write-only"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert out.stderr.startswith("buzzline: audience cluster: --nodes 40") and "Traceback" not in out.stderr
+
+
+def _collect(errors: list[str]):  # type: ignore[no-untyped-def]
+    async def cb(e: Exception) -> None:
+        errors.append(str(e))
+
+    return cb
+
+
+def _record(heard: list[str]):  # type: ignore[no-untyped-def]
+    async def cb(msg: nats.aio.msg.Msg) -> None:
+        heard.append(msg.subject)
+
+    return cb
+
+
+def test_demo_prints_the_join_link_and_qr_and_its_simulated_phones_answer() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "buzzline.cli", "demo", "--headless", "--questions", "3", "--audience", "8"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "join with code PLAY42 at http://127.0.0.1:" in out.stdout
+    assert "▀" in out.stdout or "▄" in out.stdout  # the QR code, drawn in block characters
+    assert "8 simulated phones joined" in out.stdout
+    assert re.search(r"audience: q1: \d+ answers", out.stdout), out.stdout
+
+
+def test_page_command_writes_the_static_page_with_its_config(tmp_path: Path) -> None:
+    info = {"ws_urls": ["ws://10.0.0.1:8443"], "audience_user": "audience", "audience_password": "audience"}
+    (tmp_path / "cluster.json").write_text(json.dumps(info))
+    run = [sys.executable, "-m", "buzzline.cli", "audience", "page", "--out", str(tmp_path / "site")]
+    out = subprocess.run([*run, "--cluster", str(tmp_path / "cluster.json")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads((tmp_path / "site" / "config.json").read_text())["servers"] == ["ws://10.0.0.1:8443"]
+    assert (tmp_path / "site" / "index.html").is_file()
+    assert (tmp_path / "site" / "vendor" / "nats.ws-1.30.3" / "nats.js").is_file()
+    bad = subprocess.run([*run, "--cluster", str(tmp_path / "missing.json")], capture_output=True, text=True)
+    assert (
+        bad.returncode == 2
+        and bad.stderr.startswith("buzzline: audience page: ")
+        and "Traceback" not in bad.stderr
+    )
