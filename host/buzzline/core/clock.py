@@ -1,8 +1,8 @@
 """Per-podium clock model: maps podium time onto the host clock with an error bound.
 
 Fed NTP-style four-timestamp exchanges (protocol v1 ``sync``/``syncr``); pure and deterministic.
-(Over 400 lines: the model's fit, its two bounds and the min filter share one set of running
-sums; split, the bound would sit apart from the estimate it bounds.)
+(Over 400 lines: the model, its book and the capture bound's helpers, with the snapshot a
+restarted host restores; the one-way minima and the skew's envelope live in ``core.oneway``.)
 """
 
 from __future__ import annotations
@@ -83,9 +83,9 @@ def with_capture(m: Mapping, capture_us: int) -> Mapping:
 class ClockModel:
     """Offset and skew of one podium clock, with a bound that follows from the window's evidence.
 
-    Skew: weighted regression of each exchange's offset on podium time over a window (weights
-    ``1/(floor + excess/WEIGHT_DIV)^2`` by the excess round trip: a queue's constant share of
-    delay shifts every offset alike and leaves the slope alone, the noisy exchanges count little).
+    Skew: from each direction's lower envelope over the window (``envelope_skew``: the lowest
+    exchanges of each stretch of time lie on a line whose slope is the skew; queueing above it
+    says nothing about the clocks).
     Offset: with that skew, each exchange gives the uplink's delay plus the offset and the
     downlink's delay minus it; the two minima over the window (``DirectionMinima``) give the
     offset even where no exchange was fast both ways. ``map(podium_us)`` returns host time with a
