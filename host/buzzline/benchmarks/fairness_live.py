@@ -41,6 +41,7 @@ HELP = "close races through real Mosquitto and the real host process, with a pro
 STUDIO = "fairlive"
 START_S = 60.0  # every podium online with a trusted clock by then, or the run stops
 SETTLE_S = 0.8  # after the last press: in-flight buzzes arrive (and may overturn) before judging
+JUDGE_TRIES = 50  # then judge, retried every 0.1 s while the host has no decision yet
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -79,11 +80,15 @@ class LivePodium(VirtualPodium):
         self.naive: list[tuple[int, int]] = []  # (round trip, offset) of recent exchanges
         self._planned: dict[int, tuple[int, bool]] = {}  # id -> (stamp host µs, sent)
 
-    async def _send_up(self, msg: dict[str, Any]) -> None:
-        if msg["t"] != "buzz":
+    def _queue_up(self, msg: dict[str, Any], front: bool = False) -> None:
+        if msg is not None and msg["t"] != "buzz":
             # A press captured before now goes out before anything stamped later (the firmware's
-            # IRQ queues it at once); a busy event loop must not let a heartbeat overtake it.
-            await self._fire_due()
+            # IRQ queues it at once); a busy event loop must not let a heartbeat or an
+            # acknowledgement overtake it, whichever path queues them.
+            self._fire_due_now()
+        super()._queue_up(msg, front)
+
+    async def _send_up(self, msg: dict[str, Any]) -> None:
         if msg["t"] == "hello" and self.board != "sim":
             msg = {**msg, "board": self.board}
             if self.cap is not None:
@@ -111,15 +116,18 @@ class LivePodium(VirtualPodium):
         await self._fire(key)
 
     async def _fire(self, key: int) -> None:
+        self._fire_now(key)
+
+    def _fire_now(self, key: int) -> None:
         stamp, sent = self._planned.pop(key, (0, True))
         if not sent:
-            await self.press(self.clock.at(stamp))
+            self.press_now(self.clock.at(stamp))
 
-    async def _fire_due(self) -> None:
+    def _fire_due_now(self) -> None:
         now = host_now_us()
         for key, (stamp, _sent) in sorted(self._planned.items(), key=lambda kv: kv[1][0]):
             if stamp <= now:
-                await self._fire(key)
+                self._fire_now(key)
 
 
 @dataclass
@@ -166,8 +174,9 @@ async def _run(args: argparse.Namespace, prof: Profile, broker: Any, api: str, t
             base_url=api, headers={"authorization": f"Bearer {token}"}, timeout=10
         ) as http:
 
-            async def cmd(name: str, **a: Any) -> None:
-                await http.post("/api/command", json={"name": name, "args": a})
+            async def cmd(name: str, **a: Any) -> bool:
+                r = await http.post("/api/command", json={"name": name, "args": a})
+                return r.status_code < 400 and bool(r.json().get("ok", True))
 
             ok: set[str] = set()
             try:
@@ -212,7 +221,13 @@ async def _run(args: argparse.Namespace, prof: Profile, broker: Any, api: str, t
                 ]
                 await asyncio.gather(*tasks)
                 await asyncio.sleep(SETTLE_S)
-                await cmd("judge", correct=True)
+                # a host slowed by a loaded machine may decide after the settle time: judging
+                # before it would leave the question open into the next race (whose presses then
+                # meet a reopened window that excludes this winner)
+                for _ in range(JUDGE_TRIES):
+                    if await cmd("judge", correct=True):
+                        break
+                    await asyncio.sleep(0.1)
                 await cmd("next")
                 race.end_us = host_now_us()
                 races.append(race)

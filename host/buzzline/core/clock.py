@@ -1,8 +1,8 @@
 """Per-podium clock model: maps podium time onto the host clock with an error bound.
 
 Fed NTP-style four-timestamp exchanges (protocol v1 ``sync``/``syncr``); pure and deterministic.
-(Over 400 lines: the model's fit, its two bounds and the min filter share one set of running
-sums; split, the bound would sit apart from the estimate it bounds.)
+(Over 400 lines: the model, its book and the capture bound's helpers, with the snapshot a
+restarted host restores; the one-way minima and the skew's envelope live in ``core.oneway``.)
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-from buzzline.core.oneway import DirectionMinima, SyncSample, envelope_skew
+from buzzline.core.oneway import DirectionMinima, SyncSample, envelope_skew, t_quantile
 from buzzline.core.types import Mapping
 
 __all__ = [
@@ -54,17 +54,6 @@ def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _t_quantile(z: float, dof: int) -> float:
-    """Student-t quantile matching normal quantile ``z`` (Cornish-Fisher): few samples, wider bound."""
-    nu = float(dof)
-    return (
-        z
-        + (z**3 + z) / (4 * nu)
-        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * nu**2)
-        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * nu**3)
-    )
-
-
 def declared_cap(cap: object) -> bool:
     """``hello.cap`` is a valid declaration: ``[p99_us, max_us]``, ints, 0 <= p99 <= max <= 1 s."""
     if isinstance(cap, list | tuple) and len(cap) == 2 and all(_is_int(v) for v in cap):
@@ -94,9 +83,9 @@ def with_capture(m: Mapping, capture_us: int) -> Mapping:
 class ClockModel:
     """Offset and skew of one podium clock, with a bound that follows from the window's evidence.
 
-    Skew: weighted regression of each exchange's offset on podium time over a window (weights
-    ``1/(floor + excess/WEIGHT_DIV)^2`` by the excess round trip: a queue's constant share of
-    delay shifts every offset alike and leaves the slope alone, the noisy exchanges count little).
+    Skew: from each direction's lower envelope over the window (``envelope_skew``: the lowest
+    exchanges of each stretch of time lie on a line whose slope is the skew; queueing above it
+    says nothing about the clocks).
     Offset: with that skew, each exchange gives the uplink's delay plus the offset and the
     downlink's delay minus it; the two minima over the window (``DirectionMinima``) give the
     offset even where no exchange was fast both ways. ``map(podium_us)`` returns host time with a
@@ -211,10 +200,14 @@ class ClockModel:
             self._refit()
         elif self._fit is not None:  # a candidate that left the window is replaced at the next refit
             self._minima.add(sample, self._fit.b)
-        bound = self._predict_bound(sample.x)
-        self._newest_bound = (sample.x, bound[0], bound[1])
-        self._trusted = self._trust(bound)
+        self._settle(sample.x)
         return True
+
+    def _settle(self, newest_x: int) -> None:
+        """The bound at the newest exchange (the disagreement check's reference) and trust."""
+        bound = self._predict_bound(newest_x)
+        self._newest_bound = (newest_x, bound[0], bound[1])
+        self._trusted = self._trust(bound)
 
     def _disagrees(self, s: SyncSample) -> bool:
         if self._fit is None or len(self._samples) < self.MIN_SAMPLES:
@@ -257,7 +250,7 @@ class ClockModel:
             var_b = max(var_b, lim * lim)
         var_b = min(var_b, lim * lim)
         # Student-t on the envelope's degrees of freedom: a short envelope is a small sample
-        tq = _t_quantile(self.Z, dof) if dof >= 1 else float("inf")
+        tq = t_quantile(self.Z, dof) if dof >= 1 else float("inf")
         return _Fit(b, var_b, tq)
 
     # ---- output ------------------------------------------------------------------------------
@@ -467,17 +460,15 @@ def restore_model(data: dict[str, object], asymmetry: float | None = None) -> Cl
         return None
     m = ClockModel(None if prior is None else float(prior), asymmetry)
     for s in samples:
+        # each direction's delay too (the one-way minima): a snapshot without them is not one
         if not (isinstance(s, list) and len(s) == 5 and all(_is_int(v) for v in s) and s[2] >= 0):
-            return None  # a store from before each direction's delay was kept: start afresh
+            return None
         m._samples.append(SyncSample(s[0], s[1], s[2], s[3], s[4]))
     m._best = min(m._samples, key=lambda p: p.rtt)
     m._rtt_min = m._best.rtt
     m._last_t1 = last_t1
     m._refit()
-    newest = m._samples[-1]
-    bound = m._predict_bound(newest.x)
-    m._newest_bound = (newest.x, bound[0], bound[1])
-    m._trusted = m._trust(bound)
+    m._settle(m._samples[-1].x)
     return m
 
 

@@ -275,6 +275,10 @@ class VirtualPodium(Service):
 
         ``lose``: the buzz takes its sequence number and counts in the lock acknowledgement but is
         never published, as when the broker acknowledged it and then lost it."""
+        return self.press_now(at_podium_us, lose)
+
+    def press_now(self, at_podium_us: int | None = None, lose: bool = False) -> int:
+        """``press`` without a loop pass: the buzz is queued before this returns."""
         pt = self.clock.now() if at_podium_us is None else at_podium_us
         if self.epoch != self._press_ep:
             self._press_ep, self._fp, self._np = self.epoch, pt, 1
