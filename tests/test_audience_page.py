@@ -148,7 +148,9 @@ async def test_phones_join_by_code_answer_see_the_leaderboard_and_survive_a_node
                     page = await ctx.new_page()
                     await page.goto(f"http://127.0.0.1:{port}/audience/?code=PLAY42")
                     assert await page.input_value("#code") == "PLAY42"
+                    await page.wait_for_selector("#join-btn:not([disabled])", timeout=WAIT_MS)  # connected
                     await page.fill("#nick", nick)
+                    assert await page.input_value("#nick") == nick
                     await page.click("#join-btn")
                     await joined(page)
                     await page.wait_for_function("() => window.buzzlineAudience.clock.ready", timeout=WAIT_MS)
@@ -200,7 +202,10 @@ async def test_phones_join_by_code_answer_see_the_leaderboard_and_survive_a_node
                 await overlay.wait_for_function(
                     "() => document.querySelectorAll('#aud-board li').length === 2", timeout=WAIT_MS
                 )
-                assert "Jupiter" in await overlay.inner_text("#aud-bars")
+                await overlay.wait_for_function(
+                    "() => document.getElementById('aud-bars').textContent.includes('Jupiter')",
+                    timeout=WAIT_MS,
+                )
                 assert await overlay.evaluate("() => document.getElementById('aud-qr').naturalWidth") > 0
                 # screens get the same through the host
                 import httpx

@@ -248,6 +248,7 @@ class AudienceAdapter(Adapter):
     async def _publish_results(self, q: Question) -> dict[str, Any]:
         assert self.book is not None
         results = self.book.results(q) | {
+            "question": q.public(),  # a screen that joined after the question opened can label the spread
             "board": self.book.leaderboard(),
             "players": len(self.book.players),
             "sent_us": show_clock_us(),

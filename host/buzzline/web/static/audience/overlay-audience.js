@@ -2,7 +2,7 @@
 // the answers' spread and the leaderboard's top as soon as the show publishes them. It listens on
 // the audience cluster like a phone does (same vendored client, any node, failover).
 
-import { connect } from "./vendor/nats.ws-1.30.3/nats.js";
+import { connect, Events } from "./vendor/nats.ws-1.30.3/nats.js";
 import { shares } from "./audience-logic.js";
 
 const $ = (id) => document.getElementById(id);
@@ -82,10 +82,28 @@ async function main() {
       else if (what === "results") {
         state.results = body;
         state.receivedAt = performance.now();
+        if (body.question && (!state.question || state.question.q !== body.q)) state.question = body.question;
       } else return;
       render();
     },
   });
+  catchUp(nc);
+}
+
+// What was published while the connection moved to another node is gone (core subjects keep
+// nothing): after each reconnect, the host's info.json gives the question and results as they stand.
+async function catchUp(nc) {
+  for await (const s of nc.status()) {
+    if (s.type !== Events.Reconnect) continue;
+    try {
+      const info = await (await fetch("/audience/info.json", { cache: "no-store" })).json();
+      state.question = info.question || state.question;
+      state.results = info.results || state.results;
+      render();
+    } catch {
+      // the next reconnect or message brings the present
+    }
+  }
 }
 
 main();
