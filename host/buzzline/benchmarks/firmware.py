@@ -133,17 +133,11 @@ def _mem(p: Any) -> dict[str, int]:
 
 async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     from buzzline.commands.flash import ROOT
-    from buzzline.io.broker import MosquittoBroker, free_port
+    from buzzline.io.broker import ConfiguredMosquitto, free_port
     from buzzline.io.security import CONF_FILE, load_credentials, write_broker_config
 
     sys.path.insert(0, str(ROOT / "firmware" / "tools"))
     from unixpodium import UnixPodium, build_tree  # type: ignore[import-not-found]
-
-    class GeneratedBroker(MosquittoBroker):
-        """Mosquitto running exactly the config `buzzline broker config` wrote."""
-
-        def config_text(self) -> str:
-            return (tmp / "broker" / CONF_FILE).read_text()
 
     pids = [f"p{i + 1}" for i in range(args.podiums)]
     port = free_port()
@@ -151,7 +145,7 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     sec = load_credentials(tmp / "broker")
     rng = random.Random(args.seed)
     tree = build_tree(tmp / "fw")
-    with GeneratedBroker(port=port, workdir=tmp / "run"):
+    with ConfiguredMosquitto(tmp / "broker" / CONF_FILE, port=port, workdir=tmp / "run"):
         stamps = _Stamps(port, sec.host.username, sec.host.password)
         host = LineProc("host")
         pods: list[Any] = []

@@ -73,17 +73,13 @@ async def _until(pred: Any, timeout: float) -> bool:
 async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     from buzzline.commands.flash import ROOT
     from buzzline.host_service import HostService
-    from buzzline.io.broker import MosquittoBroker, free_port
+    from buzzline.io.broker import ConfiguredMosquitto, free_port
     from buzzline.io.security import CONF_FILE, load_credentials, write_broker_config
     from buzzline.ota.release import ReleaseStore, new_key
     from buzzline.web.releases import ReleaseServer
 
     sys.path.insert(0, str(ROOT / "firmware" / "tools"))
     from unixpodium import UnixPodium, build_tree  # type: ignore[import-not-found]
-
-    class GeneratedBroker(MosquittoBroker):
-        def config_text(self) -> str:
-            return (tmp / "broker" / CONF_FILE).read_text()
 
     pids = [f"p{i + 1}" for i in range(args.podiums)]
     port = free_port()
@@ -107,7 +103,7 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     store.object_path(sha).write_bytes(bytes(damaged))
     module = next(f.size for f in store.manifest(b).files if f.path == "lib/" + CHANGED[:-3] + ".mpy")
 
-    with GeneratedBroker(port=port, workdir=tmp / "run"):
+    with ConfiguredMosquitto(tmp / "broker" / CONF_FILE, port=port, workdir=tmp / "run"):
         async with (
             HostService(
                 "127.0.0.1", port, STUDIO, username=sec.host.username, password=sec.host.password

@@ -236,6 +236,18 @@ def _own_group() -> Callable[[], None]:
     return child
 
 
+class ConfiguredMosquitto(MosquittoBroker):
+    """Mosquitto running exactly a config file as `buzzline broker config` wrote it (its password
+    file and ACL beside it): the studio's own setup, for the benchmarks that measure it."""
+
+    def __init__(self, conf: Path, *, port: int, workdir: Path | None = None) -> None:
+        super().__init__(port=port, workdir=workdir)
+        self.conf = conf
+
+    def config_text(self) -> str:
+        return self.conf.read_text()
+
+
 class EmbeddedBroker(Broker):
     """amqtt running in a background thread: the fallback where Mosquitto is absent."""
 
