@@ -115,6 +115,7 @@ async def node_of(page: Any) -> str:
     return name
 
 
+@pytest.mark.flaky(reruns=2)  # real processes timed on a shared machine: a real fault fails every run
 async def test_phones_join_by_code_answer_see_the_leaderboard_and_survive_a_node_kill(
     browser: Any, broker: MosquittoBroker, tmp_path: Path
 ) -> None:

@@ -26,6 +26,7 @@ def test_a_small_chaos_run_decides_every_question_right() -> None:
     assert out["recovery_s"]["broker"]["n"] == 1 and out["faults"]["link"]["dropped"] > 0
 
 
+@pytest.mark.flaky(reruns=2)  # real processes timed on a shared machine: a real fault fails every run
 @pytest.mark.broker
 @pytest.mark.micropython
 def test_a_small_chaos_run_with_firmware_podiums_decides_every_question_right() -> None:

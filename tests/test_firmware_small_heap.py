@@ -32,6 +32,7 @@ def _mem(p: UnixPodium) -> dict[str, int]:
     return {k: int(v) for k, v in (w.split("=") for w in p.cmd("mem?").split())}
 
 
+@pytest.mark.flaky(reruns=2)  # real processes timed on a shared machine: a real fault fails every run
 async def test_podiums_on_a_small_heap_play_whole_questions(broker: Any, tmp_path: Path) -> None:
     from buzzline.host_service import HostService
 

@@ -149,6 +149,7 @@ async def wait_until(pred: Any, what: str, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
+@pytest.mark.flaky(reruns=2)  # real processes timed on a shared machine: a real fault fails every run
 async def test_firmware_and_simulated_podium_put_the_same_life_on_the_wire(
     broker: Any, tmp_path: Path
 ) -> None:
