@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -93,6 +95,27 @@ DAEMONS = re.compile(r"^buzzline (host|adapter run|sim(?!.*--seconds)|viewer(?=.
 COMMANDISH = re.compile(r"^(\$ |\.venv/bin/|buzzline |make |mosquitto |MICROPYPATH=|oscsend |echo )")
 
 
+def listen_ports(n: int) -> list[int]:
+    """``n`` distinct free ports below the kernel's ephemeral range: chosen when the test starts and
+    listened on minutes later, they must not be handed meanwhile to another process's outgoing
+    connection (which an ephemeral port, as ``free_port`` gives, can be)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    out: list[int] = []
+    for port in random.Random().sample(range(max(1024, low - 12000), low), 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        out.append(port)
+        if len(out) == n:
+            return out
+    return [free_port() for _ in range(n - len(out))] + out
+
+
 def shell_commands(path: Path) -> Iterator[tuple[int, str]]:
     """(line, command) for each command in the file's fenced shell blocks: every line of an
     sh/bash block, the `$ ` lines of a console transcript, and untyped blocks that hold commands."""
@@ -149,7 +172,7 @@ class Place:
         self.open = MosquittoBroker(workdir=root / "broker-open")
         self.open.start()
         self.secured: MosquittoBroker | None = None
-        self.http, self.web, self.fw = str(free_port()), str(free_port()), str(free_port())
+        self.http, self.web, self.fw = (str(p) for p in listen_ports(3))
         # a short TMPDIR: Chromium's socket paths must fit in 108 bytes
         self.tmpdir = tempfile.mkdtemp(prefix="bzdocs-")
         self.env = {**os.environ, "TMPDIR": self.tmpdir, "PATH": f"{BIN}:{os.environ['PATH']}"}
