@@ -34,7 +34,7 @@ def test_a_small_chaos_run_with_firmware_podiums_decides_every_question_right() 
     presses in flight, a podium SIGKILLed and started again (then racing first, then second), a
     link reset and a press made while the podium's link is down."""
     cmd = [sys.executable, "-m", "buzzline.cli", "bench", "chaos", "--firmware", "--podiums", "4",
-           "--presses", "14", "--broker-kills", "1", "--host-kills", "0", "--reboots", "1", "--resets", "1",
+           "--presses", "20", "--broker-kills", "1", "--host-kills", "0", "--reboots", "1", "--resets", "1",
            "--blackholes", "0", "--link-down-presses", "1", "--seed", "7", "--json"]  # fmt: skip
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=110)
     assert r.stdout.strip(), r.stderr[-2000:]
