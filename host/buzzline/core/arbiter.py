@@ -466,15 +466,18 @@ class Arbiter:
             if p in self._gap:  # a lost message may be its buzz: only a covering ack completes it
                 out.append(p)
                 continue
-            if p in self._acked:
-                continue
-            if self._lockout.get(p, -1) > latest:
-                continue
-            wm = self._wm.get(p)
-            if wm is not None and wm[0] - wm[1] > latest:
+            if p in self._acked or self._past(p, latest):
                 continue
             out.append(p)
         return out
+
+    def _past(self, podium: str, latest: int) -> bool:
+        """Nothing the podium can still deliver is at or before ``latest``: it is locked out
+        past it, or it reported (its watermark) past it."""
+        if self._lockout.get(podium, -1) > latest:
+            return True
+        wm = self._wm.get(podium)
+        return wm is not None and wm[0] - wm[1] > latest
 
     def _offline_open(self) -> list[str]:
         """Offline podiums that may still deliver a press earlier than (or tied with) the leader,
@@ -485,12 +488,7 @@ class Arbiter:
         latest = lead.mapped_us + lead.err_us
         out = []
         for p in self._active():
-            if p not in self._offline or p in self._presses or p in self._acked:
-                continue
-            if self._lockout.get(p, -1) > latest:
-                continue
-            wm = self._wm.get(p)
-            if wm is not None and wm[0] - wm[1] > latest:
+            if p not in self._offline or p in self._presses or p in self._acked or self._past(p, latest):
                 continue
             out.append(p)
         return out
