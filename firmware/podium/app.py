@@ -51,6 +51,11 @@ class Podium:
     SETTLE_PERIOD_MS = 62
     SYNC_PERIOD_MS = 250
     SYNC_TICK_MS = 20
+    # While armed the steady exchanges go on until this many replies came back since the burst
+    # began, then pause: each reply's decode allocates with the GC off, but a podium that
+    # (re)booted or met a returning host mid-question needs more than the burst's 8 before the
+    # host trusts its clock (about 2.5 ms of bound after 8 on a busy link; trust is 2 ms).
+    SYNC_ARMED = 32
     # While armed, let the GC run again if free heap falls below this. The armed path allocates
     # next to nothing (docs/firmware.md); this is for the command that ends it (a few hundred
     # bytes to decode) and what a fragmented heap needs around it.
@@ -473,11 +478,11 @@ class Podium:
                     if self.host_online:
                         self.mqtt.resume()
                 continue
-            if self.armed and self._exchanges >= self.SYNC_BURST:
-                # No steady exchanges while armed: the reply's decode allocates and the GC is off.
-                # The model's wander term covers the gap (0.5 ppm: 5 us per 10 s). Until a burst's
-                # worth of replies came back (a lossy link, a reboot mid-question) they go on:
-                # without samples the host holds this podium's presses, then calls them ties.
+            if self.armed and self._exchanges >= self.SYNC_ARMED:
+                # No more steady exchanges while armed: the reply's decode allocates and the GC is
+                # off. The model's wander term covers the gap (0.5 ppm: 5 us per 10 s). Until
+                # SYNC_ARMED replies came back (a reboot or a host's return mid-question, a lossy
+                # link) they go on: without trust the host calls this podium's presses ties.
                 continue
             now = ticks_ms()
             period = self.SETTLE_PERIOD_MS if ticks_diff(settle_until, now) > 0 else self.SYNC_PERIOD_MS

@@ -85,6 +85,7 @@ class VirtualPodium(Service):
     SETTLE_S = 60.0
     SETTLE_PERIOD_S = 0.0625
     SYNC_PERIOD_S = 0.25
+    SYNC_ARMED = 32  # while armed, steady exchanges pause once this many replies came back
     KEEPALIVE_S = 2
 
     def __init__(
@@ -487,10 +488,10 @@ class VirtualPodium(Service):
             period = self.SETTLE_PERIOD_S if time.monotonic() < settle_until else self.SYNC_PERIOD_S
             await asyncio.sleep(period * self.rng.uniform(0.8, 1.2))
             # As the firmware: no steady exchanges while armed (there each one allocates, with the
-            # GC off) once the burst has given the host its samples; the model allows for the pause
-            # (SPEC §4.4). A burst does not wait: after a host restart mid-question the presses
-            # wait for it.
-            while self.armed and self._host_epoch == seen and self._exchanges >= self.SYNC_BURST:
+            # GC off) once SYNC_ARMED replies came back since the burst began, enough for the host
+            # to trust the clock; the model allows for the pause (SPEC §4.4). A burst does not
+            # wait: after a host restart mid-question the presses wait for it.
+            while self.armed and self._host_epoch == seen and self._exchanges >= self.SYNC_ARMED:
                 await asyncio.sleep(0.02)
             if self._host_epoch == seen and self.host_up.is_set():
                 await self._send_sync()
