@@ -52,7 +52,7 @@ MISS_P = 0.001  # chance that a direction's minimum sits further above its floor
 # and the spacing is milliseconds, while its 8th or 16th still crowd at the floor. Each of these
 # is tested (the n held, when fewer) and the tightest kept; the miss chance is split between
 # the tests made (a union bound), so every test is at MISS_P / (tests).
-SPACING_KS = (32,)
+SPACING_KS = (8, 16, 32)
 SPACING_K = SPACING_KS[-1]
 
 
