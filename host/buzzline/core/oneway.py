@@ -111,14 +111,17 @@ class _Side:
     def __init__(self, side: list[tuple[int, int]], k: float, drift: float) -> None:
         self.k = k
         self.drift = drift
-        # ties (a skew of exactly 0 before any fit) put the newest first: nearest a later press
-        self.ranked = sorted(((v - k * sx, sx) for sx, v in side), key=lambda p: (p[0], -p[1]))
-        self.w0, self.sx0 = self.ranked[0]
-        self.excess = excess_bound([w for w, _ in self.ranked])
-        self.last_sx = max(sx for _, sx in self.ranked)
+        # (w, -sx): ties (a skew of exactly 0 before any fit) put the newest first, nearest a
+        # later press
+        ranked = sorted([(v - k * sx, -sx) for sx, v in side])
+        self.ranked = ranked
+        self.w0, neg = ranked[0]
+        self.sx0 = -neg
+        self.excess = excess_bound([w for w, _ in ranked[:SPACING_K]])
+        self.last_sx = -min(nsx for _, nsx in ranked)
         # for x at or after every candidate (a press after the newest exchange: the usual case)
         # min(w + drift * (x - sx)) = after + drift * x
-        self.after = min(w - drift * sx for w, sx in self.ranked)
+        self.after = min(w + drift * nsx for w, nsx in ranked)
 
     def limits(self, x: int) -> tuple[float, float]:
         """(low, high) limits on the direction's offset-plus-floor at ``x``: any sample caps it
@@ -127,7 +130,7 @@ class _Side:
         skew's possible error over its distance from ``x``."""
         kx = self.k * x
         d = self.drift
-        hi = self.after + d * x if x >= self.last_sx else min(w + d * abs(sx - x) for w, sx in self.ranked)
+        hi = self.after + d * x if x >= self.last_sx else min(w + d * abs(-nsx - x) for w, nsx in self.ranked)
         lo = self.w0 - d * abs(self.sx0 - x) - self.excess
         return lo + kx, hi + kx
 
