@@ -512,3 +512,6 @@ def handle(app, payload) -> None:
     else:
         _man = msg["man"]
         _task = asyncio.create_task(_run(Update(app, msg)))
+
+
+start = handle
