@@ -264,9 +264,6 @@ class Podium:
         r = self._record(_K_HELLO, self._now_watermark(), 0, 0)
         self._host |= _H_HELLO
         self.mqtt.publish(self.t_up, r, 1, False, True, front)
-        rel = self.local["rel"]
-        if not rel["good"] or "bad" in rel:
-            self.job("update", None)  # a release on trial, or one that failed: say so
 
     def _on_host_presence(self, online: bool) -> None:
         h = self._host
@@ -294,7 +291,7 @@ class Podium:
     # -- downstream ----------------------------------------------------------------------
     def _on_msg(self, topic: str, payload: bytes, retained: bool) -> None:
         if topic.endswith("/fw"):  # no slice: nothing allocated per message while armed
-            self.job("update", payload)
+            self.job("fwreq", payload)
             return
         try:
             try:
@@ -375,7 +372,7 @@ class Podium:
             self._hello(False)
 
     def job(self, name: str, arg) -> None:
-        # A rare job's module (podium.selftest, podium.fwcmd) is loaded for it, not resident:
+        # A rare job's module (podium.selftest, podium.fwreq) is loaded for it, not resident:
         # its start(podium, arg) runs it (and the module is dropped when done).
         gc.collect()
         try:
@@ -528,7 +525,5 @@ def main(path: str = "podium.json", rel=None) -> None:
     del startup  # run() drops it once the tasks are started (loading it again could fail)
     drop("buzzline_protocol.topics")
     asyncio.run(podium.run())
-    if "reboot" in local["rel"]:  # podium.update stopped the podium: a new release is in place
-        from podium.update import reset
-
-        reset()
+    if "reboot" in local["rel"]:  # podium.fwreq stopped it: update mode next
+        local["rel"]["reboot"]()

@@ -221,7 +221,7 @@ def build(p, local: dict, board) -> None:
         (topics.podium(studio, pid, "syncr"), 0),
         (topics.podium(studio, pid, "config"), 1),
         (topics.host(studio, "presence"), 1),
-        (topics.podium(studio, pid, "fw"), 1),  # firmware updates: podium.update handles them
+        (topics.podium(studio, pid, "fw"), 1),  # firmware updates: podium.fwreq queues them
     )
     p.mqtt = link(local, "bz-" + pid, will, (p.t_presence, p._online, True), subs, p._on_msg, p, board.net_up)
     p.mqtt.BACKOFF_MAX_MS = local.get("backoff_max_ms", p.mqtt.BACKOFF_MAX_MS)
@@ -287,10 +287,29 @@ def make_wire(p):
     from podium import FW_VERSION
     from podium.wire import UpWriter
 
-    rel = p.local["rel"]  # the running release (firmware/relboot.py; podium.update)
+    rel = p.local["rel"]  # the running release (firmware/relboot.py)
     return UpWriter(
         p.pid, p.boot, hello_tail(p.board.hw, p.board.name, rel["ver"] or FW_VERSION, p.cap, rel["cur"])
     )
+
+
+def report(p, step: str, ver, rel, pct=None, err=None, got=None) -> None:
+    """A fwst (retained) on the podium's topic (SPEC 3.10); ``p``: the Podium, or update mode's
+    owner of the link (podium.update.Mode: pid, boot, local, mqtt)."""
+    msg = {"v": 1, "t": "fwst", "id": p.pid, "b": p.boot, "step": step}
+    if pct is not None:
+        msg["pct"] = pct
+    if ver:
+        msg["ver"] = ver
+    if rel:
+        msg["rel"] = rel
+    if err is not None:
+        msg["err"] = err
+    if got is not None:
+        msg["got"] = got
+    # json, not the codec's encoder: a podium does not load it (the host decodes either)
+    topic = "buzzline/" + p.local["studio"] + "/podium/" + p.pid + "/fwst"
+    p.mqtt.publish(topic, json.dumps(msg).encode(), 1, True)
 
 
 def start(p) -> list:
@@ -305,6 +324,20 @@ def start(p) -> list:
     p._tasks = [asyncio.create_task(f()) for f in p._task_fns]
     tasks = [asyncio.create_task(c) for c in p.board.tasks()]
     tasks.append(asyncio.create_task(p._supervise()))
+    # Firmware updates (SPEC 3.10): what the last command in update mode came to (podium.update
+    # leaves it in fw/said), a release that failed to start (firmware/relboot.py fell back), a
+    # release on trial; each boot says so again (retained) until the next command.
+    rel = p.local["rel"]
+    try:
+        said = _read_json("fw/said")
+    except (OSError, ValueError):
+        said = None
+    if said:
+        report(p, said[0], said[1], said[2], None, said[3])
+    elif "bad" in rel:
+        report(p, "rolledback", rel["bver"], rel["bad"], None, rel.get("err", "boot"))
+    if not rel["good"]:
+        report(p, "trial", rel["ver"], rel["cur"])
     if p.local.get("selftest") and p.cap is None:  # `buzzline flash --selftest`
         p.job("selftest", p.local["selftest"])
     print("podium", p.pid, "board", p.board.name, "fw", FW_VERSION)

@@ -55,7 +55,8 @@ ONE_JOB = (
     ("podium.mqtt_open", "opening a session (each connect, dropped)"),
     ("podium.board.unix_harness", "harness text commands (first use)"),
     ("podium.selftest", "capture selftest (its run)"),
-    ("podium.update", "firmware update (issue 21; when present)"),
+    ("podium.fwreq", "a firmware command queued for update mode (each, dropped)"),
+    ("podium.update", "update mode (issue 21: its own boot, never beside the app)"),
 )
 
 _IMPORTS = """
