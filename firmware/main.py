@@ -4,7 +4,7 @@
 # before the app shapes the start-up heap (docs/firmware.md). relboot runs a release.
 import sys
 
-import podium  # noqa: F401  first: its lifelong buffers at the bottom of the heap
+__import__("podium")  # first: its lifelong buffers at the bottom (bound to no name: relboot swaps it)
 
 try:
     open("fw/cur").close()  # a release came over the network: relboot picks and runs it

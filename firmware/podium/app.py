@@ -269,9 +269,6 @@ class Podium:
         r = self._record(_K_HELLO, self._now_watermark(), 0, 0)
         self._host |= _H_HELLO
         self.mqtt.publish(self.t_up, r, 1, False, True, front)
-        rel = self.local["rel"]
-        if not rel["good"] or "bad" in rel:
-            self._firmware(None)  # a release on trial, or one that failed: say so
 
     def _on_host_presence(self, online: bool) -> None:
         h = self._host
@@ -299,7 +296,7 @@ class Podium:
     # -- downstream ----------------------------------------------------------------------
     def _on_msg(self, topic: str, payload: bytes, retained: bool) -> None:
         if topic.endswith("/fw"):  # no slice: nothing allocated per message while armed
-            self._firmware(payload)
+            self.job("fwreq", payload)
             return
         try:
             try:
@@ -375,31 +372,18 @@ class Podium:
         elif kind == "ident":
             self.lights.set("identify", None, msg["dur"])
         elif kind == "selftest":
-            self.start_selftest(msg["n"])
+            self.job("selftest", msg["n"])
         elif kind == "askhello" and not self._host & _H_HELLO:  # one waiting answers it
             self._hello(False)
 
-    def start_selftest(self, n: int) -> None:
-        # podium.selftest is loaded only for the run, and dropped after it: not resident
-        if self.armed:
-            print("podium: no selftest while armed")
-        elif self._selftest_task is None or self._selftest_task.done():
-            try:
-                from podium import selftest
-
-                self._selftest_task = asyncio.create_task(selftest.run(self, n))
-            except MemoryError:
-                print("selftest: not enough heap to load it")
-
-    def _firmware(self, payload) -> None:
-        # podium.update is loaded only when an update command (or a release on trial) needs it
+    def job(self, name: str, arg) -> None:
+        # A rare job's module (podium.selftest, podium.fwreq) is loaded for it, not resident:
+        # its start(podium, arg) runs it (and the module is dropped when done).
         gc.collect()
         try:
-            from podium import update
-
-            update.handle(self, payload)
+            __import__("podium." + name, None, None, ("start",)).start(self, arg)
         except MemoryError:
-            print("update: not enough heap to load it")
+            print(name, ": not enough heap to load it")
 
     def _recs_full(self) -> None:
         while self._nrec < _RECORDS:
@@ -546,7 +530,5 @@ def main(path: str = "podium.json", rel=None) -> None:
     del startup  # run() drops it once the tasks are started (loading it again could fail)
     drop("buzzline_protocol.topics")
     asyncio.run(podium.run())
-    if "reboot" in local["rel"]:  # podium.update stopped the podium: a new release is in place
-        from podium.update import reset
-
-        reset()
+    if "reboot" in local["rel"]:  # podium.fwreq stopped it: update mode next
+        local["rel"]["reboot"]()

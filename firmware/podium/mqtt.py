@@ -12,7 +12,6 @@
 # layout and the buffers, and are easier to audit for allocation side by side.)
 import asyncio
 import gc
-import socket
 from asyncio import core  # type: ignore[attr-defined]
 from random import getrandbits
 from time import ticks_diff, ticks_ms
@@ -20,6 +19,11 @@ from time import ticks_diff, ticks_ms
 from micropython import const
 
 from podium import drop
+
+try:
+    from typing import Any
+except ImportError:  # MicroPython: annotations are never evaluated
+    pass
 
 _CONNACK = const(0x20)
 _PUBLISH = const(0x30)
@@ -29,10 +33,6 @@ _PINGREQ = const(0xC0)
 _PINGRESP = const(0xD0)
 _DISCONNECT = const(0xE0)
 
-# outbound packet buffer: header, topic (84 at most) and a record (the longest, a hello, 251)
-_TX = const(384)
-_CHUNK = const(128)  # bytes read from the socket at once
-_RX = const(640)  # inbound packet buffer (command or config: 512 + topic); longer: dropped
 _E_TOPIC = const(0)
 _E_DATA = const(1)
 _E_QOS = const(2)
@@ -58,80 +58,66 @@ class MQTTClient:
     BACKOFF_MAX_MS = 4000
     TICK_MS = 100  # keepalive and timeout checks
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        client_id: str,
-        keepalive: int = 10,
-        user=None,
-        password=None,
-        will=None,
-        birth=None,
-        subs=(),
-        on_msg=None,
-        on_up=None,
-        on_down=None,
-        prepare=None,
-        render=None,
-        release=None,
-        net_up=None,
-    ) -> None:
-        # packed: every instance attribute costs a slot, and the table grows in steps of ~1 KB
-        self._addr = (host, port)
-        self._login = (client_id, user, password)
-        self.keepalive = keepalive
-        self.will = will  # (topic, payload bytes, qos, retain) or None
-        # (topic, payload bytes, retain), published at QoS 1 right behind each SUBSCRIBE, ahead
-        # of anything held or queued: the podium's presence
-        self.birth = birth
-        self.subs = subs  # ((topic, qos), ...)
-        self.on_msg = on_msg  # on_msg(topic: str, payload: bytes, retained: bool)
-        self.on_up = on_up
-        self.on_down = on_down
-        # prepare(obj) turns a queued object into its payload at first transmission, so
-        # sequence numbers and send times are assigned in send order. It returns bytes, or a
-        # list (a record) that render(record, buf, off) -> end writes into the packet buffer
-        # at every (re)transmission: no payload is ever allocated for a record.
-        self.prepare = prepare
-        self.render = render
-        self.release = release  # release(record): the link no longer holds it
-        self.net_up = net_up  # coroutine function bringing the network link up (Wi-Fi)
-        self.up = False
-        # True: QoS 1 publishes wait (in order; the in-flight ones of an earlier connection are
-        # not resent either) until resume(). Set by on_up; the app resumes it.
-        self.held = False
-        self._resend_due = False
-        self.drops = 0
-        self.connects = 0
-        self.mem_errors = 0  # MemoryErrors caught (each one handled without allocating)
-        self.mem_site = 0  # where the last one was caught (a number: nothing to allocate)
-        self.too_long = 0
-        # > 0: poll the socket this often instead of waiting on the I/O queue, whose wait
-        # allocates a small entry each time (the podium polls while armed, with the GC off).
-        self.read_poll_ms = 0  # inbound packets longer than the receive buffer (tail dropped)
-        self.last_error = ""
-        # entry: [topic, data, qos, retain, keep, len, pid, sent_ms]
-        self._q: list[list] = []
-        self._inflight: list[list] = []
-        # recycled entries: a fixed array and a count (a list that shrinks and regrows reallocates)
-        self._free: list = [None] * (self.QUEUE_MAX + self.INFLIGHT)
-        self._nfree = 0
-        self._pid = 0
-        self._wake = asyncio.Event()
-        self._dead = False
-        self._sock: socket.socket | None = None  # the connection's socket, non-blocking
-        self._out = b""  # what the socket did not take at once, for _drain
-        self._last_tx = ticks_ms()
-        self._last_rx = ticks_ms()
-        from podium.startup import early_buffer  # built at start-up
-
-        self._tx = early_buffer(_TX)
-        self._rx = early_buffer(_RX)
-        self._chunk = early_buffer(_CHUNK)
-        self._puback = bytearray(b"\x40\x02\x00\x00")
-        self._reset_parser()
-        self._topics: dict = {}  # topic str -> its encoded bytes, built once per topic
+    # Its state, made by podium.startup.link (start-up code, not resident; annotations only:
+    # MicroPython ignores them). Packed: every instance attribute costs a slot, and the table
+    # grows in steps of ~1 KB.
+    _addr: tuple  # (host, port)
+    _login: tuple  # (client_id, user, password)
+    keepalive: int
+    will: Any  # (topic, payload bytes, qos, retain) or None
+    # (topic, payload bytes, retain), published at QoS 1 right behind each SUBSCRIBE, ahead
+    # of anything held or queued: the podium's presence (or None)
+    birth: Any
+    subs: tuple  # ((topic, qos), ...)
+    on_msg: Any  # on_msg(topic: str, payload: bytes, retained: bool)
+    on_up: Any
+    on_down: Any
+    # prepare(obj) turns a queued object into its payload at first transmission, so
+    # sequence numbers and send times are assigned in send order. It returns bytes, or a
+    # list (a record) that render(record, buf, off) -> end writes into the packet buffer
+    # at every (re)transmission: no payload is ever allocated for a record.
+    prepare: Any
+    render: Any
+    release: Any  # release(record): the link no longer holds it
+    net_up: Any  # coroutine function bringing the network link up (Wi-Fi), or None
+    up: bool
+    # True: QoS 1 publishes wait (in order; the in-flight ones of an earlier connection are
+    # not resent either) until resume(). Set by on_up; the app resumes it.
+    held: bool
+    _resend_due: bool
+    drops: int
+    connects: int
+    mem_errors: int  # MemoryErrors caught (each one handled without allocating)
+    mem_site: int  # where the last one was caught (a number: nothing to allocate)
+    too_long: int  # inbound packets longer than the receive buffer (tail dropped)
+    # > 0: poll the socket this often instead of waiting on the I/O queue, whose wait
+    # allocates a small entry each time (the podium polls while armed, with the GC off).
+    read_poll_ms: int
+    last_error: str
+    # entry: [topic, data, qos, retain, keep, len, pid, sent_ms]
+    _q: list
+    _inflight: list
+    # recycled entries: a fixed array and a count (a list that shrinks and regrows reallocates)
+    _free: list
+    _nfree: int
+    _pid: int
+    _wake: asyncio.Event
+    _dead: bool
+    _sock: Any  # the connection's socket, non-blocking
+    _out: bytes  # what the socket did not take at once, for _drain
+    _last_tx: Any  # ticks_ms
+    _last_rx: Any
+    _tx: bytearray
+    _rx: bytearray
+    _chunk: bytearray
+    _puback: bytearray
+    _topics: dict  # topic str -> its encoded bytes, built once per topic
+    _st: int
+    _first: int
+    _rlen: int
+    _shift: int
+    _got: int
+    _connack: int
 
     # -- public API --------------------------------------------------------------------
     def publish(
@@ -262,7 +248,7 @@ class MQTTClient:
         try:
             done = 0
             if not self._out:
-                ret = s.write(data, off, n)  # type: ignore[call-arg]  # stream write(buf, off, n)
+                ret = s.write(data, off, n)  # stream write(buf, off, n)
                 if ret == n:
                     self._last_tx = ticks_ms()
                     return

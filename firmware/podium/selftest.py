@@ -84,6 +84,15 @@ async def edges(button, out, n: int, hist) -> int:
     return top
 
 
+def start(app, n: int) -> None:
+    """The `selftest` command (podium.app's job): never while armed, one run at a time."""
+    if app.armed:
+        print("podium: no selftest while armed")
+        drop("podium.selftest")
+    elif app._selftest_task is None or app._selftest_task.done():
+        app._selftest_task = asyncio.create_task(run(app, n))
+
+
 async def run(app, n: int) -> None:
     """Measure, print, store in flash, announce in hello; app is the Podium."""
     # Capture selftest (issue 16): edges from the selftest pin through a jumper into the

@@ -194,7 +194,6 @@ def build(p, local: dict, board) -> None:
     from podium.button import Button
     from podium.clock import PodiumClock
     from podium.lights import Lights
-    from podium.mqtt import MQTTClient
 
     # Largest first (the link's attribute table, then the button's), while the room is whole.
     p.local = local
@@ -222,27 +221,10 @@ def build(p, local: dict, board) -> None:
         (topics.podium(studio, pid, "syncr"), 0),
         (topics.podium(studio, pid, "config"), 1),
         (topics.host(studio, "presence"), 1),
-        (topics.podium(studio, pid, "fw"), 1),  # firmware updates: podium.update handles them
+        (topics.podium(studio, pid, "fw"), 1),  # firmware updates: podium.fwreq queues them
     )
-    p.mqtt = MQTTClient(
-        local["host"],
-        local["port"],
-        "bz-" + pid,
-        keepalive=local.get("keepalive", 10),
-        user=local.get("user"),
-        password=local.get("secret"),
-        will=will,
-        birth=(p.t_presence, p._online, True),
-        subs=subs,
-        on_msg=p._on_msg,
-        on_up=p._on_up,
-        on_down=p._on_down,
-        prepare=p._prepare,
-        render=p._render,
-        release=p._release,
-        net_up=board.net_up,
-    )
-    p.mqtt.BACKOFF_MAX_MS = local.get("backoff_max_ms", MQTTClient.BACKOFF_MAX_MS)
+    p.mqtt = link(local, "bz-" + pid, will, (p.t_presence, p._online, True), subs, p._on_msg, p, board.net_up)
+    p.mqtt.BACKOFF_MAX_MS = local.get("backoff_max_ms", p.mqtt.BACKOFF_MAX_MS)
     p.clock = PodiumClock()
     p.settings = config.load(board.state_dir, pid)
     p.lights = Lights(board.light, p.settings["col"], p.settings["bri"])
@@ -253,16 +235,81 @@ def build(p, local: dict, board) -> None:
     board.attach_button(p.button.handler)
 
 
+def link(local: dict, client_id: str, will, birth, subs, on_msg, app=None, net_up=None):
+    """The MQTT link (podium.mqtt.MQTTClient) to local's broker with local's login, its state
+    made here so its code is not resident (what each field is: the class's annotations).
+    ``app``: the Podium whose callbacks it calls (up, down, records), or None (messages only)."""
+    import asyncio
+    from time import ticks_ms
+
+    from podium.mqtt import MQTTClient
+
+    c = object.__new__(MQTTClient)
+    c._addr = (local["host"], local["port"])
+    c._login = (client_id, local.get("user"), local.get("secret"))
+    c.keepalive = local.get("keepalive", 10)
+    c.will = will
+    c.birth = birth
+    c.subs = subs
+    c.on_msg = on_msg
+    c.on_up = c.on_down = c.prepare = c.render = c.release = None
+    if app is not None:
+        c.on_up = app._on_up
+        c.on_down = app._on_down
+        c.prepare = app._prepare
+        c.render = app._render
+        c.release = app._release
+    c.net_up = net_up
+    c.up = c.held = c._resend_due = c._dead = False
+    c.drops = c.connects = c.mem_errors = c.mem_site = c.too_long = c.read_poll_ms = 0
+    c.last_error = ""
+    c._q = []
+    c._inflight = []
+    c._free = [None] * (c.QUEUE_MAX + c.INFLIGHT)
+    c._nfree = c._pid = 0
+    c._wake = asyncio.Event()
+    c._sock = None
+    c._out = b""
+    c._last_tx = c._last_rx = ticks_ms()
+    # outbound packet buffer: header, topic (84 at most) and a record (the longest, a hello, 251)
+    c._tx = early_buffer(384)
+    c._rx = early_buffer(640)  # inbound packet (command or config: 512 + topic); longer: dropped
+    c._chunk = early_buffer(128)  # bytes read from the socket at once
+    c._puback = bytearray(b"\x40\x02\x00\x00")
+    c._reset_parser()
+    c._topics = {}
+    return c
+
+
 def make_wire(p):
     """The encoders for this boot; hello's fields after pt are fixed for a boot (until a
     selftest measures a new capture bound)."""
     from podium import FW_VERSION
     from podium.wire import UpWriter
 
-    rel = p.local["rel"]  # the running release (firmware/relboot.py; podium.update)
+    rel = p.local["rel"]  # the running release (firmware/relboot.py)
     return UpWriter(
         p.pid, p.boot, hello_tail(p.board.hw, p.board.name, rel["ver"] or FW_VERSION, p.cap, rel["cur"])
     )
+
+
+def report(p, step: str, ver, rel, pct=None, err=None, got=None) -> None:
+    """A fwst (retained) on the podium's topic (SPEC 3.10); ``p``: the Podium, or update mode's
+    owner of the link (podium.update.Mode: pid, boot, local, mqtt)."""
+    msg = {"v": 1, "t": "fwst", "id": p.pid, "b": p.boot, "step": step}
+    if pct is not None:
+        msg["pct"] = pct
+    if ver:
+        msg["ver"] = ver
+    if rel:
+        msg["rel"] = rel
+    if err is not None:
+        msg["err"] = err
+    if got is not None:
+        msg["got"] = got
+    # json, not the codec's encoder: a podium does not load it (the host decodes either)
+    topic = "buzzline/" + p.local["studio"] + "/podium/" + p.pid + "/fwst"
+    p.mqtt.publish(topic, json.dumps(msg).encode(), 1, True)
 
 
 def start(p) -> list:
@@ -277,8 +324,22 @@ def start(p) -> list:
     p._tasks = [asyncio.create_task(f()) for f in p._task_fns]
     tasks = [asyncio.create_task(c) for c in p.board.tasks()]
     tasks.append(asyncio.create_task(p._supervise()))
+    # Firmware updates (SPEC 3.10): what the last command in update mode came to (podium.update
+    # leaves it in fw/said), a release that failed to start (firmware/relboot.py fell back), a
+    # release on trial; each boot says so again (retained) until the next command.
+    rel = p.local["rel"]
+    try:
+        said = _read_json("fw/said")
+    except (OSError, ValueError):
+        said = None
+    if said:
+        report(p, said[0], said[1], said[2], None, said[3])
+    elif "bad" in rel:
+        report(p, "rolledback", rel["bver"], rel["bad"], None, rel.get("err", "boot"))
+    if not rel["good"]:
+        report(p, "trial", rel["ver"], rel["cur"])
     if p.local.get("selftest") and p.cap is None:  # `buzzline flash --selftest`
-        p.start_selftest(p.local["selftest"])
+        p.job("selftest", p.local["selftest"])
     print("podium", p.pid, "board", p.board.name, "fw", FW_VERSION)
     return tasks
 

@@ -1,6 +1,10 @@
-# Firmware update over the studio network (SPEC 3.10, docs/firmware.md): fetch a signed,
-# content-addressed release over HTTP into a staging folder, check it, switch to it atomically.
-# Loaded only when an update command or a release on trial needs it: not on the armed path.
+# Update mode (SPEC 3.10, docs/firmware.md): one boot that acts on the firmware commands the
+# app queued (podium.fwreq wrote fw/req and restarted), with the link and this code only: no
+# app, lights or button, so it fits a 96 KB heap. An update fetches the signed,
+# content-addressed release over HTTP into a staging folder, checks it and switches to it
+# atomically; a rollback and the host's confirmation (fwgood) change the pointer. Each reports
+# on the podium's fwst topic, then the podium restarts (firmware/relboot.py runs this module:
+# into the new release on trial, the same one, or the previous one).
 import asyncio
 import hashlib
 import json
@@ -9,24 +13,24 @@ import sys
 from binascii import hexlify, unhexlify
 
 from buzzline_protocol import fwupdate, messages  # noqa: F401  (fwupdate: its kinds)
+from relboot import FW, pointer, save
+
+try:
+    from typing import Any
+except ImportError:  # MicroPython: annotations are never evaluated
+    pass
 
 CHUNK = 512  # bytes read from the socket at a time: no file is ever whole in RAM
 TRIES = 40  # attempts per file while the server is away (a host restart), 0.5..2 s apart
 TIMEOUT_MS = 5000  # no byte for this long: the link is dead, resume on a new connection
-_task = None  # the running update
-_man = ""  # its manifest digest
+SETTLE_MS = 5000  # at the end, how long the reports may take to be acknowledged
+_report: Any = None  # podium.startup.report, set by main() (its module is dropped after start-up)
 
 
 class UpdateError(Exception):
     def __init__(self, err: str) -> None:
         super().__init__(err)
         self.err = err
-
-
-def _fw(app) -> str:
-    # where firmware/main.py reads the release pointer: the working folder (a board's root; the
-    # unix port runs in its podium's folder)
-    return "fw/"
 
 
 def _lib(app) -> str:
@@ -66,20 +70,6 @@ def _rmtree(path: str) -> None:
         else:
             os.remove(child)
     os.rmdir(path)
-
-
-def _save(path: str, obj) -> None:
-    with open(path + ".tmp", "w") as f:
-        json.dump(obj, f)
-    os.rename(path + ".tmp", path)  # the switch: one rename, the old pointer or the new
-
-
-def _pointer(fw: str) -> dict:
-    try:
-        with open(fw + "cur") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {"cur": "", "ver": "", "good": 1}
 
 
 def _hash_file(path: str, h, buf: bytearray) -> int:
@@ -165,15 +155,16 @@ class Update:
         self.man = msg["man"]
         self.rel = self.man[:16]
         self.ver = msg["ver"]
-        self.fw = _fw(app)
+        self.fw = FW
         self.stage = self.fw + "stage/"
         self.got = 0  # bytes fetched over HTTP
         self.buf = bytearray(CHUNK)
         self._pct = -1
         self.hold = app.local.get("ota_hold", "")  # tests: stop at this step (then SIGKILL)
+        self.pace = app.local.get("ota_pace_ms", 0)  # tests: a pause per chunk, so a fault lands mid-file
 
     def report(self, step: str, pct=None, err=None) -> None:
-        report(self.app, step, self.ver, self.rel, pct, err, self.got)
+        _report(self.app, step, self.ver, self.rel, pct, err, self.got)
 
     async def _hold(self, where: str) -> None:
         if self.hold == where:
@@ -184,6 +175,7 @@ class Update:
     async def _get(self, path: str, out, off: int, h) -> int:
         """GET url+path from byte off into the open file out, feeding h; returns bytes read."""
         host, port, base = _split(self.msg["url"])
+        print("update: GET", path, "from byte", off)
         r, w = await asyncio.open_connection(host, port)
         n = 0
         try:
@@ -206,6 +198,8 @@ class Update:
                 h.update(chunk)
                 n += len(chunk)
                 self.got += len(chunk)
+                if self.pace:
+                    await asyncio.sleep_ms(self.pace)
                 if self.hold == "fetch" and path[1] == "f" and n > CHUNK:
                     out.flush()
                     await self._hold("fetch")
@@ -218,6 +212,7 @@ class Update:
             raise e
         if attempt == TRIES - 1:
             raise UpdateError("http")
+        print("update: retrying after", repr(e))
         await asyncio.sleep_ms(500 if attempt < 4 else 2000)
 
     async def _fetch(self, sha: str, dest: str, size: int) -> str:
@@ -298,7 +293,7 @@ class Update:
 
     async def run(self) -> None:
         fw = self.fw
-        ptr = _pointer(fw)
+        ptr = pointer(fw)
         _mkdirs(self.stage[:-1])
         _mkdirs(fw + "r")
         if _exists(self.stage + "for"):
@@ -378,6 +373,7 @@ class Update:
         if self.rel == ptr["cur"]:
             raise UpdateError("busy")  # already running it
         _rmtree(dest)
+        os.remove(self.stage + "for")  # the staging mark: the release folder holds its files only
         os.rename(self.stage[:-1], dest)
         await self._hold("renamed")
         try:
@@ -392,123 +388,134 @@ class Update:
             with open(fw + "cur.tmp", "w") as f:
                 json.dump(new, f)
             await self._hold("pointer")
-        _save(fw + "cur", new)
+        save(fw + "cur", new)
         self.report("switch", 100)
-        restart(self.app)
 
 
-def reset() -> None:
-    # start again: a board resets; the unix port exits with status 3 and its supervisor
-    # (firmware/tools/unixpodium.py, or the shell loop in docs/firmware.md) starts it again
-    try:
-        import machine
-
-        machine.reset()
-    except (ImportError, AttributeError):
-        sys.exit(3)
-
-
-def restart(app) -> None:
-    # firmware/main.py starts the podium again (a board resets), on the new pointer
-    async def later() -> None:
-        await asyncio.sleep_ms(300)  # the report and its PUBACK first
-        app.local["rel"]["reboot"] = 1
-        app.stop()
-
-    app._restart_task = asyncio.create_task(later())
-
-
-def report(app, step: str, ver, rel, pct=None, err=None, got=None) -> None:
-    msg = {"v": 1, "t": "fwst", "id": app.pid, "b": app.boot, "step": step}
-    if pct is not None:
-        msg["pct"] = pct
-    if ver:
-        msg["ver"] = ver
-    if rel:
-        msg["rel"] = rel
-    if err is not None:
-        msg["err"] = err
-    if got is not None:
-        msg["got"] = got
-    # json, not the codec's encoder: a podium does not load it (the host decodes either)
-    topic = "buzzline/" + app.local["studio"] + "/podium/" + app.pid + "/fwst"
-    app.mqtt.publish(topic, json.dumps(msg).encode(), 1, True)
-
-
-async def _run(u: Update) -> None:
-    global _task
-    try:
-        await u.run()
-    except UpdateError as e:
-        print("update: failed", e.err)
-        u.report("failed", None, e.err)
-    except OSError as e:
-        print("update: failed", repr(e))
-        u.report("failed", None, "io")
-    _task = None
-
-
-def _rollback(app) -> None:
-    fw = _fw(app)
-    ptr = _pointer(fw)
-    if not ptr["cur"]:
-        report(app, "failed", None, None, None, "noprev")
-        return
-    back = {"cur": ptr.get("prev", ""), "ver": ptr.get("pver", ""), "man": ptr.get("pman", ""), "good": 1}
-    back["prev"] = ptr["cur"]
-    back["pver"] = ptr["ver"]
-    back["pman"] = ptr.get("man", "")
-    _save(fw + "cur", back)
-    report(app, "rolledback", ptr.get("pver", ""), ptr.get("prev", "") or None)
-    restart(app)
-
-
-def _good(app, man: str) -> None:
-    rel = app.local["rel"]
-    if rel["good"] or rel.get("man") != man:
-        return
-    fw = _fw(app)
-    ptr = _pointer(fw)
-    if ptr["cur"] != rel["cur"]:
-        return
-    ptr["good"] = 1
-    _save(fw + "cur", ptr)
-    try:
-        os.remove(fw + "boots")
-    except OSError:
-        pass
-    rel["good"] = 1
-    report(app, "good", rel["ver"], rel["cur"])
-
-
-def handle(app, payload) -> None:
-    """A message on podium/ID/fw, or None: the app came up on a release on trial or after one
-    that failed."""
-    global _task, _man
-    rel = app.local["rel"]
-    if payload is None:
-        if not rel["good"]:
-            report(app, "trial", rel["ver"], rel["cur"])
-        elif "bad" in rel:
-            report(app, "rolledback", rel["bver"], rel["bad"], None, rel.get("err", "boot"))
-        return
+def decode(payload):
+    """A command on podium/ID/fw, or None (rejected, printed)."""
     try:
         msg = messages.decode(payload)
         if msg["t"] not in ("update", "rollback", "fwgood"):  # topics.check_kind, without it
             raise messages.ProtocolError(messages.R_TOPIC, msg["t"] + " not allowed on fw")
+        return msg
     except messages.ProtocolError as e:
         print("update: rejected", str(e))
-        return
-    kind = msg["t"]
-    if kind == "fwgood":
-        _good(app, msg["man"])
-    elif app.armed:
-        report(app, "failed", msg.get("ver"), None, None, "armed")
-    elif _task is not None:
-        if kind != "update" or msg["man"] != _man:
-            report(app, "failed", msg.get("ver"), msg.get("man", "")[:16] or None, None, "busy")
-    elif kind == "rollback":
-        _rollback(app)
-    else:
-        _man = msg["man"]
-        _task = asyncio.create_task(_run(Update(app, msg)))
+        return None
+
+
+class Mode:
+    """What update mode runs on: the podium's id, the boot that asked (its fwst reports carry
+    that boot's b, the one the host knows), its settings and its link (fw commands only)."""
+
+    def __init__(self, local: dict, board, req: dict) -> None:
+        self.local = local
+        self.board = board
+        self.pid = local.get("id") or board.unique_id()
+        self.boot = req["b"]
+        self.cmds = req["cmds"]
+        self.man = ""  # the update being run
+        self.mqtt: Any = None  # its link, made by main() (it needs on_msg)
+
+    def busy(self, msg) -> None:
+        # a command while another one is acted on: refused (the same update again: nothing)
+        if msg is None or msg["t"] == "fwgood" or (msg["t"] == "update" and msg["man"] == self.man):
+            return
+        _report(self, "failed", msg.get("ver"), msg.get("man", "")[:16] or None, None, "busy")
+
+    def outcome(self, step: str, ver, rel, err=None) -> None:
+        # The end of a command is reported by the app that runs next (podium.startup.start, at
+        # each boot until the next command): a "good" sent from here would tell the host the
+        # podium is done while it is still restarting, and a push sent then would be lost.
+        save(FW + "said", [step, ver, rel, err])
+
+    def on_msg(self, topic: str, payload: bytes, retained: bool) -> None:
+        self.busy(decode(payload))
+
+    def rollback(self) -> None:
+        ptr = pointer(FW)
+        if not ptr["cur"]:
+            self.outcome("failed", None, None, "noprev")
+            return
+        back = {"cur": ptr.get("prev", ""), "ver": ptr.get("pver", ""), "man": ptr.get("pman", ""), "good": 1}
+        back["prev"] = ptr["cur"]
+        back["pver"] = ptr["ver"]
+        back["pman"] = ptr.get("man", "")
+        save(FW + "cur", back)
+        self.outcome("rolledback", ptr.get("pver", ""), ptr.get("prev", "") or None)
+
+    def good(self, man: str) -> None:
+        # the host saw the release on trial connect, say hello and its clock become trusted
+        ptr = pointer(FW)
+        if ptr["good"] or ptr.get("man") != man:
+            return
+        ptr["good"] = 1
+        save(FW + "cur", ptr)
+        try:
+            os.remove(FW + "boots")
+        except OSError:
+            pass
+        self.outcome("good", ptr["ver"], ptr["cur"])
+
+    async def act(self, msg: dict) -> None:
+        kind = msg["t"]
+        if kind == "fwgood":
+            self.good(msg["man"])
+        elif kind == "rollback":
+            self.rollback()
+        else:
+            self.man = msg["man"]
+            u = Update(self, msg)
+            try:
+                await u.run()
+            except UpdateError as e:
+                print("update: failed", e.err)
+                self.outcome("failed", u.ver, u.rel, e.err)
+            except OSError as e:
+                print("update: failed", repr(e))
+                self.outcome("failed", u.ver, u.rel, "io")
+
+    async def run(self) -> None:
+        link = asyncio.create_task(self.mqtt.run())
+        try:
+            os.remove(FW + "said")  # the last command's outcome: a new one is under way
+        except OSError:
+            pass
+        first = None
+        for text in self.cmds:  # the first command is acted on, any other one is refused
+            msg = decode(text)
+            if first is None and msg is not None:
+                first = msg
+            else:
+                self.busy(msg)
+        if first is not None:
+            await self.act(first)
+        for _ in range(SETTLE_MS // 50):  # the reports out and acknowledged, then restart
+            if self.mqtt.up and not self.mqtt.pending():
+                break
+            await asyncio.sleep_ms(50)
+        await self.mqtt.disconnect()
+        link.cancel()
+
+
+def main(path: str, rel: dict) -> None:
+    """Update mode (firmware/relboot.py calls it when fw/req exists); returns to be restarted."""
+    global _report
+    with open(FW + "req") as f:
+        req = json.load(f)
+    os.remove(FW + "req")  # one update-mode boot per request: a power cut boots the app again
+    from podium import drop, startup
+
+    _report = startup.report
+    local = startup.load_local(path)
+    local["rel"] = rel
+    board = startup.load_board(local)
+    startup.make_room()
+    m = Mode(local, board, req)
+    topic = "buzzline/" + local["studio"] + "/podium/" + m.pid + "/fw"
+    m.mqtt = startup.link(local, "bz-" + m.pid, None, None, ((topic, 1),), m.on_msg, None, board.net_up)
+    del startup
+    drop("podium.startup")
+    drop("podium.config")
+    print("update: mode on", rel["cur"] or "the flashed release", "for", len(m.cmds), "command(s)")
+    asyncio.run(m.run())

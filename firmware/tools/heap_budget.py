@@ -55,7 +55,8 @@ ONE_JOB = (
     ("podium.mqtt_open", "opening a session (each connect, dropped)"),
     ("podium.board.unix_harness", "harness text commands (first use)"),
     ("podium.selftest", "capture selftest (its run)"),
-    ("podium.update", "firmware update (issue 21; when present)"),
+    ("podium.fwreq", "a firmware command queued for update mode (each, dropped)"),
+    ("podium.update", "update mode (issue 21: its own boot, never beside the app)"),
 )
 
 _IMPORTS = """
@@ -96,7 +97,6 @@ from podium.board.unix import FakePin, UnixBoard
 from podium.button import Button
 from podium import config
 from podium.lights import Lights
-from podium.mqtt import MQTTClient
 from podium.wire import UpWriter
 asyncio.Event, asyncio.ThreadSafeFlag
 startup.make_room()
@@ -115,10 +115,10 @@ measure("settings", lambda: config.load(STATE, "p1"))
 measure("lights", lambda: Lights(keep[0].light, "ffffff", 64))
 measure("button", lambda: Button(FakePin(1), nop, nop))
 measure("wire", lambda: UpWriter("p1", 123456789, startup.hello_tail("unix-port", "unix", "0.1.0", None)))
-measure("mqtt", lambda: MQTTClient("127.0.0.1", 1883, "bz-p1", 10, None, None,
-        (topic + "presence", startup.presence("p1", 123456789, "offline"), 1, True),
+measure("mqtt", lambda: startup.link(local, "bz-p1",
+        (topic + "presence", startup.presence("p1", 123456789, "offline"), 1, True), None,
         ((topic + "cmd", 1), ("buzzline/s1/podium/all/cmd", 1), (topic + "syncr", 0), (topic + "config", 1)),
-        nop, nop, nop, nop, nop, nop, nop))
+        nop))
 """
 
 # The Podium as main() builds it, the parts above included (start-up code loaded before the

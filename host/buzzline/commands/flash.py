@@ -298,7 +298,7 @@ def install_folder(files: list[StagedFile], cfg: dict[str, Any], folder: str | N
     cfg.update(state_dir=str(d), harness_port=free_port())  # the test harness: 127.0.0.1 only
     (d / CONFIG_NAME).write_text(json.dumps(cfg, sort_keys=True))
     print(f"installed {len(files)} files and {CONFIG_NAME} in {d}")
-    run = f"MICROPYPATH=.frozen:lib micropython -X heapsize=128k main.py {CONFIG_NAME}"
+    run = f"MICROPYPATH=.frozen:lib micropython -X heapsize=96k main.py {CONFIG_NAME}"
     print(f"run it in that folder: cd {d} && {run}")
     return 0
 
