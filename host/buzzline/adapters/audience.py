@@ -27,6 +27,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DiscardPolicy, StorageType, StreamConfig
 
+from buzzline.adapters import audience_screens
 from buzzline.adapters.api import Adapter, AdapterContext, ConfigError, Field, Notice, Status
 from buzzline.adapters.audience_cluster import node_health
 from buzzline.adapters.audience_rules import (
@@ -184,6 +185,7 @@ class AudienceAdapter(Adapter):
     async def stop(self) -> None:
         if LIVE.get(self.code) is self:
             del LIVE[self.code]
+            audience_screens.tell({"code": self.code, "gone": True})
         if self.nc is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.nc.close(), 2.0)
@@ -273,10 +275,27 @@ class AudienceAdapter(Adapter):
         self.ctx.log.warning("audience: results published with answers still in the stream")
 
     async def _publish(self, what: str, body: dict[str, Any]) -> None:
+        if LIVE.get(self.code) is self:
+            audience_screens.tell(self.screen())
         if self.nc is None:
             return
         with contextlib.suppress(nats.errors.Error):
             await self.nc.publish(f"aud.{self.code}.pub.{what}", json.dumps(body).encode())
+
+    def screen(self) -> dict[str, Any]:
+        """What the viewer and the overlay show: the code and join link, the question, its
+        results and the leaderboard's top (the scene model turns it into pixels)."""
+        book = self.book
+        return {
+            "code": self.code,
+            "title": self.title,
+            "join_url": self.join_link(),
+            "players": len(book.players) if book else 0,
+            "joined": book.joined if book else 0,
+            "question": self.last_question.public() if self.last_question else None,
+            "results": self.results,
+            "board": book.leaderboard() if book else [],
+        }
 
     async def _clock(self) -> None:
         assert self.book is not None
@@ -444,7 +463,9 @@ class AudienceAdapter(Adapter):
         }
 
     def join_link(self) -> str:
-        base = self.config.get("join_url") or "/audience/"
+        """The ``join_url`` setting, else this host's page (when its server listens), else the
+        page's path (a browser resolves it against the host that served it)."""
+        base = self.config.get("join_url") or audience_screens.PAGE_BASE["url"] + "/audience/"
         sep = "&" if "?" in base else "?"
         return f"{base}{sep}code={self.code}"
 

@@ -20,6 +20,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+from buzzline.adapters import audience_screens
 from buzzline.adapters.api import Adapter, AdapterContext, ConfigError, Field, Status
 from buzzline.viewer.theme import DEFAULT, ThemeError, load_theme
 from buzzline.viewer.window import ViewerWindow
@@ -45,6 +46,7 @@ class ViewerAdapter(Adapter):
     )
 
     window: ViewerWindow | None = None
+    _unwatch: Callable[[], None] | None = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -71,6 +73,8 @@ class ViewerAdapter(Adapter):
         window.on_close = lambda: _call_soon(loop, lambda: self._window_closed(window))
         window.post(ctx.view())
         self.window = window
+        # an audience adapter in this process: its join code, QR code, spread and leaderboard
+        self._unwatch = audience_screens.watch(window.post_audience)
         window.start_thread()
         await asyncio.to_thread(window.opened.wait, OPEN_TIMEOUT_S)
         if window.error is not None:
@@ -106,6 +110,9 @@ class ViewerAdapter(Adapter):
             self._closed.set()
 
     async def stop(self) -> None:
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
         window = self.window
         self.window = None
         if window is not None:

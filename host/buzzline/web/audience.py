@@ -10,6 +10,7 @@ origin and WebSocket connections (the cluster's nodes are other origins), nothin
 from __future__ import annotations
 
 import io
+import socket
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -47,10 +48,27 @@ def _adapter(code: str | None) -> AudienceAdapter | None:
 
 
 def join_link(adapter: AudienceAdapter, request: Request) -> str:
-    """The address phones open: the adapter's ``join_url`` or this host's own page."""
-    if adapter.config.get("join_url"):
-        return adapter.join_link()
+    """The address phones open: the adapter's (its ``join_url``, or this host's page as its
+    server listens), else this page as the request reached it."""
+    link = adapter.join_link()
+    if "://" in link:
+        return link
     return f"{str(request.base_url).rstrip('/')}/audience/?code={adapter.code}"
+
+
+def page_base(host: str, port: int) -> str:
+    """``http://HOST:PORT`` for a server listening on ``host``: a wildcard address becomes this
+    machine's address on its default route (a phone cannot open 0.0.0.0)."""
+    if host in ("0.0.0.0", "::", ""):
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            probe.connect(("192.0.2.1", 9))  # a route look-up only: a datagram socket sends nothing here
+            host = probe.getsockname()[0]
+        except OSError:
+            host = "127.0.0.1"
+        finally:
+            probe.close()
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def public_info(adapter: AudienceAdapter, request: Request) -> dict[str, Any]:

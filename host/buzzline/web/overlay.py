@@ -24,13 +24,14 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from buzzline.adapters import audience_screens
 from buzzline.notices import Notice, Subscription
 from buzzline.viewer.scene import Scene
 from buzzline.viewer.theme import DEFAULT, Theme, hex_colour, parse_colour
 
 LAYOUTS = ("lowerthird", "scoreboard", "winner")
 THEMES = ("dark", "light", "clear")
-STATIC = ("overlay.js", "overlay.css")
+STATIC = ("overlay.js", "overlay.css", "overlay-audience.css")
 KEEPALIVE_S = 15.0
 RETRY_MS = 500  # how soon a page's EventSource reconnects after the host went away
 
@@ -73,10 +74,13 @@ class OverlayHub:
         self.part: Any = None  # the host's supervised part, when it runs in a host
         self._lives = 0
         self.closed = False
+        self._unwatch: Callable[[], None] | None = None
 
     def ensure_running(self) -> None:
         if self._lives or self._task is not None or self.part is not None or self.closed:
             return
+        if self._unwatch is None:  # the audience adapters of this process, as the viewer sees them
+            self._unwatch = audience_screens.watch(self.apply_audience)
         if self.source.latest is not None:  # the present at once, not after a task switch
             self.apply(self.source.latest)
         if self._supervise is not None:  # in a host: restarted if it dies
@@ -107,6 +111,11 @@ class OverlayHub:
         for wake in self._clients:
             wake.set()
 
+    def apply_audience(self, info: dict[str, Any]) -> None:
+        self.scene.apply_audience(info)
+        for wake in self._clients:
+            wake.set()
+
     def snapshot(self) -> dict[str, Any]:
         """The scene now (timers and false starts as they stand at this instant)."""
         now = _now_ms()
@@ -116,6 +125,9 @@ class OverlayHub:
     def close(self) -> None:
         """End every stream (the bus closed: the host is stopping)."""
         self.closed = True
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
         for wake in self._clients:
             wake.set()
 
