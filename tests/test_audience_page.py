@@ -1,10 +1,13 @@
 """The phone page in real Chromium: its logic module against Python's answers, and three phones
-that join a real host's show by code, answer, see the leaderboard, and live through a node kill."""
+that join a real host's show by code, answer, see the leaderboard, and live through a node kill;
+the same show on the host's screens (the OBS overlay, the pygame viewer's scene) and in the
+operator console's audience panel."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
 import time
 from pathlib import Path
@@ -22,6 +25,7 @@ from buzzline.web.audience import static_dir
 from tests.audience_kit import cluster
 
 pytestmark = [pytest.mark.nats, pytest.mark.broker]
+os.environ["SDL_VIDEODRIVER"] = "dummy"  # the viewer's window, drawn nowhere
 WAIT_MS = 15000  # generous on a loaded machine: timing is measured by `buzzline bench audience`
 
 
@@ -143,6 +147,7 @@ async def test_phones_join_by_code_answer_see_the_leaderboard_and_survive_a_node
                         await asyncio.sleep(0.05)
                 adapter = inst.adapter
                 assert isinstance(adapter, AudienceAdapter)
+                screen = await svc.adapters.add("screen", "viewer", {"width": 640, "height": 360})
                 pages = []
                 for nick in ("Ann", "Bob", "Cleo"):
                     ctx = await browser.new_context(viewport={"width": 360, "height": 740})  # a small phone
@@ -239,5 +244,33 @@ async def test_phones_join_by_code_answer_see_the_leaderboard_and_survive_a_node
                                 break
                             await asyncio.sleep(0.5)
                     assert "3 joined" in line and "answers/s" in line and f"{victim} DOWN" in line
+                # the pygame viewer's scene shows what the overlay does: the code, its link, the
+                # spread and the leaderboard's top
+                window = screen.adapter.window  # type: ignore[union-attr]
+                shown = window.scene.snapshot(0)["audience"]
+                assert shown["code"] == "PLAY42" and shown["results"]
+                assert shown["join_url"] == f"http://127.0.0.1:{port}/audience/?code=PLAY42"
+                assert [c["count"] for c in shown["choices"]] == [1, 2, 0]
+                assert sorted(r["nick"] for r in shown["board"]) == ["Ann", "Bob"]
+                # the console's audience panel: counts, each node's health, the answers by choice
+                console = await browser.new_page(viewport={"width": 1400, "height": 1000})
+                await console.goto(f"http://127.0.0.1:{port}/console#token=t")
+                await console.wait_for_selector("#audience:not([hidden]) .aud-code", timeout=WAIT_MS)
+                try:
+                    await console.wait_for_function(
+                        "() => document.querySelector('#audience .nodes-up').textContent === '2/3'"
+                        " && document.querySelector('#audience .phones').textContent === '3'",
+                        timeout=WAIT_MS,
+                    )
+                except Exception:
+                    raise AssertionError(await console.inner_text("#audience")) from None
+                assert await console.inner_text("#audience .aud-code") == "PLAY42"
+                assert await console.inner_text("#audience .joined") == "3"
+                assert await console.inner_text("#audience .accepted") == "3"
+                assert "DOWN" in await console.inner_text(f'#audience tr[data-node="{victim}"]')
+                spread = await console.inner_text("#audience .aud-spread")
+                assert "results out · 3 answers" in spread and re.search(r"Jupiter ✓\s+2\s+67%", spread), (
+                    spread
+                )
             finally:
                 await api.close()

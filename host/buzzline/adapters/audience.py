@@ -532,13 +532,23 @@ class AudienceAdapter(Adapter):
                 await asyncio.sleep(HEALTH_EVERY_S)
                 continue
             rows = await asyncio.to_thread(node_health, list(self.config["monitor"]))
+            own = self._node_name()
             for row in rows:
                 if row["up"]:
                     names[row["url"]] = row["name"]
+                    # the phones: every client but this adapter's own connection (the screens
+                    # follow the show in the host, not on the cluster)
+                    row["phones"] = max(0, row["connections"] - (row["name"] == own))
                 else:
                     row["name"] = names.get(row["url"], row["url"])
             self.health = rows
             await asyncio.sleep(HEALTH_EVERY_S)
+
+    def _node_name(self) -> str:
+        """The node this adapter is connected to (its INFO's server_name)."""
+        nc = self.nc
+        info = getattr(nc, "_server_info", None) if nc is not None and nc.is_connected else None
+        return str(info.get("server_name", "")) if isinstance(info, dict) else ""
 
     def summary(self) -> str:
         """One line for the console's adapter list: the code, counts, rate and node health."""
@@ -564,6 +574,8 @@ class AudienceAdapter(Adapter):
         now = show_clock_us()
         recent = sum(1 for t in self.accepted_at if now - t < 10_000_000)
         return {
+            "phones": sum(int(row.get("phones", 0)) for row in self.health if row["up"]),
+            "spread": self.spread(),
             "code": self.code,
             "title": self.title,
             "join_url": self.join_link(),
@@ -578,6 +590,26 @@ class AudienceAdapter(Adapter):
             "close_to_results_ms": self.close_to_results_ms[-1] if self.close_to_results_ms else None,
             "nodes": self.health,
             "connected": bool(self.nc and self.nc.is_connected),
+        }
+
+    def spread(self) -> dict[str, Any] | None:
+        """The current question's answers by choice, live while it is open (for the operator:
+        phones and screens see the spread only with the results)."""
+        q = self.last_question
+        if q is None:
+            return None
+        counts = [0] * len(q.choices)
+        for a in q.answers.values():
+            counts[a.choice] += 1
+        return {
+            "q": q.qid,
+            "text": q.text,
+            "choices": list(q.choices),
+            "counts": counts,
+            "answers": len(q.answers),
+            "correct": q.correct,
+            "closed": q.closed,
+            "scored": q.scored,
         }
 
     def join_link(self) -> str:

@@ -147,6 +147,7 @@ def build_app(svc: HostService, token: str) -> Starlette:
         *console.routes(svc, auth, collector),
         *overlay.routes,
         *audience_page.routes(),
+        *audience_page.console_routes(auth),
     ]
     app = Starlette(routes=routes)
     app.state.collector = collector

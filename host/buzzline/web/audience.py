@@ -1,4 +1,5 @@
-"""The phone page and the audience's public figures, served by the host under ``/audience/``.
+"""The phone page and the audience's public figures, served by the host under ``/audience/``,
+and the console's view of it (``GET /api/audience``, operator only).
 
 ``/audience/`` is the page (the same files ``buzzline audience page`` writes for a static
 server); ``config.json`` tells it which cluster nodes to reach, from the audience adapter running
@@ -22,6 +23,8 @@ from starlette.routing import BaseRoute, Route
 
 from buzzline.adapters.audience import LIVE, AudienceAdapter
 from buzzline.adapters.audience_cluster import AUDIENCE_PASSWORD, AUDIENCE_USER
+from buzzline.web.adapters_api import error
+from buzzline.web.auth import Auth
 from buzzline.web.metrics import Family
 
 CSP = (
@@ -140,6 +143,22 @@ def routes() -> list[BaseRoute]:
     ]
 
 
+def console_routes(auth: Auth) -> list[BaseRoute]:
+    async def panel(request: Request) -> Response:
+        """Each audience adapter of this host: join code and link, phones joined and connected,
+        answers by outcome and per second, each cluster node's health, the current question's
+        answers by choice (live, for the operator)."""
+        if (why := auth.operator(request, write=False)) is not None:
+            return error(*why)
+        rows = [
+            adapter.snapshot() | {"join_url": join_link(adapter, request)}
+            for _, adapter in sorted(LIVE.items())
+        ]
+        return JSONResponse({"audience": rows}, headers={"cache-control": "no-store"})
+
+    return [Route("/api/audience", panel, methods=["GET"])]
+
+
 def metric_families() -> list[Family]:
     """The audience adapters of this host, for ``/metrics``: joins, answers by outcome, rate,
     close-to-results time, and per cluster node its health and connections."""
@@ -155,6 +174,7 @@ def metric_families() -> list[Family]:
     refused = Family("buzzline_audience_requests_refused", "counter", "Join/clock/sync requests over a rate.")
     node_up = Family("buzzline_audience_node_up", "gauge", "1 if the cluster node answers its monitor.")
     node_conns = Family("buzzline_audience_node_connections", "gauge", "Client connections on the node.")
+    node_phones = Family("buzzline_audience_node_phones", "gauge", "Audience-account clients on the node.")
     for code, adapter in sorted(LIVE.items()):
         snap = adapter.snapshot()
         joined.add(snap["joined"], code=code)
@@ -170,4 +190,5 @@ def metric_families() -> list[Family]:
             node_up.add(1 if node["up"] else 0, code=code, node=name)
             if node["up"]:
                 node_conns.add(node["connections"], code=code, node=name)
-    return [joined, players, answers, rate, results, refused, node_up, node_conns]
+                node_phones.add(node.get("phones", 0), code=code, node=name)
+    return [joined, players, answers, rate, results, refused, node_up, node_conns, node_phones]
