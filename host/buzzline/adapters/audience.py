@@ -458,7 +458,7 @@ class AudienceAdapter(Adapter):
                 self.book.counts["after_results"] += 1
                 await self._publish_results(self.book.question)
             for i, m in enumerate(msgs):
-                if i % (8 * JUDGE_SLICE) == 8 * JUDGE_SLICE - 1:
+                if i % JUDGE_SLICE == JUDGE_SLICE - 1:
                     await asyncio.sleep(0)
                 with contextlib.suppress(nats.errors.Error):
                     await m.ack()

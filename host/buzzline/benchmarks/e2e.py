@@ -70,8 +70,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--audience-compare",
         action="store_true",
-        help="with --audience: three runs side by side: no audience, the audience at --audience-nice"
-        " (19 unless given), the audience at nice 0",
+        help="with --audience: runs side by side: no audience; the audience's phones and nodes at"
+        " --audience-nice (19 unless given) with the adapter in the host, then apart (niced too);"
+        " everything at nice 0",
     )
     p.add_argument(
         "--slow-adapter",
@@ -367,12 +368,17 @@ def _compare(args: argparse.Namespace) -> int:
     from buzzline.io.broker import MosquittoBroker
 
     nice = args.audience_nice or 19
-    runs = [("no audience", 0, 0), (f"audience, phones+nodes nice {nice}", args.audience, nice)]
-    runs.append(("audience, nice 0", args.audience, 0))
+    runs = [
+        ("no audience", 0, 0, False),
+        (f"adapter in host, phones+nodes nice {nice}", args.audience, nice, False),
+        (f"adapter apart, it+phones+nodes nice {nice}", args.audience, nice, True),
+        ("adapter in host, all at nice 0", args.audience, 0, False),
+    ]
     rows = []
-    for name, members, level in runs:
+    for name, members, level, apart in runs:
         one = argparse.Namespace(**vars(args))
         one.audience, one.audience_nice, one.audience_compare = members, level, False
+        one.audience_apart = apart
         load = os.getloadavg()[0]
         with MosquittoBroker() as broker, tempfile.TemporaryDirectory() as tmp:
             try:
@@ -380,7 +386,7 @@ def _compare(args: argparse.Namespace) -> int:
             except BenchError as e:
                 print(f"buzzline: bench e2e: {e}", file=sys.stderr)
                 return 1
-        row = {"run": name, "audience": members, "nice": level, "load_before": round(load, 2)}
+        row = {"run": name, "audience": members, "nice": level, "apart": apart, "load_before": round(load, 2)}
         row |= {k: r[k] for k in ("lockout_ms", "decided_ms", "lost", "host_cpu") if k in r}
         row["load_after"] = round(os.getloadavg()[0], 2)
         if "audience" in r:
@@ -393,7 +399,7 @@ def _compare(args: argparse.Namespace) -> int:
         for row in rows:
             lo, de = row["lockout_ms"], row["decided_ms"]
             print(
-                f"  {row['run']:34s} lockout {lo['p50']:7.2f} / {lo['p99']:7.2f}   decided"
+                f"  {row['run']:42s} lockout {lo['p50']:7.2f} / {lo['p99']:7.2f}   decided"
                 f" {de['p50']:7.2f} / {de['p99']:7.2f}   lost {row['lost']}   load {row['load_before']}"
             )
     return 0 if all(row.get("lost", 0) == 0 for row in rows) else 1
