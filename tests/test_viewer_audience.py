@@ -4,7 +4,14 @@ link's, the spread and the leaderboard's top are there, and an adapter that stop
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
+import http.server
+import json
 import os
+import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +20,7 @@ os.environ["SDL_VIDEODRIVER"] = "dummy"
 
 import pygame
 from buzzline.adapters import audience_screens
+from buzzline.viewer.audience_feed import follow
 from buzzline.viewer.render import Renderer, qr_modules
 from buzzline.viewer.scene import Scene, audience_snapshot, shares
 from buzzline.viewer.window import ViewerWindow, init_pygame
@@ -158,3 +166,36 @@ def test_screens_in_the_process_follow_the_adapter_and_the_window_draws_it() -> 
     undo()
     audience_screens.tell({"code": "PLAY42", "gone": True})
     assert [s["code"] for s in seen] == ["PLAY42"]
+
+
+async def test_a_viewer_apart_follows_the_hosts_audience_over_http(tmp_path: Path) -> None:
+    """`buzzline viewer --audience URL`: the host's info.json, read once a second, told to the
+    screens of the viewer's process; a host that drops its audience takes the column away."""
+    doc = tmp_path / "audience" / "info.json"
+    doc.parent.mkdir()
+    doc.write_text(json.dumps({"audience": True} | info(results=RESULTS)))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    seen: list[dict[str, Any]] = []
+    undo = audience_screens.watch(seen.append)
+    task = asyncio.create_task(follow(f"http://127.0.0.1:{server.server_address[1]}", every_s=0.05))
+    try:
+        async with asyncio.timeout(10):
+            while not seen:
+                await asyncio.sleep(0.02)
+        assert seen[0]["code"] == "PLAY42" and seen[0]["results"] == RESULTS and "audience" not in seen[0]
+        scene = Scene()
+        scene.apply_audience(seen[0])
+        assert scene.snapshot(0)["audience"]["choices"][1]["right"]
+        doc.write_text(json.dumps({"audience": False}))
+        async with asyncio.timeout(10):
+            while not seen[-1].get("gone"):
+                await asyncio.sleep(0.02)
+        assert len([s for s in seen if not s.get("gone")]) == 1  # an unchanged info is not told again
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        undo()
+        server.shutdown()
