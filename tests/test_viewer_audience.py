@@ -199,3 +199,13 @@ async def test_a_viewer_apart_follows_the_hosts_audience_over_http(tmp_path: Pat
             await task
         undo()
         server.shutdown()
+
+
+async def test_the_viewer_adapter_refuses_an_audience_address_that_is_not_a_web_address() -> None:
+    from buzzline.adapters.api import ConfigError, validate_config
+    from buzzline.viewer.adapter import ViewerAdapter
+
+    config = validate_config(ViewerAdapter.CONFIG_SCHEMA, {"audience": "host:8080"})
+    with pytest.raises(ConfigError) as e:
+        await ViewerAdapter().start(None, config)  # type: ignore[arg-type]
+    assert e.value.field == "audience"
