@@ -209,3 +209,26 @@ async def test_the_viewer_adapter_refuses_an_audience_address_that_is_not_a_web_
     with pytest.raises(ConfigError) as e:
         await ViewerAdapter().start(None, config)  # type: ignore[arg-type]
     assert e.value.field == "audience"
+
+
+async def test_the_overlay_serves_the_qr_code_of_the_link_its_scene_shows() -> None:
+    import httpx
+    from buzzline.notices import NoticeBus
+    from buzzline.web.overlay import Overlay, qr_svg
+    from starlette.applications import Starlette
+
+    overlay = Overlay(NoticeBus())
+    transport = httpx.ASGITransport(app=Starlette(routes=overlay.routes))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            assert (await http.get("/overlay/qr.svg")).status_code == 404  # no audience in this process
+            audience_screens.tell(info())
+            r = await http.get("/overlay/qr.svg")
+            assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
+            assert r.content == qr_svg(LINK)
+            audience_screens.tell(info(join_url="/audience/?code=PLAY42"))  # a path: this address's
+            r = await http.get("/overlay/qr.svg")
+            assert r.content == qr_svg("http://testserver/audience/?code=PLAY42")
+    finally:
+        audience_screens.tell({"code": "PLAY42", "gone": True})
+        overlay.close()

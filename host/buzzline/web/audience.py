@@ -10,13 +10,11 @@ origin and WebSocket connections (the cluster's nodes are other origins), nothin
 
 from __future__ import annotations
 
-import io
 import socket
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import segno
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -26,6 +24,7 @@ from buzzline.adapters.audience_cluster import AUDIENCE_PASSWORD, AUDIENCE_USER
 from buzzline.web.adapters_api import error
 from buzzline.web.auth import Auth
 from buzzline.web.metrics import Family
+from buzzline.web.overlay import qr_svg
 
 CSP = (
     "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
@@ -86,14 +85,6 @@ def public_info(adapter: AudienceAdapter, request: Request) -> dict[str, Any]:
         "results": snap["results"],
         "board": snap["board"],
     }
-
-
-def qr_svg(text: str, scale: int = 6) -> bytes:
-    """The join link as a standalone SVG document (an ``<img>`` needs the namespace)."""
-    buf = io.BytesIO()
-    qr = segno.make(text, error="m")
-    qr.save(buf, kind="svg", scale=scale, border=2, dark="#000", light="#fff", xmldecl=False, svgns=True)
-    return buf.getvalue()
 
 
 def routes() -> list[BaseRoute]:

@@ -13,6 +13,7 @@ Query parameters: ``layout`` = lowerthird (default) | scoreboard | winner; ``the
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
+import segno
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
@@ -153,6 +155,14 @@ class OverlayHub:
         return len(self._clients)
 
 
+def qr_svg(text: str, scale: int = 6) -> bytes:
+    """``text`` as a QR code, a standalone SVG document (an ``<img>`` needs the namespace)."""
+    buf = io.BytesIO()
+    qr = segno.make(text, error="m")
+    qr.save(buf, kind="svg", scale=scale, border=2, dark="#000", light="#fff", xmldecl=False, svgns=True)
+    return buf.getvalue()
+
+
 def _now_ms() -> float:
     return time.monotonic() * 1000.0
 
@@ -215,6 +225,18 @@ def _routes(hub: OverlayHub, theme: Theme) -> list[BaseRoute]:
             headers={"cache-control": "no-store", "x-accel-buffering": "no"},
         )
 
+    async def qr(request: Request) -> Response:
+        """The audience's join link as a QR code: the link this scene shows (a path is taken
+        against the address this request came to, as the page does)."""
+        hub.ensure_running()
+        audience = hub.snapshot()["audience"]
+        if audience is None:
+            return PlainTextResponse("no audience", status_code=404)
+        link = audience["join_url"] or f"/audience/?code={audience['code']}"
+        if "://" not in link:
+            link = str(request.base_url).rstrip("/") + link
+        return Response(qr_svg(link), media_type="image/svg+xml", headers={"cache-control": "no-store"})
+
     async def snapshot(_: Request) -> Response:
         """The overlay's scene now (JSON)."""
         hub.ensure_running()
@@ -225,5 +247,6 @@ def _routes(hub: OverlayHub, theme: Theme) -> list[BaseRoute]:
         Route("/overlay/stream", stream, methods=["GET"]),
         Route("/overlay/scene", snapshot, methods=["GET"]),
         Route("/overlay/font.ttf", font_file, methods=["GET"]),
+        Route("/overlay/qr.svg", qr, methods=["GET"]),
         Route("/overlay/{file}", static, methods=["GET"]),
     ]

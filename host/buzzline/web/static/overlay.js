@@ -107,7 +107,7 @@
     $("aud-url").textContent = link;
     if (qrFor !== a.code + " " + link) {
       qrFor = a.code + " " + link;
-      $("aud-qr").src = "/audience/qr.svg?code=" + encodeURIComponent(a.code);
+      $("aud-qr").src = "/overlay/qr.svg?link=" + encodeURIComponent(link); // the scene's own link
       $("aud-qr").alt = "QR code for " + link;
     }
     $("aud-question").textContent = a.question;
