@@ -335,6 +335,9 @@ class AudienceAdapter(Adapter):
         await self.close_question()
         q = self.book.open(qid, text, choices, correct, show_clock_us(), int(self.config["window_s"] * 1000))
         self.last_question = q  # results stay: the last ones until this question's
+        # in the book before any phone hears of it: a restarted adapter knows every question
+        # answered (the price: one replicated write before the fan-out, seconds while the book
+        # has no leader, when answers could not be stored either)
         await self._record("open", q.public() | {"correct": correct})
         await self._publish("q", q.public() | {"sent_us": show_clock_us()})
 
