@@ -1,4 +1,5 @@
-"""Shared fixtures: a real Mosquitto per test (own config, free port) and repo paths."""
+"""Shared fixtures: a real Mosquitto per test (own config, free port), one NATS cluster for the
+audience tests, and repo paths."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from buzzline.adapters.audience_cluster import AudienceCluster, ClusterPlan, find_nats_server
 from buzzline.benchmarks.viewer import CHROMIUM, CHROMIUM_ARGS
 from buzzline.commands.flash import venv_tool
 from buzzline.io.broker import MosquittoBroker, find_mosquitto
@@ -29,6 +31,28 @@ def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
         yield b
     finally:
         b.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AudienceCluster]:
+    """Three nats-server nodes on free ports (never the machine's 4222), started once for all the
+    audience tests: each test plays its own show code, so none sees another's streams."""
+    if find_nats_server() is None:
+        pytest.fail("nats-server is required (bash .ci/run installs it)")
+    with AudienceCluster(ClusterPlan.free(3), tmp_path_factory.mktemp("nats")) as c:
+        yield c
+
+
+@pytest.fixture
+def nats_cluster(shared_nats: AudienceCluster) -> AudienceCluster:
+    """The shared cluster with every node up: one a test before killed is started again (its
+    store kept) and waited for until its streams are current."""
+    dead = [i for i, up in enumerate(shared_nats.alive()) if not up]
+    for i in dead:
+        shared_nats.start_node(i)
+    if dead:
+        shared_nats.wait_ready(60, dead)
+    return shared_nats
 
 
 @pytest.fixture(scope="session")

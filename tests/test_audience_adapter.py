@@ -31,6 +31,16 @@ class Recorder:
         return [body for subject, body in self.sent if subject.endswith(suffix)]
 
 
+class BookRecorder:
+    """Stands in for JetStream: the records the adapter wrote to its book, in order."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, dict[str, Any]]] = []
+
+    async def publish(self, subject: str, data: bytes, timeout: float = 0) -> None:
+        self.records.append((subject.rsplit(".", 1)[-1], json.loads(data)))
+
+
 class Ctx:
     name = kind = "audience"
     log = logging.getLogger("test.audience")
@@ -61,6 +71,7 @@ def adapter(**settings: Any) -> tuple[AudienceAdapter, Recorder]:
     a.book = AudienceBook(SessionSigner(b"k", "ABCD"))
     rec = Recorder()
     a.nc = rec  # type: ignore[assignment]
+    a._js = BookRecorder()
     return a, rec
 
 
@@ -145,3 +156,29 @@ async def test_reconfigure_in_place_keeps_sessions_and_takes_the_new_questions()
     )
     with pytest.raises(ConfigError):
         await a.reconfigure(a.config | {"questions": ["no choices"]})
+
+
+async def test_what_the_adapter_judged_goes_into_its_book_and_a_new_book_replays_it() -> None:
+    a, rec = adapter()
+    book = a.book
+    assert book is not None
+    await a.handle(notice("reading", 1))
+    q = book.question
+    assert q is not None
+    for i, choice in enumerate((1, 1, 0)):
+        secret = f"s{i}"
+        sid = sid_of(secret)
+        body = {"q": 1, "c": choice, "s": secret, "n": f"P{i}", "tok": book.signer.token(sid, f"P{i}")}
+        body |= {"t": q.open_us + 1000, "o": 0, "b": 100}
+        a._unsaved.append((1, book.row(book.answer(sid, body, q.open_us + 2000))))
+    assert await a._save() and a._unsaved == []
+    await a.handle(notice("reading", 2))  # closes and scores question 1
+    records = a._js.records  # type: ignore[attr-defined]
+    assert [k for k, _ in records] == ["open", "ans", "scored", "open"]
+    assert records[0][1]["correct"] == 1 and len(records[1][1]["rows"]) == 3
+    fresh = AudienceBook(SessionSigner(b"k", "ABCD"))
+    for kind, body in records + records:  # replayed twice: nothing added twice
+        fresh.restore(kind, body)
+    assert fresh.leaderboard() == book.leaderboard() and len(fresh.leaderboard()) == 2
+    assert fresh.question is not None and fresh.question.qid == 2 and not fresh.question.scored
+    assert rec.of(".pub.results")[0]["board"] == book.leaderboard()

@@ -1,10 +1,13 @@
 """The phone page in real Chromium: its logic module against Python's answers, and three phones
-that join a real host's show by code, answer, see the leaderboard, and live through a node kill."""
+that join a real host's show by code, answer, see the leaderboard, and live through a node kill;
+the same show on the host's screens (the OBS overlay, the pygame viewer's scene) and in the
+operator console's audience panel."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
 import time
 from pathlib import Path
@@ -13,15 +16,15 @@ from typing import Any
 import pytest
 from buzzline.adapters.api import Status
 from buzzline.adapters.audience import AudienceAdapter, show_clock_us
+from buzzline.adapters.audience_cluster import AudienceCluster
 from buzzline.core.show import Show
 from buzzline.host_service import HostService
 from buzzline.io.broker import MosquittoBroker, free_port
 from buzzline.web.app import serve_operator_api
 from buzzline.web.audience import static_dir
 
-from tests.audience_kit import cluster
-
 pytestmark = [pytest.mark.nats, pytest.mark.broker]
+os.environ["SDL_VIDEODRIVER"] = "dummy"  # the viewer's window, drawn nowhere
 WAIT_MS = 15000  # generous on a loaded machine: timing is measured by `buzzline bench audience`
 
 
@@ -117,127 +120,152 @@ async def node_of(page: Any) -> str:
 
 @pytest.mark.flaky(reruns=2)  # real processes timed on a shared machine: a real fault fails every run
 async def test_phones_join_by_code_answer_see_the_leaderboard_and_survive_a_node_kill(
-    browser: Any, broker: MosquittoBroker, tmp_path: Path
+    browser: Any, broker: MosquittoBroker, nats_cluster: AudienceCluster
 ) -> None:
-    with cluster(tmp_path) as c:
-        async with HostService(broker.host, broker.port, "aud", show=Show.default(["p1"])) as svc:
-            port = free_port()
-            api = await serve_operator_api(svc, "127.0.0.1", port, token="t")
-            try:
-                inst = await svc.adapters.add(
-                    "audience",
-                    "audience",
-                    {
-                        "servers": c.plan.client_urls(),
-                        "password": c.plan.show_password,
-                        "code": "PLAY42",
-                        "ws_urls": c.plan.ws_urls(),
-                        "questions": ["Largest planet? | Mars | *Jupiter | Venus"],
-                        "window_s": 25.0,
-                        "settle_ms": 100,
-                        "monitor": c.plan.monitor_urls(),
-                    },
-                )
-                async with asyncio.timeout(20):
-                    while inst.status is not Status.OK:
-                        await asyncio.sleep(0.05)
-                adapter = inst.adapter
-                assert isinstance(adapter, AudienceAdapter)
-                pages = []
-                for nick in ("Ann", "Bob", "Cleo"):
-                    ctx = await browser.new_context(viewport={"width": 360, "height": 740})  # a small phone
-                    page = await ctx.new_page()
-                    await page.goto(f"http://127.0.0.1:{port}/audience/?code=PLAY42")
-                    assert await page.input_value("#code") == "PLAY42"
-                    await page.wait_for_selector("#join-btn:not([disabled])", timeout=WAIT_MS)  # connected
-                    await page.fill("#nick", nick)
-                    assert await page.input_value("#nick") == nick
-                    await page.click("#join-btn")
-                    await joined(page)
-                    await page.wait_for_function("() => window.buzzlineAudience.clock.ready", timeout=WAIT_MS)
-                    pages.append(page)
-                # the page's clock estimate is within its stated bound of the show's clock
-                for page in pages:
-                    err, bound, reading = await clock_error_us(page)
-                    assert abs(err) <= bound + reading, (err, bound, reading)
+    c = nats_cluster
+    async with HostService(broker.host, broker.port, "aud", show=Show.default(["p1"])) as svc:
+        port = free_port()
+        api = await serve_operator_api(svc, "127.0.0.1", port, token="t")
+        try:
+            inst = await svc.adapters.add(
+                "audience",
+                "audience",
+                {
+                    "servers": c.plan.client_urls(),
+                    "password": c.plan.show_password,
+                    "code": "PLAY42",
+                    "ws_urls": c.plan.ws_urls(),
+                    "questions": ["Largest planet? | Mars | *Jupiter | Venus"],
+                    "window_s": 25.0,
+                    "settle_ms": 100,
+                    "monitor": c.plan.monitor_urls(),
+                },
+            )
+            async with asyncio.timeout(20):
+                while inst.status is not Status.OK:
+                    await asyncio.sleep(0.05)
+            adapter = inst.adapter
+            assert isinstance(adapter, AudienceAdapter)
+            screen = await svc.adapters.add("screen", "viewer", {"width": 640, "height": 360})
+            pages = []
+            for nick in ("Ann", "Bob", "Cleo"):
+                ctx = await browser.new_context(viewport={"width": 360, "height": 740})  # a small phone
+                page = await ctx.new_page()
+                await page.goto(f"http://127.0.0.1:{port}/audience/?code=PLAY42")
+                assert await page.input_value("#code") == "PLAY42"
+                await page.wait_for_selector("#join-btn:not([disabled])", timeout=WAIT_MS)  # connected
+                await page.fill("#nick", nick)
+                assert await page.input_value("#nick") == nick
+                await page.click("#join-btn")
+                await joined(page)
+                await page.wait_for_function("() => window.buzzlineAudience.clock.ready", timeout=WAIT_MS)
+                pages.append(page)
+            # the page's clock estimate is within its stated bound of the show's clock
+            for page in pages:
+                err, bound, reading = await clock_error_us(page)
+                assert abs(err) <= bound + reading, (err, bound, reading)
 
-                overlay = await browser.new_page(viewport={"width": 1280, "height": 720})
-                await overlay.goto(f"http://127.0.0.1:{port}/overlay")
-                await overlay.wait_for_selector("#audience:not([hidden])", timeout=WAIT_MS)
-                assert await overlay.inner_text("#aud-code") == "PLAY42"
+            overlay = await browser.new_page(viewport={"width": 1280, "height": 720})
+            await overlay.goto(f"http://127.0.0.1:{port}/overlay")
+            await overlay.wait_for_selector("#audience:not([hidden])", timeout=WAIT_MS)
+            assert await overlay.inner_text("#aud-code") == "PLAY42"
 
-                await svc.command("read")  # the host reads question 1: the audience's opens
-                for page in pages:
-                    await page.wait_for_selector("#choices button >> text=Jupiter", timeout=WAIT_MS)
-                await pages[1].click("#choices button >> text=Jupiter")
-                await pages[2].click("#choices button >> text=Mars")
-                for page in pages[1:]:
-                    await page.wait_for_function(
-                        "() => document.getElementById('sent').textContent.includes('✓')", timeout=WAIT_MS
-                    )
-                # Ann's node dies before she answers: her page fails over and her answer counts
-                victim = await node_of(pages[0])
-                c.kill([n.name for n in c.plan.nodes].index(victim))
-                await pages[0].wait_for_function(
-                    "() => window.buzzlineAudience.reconnects > 0", timeout=WAIT_MS
-                )
-                assert await node_of(pages[0]) != victim
-                await pages[0].click("#choices button >> text=Jupiter")
-                await pages[0].wait_for_function(
+            await svc.command("read")  # the host reads question 1: the audience's opens
+            for page in pages:
+                await page.wait_for_selector("#choices button >> text=Jupiter", timeout=WAIT_MS)
+            await pages[1].click("#choices button >> text=Jupiter")
+            await pages[2].click("#choices button >> text=Mars")
+            for page in pages[1:]:
+                await page.wait_for_function(
                     "() => document.getElementById('sent').textContent.includes('✓')", timeout=WAIT_MS
                 )
-                began = time.monotonic()
-                async with asyncio.timeout(20):
-                    while adapter.book is None or len(adapter.book.question.answers) < 3:  # type: ignore[union-attr]
-                        await asyncio.sleep(0.05)
-                await adapter.close_question()
-                assert time.monotonic() - began < 20
-                for page in pages:
-                    await page.wait_for_selector("#results:not([hidden])", timeout=WAIT_MS)
-                    board = await page.inner_text("#board")
-                    assert "Ann" in board and "Bob" in board and "Cleo" not in board
-                assert "Jupiter (right): 2 (67%)" in await pages[1].inner_text("#bars")
-                assert await pages[2].inner_text("#verdict") == "Not this time."
-                assert adapter.results is not None and adapter.results["counts"] == [1, 2, 0]
-                # the OBS overlay shows the spread and the top of the leaderboard
-                await overlay.wait_for_function(
-                    "() => document.querySelectorAll('#aud-board li').length === 2", timeout=WAIT_MS
-                )
-                await overlay.wait_for_function(
-                    "() => document.getElementById('aud-bars').textContent.includes('Jupiter')",
+            # Ann's node dies before she answers: her page fails over and her answer counts
+            victim = await node_of(pages[0])
+            c.kill([n.name for n in c.plan.nodes].index(victim))
+            await pages[0].wait_for_function("() => window.buzzlineAudience.reconnects > 0", timeout=WAIT_MS)
+            assert await node_of(pages[0]) != victim
+            await pages[0].click("#choices button >> text=Jupiter")
+            await pages[0].wait_for_function(
+                "() => document.getElementById('sent').textContent.includes('✓')", timeout=WAIT_MS
+            )
+            began = time.monotonic()
+            async with asyncio.timeout(20):
+                while adapter.book is None or len(adapter.book.question.answers) < 3:  # type: ignore[union-attr]
+                    await asyncio.sleep(0.05)
+            await adapter.close_question()
+            assert time.monotonic() - began < 20
+            for page in pages:
+                await page.wait_for_selector("#results:not([hidden])", timeout=WAIT_MS)
+                board = await page.inner_text("#board")
+                assert "Ann" in board and "Bob" in board and "Cleo" not in board
+            assert "Jupiter (right): 2 (67%)" in await pages[1].inner_text("#bars")
+            assert await pages[2].inner_text("#verdict") == "Not this time."
+            assert adapter.results is not None and adapter.results["counts"] == [1, 2, 0]
+            # the OBS overlay shows the spread and the top of the leaderboard
+            await overlay.wait_for_function(
+                "() => document.querySelectorAll('#aud-board li').length === 2", timeout=WAIT_MS
+            )
+            await overlay.wait_for_function(
+                "() => document.getElementById('aud-bars').textContent.includes('Jupiter')",
+                timeout=WAIT_MS,
+            )
+            assert await overlay.evaluate("() => document.getElementById('aud-qr').naturalWidth") > 0
+            # screens get the same through the host
+            import httpx
+
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                info = (await http.get("/audience/info.json")).json()
+                assert info["code"] == "PLAY42" and info["join_url"].endswith("/audience/?code=PLAY42")
+                assert sorted(r["nick"] for r in info["board"]) == ["Ann", "Bob"]
+                qr = await http.get("/audience/qr.svg")
+                assert qr.headers["content-type"].startswith("image/svg+xml") and b"<svg" in qr.content
+                cfg = (await http.get("/audience/config.json")).json()
+                assert cfg["servers"] == c.plan.ws_urls() and cfg["user"] == "audience"
+                assert (await http.get("/audience/../../web/app.py")).status_code == 404
+                metrics = (await http.get("/metrics")).text
+                assert 'buzzline_audience_answers_total{code="PLAY42",outcome="accepted"} 3' in metrics
+                assert 'buzzline_audience_joined_total{code="PLAY42"} 3' in metrics
+                # cluster health per node: the killed one is down, the others up
+                async with asyncio.timeout(10):
+                    while f'buzzline_audience_node_up{{code="PLAY42",node="{victim}"}} 0' not in metrics:
+                        await asyncio.sleep(0.5)
+                        metrics = (await http.get("/metrics")).text
+                assert metrics.count("buzzline_audience_node_up{") == 3
+                assert metrics.count('buzzline_audience_node_up{code="PLAY42",node="n') == 3
+                # the console's adapter list: counts, answer rate and each node's health
+                async with asyncio.timeout(15):
+                    while True:
+                        rows = (await http.get("/api/state")).json()["adapters"]
+                        line = next(r["message"] for r in rows if r["name"] == "audience")
+                        if "nodes 2/3 up" in line:
+                            break
+                        await asyncio.sleep(0.5)
+                assert "3 joined" in line and "answers/s" in line and f"{victim} DOWN" in line
+            # the pygame viewer's scene shows what the overlay does: the code, its link, the
+            # spread and the leaderboard's top
+            window = screen.adapter.window  # type: ignore[union-attr]
+            shown = window.scene.snapshot(0)["audience"]
+            assert shown["code"] == "PLAY42" and shown["results"]
+            assert shown["join_url"] == f"http://127.0.0.1:{port}/audience/?code=PLAY42"
+            assert [c["count"] for c in shown["choices"]] == [1, 2, 0]
+            assert sorted(r["nick"] for r in shown["board"]) == ["Ann", "Bob"]
+            # the console's audience panel: counts, each node's health, the answers by choice
+            console = await browser.new_page(viewport={"width": 1400, "height": 1000})
+            await console.goto(f"http://127.0.0.1:{port}/console#token=t")
+            await console.wait_for_selector("#audience:not([hidden]) .aud-code", timeout=WAIT_MS)
+            try:
+                await console.wait_for_function(
+                    "() => document.querySelector('#audience .nodes-up').textContent === '2/3'"
+                    " && document.querySelector('#audience .phones').textContent === '3'",
                     timeout=WAIT_MS,
                 )
-                assert await overlay.evaluate("() => document.getElementById('aud-qr').naturalWidth") > 0
-                # screens get the same through the host
-                import httpx
-
-                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-                    info = (await http.get("/audience/info.json")).json()
-                    assert info["code"] == "PLAY42" and info["join_url"].endswith("/audience/?code=PLAY42")
-                    assert sorted(r["nick"] for r in info["board"]) == ["Ann", "Bob"]
-                    qr = await http.get("/audience/qr.svg")
-                    assert qr.headers["content-type"].startswith("image/svg+xml") and b"<svg" in qr.content
-                    cfg = (await http.get("/audience/config.json")).json()
-                    assert cfg["servers"] == c.plan.ws_urls() and cfg["user"] == "audience"
-                    assert (await http.get("/audience/../../web/app.py")).status_code == 404
-                    metrics = (await http.get("/metrics")).text
-                    assert 'buzzline_audience_answers_total{code="PLAY42",outcome="accepted"} 3' in metrics
-                    assert 'buzzline_audience_joined_total{code="PLAY42"} 3' in metrics
-                    # cluster health per node: the killed one is down, the others up
-                    async with asyncio.timeout(10):
-                        while f'buzzline_audience_node_up{{code="PLAY42",node="{victim}"}} 0' not in metrics:
-                            await asyncio.sleep(0.5)
-                            metrics = (await http.get("/metrics")).text
-                    assert metrics.count("buzzline_audience_node_up{") == 3
-                    assert metrics.count('buzzline_audience_node_up{code="PLAY42",node="n') == 3
-                    # the console's adapter list: counts, answer rate and each node's health
-                    async with asyncio.timeout(15):
-                        while True:
-                            rows = (await http.get("/api/state")).json()["adapters"]
-                            line = next(r["message"] for r in rows if r["name"] == "audience")
-                            if "nodes 2/3 up" in line:
-                                break
-                            await asyncio.sleep(0.5)
-                    assert "3 joined" in line and "answers/s" in line and f"{victim} DOWN" in line
-            finally:
-                await api.close()
+            except Exception:
+                raise AssertionError(await console.inner_text("#audience")) from None
+            assert await console.inner_text("#audience .aud-code") == "PLAY42"
+            assert await console.inner_text("#audience .joined") == "3"
+            assert await console.inner_text("#audience .accepted") == "3"
+            assert "DOWN" in await console.inner_text(f'#audience tr[data-node="{victim}"]')
+            spread = await console.inner_text("#audience .aud-spread")
+            assert "results out · 3 answers" in spread and re.search(r"Jupiter ✓\s+2\s+67%", spread), spread
+        finally:
+            await api.close()

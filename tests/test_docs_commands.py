@@ -75,7 +75,7 @@ NOT_RUN = {
     r"^buzzline audience cluster --nodes 3 --dir /tmp/audience$": "runs three NATS nodes until Ctrl-C; "
     "tests/test_audience_cluster.py starts its own clusters on free ports",
     r"^buzzline adapter run audience ": "needs the cluster of the command before it running; "
-    "tests/test_audience_page.py runs the adapter in a host against its own cluster",
+    "tests/test_audience_cluster.py runs it so (and SIGKILLs it) against its own cluster",
     r"docs/img/|^kill %1$": "rewrites the committed pictures in docs/img; the block before it runs the "
     "same viewer commands here, tests/test_overlay_browser.py the overlay in Chromium",
     r"^sudo apt install python3-pygame|--system-site-packages \.venv|^\.venv/bin/pip install -e \.$": "a "

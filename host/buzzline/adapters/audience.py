@@ -6,7 +6,11 @@ Subjects, for a show with join code CODE (docs/audience.md has the payloads):
   aud.CODE.ans.SID                     answers, stored in the replicated JetStream stream AUD_CODE
 The adapter reads answers through the durable pull consumer ``show`` and acks each after the
 rules (`audience_rules`) have judged it, so a node's death or the adapter's own restart loses
-none, and a redelivery is judged a duplicate, never counted twice. Its own tasks (answers, the
+none, and a redelivery is judged a duplicate, never counted twice. What it judged is kept in a
+second replicated stream, the book ``AUD_CODE_BOOK`` (``aud.CODE.book.*``: the session key,
+each question opened, the answers accepted, each question scored), written before the answers
+are acknowledged; an adapter that starts replays it, so a restart keeps the leaderboard and
+the open question, and adds nothing twice. Its own tasks (answers, the
 question clock, node health) run beside the notice stream; none of them is awaited by the host.
 """
 
@@ -25,8 +29,16 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DiscardPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    StorageType,
+    StreamConfig,
+)
 
+from buzzline.adapters import audience_screens
 from buzzline.adapters.api import Adapter, AdapterContext, ConfigError, Field, Notice, Status
 from buzzline.adapters.audience_cluster import node_health
 from buzzline.adapters.audience_rules import (
@@ -51,6 +63,9 @@ DRAIN_CAP_S = 4.0  # the longest results wait for answers still in the stream
 FETCH_BATCH = 256
 JUDGE_SLICE = 32  # answers judged between yields to the loop (about a millisecond's work)
 ACK_WAIT_S = 1.5  # a batch is judged in milliseconds; an unacknowledged one was lost with a node
+BOOK_CHUNK = 6000  # bytes of answers per book record: the cluster's max_payload is 8 KB
+BOOK_RETRY_S = 5.0  # how long a book record is retried (no stream leader for a moment)
+STREAM_MAX_AGE_S = 6 * 3600.0
 
 # The adapters running in this process, by join code: the host's web pages read them.
 LIVE: dict[str, AudienceAdapter] = {}
@@ -99,6 +114,8 @@ class AudienceAdapter(Adapter):
         self.opened: set[int] = set()
         self._subs: list[Any] = []
         self._psub: Any = None
+        self._js: Any = None
+        self._unsaved: list[tuple[int, list[Any]]] = []  # accepted, not yet in the book
         self._drained = asyncio.Event()
 
     # ---- lifecycle ----
@@ -110,8 +127,6 @@ class AudienceAdapter(Adapter):
         if not valid_code(self.code):
             raise ConfigError("code", f"{self.code!r}: use 4 to 12 of {CODE_ALPHABET}")
         self.questions = _questions(config)
-        key = config["key"].encode() or secrets.token_bytes(32)
-        self.book = AudienceBook(SessionSigner(key, self.code), bucket_ms=config["bucket_ms"])
         self.title = str(ctx.view().get("info", {}).get("title", ""))
         ctx.set_status(Status.CONNECTING, f"code {self.code}")
         self.nc = await nats.connect(
@@ -128,6 +143,7 @@ class AudienceAdapter(Adapter):
             error_cb=self._error,
         )
         await self._ensure_stream()
+        await self._restore(config["key"].encode())
         p = f"aud.{self.code}."
         self._subs = [
             await self.nc.subscribe(p + "join", cb=self._on_join),
@@ -150,18 +166,108 @@ class AudienceAdapter(Adapter):
             duplicate_window=120.0,  # a phone's resend after a failover carries the same Nats-Msg-Id
             max_msgs_per_subject=64,  # one session's flood only ever overwrites itself
             discard=DiscardPolicy.OLD,
-            max_age=6 * 3600.0,
+            max_age=STREAM_MAX_AGE_S,
         )
-        try:
-            await js.add_stream(cfg)
-        except nats.js.errors.BadRequestError:
-            await js.update_stream(cfg)
+        book = StreamConfig(
+            name=f"AUD_{self.code}_BOOK",
+            subjects=[f"aud.{self.code}.book.*"],  # the audience's account may not touch it
+            num_replicas=self.config["replicas"],
+            storage=StorageType.FILE,
+            max_age=STREAM_MAX_AGE_S,
+        )
+        for c in (cfg, book):
+            try:
+                await js.add_stream(c)
+            except nats.js.errors.BadRequestError:
+                await js.update_stream(c)
+        self._js = js
         # an answer handed to a fetch whose node then died comes again after ack_wait: short, so
         # the results after a node's death wait seconds, not the default half minute
-        consumer = ConsumerConfig(ack_policy=AckPolicy.ALL, ack_wait=ACK_WAIT_S, max_ack_pending=50_000)
+        # each answer acknowledged on its own: acknowledging "all up to here" would also take the
+        # answers an earlier fetch lost with a node or a killed adapter, before they came again
+        consumer = ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_S, max_ack_pending=50_000)
         self._psub = await js.pull_subscribe(
             f"aud.{self.code}.ans.*", durable="show", stream=stream, config=consumer
         )
+
+    async def _restore(self, key: bytes) -> None:
+        """The book as the last adapter left it: its records replayed in order."""
+        records = await self._read_book()
+        kept = next((bytes.fromhex(b["key"]) for kind, b in records if kind == "key" and "key" in b), None)
+        if not key:
+            key = kept or secrets.token_bytes(32)  # sessions stay valid across a restart
+            if kept is None:
+                await self._record("key", {"key": key.hex()})
+        self.book = AudienceBook(SessionSigner(key, self.code), bucket_ms=self.config["bucket_ms"])
+        for kind, body in records:
+            if kind == "key":
+                continue
+            try:
+                self.book.restore(kind, body)
+            except RuleError:
+                self.ctx.log.warning("audience: a book record %s that does not fit: skipped", kind)
+                continue
+            if kind == "open":
+                self.opened.add(int(body["q"]))
+        q = self.last_question = self.book.question
+        if q is not None and q.scored:
+            self.results = self._results(q)
+        if records:
+            n = self.book.counts["restored"]
+            self.ctx.log.info("audience: book restored: %d questions, %d answers", len(self.opened), n)
+
+    async def _read_book(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every record of the book, oldest first (an ephemeral consumer, nothing acknowledged)."""
+        config = ConsumerConfig(
+            ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=30.0
+        )
+        sub = await self._js.pull_subscribe(
+            f"aud.{self.code}.book.*", stream=f"AUD_{self.code}_BOOK", config=config
+        )
+        records: list[tuple[str, dict[str, Any]]] = []
+        try:
+            pending = (await sub.consumer_info()).num_pending
+            while pending > 0:
+                msgs = await sub.fetch(batch=min(256, pending), timeout=5.0)
+                for m in msgs:
+                    with contextlib.suppress(ValueError):
+                        records.append((m.subject.rsplit(".", 1)[-1], json.loads(m.data)))
+                pending -= len(msgs)
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        return records
+
+    async def _record(self, kind: str, body: dict[str, Any]) -> bool:
+        """One record into the book; retried while the stream has no leader (bounded)."""
+        deadline = time.monotonic() + BOOK_RETRY_S
+        data = json.dumps(body, separators=(",", ":")).encode()
+        while True:
+            try:
+                await self._js.publish(f"aud.{self.code}.book.{kind}", data, timeout=2.0)
+                return True
+            except (nats.errors.Error, TimeoutError) as e:
+                _still_running()
+                if time.monotonic() > deadline:
+                    self.ctx.log.warning("audience: the book did not take %s: %s", kind, e)
+                    return False
+                await asyncio.sleep(0.1)
+
+    async def _save(self) -> bool:
+        """The accepted answers not yet in the book, in records of at most BOOK_CHUNK bytes."""
+        while self._unsaved:
+            qid = self._unsaved[0][0]
+            rows: list[list[Any]] = []
+            size = 0
+            for q, row in self._unsaved:
+                if q != qid or size > BOOK_CHUNK:
+                    break
+                rows.append(row)
+                size += len(json.dumps(row)) + 1
+            if not await self._record("ans", {"q": qid, "rows": rows}):
+                return False
+            del self._unsaved[: len(rows)]
+        return True
 
     async def reconfigure(self, config: dict[str, Any]) -> None:
         """In place, keeping sessions and scores; a new connection only when where or who changes."""
@@ -184,6 +290,7 @@ class AudienceAdapter(Adapter):
     async def stop(self) -> None:
         if LIVE.get(self.code) is self:
             del LIVE[self.code]
+            audience_screens.tell({"code": self.code, "gone": True})
         if self.nc is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.nc.close(), 2.0)
@@ -228,6 +335,10 @@ class AudienceAdapter(Adapter):
         await self.close_question()
         q = self.book.open(qid, text, choices, correct, show_clock_us(), int(self.config["window_s"] * 1000))
         self.last_question = q  # results stay: the last ones until this question's
+        # in the book before any phone hears of it: a restarted adapter knows every question
+        # answered (the price: one replicated write before the fan-out, seconds while the book
+        # has no leader, when answers could not be stored either)
+        await self._record("open", q.public() | {"correct": correct})
         await self._publish("q", q.public() | {"sent_us": show_clock_us()})
 
     async def close_question(self) -> dict[str, Any] | None:
@@ -240,20 +351,24 @@ class AudienceAdapter(Adapter):
         await self._publish("close", {"q": q.qid, "close_us": q.close_us})
         await asyncio.sleep(self.config["settle_ms"] / 1000)
         await self._drain()
+        await self._save()
+        await self._record("scored", {"q": q.qid, "close_us": q.close_us})
         self.book.score(q)
         results = await self._publish_results(q)
         self.close_to_results_ms.append((show_clock_us() - began) / 1000)
         return results
 
-    async def _publish_results(self, q: Question) -> dict[str, Any]:
+    def _results(self, q: Question) -> dict[str, Any]:
         assert self.book is not None
-        results = self.book.results(q) | {
+        return self.book.results(q) | {
             "question": q.public(),  # a screen that joined after the question opened can label the spread
             "board": self.book.leaderboard(),
             "players": len(self.book.players),
             "sent_us": show_clock_us(),
         }
-        self.results = results
+
+    async def _publish_results(self, q: Question) -> dict[str, Any]:
+        results = self.results = self._results(q)
         self.final_results_ms[q.qid] = (show_clock_us() - q.close_us) / 1000
         await self._publish("results", results)
         return results
@@ -273,10 +388,27 @@ class AudienceAdapter(Adapter):
         self.ctx.log.warning("audience: results published with answers still in the stream")
 
     async def _publish(self, what: str, body: dict[str, Any]) -> None:
+        if LIVE.get(self.code) is self:
+            audience_screens.tell(self.screen())
         if self.nc is None:
             return
         with contextlib.suppress(nats.errors.Error):
             await self.nc.publish(f"aud.{self.code}.pub.{what}", json.dumps(body).encode())
+
+    def screen(self) -> dict[str, Any]:
+        """What the viewer and the overlay show: the code and join link, the question, its
+        results and the leaderboard's top (the scene model turns it into pixels)."""
+        book = self.book
+        return {
+            "code": self.code,
+            "title": self.title,
+            "join_url": self.join_link(),
+            "players": len(book.players) if book else 0,
+            "joined": book.joined if book else 0,
+            "question": self.last_question.public() if self.last_question else None,
+            "results": self.results,
+            "board": book.leaderboard() if book else [],
+        }
 
     async def _clock(self) -> None:
         assert self.book is not None
@@ -313,18 +445,26 @@ class AudienceAdapter(Adapter):
                 except ValueError:
                     body = None
                 try:
-                    self.book.answer(sid, body, now)
+                    a = self.book.answer(sid, body, now)
                     self.accepted_at.append(now)
+                    self._unsaved.append((body["q"], self.book.row(a)))
                     late = late or bool(self.book.question and self.book.question.scored)
                 except RuleError:
                     pass
+            # what was judged goes into the book before its answers are acknowledged: a batch
+            # whose record failed stays unacknowledged (comes again, is judged a duplicate) and
+            # its answers wait in _unsaved for the next try
+            if not await self._save():
+                continue
             if late and self.book.question is not None:
                 # answers the stream held back past the results (a node died under them)
                 self.book.counts["after_results"] += 1
                 await self._publish_results(self.book.question)
-            if msgs:  # the consumer acknowledges all up to the last: one ack a batch
+            for i, m in enumerate(msgs):
+                if i % JUDGE_SLICE == JUDGE_SLICE - 1:
+                    await asyncio.sleep(0)
                 with contextlib.suppress(nats.errors.Error):
-                    await msgs[-1].ack()
+                    await m.ack()
 
     # ---- requests phones make ----
 
@@ -395,13 +535,23 @@ class AudienceAdapter(Adapter):
                 await asyncio.sleep(HEALTH_EVERY_S)
                 continue
             rows = await asyncio.to_thread(node_health, list(self.config["monitor"]))
+            own = self._node_name()
             for row in rows:
                 if row["up"]:
                     names[row["url"]] = row["name"]
+                    # the phones: every client but this adapter's own connection (the screens
+                    # follow the show in the host, not on the cluster)
+                    row["phones"] = max(0, row["connections"] - (row["name"] == own))
                 else:
                     row["name"] = names.get(row["url"], row["url"])
             self.health = rows
             await asyncio.sleep(HEALTH_EVERY_S)
+
+    def _node_name(self) -> str:
+        """The node this adapter is connected to (its INFO's server_name)."""
+        nc = self.nc
+        info = getattr(nc, "_server_info", None) if nc is not None and nc.is_connected else None
+        return str(info.get("server_name", "")) if isinstance(info, dict) else ""
 
     def summary(self) -> str:
         """One line for the console's adapter list: the code, counts, rate and node health."""
@@ -427,6 +577,8 @@ class AudienceAdapter(Adapter):
         now = show_clock_us()
         recent = sum(1 for t in self.accepted_at if now - t < 10_000_000)
         return {
+            "phones": sum(int(row.get("phones", 0)) for row in self.health if row["up"]),
+            "spread": self.spread(),
             "code": self.code,
             "title": self.title,
             "join_url": self.join_link(),
@@ -443,8 +595,30 @@ class AudienceAdapter(Adapter):
             "connected": bool(self.nc and self.nc.is_connected),
         }
 
+    def spread(self) -> dict[str, Any] | None:
+        """The current question's answers by choice, live while it is open (for the operator:
+        phones and screens see the spread only with the results)."""
+        q = self.last_question
+        if q is None:
+            return None
+        counts = [0] * len(q.choices)
+        for a in q.answers.values():
+            counts[a.choice] += 1
+        return {
+            "q": q.qid,
+            "text": q.text,
+            "choices": list(q.choices),
+            "counts": counts,
+            "answers": len(q.answers),
+            "correct": q.correct,
+            "closed": q.closed,
+            "scored": q.scored,
+        }
+
     def join_link(self) -> str:
-        base = self.config.get("join_url") or "/audience/"
+        """The ``join_url`` setting, else this host's page (when its server listens), else the
+        page's path (a browser resolves it against the host that served it)."""
+        base = self.config.get("join_url") or audience_screens.PAGE_BASE["url"] + "/audience/"
         sep = "&" if "?" in base else "?"
         return f"{base}{sep}code={self.code}"
 

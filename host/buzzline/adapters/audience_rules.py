@@ -13,6 +13,8 @@ Time is passed in (the show clock, µs). Rules, one test each in tests/test_audi
   edge (``tap + bound - open``) so a loose clock can never gain; buckets are ``bucket_ms`` wide,
   which the report states against the measured bound.
 - Each session has a token bucket for answers; over the limit is rejected and counted.
+- The book can be rebuilt from its records (`restore`): questions opened, answers accepted,
+  questions scored, in the order written; a record replayed twice changes nothing.
 """
 
 from __future__ import annotations
@@ -160,6 +162,7 @@ class AudienceBook:
         self.limits: dict[str, TokenBucket] = {}
         self.counts: Counter[str] = Counter()  # accepted, and each reason for a refusal
         self.joined = 0
+        self.replayed: set[int] = set()  # questions opened by `restore`: each once
 
     # ---- sessions ----
 
@@ -293,6 +296,53 @@ class AudienceBook:
         if a is None:
             return None
         return {"c": a.choice, "points": self.points(q, a)}
+
+    # ---- the durable record (the adapter keeps it in a replicated stream) ----
+
+    @staticmethod
+    def row(a: Answer) -> list[Any]:
+        """An accepted answer as the book's records keep it."""
+        return [a.sid, a.nick, a.choice, a.tap_us, a.bound_us, a.arrival_us]
+
+    def restore(self, kind: str, body: dict[str, Any]) -> None:
+        """Replay one record: ``open`` (a question, with its right choice and window), ``ans``
+        (answers to question ``q`` that were accepted), ``scored`` (its results were given, with
+        its close). An answer already held is skipped and a question is scored once, so points
+        are never added twice; an answer recorded after its question's score is added as a late
+        one is. RuleError for a record that does not fit."""
+        try:
+            if kind == "open":
+                qid = int(body["q"])
+                if qid in self.replayed:
+                    return
+                self.replayed.add(qid)
+                opened, closes = int(body["open_us"]), int(body["close_us"])
+                choices = [str(c) for c in body["choices"]]
+                q = self.open(qid, str(body["text"]), choices, body.get("correct"), opened, 0)
+                q.close_us = closes
+            elif kind == "ans":
+                held = self._known(int(body["q"]))
+                for sid, nick, choice, tap, bound, arrival in body["rows"]:
+                    if held is None or sid in held.answers:
+                        continue
+                    a = held.answers[sid] = Answer(sid, nick, int(choice), int(tap), int(bound), int(arrival))
+                    self.players.setdefault(sid, Player(nick))
+                    self.counts["restored"] += 1
+                    if held.scored:
+                        self._add(held, a)
+            elif kind == "scored":
+                held = self._known(int(body["q"]))
+                if held is not None and not held.scored:
+                    held.closed = True
+                    held.close_us = int(body["close_us"])
+                    self.score(held)
+        except (KeyError, TypeError, ValueError) as e:
+            raise RuleError("record") from e
+
+    def _known(self, qid: int) -> Question | None:
+        if self.question is not None and self.question.qid == qid:
+            return self.question
+        return self.past.get(qid)
 
     def leaderboard(self, top: int = 10) -> list[dict[str, Any]]:
         ranked = sorted(self.players.values(), key=lambda p: (-p.points, p.nick))

@@ -28,7 +28,9 @@ def stats(crowd: Crowd, began_up: float, listen: bool) -> dict[str, Any]:
     return {
         "acked": acked,
         "fanout_us": [x for m in members for x in m.stats.fanout_us],
+        "fanout_read_us": [x for m in members for x in m.stats.fanout_read_us],
         "results_us": [x for m in members for x in m.stats.results_us],
+        "results_read_us": [x for m in members for x in m.stats.results_read_us],
         "outages_s": [x for m in members for x in m.link.outages],
         "moved": sum(1 for m in members if m.link.outages),
         "down_now": sum(1 for m in members if not m.link.up),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 import tempfile
@@ -57,6 +58,8 @@ class AudienceLoad:
             "--broker", broker, "--studio", studio, "--config", str(toml),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
+        if self.nice:  # it stands for the adapter on a machine of its own too
+            os.setpriority(os.PRIO_PROCESS, self.apart.pid, self.nice)
         assert self.apart.stdout is not None
         async with asyncio.timeout(30):
             while line := (await self.apart.stdout.readline()).decode():

@@ -41,6 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--procs", type=int, default=0, help="crowd processes (default: 1 per 500, at most 4)"
     )
     parser.add_argument("--browsers", type=int, default=0, help="Chromium pages for the clock error (0-8)")
+    parser.add_argument(
+        "--crowd-nice",
+        type=int,
+        default=0,
+        metavar="N",
+        help="simulated phones at this nice level (0-19): the nodes get the CPU first, as phones elsewhere",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true")
 
@@ -54,13 +61,13 @@ def _check(args: argparse.Namespace) -> None:
         ("questions", 1, 10),
         ("browsers", 0, 8),
         ("procs", 0, 8),
+        ("crowd_nice", 0, 19),
     )
     for name, lo, hi in limits:
         value = getattr(args, name)
         if not lo <= value <= hi:
-            raise UserError(
-                "bench audience", f"--{name} {value}: must be {lo} to {hi}", "bounded on one machine"
-            )
+            flag = "--" + name.replace("_", "-")
+            raise UserError("bench audience", f"{flag} {value}: must be {lo} to {hi}", "bounded here")
     if not 2 <= args.window <= 60:
         raise UserError("bench audience", f"--window {args.window}: must be 2 to 60 seconds", "")
     if args.nodes == 1 and not args.no_kill:

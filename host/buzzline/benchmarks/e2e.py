@@ -68,6 +68,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="with --audience: phones and nodes at this nice level (as if on machines of their own)",
     )
     p.add_argument(
+        "--audience-compare",
+        action="store_true",
+        help="with --audience: runs side by side: no audience; the audience's phones and nodes at"
+        " --audience-nice (19 unless given) with the adapter in the host, then apart (niced too);"
+        " everything at nice 0",
+    )
+    p.add_argument(
         "--slow-adapter",
         action="store_true",
         help=f"also press with {SLOW_ADAPTERS} adapters sleeping {SLOW_SLEEP_MS} ms per notice",
@@ -336,6 +343,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.podiums < 1 or args.presses < 1 or args.workers < 1:
         raise UserError("bench e2e", "--podiums, --presses and --workers must be at least 1")
+    if getattr(args, "audience_compare", False):
+        if args.audience <= 0:
+            raise UserError("bench e2e", "--audience-compare needs --audience N", "e.g. --audience 2000")
+        return _compare(args)
     with MosquittoBroker() as broker, tempfile.TemporaryDirectory() as tmp:
         try:
             result = asyncio.run(measure(args, broker.host, broker.port, tmp))
@@ -349,6 +360,49 @@ def run(args: argparse.Namespace) -> int:
     parts = (result, result.get("bare_relay", {}), result.get("slow_adapter", {}))
     lost = sum(s.get("lost", 0) for s in parts)
     return 0 if lost == 0 else 1
+
+
+def _compare(args: argparse.Namespace) -> int:
+    """The podium path alone, then beside the audience yielding the CPU (its phones and nodes at
+    a nice level: as if on machines of their own), then beside it unpinned: one table."""
+    from buzzline.io.broker import MosquittoBroker
+
+    nice = args.audience_nice or 19
+    runs = [
+        ("no audience", 0, 0, False),
+        (f"adapter in host, phones+nodes nice {nice}", args.audience, nice, False),
+        (f"adapter apart, it+phones+nodes nice {nice}", args.audience, nice, True),
+        ("adapter in host, all at nice 0", args.audience, 0, False),
+    ]
+    rows = []
+    for name, members, level, apart in runs:
+        one = argparse.Namespace(**vars(args))
+        one.audience, one.audience_nice, one.audience_compare = members, level, False
+        one.audience_apart = apart
+        load = os.getloadavg()[0]
+        with MosquittoBroker() as broker, tempfile.TemporaryDirectory() as tmp:
+            try:
+                r = asyncio.run(measure(one, broker.host, broker.port, tmp))
+            except BenchError as e:
+                print(f"buzzline: bench e2e: {e}", file=sys.stderr)
+                return 1
+        row = {"run": name, "audience": members, "nice": level, "apart": apart, "load_before": round(load, 2)}
+        row |= {k: r[k] for k in ("lockout_ms", "decided_ms", "lost", "host_cpu") if k in r}
+        row["load_after"] = round(os.getloadavg()[0], 2)
+        if "audience" in r:
+            row["audience_report"] = r["audience"]
+        rows.append(row)
+    if args.json:
+        print(json.dumps({"compare": rows}))
+    else:
+        print(f"e2e: {args.podiums} podiums, {args.presses} presses a run; lockout and decided, p50 / p99 ms")
+        for row in rows:
+            lo, de = row["lockout_ms"], row["decided_ms"]
+            print(
+                f"  {row['run']:42s} lockout {lo['p50']:7.2f} / {lo['p99']:7.2f}   decided"
+                f" {de['p50']:7.2f} / {de['p99']:7.2f}   lost {row['lost']}   load {row['load_before']}"
+            )
+    return 0 if all(row.get("lost", 0) == 0 for row in rows) else 1
 
 
 def print_result(r: dict[str, Any]) -> None:

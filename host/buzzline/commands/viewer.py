@@ -43,6 +43,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--web", type=int, default=None, metavar="PORT", help="also serve the OBS overlay on PORT")
     p.add_argument("--bind", default="127.0.0.1", help="address the overlay listens on (default 127.0.0.1)")
     p.add_argument("--no-window", action="store_true", help="no scoreboard window (with --web: overlay only)")
+    p.add_argument(
+        "--audience",
+        metavar="URL",
+        help="the host's web address (http://HOST:8080): show its audience's join code and results",
+    )
     p.add_argument("--no-sound", action="store_true", help="no sound cues (the window plays them by default)")
     p.add_argument("--mute", action="store_true", help="start with the sound cues muted (M toggles)")
     p.add_argument("--render", metavar="STATE.json", help="draw one frame of this state headless and exit")
@@ -122,6 +127,8 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--broker and --state are two sources: give one")
     if args.no_window and args.web is None and not modes:
         raise UsageError("--no-window without --web would show nothing")
+    if args.audience and not args.audience.startswith(("http://", "https://")):
+        raise UsageError(f"--audience {args.audience}: give the host's web address, e.g. http://host:8080")
     if args.web is not None:
         if not 0 < args.web < 65536:
             raise UsageError(f"--web {args.web}: not a port")
@@ -236,6 +243,10 @@ async def _live(
         if feed is not None:
             tasks.append(asyncio.create_task(feed.run(), name="viewer-feed"))
             print(f"viewer: following studio {args.studio!r} on {args.broker}", flush=True)
+        if args.audience:
+            from buzzline.viewer.audience_feed import follow
+
+            tasks.append(asyncio.create_task(follow(args.audience), name="viewer-audience"))
         if args.no_window:
             await asyncio.Event().wait()
             return 0

@@ -38,8 +38,11 @@ def _parsed(data: bytes) -> Any:
 
 @dataclass
 class MemberStats:
-    fanout_us: list[int] = field(default_factory=list)  # question sent -> received
-    results_us: list[int] = field(default_factory=list)  # results sent -> received
+    # question sent -> at this phone's socket (the kernel's receive stamp): the cluster's part
+    fanout_us: list[int] = field(default_factory=list)
+    fanout_read_us: list[int] = field(default_factory=list)  # ...-> read by the simulator's process
+    results_us: list[int] = field(default_factory=list)  # results sent -> at the socket
+    results_read_us: list[int] = field(default_factory=list)
     acked: dict[int, int] = field(default_factory=dict)  # question -> choice the stream holds
     deduped: int = 0  # resends the stream recognised (not doubles: the stream kept one)
     resends: int = 0
@@ -122,19 +125,21 @@ class AudienceMember:
         t.add_done_callback(self.tasks.discard)
 
     def _on_message(self, subject: str, data: bytes) -> None:
-        # received = when this process read it from its socket: what a phone would see, without
-        # the wait for the other members of the process that the same message reached
-        now = self.link.read_us or show_clock_us()
+        # received = when the bytes reached this phone's socket (a phone reads its own at once);
+        # read = when this process, carrying hundreds of phones, got round to reading them
+        link = self.link
         what = subject.rsplit(".", 1)[-1]
         if what == "q":
             q = _parsed(data)
-            self.stats.fanout_us.append(now - q["sent_us"])
+            self.stats.fanout_us.append(link.kernel_us - q["sent_us"])
+            self.stats.fanout_read_us.append(link.read_us - q["sent_us"])
             self.open = q
             think = self.rng.uniform(*self.think_s)
             asyncio.get_running_loop().call_later(think, self._spawn_answer, q)
         elif what == "results":
             r = _parsed(data)
-            self.stats.results_us.append(now - r["sent_us"])
+            self.stats.results_us.append(link.kernel_us - r["sent_us"])
+            self.stats.results_read_us.append(link.read_us - r["sent_us"])
             self.open = None
         elif what == "close":
             self.open = None

@@ -2,8 +2,11 @@
 
 Only what a phone does: connect with a user, subscribe, publish (with headers), request and
 wait for one reply, answer the server's PING, and move to another node when its node is gone.
-One reader task a connection and no others, so 2,000 of them cost little (nats-py keeps several
-tasks and buffers a connection). The phone page uses the real nats.ws; this is its twin for load.
+Each connection is a non-blocking socket read by a selector callback (no task, stream or future
+woken per chunk), so 2,000 of them cost little. Each read also takes the kernel's receive stamp
+(``SO_TIMESTAMPNS``): when the bytes reached this phone's socket, apart from when a process
+carrying hundreds of phones got round to reading them. The phone page uses the real nats.ws;
+this is its twin for load.
 """
 
 from __future__ import annotations
@@ -14,12 +17,17 @@ import itertools
 import json
 import random
 import secrets
+import socket
+import struct
 import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 OnMessage = Callable[[str, bytes], None]
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; Python names it from 3.14 only
+STAMP_SPACE = socket.CMSG_SPACE(16)
+READ_SIZE = 65536
 
 
 class LinkError(RuntimeError):
@@ -45,12 +53,16 @@ class NatsLink:
         self._sid = itertools.count(2)
         self._replies: dict[str, asyncio.Future[bytes]] = {}
         self._token = itertools.count(1)
-        self._writer: asyncio.StreamWriter | None = None
+        self._sock: socket.socket | None = None
+        self._out = bytearray()  # what the socket would not take yet
+        self._buf = bytearray()
+        self._gone: asyncio.Future[None] | None = None
         self._up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.connects = 0
-        self.read_us = 0  # the show clock when the chunk being handled was read
+        self.read_us = 0  # the show clock when the chunk being handled was read by this process
+        self.kernel_us = 0  # ...and when its last byte reached the socket (the kernel's stamp)
         self.down_since: float | None = None
         self.outages: list[float] = []  # seconds from losing a node to being subscribed on another
         self.errors: list[str] = []
@@ -71,8 +83,8 @@ class NatsLink:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        if self._writer is not None:
-            self._writer.close()
+        if self._sock is not None:
+            self._sock.close()
 
     def subscribe(self, subject: str) -> None:
         sid = next(self._sid)
@@ -106,38 +118,91 @@ class NatsLink:
         await self._up.wait()
 
     def _send(self, data: bytes) -> None:
-        w = self._writer
-        if w is None or not self._up.is_set():
+        sock = self._sock
+        if sock is None or not self._up.is_set():
             raise LinkError("down")
-        w.write(data)
+        self._write(sock, data)
+
+    def _write(self, sock: socket.socket, data: bytes) -> None:
+        if self._out:  # earlier bytes wait for the socket: keep the order
+            self._out += data
+            return
+        try:
+            n = sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except OSError as e:
+            self._fail(e)
+            return
+        if n < len(data):
+            self._out += data[n:]
+            asyncio.get_running_loop().add_writer(sock.fileno(), self._writable)
+
+    def _writable(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            n = sock.send(self._out)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            self._fail(e)
+            return
+        del self._out[:n]
+        if not self._out:
+            asyncio.get_running_loop().remove_writer(sock.fileno())
+
+    def _fail(self, e: BaseException | None) -> None:
+        if e is not None and not isinstance(e, ConnectionError):
+            self.errors.append(str(e))
+        if self._gone is not None and not self._gone.done():
+            self._gone.set_result(None)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         attempt = 0
         while not self._closing:
             url = urlsplit(self.urls[self.node])
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
             try:
-                reader, writer = await asyncio.open_connection(url.hostname, url.port)
+                await loop.sock_connect(sock, (url.hostname or "127.0.0.1", url.port or 4222))
             except OSError:
+                sock.close()
                 attempt += 1
                 self.node = (self.node + 1) % len(self.urls)
                 await asyncio.sleep(
                     self.RETRY_S[min(attempt, len(self.RETRY_S) - 1)] * self.rng.uniform(0.8, 1)
                 )
                 continue
+            watching = False
             try:
-                await self._handshake(reader, writer)
+                await self._handshake(loop, sock)
                 attempt = 0
-                await self._read(reader)
-            except (OSError, asyncio.IncompleteReadError, LinkError, ValueError) as e:
-                if not isinstance(e, asyncio.IncompleteReadError | ConnectionError):
+                self._gone = loop.create_future()
+                loop.add_reader(sock.fileno(), self._readable)
+                watching = True
+                if self._buf:  # what came after the PONG in the same read
+                    del self._buf[: self._parse(self._buf)]
+                await self._gone
+            except (OSError, LinkError, ValueError) as e:
+                if not isinstance(e, ConnectionError):
                     self.errors.append(str(e))
             finally:
+                if watching:
+                    loop.remove_reader(sock.fileno())
+                loop.remove_writer(sock.fileno())
                 self._lost()
-                writer.close()
+                sock.close()
             self.node = (self.node + 1) % len(self.urls)
 
-    async def _handshake(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        line = await reader.readline()
+    async def _handshake(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+        self._buf.clear()
+        self._out.clear()
+        line = await self._line(loop, sock)
         if not line.startswith(b"INFO "):
             raise LinkError("no INFO from the server")
         hello = {
@@ -152,16 +217,15 @@ class NatsLink:
             "version": "1",
         }
         subs = "".join(f"SUB {s} {sid}\r\n" for sid, s in self.subs.items())
-        writer.write(f"CONNECT {json.dumps(hello)}\r\nSUB {self.inbox}.* 1\r\n{subs}PING\r\n".encode())
+        hi = f"CONNECT {json.dumps(hello)}\r\nSUB {self.inbox}.* 1\r\n{subs}PING\r\n"
+        await loop.sock_sendall(sock, hi.encode())
         while True:
-            line = await reader.readline()
-            if not line:
-                raise LinkError("closed during connect")
+            line = await self._line(loop, sock)
             if line.startswith(b"PONG"):
                 break
             if line.startswith(b"-ERR"):
                 raise LinkError(line.decode(errors="replace").strip())
-        self._writer = writer
+        self._sock = sock
         self.connects += 1
         if self.down_since is not None:
             self.outages.append(time.monotonic() - self.down_since)
@@ -170,25 +234,57 @@ class NatsLink:
         if self.connects > 1 and self.on_reconnect is not None:
             self.on_reconnect()
 
+    async def _line(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> bytes:
+        """One protocol line during the handshake (what follows it stays in the buffer)."""
+        while (eol := self._buf.find(b"\r\n")) < 0:
+            chunk = await loop.sock_recv(sock, READ_SIZE)
+            if not chunk:
+                raise LinkError("closed during connect")
+            self._buf += chunk
+        line = bytes(self._buf[:eol])
+        del self._buf[: eol + 2]
+        return line
+
     def _lost(self) -> None:
         if self._up.is_set():
             self.down_since = time.monotonic()
         self._up.clear()
-        self._writer = None
+        self._sock = None
+        self._gone = None
+        self._out.clear()
+        self._buf.clear()
         for fut in self._replies.values():
             if not fut.done():
                 fut.set_exception(LinkError("down"))
 
-    async def _read(self, reader: asyncio.StreamReader) -> None:
-        # whole chunks parsed in place: one wake-up per chunk, not two per message
-        buf = bytearray()
-        while True:
-            chunk = await reader.read(65536)
-            if not chunk:
-                raise asyncio.IncompleteReadError(b"", None)
-            self.read_us = time.monotonic_ns() // 1000  # when this process got it from the kernel
-            buf += chunk
-            pos = self._parse(buf)
+    def _readable(self) -> None:
+        """The selector's callback: one read, its kernel stamp, every whole message in it."""
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            chunk, anc, _flags, _addr = sock.recvmsg(READ_SIZE, STAMP_SPACE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            self._fail(e)
+            return
+        if not chunk:
+            self._fail(None)
+            return
+        mono = time.monotonic_ns()
+        self.read_us = mono // 1000  # when this process got it from the kernel
+        self.kernel_us = self.read_us
+        for level, kind, data in anc:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+                sec, nsec = struct.unpack_from("qq", data)
+                # the stamp is wall-clock: moved onto the monotonic clock through "now" on both
+                stamp = sec * 1_000_000_000 + nsec - time.time_ns() + mono
+                self.kernel_us = min(self.read_us, stamp // 1000)
+        buf = self._buf
+        buf += chunk
+        pos = self._parse(buf)
+        if pos:
             del buf[:pos]
 
     def _parse(self, buf: bytearray) -> int:
@@ -211,8 +307,8 @@ class NatsLink:
                 pos = end + 2
                 continue
             if line.startswith(b"PING"):
-                if self._writer is not None:
-                    self._writer.write(b"PONG\r\n")
+                if self._sock is not None:
+                    self._write(self._sock, b"PONG\r\n")
             elif line.startswith(b"-ERR"):
                 self.errors.append(line.decode(errors="replace").strip())
             pos = eol + 2

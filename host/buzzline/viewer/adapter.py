@@ -11,6 +11,7 @@ display) is an ``error`` the runner retries with backoff.
     fullscreen = true
     display = 1
     theme = "themes/studio.toml"
+    audience = "http://10.0.0.2:8080"   # a host elsewhere that runs the audience adapter
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+from buzzline.adapters import audience_screens
 from buzzline.adapters.api import Adapter, AdapterContext, ConfigError, Field, Status
 from buzzline.viewer.theme import DEFAULT, ThemeError, load_theme
 from buzzline.viewer.window import ViewerWindow
@@ -42,9 +44,18 @@ class ViewerAdapter(Adapter):
         Field("theme", "str", "", "theme file (TOML); empty: the default theme"),
         Field("width", "int", 1920, "window width when not fullscreen", min=320, max=7680),
         Field("height", "int", 1080, "window height when not fullscreen", min=240, max=4320),
+        Field(
+            "audience",
+            "str",
+            "",
+            "the host's web address (http://HOST:8080) to show its audience from; empty: an"
+            " audience adapter in this process",
+        ),
     )
 
     window: ViewerWindow | None = None
+    _unwatch: Callable[[], None] | None = None
+    _follow: asyncio.Task[None] | None = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -60,6 +71,9 @@ class ViewerAdapter(Adapter):
                 theme = load_theme(config["theme"])
             except ThemeError as e:
                 raise ConfigError("theme", str(e)) from None
+        url = config["audience"]
+        if url and not url.startswith(("http://", "https://")):
+            raise ConfigError("audience", f"{url!r}: the host's web address, e.g. http://host:8080")
         loop = asyncio.get_running_loop()
         window = ViewerWindow(
             theme,
@@ -71,6 +85,12 @@ class ViewerAdapter(Adapter):
         window.on_close = lambda: _call_soon(loop, lambda: self._window_closed(window))
         window.post(ctx.view())
         self.window = window
+        # an audience adapter in this process: its join code, QR code, spread and leaderboard
+        self._unwatch = audience_screens.watch(window.post_audience)
+        if url:
+            from buzzline.viewer.audience_feed import follow
+
+            self._follow = asyncio.create_task(follow(url), name=f"viewer-audience:{ctx.name}")
         window.start_thread()
         await asyncio.to_thread(window.opened.wait, OPEN_TIMEOUT_S)
         if window.error is not None:
@@ -106,6 +126,14 @@ class ViewerAdapter(Adapter):
             self._closed.set()
 
     async def stop(self) -> None:
+        if self._follow is not None:
+            self._follow.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follow
+            self._follow = None
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
         window = self.window
         self.window = None
         if window is not None:

@@ -2,7 +2,8 @@
 
 Pure geometry (pygame rectangles, no drawing): one row up to 6 podiums, then rows of at most 8, a
 panel no wider than 1.25 times its height, the gaps between panels wide enough for the winner to
-grow into without touching a neighbour.
+grow into without touching a neighbour. With an audience playing along, a column on the right
+holds its join code and QR code, the answers' spread and its leaderboard's top.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Layout:
     teams: pygame.Rect | None
     order: pygame.Rect | None
     gap: int
+    audience: pygame.Rect | None = None
 
 
 def grid(n: int) -> tuple[int, int]:
@@ -34,7 +36,12 @@ def grid(n: int) -> tuple[int, int]:
     return rows, math.ceil(n / rows)
 
 
-def layout(n: int, size: tuple[int, int], theme: Theme = DEFAULT, teams: bool = False) -> Layout:
+AUDIENCE_SHARE = 0.24  # of the width, for the audience's column
+
+
+def layout(
+    n: int, size: tuple[int, int], theme: Theme = DEFAULT, teams: bool = False, audience: bool = False
+) -> Layout:
     w, h = size
     compact = theme.density == "compact"
     margin = round(h * (0.015 if compact else 0.025))
@@ -47,12 +54,18 @@ def layout(n: int, size: tuple[int, int], theme: Theme = DEFAULT, teams: bool = 
         oh = round(h * 0.13)
         order = pygame.Rect(margin, h - oh - margin // 2, w - 2 * margin, oh)
         bottom = order.top
+    width = w - 2 * margin  # of the panels and teams
+    aud_rect = None
+    if audience:
+        aw = round(w * AUDIENCE_SHARE)
+        width -= aw + gap
+        aud_rect = pygame.Rect(margin + width + gap, timer.bottom + gap // 2, aw, bottom - timer.bottom - gap)
     team_rect = None
     if teams:
         th = round(h * 0.07)
-        team_rect = pygame.Rect(margin, bottom - th - gap // 2, w - 2 * margin, th)
+        team_rect = pygame.Rect(margin, bottom - th - gap // 2, width, th)
         bottom = team_rect.top
-    area = pygame.Rect(margin, timer.bottom + gap // 2, w - 2 * margin, bottom - timer.bottom - gap)
+    area = pygame.Rect(margin, timer.bottom + gap // 2, width, bottom - timer.bottom - gap)
     rows, cols = grid(n)
     rects: list[pygame.Rect] = []
     if n:
@@ -67,4 +80,4 @@ def layout(n: int, size: tuple[int, int], theme: Theme = DEFAULT, teams: bool = 
             rects.append(
                 pygame.Rect(round(x0 + col * (pw + gap)), round(area.y + row * (ch + gap)), int(pw), int(ch))
             )
-    return Layout(top, timer, area, tuple(rects), team_rect, order, gap)
+    return Layout(top, timer, area, tuple(rects), team_rect, order, gap, aud_rect)

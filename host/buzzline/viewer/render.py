@@ -1,6 +1,7 @@
 """Draw a scene snapshot onto a pygame surface, redrawing only the regions whose content changed.
 
-The screen is cut into regions (top bar, timer, panels, teams, ring-in order); each frame computes
+The screen is cut into regions (top bar, timer, panels, teams, ring-in order, the audience's
+column with its QR code); each frame computes
 a key per region from the snapshot and redraws a region only when its key differs from the last
 frame's, returning the dirty rectangles for ``pygame.display.update``. Text surfaces and the
 size a name fits at are cached, so an idle frame costs a few dictionary look-ups.
@@ -13,6 +14,7 @@ import math
 from typing import Any
 
 import pygame
+import segno
 
 from buzzline.viewer.fonts import Fonts
 from buzzline.viewer.layout import Layout, layout
@@ -59,6 +61,36 @@ def panel_key(p: dict[str, Any]) -> tuple[Any, ...]:
     return (*(p[f] for f in PANEL_FIELDS), p["false_start_ms"] is not None)
 
 
+_QR: collections.OrderedDict[tuple[str, int], pygame.Surface] = collections.OrderedDict()
+
+
+def qr_modules(text: str) -> list[list[bool]]:
+    """The join link's QR code as rows of dark (True) and light modules, with its quiet zone."""
+    qr = segno.make(text, error="m")
+    return [[bool(v) for v in row] for row in qr.matrix_iter(scale=1, border=2)]
+
+
+def qr_surface(text: str, side: int) -> pygame.Surface:
+    """The QR code drawn black on white in a ``side`` square (cached: a link changes rarely)."""
+    key = (text, side)
+    surf = _QR.get(key)
+    if surf is None:
+        rows = qr_modules(text)
+        n = len(rows)
+        cell = max(1, side // n)
+        surf = pygame.Surface((side, side))
+        surf.fill((255, 255, 255))
+        off = (side - cell * n) // 2
+        for j, row in enumerate(rows):
+            for i, dark in enumerate(row):
+                if dark:
+                    surf.fill((0, 0, 0), (off + i * cell, off + j * cell, cell, cell))
+        _QR[key] = surf
+        while len(_QR) > 8:
+            _QR.popitem(last=False)
+    return surf
+
+
 class Renderer:
     def __init__(self, surface: pygame.Surface, theme: Theme = DEFAULT) -> None:
         self.surface = surface
@@ -67,6 +99,7 @@ class Renderer:
         self._keys: dict[str, Any] = {}
         self._size = (0, 0)
         self.layout: Layout | None = None  # the current screen layout (tests read it)
+        self.qr_rect: pygame.Rect | None = None  # where the audience's QR code is (tests read it)
         self._panels: collections.OrderedDict[Any, pygame.Surface] = collections.OrderedDict()
         self._logo: pygame.Surface | None = None
         if theme.logo:
@@ -82,14 +115,16 @@ class Renderer:
         panels = snap["panels"]
         lay = self.layout
         has_teams = bool(snap["teams"])
+        has_audience = snap.get("audience") is not None
         if (
             size != self._size
             or lay is None
             or len(lay.panels) != len(panels)
             or (lay.teams is not None) != has_teams
+            or (lay.audience is not None) != has_audience
         ):
             self._size = size
-            lay = self.layout = layout(len(panels), size, self.theme, has_teams)
+            lay = self.layout = layout(len(panels), size, self.theme, has_teams, has_audience)
             self._keys.clear()
             self.surface.fill(self.c("background"))
             full = True
@@ -106,6 +141,7 @@ class Renderer:
                 self._draw_teams,
             ),
             ("order", lay.order, self._order_key(snap), self._draw_order),
+            ("audience", lay.audience, repr(snap.get("audience")), self._draw_audience),
         ]
         for name, rect, key, fn in regions:
             if rect is None or self._keys.get(name, ()) == key:
@@ -344,6 +380,56 @@ class Renderer:
                 f"{t['name']}  {t['score']}", True, int(r.height * 0.6), box.width - 20
             )
             self._blit_mid(self.fonts.text(text, True, size, self.c("text")), box.centerx, box.centery)
+
+    def _draw_audience(self, s: dict[str, Any], r: pygame.Rect) -> None:
+        """The audience's column: PLAY ALONG, the QR code and the code; the question; the
+        answers' spread once the results are out; the leaderboard's top."""
+        a = s["audience"]
+        pygame.draw.rect(self.surface, self.c("panel"), r, border_radius=max(4, r.width // 30))
+        pad = max(6, r.width // 16)
+        inner = r.width - 2 * pad
+        x, y = r.x + pad, r.y + pad
+        line = max(12, r.height // 20)
+        label = self.fonts.text("PLAY ALONG", True, line, self.c("accent"))
+        self.surface.blit(label, (x, y))
+        y += label.get_height() + pad // 2
+        side = min(inner, r.height * 2 // 5)
+        qr = self.qr_rect = pygame.Rect(r.centerx - side // 2, y, side, side)
+        if a["join_url"]:
+            self.surface.blit(qr_surface(a["join_url"], side), qr)
+        y += side + pad // 2
+        code, size = self.fonts.fit(a["code"], True, line * 2, inner)
+        surf = self.fonts.text(code, True, size, self.c("text"))
+        self._blit_mid(surf, r.centerx, y + surf.get_height() / 2)
+        y += surf.get_height() + pad // 2
+        if a["question"]:
+            text, size = self.fonts.fit(a["question"], True, line, inner)
+            surf = self.fonts.text(text, True, size, self.c("text"))
+            self.surface.blit(surf, (x, y))
+            y += surf.get_height() + pad // 3
+        for ch in a["choices"]:
+            note = f"  {ch['pct']}%" if ch["pct"] is not None else ""
+            colour = self.c("accent") if ch["right"] else self.c("text")
+            text, size = self.fonts.fit(ch["label"] + note, ch["right"], round(line * 0.8), inner)
+            surf = self.fonts.text(text, ch["right"], size, colour)
+            self.surface.blit(surf, (x, y))
+            y += surf.get_height()
+            if ch["pct"] is not None:
+                bar = pygame.Rect(x, y, max(1, round(inner * ch["pct"] / 100)), max(3, line // 4))
+                pygame.draw.rect(self.surface, colour if ch["right"] else self.c("muted"), bar)
+                y += bar.height + 2
+        if a["board"]:
+            y += pad // 2
+            for i, row in enumerate(a["board"]):
+                if y + line > r.bottom - pad:
+                    break
+                nick = f"{i + 1}. {row['nick']}"
+                name, size = self.fonts.fit(nick, False, round(line * 0.85), inner * 3 // 4)
+                surf = self.fonts.text(name, False, size, self.c("text"))
+                self.surface.blit(surf, (x, y))
+                pts = self.fonts.text(str(row["points"]), True, size, self.c("text"))
+                self.surface.blit(pts, (r.right - pad - pts.get_width(), y))
+                y += surf.get_height()
 
     def _draw_order(self, s: dict[str, Any], r: pygame.Rect) -> None:
         order = s["order"][:8]

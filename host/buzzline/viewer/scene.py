@@ -3,9 +3,10 @@
 The pygame scoreboard and the browser overlay draw the same ``Scene.snapshot(now_ms)``, so what
 the audience sees in the studio and on the stream never disagree. Inputs are the view a notice
 carries (or a ``game/state`` message) and the notice's events (SPEC §3.9, plus the viewer-local
-``link`` event: ``{"k": "link", "broker": bool, "host": bool}``). Times are the viewer's own
-monotonic milliseconds: a false start shows for its lockout from when the viewer heard of it, a
-timer drains from when it started here.
+``link`` event: ``{"k": "link", "broker": bool, "host": bool}``) and the audience adapter's
+screen info (`apply_audience`: the join code and link, the question, its answers' spread, the
+leaderboard's top). Times are the viewer's own monotonic milliseconds: a false start shows for
+its lockout from when the viewer heard of it, a timer drains from when it started here.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ PHASE_LABELS = {
 TIMER_PHASE = {"buzz": "open", "answer": "answering"}
 # The host's presence is only known a moment after connecting: "gone" shows after this long.
 HOST_GRACE_MS = 1000.0
+AUDIENCE_TOP = 5  # players of the audience's leaderboard on a screen
 
 
 def _int(x: Any, default: int = 0) -> int:
@@ -54,6 +56,7 @@ class Scene:
         self.broker_ok: bool | None = None  # None: not watched (in the host)
         self.host_ok: bool | None = None
         self._host_down_at = 0.0
+        self.audience: dict[str, Any] | None = None  # the audience adapter's screen info
         self.version = 0  # bumped on every change that shows
 
     # ---- inputs ----------------------------------------------------------------------------------
@@ -103,6 +106,18 @@ class Scene:
         else:
             return
         self.version += 1
+
+    def apply_audience(self, info: Mapping[str, Any]) -> None:
+        """The audience adapter's `screen()` (or ``{"code": ..., "gone": True}``: it stopped)."""
+        code = _text(info.get("code"))
+        if info.get("gone"):
+            if self.audience is not None and self.audience.get("code") == code:
+                self.audience = None
+                self.version += 1
+            return
+        if code:
+            self.audience = dict(info)
+            self.version += 1
 
     def apply_notice(
         self, view: Mapping[str, Any] | None, events: Iterable[Mapping[str, Any]], now_ms: float
@@ -223,6 +238,7 @@ class Scene:
             "teams": sorted(teams.values(), key=lambda t: t["name"]),
             "banner": self.banner(now_ms),
             "ring_ms": None if self.rung_at is None else max(0.0, now_ms - self.rung_at),
+            "audience": audience_snapshot(self.audience),
             "version": self.version,
         }
 
@@ -232,6 +248,54 @@ class Scene:
         if self.host_ok is False and now_ms - self._host_down_at >= HOST_GRACE_MS:
             return "The host has gone: waiting for it to return"
         return None
+
+
+def shares(counts: list[int]) -> list[int]:
+    """Each count's share in whole percent (as the phone page rounds them)."""
+    total = sum(counts)
+    return [int(100 * n / total + 0.5) if total else 0 for n in counts]
+
+
+def audience_snapshot(info: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The audience's part of the screen: the join code and link, the question (open, or with
+    its answers' spread once the results are out) and the leaderboard's top."""
+    if info is None:
+        return None
+    question = _dict(info.get("question"))
+    results = _dict(info.get("results"))
+    rq = _int(results.get("q"), -1)
+    shown = question
+    spread = bool(results) and (not question or rq >= _int(question.get("q")))
+    if spread and rq != _int(question.get("q"), -2):
+        shown = _dict(results.get("question"))  # results of a question this screen never saw open
+    labels = [c for c in shown.get("choices", []) if isinstance(c, str)] if shown else []
+    counts = [_int(n) for n in results.get("counts", [])] if spread else []
+    if spread and len(counts) != len(labels):
+        labels = labels[: len(counts)] + [f"#{i + 1}" for i in range(len(labels), len(counts))]
+    pct = shares(counts)
+    correct = results.get("correct") if spread else None
+    choices = [
+        {
+            "label": label,
+            "count": counts[i] if spread else None,
+            "pct": pct[i] if spread else None,
+            "right": spread and correct == i,
+        }
+        for i, label in enumerate(labels)
+    ]
+    board = [r for r in info.get("board", []) if isinstance(r, dict)][:AUDIENCE_TOP]
+    return {
+        "code": _text(info.get("code")),
+        "join_url": _text(info.get("join_url")),
+        "q": _int(shown.get("q")) if shown else 0,
+        "question": _text(shown.get("text")) if shown else "",
+        "open": bool(shown) and not spread and not shown.get("closed"),
+        "results": spread,
+        "answers": _int(results.get("answers")) if spread else 0,
+        "choices": choices,
+        "board": [{"nick": _text(r.get("nick")), "points": _int(r.get("points"))} for r in board],
+        "players": _int(info.get("players")),
+    }
 
 
 def state_events(doc: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -77,6 +77,7 @@ class ViewerWindow:
         self._inbox: queue.SimpleQueue[tuple[int, Mapping[str, Any] | None, list[dict[str, Any]]]] = (
             queue.SimpleQueue()
         )
+        self._audience: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
         self._stop = threading.Event()
         self.opened = threading.Event()
         self.closed = threading.Event()
@@ -104,6 +105,10 @@ class ViewerWindow:
         now = mono_us()
         stamp = host_us if host_us is not None and 0 <= now - host_us < STAMP_WINDOW_US else now
         self._inbox.put((stamp, view, [dict(e) for e in events]))
+
+    def post_audience(self, info: dict[str, Any]) -> None:
+        """Hand over the audience adapter's screen info (any thread, never blocks)."""
+        self._audience.put(info)
 
     def close(self) -> None:
         self._stop.set()
@@ -191,6 +196,8 @@ class ViewerWindow:
                 break
             posted.append(at)
             self.scene.apply_notice(view, events, now)
+        while not self._audience.empty():
+            self.scene.apply_audience(self._audience.get_nowait())
         self.scene.tick(now)
         dirty = renderer.draw(self.scene.snapshot(now))
         if dirty:

@@ -31,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from buzzline.adapters import audience_screens
 from buzzline.core import events as ev
 from buzzline.core.contract import CommandDone, CommandRefusal
 from buzzline.io.security import new_password
@@ -146,6 +147,7 @@ def build_app(svc: HostService, token: str) -> Starlette:
         *console.routes(svc, auth, collector),
         *overlay.routes,
         *audience_page.routes(),
+        *audience_page.console_routes(auth),
     ]
     app = Starlette(routes=routes)
     app.state.collector = collector
@@ -191,6 +193,7 @@ class OperatorServer:
         self.server = self._new_server()
         self._fresh: uvicorn.Server | None = self.server  # made, not yet serving
         self.part: Part | None = None
+        self.page_base = ""
 
     def _new_server(self) -> uvicorn.Server:
         host, port = self._sock.getsockname()[:2]
@@ -216,6 +219,8 @@ class OperatorServer:
                 task.result()
                 raise RuntimeError(f"the web server did not start: {self.part.last_error}")
             await asyncio.sleep(0.01)
+        self.page_base = audience_page.page_base(*self._sock.getsockname()[:2])
+        audience_screens.PAGE_BASE["url"] = self.page_base  # the screens' QR codes point here
 
     async def close(self) -> None:
         await self.app.state.collector.close()  # live streams end, so the server can
@@ -232,6 +237,8 @@ class OperatorServer:
                     await asyncio.wait_for(asyncio.shield(part.task), 5)
             await self.svc.end(part)
         self._sock.close()
+        if audience_screens.PAGE_BASE["url"] == self.page_base:
+            audience_screens.PAGE_BASE["url"] = ""
 
 
 async def serve_operator_api(

@@ -1,4 +1,5 @@
-"""The phone page and the audience's public figures, served by the host under ``/audience/``.
+"""The phone page and the audience's public figures, served by the host under ``/audience/``,
+and the console's view of it (``GET /api/audience``, operator only).
 
 ``/audience/`` is the page (the same files ``buzzline audience page`` writes for a static
 server); ``config.json`` tells it which cluster nodes to reach, from the audience adapter running
@@ -9,19 +10,21 @@ origin and WebSocket connections (the cluster's nodes are other origins), nothin
 
 from __future__ import annotations
 
-import io
+import socket
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import segno
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from buzzline.adapters.audience import LIVE, AudienceAdapter
 from buzzline.adapters.audience_cluster import AUDIENCE_PASSWORD, AUDIENCE_USER
+from buzzline.web.adapters_api import error
+from buzzline.web.auth import Auth
 from buzzline.web.metrics import Family
+from buzzline.web.overlay import qr_svg
 
 CSP = (
     "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
@@ -47,10 +50,27 @@ def _adapter(code: str | None) -> AudienceAdapter | None:
 
 
 def join_link(adapter: AudienceAdapter, request: Request) -> str:
-    """The address phones open: the adapter's ``join_url`` or this host's own page."""
-    if adapter.config.get("join_url"):
-        return adapter.join_link()
+    """The address phones open: the adapter's (its ``join_url``, or this host's page as its
+    server listens), else this page as the request reached it."""
+    link = adapter.join_link()
+    if "://" in link:
+        return link
     return f"{str(request.base_url).rstrip('/')}/audience/?code={adapter.code}"
+
+
+def page_base(host: str, port: int) -> str:
+    """``http://HOST:PORT`` for a server listening on ``host``: a wildcard address becomes this
+    machine's address on its default route (a phone cannot open 0.0.0.0)."""
+    if host in ("0.0.0.0", "::", ""):
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            probe.connect(("192.0.2.1", 9))  # a route look-up only: a datagram socket sends nothing here
+            host = probe.getsockname()[0]
+        except OSError:
+            host = "127.0.0.1"
+        finally:
+            probe.close()
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def public_info(adapter: AudienceAdapter, request: Request) -> dict[str, Any]:
@@ -65,14 +85,6 @@ def public_info(adapter: AudienceAdapter, request: Request) -> dict[str, Any]:
         "results": snap["results"],
         "board": snap["board"],
     }
-
-
-def qr_svg(text: str, scale: int = 6) -> bytes:
-    """The join link as a standalone SVG document (an ``<img>`` needs the namespace)."""
-    buf = io.BytesIO()
-    qr = segno.make(text, error="m")
-    qr.save(buf, kind="svg", scale=scale, border=2, dark="#000", light="#fff", xmldecl=False, svgns=True)
-    return buf.getvalue()
 
 
 def routes() -> list[BaseRoute]:
@@ -122,6 +134,22 @@ def routes() -> list[BaseRoute]:
     ]
 
 
+def console_routes(auth: Auth) -> list[BaseRoute]:
+    async def panel(request: Request) -> Response:
+        """Each audience adapter of this host: join code and link, phones joined and connected,
+        answers by outcome and per second, each cluster node's health, the current question's
+        answers by choice (live, for the operator)."""
+        if (why := auth.operator(request, write=False)) is not None:
+            return error(*why)
+        rows = [
+            adapter.snapshot() | {"join_url": join_link(adapter, request)}
+            for _, adapter in sorted(LIVE.items())
+        ]
+        return JSONResponse({"audience": rows}, headers={"cache-control": "no-store"})
+
+    return [Route("/api/audience", panel, methods=["GET"])]
+
+
 def metric_families() -> list[Family]:
     """The audience adapters of this host, for ``/metrics``: joins, answers by outcome, rate,
     close-to-results time, and per cluster node its health and connections."""
@@ -137,6 +165,7 @@ def metric_families() -> list[Family]:
     refused = Family("buzzline_audience_requests_refused", "counter", "Join/clock/sync requests over a rate.")
     node_up = Family("buzzline_audience_node_up", "gauge", "1 if the cluster node answers its monitor.")
     node_conns = Family("buzzline_audience_node_connections", "gauge", "Client connections on the node.")
+    node_phones = Family("buzzline_audience_node_phones", "gauge", "Audience-account clients on the node.")
     for code, adapter in sorted(LIVE.items()):
         snap = adapter.snapshot()
         joined.add(snap["joined"], code=code)
@@ -152,4 +181,5 @@ def metric_families() -> list[Family]:
             node_up.add(1 if node["up"] else 0, code=code, node=name)
             if node["up"]:
                 node_conns.add(node["connections"], code=code, node=name)
-    return [joined, players, answers, rate, results, refused, node_up, node_conns]
+                node_phones.add(node.get("phones", 0), code=code, node=name)
+    return [joined, players, answers, rate, results, refused, node_up, node_conns, node_phones]

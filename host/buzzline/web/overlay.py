@@ -13,6 +13,7 @@ Query parameters: ``layout`` = lowerthird (default) | scoreboard | winner; ``the
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,17 +21,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
+import segno
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from buzzline.adapters import audience_screens
 from buzzline.notices import Notice, Subscription
 from buzzline.viewer.scene import Scene
 from buzzline.viewer.theme import DEFAULT, Theme, hex_colour, parse_colour
 
 LAYOUTS = ("lowerthird", "scoreboard", "winner")
 THEMES = ("dark", "light", "clear")
-STATIC = ("overlay.js", "overlay.css")
+STATIC = ("overlay.js", "overlay.css", "overlay-audience.css")
 KEEPALIVE_S = 15.0
 RETRY_MS = 500  # how soon a page's EventSource reconnects after the host went away
 
@@ -73,10 +76,13 @@ class OverlayHub:
         self.part: Any = None  # the host's supervised part, when it runs in a host
         self._lives = 0
         self.closed = False
+        self._unwatch: Callable[[], None] | None = None
 
     def ensure_running(self) -> None:
         if self._lives or self._task is not None or self.part is not None or self.closed:
             return
+        if self._unwatch is None:  # the audience adapters of this process, as the viewer sees them
+            self._unwatch = audience_screens.watch(self.apply_audience)
         if self.source.latest is not None:  # the present at once, not after a task switch
             self.apply(self.source.latest)
         if self._supervise is not None:  # in a host: restarted if it dies
@@ -107,6 +113,11 @@ class OverlayHub:
         for wake in self._clients:
             wake.set()
 
+    def apply_audience(self, info: dict[str, Any]) -> None:
+        self.scene.apply_audience(info)
+        for wake in self._clients:
+            wake.set()
+
     def snapshot(self) -> dict[str, Any]:
         """The scene now (timers and false starts as they stand at this instant)."""
         now = _now_ms()
@@ -116,6 +127,9 @@ class OverlayHub:
     def close(self) -> None:
         """End every stream (the bus closed: the host is stopping)."""
         self.closed = True
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
         for wake in self._clients:
             wake.set()
 
@@ -139,6 +153,14 @@ class OverlayHub:
     @property
     def clients(self) -> int:
         return len(self._clients)
+
+
+def qr_svg(text: str, scale: int = 6) -> bytes:
+    """``text`` as a QR code, a standalone SVG document (an ``<img>`` needs the namespace)."""
+    buf = io.BytesIO()
+    qr = segno.make(text, error="m")
+    qr.save(buf, kind="svg", scale=scale, border=2, dark="#000", light="#fff", xmldecl=False, svgns=True)
+    return buf.getvalue()
 
 
 def _now_ms() -> float:
@@ -203,6 +225,18 @@ def _routes(hub: OverlayHub, theme: Theme) -> list[BaseRoute]:
             headers={"cache-control": "no-store", "x-accel-buffering": "no"},
         )
 
+    async def qr(request: Request) -> Response:
+        """The audience's join link as a QR code: the link this scene shows (a path is taken
+        against the address this request came to, as the page does)."""
+        hub.ensure_running()
+        audience = hub.snapshot()["audience"]
+        if audience is None:
+            return PlainTextResponse("no audience", status_code=404)
+        link = audience["join_url"] or f"/audience/?code={audience['code']}"
+        if "://" not in link:
+            link = str(request.base_url).rstrip("/") + link
+        return Response(qr_svg(link), media_type="image/svg+xml", headers={"cache-control": "no-store"})
+
     async def snapshot(_: Request) -> Response:
         """The overlay's scene now (JSON)."""
         hub.ensure_running()
@@ -213,5 +247,6 @@ def _routes(hub: OverlayHub, theme: Theme) -> list[BaseRoute]:
         Route("/overlay/stream", stream, methods=["GET"]),
         Route("/overlay/scene", snapshot, methods=["GET"]),
         Route("/overlay/font.ttf", font_file, methods=["GET"]),
+        Route("/overlay/qr.svg", qr, methods=["GET"]),
         Route("/overlay/{file}", static, methods=["GET"]),
     ]

@@ -94,6 +94,46 @@
     $("phase").textContent = s.phase_label || "";
   }
 
+  // the audience playing along: the same part of the scene the pygame viewer draws in its column
+  var qrFor = "";
+  function renderAudience(s) {
+    var a = s.audience;
+    var box = $("audience");
+    box.hidden = !a;
+    if (!a) return;
+    $("aud-code").textContent = a.code;
+    // a path (no page address known to the host) is resolved against the host that served this
+    var link = new URL(a.join_url || "/audience/?code=" + a.code, window.location.href).href;
+    $("aud-url").textContent = link;
+    if (qrFor !== a.code + " " + link) {
+      qrFor = a.code + " " + link;
+      $("aud-qr").src = "/overlay/qr.svg?link=" + encodeURIComponent(link); // the scene's own link
+      $("aud-qr").alt = "QR code for " + link;
+    }
+    $("aud-question").textContent = a.question;
+    var bars = $("aud-bars");
+    bars.replaceChildren();
+    if (a.results) {
+      a.choices.forEach(function (c) {
+        var li = el("li", c.right ? "right" : "");
+        li.appendChild(el("span", "", c.label));
+        li.appendChild(el("span", "", c.pct + "%"));
+        var bar = el("span", "bar");
+        bar.style.width = c.pct + "%";
+        li.appendChild(bar);
+        bars.appendChild(li);
+      });
+    }
+    var board = $("aud-board");
+    board.replaceChildren();
+    a.board.forEach(function (row) {
+      var li = el("li");
+      li.appendChild(el("span", "", row.nick));
+      li.appendChild(el("span", "", String(row.points)));
+      board.appendChild(li);
+    });
+  }
+
   function render(s) {
     scene = s;
     receivedAt = performance.now();
@@ -103,6 +143,7 @@
     renderOrder(s);
     renderBoard(s);
     renderInfo(s);
+    renderAudience(s);
   }
 
   // timers drain and false-start markers go between messages

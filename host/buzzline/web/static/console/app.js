@@ -5,6 +5,7 @@ import { send, live } from "./net.js";
 import { installKeys, toggleHelp } from "./keys.js";
 import * as panels from "./panels.js";
 import { startFleet } from "./fleet.js";
+import { startAudience } from "./audience.js";
 
 const ui = {
   state: null,
@@ -95,3 +96,4 @@ document.addEventListener("click", (e) => { if (e.target instanceof HTMLButtonEl
 installKeys(ui);
 live(onState, onLink);
 startFleet(document.getElementById("fleet"), ui);
+startAudience(document.getElementById("audience"));
