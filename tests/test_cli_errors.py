@@ -80,6 +80,7 @@ CASES = [
     (["report", "{DIR}/notalog.db"], "not a Buzzline event log"),
     (["replay", "{DIR}/notalog.db"], "not a Buzzline event log"),
     (["bench", "fairness", "--profile", "nope"], "no profile 'nope'"),
+    (["bench", "chaos", "--workdir", "{DIR}"], "--workdir {DIR}: not an empty directory"),
     (["broker", "config", "--studio", "s1", "--podiums", ",", "--out", "{DIR}/x"], "lists no podium ids"),
     (["flash", "--board", "esp32", "--port", "{DIR}/ttyUSB7"], "no device at"),
     (["host", "--studio", "bad/studio"], "studio name 'bad/studio' holds '/'"),

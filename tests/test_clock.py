@@ -239,3 +239,49 @@ def test_excess_factor_shrinks_with_evidence() -> None:
     assert excess_factor(1) == float("inf")
     # a steeper lower tail (larger alpha) needs a larger factor for the same confidence
     assert excess_factor(16, alpha=4) > excess_factor(16, alpha=3) > excess_factor(16, alpha=1)
+
+
+def test_excess_bound_uses_the_rank_that_still_crowds_at_the_floor() -> None:
+    """A direction that idles 5% of the time (wifi-congested's uplink) has ~25 floor-near
+    exchanges in its window: the 32nd lowest is a queued one, the 8th and 16th are not."""
+    import random
+
+    from buzzline.core.oneway import excess_bound, excess_factor
+
+    rng = random.Random(3)
+    floor = 1_500.0
+    near = [floor + rng.uniform(0, 200) for _ in range(25)]  # idle: floor + backoff jitter
+    queued = [floor + rng.lognormvariate(9.4, 0.6) for _ in range(475)]  # ~12 ms queue
+    ranked = sorted(near + queued)
+    bound = excess_bound(ranked)
+    assert ranked[0] - floor <= bound  # the true excess is covered
+    assert bound < 1_000  # and not by a queued exchange's spacing
+    assert bound < excess_factor(32) * (ranked[31] - ranked[0]) / 10
+    # a direction that never drains keeps a wide bound: the three tests split the miss chance
+    sparse = sorted(floor + rng.lognormvariate(9.4, 0.6) for _ in range(500))
+    assert excess_bound(sparse) > excess_factor(32) * (sparse[31] - sparse[0])
+    assert excess_bound(sparse[:1]) == float("inf")
+
+
+def test_a_mapping_follows_every_new_exchange_and_is_the_same_computed_anew() -> None:
+    """map() is O(1) per press (each direction ranked once per change, the last result kept):
+    a new exchange must still move it, and a cached answer must equal a fresh model's."""
+    from buzzline.core.clock import export_model, restore_model
+
+    m = ClockModel()
+    t = 1_000_000
+    for _ in range(40):
+        exchange(m, t, 6_000, 6_000)
+        t += 250_000
+    x = t + 100_000
+    wide = m.map(x)
+    assert m.map(x) == wide
+    exchange(m, t, 500, 500)  # one fast exchange both ways: the bound narrows at once
+    narrow = m.map(x)
+    assert narrow.err_us < wide.err_us
+    assert abs(narrow.host_us - host_of(x)) <= narrow.err_us
+    # inside the window (before the newest exchange) as after it: the same as computed afresh
+    fresh = restore_model(export_model(m))
+    assert fresh is not None
+    for px in (t - 5_000_000, t - 125_000, x, x + 60_000_000):
+        assert m.map(px) == fresh.map(px)

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from buzzline.io.broker import MosquittoBroker, find_mosquitto, free_port
+from buzzline.io.broker import MosquittoBroker, find_mosquitto, listen_ports
 from buzzline.io.security import broker_extra_config
 
 pytestmark = pytest.mark.broker
@@ -93,27 +91,6 @@ SAYS = {
 SYNOPSIS = re.compile(r"\b(KIND|HOST:PORT|STUDIO|SECRET)\b|\$[A-Z_]+\b")
 DAEMONS = re.compile(r"^buzzline (host|adapter run|sim(?!.*--seconds)|viewer(?=.*--(broker|web)))\b")
 COMMANDISH = re.compile(r"^(\$ |\.venv/bin/|buzzline |make |mosquitto |MICROPYPATH=|oscsend |echo )")
-
-
-def listen_ports(n: int) -> list[int]:
-    """``n`` distinct free ports below the kernel's ephemeral range: chosen when the test starts and
-    listened on minutes later, they must not be handed meanwhile to another process's outgoing
-    connection (which an ephemeral port, as ``free_port`` gives, can be)."""
-    try:
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
-    out: list[int] = []
-    for port in random.Random().sample(range(max(1024, low - 12000), low), 200):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        out.append(port)
-        if len(out) == n:
-            return out
-    return [free_port() for _ in range(n - len(out))] + out
 
 
 def shell_commands(path: Path) -> Iterator[tuple[int, str]]:

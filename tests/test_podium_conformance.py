@@ -28,6 +28,7 @@ pytestmark = [pytest.mark.broker, pytest.mark.micropython, pytest.mark.timeout(1
 
 STUDIO = "conf"
 FW, SIM = "fw", "sim"  # the two podiums' ids
+SYNC_ARMED = VirtualPodium.SYNC_ARMED  # the firmware's Podium.SYNC_ARMED is the same (checked below)
 
 
 class HostStandIn(Bus):
@@ -214,9 +215,15 @@ async def test_firmware_and_simulated_podium_put_the_same_life_on_the_wire(
             await asyncio.sleep(0.3)
             await both("press")
 
+        async def nothing() -> None:
+            pass
+
+        # the steady exchanges reach SYNC_ARMED replies before the podiums are armed
+        await step("clock settled", nothing, lambda pid, m: count(pid, 0, "sync") >= SYNC_ARMED + 2)
         await step("arm, press", arm_press, lambda pid, m: count(pid, m, "up", "buzz") >= 1, 0.5)
         for pid in (FW, SIM):
-            # armed: no clock exchanges (SPEC §4.4), from the buzz until the lock
+            # armed, with SYNC_ARMED replies in since the burst: no clock exchanges (SPEC §12),
+            # from the buzz until the lock
             got = host.since(0, pid)
             buzz_at = max(i for i, (lf, m) in enumerate(got) if m["t"] == "buzz")
             assert [lf for lf, _ in got[buzz_at:]].count("sync") == 0, (pid, got[buzz_at:])
@@ -249,7 +256,13 @@ async def test_firmware_and_simulated_podium_put_the_same_life_on_the_wire(
         def burst_then_up(pid: str, m: int) -> bool:
             return count(pid, m, "up", "buzz") >= 1 and count(pid, m, "up", "hello") >= 1
 
-        await step("host back", host_online(), burst_then_up)
+        def burst_on_to_armed_limit(pid: str, m: int) -> bool:
+            # armed through the host's return: past the burst the exchanges go on until SYNC_ARMED
+            # replies came back (a returning host needs more than 8 to trust a clock), then stop
+            return burst_then_up(pid, m) and count(pid, m, "sync") >= SYNC_ARMED
+
+        await step("host back", host_online(), burst_on_to_armed_limit, 0.5)
+        await step("armed, exchanges paused", nothing, lambda pid, m: True, 0.6)
         for pid in (FW, SIM):
             # back after being seen offline: the burst first, then what waited (hello, then buzz)
             got = host.since(0, pid)
@@ -299,11 +312,13 @@ async def test_firmware_and_simulated_podium_put_the_same_life_on_the_wire(
         "connect": ["presence presence b0 online"],
         "host online": ["up hello b0 [hw,board,fw] seq next"],
         "askhello": ["up hello b0 [hw,board,fw] seq next"],
+        "clock settled": [],
         "arm, press": ["up buzz b0 [ep] seq next"],
         "lock": ["up ack b0 [cs,ep,fp,np] seq next"],
         "arm again": [],
         "host offline, press": [],
         "host back": ["up hello b0 [hw,board,fw] seq next", "up buzz b0 [ep] seq next"],
+        "armed, exchanges paused": [],
         "link drop, reconnect, resend": [
             "presence presence b0 offline",
             "presence presence b0 online",
@@ -318,4 +333,15 @@ async def test_firmware_and_simulated_podium_put_the_same_life_on_the_wire(
     }, steps[FW]
     for pid in (FW, SIM):
         assert syncs[pid]["connect"] == 0 and syncs[pid]["host offline, press"] == 0, syncs[pid]
-        assert syncs[pid]["host online"] >= 8 and syncs[pid]["host back"] >= 8, syncs[pid]
+        assert syncs[pid]["host online"] >= 8, syncs[pid]
+        assert SYNC_ARMED <= syncs[pid]["host back"] <= SYNC_ARMED + 2, syncs[pid]
+        assert syncs[pid]["armed, exchanges paused"] == 0, syncs[pid]
+
+
+def test_both_podiums_pause_armed_exchanges_at_the_same_count() -> None:
+    import re
+
+    app = (Path(__file__).resolve().parents[1] / "firmware" / "podium" / "app.py").read_text()
+    m = re.search(r"^    SYNC_ARMED = (\d+)$", app, re.M)
+    assert m is not None, "firmware Podium.SYNC_ARMED is gone"
+    assert int(m.group(1)) == SYNC_ARMED

@@ -45,12 +45,20 @@ class Podium:
     LOOP_MS = 20
     SYNC_BURST = 8  # exchanges right after (re)connecting: the host keeps the fastest
     SYNC_BURST_GAP_MS = 60
-    # Clock sync (docs/timing.md): after the burst, 16 exchanges a second for a minute, so the
-    # host soon holds the few exchanges that met an idle medium both ways, then 4 a second.
+    # Clock sync (docs/timing.md): after the burst, 25 exchanges a second until SYNC_ARMED
+    # replies came back (the host's bound shrinks with the count of exchanges: a podium that
+    # rebooted is trusted again sooner), 16 a second for the rest of a minute, so the host soon
+    # holds the few exchanges that met an idle medium both ways, then 4 a second.
+    SYNC_FAST_MS = 40
     SETTLE_MS = 60000
     SETTLE_PERIOD_MS = 62
     SYNC_PERIOD_MS = 250
     SYNC_TICK_MS = 20
+    # While armed the steady exchanges go on until this many replies came back since the burst
+    # began, then pause: each reply's decode allocates with the GC off, but a podium that
+    # (re)booted or met a returning host mid-question needs more than the burst's 8 before the
+    # host trusts its clock (about 2.5 ms of bound after 8 on a busy link; trust is 2 ms).
+    SYNC_ARMED = 32
     # While armed, let the GC run again if free heap falls below this. The armed path allocates
     # next to nothing (docs/firmware.md); this is for the command that ends it (a few hundred
     # bytes to decode) and what a fragmented heap needs around it.
@@ -457,14 +465,19 @@ class Podium:
                     if self.host_online:
                         self.mqtt.resume()
                 continue
-            if self.armed and self._exchanges >= self.SYNC_BURST:
-                # No steady exchanges while armed: the reply's decode allocates and the GC is off.
-                # The model's wander term covers the gap (0.5 ppm: 5 us per 10 s). Until a burst's
-                # worth of replies came back (a lossy link, a reboot mid-question) they go on:
-                # without samples the host holds this podium's presses, then calls them ties.
+            if self.armed and self._exchanges >= self.SYNC_ARMED:
+                # No more steady exchanges while armed: the reply's decode allocates and the GC is
+                # off. The model's wander term covers the gap (0.5 ppm: 5 us per 10 s). Until
+                # SYNC_ARMED replies came back (a reboot or a host's return mid-question, a lossy
+                # link) they go on: without trust the host calls this podium's presses ties.
                 continue
             now = ticks_ms()
-            period = self.SETTLE_PERIOD_MS if ticks_diff(settle_until, now) > 0 else self.SYNC_PERIOD_MS
+            if self._exchanges < self.SYNC_ARMED:
+                period = self.SYNC_FAST_MS
+            elif ticks_diff(settle_until, now) > 0:
+                period = self.SETTLE_PERIOD_MS
+            else:
+                period = self.SYNC_PERIOD_MS
             if ticks_diff(now, self._last_sync) >= period:
                 self._send_sync()
 

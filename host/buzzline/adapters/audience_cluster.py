@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from buzzline.io.broker import _own_group as own_group
-from buzzline.io.broker import find_program, free_port
+from buzzline.io.broker import find_program, listen_ports
 from buzzline.io.security import new_password
 
 NATS_PATHS = ("/usr/sbin/nats-server", "/usr/local/bin/nats-server", "/usr/bin/nats-server")
@@ -66,16 +66,16 @@ class ClusterPlan:
 
     @classmethod
     def free(cls, nodes: int, host: str = "127.0.0.1", base_port: int | None = None) -> ClusterPlan:
-        """Ports counted up from ``base_port`` (4 a node), or free ones picked by the kernel."""
+        """Ports counted up from ``base_port`` (4 a node), or free ones below the ephemeral range."""
         if not 1 <= nodes <= 15:
             raise ClusterError(f"--nodes {nodes}: a trial cluster has 1 to 15 nodes")
-        out = []
-        for i in range(nodes):
-            if base_port is None:
-                ports = [free_port(host) for _ in range(4)]
-            else:
-                ports = [base_port + 4 * i + k for k in range(4)]
-            out.append(NodePorts(f"n{i + 1}", *ports))
+        # below the ephemeral range: the nodes listen a moment after the ports are chosen, and a
+        # route's outgoing connection could be handed an ephemeral one meanwhile
+        if base_port is None:
+            ports = listen_ports(4 * nodes, host)
+        else:
+            ports = list(range(base_port, base_port + 4 * nodes))
+        out = [NodePorts(f"n{i + 1}", *ports[4 * i : 4 * i + 4]) for i in range(nodes)]
         return cls(host, tuple(out), new_password())
 
     def client_urls(self) -> list[str]:

@@ -551,9 +551,15 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("buzzline.sim").setLevel(logging.WARNING)
     # a SIGTERM (a test harness's timeout, a supervisor) still stops the broker and host it started
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.workdir:
+        wd = Path(args.workdir)
+        if wd.exists() and (not wd.is_dir() or any(wd.iterdir())):
+            # a new or empty directory: nothing of an old run mixes in
+            print(f"buzzline bench chaos: --workdir {wd}: not an empty directory", file=sys.stderr)
+            return 2
     with contextlib.ExitStack() as stack:
         if args.workdir:
-            Path(args.workdir).mkdir(parents=True)  # a new directory: nothing of an old run mixes in
+            Path(args.workdir).mkdir(parents=True, exist_ok=True)
             tmp = args.workdir
         else:
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="buzzline-chaos-"))

@@ -143,6 +143,7 @@ class ClockModel:
         self._newest_bound = (0, 0.0, float(UNKNOWN_ERR_US))  # (x, offset, bound) at the newest
         self._best: SyncSample | None = None
         self._trusted = False
+        self._mapped: tuple[int, Mapping] | None = None  # the last map(): a press is mapped twice
 
     def restart(self) -> None:
         """Forget the samples (the clock restarted) but keep the crystal's skew as a prior."""
@@ -182,6 +183,7 @@ class ClockModel:
             self.restart()
         self._rejects = 0
         self._slow = 0
+        self._mapped = None
         self._last_t1 = t1
         samples = self._samples
         samples.append(sample)
@@ -303,9 +305,14 @@ class ClockModel:
             return Mapping(
                 host_us=podium_us if _is_int(podium_us) else 0, err_us=UNKNOWN_ERR_US, trusted=False
             )
+        last = self._mapped
+        if last is not None and last[0] == podium_us:
+            return last[1]
         bound = self._predict_bound(podium_us)
         err_us = min(UNKNOWN_ERR_US, math.ceil(bound[1]))
-        return Mapping(host_us=podium_us + round(bound[0]), err_us=err_us, trusted=self._trust(bound))
+        mapping = Mapping(host_us=podium_us + round(bound[0]), err_us=err_us, trusted=self._trust(bound))
+        self._mapped = (podium_us, mapping)
+        return mapping
 
     @property
     def samples(self) -> int:

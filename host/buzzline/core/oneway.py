@@ -43,11 +43,18 @@ class OffsetBound:
 # The lowest delays of a direction, above its floor, are assumed to rise no faster than
 # t^TAIL_ALPHA: uniform backoff jitter is alpha 1, a queue that is sometimes empty has an atom at
 # the floor (sharper still). A lognormal queue that never drains is steeper near its window
-# minimum; drawn 4,000 times (400 samples), the minimum escaped its bound in 0.27% of windows at
-# sigma 0.5 and 0.03% at 0.6 with alpha 4 and k 32 (4% and 1.1% with alpha 3 and k 16).
+# minimum; drawn 4,000 times (400 samples), the minimum escaped its bound (excess_bound, ranks
+# 8/16/32) in 0.38% of windows at sigma 0.5, 0.12% at 0.6, none at 0.8 (k 32 alone: 0.47%, 0%,
+# 0%; alpha 3 and k 16: 4% and 1.1% at 0.5 and 0.6).
 TAIL_ALPHA = 4.0
 MISS_P = 0.001  # chance that a direction's minimum sits further above its floor than bounded
-SPACING_K = 32  # the k-th lowest sample sets the spacing (fewer when the window holds fewer)
+# The k-th lowest sample sets the spacing. Which k fits depends on the direction: one that idles
+# 5% of the time has ~25 floor-near exchanges in a window, so its 32nd lowest is a queued one
+# and the spacing is milliseconds, while its 8th or 16th still crowd at the floor. Each of these
+# is tested (the n held, when fewer) and the tightest kept; the miss chance is split between
+# the tests made (a union bound), so every test is at MISS_P / (tests).
+SPACING_KS = (8, 16, 32)
+SPACING_K = SPACING_KS[-1]
 
 
 def excess_factor(k: int, alpha: float = TAIL_ALPHA, p: float = MISS_P) -> float:
@@ -61,7 +68,25 @@ def excess_factor(k: int, alpha: float = TAIL_ALPHA, p: float = MISS_P) -> float
     return 1.0 / (float((1.0 + s) ** (1.0 / alpha)) - 1.0)
 
 
-_FACTORS = [excess_factor(k) for k in range(SPACING_K + 1)]
+def spacing_ks(n: int) -> tuple[int, ...]:
+    """The ranks whose spacing is tested when a direction holds ``n`` candidates."""
+    return tuple(sorted({min(k, n) for k in SPACING_KS if n >= 2}))
+
+
+# _FACTORS[n][k]: the factor for rank k when n candidates are held (p split over spacing_ks(n))
+_FACTORS = [
+    {k: excess_factor(k, p=MISS_P / len(spacing_ks(n))) for k in spacing_ks(n)} for n in range(SPACING_K + 1)
+]
+
+
+def excess_bound(ranked: list[float]) -> float:
+    """How far the lowest of ``ranked`` (ascending delays of one direction) may sit above the
+    direction's floor: the tightest of C(k) * (k-th lowest - lowest) over the ranks tested."""
+    n = min(len(ranked), SPACING_K)
+    if n < 2:
+        return math.inf
+    v0 = ranked[0]
+    return min(c * (ranked[k - 1] - v0) for k, c in _FACTORS[n].items())
 
 
 def t_quantile(z: float, dof: int) -> float:
@@ -75,6 +100,42 @@ def t_quantile(z: float, dof: int) -> float:
     )
 
 
+class _Side:
+    """One direction's candidates prepared for a skew and drift, so that a mapping costs O(1).
+
+    Along slope ``k`` a candidate's delay moved to podium instant ``x`` is ``w + k*x`` with
+    ``w = delay - k*sx``: their order does not depend on ``x``, so the lowest and the spacing
+    are computed once per change of the candidates or the fit, not per press."""
+
+    __slots__ = ("after", "drift", "excess", "k", "last_sx", "ranked", "sx0", "w0")
+
+    def __init__(self, side: list[tuple[int, int]], k: float, drift: float) -> None:
+        self.k = k
+        self.drift = drift
+        # (w, -sx): ties (a skew of exactly 0 before any fit) put the newest first, nearest a
+        # later press
+        ranked = sorted([(v - k * sx, -sx) for sx, v in side])
+        self.ranked = ranked
+        self.w0, neg = ranked[0]
+        self.sx0 = -neg
+        self.excess = excess_bound([w for w, _ in ranked[:SPACING_K]])
+        self.last_sx = -min(nsx for _, nsx in ranked)
+        # for x at or after every candidate (a press after the newest exchange: the usual case)
+        # min(w + drift * (x - sx)) = after + drift * x
+        self.after = min(w + drift * nsx for w, nsx in ranked)
+
+    def limits(self, x: int) -> tuple[float, float]:
+        """(low, high) limits on the direction's offset-plus-floor at ``x``: any sample caps it
+        from above; the lowest one, less how far it may sit above the floor (the spacing of the
+        lowest few), bounds it from below (-inf: no evidence yet). Each sample is widened by the
+        skew's possible error over its distance from ``x``."""
+        kx = self.k * x
+        d = self.drift
+        hi = self.after + d * x if x >= self.last_sx else min(w + d * abs(-nsx - x) for w, nsx in self.ranked)
+        lo = self.w0 - d * abs(self.sx0 - x) - self.excess
+        return lo + kx, hi + kx
+
+
 class DirectionMinima:
     """The lowest few exchanges of each direction, kept as the window changes, and the offset
     interval they give at any podium instant for a skew and its uncertainty."""
@@ -85,9 +146,11 @@ class DirectionMinima:
         # (podium x, delay): up = t2 - t1 rises with the offset, down = t4 - t3 falls with it
         self._up: list[tuple[int, int]] = []
         self._down: list[tuple[int, int]] = []
+        self._prepared: tuple[float, float, _Side, _Side] | None = None  # (skew, drift, up, down)
 
     def rebuild(self, window: list[SyncSample], skew: float) -> None:
         """Pick the candidates again from the whole window (the skew estimate moved)."""
+        self._prepared = None
         x0 = window[-1].x if window else 0
         for sign, side in ((1, self._up), (-1, self._down)):
             k = sign * skew
@@ -96,6 +159,7 @@ class DirectionMinima:
             side[:] = [pairs[i] for i in sorted(range(len(pairs)), key=rel.__getitem__)[: self.KEEP]]
 
     def add(self, s: SyncSample, skew: float) -> None:
+        self._prepared = None
         for side, new, k in ((self._up, (s.x, s.up), skew), (self._down, (s.x, s.down), -skew)):
             if len(side) < self.KEEP:
                 side.append(new)
@@ -112,6 +176,8 @@ class DirectionMinima:
             if old in side:
                 side.remove(old)
                 hit = True
+        if hit:
+            self._prepared = None
         return hit
 
     def bound(self, x: int, skew: float, drift: float, share: float) -> OffsetBound | None:
@@ -119,9 +185,12 @@ class DirectionMinima:
         from a sample), ``share`` of half the floors' round trip is allowed for unequal floors."""
         if not self._up or not self._down:
             return None
+        p = self._prepared
+        if p is None or p[0] != skew or p[1] != drift:
+            p = self._prepared = (skew, drift, _Side(self._up, skew, drift), _Side(self._down, -skew, drift))
         # per direction, limits on (offset + up floor) and (down floor - offset)
-        up_lo, up_hi = _limits(self._up, x, skew, drift)
-        dn_lo, dn_hi = _limits(self._down, x, -skew, drift)
+        up_lo, up_hi = p[2].limits(x)
+        dn_lo, dn_hi = p[3].limits(x)
         # no delay is negative: offset in [-dn_hi, up_hi], whatever the floors and queues
         lo, hi = -dn_hi, up_hi
         allowance = share * max(up_hi + dn_hi, 0.0) / 2
@@ -131,20 +200,6 @@ class DirectionMinima:
             hi = min(hi, (up_hi - dn_lo) / 2 + allowance)
             return OffsetBound((lo + hi) / 2, max(hi - lo, 0.0) / 2, allowance, False)
         return OffsetBound((lo + hi) / 2, (hi - lo) / 2, 0.0, True)
-
-
-def _limits(side: list[tuple[int, int]], x: int, k: float, drift: float) -> tuple[float, float]:
-    """(low, high) limits on a direction's offset-plus-floor at ``x`` from its candidates (delay
-    moved to ``x`` along slope ``k``, give or take ``drift`` per µs): any sample caps it from
-    above; the lowest one, less how far it may sit above the floor (spacing of the lowest few),
-    bounds it from below (-inf: no evidence yet)."""
-    ranked = sorted((v - k * (sx - x), drift * abs(sx - x)) for sx, v in side)
-    hi = min(v + e for v, e in ranked)
-    n = min(len(ranked), SPACING_K)
-    if n < 2:
-        return -math.inf, hi
-    v0, e0 = ranked[0]
-    return v0 - e0 - _FACTORS[n] * (ranked[n - 1][0] - v0), hi
 
 
 ENVELOPE_SHARE = 0.1  # each direction's fit of the skew uses its lowest tenth (rebased on a guess)

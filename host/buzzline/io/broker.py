@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import shutil
 import signal
 import socket
@@ -53,6 +54,28 @@ def free_port(host: str = "127.0.0.1") -> int:
         s.bind((host, 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def listen_ports(n: int, host: str = "127.0.0.1") -> list[int]:
+    """``n`` distinct free TCP ports below the kernel's ephemeral range, for servers that are told
+    their ports now and listen on them later (a cluster's nodes, a daemon a test starts): a port
+    ``free_port`` gives comes from the ephemeral range, and another process's outgoing connection
+    can be handed it in between."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    out: list[int] = []
+    for port in random.Random().sample(range(max(1024, low - 12000), low), 400):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        out.append(port)
+        if len(out) == n:
+            return out
+    return out + [free_port(host) for _ in range(n - len(out))]
 
 
 def udp_bound(port: int, host: str = "127.0.0.1") -> bool:

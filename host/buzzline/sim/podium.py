@@ -78,13 +78,15 @@ class VirtualPodium(Service):
 
     HEARTBEAT_IDLE_S = 1.0
     HEARTBEAT_ARMED_S = 0.1
-    # As the firmware does (docs/timing.md): a burst on connecting, 16 exchanges a second for a
-    # minute, then four a second.
+    # As the firmware does (docs/timing.md): a burst on connecting, 25 exchanges a second until
+    # SYNC_ARMED replies came back, 16 a second for the rest of a minute, then four a second.
     SYNC_BURST = 8
     SYNC_BURST_GAP_S = 0.06
+    SYNC_FAST_S = 0.04
     SETTLE_S = 60.0
     SETTLE_PERIOD_S = 0.0625
     SYNC_PERIOD_S = 0.25
+    SYNC_ARMED = 32  # while armed, steady exchanges pause once this many replies came back
     KEEPALIVE_S = 2
 
     def __init__(
@@ -484,13 +486,18 @@ class VirtualPodium(Service):
                     self._burst_first = False
                     self._wake.set()
                 continue
-            period = self.SETTLE_PERIOD_S if time.monotonic() < settle_until else self.SYNC_PERIOD_S
+            if self._exchanges < self.SYNC_ARMED:
+                period = self.SYNC_FAST_S
+            elif time.monotonic() < settle_until:
+                period = self.SETTLE_PERIOD_S
+            else:
+                period = self.SYNC_PERIOD_S
             await asyncio.sleep(period * self.rng.uniform(0.8, 1.2))
             # As the firmware: no steady exchanges while armed (there each one allocates, with the
-            # GC off) once the burst has given the host its samples; the model allows for the pause
-            # (SPEC §4.4). A burst does not wait: after a host restart mid-question the presses
-            # wait for it.
-            while self.armed and self._host_epoch == seen and self._exchanges >= self.SYNC_BURST:
+            # GC off) once SYNC_ARMED replies came back since the burst began, enough for the host
+            # to trust the clock; the model allows for the pause (SPEC §4.4). A burst does not
+            # wait: after a host restart mid-question the presses wait for it.
+            while self.armed and self._host_epoch == seen and self._exchanges >= self.SYNC_ARMED:
                 await asyncio.sleep(0.02)
             if self._host_epoch == seen and self.host_up.is_set():
                 await self._send_sync()
