@@ -45,11 +45,8 @@ class Podium:
     LOOP_MS = 20
     SYNC_BURST = 8  # exchanges right after (re)connecting: the host keeps the fastest
     SYNC_BURST_GAP_MS = 60
-    # Clock sync (docs/timing.md): after the burst, 25 exchanges a second until SYNC_ARMED
-    # replies came back (the host's bound shrinks with the count of exchanges: a podium that
-    # rebooted is trusted again sooner), 16 a second for the rest of a minute, so the host soon
-    # holds the few exchanges that met an idle medium both ways, then 4 a second.
-    SYNC_FAST_MS = 40
+    # Clock sync (docs/timing.md): after the burst, 16 exchanges a second for a minute, so the
+    # host soon holds the few exchanges that met an idle medium both ways, then 4 a second.
     SETTLE_MS = 60000
     SETTLE_PERIOD_MS = 62
     SYNC_PERIOD_MS = 250
@@ -472,12 +469,7 @@ class Podium:
                 # link) they go on: without trust the host calls this podium's presses ties.
                 continue
             now = ticks_ms()
-            if self._exchanges < self.SYNC_ARMED:
-                period = self.SYNC_FAST_MS
-            elif ticks_diff(settle_until, now) > 0:
-                period = self.SETTLE_PERIOD_MS
-            else:
-                period = self.SYNC_PERIOD_MS
+            period = self.SETTLE_PERIOD_MS if ticks_diff(settle_until, now) > 0 else self.SYNC_PERIOD_MS
             if ticks_diff(now, self._last_sync) >= period:
                 self._send_sync()
 

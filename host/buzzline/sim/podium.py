@@ -78,11 +78,10 @@ class VirtualPodium(Service):
 
     HEARTBEAT_IDLE_S = 1.0
     HEARTBEAT_ARMED_S = 0.1
-    # As the firmware does (docs/timing.md): a burst on connecting, 25 exchanges a second until
-    # SYNC_ARMED replies came back, 16 a second for the rest of a minute, then four a second.
+    # As the firmware does (docs/timing.md): a burst on connecting, 16 exchanges a second for a
+    # minute, then four a second.
     SYNC_BURST = 8
     SYNC_BURST_GAP_S = 0.06
-    SYNC_FAST_S = 0.04
     SETTLE_S = 60.0
     SETTLE_PERIOD_S = 0.0625
     SYNC_PERIOD_S = 0.25
@@ -486,12 +485,7 @@ class VirtualPodium(Service):
                     self._burst_first = False
                     self._wake.set()
                 continue
-            if self._exchanges < self.SYNC_ARMED:
-                period = self.SYNC_FAST_S
-            elif time.monotonic() < settle_until:
-                period = self.SETTLE_PERIOD_S
-            else:
-                period = self.SYNC_PERIOD_S
+            period = self.SETTLE_PERIOD_S if time.monotonic() < settle_until else self.SYNC_PERIOD_S
             await asyncio.sleep(period * self.rng.uniform(0.8, 1.2))
             # As the firmware: no steady exchanges while armed (there each one allocates, with the
             # GC off) once SYNC_ARMED replies came back since the burst began, enough for the host
