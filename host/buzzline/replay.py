@@ -31,10 +31,10 @@ class Rebuilt:
     inputs: int  # inputs and ticks replayed
     last_us: int  # host time of the last one (0 for an empty log)
     skipped: Counter[str] = field(default_factory=Counter)  # records of kinds this host does not know
-    # what a restarted host shows as it was: each score change (the console's history), and each
-    # podium's last hello (hardware, firmware), which a podium does not send again to a new host
+    # what a restarted host shows as it was: each score change (the console's history); each
+    # podium's last hello (which a podium does not send again to a new host) is in the engine's
+    # podium table
     scores: list[dict[str, Any]] = field(default_factory=list)
-    hellos: dict[str, ev.PodiumHello] = field(default_factory=dict)
 
 
 def logged_show(log: EventLog) -> Show | None:
@@ -72,8 +72,6 @@ def rebuild(log: EventLog, show: Show | None = None, seed: int = 0) -> Rebuilt:
                     " a newer Buzzline wrote it? the game cannot be rebuilt without it"
                 ) from None
             effects = engine.handle(cause, now)
-            if isinstance(cause, ev.PodiumHello):
-                out.hellos[cause.podium] = cause
         out.scores += _score_changes(before, engine, effects, cause, rec.seq, now)
         out.inputs += 1
         out.last_us = now

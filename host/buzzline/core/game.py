@@ -23,6 +23,7 @@ from buzzline.core.contract import GAME_PHASES, GamePhase, GameView
 from buzzline.core.delays import DelayBook
 from buzzline.core.gamestate import GameState, Refused, Snapshot
 from buzzline.core.lightpolicy import LightPolicy
+from buzzline.core.podiums import PodiumTable
 from buzzline.core.show import Show
 from buzzline.core.types import (
     ArbiterEffect,
@@ -58,9 +59,9 @@ class GameEngine(LightPolicy, View):
             self.g.scores[p.name] = 0
             if p.podium is not None:
                 self.g.podiums[p.podium] = p.name
-        # podium registry: not undoable (an undo must not make a podium forget it is online)
-        self.online: dict[str, bool] = {}
-        self.hello: dict[str, dict[str, Any]] = {}
+        # the podium table: not undoable (an undo must not make a podium forget it is online);
+        # the engine writes presence and hellos from its inputs, the gate the link's fields
+        self.podium_table = PodiumTable()
         # observed one-way delays per podium: the arbiter's wait caps (not undoable either)
         self.delays = DelayBook()
         self._undo: list[Snapshot] = []
@@ -344,16 +345,16 @@ class GameEngine(LightPolicy, View):
         return g.phase == "answering" and g.arb is not None and g.arb.provisional
 
     def _online(self, podium: str, info: dict[str, Any], now: int) -> list[ev.Effect]:
-        self.online[podium] = True
+        self.podium_table.set_presence(podium, True)
         online: list[ev.Effect] = [ev.Logged("online", {"podium": podium})]
         if info:
-            self.hello.setdefault(podium, {}).update(info)
+            self.podium_table.set_hello(podium, info)
         # A host started after its podiums never hears their hellos, only their retained presence.
         out = self._assign_new(podium, "presence")
         return [*online, *out, *self._podium_light(podium), ev.StateChanged()]
 
     def _offline(self, podium: str, now: int) -> list[ev.Effect]:
-        self.online[podium] = False
+        self.podium_table.set_presence(podium, False)
         out: list[ev.Effect] = [ev.Logged("offline", {"podium": podium})]
         g = self.g
         if g.arb is not None and self._arbiter_listens() and podium in g.podiums:
@@ -362,9 +363,7 @@ class GameEngine(LightPolicy, View):
         return out
 
     def _hello(self, e: ev.PodiumHello, now: int) -> list[ev.Effect]:
-        self.hello.setdefault(e.podium, {}).update(
-            {"hw": e.hw, "board": e.board, "fw": e.fw, "cap_us": e.cap_us}
-        )
+        self.podium_table.set_hello(e.podium, {"hw": e.hw, "board": e.board, "fw": e.fw, "cap_us": e.cap_us})
         out = self._assign_new(e.podium, "hello")
         out += self._podium_light(e.podium)
         out.append(ev.StateChanged())
@@ -542,7 +541,7 @@ class GameEngine(LightPolicy, View):
         g.question_us = now
         out: list[ev.Effect] = []
         for pid in sorted(g.podiums):
-            if self.online.get(pid) is False:
+            if self.podium_table.presence.get(pid) is False:
                 out += self._arbiter(lambda a, pid=pid: a.offline(pid, now), now)  # type: ignore[misc]
         return out
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from buzzline.core.arbiter import Arbiter
 from buzzline.core.contract import GamePhase
+from buzzline.core.podiums import PodiumTable
 from buzzline.core.show import Player, Show
 from buzzline.core.types import Decision
 
@@ -57,5 +58,4 @@ class EngineParts:
 
     show: Show
     g: GameState
-    online: dict[str, bool]
-    hello: dict[str, dict[str, object]]
+    podium_table: PodiumTable

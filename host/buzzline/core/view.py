@@ -85,7 +85,7 @@ class View(Roster):
 
     def view(self) -> GameView:
         """Viewer state: ``game_view`` of the engine's own state."""
-        return game_view(self.g, self.show, self.online, self.hello)
+        return game_view(self.g, self.show, self.podium_table.presence, self.podium_table.hellos)
 
     def state_digest(self) -> str:
         """Comparable fingerprint of the whole game state (two engines fed the same inputs agree)."""
