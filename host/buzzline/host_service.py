@@ -53,6 +53,7 @@ from buzzline.core.show import Show
 from buzzline.core.types import Decision
 from buzzline.gate.bridge import Batch, Bridge, Wire
 from buzzline.gate.ingest import QUIET, Ingest
+from buzzline.hosttime import now_us
 from buzzline.io.broker import NODELAY
 from buzzline.io.clockstore import ClockStore
 from buzzline.io.eventlog import EventLog, to_record
@@ -67,10 +68,6 @@ from buzzline.preflight import PreflightList
 from buzzline.replay import logged_show, rebuild
 
 log = logging.getLogger("buzzline.host")
-
-
-def now_us() -> int:
-    return time.monotonic_ns() // 1000
 
 
 class HostFailed(RuntimeError):

@@ -22,6 +22,7 @@ from buzzline.commands._audience_demo import audience_demo
 from buzzline.commands._common import broker_address, check_log_path
 from buzzline.core.types import Decision
 from buzzline.errors import UserError, studio_name
+from buzzline.hosttime import now_us
 from buzzline.narrate import decision_event, decision_line, event_line, names_of, standings
 
 NAME = "demo"
@@ -113,7 +114,7 @@ async def play_questions(
         await svc.command("arm")
         decision_wait = asyncio.ensure_future(svc.wait_decision(5.0))
         if podiums:
-            base = time.monotonic_ns() // 1000 + int(rng.uniform(0.12, 0.3) * 1e6)
+            base = now_us() + int(rng.uniform(0.12, 0.3) * 1e6)
             kind = rng.random()
             racers = rng.sample(podiums, k=min(len(podiums), rng.randint(2, 3)))
             if kind < 0.25:  # dead heat: within 0.1 ms

@@ -12,13 +12,13 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from buzzline.core.clock import ClockModel
 from buzzline.core.contract import podiums_of
 from buzzline.core.types import Decision
+from buzzline.hosttime import now_us
 from buzzline.notices import Notice
 from buzzline.web import preflight_api
 from buzzline.web.metrics import Family, Histogram
@@ -200,7 +200,7 @@ def timeline(svc: HostService, collector: Collector) -> dict[str, Any]:
 
 def podiums(svc: HostService) -> list[dict[str, Any]]:
     """The registry with each podium's clock: bound, trust, best round trip, samples, skew."""
-    now = time.monotonic_ns() // 1000
+    now = now_us()
     out = []
     for item in svc.registry.snapshot():
         pid = item["podium"]
@@ -229,7 +229,7 @@ def full_state(svc: HostService, collector: Collector, operator: bool = True) ->
     collector.catch_up()
     engine = svc.engine
     g = engine.g
-    now = time.monotonic_ns() // 1000
+    now = now_us()
     rules = engine.show.rules
     card = engine.show.question(g.q)
 
