@@ -46,7 +46,7 @@ from buzzline.adapters.runner import AdapterManager
 from buzzline.core import events as ev
 from buzzline.core.clock import ClockBook
 from buzzline.core.commandargs import BadArgs, check_args
-from buzzline.core.contract import GameView
+from buzzline.core.contract import GameView, ScoreChange
 from buzzline.core.game import GameEngine
 from buzzline.core.podiums import PodiumTable
 from buzzline.core.show import Show
@@ -117,7 +117,7 @@ class HostService(Service):
         self.notices = NoticeBus()
         self.adapters = AdapterManager(self.notices, self.view, self._adapter_command, spawn=self._spawn)
         self.preflight = PreflightList()  # the start-up check's findings, until acknowledged
-        self.score_history: list[dict[str, Any]] = []  # score changes before a resume, from the log
+        self.score_history: list[ScoreChange] = []  # score changes before a resume, from the log
         self.failed: BaseException | None = None
         self.reconnects = 0
         self.superseded = 0  # publishes not sent because the broker was down (resynced instead)

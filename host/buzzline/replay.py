@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 from buzzline.core import events as ev
+from buzzline.core.contract import ScoreChange, score_changes
 from buzzline.core.game import GameEngine
 from buzzline.core.show import Show
 from buzzline.io.eventlog import EventLog, EventLogError, RecordError, from_record
@@ -34,7 +34,7 @@ class Rebuilt:
     # what a restarted host shows as it was: each score change (the console's history); each
     # podium's last hello (which a podium does not send again to a new host) is in the engine's
     # podium table
-    scores: list[dict[str, Any]] = field(default_factory=list)
+    scores: list[ScoreChange] = field(default_factory=list)
 
 
 def logged_show(log: EventLog) -> Show | None:
@@ -86,18 +86,9 @@ def rebuild(log: EventLog, show: Show | None = None, seed: int = 0) -> Rebuilt:
 
 def _score_changes(
     before: dict[str, int], engine: GameEngine, effects: list[ev.Effect], cause: object, seq: int, now: int
-) -> list[dict[str, Any]]:
+) -> list[ScoreChange]:
     """The score changes of one replayed input, as the console's history lists them (an undo or
     redo restores a snapshot: its changes carry the command as their reason)."""
     reasons = {e.player: e.reason for e in effects if isinstance(e, ev.ScoreChanged)}
     fallback = cause.name if isinstance(cause, ev.Command) else "replayed"
-    out = []
-    for player in sorted(set(before) | set(engine.g.scores)):
-        delta = engine.g.scores.get(player, 0) - before.get(player, 0)
-        if delta:
-            total = engine.g.scores.get(player, 0)
-            out.append(
-                {"player": player, "delta": delta, "total": total, "reason": reasons.get(player, fallback),
-                 "seq": seq, "host_us": now, "q": engine.g.q}
-            )  # fmt: skip
-    return out
+    return score_changes(before, engine.g.scores, lambda p: reasons.get(p, fallback), seq, now, engine.g.q)
