@@ -108,11 +108,11 @@ class HostService(Service):
         self.password = password
         self._seed = seed
         self._connect_timeout = connect_timeout or self.CONNECT_TIMEOUT_S
-        # the gate and its engine; a host that resumes a log builds them again from it (_open_log)
-        self.bridge = Bridge(studio, GameEngine(self.show, seed=seed), (time.time_ns() // 1000) % (1 << 40))
-        self.decisions: list[Decision] = []
         # firmware updates: releases are served only when the host is given a store (set_releases)
         self.fleet = Fleet(studio, None, None, lambda: self.bridge.next_cs())
+        # the gate and its engine; a host that resumes a log builds them again from it (_open_log)
+        self.bridge = self._gate(GameEngine(self.show, seed=seed), (time.time_ns() // 1000) % (1 << 40))
+        self.decisions: list[Decision] = []
         self.connected = asyncio.Event()
         self.notices = NoticeBus()
         self.adapters = AdapterManager(self.notices, self.view, self._adapter_command, spawn=self._spawn)
@@ -148,6 +148,9 @@ class HostService(Service):
             self.client_id = f"buzzline-host-{studio}-{digest}"
         else:
             self.client_id = f"buzzline-host-{studio}-{secrets.token_hex(4)}"
+
+    def _gate(self, engine: GameEngine, cs: int) -> Bridge:
+        return Bridge(self.studio, engine, cs, firmware=self.fleet.inbound)
 
     # the gate's parts, by their old names
     @property
@@ -302,7 +305,7 @@ class HostService(Service):
         # the gate built on the resumed engine: its podium table holds each podium's last hello
         # (a podium says hello once per boot, not per host), its clock book the stored models
         self.show = rebuilt.show
-        self.bridge = Bridge(self.studio, rebuilt.engine, self.bridge.cs)
+        self.bridge = self._gate(rebuilt.engine, self.bridge.cs)
         self._clockstore.restore(self.bridge.clocks)
         self.score_history = rebuilt.scores
         log.warning(
@@ -441,13 +444,6 @@ class HostService(Service):
                     self._send_sync_reply(w)
                 else:
                     self._send(w)
-            acc = step.accepted
-            if acc is not None and (acc.leaf in ("fwst", "sync") or acc.msg["t"] == "hello"):
-                clock = self.clocks.get(acc.podium)  # a release on trial is confirmed once it is trusted
-                for w in self.fleet.inbound(
-                    acc.podium, acc.leaf, acc.msg, clock is not None and clock.trusted
-                ):
-                    self._send(w)
             for batch in step.batches:
                 await self._carry(batch)
             for w in step.configs():
@@ -484,14 +480,6 @@ class HostService(Service):
             await self._carry(batch)
         self._wake.set()
         return batch.effects
-
-    def identify(self, podium: object, ms: object = 5000) -> list[Any]:
-        """Blink one podium (protocol ``ident``) so a technician can find it."""
-        w = self.bridge.ident(podium, ms)
-        if isinstance(w, str):
-            return [ev.CommandRefused("identify", w)]
-        self._send(w)
-        return []
 
     async def _adapter_command(self, name: str, /, **args: Any) -> CommandResult:
         try:  # the operator API's checks: an adapter is another control surface

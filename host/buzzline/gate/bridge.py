@@ -78,6 +78,10 @@ class Wire(NamedTuple):
     retain: bool = False
 
 
+# (podium, leaf, message, its clock is trusted) -> the fleet's commands (buzzline.ota.fleet)
+Firmware = Callable[[str, str, dict[str, Any], bool], list[Wire]]
+
+
 class Outbound(NamedTuple):
     """The rest of a batch, after its locks: wire messages in order, notice events, the view."""
 
@@ -122,7 +126,7 @@ class Inbound:
     batches: list[Batch] = field(default_factory=list)  # one per input, to carry out in order
     after: list[str] = field(default_factory=list)  # podiums whose config to send after the batches
     rejected: Rejected | None = None  # refused by ingest: counted; ``wire`` holds its report
-    accepted: Accepted | None = None  # what ingest accepted (the fleet's firmware state reads it)
+    accepted: Accepted | None = None  # what ingest accepted
     _gate: Bridge | None = None
 
     def configs(self) -> list[Wire]:
@@ -150,9 +154,14 @@ class Bridge:
     HOLD_UNMAPPED_MAX_US = 5_000_000
     ASK_HELLO_EVERY_US = 1_000_000  # a podium that does not answer an askhello is asked again
 
-    def __init__(self, studio: str, engine: GameEngine, cs_start: int) -> None:
+    def __init__(
+        self, studio: str, engine: GameEngine, cs_start: int, firmware: Firmware | None = None
+    ) -> None:
         self.studio = studio
         self.engine = engine
+        # the fleet's firmware updates (buzzline.ota.fleet, pure): told of every hello, sync and
+        # fwst with the podium's clock trust, it answers with update commands to send at once
+        self.firmware = firmware
         pct = engine.show.rules.path_asymmetry_pct
         self.clocks = ClockBook(None if pct is None else pct / 100)
         self.registry = engine.podium_table  # the engine's: one table of podiums (core.podiums)
@@ -205,6 +214,9 @@ class Bridge:
         out = self._translate(acc, arrival_us, now_us)
         out.accepted = acc
         out._gate = self
+        if self.firmware is not None and (acc.leaf in ("fwst", "sync") or acc.msg["t"] == "hello"):
+            clock = self.clocks.get(acc.podium)  # a release on trial is confirmed once it is trusted
+            out.wire += self.firmware(acc.podium, acc.leaf, acc.msg, clock is not None and clock.trusted)
         if probe is not None:
             probe("map")
         for event in out.events:
