@@ -112,7 +112,7 @@ class Batch:
         """Everything but the locks, from the state this batch left (worked out once)."""
         if self._rest is None:
             self._rest = (
-                Outbound([], [], None) if self._gate is None else self._gate.outbound_of(self.effects, now_us)
+                Outbound([], [], None) if self._gate is None else self._gate.outbound(self.effects, now_us)
             )
         return self._rest
 
@@ -502,12 +502,7 @@ class Bridge:
                 )
         return out
 
-    def outbound(self, effects: list[ev.Effect], now_us: int) -> tuple[list[Wire], list[NoticeEvent]]:
-        """Everything but the locks: wire messages in order, and the notice events."""
-        out = self.outbound_of(effects, now_us)
-        return out.wire, out.events
-
-    def outbound_of(self, effects: list[ev.Effect], now_us: int) -> Outbound:
+    def outbound(self, effects: list[ev.Effect], now_us: int) -> Outbound:
         """Everything but the locks: wire messages in order, the notice events, and the view."""
         if not effects and self._last_view is not None:
             return Outbound([], [], None)  # a watermark that changed nothing: no view to build
