@@ -123,6 +123,46 @@ class ApiError(TypedDict):
     error: str
 
 
+class CaptureRow(TypedDict):
+    us: int
+    source: str  # declared, board, logged, none (gate.bridge.Bridge.capture)
+    declared: bool
+
+
+class ClockRow(TypedDict):
+    err_us: int
+    trusted: bool
+    samples: int
+    min_rtt_us: int | None
+    skew_ppm: float
+
+
+class PodiumRow(TypedDict):
+    """One podium of ``GET /api/state`` ``podiums``: its record in the podium table
+    (``core.podiums``), and what the console adds (how long ago it was heard, its capture bound
+    and where it comes from, its clock model)."""
+
+    podium: str
+    online: bool
+    boot: int | None
+    last_heard_us: int
+    last_hb_us: int
+    rssi: int | None
+    batt_mv: int | None
+    clock_err_us: int | None
+    clock_trusted: bool
+    faults: int
+    seq_gaps: int
+    cap: list[int] | None
+    hw: str
+    board: str
+    fw: str
+    capture_us: int | None
+    seen_ago_ms: NotRequired[int | None]
+    capture: NotRequired[CaptureRow]
+    clock: NotRequired[ClockRow]
+
+
 class ScoreChange(TypedDict):
     """One line of the console's score history (``GET /api/state`` ``score_history``): a score
     event, or a change an undo or redo made, or one replayed from the log after a resume."""

@@ -8,8 +8,10 @@ heartbeat, the boot, the declared capture, the clock's error bound, faults and g
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
+
+from buzzline.core.contract import PodiumRow
 
 
 @dataclass
@@ -35,10 +37,15 @@ class PodiumInfo:
     fw: str = ""
     capture_us: int | None = None  # the capture bound the host adds to its presses (None: no hello)
 
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        del d["hello_boot"], d["asked"]
-        return d
+    def as_dict(self) -> PodiumRow:
+        return {
+            "podium": self.podium, "online": self.online, "boot": self.boot,
+            "last_heard_us": self.last_heard_us, "last_hb_us": self.last_hb_us, "rssi": self.rssi,
+            "batt_mv": self.batt_mv, "clock_err_us": self.clock_err_us, "clock_trusted": self.clock_trusted,
+            "faults": self.faults, "seq_gaps": self.seq_gaps,
+            "cap": None if self.cap is None else list(self.cap),
+            "hw": self.hw, "board": self.board, "fw": self.fw, "capture_us": self.capture_us,
+        }  # fmt: skip
 
 
 class PodiumTable:
@@ -65,7 +72,7 @@ class PodiumTable:
     def online(self) -> list[str]:
         return sorted(p for p, i in self.podiums.items() if i.online)
 
-    def snapshot(self) -> list[dict[str, Any]]:
+    def snapshot(self) -> list[PodiumRow]:
         return [self.podiums[p].as_dict() for p in sorted(self.podiums)]
 
     # ---- the engine's side ----------------------------------------------------------------------

@@ -16,7 +16,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from buzzline.core.clock import ClockModel
-from buzzline.core.contract import ScoreChange, podiums_of, score_changes
+from buzzline.core.contract import PodiumRow, ScoreChange, podiums_of, score_changes
 from buzzline.core.types import Decision
 from buzzline.hosttime import now_us
 from buzzline.notices import Notice
@@ -195,7 +195,7 @@ def timeline(svc: HostService, collector: Collector) -> dict[str, Any]:
     return {"q": g.q, "decisions": out, "false_starts": list(collector.false_starts)}
 
 
-def podiums(svc: HostService) -> list[dict[str, Any]]:
+def podiums(svc: HostService) -> list[PodiumRow]:
     """The registry with each podium's clock: bound, trust, best round trip, samples, skew."""
     now = now_us()
     out = []
