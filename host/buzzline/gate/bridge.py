@@ -144,6 +144,8 @@ def printable(text: str, limit: int) -> str:
 
 
 class Bridge:
+    """The gate of one studio's host, over its game engine (and the engine's podium table)."""
+
     # A press, heartbeat or ack from a podium whose clock model has no sample yet (a restarted
     # host gets what the broker kept for it before any sync) waits for one, so it is mapped with
     # a real bound instead of an unknown one that would tie it with every press. It waits at
@@ -198,8 +200,9 @@ class Bridge:
         self, topic: str, payload: bytes, arrival_us: int, now_us: int, probe: Probe | None = None
     ) -> Inbound:
         """The gate, once per inbound message: ingest (decode, validate, sender, dedup), then the
-        podium table, the clock book and the mapping to host time. ``probe`` (benchmarks only)
-        is told when ingest and the mapping are done."""
+        podium table, the clock book, the mapping to host time and the engine. Returns what to
+        send at once and one batch per engine input. ``probe`` (benchmarks only) is told when
+        ingest, the mapping and the engine are done."""
         try:
             acc = self.ingest.accept(topic, payload, arrival_us)
         except Rejected as r:
