@@ -51,7 +51,7 @@ from buzzline.core.game import GameEngine
 from buzzline.core.podiums import PodiumTable
 from buzzline.core.show import Show
 from buzzline.core.types import Decision
-from buzzline.gate.bridge import Batch, Bridge, Wire
+from buzzline.gate.bridge import Batch, Bridge, Wire, event_messages, host_presence
 from buzzline.gate.ingest import QUIET, Ingest
 from buzzline.hosttime import now_us
 from buzzline.io.broker import NODELAY
@@ -224,7 +224,7 @@ class HostService(Service):
         client = self._client
         if client is None:
             return
-        offline = codec.encode({"t": "presence", "id": "host", "state": "offline"})
+        offline = codec.encode(host_presence(False))
         with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
             async with asyncio.timeout(1):
                 await client.publish(topics.host(self.studio, "presence"), offline, qos=1, retain=True)
@@ -317,10 +317,10 @@ class HostService(Service):
 
     # ---------------------------------------------------------------- MQTT
     async def _connection_loop(self) -> None:
-        host_presence = topics.host(self.studio, "presence")
+        presence_topic = topics.host(self.studio, "presence")
         will = aiomqtt.Will(
-            host_presence,
-            codec.encode({"t": "presence", "id": "host", "state": "offline"}),
+            presence_topic,
+            codec.encode(host_presence(False)),
             qos=1,
             retain=True,
         )
@@ -345,8 +345,8 @@ class HostService(Service):
                     for leaf in topics.UPSTREAM:
                         await client.subscribe(topics.podium_filter(self.studio, leaf), qos=1)
                     await client.publish(
-                        host_presence,
-                        codec.encode({"t": "presence", "id": "host", "state": "online"}),
+                        presence_topic,
+                        codec.encode(host_presence(True)),
                         qos=1,
                         retain=True,
                     )
@@ -582,18 +582,6 @@ class HostService(Service):
     async def _events_loop(self) -> None:
         """Every notice onto ``game/events``, one message per event (SPEC §3.9)."""
         sub = self.notices.subscribe("wire:game/events", self.EVENTS_QUEUE, replay_latest=False)
-        topic = topics.game_events(self.studio)
         async for notice in sub:
-            n = len(notice.events)
-            for i, e in enumerate(notice.events):
-                d = {k: v for k, v in e.items() if k != "k" and v is not None}
-                msg = {
-                    "t": "event",
-                    "n": notice.seq,
-                    "i": i,
-                    "of": n,
-                    "ts": notice.host_us,
-                    "k": e["k"],
-                    "d": d,
-                }
-                self._send(Wire(topic, msg))
+            for w in event_messages(self.studio, notice.seq, notice.host_us, notice.events):
+                self._send(w)

@@ -37,7 +37,8 @@ table, the clocks and the command sequence; each half is a list of small pure fu
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections import abc
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
@@ -565,6 +566,25 @@ class Bridge:
         if e.dur_ms:
             msg["dur"] = e.dur_ms
         return Wire(topics.podium(self.studio, e.podium, "cmd"), msg)
+
+
+def event_messages(
+    studio: str, seq: int, host_us: int, events: Sequence[abc.Mapping[str, Any]]
+) -> list[Wire]:
+    """One notice's events on ``game/events``, one message each (SPEC §3.9): ``n`` the notice's
+    seq, ``i`` of ``of`` its place in it, ``d`` the event's fields without ``k`` and the nulls."""
+    topic = topics.game_events(studio)
+    out = []
+    for i, e in enumerate(events):
+        d = {k: v for k, v in e.items() if k != "k" and v is not None}
+        msg = {"t": "event", "n": seq, "i": i, "of": len(events), "ts": host_us, "k": e["k"], "d": d}
+        out.append(Wire(topic, msg))
+    return out
+
+
+def host_presence(online: bool) -> dict[str, Any]:
+    """The host's retained presence (and, offline, its last will)."""
+    return {"t": "presence", "id": "host", "state": "online" if online else "offline"}
 
 
 def lock_msg(epoch: int, cs: int) -> dict[str, Any]:
