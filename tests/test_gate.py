@@ -76,3 +76,15 @@ def test_a_gate_on_a_resumed_engine_knows_each_podiums_logged_hello() -> None:
     b.inbound(Accepted("p1", "up", up("p1", 0, "hello", 5, hw="hw-a", board="esp32", fw="0.3.1")), 9, 9)
     assert b.capture("p1") == (10_000, "board") and b.registry.get("p1").fw == "0.3.1"
     assert b.registry.get("p1").online and engine.view()["info"]["podiums"]["p1"]["online"]
+
+
+def test_a_clock_sync_reaches_the_engine_only_when_it_may_release_held_messages() -> None:
+    b = Bridge("s", GameEngine(Show.default(["p1"])), 0)
+    sync_topic, up_topic = topics.podium("s", "p1", "sync"), topics.podium("s", "p1", "up")
+    assert not b.needs_engine(sync_topic) and b.needs_engine(up_topic)
+    b.inbound(Accepted("p1", "up", up("p1", 0, "buzz", 1_000, ep=1)), 1_000, 1_000)  # no sample yet: held
+    assert b.needs_engine(sync_topic)  # the sync that gives the sample feeds it to the engine
+    out = b.inbound(sync("p1", 1, 2_000), 1_100, 1_100)
+    assert [type(x.input).__name__ for x in out.batches] == ["PodiumPress"]
+    assert not b.needs_engine(sync_topic)
+    assert b.inbound(sync("p1", 2, 3_000), 1_200, 1_200).batches == []

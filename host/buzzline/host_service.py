@@ -10,8 +10,9 @@ expected to drop and is retried at once, then every 0.25 s for 10 s, then every 
 (``lifecycle.Reconnect``); while it is down ``connected`` is clear.
 
 The shell receives, sends, logs and supervises; it decides nothing. Each inbound message goes to
-the gate once (``Bridge.receive``, under the engine's lock), which returns what to send at once
-and one batch per engine input. Order of one batch (an input and the decisions it made):
+the gate once (``Bridge.receive``; under the engine's lock unless it is a clock sync that cannot
+reach the engine), which returns what to send at once and one batch per engine input.
+Order of one batch (an input and the decisions it made):
 1. the batch's locks are written to the broker's socket (``_send(now=True)``);
 2. the input and the decisions are appended to the event log and fsynced off the loop's thread;
 3. the rest of the batch goes out (arm, lights, config, state), then one notice on the bus.
@@ -51,7 +52,7 @@ from buzzline.core.game import GameEngine
 from buzzline.core.podiums import PodiumTable
 from buzzline.core.show import Show
 from buzzline.core.types import Decision
-from buzzline.gate.bridge import Batch, Bridge, Wire, event_messages, host_presence
+from buzzline.gate.bridge import Batch, Bridge, Inbound, Wire, event_messages, host_presence
 from buzzline.gate.ingest import QUIET, Ingest
 from buzzline.hosttime import now_us
 from buzzline.io.broker import NODELAY
@@ -434,22 +435,31 @@ class HostService(Service):
         trace = self.trace
         if trace is not None:
             trace.begin(arrival_us)
+        probe = trace.mark if trace else None
+        if not self.bridge.needs_engine(topic):  # a clock sync: answered at once, no batch to wait for
+            self._send_at_once(self.bridge.receive(topic, payload, arrival_us, now_us(), probe))
+            return
         async with self._lock:
-            step = self.bridge.receive(topic, payload, arrival_us, now_us(), trace.mark if trace else None)
-            if (r := step.rejected) is not None:
-                level = logging.DEBUG if r.reason in QUIET else logging.WARNING
-                log.log(level, "rejected %s on %s: %s", r.reason, r.topic, r.detail)
-            for w in step.wire:
-                if w.msg["t"] == "syncr":
-                    self._send_sync_reply(w)
-                else:
-                    self._send(w)
+            step = self.bridge.receive(topic, payload, arrival_us, now_us(), probe)
+            self._send_at_once(step)
             for batch in step.batches:
                 await self._carry(batch)
             for w in step.configs():
                 self._send(w)
         if step.batches:
             self._wake.set()
+
+    def _send_at_once(self, step: Inbound) -> None:
+        """What a message asks to send before any batch: sync replies, a reject's report, an
+        askhello, the fleet's commands."""
+        if (r := step.rejected) is not None:
+            level = logging.DEBUG if r.reason in QUIET else logging.WARNING
+            log.log(level, "rejected %s on %s: %s", r.reason, r.topic, r.detail)
+        for w in step.wire:
+            if w.msg["t"] == "syncr":
+                self._send_sync_reply(w)
+            else:
+                self._send(w)
 
     async def feed(self, event: ev.Event, now: int | None = None) -> list[Any]:
         """Hand an input to the engine through the gate (benchmarks and tests feed podium inputs

@@ -197,6 +197,12 @@ class Bridge:
             msg["id"] = r.podium
         return Wire(topics.host(self.studio, "rejects"), msg, qos=0)
 
+    def needs_engine(self, topic: str) -> bool:
+        """Whether a message on ``topic`` may reach the engine. A clock sync does not while no
+        podium's messages wait for a clock sample: the shell answers it at once, without waiting
+        for the engine's lock (a batch being fsynced)."""
+        return bool(self._unmapped) or not topic.endswith("/sync")
+
     def receive(
         self, topic: str, payload: bytes, arrival_us: int, now_us: int, probe: Probe | None = None
     ) -> Inbound:
