@@ -18,7 +18,8 @@ import pytest
 from buzzline.adapters.api import Adapter, Status
 from buzzline.core import events as ev
 from buzzline.core.show import Show
-from buzzline.host_service import HostService, now_us
+from buzzline.host_service import HostService
+from buzzline.hosttime import now_us
 from buzzline.io.broker import udp_bound
 
 PODIUMS = ["p1", "p2", "p3"]

@@ -24,6 +24,7 @@ ALLOWED = {
     "buzzline.core": ("buzzline.core", "buzzline_protocol"),
     "buzzline.gate": ("buzzline.gate", "buzzline.core", "buzzline_protocol"),
     "buzzline.notices": ("buzzline.notices", "buzzline.core", "buzzline_protocol"),
+    "buzzline.hosttime": (),  # the clock only: anything may stamp with it
 }
 # floor -> the prefixes it must never import
 FORBIDDEN = {

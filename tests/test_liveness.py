@@ -14,8 +14,9 @@ import random
 import signal
 
 from buzzline.host_service import HostService
+from buzzline.hosttime import now_us
 from buzzline.io.broker import MosquittoBroker
-from buzzline.sim.podium import VirtualPodium, host_now_us
+from buzzline.sim.podium import VirtualPodium
 
 STUDIO = "live"
 
@@ -82,7 +83,7 @@ async def test_a_broker_restart_mid_question_still_decides_for_the_first_press(
         waiter = asyncio.ensure_future(svc.wait_decision(15))
         broker.kill()
         # while the broker is away, p2 presses, then p1 20 ms later: both wait in their outboxes
-        h = host_now_us()
+        h = now_us()
         await pods[1].press(pods[1].clock.at(h))
         await pods[0].press(pods[0].clock.at(h + 20_000))
         await asyncio.sleep(0.3)

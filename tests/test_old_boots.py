@@ -9,7 +9,8 @@ import socket
 import struct
 
 import aiomqtt
-from buzzline.host_service import HostService, now_us
+from buzzline.host_service import HostService
+from buzzline.hosttime import now_us
 from buzzline.io.broker import MosquittoBroker
 from buzzline.sim.podium import VirtualPodium
 from buzzline_protocol import codec, topics

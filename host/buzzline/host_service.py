@@ -1,4 +1,4 @@
-"""The host service: a thin asyncio shell around the pure bridge and core.
+"""The host service: the asyncio shell around the pure gate (``gate.bridge``) and its engine.
 
 One supervising ``asyncio.TaskGroup`` runs named tasks: ``host-mqtt`` (the broker connection:
 read, ingest, answer syncs), ``host-timer`` (the engine's deadlines), ``host-events`` (notices
@@ -9,13 +9,17 @@ the CLI exits nonzero; the service never runs half-alive. The broker connection 
 expected to drop and is retried at once, then every 0.25 s for 10 s, then every second
 (``lifecycle.Reconnect``); while it is down ``connected`` is clear.
 
+The shell receives, sends, logs and supervises; it decides nothing. Each inbound message goes to
+the gate once (``Bridge.receive``; under the engine's lock unless it is a clock sync that cannot
+reach the engine), which returns what to send at once and one batch per engine input.
 Order of one batch (an input and the decisions it made):
-1. the input is fed to the engine;
-2. the batch's locks are written to the broker's socket (``_send(now=True)``);
-3. the input and the decisions are appended to the event log and fsynced off the loop's thread;
-4. every other effect goes out (arm, lights, config, state), then one notice on the bus.
+1. the batch's locks are written to the broker's socket (``_send(now=True)``);
+2. the input and the decisions are appended to the event log and fsynced off the loop's thread;
+3. the rest of the batch goes out (arm, lights, config, state), then one notice on the bus.
 A lock decides nothing and is re-derived from the log after a crash, so it need not wait for the
-disk; nothing else leaves the host before the log holds what explains it.
+disk; nothing else leaves the host before the log holds what explains it. The engine's lock is
+held from the gate's call to the last batch's notice: batches go out in the order the engine
+made them, and the log holds inputs in the order the engine took them.
 
 Over 400 lines: the tasks, the publish path and the batch order above are kept in one file
 because their ordering guarantees only hold together; the translation work is in
@@ -43,13 +47,14 @@ from buzzline.adapters.runner import AdapterManager
 from buzzline.core import events as ev
 from buzzline.core.clock import ClockBook
 from buzzline.core.commandargs import BadArgs, check_args
-from buzzline.core.contract import GameView
+from buzzline.core.contract import GameView, ScoreChange
 from buzzline.core.game import GameEngine
+from buzzline.core.podiums import PodiumTable
 from buzzline.core.show import Show
 from buzzline.core.types import Decision
-from buzzline.gate.bridge import Bridge, Wire
+from buzzline.gate.bridge import Batch, Bridge, Inbound, Wire, event_messages, host_presence
 from buzzline.gate.ingest import QUIET, Ingest
-from buzzline.gate.podiums import PodiumRegistry
+from buzzline.hosttime import now_us
 from buzzline.io.broker import NODELAY
 from buzzline.io.clockstore import ClockStore
 from buzzline.io.eventlog import EventLog, to_record
@@ -64,10 +69,6 @@ from buzzline.preflight import PreflightList
 from buzzline.replay import logged_show, rebuild
 
 log = logging.getLogger("buzzline.host")
-
-
-def now_us() -> int:
-    return time.monotonic_ns() // 1000
 
 
 class HostFailed(RuntimeError):
@@ -108,16 +109,16 @@ class HostService(Service):
         self.password = password
         self._seed = seed
         self._connect_timeout = connect_timeout or self.CONNECT_TIMEOUT_S
-        self.engine = GameEngine(self.show, seed=seed)
-        self.bridge = Bridge(studio, self.engine, (time.time_ns() // 1000) % (1 << 40))
-        self.decisions: list[Decision] = []
         # firmware updates: releases are served only when the host is given a store (set_releases)
-        self.fleet = Fleet(studio, None, None, self.bridge.next_cs)
+        self.fleet = Fleet(studio, None, None, lambda: self.bridge.next_cs())
+        # the gate and its engine; a host that resumes a log builds them again from it (_open_log)
+        self.bridge = self._gate(GameEngine(self.show, seed=seed), (time.time_ns() // 1000) % (1 << 40))
+        self.decisions: list[Decision] = []
         self.connected = asyncio.Event()
         self.notices = NoticeBus()
         self.adapters = AdapterManager(self.notices, self.view, self._adapter_command, spawn=self._spawn)
         self.preflight = PreflightList()  # the start-up check's findings, until acknowledged
-        self.score_history: list[dict[str, Any]] = []  # score changes before a resume, from the log
+        self.score_history: list[ScoreChange] = []  # score changes before a resume, from the log
         self.failed: BaseException | None = None
         self.reconnects = 0
         self.superseded = 0  # publishes not sent because the broker was down (resynced instead)
@@ -149,13 +150,20 @@ class HostService(Service):
         else:
             self.client_id = f"buzzline-host-{studio}-{secrets.token_hex(4)}"
 
-    # the bridge's parts, by their old names
+    def _gate(self, engine: GameEngine, cs: int) -> Bridge:
+        return Bridge(self.studio, engine, cs, firmware=self.fleet.inbound)
+
+    # the gate's parts, by their old names
+    @property
+    def engine(self) -> GameEngine:
+        return self.bridge.engine
+
     @property
     def clocks(self) -> ClockBook:
         return self.bridge.clocks
 
     @property
-    def registry(self) -> PodiumRegistry:
+    def registry(self) -> PodiumTable:
         return self.bridge.registry
 
     @property
@@ -217,7 +225,7 @@ class HostService(Service):
         client = self._client
         if client is None:
             return
-        offline = codec.encode({"t": "presence", "id": "host", "state": "offline"})
+        offline = codec.encode(host_presence(False))
         with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
             async with asyncio.timeout(1):
                 await client.publish(topics.host(self.studio, "presence"), offline, qos=1, retain=True)
@@ -285,22 +293,22 @@ class HostService(Service):
 
     def _open_log(self) -> None:
         assert self._log_path is not None and self._clockstore is not None
-        self._clockstore.restore(self.bridge.clocks)
         self._eventlog = EventLog(self._log_path, studio=self.studio, show=self.show.title)
         known = logged_show(self._eventlog)
         if known is None:
+            self._clockstore.restore(self.bridge.clocks)
             kind, data = to_record(self.show)
             self._eventlog.append(SHOW, {"type": kind, "show": data}, now_us())
             return
         if known != self.show:
             log.warning("%s was started with another show: resuming with the logged one", self._log_path)
         rebuilt = rebuild(self._eventlog, known, self._seed)
-        self.show, self.engine = rebuilt.show, rebuilt.engine
-        self.bridge.engine = self.engine
+        # the gate built on the resumed engine: its podium table holds each podium's last hello
+        # (a podium says hello once per boot, not per host), its clock book the stored models
+        self.show = rebuilt.show
+        self.bridge = self._gate(rebuilt.engine, self.bridge.cs)
+        self._clockstore.restore(self.bridge.clocks)
         self.score_history = rebuilt.scores
-        for pid, hello in rebuilt.hellos.items():  # a podium says hello once per boot, not per host
-            info = self.registry.get(pid)
-            info.hw, info.board, info.fw, info.capture_us = hello.hw, hello.board, hello.fw, hello.cap_us
         log.warning(
             "resumed from %s: %d inputs replayed, phase %s",
             self._log_path,
@@ -310,10 +318,10 @@ class HostService(Service):
 
     # ---------------------------------------------------------------- MQTT
     async def _connection_loop(self) -> None:
-        host_presence = topics.host(self.studio, "presence")
+        presence_topic = topics.host(self.studio, "presence")
         will = aiomqtt.Will(
-            host_presence,
-            codec.encode({"t": "presence", "id": "host", "state": "offline"}),
+            presence_topic,
+            codec.encode(host_presence(False)),
             qos=1,
             retain=True,
         )
@@ -338,8 +346,8 @@ class HostService(Service):
                     for leaf in topics.UPSTREAM:
                         await client.subscribe(topics.podium_filter(self.studio, leaf), qos=1)
                     await client.publish(
-                        host_presence,
-                        codec.encode({"t": "presence", "id": "host", "state": "online"}),
+                        presence_topic,
+                        codec.encode(host_presence(True)),
                         qos=1,
                         retain=True,
                     )
@@ -421,43 +429,46 @@ class HostService(Service):
                 while info is not None and not info.is_published() and self._client is not None:
                     await asyncio.sleep(0.01)
 
-    # ---------------------------------------------------------------- ingest
+    # ---------------------------------------------------------------- the gate
     async def handle_message(self, topic: str, payload: bytes, arrival_us: int) -> None:
+        """One inbound message: through the gate once, then what it asks carried out."""
         trace = self.trace
         if trace is not None:
             trace.begin(arrival_us)
-        inbound = self.bridge.receive(topic, payload, arrival_us, now_us(), trace.mark if trace else None)
-        if (r := inbound.rejected) is not None:
+        probe = trace.mark if trace else None
+        if not self.bridge.needs_engine(topic):  # a clock sync: answered at once, no batch to wait for
+            self._send_at_once(self.bridge.receive(topic, payload, arrival_us, now_us(), probe))
+            return
+        async with self._lock:
+            step = self.bridge.receive(topic, payload, arrival_us, now_us(), probe)
+            self._send_at_once(step)
+            for batch in step.batches:
+                await self._carry(batch)
+            for w in step.configs():
+                self._send(w)
+        if step.batches:
+            self._wake.set()
+
+    def _send_at_once(self, step: Inbound) -> None:
+        """What a message asks to send before any batch: sync replies, a reject's report, an
+        askhello, the fleet's commands."""
+        if (r := step.rejected) is not None:
             level = logging.DEBUG if r.reason in QUIET else logging.WARNING
             log.log(level, "rejected %s on %s: %s", r.reason, r.topic, r.detail)
-        for w in inbound.wire:
+        for w in step.wire:
             if w.msg["t"] == "syncr":
                 self._send_sync_reply(w)
             else:
                 self._send(w)
-        acc = inbound.accepted
-        if acc is not None and (acc.leaf in ("fwst", "sync") or acc.msg["t"] == "hello"):
-            clock = self.clocks.get(acc.podium)  # a release on trial is confirmed once it is trusted
-            for w in self.fleet.inbound(acc.podium, acc.leaf, acc.msg, clock is not None and clock.trusted):
-                self._send(w)
-        for event in inbound.events:
-            await self.feed(event, arrival_us)
-        for pid in inbound.after:
-            cfg = self.bridge.config(pid)
-            if cfg is not None:
-                self._send(cfg)
 
-    # ---------------------------------------------------------------- core
     async def feed(self, event: ev.Event, now: int | None = None) -> list[Any]:
-        """Hand an input to the engine, send its locks, log it and its decisions, then the rest."""
-        t = now if now is not None else now_us()
+        """Hand an input to the engine through the gate (benchmarks and tests feed podium inputs
+        directly); its locks, log and rest carried out. Returns the engine's effects."""
         async with self._lock:
-            effects = self.engine.handle(event, t)
-            if self.trace is not None:
-                self.trace.mark("engine")
-            await self._apply(effects, t, commit=isinstance(event, ev.PodiumPress | ev.Command), event=event)
+            batch = self.bridge.feed(event, now if now is not None else now_us())
+            await self._carry(batch)
         self._wake.set()
-        return effects
+        return batch.effects
 
     def firmware(self, action: str, podiums: list[str], release: str | None = None) -> list[dict[str, Any]]:
         """Push (``release``: a version or digest, default the newest) or roll back the podiums'
@@ -474,23 +485,11 @@ class HostService(Service):
 
     async def command(self, name: str, /, **args: Any) -> list[Any]:
         """The one operator interface: every control surface ends up here."""
-        if name == "identify":  # a blink to find a podium: no game state, not logged, no undo
-            return self.identify(args.get("podium"), args.get("ms", 5000))
-        if name == "selftest":  # bring-up: measure a podium's capture bound (hello.cap follows)
-            w = self.bridge.selftest(args.get("podium"), args.get("edges", 2000))
-            if isinstance(w, str):
-                return [ev.CommandRefused("selftest", w)]
-            self._send(w)
-            return []
-        return await self.feed(ev.Command(name, dict(args)))
-
-    def identify(self, podium: object, ms: object = 5000) -> list[Any]:
-        """Blink one podium (protocol ``ident``) so a technician can find it."""
-        w = self.bridge.ident(podium, ms)
-        if isinstance(w, str):
-            return [ev.CommandRefused("identify", w)]
-        self._send(w)
-        return []
+        async with self._lock:
+            batch = self.bridge.command(name, args, now_us())
+            await self._carry(batch)
+        self._wake.set()
+        return batch.effects
 
     async def _adapter_command(self, name: str, /, **args: Any) -> CommandResult:
         try:  # the operator API's checks: an adapter is another control surface
@@ -501,35 +500,33 @@ class HostService(Service):
         refused = [e for e in effects if isinstance(e, ev.CommandRefused)]
         return CommandResult(False, refused[0].reason) if refused else CommandResult(True)
 
-    def _append_input(self, event: ev.Event, t: int) -> None:
-        if self._eventlog is None:
-            return
-        kind, data = to_record(event)
-        # Written now, fsynced by _apply (presses and commands always; watermarks and presence
-        # with the next durable record, at the latest the decision they complete).
-        self._eventlog.append(INPUT, {"type": kind, "event": data, "now_us": t}, t, durable=False)
+    def _log(self, batch: Batch) -> None:
+        """A batch's input (or tick) and decisions into the log, not yet fsynced (``_carry`` does,
+        presses and commands always; watermarks and presence with the next durable record, at the
+        latest the decision they complete)."""
+        log_ = self._eventlog
+        t = batch.at_us
+        if log_ is not None and batch.input is not None:
+            kind, data = to_record(batch.input)
+            log_.append(INPUT, {"type": kind, "event": data, "now_us": t}, t, durable=False)
+        elif log_ is not None and batch.tick and batch.effects:
+            log_.append(TICK, {"now_us": t}, t)
+        for e in batch.decisions():
+            self.decisions.append(e.decision)  # an overturn is logged as a second decision
+            if log_ is not None:
+                kind, data = to_record(e.decision)
+                log_.append(DECISION, {"type": kind, "decision": data}, e.decision.decided_us, durable=False)
 
-    async def _apply(
-        self, effects: list[Any], t: int, commit: bool = False, event: ev.Event | None = None
-    ) -> None:
+    async def _carry(self, batch: Batch) -> None:
         """Carry out one batch: locks, the input and decisions logged and fsynced, then the rest."""
-        locks = self.bridge.locks(effects)
-        trace = self.trace if locks else None
+        t = batch.at_us
+        trace = self.trace if batch.locks else None
         if self.LOCK_BEFORE_FSYNC:
-            self._send_locks(locks, t)
+            self._send_locks(batch.locks, t)
         t0 = now_us()
-        if event is not None:
-            self._append_input(event, t)
-        for e in effects:
-            if isinstance(e, ev.DecisionMade | ev.DecisionOverturned):
-                self.decisions.append(e.decision)  # an overturn is logged as a second decision
-                if self._eventlog is not None:
-                    kind, data = to_record(e.decision)
-                    self._eventlog.append(
-                        DECISION, {"type": kind, "decision": data}, e.decision.decided_us, durable=False
-                    )
+        self._log(batch)
         t1 = now_us()
-        if self._eventlog is not None and (commit or any(not isinstance(e, ev.Logged) for e in effects)):
+        if self._eventlog is not None and batch.commit:
             if self.FSYNC_IN_THREAD:
                 # shielded and tracked: a cancelled batch must not leave a commit running in the
                 # worker thread while stop() closes the database under it
@@ -539,17 +536,16 @@ class HostService(Service):
                 self._eventlog.flush()
         t2 = now_us()
         if not self.LOCK_BEFORE_FSYNC:
-            self._send_locks(locks, t)
+            self._send_locks(batch.locks, t)
         if trace is not None:
             trace.note(log=t1 - t0, fsync=t2 - t1, fsync_at=t1)
-        wire, events = self.bridge.outbound(effects, now_us())
-        for w in wire:
+        rest = batch.rest(now_us())
+        for w in rest.wire:
             self._send(w)
-        for e in effects:
-            if isinstance(e, ev.DecisionMade | ev.DecisionOverturned):
-                self._announce(e.decision)
-        if events:
-            self.notices.publish(Notice(self.notices.seq + 1, t, tuple(events), self.engine.view()))
+        for e in batch.decisions():
+            self._announce(e.decision)
+        if rest.events and rest.view is not None:
+            self.notices.publish(Notice(self.notices.seq + 1, t, tuple(rest.events), rest.view))
 
     def _send_locks(self, locks: list[Wire], t: int) -> None:
         for w in locks:
@@ -575,7 +571,7 @@ class HostService(Service):
         """After (re)connecting: the lock in force again (podiums acknowledge it again, with what
         they pressed), every podium's light and arming, and the viewer state."""
         async with self._lock:
-            await self._apply(self.bridge.resync(), now_us())
+            await self._carry(self.bridge.resync(now_us()))
 
     async def _timer_loop(self) -> None:
         while True:
@@ -591,27 +587,11 @@ class HostService(Service):
                         await self._wake.wait()
                 continue
             async with self._lock:
-                t = now_us()
-                effects = self.engine.tick(t)
-                if effects and self._eventlog is not None:
-                    self._eventlog.append(TICK, {"now_us": t}, t)
-                await self._apply(effects, t)
+                await self._carry(self.bridge.tick(now_us()))
 
     async def _events_loop(self) -> None:
         """Every notice onto ``game/events``, one message per event (SPEC §3.9)."""
         sub = self.notices.subscribe("wire:game/events", self.EVENTS_QUEUE, replay_latest=False)
-        topic = topics.game_events(self.studio)
         async for notice in sub:
-            n = len(notice.events)
-            for i, e in enumerate(notice.events):
-                d = {k: v for k, v in e.items() if k != "k" and v is not None}
-                msg = {
-                    "t": "event",
-                    "n": notice.seq,
-                    "i": i,
-                    "of": n,
-                    "ts": notice.host_us,
-                    "k": e["k"],
-                    "d": d,
-                }
-                self._send(Wire(topic, msg))
+            for w in event_messages(self.studio, notice.seq, notice.host_us, notice.events):
+                self._send(w)

@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from buzzline.hosttime import now_us
+
 if TYPE_CHECKING:
     from buzzline.io.mqttclient import DirectWriteClient
 
@@ -26,10 +28,6 @@ STAGES = ("queue", "ingest", "map", "engine", "publish")  # between MARKS and "s
 MARKS = ("read", "dequeued", "ingest", "map", "engine")
 # After the lock, off its path: the input and decisions appended to the log, and the fsync.
 AFTER = ("log", "fsync")
-
-
-def now_us() -> int:
-    return time.monotonic_ns() // 1000
 
 
 def cpu_us() -> int:

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from buzzline.core.contract import podiums_of
-from buzzline.core.types import Decision
 
 SHORT_FLAG_WORDS = {
     "tie": "a tie",
@@ -53,25 +52,6 @@ def decision_line(event: Mapping[str, Any]) -> str:
     if flags:
         line += "; " + "; ".join(SHORT_FLAG_WORDS.get(f, f"flag {f}") for f in flags)
     return line
-
-
-def decision_event(d: Decision, names: Mapping[str, str]) -> dict[str, Any]:
-    """The notice-event shape of a Decision, named with ``names`` (podium -> player)."""
-    order = [
-        {"podium": r.podium, "player": names.get(r.podium), "gap_us": r.gap_us, "err_us": r.err_us}
-        for r in d.order
-    ]
-    if d.winner is None:
-        return {"k": "no_winner", "result": "tie" if d.is_tie else "no_buzz", "order": order}
-    return {
-        "k": "winner",
-        "podium": d.winner,
-        "player": names.get(d.winner),
-        "order": order,
-        "flags": sorted(d.flags),
-        "tie_rule": d.tie_rule if d.is_tie else None,
-        "tied": list(d.tied),
-    }
 
 
 def event_line(event: Mapping[str, Any]) -> str | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,7 +175,7 @@ def shipped_firmware() -> str | None:
     return m.group(1) if m else None
 
 
-def podium_findings(pods: list[dict[str, Any]], show: Show | None = None) -> list[Finding]:
+def podium_findings(pods: Sequence[Mapping[str, Any]], show: Show | None = None) -> list[Finding]:
     """From the host's podium registry (``GET /api/state`` ``podiums``): offline show podiums, old
     firmware, no declared capture bound, a clock not yet trusted."""
     out: list[Finding] = []

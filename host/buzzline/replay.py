@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 from buzzline.core import events as ev
+from buzzline.core.contract import ScoreChange, score_changes
 from buzzline.core.game import GameEngine
 from buzzline.core.show import Show
 from buzzline.io.eventlog import EventLog, EventLogError, RecordError, from_record
@@ -31,10 +31,10 @@ class Rebuilt:
     inputs: int  # inputs and ticks replayed
     last_us: int  # host time of the last one (0 for an empty log)
     skipped: Counter[str] = field(default_factory=Counter)  # records of kinds this host does not know
-    # what a restarted host shows as it was: each score change (the console's history), and each
-    # podium's last hello (hardware, firmware), which a podium does not send again to a new host
-    scores: list[dict[str, Any]] = field(default_factory=list)
-    hellos: dict[str, ev.PodiumHello] = field(default_factory=dict)
+    # what a restarted host shows as it was: each score change (the console's history); each
+    # podium's last hello (which a podium does not send again to a new host) is in the engine's
+    # podium table
+    scores: list[ScoreChange] = field(default_factory=list)
 
 
 def logged_show(log: EventLog) -> Show | None:
@@ -72,8 +72,6 @@ def rebuild(log: EventLog, show: Show | None = None, seed: int = 0) -> Rebuilt:
                     " a newer Buzzline wrote it? the game cannot be rebuilt without it"
                 ) from None
             effects = engine.handle(cause, now)
-            if isinstance(cause, ev.PodiumHello):
-                out.hellos[cause.podium] = cause
         out.scores += _score_changes(before, engine, effects, cause, rec.seq, now)
         out.inputs += 1
         out.last_us = now
@@ -88,18 +86,9 @@ def rebuild(log: EventLog, show: Show | None = None, seed: int = 0) -> Rebuilt:
 
 def _score_changes(
     before: dict[str, int], engine: GameEngine, effects: list[ev.Effect], cause: object, seq: int, now: int
-) -> list[dict[str, Any]]:
+) -> list[ScoreChange]:
     """The score changes of one replayed input, as the console's history lists them (an undo or
     redo restores a snapshot: its changes carry the command as their reason)."""
     reasons = {e.player: e.reason for e in effects if isinstance(e, ev.ScoreChanged)}
     fallback = cause.name if isinstance(cause, ev.Command) else "replayed"
-    out = []
-    for player in sorted(set(before) | set(engine.g.scores)):
-        delta = engine.g.scores.get(player, 0) - before.get(player, 0)
-        if delta:
-            total = engine.g.scores.get(player, 0)
-            out.append(
-                {"player": player, "delta": delta, "total": total, "reason": reasons.get(player, fallback),
-                 "seq": seq, "host_us": now, "q": engine.g.q}
-            )  # fmt: skip
-    return out
+    return score_changes(before, engine.g.scores, lambda p: reasons.get(p, fallback), seq, now, engine.g.q)

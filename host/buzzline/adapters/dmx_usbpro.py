@@ -24,6 +24,7 @@ import serial
 
 from buzzline.adapters.api import Adapter, AdapterContext, ConfigError, Field, Notice, Problem, Status
 from buzzline.adapters.stage import PATTERNS, Stage, rgb
+from buzzline.hosttime import now_us
 
 START, LABEL_SEND_DMX, END = 0x7E, 6, 0xE7
 LAYOUTS = ("rgb", "rgbw", "drgb", "drgbw")  # d: a dimmer channel first, w: a white channel last
@@ -229,7 +230,7 @@ class DmxUsbProAdapter(Adapter):
     async def handle(self, notice: Notice) -> None:
         if self._bad:
             return
-        self.stage.apply(notice, time.monotonic_ns() // 1000)
+        self.stage.apply(notice, now_us())
         if not self.config["on_change"]:
             return  # the next refresh shows it
         frame = self.render(time.monotonic())

@@ -32,15 +32,12 @@ from buzzline.adapters.oscwire import (
     resolve_vars,
 )
 from buzzline.adapters.stage import Happening, Stage
+from buzzline.hosttime import now_us
 from buzzline.io.broker import udp_bound
 
 TRANSPORTS = ("udp", "tcp-slip", "tcp-length")
 PROBE_S = 1.5  # how long the pre-show check waits for a desk
 MAX_BACKLOG = 1 << 20  # bytes a stalled TCP peer may hold back before the link is reset
-
-
-def _now_us() -> int:
-    return time.monotonic_ns() // 1000
 
 
 class _Udp(asyncio.DatagramProtocol):
@@ -237,7 +234,7 @@ class OscDeskAdapter(Adapter):
         if self._bad:
             return
         started = self.stage.started
-        happenings = self.stage.apply(notice, _now_us())
+        happenings = self.stage.apply(notice, now_us())
         # the first game state: all of it, so the desk starts where the show stands
         self.emit(self.stage.snapshot() if self.stage.started and not started else happenings)
         if self.stage.next_deadline() is not None:
@@ -325,11 +322,11 @@ class OscDeskAdapter(Adapter):
             now = time.monotonic()
             for d in self.limiter.due(now):
                 self._write(d)
-            self.emit(self.stage.expire(_now_us()))
+            self.emit(self.stage.expire(now_us()))
             times = [self.limiter.next_time(), self._ping(now)]
             deadline = self.stage.next_deadline()
             if deadline is not None:
-                times.append(now + (deadline - _now_us()) / 1e6)
+                times.append(now + (deadline - now_us()) / 1e6)
             wake = min((t for t in times if t is not None), default=None)
             self._wake.clear()
             timeout = None if wake is None else max(0.0, wake - time.monotonic())

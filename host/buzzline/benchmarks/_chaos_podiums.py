@@ -20,11 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from buzzline.hosttime import now_us
+
 _WRAP = 1 << 30  # the unix port's ticks_us: CLOCK_MONOTONIC µs modulo 2**30
-
-
-def now_us() -> int:
-    return time.monotonic_ns() // 1000
 
 
 class SimPodium:

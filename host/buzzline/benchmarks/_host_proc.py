@@ -37,6 +37,7 @@ from buzzline.adapters.runner import AdapterManager
 from buzzline.benchmarks._procs import say
 from buzzline.core.show import Show
 from buzzline.host_service import HostService
+from buzzline.hosttime import now_us
 from buzzline.lock_trace import LockTrace
 
 SLOW_KIND = "bench-slow"
@@ -98,7 +99,7 @@ async def _control(svc: HostService, trace: LockTrace, gaps: _GapFilter) -> None
             flt = topics.podium_filter(svc.studio, "up")
             await (client.unsubscribe(flt) if word == "pause" else client.subscribe(flt, qos=1))
             await asyncio.sleep(0.002 if word == "pause" else 0)  # what was on its way meanwhile
-            resumed = time.monotonic_ns() // 1000
+            resumed = now_us()
             say("ok")
         elif word == "heard":
             heard = [p for p in svc.registry.podiums.values() if (p.last_hb_us or 0) >= resumed]

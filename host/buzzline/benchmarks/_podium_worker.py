@@ -21,10 +21,10 @@ import contextlib
 import math
 import random
 import sys
-import time
 from typing import Any
 
 from buzzline.benchmarks._procs import say
+from buzzline.hosttime import now_us
 from buzzline.sim.podium import VirtualPodium
 
 
@@ -64,7 +64,7 @@ async def main(argv: list[str]) -> int:
                 for p in pods.values():
                     p.heartbeat()
             if line[0] == "press" and line[1] in pods:
-                t0 = time.monotonic_ns() // 1000
+                t0 = now_us()
                 await pods[line[1]].press()
                 say(f"press {line[1]} {t0}")
     return 0

@@ -10,16 +10,12 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
-import time
 from collections.abc import Sequence
 
+from buzzline.hosttime import now_us
 from buzzline.lifecycle import wait_or_kill
 
 _PY = sys.executable
-
-
-def now_us() -> int:
-    return time.monotonic_ns() // 1000
 
 
 def say(line: str) -> None:

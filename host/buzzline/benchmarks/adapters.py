@@ -96,7 +96,8 @@ def _udp_port() -> int:
 async def measure(args: argparse.Namespace, broker_host: str, broker_port: int) -> dict[str, Any]:
     from buzzline.core import events as ev
     from buzzline.core.show import Player, Show
-    from buzzline.host_service import HostService, now_us
+    from buzzline.host_service import HostService
+    from buzzline.hosttime import now_us
 
     rng = random.Random(args.seed)
     fds: list[int] = []

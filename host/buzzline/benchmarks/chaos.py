@@ -40,6 +40,7 @@ from typing import Any
 from buzzline.benchmarks._chaos_podiums import FirmwarePodium, SimPodium
 from buzzline.benchmarks._chaos_score import TruePress, read_log, score
 from buzzline.errors import UserError
+from buzzline.hosttime import now_us
 
 NAME = "chaos"
 HELP = "decisions under network faults and crashing broker, host and podiums"
@@ -69,10 +70,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--log", dest="log_path", default=None, help="host event log (default: a temp file)")
     p.add_argument("--workdir", default=None, help="keep the broker's files and the host's output here")
-
-
-def now_us() -> int:
-    return time.monotonic_ns() // 1000
 
 
 @dataclass

@@ -65,7 +65,8 @@ async def measure(buzzes: int, broker_host: str, broker_port: int) -> dict[str, 
     from buzzline.benchmarks._qlcplus import QlcDesk
     from buzzline.core import events as ev
     from buzzline.core.show import Player, Show
-    from buzzline.host_service import HostService, now_us
+    from buzzline.host_service import HostService
+    from buzzline.hosttime import now_us
 
     series: dict[str, list[float]] = {"buzz": [], "floor": [], "adapter": [], "poll": []}
     tap = _Tap()

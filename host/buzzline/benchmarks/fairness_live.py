@@ -30,8 +30,9 @@ from typing import Any
 
 from buzzline.benchmarks.fairness import BUCKETS, _bucket, _table, by_board, explain_lines, score
 from buzzline.errors import UserError
+from buzzline.hosttime import now_us
 from buzzline.sim.netmodel import Profile, ProfileError, burst_us, capture_us, gap_us, load_profile
-from buzzline.sim.podium import VirtualPodium, host_now_us
+from buzzline.sim.podium import VirtualPodium
 from buzzline.sim.precise import PreciseTimer
 from buzzline.sim.races import FIXED_WINDOW_US, Outcome, RaceResult, declared_cap
 from buzzline.sim.relayproc import RelayProcess
@@ -112,7 +113,7 @@ class LivePodium(VirtualPodium):
         self._planned[key] = (stamp_us, False)
 
     async def press_at(self, key: int, stamp_us: int) -> None:
-        await self.timer.sleep_until(stamp_us / 1e6)  # host_now_us is time.monotonic in µs
+        await self.timer.sleep_until(stamp_us / 1e6)  # now_us is time.monotonic in µs
         await self._fire(key)
 
     async def _fire(self, key: int) -> None:
@@ -124,7 +125,7 @@ class LivePodium(VirtualPodium):
             self.press_now(self.clock.at(stamp))
 
     def _fire_due_now(self) -> None:
-        now = host_now_us()
+        now = now_us()
         for key, (stamp, _sent) in sorted(self._planned.items(), key=lambda kv: kv[1][0]):
             if stamp <= now:
                 self._fire_now(key)
@@ -196,7 +197,7 @@ async def _run(args: argparse.Namespace, prof: Profile, broker: Any, api: str, t
             for i in range(args.races):
                 await relays.set_bursts([burst_us(g.congestion, rng) for g in groups])
                 await cmd("read")
-                start = host_now_us()
+                start = now_us()
                 await cmd("arm")
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(5):
@@ -204,7 +205,7 @@ async def _run(args: argparse.Namespace, prof: Profile, broker: Any, api: str, t
                             await asyncio.sleep(0.005)
                 k = rng.randint(2, n)
                 pressers = rng.sample(range(n), k)
-                t = host_now_us() + rng.randrange(100_000, 400_000)
+                t = now_us() + rng.randrange(100_000, 400_000)
                 true_us: dict[str, int] = {}
                 late: dict[str, int] = {}
                 for j, idx in enumerate(pressers):
@@ -229,7 +230,7 @@ async def _run(args: argparse.Namespace, prof: Profile, broker: Any, api: str, t
                         break
                     await asyncio.sleep(0.1)
                 await cmd("next")
-                race.end_us = host_now_us()
+                race.end_us = now_us()
                 races.append(race)
     return races
 

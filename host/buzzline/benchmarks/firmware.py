@@ -29,6 +29,7 @@ from typing import Any
 
 from buzzline.benchmarks._procs import LineProc
 from buzzline.benchmarks._stats import p50_p99
+from buzzline.hosttime import now_us
 
 NAME = "firmware"
 HELP = "press-to-lock and heap with real firmware podiums (micropython unix port, 96 KB heap)"
@@ -40,10 +41,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--presses", type=int, default=100)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def now_us() -> int:
-    return time.monotonic_ns() // 1000
 
 
 class _Stamps:

@@ -38,6 +38,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from buzzline.hosttime import now_us
+
 NAME = "viewer"
 HELP = "scoreboard frame times (idle, animating) at 1920x1080 and notice-to-pixels latency"
 
@@ -179,7 +181,7 @@ async def notice_latency(size: tuple[int, int], podiums: int, notices: int, seed
     bus = NoticeBus()
 
     async def publish(n: int, v: dict[str, Any]) -> None:
-        bus.publish(Notice(n, time.monotonic_ns() // 1000, tuple(events), as_view(v)))
+        bus.publish(Notice(n, now_us(), tuple(events), as_view(v)))
 
     return {"notice_to_pixels_ms": _summary(await _window_latency(bus, view, publish, size, notices, seed))}
 
@@ -208,7 +210,7 @@ async def standalone_latency(size: tuple[int, int], podiums: int, notices: int, 
                 await asyncio.wait_for(feed.connected.wait(), 10)
 
                 async def publish(n: int, v: dict[str, Any]) -> None:
-                    ts = time.monotonic_ns() // 1000
+                    ts = now_us()
                     state = {**v, "t": "state", "ts": ts}
                     await client.publish(topics.game_state("bench"), codec.encode(state), qos=1, retain=True)
                     d = {"podium": v["winner"], "player": v["info"]["winner_player"]}
@@ -274,7 +276,7 @@ async def overlay_latency(podiums: int, notices: int, seed: int) -> dict[str, An
                     v = dict(view, winner=winner, q=view["q"] + n + 1)
                     v["info"] = dict(view["info"], winner_player=name)
                     t0 = time.perf_counter()
-                    bus.publish(Notice(n + 1, time.monotonic_ns() // 1000, (), as_view(v)))
+                    bus.publish(Notice(n + 1, now_us(), (), as_view(v)))
                     await page.wait_for_function(
                         "n => document.getElementById('winner-name').textContent === n",
                         arg=name,

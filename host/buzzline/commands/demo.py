@@ -20,9 +20,12 @@ from typing import Any
 
 from buzzline.commands._audience_demo import audience_demo
 from buzzline.commands._common import broker_address, check_log_path
+from buzzline.core.contract import GameView
 from buzzline.core.types import Decision
 from buzzline.errors import UserError, studio_name
-from buzzline.narrate import decision_event, decision_line, event_line, names_of, standings
+from buzzline.gate.bridge import decision_events
+from buzzline.hosttime import now_us
+from buzzline.narrate import decision_line, event_line, names_of, standings
 
 NAME = "demo"
 HELP = "play a whole show on this machine (broker, host, simulated podiums)"
@@ -57,9 +60,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def describe(d: Decision, names: dict[str, str] | None = None) -> str:
-    """One line for a decision: winner, ring-in order with gaps and bounds in ms, tie and flags."""
-    return decision_line(decision_event(d, names or {}))
+def describe(d: Decision, view: GameView) -> str:
+    """One line for a decision: winner, ring-in order with gaps and bounds in ms, tie and flags
+    (the notice event the gate makes of it, with the podiums it settled a tie between)."""
+    event = next(e for e in decision_events(d, view) if e["k"] in ("winner", "no_winner"))
+    return decision_line({**event, "tied": list(d.tied)})
 
 
 async def _sleep_until(t_mono: float) -> None:
@@ -113,7 +118,7 @@ async def play_questions(
         await svc.command("arm")
         decision_wait = asyncio.ensure_future(svc.wait_decision(5.0))
         if podiums:
-            base = time.monotonic_ns() // 1000 + int(rng.uniform(0.12, 0.3) * 1e6)
+            base = now_us() + int(rng.uniform(0.12, 0.3) * 1e6)
             kind = rng.random()
             racers = rng.sample(podiums, k=min(len(podiums), rng.randint(2, 3)))
             if kind < 0.25:  # dead heat: within 0.1 ms
@@ -132,7 +137,7 @@ async def play_questions(
                 await svc.command("end")
                 break
             continue
-        out("  " + describe(d, names_of(svc.engine.view())))
+        out("  " + describe(d, svc.engine.view()))
         # Judge: sometimes wrong, so the question reopens for the others.
         for _attempt in range(3):
             if d.winner is None:
@@ -157,7 +162,7 @@ async def play_questions(
                 with contextlib.suppress(Exception):
                     await svc.command("timeout")
                 break
-            out("  " + describe(d, names_of(svc.engine.view())))
+            out("  " + describe(d, svc.engine.view()))
         scores = svc.engine.view().get("scores", {})
         out("  scores: " + ", ".join(f"{k} {v}" for k, v in sorted(scores.items())))
         if await _refused(svc, "next"):

@@ -11,7 +11,7 @@ that joined late may hold a partial one, hence ``total=False`` and ``podium_view
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, NotRequired, TypedDict, cast, get_args, get_type_hints
 
 # ---- phases: one name per meaning --------------------------------------------------------------
@@ -121,6 +121,81 @@ class ApiError(TypedDict):
 
     ok: Literal[False]
     error: str
+
+
+class CaptureRow(TypedDict):
+    us: int
+    source: str  # declared, board, logged, none (gate.bridge.Bridge.capture)
+    declared: bool
+
+
+class ClockRow(TypedDict):
+    err_us: int
+    trusted: bool
+    samples: int
+    min_rtt_us: int | None
+    skew_ppm: float
+
+
+class PodiumRow(TypedDict):
+    """One podium of ``GET /api/state`` ``podiums``: its record in the podium table
+    (``core.podiums``), and what the console adds (how long ago it was heard, its capture bound
+    and where it comes from, its clock model)."""
+
+    podium: str
+    online: bool
+    boot: int | None
+    last_heard_us: int
+    last_hb_us: int
+    rssi: int | None
+    batt_mv: int | None
+    clock_err_us: int | None
+    clock_trusted: bool
+    faults: int
+    seq_gaps: int
+    cap: list[int] | None
+    hw: str
+    board: str
+    fw: str
+    capture_us: int | None
+    seen_ago_ms: NotRequired[int | None]
+    capture: NotRequired[CaptureRow]
+    clock: NotRequired[ClockRow]
+
+
+class ScoreChange(TypedDict):
+    """One line of the console's score history (``GET /api/state`` ``score_history``): a score
+    event, or a change an undo or redo made, or one replayed from the log after a resume."""
+
+    player: str
+    delta: int
+    total: int
+    reason: str
+    seq: int  # the notice's (or, replayed, the log record's)
+    host_us: int
+    q: int | None
+
+
+def score_changes(
+    before: Mapping[str, int],
+    after: Mapping[str, int],
+    reason: Callable[[str], str],
+    seq: int,
+    host_us: int,
+    q: int | None,
+) -> list[ScoreChange]:
+    """The changes between two score tables, player by player in name order (an undo or redo,
+    which restores a snapshot, or a replayed input: no one score event says what changed)."""
+    out: list[ScoreChange] = []
+    for player in sorted(set(before) | set(after)):
+        delta = after.get(player, 0) - before.get(player, 0)
+        if delta:
+            total = after.get(player, 0)
+            out.append(
+                {"player": player, "delta": delta, "total": total, "reason": reason(player),
+                 "seq": seq, "host_us": host_us, "q": q}
+            )  # fmt: skip
+    return out
 
 
 # ---- notice events (SPEC §3.9) ---------------------------------------------------------------

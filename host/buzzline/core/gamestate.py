@@ -1,4 +1,5 @@
-"""The state a game engine keeps: what an operator's undo restores, and its snapshots."""
+"""The state a game engine keeps: what an operator's undo restores (``GameState``), its snapshots,
+and the whole of it (``Play``) that the engine's transitions are functions of."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from dataclasses import dataclass, field
 
 from buzzline.core.arbiter import Arbiter
 from buzzline.core.contract import GamePhase
+from buzzline.core.delays import DelayBook
+from buzzline.core.podiums import PodiumTable
 from buzzline.core.show import Player, Show
 from buzzline.core.types import Decision
 
@@ -52,10 +55,33 @@ class Refused(Exception):
         self.reason = reason
 
 
-class EngineParts:
-    """What the engine's parts (roster, light policy, view) share: declared once for the type checker."""
+@dataclass
+class Play:
+    """A game engine's whole state, what its transitions (``core.game``) are functions of: the
+    show, the seed, the undoable state ``g`` and its undo and redo stacks, and what no undo
+    touches (the podium table, the observed delays)."""
 
     show: Show
+    seed: int
     g: GameState
-    online: dict[str, bool]
-    hello: dict[str, dict[str, object]]
+    podiums: PodiumTable = field(default_factory=PodiumTable)
+    delays: DelayBook = field(default_factory=DelayBook)
+    undo: list[Snapshot] = field(default_factory=list)
+    redo: list[Snapshot] = field(default_factory=list)
+
+    def colour(self, player: str) -> str | None:
+        """The player's own colour, else the team's; None when neither chose one."""
+        return chosen_colour(self.g, self.show, player)
+
+
+def chosen_colour(g: GameState, show: Show, player: str) -> str | None:
+    """The player's own colour, else the team's; None when neither chose one."""
+    p = g.players.get(player)
+    if p is None:
+        return None
+    if p.colour:
+        return p.colour
+    for t in show.teams:
+        if t.name == p.team:
+            return t.colour
+    return None

@@ -1,6 +1,6 @@
 """The light policy: which pattern and colour each podium shows, as pure functions of the game's
-state (``GameState``) and a player's colour. The engine calls them; so could anything that holds
-a state (a replay, a test) without an engine.
+state (``GameState``) and a player's colour (``Play.colour``). The engine's transitions call
+them; so could anything that holds a state (a replay, a test) without an engine.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from collections.abc import Callable
 
 from buzzline.core import events as ev
 from buzzline.core.gamestate import GameState
-from buzzline.core.roster import Roster
 
 ColourOf = Callable[[str], str | None]  # a player's own or team colour, None for the palette's
 
@@ -50,17 +49,3 @@ def resync_effects(g: GameState, colour_of: ColourOf) -> list[ev.Effect]:
         out.append(ev.Light("all", "idle"))
     out.append(ev.StateChanged())
     return out
-
-
-class LightPolicy(Roster):
-    """The engine's side of it: the functions above over its own state and colours."""
-
-    def _winner_light(self, podium: str) -> ev.Light:
-        return winner_light(self.g, podium, self._colour)
-
-    def _podium_light(self, podium: str) -> list[ev.Effect]:
-        return [podium_light(self.g, podium, self._colour)]
-
-    def resync(self) -> list[ev.Effect]:
-        """Effects that put every podium's lights and arming back to the current state (after a restart)."""
-        return resync_effects(self.g, self._colour)

@@ -1,17 +1,17 @@
 """What viewers see: ``game_view``, a pure function of the game's state shaped as the protocol's
-``state`` message, and a digest of the whole state for replay checks (the engine's mixin).
+``state`` message, and ``state_digest``, a fingerprint of the whole state for replay checks.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from buzzline.core.contract import GameView, OrderItem, PodiumView, ViewInfo
-from buzzline.core.gamestate import GameState, Snapshot
-from buzzline.core.roster import Roster, display_colour
+from buzzline.core.gamestate import GameState, Play
+from buzzline.core.roster import display_colour
 from buzzline.core.show import Show
 from buzzline.core.types import Decision
 
@@ -77,38 +77,23 @@ def _podium_view(
     return out
 
 
-class View(Roster):
-    _undo: list[Snapshot]
-    _redo: list[Snapshot]
-
-    next_deadline: Callable[[], int | None]  # the engine's (core.game): part of the digest
-
-    def view(self) -> GameView:
-        """Viewer state: ``game_view`` of the engine's own state."""
-        return game_view(self.g, self.show, self.online, self.hello)
-
-    def state_digest(self) -> str:
-        """Comparable fingerprint of the whole game state (two engines fed the same inputs agree)."""
-        g = self.g
-        body = {
-            "view": self.view(),
-            "locked_out": g.locked_out,
-            "answering": g.answering,
-            "locked": g.locked,
-            "deadlines": [g.window_deadline, g.answer_deadline, self.next_deadline()],
-            "decisions": g.decisions,
-            "decision": _decision_json(g.decision),
-            "podiums": g.podiums,
-            "undo": [(s.name, s.at_us) for s in self._undo],
-            "redo": [(s.name, s.at_us) for s in self._redo],
-        }
-        blob = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()
-
-    def _view_key(self) -> GameView:
-        # view() builds fresh containers, so the dict itself is a snapshot to compare with ==
-        # (a sorted JSON dump of it cost four times as much: 0.2 ms of every press, bench e2e)
-        return self.view()
+def state_digest(s: Play, next_deadline: int | None) -> str:
+    """Comparable fingerprint of a game's whole state (two engines fed the same inputs agree)."""
+    g = s.g
+    body = {
+        "view": game_view(g, s.show, s.podiums.presence, s.podiums.hellos),
+        "locked_out": g.locked_out,
+        "answering": g.answering,
+        "locked": g.locked,
+        "deadlines": [g.window_deadline, g.answer_deadline, next_deadline],
+        "decisions": g.decisions,
+        "decision": _decision_json(g.decision),
+        "podiums": g.podiums,
+        "undo": [(u.name, u.at_us) for u in s.undo],
+        "redo": [(r.name, r.at_us) for r in s.redo],
+    }
+    blob = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def _decision_json(d: Decision | None) -> dict[str, Any] | None:

@@ -1,9 +1,16 @@
-"""The host bridge, pure: wire messages in → core events; core effects out → wire messages and notices.
+"""The gate, pure: one inbound message in -> the wire messages and events it makes; the engine's
+effects out -> wire messages and notice events.
 
-No I/O and no clock: times are passed in. The shell (``host_service``) reads the broker, hands
-each message to ``receive`` once (ingest, the podium table, the clock book, the mapping: the
-gate), feeds the resulting events to the engine, and publishes what this module returns.
-Testable without a broker (tests/test_bridge_unmapped.py, tests/test_show.py).
+No I/O and no clock: times are passed in. The shell (``host_service``) reads the broker and hands
+each message to ``receive`` once; the gate runs ingest, the podium table, the clock book and the
+mapping, feeds the resulting inputs to the game engine and returns a ``Step``: what to send at
+once (sync replies, rejects, askhello), then one ``Batch`` per engine input, which the shell
+carries out in order (its locks at once, its input and decisions logged and fsynced, then
+``Batch.rest``: arm, light, config and state messages and the notice events, SPEC §3.9). A batch's
+rest is worked out from the state the batch left, after its lock has gone: the lock's bytes never
+wait for the view. Operator commands (``command``), timer ticks (``tick``) and the resync after a
+(re)connect (``resync``) come out as a ``Batch`` the same way. Testable without a broker
+(tests/test_bridge_unmapped.py, tests/test_show.py).
 
 Inbound, per leaf:
 - ``sync``: a ``syncr`` reply now, and the previous exchange's four timestamps into the podium's
@@ -19,18 +26,19 @@ Inbound, per leaf:
   the podium, or the hello was lost): an ``askhello`` on the podium's cmd topic, at most once a
   second (SPEC §12).
 
-Outbound, per batch of effects: ``locks`` (sent first, before the batch's fsync), then
-``outbound``: arm, light, config and state messages, and the notice events (SPEC §3.9) that go
-on the notice bus and on ``game/events``.
+The podium table (``core.podiums``) is the engine's: the gate writes the link's fields of it, the
+engine what its inputs say (presence, hello), so a gate built on a resumed engine knows what the
+log knew.
 
 Over 400 lines: both directions of the translation live together because they share the
-registry, the clocks and the command sequence; each half is a list of small pure functions.
+table, the clocks and the command sequence; each half is a list of small pure functions.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections import abc
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
@@ -57,7 +65,6 @@ from buzzline.core.contract import (
 from buzzline.core.game import GameEngine
 from buzzline.core.types import Decision, Mapping
 from buzzline.gate.ingest import QUIET, Accepted, Ingest, Rejected
-from buzzline.gate.podiums import PodiumRegistry
 
 log = logging.getLogger("buzzline.host")
 
@@ -72,15 +79,63 @@ class Wire(NamedTuple):
     retain: bool = False
 
 
+# (podium, leaf, message, its clock is trusted) -> the fleet's commands (buzzline.ota.fleet)
+Firmware = Callable[[str, str, dict[str, Any], bool], list[Wire]]
+
+
+class Outbound(NamedTuple):
+    """The rest of a batch, after its locks: wire messages in order, notice events, the view."""
+
+    wire: list[Wire]
+    events: list[NoticeEvent]
+    view: GameView | None  # None: nothing changed that a notice would carry
+
+
+@dataclass(eq=False)
+class Batch:
+    """One engine input (or a tick, a resync, a host command) as the shell carries it out: the
+    ``locks`` at once, then ``input`` (or the tick) and the decisions logged, fsynced when
+    ``commit``, then ``rest``."""
+
+    effects: list[ev.Effect]
+    locks: list[Wire]
+    at_us: int  # the host time it was handled at (the log's, the notice's)
+    input: ev.Event | None = None  # the input to log (None: a tick, a resync, a host command)
+    tick: bool = False  # a timer tick: logged when it changed anything
+    commit: bool = False  # the log is fsynced before the rest goes out
+    _gate: Bridge | None = None
+    _rest: Outbound | None = None
+
+    def decisions(self) -> list[ev.DecisionMade | ev.DecisionOverturned]:
+        return [e for e in self.effects if isinstance(e, ev.DecisionMade | ev.DecisionOverturned)]
+
+    def rest(self, now_us: int) -> Outbound:
+        """Everything but the locks, from the state this batch left (worked out once)."""
+        if self._rest is None:
+            self._rest = (
+                Outbound([], [], None) if self._gate is None else self._gate.outbound(self.effects, now_us)
+            )
+        return self._rest
+
+
 @dataclass
 class Inbound:
-    """What one inbound message asks of the shell."""
+    """What one inbound message asks of the shell (``Bridge.receive``)."""
 
-    events: list[ev.Event] = field(default_factory=list)
+    events: list[ev.Event] = field(default_factory=list)  # the engine inputs it made, in order
     wire: list[Wire] = field(default_factory=list)  # to publish at once (sync replies, a reject report)
-    after: list[str] = field(default_factory=list)  # podiums whose config to send after feeding
+    batches: list[Batch] = field(default_factory=list)  # one per input, to carry out in order
+    after: list[str] = field(default_factory=list)  # podiums whose config to send after the batches
     rejected: Rejected | None = None  # refused by ingest: counted; ``wire`` holds its report
-    accepted: Accepted | None = None  # what ingest accepted (the fleet's firmware state reads it)
+    accepted: Accepted | None = None  # what ingest accepted
+    _gate: Bridge | None = None
+
+    def configs(self) -> list[Wire]:
+        """The retained configs of ``after`` that changed (once the batches are out)."""
+        gate = self._gate
+        if gate is None:
+            return []
+        return [w for pid in self.after if (w := gate.config(pid)) is not None]
 
 
 def printable(text: str, limit: int) -> str:
@@ -90,6 +145,8 @@ def printable(text: str, limit: int) -> str:
 
 
 class Bridge:
+    """The gate of one studio's host, over its game engine (and the engine's podium table)."""
+
     # A press, heartbeat or ack from a podium whose clock model has no sample yet (a restarted
     # host gets what the broker kept for it before any sync) waits for one, so it is mapped with
     # a real bound instead of an unknown one that would tie it with every press. It waits at
@@ -100,22 +157,25 @@ class Bridge:
     HOLD_UNMAPPED_MAX_US = 5_000_000
     ASK_HELLO_EVERY_US = 1_000_000  # a podium that does not answer an askhello is asked again
 
-    def __init__(self, studio: str, engine: GameEngine, cs_start: int) -> None:
+    def __init__(
+        self, studio: str, engine: GameEngine, cs_start: int, firmware: Firmware | None = None
+    ) -> None:
         self.studio = studio
         self.engine = engine
+        # the fleet's firmware updates (buzzline.ota.fleet, pure): told of every hello, sync and
+        # fwst with the podium's clock trust, it answers with update commands to send at once
+        self.firmware = firmware
         pct = engine.show.rules.path_asymmetry_pct
         self.clocks = ClockBook(None if pct is None else pct / 100)
-        self.registry = PodiumRegistry()
+        self.registry = engine.podium_table  # the engine's: one table of podiums (core.podiums)
         self.ingest = Ingest(studio)
         self.cs = cs_start  # command sequence: unique across host restarts
         self.lock_cs = -1  # the current lock's cs: its acknowledgements are complete watermarks
-        self._configured: dict[str, dict[str, Any]] = {}
+        self._configured: dict[str, dict[str, Any]] = {}  # the config each podium was last sent
         self._last_view: GameView | None = None
         # per podium, up messages waiting for its first clock sample: (message, arrival, lock ack)
         self._unmapped: dict[str, list[tuple[Accepted, int, bool]]] = {}
         self._syncs_while_unmapped: dict[str, int] = {}
-        self._hello_boot: dict[str, int] = {}  # per podium, the boot whose hello this host has
-        self._asked: dict[str, tuple[int, int]] = {}  # per podium, (boot, when) of the last askhello
 
     def next_cs(self) -> int:
         self.cs += 1
@@ -137,12 +197,19 @@ class Bridge:
             msg["id"] = r.podium
         return Wire(topics.host(self.studio, "rejects"), msg, qos=0)
 
+    def needs_engine(self, topic: str) -> bool:
+        """Whether a message on ``topic`` may reach the engine. A clock sync does not while no
+        podium's messages wait for a clock sample: the shell answers it at once, without waiting
+        for the engine's lock (a batch being fsynced)."""
+        return bool(self._unmapped) or not topic.endswith("/sync")
+
     def receive(
         self, topic: str, payload: bytes, arrival_us: int, now_us: int, probe: Probe | None = None
     ) -> Inbound:
         """The gate, once per inbound message: ingest (decode, validate, sender, dedup), then the
-        podium table, the clock book and the mapping to host time. ``probe`` (benchmarks only)
-        is told when ingest and the mapping are done."""
+        podium table, the clock book, the mapping to host time and the engine. Returns what to
+        send at once and one batch per engine input. ``probe`` (benchmarks only) is told when
+        ingest, the mapping and the engine are done."""
         try:
             acc = self.ingest.accept(topic, payload, arrival_us)
         except Rejected as r:
@@ -150,13 +217,25 @@ class Bridge:
             return Inbound(wire=[report] if report is not None else [], rejected=r)
         if probe is not None:
             probe("ingest")
-        out = self.inbound(acc, arrival_us, now_us)
+        return self.inbound(acc, arrival_us, now_us, probe)
+
+    def inbound(self, acc: Accepted, arrival_us: int, now_us: int, probe: Probe | None = None) -> Inbound:
+        """An accepted message: the podium table, the clock book, the mapping, then the engine."""
+        out = self._translate(acc, arrival_us, now_us)
         out.accepted = acc
+        out._gate = self
+        if self.firmware is not None and (acc.leaf in ("fwst", "sync") or acc.msg["t"] == "hello"):
+            clock = self.clocks.get(acc.podium)  # a release on trial is confirmed once it is trusted
+            out.wire += self.firmware(acc.podium, acc.leaf, acc.msg, clock is not None and clock.trusted)
         if probe is not None:
             probe("map")
+        for event in out.events:
+            if out.batches:  # the last batch's rest from the state it left, before the next input
+                out.batches[-1].rest(now_us)
+            out.batches.append(self.feed(event, arrival_us, probe))
         return out
 
-    def inbound(self, acc: Accepted, arrival_us: int, now_us: int) -> Inbound:
+    def _translate(self, acc: Accepted, arrival_us: int, now_us: int) -> Inbound:
         out = Inbound()
         info = self.registry.heard(acc.podium, arrival_us)
         if acc.gap:
@@ -185,9 +264,10 @@ class Bridge:
         m = acc.msg
         boot = m.get("b")
         pid = acc.podium
-        if boot is None or self._hello_boot.get(pid) == boot:
+        info = self.registry.get(pid)
+        if boot is None or info.hello_boot == boot:
             return
-        last = self._asked.get(pid)
+        last = info.asked
         if last is not None and last[0] == boot and now_us - last[1] < self.ASK_HELLO_EVERY_US:
             return
         if last is None or last[0] != boot:
@@ -201,7 +281,7 @@ class Bridge:
                 "logged" if source == "logged" else "default",
                 cap_us,
             )
-        self._asked[pid] = (boot, now_us)
+        info.asked = (boot, now_us)
         msg = {"t": "askhello", "cs": self.next_cs()}
         out.wire.append(Wire(topics.podium(self.studio, pid, "cmd"), msg))
 
@@ -241,21 +321,19 @@ class Bridge:
             self.clocks.note_board(pid, m["hw"])
         self.clocks.note_time(pid, m["b"], m["pt"])
         if kind == "hello":
-            info.hw, info.board, info.fw = m["hw"], m["board"], m["fw"]
+            # hw, board, fw and the bound are the engine's to write (from PodiumHello, also replayed)
             info.cap = m.get("cap")
-            bound_before = info.capture_us
-            info.capture_us = capture_bound_us(m["board"], info.cap)
-            first = self._hello_boot.get(pid) != m["b"]
-            self._hello_boot[pid] = m["b"]
-            self._asked.pop(pid, None)
-            if not declared_cap(info.cap) and (first or bound_before != info.capture_us):
+            bound = capture_bound_us(m["board"], info.cap)
+            first = info.hello_boot != m["b"]
+            info.hello_boot, info.asked = m["b"], None
+            if not declared_cap(info.cap) and (first or info.capture_us != bound):
                 log.info(
                     "%s: capture bound %d us is the default for board %r: no selftest has declared one",
                     pid,
-                    info.capture_us,
+                    bound,
                     m["board"],
                 )
-            out.events.append(ev.PodiumHello(pid, m["hw"], m["board"], m["fw"], info.capture_us))
+            out.events.append(ev.PodiumHello(pid, m["hw"], m["board"], m["fw"], bound))
             out.after.append(pid)  # after the engine assigned it: the config names the player
             return
         if kind == "fault":
@@ -339,16 +417,58 @@ class Bridge:
         default), else the hello the event log replayed (``logged``: a resumed host), else as bad
         as any board (``none``: no hello seen at all)."""
         info = self.registry.get(pid)
-        if info.capture_us is not None:
+        hello = self.registry.hellos.get(pid)
+        if info.hello_boot is not None and info.capture_us is not None:
             return info.capture_us, "declared" if declared_cap(info.cap) else "board"
-        hello = self.engine.hello.get(pid)
         if hello:
             return int(hello.get("cap_us") or capture_bound_us(str(hello.get("board", "")))), "logged"
         return CAPTURE_UNKNOWN_US, "none"
 
     def hello_boot(self, pid: str) -> int | None:
         """The boot of the podium whose hello this host has (None: none yet)."""
-        return self._hello_boot.get(pid)
+        return self.registry.get(pid).hello_boot
+
+    # ---- the engine --------------------------------------------------------------------------------
+    def feed(self, event: ev.Event, at_us: int, probe: Probe | None = None) -> Batch:
+        """One input to the engine at host time ``at_us``: its batch."""
+        effects = self.engine.handle(event, at_us)
+        if probe is not None:
+            probe("engine")
+        commit = isinstance(event, ev.PodiumPress | ev.Command)
+        return self._batch(effects, at_us, input=event, commit=commit)
+
+    def tick(self, now_us: int) -> Batch:
+        """The engine's timers at ``now_us`` (the bounded wait, the buzz window, the answer timer)."""
+        return self._batch(self.engine.tick(now_us), now_us, tick=True)
+
+    def resync(self, now_us: int) -> Batch:
+        """After (re)connecting: every podium's light, the lock or arming in force, the viewer state."""
+        self._configured.clear()
+        return self._batch([*self.engine.resync(), ev.StateChanged()], now_us)
+
+    def command(self, name: str, args: dict[str, Any], now_us: int) -> Batch:
+        """An operator command: the engine's (logged, undoable), or the host's own (``identify``:
+        a blink to find a podium; ``selftest``: measure its capture bound), which touch no state."""
+        if name in ("identify", "selftest"):
+            if name == "identify":
+                w = self.ident(args.get("podium"), args.get("ms", 5000))
+            else:
+                w = self.selftest(args.get("podium"), args.get("edges", 2000))
+            if isinstance(w, str):
+                return Batch([ev.CommandRefused(name, w)], [], now_us, _rest=Outbound([], [], None))
+            return Batch([], [], now_us, _rest=Outbound([w], [], None))
+        return self.feed(ev.Command(name, dict(args)), now_us)
+
+    def _batch(
+        self,
+        effects: list[ev.Effect],
+        at_us: int,
+        input: ev.Event | None = None,
+        tick: bool = False,
+        commit: bool = False,
+    ) -> Batch:
+        commit = commit or any(not isinstance(e, ev.Logged) for e in effects)
+        return Batch(effects, self.locks(effects), at_us, input, tick, commit, _gate=self)
 
     def config(self, pid: str) -> Wire | None:
         """The podium's retained config (its player's name and colour), when it changed."""
@@ -392,8 +512,10 @@ class Bridge:
                 )
         return out
 
-    def outbound(self, effects: list[ev.Effect], now_us: int) -> tuple[list[Wire], list[NoticeEvent]]:
-        """Everything but the locks: wire messages in order, and the notice events."""
+    def outbound(self, effects: list[ev.Effect], now_us: int) -> Outbound:
+        """Everything but the locks: wire messages in order, the notice events, and the view."""
+        if not effects and self._last_view is not None:
+            return Outbound([], [], None)  # a watermark that changed nothing: no view to build
         wire: list[Wire] = []
         events: list[NoticeEvent] = []
         view = self.engine.view()
@@ -423,12 +545,7 @@ class Bridge:
             self._last_view = view
             if not events:
                 events.append({"k": "view"})  # only the view changed (a podium's clock, a watermark)
-        return wire, events
-
-    def resync(self) -> list[ev.Effect]:
-        """After (re)connecting: effects that re-assert every podium's light and the viewer state."""
-        self._configured.clear()
-        return [*self.engine.resync(), ev.StateChanged()]
+        return Outbound(wire, events, view)
 
     def _phase_events(self, view: GameView) -> list[NoticeEvent]:
         last = self._last_view
@@ -455,6 +572,25 @@ class Bridge:
         if e.dur_ms:
             msg["dur"] = e.dur_ms
         return Wire(topics.podium(self.studio, e.podium, "cmd"), msg)
+
+
+def event_messages(
+    studio: str, seq: int, host_us: int, events: Sequence[abc.Mapping[str, Any]]
+) -> list[Wire]:
+    """One notice's events on ``game/events``, one message each (SPEC §3.9): ``n`` the notice's
+    seq, ``i`` of ``of`` its place in it, ``d`` the event's fields without ``k`` and the nulls."""
+    topic = topics.game_events(studio)
+    out = []
+    for i, e in enumerate(events):
+        d = {k: v for k, v in e.items() if k != "k" and v is not None}
+        msg = {"t": "event", "n": seq, "i": i, "of": len(events), "ts": host_us, "k": e["k"], "d": d}
+        out.append(Wire(topic, msg))
+    return out
+
+
+def host_presence(online: bool) -> dict[str, Any]:
+    """The host's retained presence (and, offline, its last will)."""
+    return {"t": "presence", "id": "host", "state": "online" if online else "offline"}
 
 
 def lock_msg(epoch: int, cs: int) -> dict[str, Any]:

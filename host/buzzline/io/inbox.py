@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import time
 from typing import NamedTuple
 
 import aiomqtt
 
+from buzzline.hosttime import now_us
 from buzzline.io.mqttclient import DirectWriteClient
 
 
@@ -35,10 +35,10 @@ class Inbox:
         self._client = client
         early = client.hook_reads(self._read, self._ready.set)
         for topic, payload in early:
-            self._q.append(Received(topic, payload, time.monotonic_ns() // 1000))
+            self._q.append(Received(topic, payload, now_us()))
 
     def _read(self, topic: str, payload: bytes) -> None:
-        self._q.append(Received(topic, payload, time.monotonic_ns() // 1000))
+        self._q.append(Received(topic, payload, now_us()))
         self._ready.set()
 
     def __len__(self) -> int:

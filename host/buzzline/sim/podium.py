@@ -20,16 +20,13 @@ from typing import Any
 import aiomqtt
 from buzzline_protocol import codec, topics
 
+from buzzline.hosttime import now_us
 from buzzline.io.broker import NODELAY
 from buzzline.io.inbox import Inbox
 from buzzline.io.mqttclient import FailFastClient, MessageInfo
 from buzzline.lifecycle import Reconnect, Service, cancel_and_wait
 
 log = logging.getLogger(__name__)
-
-
-def host_now_us() -> int:
-    return time.monotonic_ns() // 1000
 
 
 @dataclass
@@ -47,10 +44,10 @@ class PodiumClock:
 
     offset_us: int = 0
     skew_ppm: float = 0.0
-    _origin: int = field(default_factory=host_now_us)
+    _origin: int = field(default_factory=now_us)
 
     def now(self) -> int:
-        return self.at(host_now_us())
+        return self.at(now_us())
 
     def at(self, host_us: int) -> int:
         """The podium's reading at a given host instant (for staging presses at exact times)."""

@@ -85,9 +85,7 @@ def demo_state(players: int = 6, teams: bool = False) -> dict[str, Any]:
     events: list[NoticeEvent] = []
 
     def feed(e: ev.Event) -> None:
-        effects = engine.handle(e, t)
-        _, evs = bridge.outbound(effects, t)
-        events.extend(evs)
+        events.extend(bridge.feed(e, t).rest(t).events)
 
     def press(pid: str, ago_us: int) -> None:
         seq[pid] = seq.get(pid, 0) + 1

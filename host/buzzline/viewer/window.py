@@ -25,6 +25,7 @@ from typing import Any
 
 import pygame
 
+from buzzline.hosttime import now_us
 from buzzline.viewer.render import Renderer
 from buzzline.viewer.scene import Scene
 from buzzline.viewer.theme import DEFAULT, Theme
@@ -45,10 +46,6 @@ STAMP_WINDOW_US = 10_000_000
 
 def now_ms() -> float:
     return time.monotonic() * 1000.0
-
-
-def mono_us() -> int:
-    return time.monotonic_ns() // 1000
 
 
 def init_pygame(headless: bool = False) -> None:
@@ -102,7 +99,7 @@ class ViewerWindow:
     ) -> None:
         """Hand over a notice's view and events. ``host_us``: when the host emitted it (this
         machine's monotonic clock, as the host keeps it) for the latency figures."""
-        now = mono_us()
+        now = now_us()
         stamp = host_us if host_us is not None and 0 <= now - host_us < STAMP_WINDOW_US else now
         self._inbox.put((stamp, view, [dict(e) for e in events]))
 
@@ -205,7 +202,7 @@ class ViewerWindow:
         t1 = time.perf_counter()
         self.frame_ms.append((t1 - t0) * 1000)
         self.frame_cpu_ms.append((time.thread_time() - c0) * 1000)
-        end = mono_us()
+        end = now_us()
         for at in posted:
             self.notice_to_pixels_ms.append((end - at) / 1000)
         self.frames += 1

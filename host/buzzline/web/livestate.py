@@ -12,13 +12,13 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from buzzline.core.clock import ClockModel
-from buzzline.core.contract import podiums_of
+from buzzline.core.contract import PodiumRow, ScoreChange, podiums_of, score_changes
 from buzzline.core.types import Decision
+from buzzline.hosttime import now_us
 from buzzline.notices import Notice
 from buzzline.web import preflight_api
 from buzzline.web.metrics import Family, Histogram
@@ -51,7 +51,7 @@ class Collector:
         self.counts: Counter[str] = Counter()  # decisions, ties, false_starts, flag:..., judged:..., over:...
         self.lockout = Histogram()
         self.decision = Histogram()
-        self.scores: list[dict[str, Any]] = list(svc.score_history[-HISTORY:])  # resumed: from the log
+        self.scores: list[ScoreChange] = list(svc.score_history[-HISTORY:])  # resumed: from the log
         self.false_starts: list[dict[str, Any]] = []  # the current question's
         self.question = -1
         self._scores: dict[str, int] | None = dict(svc.engine.view().get("scores", {}))
@@ -102,8 +102,10 @@ class Collector:
             elif k == "refused":
                 self.counts["refused"] += 1
             elif k == "score":
-                entry = {**e, "seq": notice.seq, "host_us": notice.host_us, "q": notice.view.get("q")}
-                entry.pop("k", None)
+                entry: ScoreChange = {
+                    "player": e["player"], "delta": e["delta"], "total": e["total"], "reason": e["reason"],
+                    "seq": notice.seq, "host_us": notice.host_us, "q": notice.view.get("q"),
+                }  # fmt: skip
                 self.scores.append(entry)
                 del self.scores[:-HISTORY]
         self._undone(notice)
@@ -117,13 +119,8 @@ class Collector:
         if not steps or before is None:
             return
         why = f"{steps[-1]['k']} {steps[-1].get('command') or ''}".strip()
-        for player in sorted(set(scores) | set(before)):
-            delta = scores.get(player, 0) - before.get(player, 0)
-            if delta:
-                self.scores.append(
-                    {"player": player, "delta": delta, "total": scores.get(player, 0), "reason": why,
-                     "seq": notice.seq, "host_us": notice.host_us, "q": notice.view.get("q")}
-                )  # fmt: skip
+        q = notice.view.get("q")
+        self.scores += score_changes(before, scores, lambda _: why, notice.seq, notice.host_us, q)
         del self.scores[:-HISTORY]
 
     def _take_decisions(self) -> None:
@@ -198,9 +195,9 @@ def timeline(svc: HostService, collector: Collector) -> dict[str, Any]:
     return {"q": g.q, "decisions": out, "false_starts": list(collector.false_starts)}
 
 
-def podiums(svc: HostService) -> list[dict[str, Any]]:
+def podiums(svc: HostService) -> list[PodiumRow]:
     """The registry with each podium's clock: bound, trust, best round trip, samples, skew."""
-    now = time.monotonic_ns() // 1000
+    now = now_us()
     out = []
     for item in svc.registry.snapshot():
         pid = item["podium"]
@@ -229,7 +226,7 @@ def full_state(svc: HostService, collector: Collector, operator: bool = True) ->
     collector.catch_up()
     engine = svc.engine
     g = engine.g
-    now = time.monotonic_ns() // 1000
+    now = now_us()
     rules = engine.show.rules
     card = engine.show.question(g.q)
 
