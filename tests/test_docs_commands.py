@@ -67,6 +67,8 @@ NOT_RUN = {
     r"SDL_VIDEODRIVER=kmsdrm": "needs a Raspberry Pi's display (KMS/DRM)",
     r"^MICROPYPATH=": "needs the podium.json the text below describes; tests/test_firmware.py runs podiums",
     r"bench viewer": "a benchmark (tests/test_viewer_bench.py runs a small one)",
+    r"bench firmware ": "a benchmark: 300 presses on three MicroPython podiums (tests/test_firmware.py "
+    "runs a small one through the generated broker config)",
     r"firmware (push|rollback) ": "needs firmware podiums running (the MICROPYPATH line is not run here): "
     "tests/test_ota_host.py pushes through the same API, tests/test_ota_podium.py rolls back",
     r"bench sound": "a benchmark (tests/test_sound.py runs a small one)",
