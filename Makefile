@@ -29,8 +29,8 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory firmware-check
 	@echo "== lint: ruff and mypy --strict"
 	$(MAKE) --no-print-directory lint
-	@echo "== pytest"
-	$(BIN)/pytest -q $(ARGS)
+	@echo "== pytest (two workers: the suite mostly waits on real processes, each test on its own ports)"
+	$(BIN)/pytest -q -n 2 $(ARGS)
 
 firmware-check: $(STAMP)
 	@if [ -f firmware/check.sh ]; then bash firmware/check.sh; else echo "no firmware yet"; fi
