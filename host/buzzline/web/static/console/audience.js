@@ -3,6 +3,7 @@
 // current question's answers by choice (live while it is open). Its own poll of /api/audience
 // (once a second): the audience is not part of the game's state document. Hidden without one.
 import { h, fill } from "./dom.js";
+import { poller } from "./net.js";
 
 const POLL_MS = 1000;
 
@@ -57,27 +58,6 @@ function draw(el, data) {
   }));
 }
 
-let timer = null;
-let drawnKey = "";
-let target = null;
-
-async function poll() {
-  clearTimeout(timer);
-  try {
-    const r = await fetch("/api/audience", { credentials: "same-origin" });
-    if (r.ok) {
-      const data = await r.json();
-      const key = JSON.stringify(data);
-      if (key !== drawnKey) {
-        drawnKey = key;
-        draw(target, data);
-      }
-    }
-  } catch (e) { /* the next poll */ }
-  timer = setTimeout(poll, POLL_MS);
-}
-
 export function startAudience(el) {
-  target = el;
-  poll();
+  poller("/api/audience", POLL_MS, (data) => draw(el, data));
 }

@@ -2,6 +2,7 @@
 // bar while it updates, the outcome, and update / roll back buttons. Its own poll of /api/fleet
 // (once a second): the firmware is not part of the game's state document.
 import { h, fill } from "./dom.js";
+import { poller } from "./net.js";
 
 const POLL_MS = 1000;
 
@@ -20,7 +21,7 @@ function draw(el, ui, data) {
   const act = async (action, podiums) => {
     const r = await ui.send("POST", `/api/fleet/${action}`, { podiums });
     if (!r.ok) ui.toast(`${action}: ${r.reason}`, "bad");
-    else poll();
+    else pollNow();
   };
   const rows = data.podiums;
   const available = rows.filter((p) => p.available);
@@ -44,29 +45,10 @@ function draw(el, ui, data) {
       `Update ${available.length} podiums`) : null);
 }
 
-let timer = null;
-let drawnKey = "";
-let target = null;
-
-async function poll() {
-  clearTimeout(timer);
-  try {
-    const r = await fetch("/api/fleet", { credentials: "same-origin" });
-    if (r.ok) {
-      const data = await r.json();
-      const key = JSON.stringify(data);
-      const el = target.el;
-      const active = document.activeElement;
-      if (key !== drawnKey && !(el.contains(active) && active.tagName === "BUTTON")) {
-        drawnKey = key;
-        draw(el, target.ui, data);
-      }
-    }
-  } catch (e) { /* the next poll */ }
-  timer = setTimeout(poll, POLL_MS);
-}
+let pollNow = () => {};
 
 export function startFleet(el, ui) {
-  target = { el, ui };
-  poll();
+  // no redraw under a focused button: the operator is about to press it
+  const busy = () => el.contains(document.activeElement) && document.activeElement.tagName === "BUTTON";
+  pollNow = poller("/api/fleet", POLL_MS, (data) => draw(el, ui, data), busy);
 }

@@ -55,3 +55,28 @@ export function live(onState, onLink) {
   open();
   return { resync };
 }
+
+// A panel that is not part of the state document polls its own JSON: onChange(data) runs when it
+// differs from what was drawn last, unless hold() says the panel is in use (a focused button).
+// The returned function polls at once (after an action).
+export function poller(url, everyMs, onChange, hold = () => false) {
+  let timer = null;
+  let drawnKey = "";
+  async function poll() {
+    clearTimeout(timer);
+    try {
+      const r = await fetch(url, { credentials: "same-origin" });
+      if (r.ok) {
+        const data = await r.json();
+        const key = JSON.stringify(data);
+        if (key !== drawnKey && !hold()) {
+          drawnKey = key;
+          onChange(data);
+        }
+      }
+    } catch (e) { /* the next poll */ }
+    timer = setTimeout(poll, everyMs);
+  }
+  poll();
+  return poll;
+}
