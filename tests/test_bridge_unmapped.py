@@ -73,3 +73,20 @@ def test_a_syncing_podium_without_a_fit_is_fed_after_the_hold() -> None:
     assert timed(b.inbound(_bare_sync("p1", 1), 1_100, 1_100).events) == []
     t = 1_000 + b.HOLD_UNMAPPED_US
     assert [g[:2] for g in timed(b.inbound(_bare_sync("p1", 2), t, t).events)] == [("PodiumPress", 0)]
+
+
+def test_replies_ask_for_more_exchanges_until_the_clock_is_trusted() -> None:
+    # SPEC §4.4: syncr.more = 1 while the host does not trust the boot's clock, then no more
+    b = Bridge("s", GameEngine(Show.default([])), 0)
+    more = []
+    for n in range(1, 20):
+        t1 = 1_000_000 + n * 20_000
+        out = b.inbound(sync("p1", n, t1), t1 + OFFSET, t1 + OFFSET)
+        (reply,) = [w.msg for w in out.wire if w.msg.get("t") == "syncr"]
+        more.append(reply.get("more", 0))
+    trusted_at = b.clocks.model("p1", 7).samples
+    assert b.clocks.model("p1", 7).trusted
+    assert more[0] == 1 and more[-1] == 0
+    # once trusted, every reply after says nothing more
+    first_plain = more.index(0)
+    assert all(m == 0 for m in more[first_plain:]) and 1 <= first_plain <= trusted_at

@@ -107,9 +107,9 @@ def test_congested_burst_rejected_then_readmitted() -> None:
         t += 250_000
         assert not exchange(m, t, 45_000, 45_000)[0]
     assert m.offset_us == off and m.trusted
-    # the path stays slow: after SLOW_READMIT_AFTER rejections the model re-converges on it
+    # the path stays slow: after SLOW_READMIT_US of rejections the model re-converges on it
     accepted = False
-    for _ in range(ClockModel.SLOW_READMIT_AFTER):
+    for _ in range(ClockModel.SLOW_READMIT_US // 250_000):
         t += 250_000
         accepted = exchange(m, t, 45_000, 45_000)[0] or accepted
     assert accepted
@@ -285,3 +285,101 @@ def test_a_mapping_follows_every_new_exchange_and_is_the_same_computed_anew() ->
     assert fresh is not None
     for px in (t - 5_000_000, t - 125_000, x, x + 60_000_000):
         assert m.map(px) == fresh.map(px)
+
+
+def _path_exchange(
+    m: ClockModel, rng: random.Random, t1: int, offset: int, floor: int, jitter: int
+) -> tuple[bool, int]:
+    """One exchange on a path whose floors are ``floor`` each way, plus uniform jitter; the
+    podium's clock is ``offset`` behind the host's. Returns (taken, true host time of t1)."""
+    up = floor + rng.randrange(jitter)
+    down = floor + rng.randrange(jitter)
+    t2 = offset + t1 + up
+    t3 = t2 + 40
+    return m.add_sample(t1, t2, t3, t1 + up + 40 + down), offset + t1
+
+
+def _first_boot(book: ClockBook, rng: random.Random, floor: int, jitter: int) -> None:
+    m = book.model("p1", boot=1)
+    for i in range(300):
+        _path_exchange(m, rng, 1_000_000 + i * 250_000, OFFSET, floor, jitter)
+    assert m.trusted
+
+
+def test_a_reboot_keeps_its_paths_floor_and_is_trusted_after_a_few_exchanges() -> None:
+    # a busy path: 2.5 ms floors and 1.5 ms of jitter each way; the first boot learned the floor
+    rng = random.Random(5)
+    book = ClockBook()
+    _first_boot(book, rng, 2_500, 1_500)
+    new_offset = OFFSET + 77_000_000  # the new boot counts from zero again
+    m = book.model("p1", boot=2)
+    assert m.floor_prior_us is not None and 3_500 < m.floor_prior_us <= 5_000  # true: 5,000
+    for i in range(ClockModel.MIN_SAMPLES_PATH):
+        _path_exchange(m, rng, 100_000 + i * 60_000, new_offset, 2_500, 1_500)
+    assert m.trusted
+    pt = 100_000 + 5 * 60_000
+    mp = m.map(pt)
+    assert mp.trusted and abs(mp.host_us - (new_offset + pt)) <= mp.err_us
+
+    # the same exchanges without the last boot's path: the window alone cannot pin the offset
+    fresh = ClockModel()
+    rng = random.Random(5)
+    _first_boot(ClockBook(), rng, 2_500, 1_500)
+    for i in range(ClockModel.MIN_SAMPLES):
+        _path_exchange(fresh, rng, 100_000 + i * 60_000, new_offset, 2_500, 1_500)
+    assert not fresh.trusted and fresh.floor_prior_us is None
+
+
+def test_a_faster_path_after_a_reboot_drops_the_old_floor() -> None:
+    rng = random.Random(9)
+    book = ClockBook()
+    _first_boot(book, rng, 2_500, 1_500)
+    m = book.model("p1", boot=2)
+    assert m.floor_prior_us is not None
+    # now 0.5 ms floors: the old floor would claim minima that are not there
+    new_offset = OFFSET - 5_000_000
+    covered = 0
+    for i in range(40):
+        taken, host = _path_exchange(m, rng, 100_000 + i * 60_000, new_offset, 500, 300)
+        assert taken
+        mp = m.map(100_000 + i * 60_000)
+        covered += abs(mp.host_us - host) <= mp.err_us
+    assert m.floor_prior_us is None
+    assert covered == 40
+
+
+def test_a_new_board_takes_no_path_floor() -> None:
+    rng = random.Random(2)
+    book = ClockBook()
+    book.note_board("p1", "aa:01")
+    _first_boot(book, rng, 2_500, 1_500)
+    assert book.note_board("p1", "aa:02")
+    assert book.model("p1", boot=2).floor_prior_us is None
+
+
+def test_the_path_floor_survives_a_host_restart() -> None:
+    from buzzline.core.clock import export_model, restore_model
+
+    rng = random.Random(3)
+    book = ClockBook()
+    _first_boot(book, rng, 2_500, 1_500)
+    m = book.model("p1", boot=2)
+    for i in range(2):
+        _path_exchange(m, rng, 100_000 + i * 60_000, OFFSET, 2_500, 1_500)
+    back = restore_model(export_model(m))
+    assert back is not None and back.floor_prior_us == m.floor_prior_us
+
+
+def test_a_holding_link_sends_many_congested_exchanges_without_a_restart() -> None:
+    # 16 exchanges a second, and a radio that holds the uplink for 10 s: 160 congested in a row
+    m = ClockModel()
+    t = 1_000_000
+    for _ in range(40):
+        exchange(m, t, 1_000, 1_000)
+        t += 62_000
+    assert m.trusted
+    n = m.samples
+    for _ in range(160):
+        assert not exchange(m, t, 900_000, 1_000)[0]
+        t += 62_000
+    assert m.trusted and m.samples == n

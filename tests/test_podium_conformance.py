@@ -32,14 +32,19 @@ SYNC_ARMED = VirtualPodium.SYNC_ARMED  # the firmware's Podium.SYNC_ARMED is the
 
 
 class HostStandIn(Bus):
-    """The test's host: records every message, answers every sync like a host (t2 = t3 = now)."""
+    """The test's host: records every message, answers every sync like a host (t2 = t3 = now).
+    ``replies``: "plain", "more" (each reply says the clock is not trusted yet) or "none"."""
+
+    replies = "plain"
 
     def _on_message(self, client: mqtt.Client, userdata: Any, m: mqtt.MQTTMessage) -> None:
         super()._on_message(client, userdata, m)
-        if m.topic.endswith("/sync"):
+        if m.topic.endswith("/sync") and self.replies != "none":
             req = codec.decode(m.payload)
             now = time.monotonic_ns() // 1000
             reply = {"t": "syncr", "id": req["id"], "n": req["n"], "t1": req["t1"], "t2": now, "t3": now}
+            if self.replies == "more":
+                reply["more"] = 1  # as a host that does not trust the clock yet
             client.publish(topics.podium(STUDIO, req["id"], "syncr"), codec.encode(reply), qos=0)
 
     def mark(self) -> int:
@@ -345,3 +350,47 @@ def test_both_podiums_pause_armed_exchanges_at_the_same_count() -> None:
     m = re.search(r"^    SYNC_ARMED = (\d+)$", app, re.M)
     assert m is not None, "firmware Podium.SYNC_ARMED is gone"
     assert int(m.group(1)) == SYNC_ARMED
+
+
+@pytest.mark.flaky(reruns=2)  # real processes on a shared machine
+async def test_both_podiums_keep_one_exchange_in_flight_and_hurry_when_the_host_asks(
+    broker: Any, tmp_path: Path
+) -> None:
+    """SPEC §4.4: a request is not sent before the last one's reply (or 500 ms); a reply with
+    ``more: 1`` brings the next request as soon as 15 ms have passed, instead of on the schedule.
+    Counted over the same stretch for each podium, never timed one by one."""
+    tree = await asyncio.to_thread(build_tree, tmp_path / "tree")
+    host = HostStandIn(broker.port)
+    host.host_studio = STUDIO
+    await asyncio.to_thread(host.connect)
+    pods: dict[str, Firmware | Simulated] = {
+        FW: Firmware(tree, tmp_path / FW, broker.port),
+        SIM: Simulated(broker.port),
+    }
+
+    def syncs(pid: str, mark: int) -> int:
+        return sum(1 for leaf, _ in host.since(mark, pid) if leaf == "sync")
+
+    async def stretch(replies: str, seconds: float) -> dict[str, int]:
+        host.replies = replies
+        await asyncio.sleep(0.6)  # the last exchange of the mode before (or its 500 ms wait) ends
+        mark = host.mark()
+        await asyncio.sleep(seconds)
+        return {pid: syncs(pid, mark) for pid in pods}
+
+    try:
+        await asyncio.gather(*(p.boot() for p in pods.values()))
+        for pid in pods:  # past the boot burst, into the steady schedule (16 a second)
+            await wait_until(lambda pid=pid: syncs(pid, 0) >= 12, f"{pid}: burst", 20)
+        silent = await stretch("none", 2.0)
+        plain = await stretch("plain", 1.5)
+        more = await stretch("more", 1.5)
+        for pid in pods:
+            # unanswered: one request per 500 ms at most (16 a second would be 32)
+            assert silent[pid] <= 5, (pid, silent)
+            assert plain[pid] >= 8, (pid, plain)  # the schedule goes on when answered
+            assert more[pid] >= 2 * plain[pid], (pid, plain, more)
+    finally:
+        for p in pods.values():
+            await p.stop()
+        await asyncio.to_thread(host.close)

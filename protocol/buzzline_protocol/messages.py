@@ -73,6 +73,8 @@ KINDS: dict = {
         ("t1", _INT, 1, 0, _U53),
         ("t2", _INT, 1, 0, _U53),
         ("t3", _INT, 1, 0, _U53),
+        # 1: the host does not trust this boot's clock yet; the next request may follow at once
+        ("more", _INT, 0, 0, 1),
     ),
     # host -> podium on .../podium/ID/cmd or .../podium/all/cmd (QoS 1)
     "arm": _CMD + (("ep", _INT, 1, 0, _U53),),

@@ -95,13 +95,18 @@ class ClockModel:
     floors' round trip), every sample widened by the skew's uncertainty and wander over its
     distance from the mapped instant, + a timestamping floor. A mapping is ``trusted`` when it
     rests on at least ``MIN_SAMPLES`` exchanges and its bound, less the floors' allowance, is
-    within ``TRUST_ERR_US``. A reboot restarts the podium's count but not its crystal:
-    ``ClockBook`` hands the old skew to the new model as a prior (unless the board changed).
+    within ``TRUST_ERR_US``. A reboot restarts the podium's count but not its crystal or its
+    path: ``ClockBook`` hands the new model the old skew as a prior and the old window's lower
+    limit on the floors' sum (the path's round-trip floor), unless the board changed; with that
+    limit a few exchanges pin the offset (``MIN_SAMPLES_PATH``), and a round trip faster than it
+    (the path is not the one it was) drops it.
     """
 
     WINDOW = 512  # samples kept (newest): two minutes at the recommended 4 exchanges/s
     WINDOW_US = 180_000_000  # and no older than this (skew wanders): a slow podium keeps 3 min
     MIN_SAMPLES = 8  # trust needs this many (the boot burst)
+    MIN_SAMPLES_PATH = 4  # or this many with the path's floor known from the last boot
+    PATH_PRIOR_US = 600_000_000  # a last boot's path floor older than this (host time) is not used
     TRUST_ERR_US = 2_000  # trusted: enough samples, and the bound less the allowance is <= 2 ms
     Z = 3.5  # standard errors of the skew (Student-t for few samples)
     # Share of half the floors' round trip assumed as their unobservable difference, unless the
@@ -121,10 +126,22 @@ class ClockModel:
     OUTLIER_FACTOR = 4  # round trip above FACTOR * min + MARGIN is a congested outlier
     OUTLIER_MARGIN_US = 20_000
     READMIT_AFTER = 8  # this many consecutive disagreeing samples: the clock stepped, start over
-    SLOW_READMIT_AFTER = 120  # this many consecutive congested ones (30 s at 4/s): a new, slower path
+    # Congested exchanges for this long (podium µs), and at least SLOW_READMIT_AFTER of them, with
+    # no good one between: a new, slower path. By time, not count: a link that holds messages
+    # (a radio deaf for a second or two) at 16 exchanges a second sends 120 congested in a row
+    # within 8 s, and each such restart left a podium untrusted for seconds.
+    SLOW_READMIT_US = 30_000_000
+    SLOW_READMIT_AFTER = 8
 
-    def __init__(self, skew_prior: float | None = None, asymmetry: float | None = None) -> None:
+    def __init__(
+        self,
+        skew_prior: float | None = None,
+        asymmetry: float | None = None,
+        floor_prior: tuple[float, int] | None = None,
+    ) -> None:
         self._skew_prior = skew_prior  # dimensionless skew from an earlier boot of this podium
+        # (lower limit on the floors' sum in µs, host µs when it held) from an earlier boot
+        self._floor_prior = floor_prior
         # the venue's allowance for unequal floors no timestamp can see (None: by the path)
         self.asymmetry = asymmetry
         self.reset()
@@ -138,6 +155,7 @@ class ClockModel:
         self._last_t1: int | None = None
         self._rejects = 0
         self._slow = 0
+        self._slow_since = 0  # podium x of the streak's first congested exchange
         self._rtt_min = 0
         self._since_fit = 0
         self._newest_bound = (0, 0.0, float(UNKNOWN_ERR_US))  # (x, offset, bound) at the newest
@@ -146,12 +164,31 @@ class ClockModel:
         self._mapped: tuple[int, Mapping] | None = None  # the last map(): a press is mapped twice
 
     def restart(self) -> None:
-        """Forget the samples (the clock restarted) but keep the crystal's skew as a prior."""
+        """Forget the samples (the clock restarted) but keep the crystal's skew and the path's
+        round-trip floor as priors."""
         prior = self.skew_known
         if prior is None:
             prior = self._skew_prior
+        floor = self.path_floor()
+        if floor is None:
+            floor = self._floor_prior
         self.reset()
         self._skew_prior = prior
+        self._floor_prior = floor
+
+    def path_floor(self) -> tuple[float, int] | None:
+        """(the window's lower limit on the floors' sum in µs, host µs of the newest exchange);
+        None without one (too few exchanges for any excess bound)."""
+        f = self._fit
+        if f is None or not self._samples:
+            return None
+        newest = self._samples[-1]
+        floors = self._minima.floors(newest.x, f.b, self._drift())
+        if floors is None or not math.isfinite(floors[0]):
+            return None
+        if self._floor_prior is not None:  # what this window adds to the prior it started from
+            return max(floors[0], self._floor_prior[0]), newest.x + newest.y
+        return floors[0], newest.x + newest.y
 
     def add_sample(self, t1: int, t2: int, t3: int, t4: int) -> bool:
         """Add one exchange (t1, t4 podium µs; t2, t3 host µs). False: rejected, model unchanged."""
@@ -164,15 +201,19 @@ class ClockModel:
             return False
         if self._last_t1 is not None and t1 <= self._last_t1:
             return False  # replayed or reordered exchange; ClockBook handles a restarted clock
+        if self._floor_prior is not None and t2 - self._floor_prior[1] > self.PATH_PRIOR_US:
+            self._floor_prior = None  # the last boot is too long ago to speak for this path
         # Midpoints; keep the half-microsecond by flooring (both sides consistently).
         x = (t1 + t4) // 2
         y = (t2 + t3) // 2 - x
         sample = SyncSample(x, y, rtt, t2 - t1, t4 - t3)
         if self._samples and rtt > self.OUTLIER_FACTOR * self._rtt_min + self.OUTLIER_MARGIN_US:
             # Congested: imprecise, not wrong. A burst of them (seconds) must not wipe the model;
-            # only a path that stays this slow for SLOW_READMIT_AFTER exchanges is a new path.
+            # only a path that stays this slow for SLOW_READMIT_US is a new path.
+            if self._slow == 0:
+                self._slow_since = x
             self._slow += 1
-            if self._slow < self.SLOW_READMIT_AFTER:
+            if self._slow < self.SLOW_READMIT_AFTER or x - self._slow_since < self.SLOW_READMIT_US:
                 return False
             self.restart()
         elif self._disagrees(sample):
@@ -207,6 +248,12 @@ class ClockModel:
 
     def _settle(self, newest_x: int) -> None:
         """The bound at the newest exchange (the disagreement check's reference) and trust."""
+        if self._floor_prior is not None and self._fit is not None:
+            floors = self._minima.floors(newest_x, self._fit.b, self._drift())
+            if floors is not None and floors[1] < self._floor_prior[0]:
+                # a round trip faster than the last boot's floor: not the same path, or that
+                # floor was wrong; the window's own evidence only from here
+                self._floor_prior = None
         bound = self._predict_bound(newest_x)
         self._newest_bound = (newest_x, bound[0], bound[1])
         self._trusted = self._trust(bound)
@@ -275,7 +322,8 @@ class ClockModel:
         f = self._fit
         if f is None:
             return 0.0, float(UNKNOWN_ERR_US), 0.0
-        ob = self._minima.bound(podium_us, f.b, self._drift(), self.asymmetry_share())
+        floor_lo = None if self._floor_prior is None else self._floor_prior[0]
+        ob = self._minima.bound(podium_us, f.b, self._drift(), self.asymmetry_share(), floor_lo)
         if ob is None:
             return 0.0, float(UNKNOWN_ERR_US), 0.0
         return ob.offset, ob.half + self.FLOOR_US, ob.allowance
@@ -289,7 +337,8 @@ class ClockModel:
         """Trust is about the evidence: the floors' allowance (an assumption about the path, the
         same whatever the samples say) is left out."""
         _, err, allowance = bound
-        return len(self._samples) >= self.MIN_SAMPLES and err - allowance <= self.TRUST_ERR_US
+        need = self.MIN_SAMPLES if self._floor_prior is None else self.MIN_SAMPLES_PATH
+        return len(self._samples) >= need and err - allowance <= self.TRUST_ERR_US
 
     def asymmetry_share(self) -> float:
         """The share of half the floors' round trip allowed for their difference on this path."""
@@ -352,6 +401,11 @@ class ClockModel:
         return None if self._skew_prior is None else self._skew_prior * 1e6
 
     @property
+    def floor_prior_us(self) -> float | None:
+        """The last boot's lower limit on the path's round-trip floor (µs), while it is used."""
+        return None if self._floor_prior is None else self._floor_prior[0]
+
+    @property
     def skew_ppm(self) -> float:
         return 0.0 if self._fit is None else self._fit.b * 1e6
 
@@ -384,12 +438,15 @@ class ClockBook:
         m = self._models.get(podium)
         if m is None or self._boots.get(podium) != boot:
             prior: float | None = None
+            floor: tuple[float, int] | None = None
             if m is not None:
                 self.resets += 1
-                # a reboot restarts the count, not the crystal: keep its skew as a prior
+                # a reboot restarts the count, not the crystal or the path: keep the skew and
+                # the round-trip floor as priors
                 m.restart()
                 prior = m.prior_ppm
-            m = ClockModel(None if prior is None else prior * 1e-6, self.asymmetry)
+                floor = m._floor_prior
+            m = ClockModel(None if prior is None else prior * 1e-6, self.asymmetry, floor)
             self._models[podium] = m
             self._boots[podium] = boot
             self._last.pop(podium, None)
@@ -453,6 +510,7 @@ def export_model(m: ClockModel) -> dict[str, object]:
         "samples": [[s.x, s.y, s.rtt, s.up, s.down] for s in m._samples],
         "last_t1": m._last_t1,
         "skew_prior": m._skew_prior,
+        "floor_prior": None if m._floor_prior is None else list(m._floor_prior),
     }
 
 
@@ -465,7 +523,11 @@ def restore_model(data: dict[str, object], asymmetry: float | None = None) -> Cl
         return None
     if prior is not None and not isinstance(prior, float | int):
         return None
-    m = ClockModel(None if prior is None else float(prior), asymmetry)
+    fp = data.get("floor_prior")
+    floor: tuple[float, int] | None = None
+    if isinstance(fp, list) and len(fp) == 2 and isinstance(fp[0], float | int) and _is_int(fp[1]):
+        floor = (float(fp[0]), fp[1])
+    m = ClockModel(None if prior is None else float(prior), asymmetry, floor)
     for s in samples:
         # each direction's delay too (the one-way minima): a snapshot without them is not one
         if not (isinstance(s, list) and len(s) == 5 and all(_is_int(v) for v in s) and s[2] >= 0):

@@ -180,17 +180,42 @@ class DirectionMinima:
             self._prepared = None
         return hit
 
-    def bound(self, x: int, skew: float, drift: float, share: float) -> OffsetBound | None:
-        """Offset at podium instant ``x``: ``drift`` bounds the skew's error (per µs of distance
-        from a sample), ``share`` of half the floors' round trip is allowed for unequal floors."""
+    def _limits(self, x: int, skew: float, drift: float) -> tuple[float, float, float, float] | None:
+        """Per direction, limits on (offset + up floor) and (down floor - offset) at ``x``."""
         if not self._up or not self._down:
             return None
         p = self._prepared
         if p is None or p[0] != skew or p[1] != drift:
             p = self._prepared = (skew, drift, _Side(self._up, skew, drift), _Side(self._down, -skew, drift))
-        # per direction, limits on (offset + up floor) and (down floor - offset)
-        up_lo, up_hi = p[2].limits(x)
-        dn_lo, dn_hi = p[3].limits(x)
+        return (*p[2].limits(x), *p[3].limits(x))
+
+    def floors(self, x: int, skew: float, drift: float) -> tuple[float, float] | None:
+        """(low, high) limits on the floors' sum (up floor + down floor: the path's round-trip
+        floor, which no offset enters): the fastest round trip seen caps it, each direction's
+        lowest less its excess bound floors it. None: no exchange yet."""
+        lim = self._limits(x, skew, drift)
+        if lim is None:
+            return None
+        up_lo, up_hi, dn_lo, dn_hi = lim
+        return up_lo + dn_lo, up_hi + dn_hi
+
+    def bound(
+        self, x: int, skew: float, drift: float, share: float, floor_lo: float | None = None
+    ) -> OffsetBound | None:
+        """Offset at podium instant ``x``: ``drift`` bounds the skew's error (per µs of distance
+        from a sample), ``share`` of half the floors' round trip is allowed for unequal floors.
+        ``floor_lo``: a lower limit on the floors' sum known from elsewhere (the same path's
+        last boot): each direction's minimum then sits at most (fastest round trip - floor_lo)
+        above its floor, however few the exchanges."""
+        lim = self._limits(x, skew, drift)
+        if lim is None:
+            return None
+        up_lo, up_hi, dn_lo, dn_hi = lim
+        if floor_lo is not None:
+            # up floor + down floor >= floor_lo and (down floor - offset) <= dn_hi, so
+            # (offset + up floor) >= floor_lo - dn_hi; the same the other way round
+            up_lo = max(up_lo, floor_lo - dn_hi)
+            dn_lo = max(dn_lo, floor_lo - up_hi)
         # no delay is negative: offset in [-dn_hi, up_hi], whatever the floors and queues
         lo, hi = -dn_hi, up_hi
         allowance = share * max(up_hi + dn_hi, 0.0) / 2

@@ -295,6 +295,8 @@ class Bridge:
         model = self.clocks.model(acc.podium, m["b"])
         if prev is not None:
             model.add_sample(prev[1], prev[2], prev[3], prev[4])
+        if not model.trusted:
+            reply["more"] = 1  # SPEC §4.4: the next request may follow this reply at once
         if prev is not None or model.samples:
             # also without a new sample: a model restored at start (io.clockstore) is what this
             # podium's presses are mapped with from its first message on, and the registry says so

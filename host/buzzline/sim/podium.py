@@ -82,6 +82,8 @@ class VirtualPodium(Service):
     SETTLE_S = 60.0
     SETTLE_PERIOD_S = 0.0625
     SYNC_PERIOD_S = 0.25
+    SYNC_WAIT_S = 0.5  # one exchange in flight: the next waits for this one's reply, or this long
+    SYNC_MORE_S = 0.015  # after a reply with more = 1 (clock not trusted yet): the next this soon
     SYNC_ARMED = 32  # while armed, steady exchanges pause once this many replies came back
     KEEPALIVE_S = 2
 
@@ -132,6 +134,9 @@ class VirtualPodium(Service):
         self._sync_n = 0
         self._sync_sent: dict[int, int] = {}
         self._sync_prev: list[int] | None = None
+        self._sync_open: tuple[int, float] | None = None  # (n, monotonic sent) awaiting its reply
+        self._sync_more = False  # the last reply said more = 1
+        self._sync_sent_at = 0.0  # monotonic, the last request
         self._exchanges = 0  # replies matched since the last burst began
         self.synced = asyncio.Event()
         self.link_up = asyncio.Event()
@@ -443,6 +448,9 @@ class VirtualPodium(Service):
             return
         self._sync_prev = [n, t1, msg["t2"], msg["t3"], t4]
         self._exchanges += 1
+        if self._sync_open is not None and self._sync_open[0] == n:
+            self._sync_open = None
+        self._sync_more = msg.get("more") == 1
 
     async def _send_sync(self) -> None:
         client = self._client
@@ -452,6 +460,8 @@ class VirtualPodium(Service):
         self._sync_n += 1
         t1 = self.clock.now()
         self._sync_sent[n] = t1
+        self._sync_sent_at = time.monotonic()
+        self._sync_open = (n, self._sync_sent_at)
         if len(self._sync_sent) > 16:
             self._sync_sent.pop(min(self._sync_sent))
         m: dict[str, Any] = {"t": "sync", "id": self.pid, "b": self.boot, "n": n, "t1": t1}
@@ -464,6 +474,19 @@ class VirtualPodium(Service):
             if not client.send_qos0(topic, data):
                 client.send_now(topic, data, qos=0)
 
+    async def _sync_reply(self) -> None:
+        """One exchange in flight, as the firmware (SPEC §12): a link that holds the uplink would
+        only queue more requests behind the held one."""
+        while (o := self._sync_open) is not None and time.monotonic() - o[1] < self.SYNC_WAIT_S:
+            await asyncio.sleep(0.02)
+
+    async def _sync_gap(self, gap: float) -> None:
+        """Until ``gap`` after the last request (``SYNC_MORE_S`` while the host asks for more)."""
+        while (
+            left := (self.SYNC_MORE_S if self._sync_more else gap) - (time.monotonic() - self._sync_sent_at)
+        ) > 0:
+            await asyncio.sleep(min(left, 0.02))  # a reply with more = 1 may shorten the wait
+
     async def _sync_loop(self) -> None:
         seen = 0
         settle_until = 0.0
@@ -472,9 +495,11 @@ class VirtualPodium(Service):
             if self._host_epoch != seen:  # a burst each time the host is (back) online
                 seen = self._host_epoch
                 self._exchanges = 0
+                self._sync_more = False
                 for _ in range(self.SYNC_BURST):  # armed or not: what waits may wait for it
                     await self._send_sync()
-                    await asyncio.sleep(self.SYNC_BURST_GAP_S)
+                    await self._sync_reply()
+                    await self._sync_gap(self.SYNC_BURST_GAP_S)
                 await self._send_sync()  # carries the last burst sample
                 self.synced.set()
                 settle_until = time.monotonic() + self.SETTLE_S
@@ -483,13 +508,14 @@ class VirtualPodium(Service):
                     self._wake.set()
                 continue
             period = self.SETTLE_PERIOD_S if time.monotonic() < settle_until else self.SYNC_PERIOD_S
-            await asyncio.sleep(period * self.rng.uniform(0.8, 1.2))
+            await self._sync_gap(period * self.rng.uniform(0.8, 1.2))
             # As the firmware: no steady exchanges while armed (there each one allocates, with the
             # GC off) once SYNC_ARMED replies came back since the burst began, enough for the host
             # to trust the clock; the model allows for the pause (SPEC §4.4). A burst does not
             # wait: after a host restart mid-question the presses wait for it.
             while self.armed and self._host_epoch == seen and self._exchanges >= self.SYNC_ARMED:
                 await asyncio.sleep(0.02)
+            await self._sync_reply()
             if self._host_epoch == seen and self.host_up.is_set():
                 await self._send_sync()
 
