@@ -90,3 +90,25 @@ def test_replies_ask_for_more_exchanges_until_the_clock_is_trusted() -> None:
     # once trusted, every reply after says nothing more
     first_plain = more.index(0)
     assert all(m == 0 for m in more[first_plain:]) and 1 <= first_plain <= trusted_at
+
+
+def test_a_clock_that_stays_untrusted_is_not_hurried_for_ever() -> None:
+    b = Bridge("s", GameEngine(Show.default([])), 0)
+    more = []
+    for n in range(1, b.MORE_EXCHANGES + 10):
+        t1 = 1_000_000 + n * 20_000
+        # every exchange 3 ms one way and 9 ms the other, 40 ms of jitter: never a 2 ms bound
+        up, down = 3_000 + (n * 7919) % 40_000, 9_000 + (n * 104_729) % 40_000
+        prev = [
+            n - 1,
+            t1 - 60_000,
+            t1 - 60_000 + up + OFFSET,
+            t1 - 60_000 + up + 10 + OFFSET,
+            t1 - 60_000 + up + 10 + down,
+        ]
+        msg = {"t": "sync", "id": "p1", "b": 7, "n": n, "t1": t1, "prev": prev}
+        out = b.inbound(Accepted("p1", "sync", msg), t1 + OFFSET, t1 + OFFSET)
+        (reply,) = [w.msg for w in out.wire if w.msg.get("t") == "syncr"]
+        more.append(reply.get("more", 0))
+    assert not b.clocks.model("p1", 7).trusted
+    assert more[0] == 1 and more[-1] == 0

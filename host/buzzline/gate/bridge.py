@@ -153,6 +153,10 @@ class Bridge:
     # least HOLD_UNMAPPED_US and until two of the podium's syncs have been handled since (a host
     # stalled by a slow disk handles nothing for a while: time alone says little), at most
     # HOLD_UNMAPPED_MAX_US (a podium that does not sync).
+    # Replies say more = 1 while the podium's clock is not trusted and its model holds fewer
+    # exchanges than this: a link whose evidence stays thin does not get 60 exchanges a second
+    # for ever (its airtime is the show's too); the schedule's pace goes on from there.
+    MORE_EXCHANGES = 96
     HOLD_UNMAPPED_US = 1_500_000
     HOLD_UNMAPPED_MAX_US = 5_000_000
     ASK_HELLO_EVERY_US = 1_000_000  # a podium that does not answer an askhello is asked again
@@ -295,7 +299,7 @@ class Bridge:
         model = self.clocks.model(acc.podium, m["b"])
         if prev is not None:
             model.add_sample(prev[1], prev[2], prev[3], prev[4])
-        if not model.trusted:
+        if not model.trusted and model.samples < self.MORE_EXCHANGES:
             reply["more"] = 1  # SPEC §4.4: the next request may follow this reply at once
         if prev is not None or model.samples:
             # also without a new sample: a model restored at start (io.clockstore) is what this
