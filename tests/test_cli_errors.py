@@ -81,6 +81,11 @@ CASES = [
     (["replay", "{DIR}/notalog.db"], "not a Buzzline event log"),
     (["bench", "fairness", "--profile", "nope"], "no profile 'nope'"),
     (["bench", "chaos", "--workdir", "{DIR}"], "--workdir {DIR}: not an empty directory"),
+    (["bench", "e2e", "--rounds", "3"], "--rounds goes with --audience-compare"),
+    (
+        ["bench", "e2e", "--audience", "5", "--audience-compare", "--rounds", "0"],
+        "--rounds must be at least 1",
+    ),
     (["broker", "config", "--studio", "s1", "--podiums", ",", "--out", "{DIR}/x"], "lists no podium ids"),
     (["flash", "--board", "esp32", "--port", "{DIR}/ttyUSB7"], "no device at"),
     (["host", "--studio", "bad/studio"], "studio name 'bad/studio' holds '/'"),

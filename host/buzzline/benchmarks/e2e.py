@@ -75,6 +75,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         " everything at nice 0",
     )
     p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --audience-compare: the runs N times over, in turn (a machine's noise moves between"
+        " runs; the same noise in every kind of run is what makes them comparable)",
+    )
+    p.add_argument(
         "--slow-adapter",
         action="store_true",
         help=f"also press with {SLOW_ADAPTERS} adapters sleeping {SLOW_SLEEP_MS} ms per notice",
@@ -343,6 +351,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.podiums < 1 or args.presses < 1 or args.workers < 1:
         raise UserError("bench e2e", "--podiums, --presses and --workers must be at least 1")
+    if args.rounds != 1 and not getattr(args, "audience_compare", False):
+        raise UserError("bench e2e", "--rounds goes with --audience-compare")
     if getattr(args, "audience_compare", False):
         if args.audience <= 0:
             raise UserError("bench e2e", "--audience-compare needs --audience N", "e.g. --audience 2000")
@@ -365,6 +375,7 @@ def run(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     """The podium path alone, then beside the audience yielding the CPU (its phones and nodes at
     a nice level: as if on machines of their own), then beside it unpinned: one table."""
+    from buzzline.errors import UserError
     from buzzline.io.broker import MosquittoBroker
 
     nice = args.audience_nice or 19
@@ -374,8 +385,10 @@ def _compare(args: argparse.Namespace) -> int:
         (f"adapter apart, it+phones+nodes nice {nice}", args.audience, nice, True),
         ("adapter in host, all at nice 0", args.audience, 0, False),
     ]
+    if args.rounds < 1:
+        raise UserError("bench e2e", "--rounds must be at least 1")
     rows = []
-    for name, members, level, apart in runs:
+    for rnd, (name, members, level, apart) in [(r + 1, run) for r in range(args.rounds) for run in runs]:
         one = argparse.Namespace(**vars(args))
         one.audience, one.audience_nice, one.audience_compare = members, level, False
         one.audience_apart = apart
@@ -386,8 +399,14 @@ def _compare(args: argparse.Namespace) -> int:
             except BenchError as e:
                 print(f"buzzline: bench e2e: {e}", file=sys.stderr)
                 return 1
-        row = {"run": name, "audience": members, "nice": level, "apart": apart, "load_before": round(load, 2)}
+        row = {"run": name, "round": rnd, "audience": members, "nice": level, "apart": apart}
+        row["load_before"] = round(load, 2)
         row |= {k: r[k] for k in ("lockout_ms", "decided_ms", "lost", "host_cpu") if k in r}
+        h = r.get("host_us", {})
+        # the host's own lock path: wall time from dequeue to socket, and its thread's CPU time
+        # in it (what a busy loop or a busy core adds is the difference)
+        row["host_handled_us"] = h.get("handled_us")
+        row["host_handled_cpu_us"] = h.get("handled_cpu_us")
         row["load_after"] = round(os.getloadavg()[0], 2)
         if "audience" in r:
             row["audience_report"] = r["audience"]
@@ -395,12 +414,17 @@ def _compare(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"compare": rows}))
     else:
-        print(f"e2e: {args.podiums} podiums, {args.presses} presses a run; lockout and decided, p50 / p99 ms")
+        print(
+            f"e2e: {args.podiums} podiums, {args.presses} presses a run; lockout and decided, p50 / p99 ms;"
+            " host lock path wall / CPU, p99 us"
+        )
         for row in rows:
             lo, de = row["lockout_ms"], row["decided_ms"]
+            hw, hc = row.get("host_handled_us") or {}, row.get("host_handled_cpu_us") or {}
             print(
-                f"  {row['run']:42s} lockout {lo['p50']:7.2f} / {lo['p99']:7.2f}   decided"
-                f" {de['p50']:7.2f} / {de['p99']:7.2f}   lost {row['lost']}   load {row['load_before']}"
+                f"  {row['round']} {row['run']:42s} lockout {lo['p50']:7.2f} / {lo['p99']:7.2f}   decided"
+                f" {de['p50']:7.2f} / {de['p99']:7.2f}   host {hw.get('p99', '-')} / {hc.get('p99', '-')}"
+                f"   lost {row['lost']}   load {row['load_before']}"
             )
     return 0 if all(row.get("lost", 0) == 0 for row in rows) else 1
 
