@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Callable
 
 import aiomqtt
+import pytest
 from buzzline.gate.bridge import Wire
 from buzzline.host_service import HostService
 from buzzline.io.broker import MosquittoBroker
@@ -58,3 +59,20 @@ async def test_the_lock_goes_to_the_socket_ahead_of_queued_acknowledgements(brok
             svc._send(lock, now=True)
             assert sent == ([0x30, 0x40] if ahead else [0x40, 0x30])  # PUBLISH, PUBACK
         assert svc.connected.is_set()
+
+
+async def test_a_started_host_freezes_what_it_has_built(
+    broker: MosquittoBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # docs/performance.md: a full collection walks every long-lived object; once started, the
+    # host freezes its modules' and its own so that each later one is short
+    import gc
+
+    monkeypatch.setattr(HostService, "GC_SETTLE_S", 0.05)
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    async with HostService(broker.host, broker.port, STUDIO):
+        async with asyncio.timeout(5):
+            while gc.get_freeze_count() == 0:
+                await asyncio.sleep(0.02)
+    assert gc.get_freeze_count() > 10_000
