@@ -261,12 +261,14 @@ class ClockModel:
             b, var_b, dof = env
         # Student-t on the envelope's degrees of freedom: a short envelope is a small sample
         tq = t_quantile(self.Z, dof) if dof >= 1 else float("inf")
-        if var_b < lim * lim and abs(b) - tq * math.sqrt(var_b) > lim:
-            # Every skew the window allows is beyond the worst crystal: the window is lying
-            # (tails); it tells nothing about the skew. (A fit just past the limit, within its
-            # own error, is a crystal at its limit: wifi-bad's wander takes skews there, and
-            # turning such a fit into "no skew" under a reboot's tight prior made a 30 µs bound
-            # 5-9 ms off.)
+        spread = tq * math.sqrt(var_b)
+        if abs(b) > lim and (spread >= lim or abs(b) - spread > lim):
+            # Past the worst crystal, and either too vague to say more than "some crystal" or
+            # beyond any crystal even at its error: the window is lying (tails); it tells nothing
+            # about the skew. A precise fit just past the limit, within its own error, is a
+            # crystal at its limit, and is kept: wifi-bad's wander takes skews there, and
+            # reading such a fit as "no skew" under a reboot's 7 ppm prior made a 30 µs bound
+            # 5-9 ms off (issue 22, docs/timing.md).
             b, var_b, tq = 0.0, lim * lim, float("inf")
         prior = self._skew_prior is not None
         if self._skew_prior is not None:
