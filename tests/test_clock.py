@@ -383,3 +383,59 @@ def test_a_holding_link_sends_many_congested_exchanges_without_a_restart() -> No
         assert not exchange(m, t, 900_000, 1_000)[0]
         t += 62_000
     assert m.trusted and m.samples == n
+
+
+def test_a_crystal_at_its_rated_limit_keeps_its_skew_under_a_reboots_prior() -> None:
+    """wifi-bad seed 9 (issue 22): a podium whose skew wandered to the worst crystal's 100 ppm,
+    rebooted once (so its model holds the old skew as a prior). Its window's fit lands a little
+    past 100 ppm about half the time; that is a crystal at its limit, within the fit's own
+    error, not a lying window. Read as "no skew" (0) while the prior capped the skew's error at
+    7 ppm, the bound was 30 µs to a few hundred, 5-9 ms off, and races were called wrong."""
+    rng = random.Random(1)
+    skew = 100.0
+    m = ClockModel(skew_prior=skew * 1e-6)
+    t = 10_000_000
+    for i in range(400):
+        # a slow, never idle path both ways: the envelope is scattered, the fit noisy
+        up = 3_000 + int(rng.lognormvariate(8.9, 0.7))
+        down = 3_000 + int(rng.lognormvariate(8.9, 0.7))
+        exchange(m, t, up, down, skew)
+        t += 250_000
+        if i < ClockModel.MIN_SAMPLES:
+            continue
+        assert abs(m.skew_ppm - skew) < 5, (i, m.skew_ppm)
+        for ahead in (0, 100_000, 2_000_000):
+            mp = m.map(t + ahead)
+            assert abs(mp.host_us - host_of(t + ahead, skew)) <= mp.err_us, (i, ahead, mp)
+
+
+def test_evidence_that_contradicts_itself_gives_a_wide_untrusted_bound_and_a_refit() -> None:
+    """A crystal whose rate jumps 100 ppm (no real crystal does; it stands for any fault that
+    leaves the fit wrong): between refits the exchanges move away from the fitted line until
+    the statements the bound rests on leave an empty interval. That must never read as a
+    bound of the stamping floor alone (30 µs; before: 74 such mappings here), but as the
+    interval no negative delay can leave with no skew knowledge, untrusted, and a refit."""
+    rng = random.Random(1)
+    m = ClockModel()
+    t = 10_000_000
+    knee: int | None = None
+
+    def host(pt: int) -> int:
+        return OFFSET + pt + (0 if knee is None or pt < knee else round((pt - knee) * 100e-6))
+
+    untrusted = 0
+    for i in range(300):
+        if i == 200:
+            knee = t
+        up, down = 150 + int(rng.uniform(0, 60)), 150 + int(rng.uniform(0, 60))
+        t2 = host(t + up)
+        assert m.add_sample(t, t2, t2 + 40, t + up + 40 + down)
+        t += 250_000
+        mp = m.map(t + 100_000)
+        assert mp.err_us > ClockModel.FLOOR_US, (i, mp)
+        if i >= ClockModel.MIN_SAMPLES and not mp.trusted:
+            untrusted += 1
+            assert abs(mp.host_us - host(t + 100_000)) <= mp.err_us, (i, mp)
+    assert m.contradictions > 0 and untrusted > 0
+    # each contradiction refitted at once: the fit leaves 0 ppm well before 32 exchanges pass
+    assert m.skew_ppm > 5

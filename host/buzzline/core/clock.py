@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from buzzline.core.oneway import DirectionMinima, SyncSample, envelope_skew, t_quantile
 from buzzline.core.types import Mapping
@@ -48,6 +49,16 @@ class _Fit:
     b: float  # skew (dimensionless, µs per µs)
     var_b: float
     tq: float  # Student-t multiple for the skew's bound (few samples: wider)
+    prior: bool = False  # ``b`` rests on a reboot's prior too, so the prior's bound holds for it
+
+
+class _Bound(NamedTuple):
+    """The offset at one podium instant and what the bound rests on."""
+
+    offset: float  # host - podium
+    half: float  # error half-width (µs), stamping floor included
+    allowance: float  # the floors' unobservable difference within ``half`` (an assumption)
+    sound: bool  # False: the evidence contradicted itself; ``half`` is the no-skew-knowledge one
 
 
 def _is_int(v: object) -> bool:
@@ -100,6 +111,10 @@ class ClockModel:
     limit on the floors' sum (the path's round-trip floor), unless the board changed; with that
     limit a few exchanges pin the offset (``MIN_SAMPLES_PATH``), and a round trip faster than it
     (the path is not the one it was) drops it.
+    Statements that contradict each other (an empty interval: one of them is false) give no
+    tight bound: the model refits (and drops the last boot's floor), and until the evidence
+    agrees again a mapping gets the interval no negative delay can leave with no skew knowledge
+    at all, untrusted.
     """
 
     WINDOW = 512  # samples kept (newest): two minutes at the recommended 4 exchanges/s
@@ -159,6 +174,7 @@ class ClockModel:
         self._rtt_min = 0
         self._since_fit = 0
         self._newest_bound = (0, 0.0, float(UNKNOWN_ERR_US))  # (x, offset, bound) at the newest
+        self.contradictions = 0  # exchanges whose bound came out empty (each forced a refit)
         self._best: SyncSample | None = None
         self._trusted = False
         self._mapped: tuple[int, Mapping] | None = None  # the last map(): a press is mapped twice
@@ -247,7 +263,8 @@ class ClockModel:
         return True
 
     def _settle(self, newest_x: int) -> None:
-        """The bound at the newest exchange (the disagreement check's reference) and trust."""
+        """The bound at the newest exchange (the disagreement check's reference) and trust. An
+        empty interval there means the fit no longer describes the window: refit at once."""
         if self._floor_prior is not None and self._fit is not None:
             floors = self._minima.floors(newest_x, self._fit.b, self._drift())
             if floors is not None and floors[1] < self._floor_prior[0]:
@@ -255,7 +272,13 @@ class ClockModel:
                 # floor was wrong; the window's own evidence only from here
                 self._floor_prior = None
         bound = self._predict_bound(newest_x)
-        self._newest_bound = (newest_x, bound[0], bound[1])
+        if not bound.sound:
+            self.contradictions += 1
+            self._floor_prior = None  # of the statements, the last boot's floor goes first
+            if self._since_fit:
+                self._refit()
+                bound = self._predict_bound(newest_x)
+        self._newest_bound = (newest_x, bound.offset, bound.half)
         self._trusted = self._trust(bound)
 
     def _disagrees(self, s: SyncSample) -> bool:
@@ -285,6 +308,18 @@ class ClockModel:
             b, var_b, dof = 0.0, lim * lim, 0
         else:
             b, var_b, dof = env
+        # Student-t on the envelope's degrees of freedom: a short envelope is a small sample
+        tq = t_quantile(self.Z, dof) if dof >= 1 else float("inf")
+        spread = tq * math.sqrt(var_b)
+        if abs(b) > lim and (spread >= lim or abs(b) - spread > lim):
+            # Past the worst crystal, and either too vague to say more than "some crystal" or
+            # beyond any crystal even at its error: the window is lying (tails); it tells nothing
+            # about the skew. A precise fit just past the limit, within its own error, is a
+            # crystal at its limit, and is kept: wifi-bad's wander takes skews there, and
+            # reading such a fit as "no skew" under a reboot's 7 ppm prior made a 30 µs bound
+            # 5-9 ms off (issue 22, docs/timing.md).
+            b, var_b, tq = 0.0, lim * lim, float("inf")
+        prior = self._skew_prior is not None
         if self._skew_prior is not None:
             # Same crystal as before the reboot: combine the window's skew with the old one.
             var_p = (self.PRIOR_PPM * 1e-6) ** 2
@@ -294,13 +329,7 @@ class ClockModel:
                 prec = 1.0 / var_b + 1.0 / var_p
                 b = (b / var_b + self._skew_prior / var_p) / prec
                 var_b = 1.0 / prec
-        if abs(b) > lim:  # the window is lying (tails); claim no skew knowledge at all
-            b = 0.0
-            var_b = max(var_b, lim * lim)
-        var_b = min(var_b, lim * lim)
-        # Student-t on the envelope's degrees of freedom: a short envelope is a small sample
-        tq = t_quantile(self.Z, dof) if dof >= 1 else float("inf")
-        return _Fit(b, var_b, tq)
+        return _Fit(b, min(var_b, lim * lim), tq, prior)
 
     # ---- output ------------------------------------------------------------------------------
 
@@ -310,35 +339,49 @@ class ClockModel:
 
     def _drift_of(self, f: _Fit) -> float:
         """How far (per µs) the skew may be off: its bound from the fit, plus wander."""
-        worst = self.UNTRUSTED_PPM * 1e-6 + abs(f.b)
-        if self._skew_prior is not None:
+        worst = self._worst_drift(f)
+        if f.prior:
             worst = min(worst, self.Z * self.PRIOR_PPM * 1e-6)
         if math.isfinite(f.tq):
             worst = min(worst, f.tq * math.sqrt(f.var_b))
         return worst + self.WANDER_PPM * 1e-6
 
-    def _predict_bound(self, podium_us: int) -> tuple[float, float, float]:
-        """(offset host - podium; error half-width; the floors' allowance within it)."""
+    def _worst_drift(self, f: _Fit) -> float:
+        """The skew's error if nothing is known of it but the worst crystal (per µs)."""
+        return self.UNTRUSTED_PPM * 1e-6 + abs(f.b)
+
+    def _predict_bound(self, podium_us: int) -> _Bound:
+        """The offset at ``podium_us`` and its bound (``_Bound``)."""
         f = self._fit
+        unknown = _Bound(0.0, float(UNKNOWN_ERR_US), 0.0, True)
         if f is None:
-            return 0.0, float(UNKNOWN_ERR_US), 0.0
+            return unknown
         floor_lo = None if self._floor_prior is None else self._floor_prior[0]
-        ob = self._minima.bound(podium_us, f.b, self._drift(), self.asymmetry_share(), floor_lo)
+        ob = self._minima.bound(podium_us, f.b, self._drift(), self.asymmetry_share(), floor_lo=floor_lo)
         if ob is None:
-            return 0.0, float(UNKNOWN_ERR_US), 0.0
-        return ob.offset, ob.half + self.FLOOR_US, ob.allowance
+            return unknown
+        if ob.empty:
+            # The statements the bound rests on contradict each other, so at least one is false
+            # and no part of the interval can be trusted: keep only what needs no statement but
+            # the worst crystal (no negative delay, the skew anywhere a crystal can be).
+            ob = self._minima.bound(podium_us, f.b, self._worst_drift(f) + self.WANDER_PPM * 1e-6, 0.0, True)
+            if ob is None or ob.empty:
+                return _Bound(0.0, float(UNKNOWN_ERR_US), 0.0, False)
+            return _Bound(ob.offset, ob.half + self.FLOOR_US, 0.0, False)
+        return _Bound(ob.offset, ob.half + self.FLOOR_US, ob.allowance, True)
 
     def _predict(self, podium_us: int) -> tuple[float, float]:
         """(offset host - podium; error half-width) at ``podium_us``."""
-        y, err, _ = self._predict_bound(podium_us)
-        return y, err
+        b = self._predict_bound(podium_us)
+        return b.offset, b.half
 
-    def _trust(self, bound: tuple[float, float, float]) -> bool:
+    def _trust(self, bound: _Bound) -> bool:
         """Trust is about the evidence: the floors' allowance (an assumption about the path, the
-        same whatever the samples say) is left out."""
-        _, err, allowance = bound
+        same whatever the samples say) is left out; evidence that contradicts itself earns none."""
         need = self.MIN_SAMPLES if self._floor_prior is None else self.MIN_SAMPLES_PATH
-        return len(self._samples) >= need and err - allowance <= self.TRUST_ERR_US
+        return (
+            bound.sound and len(self._samples) >= need and bound.half - bound.allowance <= self.TRUST_ERR_US
+        )
 
     def asymmetry_share(self) -> float:
         """The share of half the floors' round trip allowed for their difference on this path."""
@@ -358,8 +401,8 @@ class ClockModel:
         if last is not None and last[0] == podium_us:
             return last[1]
         bound = self._predict_bound(podium_us)
-        err_us = min(UNKNOWN_ERR_US, math.ceil(bound[1]))
-        mapping = Mapping(host_us=podium_us + round(bound[0]), err_us=err_us, trusted=self._trust(bound))
+        err_us = min(UNKNOWN_ERR_US, math.ceil(bound.half))
+        mapping = Mapping(host_us=podium_us + round(bound.offset), err_us=err_us, trusted=self._trust(bound))
         self._mapped = (podium_us, mapping)
         return mapping
 

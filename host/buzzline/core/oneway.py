@@ -38,6 +38,10 @@ class OffsetBound:
     half: float  # half-width (excludes the floors' allowance, which is ``allowance``)
     allowance: float  # the floors' unobservable difference, as assumed (part of ``half``)
     strict: bool  # True: only the assumption-free interval (no delay is negative) was used
+    # True: the statements contradict each other (the interval came out empty or inverted), so
+    # one of them is false (a skew off by more than its drift allows, a minimum further above
+    # its floor than bounded): ``offset`` and ``half`` then mean nothing
+    empty: bool = False
 
 
 # The lowest delays of a direction, above its floor, are assumed to rise no faster than
@@ -200,18 +204,26 @@ class DirectionMinima:
         return up_lo + dn_lo, up_hi + dn_hi
 
     def bound(
-        self, x: int, skew: float, drift: float, share: float, floor_lo: float | None = None
+        self,
+        x: int,
+        skew: float,
+        drift: float,
+        share: float,
+        strict: bool = False,
+        floor_lo: float | None = None,
     ) -> OffsetBound | None:
         """Offset at podium instant ``x``: ``drift`` bounds the skew's error (per µs of distance
-        from a sample), ``share`` of half the floors' round trip is allowed for unequal floors.
-        ``floor_lo``: a lower limit on the floors' sum known from elsewhere (the same path's
-        last boot): each direction's minimum then sits at most (fastest round trip - floor_lo)
-        above its floor, however few the exchanges."""
+        from a sample), ``share`` of half the floors' round trip is allowed for unequal floors;
+        ``strict``: the assumption-free interval alone. An interval that comes out empty is
+        returned with ``empty`` set, never as a zero width. ``floor_lo``: a lower limit on the
+        floors' sum known from elsewhere (the same path's last boot): each direction's minimum
+        then sits at most (fastest round trip - floor_lo) above its floor, however few the
+        exchanges (not with ``strict``: it is a statement about the path)."""
         lim = self._limits(x, skew, drift)
         if lim is None:
             return None
         up_lo, up_hi, dn_lo, dn_hi = lim
-        if floor_lo is not None:
+        if floor_lo is not None and not strict:
             # up floor + down floor >= floor_lo and (down floor - offset) <= dn_hi, so
             # (offset + up floor) >= floor_lo - dn_hi; the same the other way round
             up_lo = max(up_lo, floor_lo - dn_hi)
@@ -219,12 +231,12 @@ class DirectionMinima:
         # no delay is negative: offset in [-dn_hi, up_hi], whatever the floors and queues
         lo, hi = -dn_hi, up_hi
         allowance = share * max(up_hi + dn_hi, 0.0) / 2
-        if math.isfinite(up_lo) and math.isfinite(dn_lo):
+        if not strict and math.isfinite(up_lo) and math.isfinite(dn_lo):
             # offset = ((offset + up floor) - (down floor - offset))/2 - (up floor - down floor)/2
             lo = max(lo, (up_lo - dn_hi) / 2 - allowance)
             hi = min(hi, (up_hi - dn_lo) / 2 + allowance)
-            return OffsetBound((lo + hi) / 2, max(hi - lo, 0.0) / 2, allowance, False)
-        return OffsetBound((lo + hi) / 2, (hi - lo) / 2, 0.0, True)
+            return OffsetBound((lo + hi) / 2, max(hi - lo, 0.0) / 2, allowance, False, hi < lo)
+        return OffsetBound((lo + hi) / 2, max(hi - lo, 0.0) / 2, 0.0, True, hi < lo)
 
 
 ENVELOPE_SHARE = 0.1  # each direction's fit of the skew uses its lowest tenth (rebased on a guess)
