@@ -37,6 +37,13 @@ _H_ONLINE = const(1)  # its presence on this connection says online
 _H_WAS_DOWN = const(2)  # said offline since this connection began (the host restarted)
 _H_BURST_FIRST = const(4)  # up waits for the sync burst (the host's clock models are new)
 _H_HELLO = const(8)  # a hello is queued, not sent yet (an askhello needs no second one)
+_H_SYNC_OPEN = const(16)  # the last sync request's reply has not come back yet
+_H_SYNC_MORE = const(32)  # the last reply said more = 1 (the host does not trust the clock yet)
+# One sync exchange in flight (SPEC 4.4): the next request waits for the last one's reply, or
+# this long; a link that holds the uplink would only queue more behind the held one, samples the
+# host throws away. After a reply with more = 1, the next request this soon after the last.
+_SYNC_WAIT_MS = const(500)
+_SYNC_MORE_MS = const(15)
 
 
 class Podium:
@@ -51,13 +58,6 @@ class Podium:
     SETTLE_PERIOD_MS = 62
     SYNC_PERIOD_MS = 250
     SYNC_TICK_MS = 20
-    # One exchange in flight: the next request waits for the last one's reply, or this long. A
-    # link that holds the uplink (a radio deaf for a second) would only queue more requests
-    # behind the held one, each a sample the host throws away, and a reply is only taken for
-    # the newest request anyway.
-    SYNC_WAIT_MS = 500
-    # A reply with more = 1 (the host does not trust this clock yet): the next request this soon
-    SYNC_MORE_MS = 15
     # While armed the steady exchanges go on until this many replies came back since the burst
     # began, then pause: each reply's decode allocates with the GC off, but a podium that
     # (re)booted or met a returning host mid-question needs more than the burst's 8 before the
@@ -109,8 +109,6 @@ class Podium:
     host_epoch: int  # +1 each time the host's presence turns online
     _sync_n: int
     _sync_t1: Any
-    _sync_open: bool  # the last request's reply has not come back yet
-    _sync_more: bool  # the last reply said more = 1
     _prev: list | None
     _last_sync: Any
     _stop: asyncio.Event
@@ -171,7 +169,7 @@ class Podium:
         if msg[0] == _K_SYNC:
             self._sync_n += 1
             self._sync_t1 = self.clock.now()
-            self._sync_open = True
+            self._host |= _H_SYNC_OPEN
             msg[1] = self._sync_t1
             msg[2] = self._sync_n
             return msg
@@ -329,8 +327,9 @@ class Podium:
             if msg["id"] == self.pid and msg["n"] == self._sync_n and msg["t1"] == self._sync_t1:
                 self._prev = [msg["n"], msg["t1"], msg["t2"], msg["t3"], self.clock.now()]
                 self._exchanges += 1
-                self._sync_open = False
-                self._sync_more = msg.get("more") == 1
+                self._host &= ~(_H_SYNC_OPEN | _H_SYNC_MORE)
+                if msg.get("more") == 1:
+                    self._host |= _H_SYNC_MORE
         elif kind == "config":
             self._config(msg)
         else:
@@ -464,12 +463,15 @@ class Podium:
                 # replies' decodes meet a spent heap at worst, which _on_msg collects for
                 seen = self.host_epoch
                 self._exchanges = 0
-                self._sync_more = False
+                self._host &= ~_H_SYNC_MORE
                 for _ in range(self.SYNC_BURST):
                     self._send_sync()
-                    await self._sync_reply()
-                    gap = self.SYNC_MORE_MS if self._sync_more else self.SYNC_BURST_GAP_MS
-                    await asyncio.sleep_ms(max(0, gap - ticks_diff(ticks_ms(), self._last_sync)))
+                    # one in flight: the next waits for this reply (_SYNC_WAIT_MS at most)
+                    while (
+                        self._host & _H_SYNC_OPEN and ticks_diff(ticks_ms(), self._last_sync) < _SYNC_WAIT_MS
+                    ):
+                        await asyncio.sleep_ms(self.SYNC_TICK_MS)
+                    await asyncio.sleep_ms(_SYNC_MORE_MS if self._host & _H_SYNC_MORE else self.SYNC_BURST_GAP_MS)
                 self._send_sync()  # carries the burst's last sample
                 settle_until = ticks_add(ticks_ms(), self.SETTLE_MS)
                 if self._host & _H_BURST_FIRST and self.host_epoch == seen:
@@ -484,18 +486,13 @@ class Podium:
                 # link) they go on: without trust the host calls this podium's presses ties.
                 continue
             now = ticks_ms()
-            if self._sync_open and ticks_diff(now, self._last_sync) < self.SYNC_WAIT_MS:
+            if self._host & _H_SYNC_OPEN and ticks_diff(now, self._last_sync) < _SYNC_WAIT_MS:
                 continue  # one exchange in flight
             period = self.SETTLE_PERIOD_MS if ticks_diff(settle_until, now) > 0 else self.SYNC_PERIOD_MS
-            if self._sync_more:
-                period = self.SYNC_MORE_MS
+            if self._host & _H_SYNC_MORE:
+                period = _SYNC_MORE_MS
             if ticks_diff(now, self._last_sync) >= period:
                 self._send_sync()
-
-    async def _sync_reply(self) -> None:
-        # a burst's next request waits for this one's reply too (SYNC_WAIT_MS at most)
-        while self._sync_open and ticks_diff(ticks_ms(), self._last_sync) < self.SYNC_WAIT_MS:
-            await asyncio.sleep_ms(self.SYNC_TICK_MS)
 
     def stop(self) -> None:
         self._stop.set()

@@ -173,8 +173,6 @@ def declare(p) -> None:
     p._exchanges = 0  # sync replies matched since the last burst began
     p._sync_n = 0
     p._sync_t1 = 0
-    p._sync_open = False
-    p._sync_more = False
     p._prev = None
     p._last_sync = ticks_ms()
     p._stop = asyncio.Event()
