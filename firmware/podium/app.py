@@ -471,7 +471,9 @@ class Podium:
                         self._host & _H_SYNC_OPEN and ticks_diff(ticks_ms(), self._last_sync) < _SYNC_WAIT_MS
                     ):
                         await asyncio.sleep_ms(self.SYNC_TICK_MS)
-                    await asyncio.sleep_ms(_SYNC_MORE_MS if self._host & _H_SYNC_MORE else self.SYNC_BURST_GAP_MS)
+                    await asyncio.sleep_ms(
+                        _SYNC_MORE_MS if self._host & _H_SYNC_MORE else self.SYNC_BURST_GAP_MS
+                    )
                 self._send_sync()  # carries the burst's last sample
                 settle_until = ticks_add(ticks_ms(), self.SETTLE_MS)
                 if self._host & _H_BURST_FIRST and self.host_epoch == seen:
