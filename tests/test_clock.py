@@ -439,3 +439,24 @@ def test_evidence_that_contradicts_itself_gives_a_wide_untrusted_bound_and_a_ref
     assert m.contradictions > 0 and untrusted > 0
     # each contradiction refitted at once: the fit leaves 0 ppm well before 32 exchanges pass
     assert m.skew_ppm > 5
+
+
+def test_a_stale_reboot_prior_is_dropped_once_the_window_contradicts_it() -> None:
+    # issue 22, wifi-bad at 20,000 races: a prior of -47 ppm handed from boot to boot while the
+    # crystal wandered to -10 ppm; the window's own fit must win, and every mapping cover
+    skew = -10.0
+    m = ClockModel(skew_prior=-47e-6)
+    rng = random.Random(4)
+    covered = total = 0
+    t = 1_000_000
+    for _ in range(400):
+        up, down = 800 + rng.randrange(600), 800 + rng.randrange(600)
+        exchange(m, t, up, down, skew_ppm=skew)
+        mp = m.map(t + 100_000)
+        if mp.trusted:
+            total += 1
+            covered += abs(mp.host_us - host_of(t + 100_000, skew)) <= mp.err_us
+        t += 250_000
+    assert m.prior_ppm is None and m.stale_priors == 1
+    assert abs(m.skew_ppm - skew) < 2
+    assert total > 300 and covered == total

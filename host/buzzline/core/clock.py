@@ -175,6 +175,7 @@ class ClockModel:
         self._since_fit = 0
         self._newest_bound = (0, 0.0, float(UNKNOWN_ERR_US))  # (x, offset, bound) at the newest
         self.contradictions = 0  # exchanges whose bound came out empty (each forced a refit)
+        self.stale_priors = 0  # reboot priors the window's own fit proved wrong (and dropped)
         self._best: SyncSample | None = None
         self._trusted = False
         self._mapped: tuple[int, Mapping] | None = None  # the last map(): a press is mapped twice
@@ -319,6 +320,16 @@ class ClockModel:
             # reading such a fit as "no skew" under a reboot's 7 ppm prior made a 30 µs bound
             # 5-9 ms off (issue 22, docs/timing.md).
             b, var_b, tq = 0.0, lim * lim, float("inf")
+        if (
+            self._skew_prior is not None
+            and var_b < lim * lim
+            and abs(b - self._skew_prior) > tq * math.sqrt(var_b) + self.Z * self.PRIOR_PPM * 1e-6
+        ):
+            # The window's own fit and the prior disagree beyond both their bounds: the prior is
+            # stale (a crystal that wandered since it was learned, passed on from boot to boot
+            # while no model of it was trusted). The window's evidence only from here.
+            self._skew_prior = None
+            self.stale_priors += 1
         prior = self._skew_prior is not None
         if self._skew_prior is not None:
             # Same crystal as before the reboot: combine the window's skew with the old one.
