@@ -136,6 +136,7 @@ class ClockModel:
     MIN_SPAN_US = 1_000  # a window shorter than this says nothing about the skew
     WANDER_PPM = 0.5  # skew may drift this much away from the fit between samples
     UNTRUSTED_PPM = 100  # worst crystal skew
+    STALE_AFTER = 3  # refits in a row that contradict a reboot's prior: it is stale, dropped
     PRIOR_PPM = 2.0  # a rebooted podium keeps its crystal: its old skew holds within this (1 sigma)
     MAX_RTT_US = 2_000_000
     OUTLIER_FACTOR = 4  # round trip above FACTOR * min + MARGIN is a congested outlier
@@ -176,6 +177,7 @@ class ClockModel:
         self._newest_bound = (0, 0.0, float(UNKNOWN_ERR_US))  # (x, offset, bound) at the newest
         self.contradictions = 0  # exchanges whose bound came out empty (each forced a refit)
         self.stale_priors = 0  # reboot priors the window's own fit proved wrong (and dropped)
+        self._prior_doubts = 0  # refits in a row whose fit contradicted the prior
         self._best: SyncSample | None = None
         self._trusted = False
         self._mapped: tuple[int, Mapping] | None = None  # the last map(): a press is mapped twice
@@ -320,16 +322,19 @@ class ClockModel:
             # reading such a fit as "no skew" under a reboot's 7 ppm prior made a 30 µs bound
             # 5-9 ms off (issue 22, docs/timing.md).
             b, var_b, tq = 0.0, lim * lim, float("inf")
-        if (
-            self._skew_prior is not None
-            and var_b < lim * lim
-            and abs(b - self._skew_prior) > tq * math.sqrt(var_b) + self.Z * self.PRIOR_PPM * 1e-6
-        ):
-            # The window's own fit and the prior disagree beyond both their bounds: the prior is
-            # stale (a crystal that wandered since it was learned, passed on from boot to boot
-            # while no model of it was trusted). The window's evidence only from here.
-            self._skew_prior = None
-            self.stale_priors += 1
+        if self._skew_prior is not None and var_b < lim * lim:
+            # The window's own fit and the prior disagree beyond both their bounds, at
+            # STALE_AFTER refits in a row: the prior is stale (a crystal that wandered since it
+            # was learned, passed on from boot to boot while no model of it was trusted). The
+            # window's evidence only from here. In a row: a queue that moves from one direction
+            # to the other tilts a fit for a while, and a right prior must outlast that.
+            if abs(b - self._skew_prior) > tq * math.sqrt(var_b) + self.Z * self.PRIOR_PPM * 1e-6:
+                self._prior_doubts += 1
+                if self._prior_doubts >= self.STALE_AFTER:
+                    self._skew_prior = None
+                    self.stale_priors += 1
+            else:
+                self._prior_doubts = 0
         prior = self._skew_prior is not None
         if self._skew_prior is not None:
             # Same crystal as before the reboot: combine the window's skew with the old one.
