@@ -347,7 +347,6 @@ async def measure(
 
 def run(args: argparse.Namespace) -> int:
     from buzzline.errors import UserError
-    from buzzline.io.broker import MosquittoBroker
 
     if args.podiums < 1 or args.presses < 1 or args.workers < 1:
         raise UserError("bench e2e", "--podiums, --presses and --workers must be at least 1")
@@ -356,13 +355,12 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "audience_compare", False):
         if args.audience <= 0:
             raise UserError("bench e2e", "--audience-compare needs --audience N", "e.g. --audience 2000")
+        if args.rounds < 1:
+            raise UserError("bench e2e", "--rounds must be at least 1")
         return _compare(args)
-    with MosquittoBroker() as broker, tempfile.TemporaryDirectory() as tmp:
-        try:
-            result = asyncio.run(measure(args, broker.host, broker.port, tmp))
-        except BenchError as e:
-            print(f"buzzline: bench e2e: {e}", file=sys.stderr)
-            return 1
+    result = _measure_once(args)
+    if result is None:
+        return 1
     if args.json:
         print(json.dumps(result))
     else:
@@ -372,12 +370,21 @@ def run(args: argparse.Namespace) -> int:
     return 0 if lost == 0 else 1
 
 
+def _measure_once(args: argparse.Namespace) -> dict[str, Any] | None:
+    """One run on a broker of its own; None (said on stderr) when it could not be carried out."""
+    from buzzline.io.broker import MosquittoBroker
+
+    with MosquittoBroker() as broker, tempfile.TemporaryDirectory() as tmp:
+        try:
+            return asyncio.run(measure(args, broker.host, broker.port, tmp))
+        except BenchError as e:
+            print(f"buzzline: bench e2e: {e}", file=sys.stderr)
+            return None
+
+
 def _compare(args: argparse.Namespace) -> int:
     """The podium path alone, then beside the audience yielding the CPU (its phones and nodes at
     a nice level: as if on machines of their own), then beside it unpinned: one table."""
-    from buzzline.errors import UserError
-    from buzzline.io.broker import MosquittoBroker
-
     nice = args.audience_nice or 19
     runs = [
         ("no audience", 0, 0, False),
@@ -385,20 +392,15 @@ def _compare(args: argparse.Namespace) -> int:
         (f"adapter apart, it+phones+nodes nice {nice}", args.audience, nice, True),
         ("adapter in host, all at nice 0", args.audience, 0, False),
     ]
-    if args.rounds < 1:
-        raise UserError("bench e2e", "--rounds must be at least 1")
     rows = []
     for rnd, (name, members, level, apart) in [(r + 1, run) for r in range(args.rounds) for run in runs]:
         one = argparse.Namespace(**vars(args))
         one.audience, one.audience_nice, one.audience_compare = members, level, False
         one.audience_apart = apart
         load = os.getloadavg()[0]
-        with MosquittoBroker() as broker, tempfile.TemporaryDirectory() as tmp:
-            try:
-                r = asyncio.run(measure(one, broker.host, broker.port, tmp))
-            except BenchError as e:
-                print(f"buzzline: bench e2e: {e}", file=sys.stderr)
-                return 1
+        r = _measure_once(one)
+        if r is None:
+            return 1
         row = {"run": name, "round": rnd, "audience": members, "nice": level, "apart": apart}
         row["load_before"] = round(load, 2)
         row |= {k: r[k] for k in ("lockout_ms", "decided_ms", "lost", "host_cpu") if k in r}
