@@ -163,15 +163,16 @@ class DirectionMinima:
             side[:] = [pairs[i] for i in sorted(range(len(pairs)), key=rel.__getitem__)[: self.KEEP]]
 
     def add(self, s: SyncSample, skew: float) -> None:
-        self._prepared = None
         for side, new, k in ((self._up, (s.x, s.up), skew), (self._down, (s.x, s.down), -skew)):
             if len(side) < self.KEEP:
                 side.append(new)
+                self._prepared = None
                 continue
             vals = [v - k * (x - s.x) for x, v in side]
             worst = max(range(len(vals)), key=vals.__getitem__)
             if new[1] < vals[worst]:
                 side[worst] = new
+                self._prepared = None  # a sample that is no candidate leaves the prepared sides as they are
 
     def drop(self, s: SyncSample) -> bool:
         """Forget a sample that left the window; True if it was a candidate (rebuild soon)."""
