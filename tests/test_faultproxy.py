@@ -63,6 +63,38 @@ async def test_reset_and_blackhole_break_the_link(broker: MosquittoBroker) -> No
         await proxy.stop()
 
 
+def test_deaf_spells_come_with_time_not_with_traffic() -> None:
+    """A flaky radio's deaf spells are a process in time: a chatty podium is held during the same
+    spells as a quiet one, and a message sent in a spell waits for its end."""
+    every, longest = 0.5, 300.0
+
+    def spells(send_every: float) -> tuple[list[tuple[float, float]], int]:
+        faults = LinkFaults(hold_every_s=every, hold_max_ms=longest)
+        proxy = FaultProxy("127.0.0.1", 1, faults, random.Random(7))
+        seen: list[tuple[float, float]] = []
+        held = 0
+        t = 0.0
+        while t < 60.0:
+            end = proxy._deaf_until(t)
+            if end:
+                held += 1
+                assert t < end <= t + longest / 1000
+                if not seen or seen[-1][1] != end:
+                    seen.append((t, end))
+            t += send_every
+        return seen, held
+
+    quiet, quiet_held = spells(0.1)
+    chatty, chatty_held = spells(0.005)
+    ends = [e for _, e in chatty]
+    # every spell the quiet sender met, the chatty one met too (the same timeline)
+    assert {e for _, e in quiet} <= set(ends)
+    # about one spell per (gap + half the longest), whoever sends: 60 s / 0.65 s ~ 92
+    assert 60 <= len(chatty) <= 130
+    # deaf about 0.15 / 0.65 of the time: the share of messages held does not grow with traffic
+    assert 0.12 <= chatty_held / (60 / 0.005) <= 0.35 and 0.12 <= quiet_held / (60 / 0.1) <= 0.35
+
+
 def _decision(
     epoch: int, winner: str, *order: str, flags: frozenset[str] = frozenset(), tied: tuple[str, ...] = ()
 ) -> Decision:

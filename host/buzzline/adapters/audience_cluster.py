@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import time
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from buzzline.io import priority
 from buzzline.io.broker import _own_group as own_group
 from buzzline.io.broker import find_program, listen_ports
 from buzzline.io.security import new_password
@@ -151,7 +151,7 @@ class AudienceCluster:
     """N nats-server processes from one plan, each with its config and store under ``workdir``."""
 
     def __init__(
-        self, plan: ClusterPlan, workdir: Path, executable: str | None = None, nice: int = 0
+        self, plan: ClusterPlan, workdir: Path, executable: str | None = None, nice: priority.Level = 0
     ) -> None:
         exe = executable or find_nats_server()
         if exe is None:
@@ -188,11 +188,9 @@ class AudienceCluster:
             stdin=subprocess.DEVNULL,
             # a group of its own (a terminal's Ctrl-C reaches us, and we stop the nodes), and
             # SIGTERM if we die first: no node outlives the trial
-            preexec_fn=own_group(),
+            preexec_fn=priority.before_exec(self.nice, own_group()),
         )
         log.close()
-        if self.nice:
-            os.setpriority(os.PRIO_PROCESS, self.procs[i].pid, self.nice)  # type: ignore[union-attr]
 
     def start(self, timeout_s: float = 20.0) -> None:
         self.write()

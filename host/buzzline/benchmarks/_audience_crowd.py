@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import time
 from typing import Any
 
 from buzzline.benchmarks._procs import say
+from buzzline.io import priority
 from buzzline.sim.audience import Crowd
 
 
@@ -45,8 +45,7 @@ def stats(crowd: Crowd, began_up: float, listen: bool) -> dict[str, Any]:
 
 
 async def main(cfg: dict[str, Any]) -> None:
-    if cfg.get("nice"):
-        os.nice(int(cfg["nice"]))  # stands for phones elsewhere: the machine's CPU goes to the show first
+    priority.apply(cfg.get("nice") or 0)  # stands for phones elsewhere: the show gets the CPU first
     crowd = Crowd(cfg["urls"], cfg["code"], cfg["n"], cfg["user"], cfg["password"], cfg["seed"])
     for m in crowd.members:
         m.think_s = (float(cfg["think"][0]), float(cfg["think"][1]))

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import sys
 import tempfile
@@ -19,6 +18,7 @@ from typing import Any
 from buzzline.adapters.audience_cluster import AUDIENCE_PASSWORD, AUDIENCE_USER, AudienceCluster, ClusterPlan
 from buzzline.benchmarks._procs import LineProc
 from buzzline.benchmarks._stats import percentile
+from buzzline.io import priority
 from buzzline.lifecycle import wait_or_kill
 
 CODE = "CRWD42"
@@ -32,7 +32,7 @@ class AudienceLoad:
     cluster: AudienceCluster | None = None
     crowds: list[LineProc] = field(default_factory=list)
     apart: asyncio.subprocess.Process | None = None
-    nice: int = 0
+    nice: priority.Level = 0
 
     def adapter_settings(self) -> str:
         assert self.cluster is not None
@@ -57,9 +57,8 @@ class AudienceLoad:
             sys.executable, "-m", "buzzline.cli", "adapter", "run", "audience",
             "--broker", broker, "--studio", studio, "--config", str(toml),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            preexec_fn=priority.before_exec(self.nice),  # it stands for an adapter elsewhere too
         )  # fmt: skip
-        if self.nice:  # it stands for the adapter on a machine of its own too
-            os.setpriority(os.PRIO_PROCESS, self.apart.pid, self.nice)
         assert self.apart.stdout is not None
         async with asyncio.timeout(30):
             while line := (await self.apart.stdout.readline()).decode():
@@ -107,7 +106,7 @@ class AudienceLoad:
 
 
 @contextlib.asynccontextmanager
-async def audience_load(members: int, nice: int = 0) -> AsyncIterator[AudienceLoad | None]:
+async def audience_load(members: int, nice: priority.Level = 0) -> AsyncIterator[AudienceLoad | None]:
     """``nice``: the phones and nodes yield the CPU to the show (as if on machines of their own)."""
     if members <= 0:
         yield None

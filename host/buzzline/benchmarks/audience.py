@@ -18,6 +18,8 @@ import json
 import sys
 from pathlib import Path
 
+from buzzline.io import priority
+
 NAME = "audience"
 HELP = "audience on a NATS cluster: fan-out, answers lost/doubled, a node's SIGKILL, clock error"
 
@@ -43,10 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--browsers", type=int, default=0, help="Chromium pages for the clock error (0-8)")
     parser.add_argument(
         "--crowd-nice",
-        type=int,
+        type=priority.level,
         default=0,
-        metavar="N",
-        help="simulated phones at this nice level (0-19): the nodes get the CPU first, as phones elsewhere",
+        metavar="N|idle",
+        help="simulated phones at this nice level (0-19) or idle (SCHED_IDLE): the nodes get the CPU"
+        " first, as phones elsewhere",
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true")
@@ -61,7 +64,6 @@ def _check(args: argparse.Namespace) -> None:
         ("questions", 1, 10),
         ("browsers", 0, 8),
         ("procs", 0, 8),
-        ("crowd_nice", 0, 19),
     )
     for name, lo, hi in limits:
         value = getattr(args, name)

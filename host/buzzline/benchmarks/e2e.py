@@ -28,6 +28,7 @@ from typing import Any
 
 from buzzline.benchmarks._procs import LineProc, Workers, broker_rtt
 from buzzline.benchmarks._stats import p50_p99, percentile
+from buzzline.io import priority
 from buzzline.lock_trace import AFTER, MARKS, STAGES
 
 NAME = "e2e"
@@ -62,16 +63,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--audience-nice",
-        type=int,
+        type=priority.level,
         default=0,
-        metavar="N",
-        help="with --audience: phones and nodes at this nice level (as if on machines of their own)",
+        metavar="N|idle",
+        help="with --audience: phones and nodes at this nice level, or idle (SCHED_IDLE), as if on"
+        " machines of their own",
     )
     p.add_argument(
         "--audience-compare",
         action="store_true",
         help="with --audience: runs side by side: no audience; the audience's phones and nodes at"
-        " --audience-nice (19 unless given) with the adapter in the host, then apart (niced too);"
+        " --audience-nice (idle unless given) with the adapter in the host, then apart (it too);"
         " everything at nice 0",
     )
     p.add_argument(
@@ -384,12 +386,14 @@ def _measure_once(args: argparse.Namespace) -> dict[str, Any] | None:
 
 def _compare(args: argparse.Namespace) -> int:
     """The podium path alone, then beside the audience yielding the CPU (its phones and nodes at
-    a nice level: as if on machines of their own), then beside it unpinned: one table."""
-    nice = args.audience_nice or 19
+    SCHED_IDLE or a nice level: as if on machines of their own), then beside it unpinned: one
+    table."""
+    nice = args.audience_nice or priority.IDLE
+    aside = priority.describe(nice)
     runs = [
         ("no audience", 0, 0, False),
-        (f"adapter in host, phones+nodes nice {nice}", args.audience, nice, False),
-        (f"adapter apart, it+phones+nodes nice {nice}", args.audience, nice, True),
+        (f"adapter in host, phones+nodes {aside}", args.audience, nice, False),
+        (f"adapter apart, it+phones+nodes {aside}", args.audience, nice, True),
         ("adapter in host, all at nice 0", args.audience, 0, False),
     ]
     rows = []

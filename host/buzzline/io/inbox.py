@@ -44,6 +44,10 @@ class Inbox:
     def __len__(self) -> int:
         return len(self._q)
 
+    def oldest_read_us(self) -> int | None:
+        """When the oldest message still waiting was read (None: none waits)."""
+        return self._q[0].read_us if self._q else None
+
     async def get(self) -> Received:
         while not self._q:
             if self._client.gone:

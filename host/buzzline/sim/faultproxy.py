@@ -7,8 +7,11 @@ Between a client and the broker it forwards bytes both ways, in order, with the 
   order is kept (a chunk never overtakes the one before it, as in TCP).
 - ``drop``: the chance a chunk is lost on the wire. TCP resends it after its retransmission
   timeout, so the stream stalls ``rto_ms`` behind it: loss on a TCP link is latency.
-- ``hold`` and ``hold_max_ms``: the chance a client-to-broker chunk is held up to that long (a
-  radio that goes deaf for a moment); everything behind it waits too.
+- ``hold_every_s`` and ``hold_max_ms``: deaf spells of the client's radio, starting at random
+  (on average one every ``hold_every_s``, whatever the traffic) and lasting up to
+  ``hold_max_ms``. A client-to-broker chunk sent during one is held until it ends, and
+  everything behind it waits too. Spells are a process in time, not a chance per message: a
+  radio that goes deaf does not go deaf more often because the podium sends more.
 - ``blackhole()``: for a while nothing moves either way and new connections hang, until the
   endpoints' keepalives give up on them.
 - ``reset()``: every open connection is torn down at once with a TCP RST.
@@ -37,7 +40,7 @@ class LinkFaults:
     jitter_ms: float = 0.0
     drop: float = 0.0
     rto_ms: float = 200.0
-    hold: float = 0.0
+    hold_every_s: float = 0.0  # 0: no deaf spells
     hold_max_ms: float = 2000.0
     blackhole_until: float = 0.0  # time.monotonic() until which nothing moves
 
@@ -76,6 +79,28 @@ class FaultProxy:
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._spell: tuple[float, float] | None = None  # (start, end), time.monotonic()
+
+    def _deaf_until(self, now: float) -> float:
+        """The end of the deaf spell under way at ``now``, or 0. The spells are drawn on the
+        link's own timeline (exponential gaps, uniform lengths), whoever sends."""
+        f = self.faults
+        if not f.hold_every_s:
+            return 0.0
+        if self._spell is None:
+            self._spell = self._next_spell(now)
+        while self._spell[1] <= now:
+            self._spell = self._next_spell(self._spell[1])
+        start, end = self._spell
+        return end if start <= now else 0.0
+
+    def _next_spell(self, after: float) -> tuple[float, float]:
+        f = self.faults
+        start = after + self.rng.expovariate(1.0 / f.hold_every_s)
+        end = start + self.rng.uniform(0.0, f.hold_max_ms) / 1000
+        if end > start:
+            self.counts["deaf_spells"] += 1
+        return start, end
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -175,10 +200,14 @@ class FaultProxy:
                 if f.drop and self.rng.random() < f.drop:
                     self.counts["dropped"] += 1
                     extra_ms += f.rto_ms
-                if upstream and f.hold and self.rng.random() < f.hold:
-                    self.counts["held"] += 1
-                    extra_ms += self.rng.uniform(0.0, f.hold_max_ms)
-                last = max(last, time.monotonic() + extra_ms / 1000)
+                now = time.monotonic()
+                release = now + extra_ms / 1000
+                if upstream:
+                    deaf = self._deaf_until(now)
+                    if deaf:
+                        self.counts["held"] += 1
+                        release = max(release, deaf + extra_ms / 1000)
+                last = max(last, release)
                 self.counts["chunks"] += 1
                 queue.put_nowait((last, data))
             queue.put_nowait(None)  # the reader ended: what it read still goes out
