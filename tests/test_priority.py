@@ -49,12 +49,27 @@ def test_a_level_set_before_exec_reaches_every_thread(level: priority.Level) -> 
 
 
 def test_nodes_started_idle_run_idle_in_all_their_threads(tmp_path: Path) -> None:
-    with AudienceCluster(ClusterPlan.free(1), tmp_path / "nats", nice=priority.IDLE) as cluster:
+    last = max(os.sched_getaffinity(0))
+    with AudienceCluster(ClusterPlan.free(1), tmp_path / "nats", nice=priority.IDLE, cpus={last}) as cluster:
         proc = cluster.procs[0]
         assert proc is not None
         tids = _threads(proc.pid)
         assert len(tids) > 1  # a Go program: the runtime's threads are there by now
         assert {os.sched_getscheduler(t) for t in tids} == {os.SCHED_IDLE}
+        assert all(os.sched_getaffinity(t) == {last} for t in tids)
+
+
+def test_a_pinned_stretch_gives_its_children_the_cpus_and_then_ends() -> None:
+    before = os.sched_getaffinity(0)
+    first = min(before)
+    with priority.pinned({first}):
+        assert os.sched_getaffinity(0) == {first}
+        out = subprocess.run(
+            [sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        assert out.strip() == f"[{first}]"
+    assert os.sched_getaffinity(0) == before
 
 
 def test_levels_from_the_command_line() -> None:

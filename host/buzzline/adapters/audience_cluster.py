@@ -151,7 +151,12 @@ class AudienceCluster:
     """N nats-server processes from one plan, each with its config and store under ``workdir``."""
 
     def __init__(
-        self, plan: ClusterPlan, workdir: Path, executable: str | None = None, nice: priority.Level = 0
+        self,
+        plan: ClusterPlan,
+        workdir: Path,
+        executable: str | None = None,
+        nice: priority.Level = 0,
+        cpus: set[int] | None = None,
     ) -> None:
         exe = executable or find_nats_server()
         if exe is None:
@@ -160,7 +165,7 @@ class AudienceCluster:
         self.plan = plan
         self.workdir = workdir
         self.procs: list[subprocess.Popen[bytes] | None] = [None] * len(plan.nodes)
-        self.nice = nice  # a benchmark's stand-in for nodes on other machines
+        self.nice, self.cpus = nice, cpus  # a benchmark's stand-in for nodes on other machines
 
     def write(self) -> list[Path]:
         """The configs and ``cluster.json`` (mode 0600: it holds the show's password)."""
@@ -188,7 +193,7 @@ class AudienceCluster:
             stdin=subprocess.DEVNULL,
             # a group of its own (a terminal's Ctrl-C reaches us, and we stop the nodes), and
             # SIGTERM if we die first: no node outlives the trial
-            preexec_fn=priority.before_exec(self.nice, own_group()),
+            preexec_fn=priority.before_exec(self.nice, own_group(), self.cpus),
         )
         log.close()
 

@@ -45,7 +45,8 @@ def stats(crowd: Crowd, began_up: float, listen: bool) -> dict[str, Any]:
 
 
 async def main(cfg: dict[str, Any]) -> None:
-    priority.apply(cfg.get("nice") or 0)  # stands for phones elsewhere: the show gets the CPU first
+    # stands for phones elsewhere: the show gets the CPU first (or CPUs of its own)
+    priority.apply(cfg.get("nice") or 0, cfg.get("cpus"))
     crowd = Crowd(cfg["urls"], cfg["code"], cfg["n"], cfg["user"], cfg["password"], cfg["seed"])
     for m in crowd.members:
         m.think_s = (float(cfg["think"][0]), float(cfg["think"][1]))

@@ -33,6 +33,7 @@ class AudienceLoad:
     crowds: list[LineProc] = field(default_factory=list)
     apart: asyncio.subprocess.Process | None = None
     nice: priority.Level = 0
+    cpus: set[int] | None = None  # the phones, nodes and a standalone adapter on these CPUs only
 
     def adapter_settings(self) -> str:
         assert self.cluster is not None
@@ -57,7 +58,7 @@ class AudienceLoad:
             sys.executable, "-m", "buzzline.cli", "adapter", "run", "audience",
             "--broker", broker, "--studio", studio, "--config", str(toml),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-            preexec_fn=priority.before_exec(self.nice),  # it stands for an adapter elsewhere too
+            preexec_fn=priority.before_exec(self.nice, cpus=self.cpus),  # an adapter elsewhere too
         )  # fmt: skip
         assert self.apart.stdout is not None
         async with asyncio.timeout(30):
@@ -86,6 +87,7 @@ class AudienceLoad:
                 "password": AUDIENCE_PASSWORD,
                 "think": [0.05, 0.6],  # the benchmark's questions follow each other quickly
                 "nice": self.nice,
+                "cpus": None if self.cpus is None else sorted(self.cpus),
             }
             crowd = LineProc(f"audience crowd {i + 1}")
             self.crowds.append(crowd)
@@ -106,14 +108,16 @@ class AudienceLoad:
 
 
 @contextlib.asynccontextmanager
-async def audience_load(members: int, nice: priority.Level = 0) -> AsyncIterator[AudienceLoad | None]:
+async def audience_load(
+    members: int, nice: priority.Level = 0, cpus: set[int] | None = None
+) -> AsyncIterator[AudienceLoad | None]:
     """``nice``: the phones and nodes yield the CPU to the show (as if on machines of their own)."""
     if members <= 0:
         yield None
         return
     with tempfile.TemporaryDirectory(prefix="buzzline-bench-load-") as tmp:
-        load = AudienceLoad(members, Path(tmp), nice=nice)
-        with AudienceCluster(ClusterPlan.free(3), Path(tmp) / "nats", nice=nice) as cluster:
+        load = AudienceLoad(members, Path(tmp), nice=nice, cpus=cpus)
+        with AudienceCluster(ClusterPlan.free(3), Path(tmp) / "nats", nice=nice, cpus=cpus) as cluster:
             load.cluster = cluster
             try:
                 yield load

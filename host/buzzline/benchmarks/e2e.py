@@ -72,8 +72,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--audience-compare",
         action="store_true",
-        help="with --audience: runs side by side: no audience; the audience's phones and nodes at"
-        " --audience-nice (idle unless given) with the adapter in the host, then apart (it too);"
+        help="with --audience: runs side by side: no audience; the show on one CPU and the"
+        " audience's phones and nodes on the other, the adapter in the host, then apart; the"
+        " audience at --audience-nice (idle unless given) on both CPUs, in the host, then apart;"
         " everything at nice 0",
     )
     p.add_argument(
@@ -318,7 +319,11 @@ async def measure(
         knobs = ["--lock-after-fsync"] * args.lock_after_fsync + ["--fsync-inline"] * args.fsync_inline
         knobs += ["--lock-behind-acks"] * getattr(args, "lock_behind_acks", False)
         audience = await stack.enter_async_context(
-            audience_load(getattr(args, "audience", 0), getattr(args, "audience_nice", 0))
+            audience_load(
+                getattr(args, "audience", 0),
+                getattr(args, "audience_nice", 0),
+                getattr(args, "audience_cpus", None),
+            )
         )
         apart = getattr(args, "audience_apart", False)
         knobs += ["--audience", audience.adapter_settings()] if audience and not apart else []
@@ -373,10 +378,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _measure_once(args: argparse.Namespace) -> dict[str, Any] | None:
-    """One run on a broker of its own; None (said on stderr) when it could not be carried out."""
+    """One run on a broker of its own; None (said on stderr) when it could not be carried out.
+    ``args.show_cpus``: the broker, the host and the podiums on those CPUs only."""
     from buzzline.io.broker import MosquittoBroker
 
-    with MosquittoBroker() as broker, tempfile.TemporaryDirectory() as tmp:
+    with (
+        priority.pinned(getattr(args, "show_cpus", None)),
+        MosquittoBroker() as broker,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         try:
             return asyncio.run(measure(args, broker.host, broker.port, tmp))
         except BenchError as e:
@@ -385,27 +395,43 @@ def _measure_once(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    """The podium path alone, then beside the audience yielding the CPU (its phones and nodes at
-    SCHED_IDLE or a nice level: as if on machines of their own), then beside it unpinned: one
-    table."""
+    """The podium path alone, then beside the audience: its phones and nodes on a CPU of their
+    own with the show on the other (the nearest this machine comes to other machines), then
+    sharing both CPUs but yielding them (SCHED_IDLE or a nice level), then unpinned: one table."""
     nice = args.audience_nice or priority.IDLE
     aside = priority.describe(nice)
-    runs = [
-        ("no audience", 0, 0, False),
-        (f"adapter in host, phones+nodes {aside}", args.audience, nice, False),
-        (f"adapter apart, it+phones+nodes {aside}", args.audience, nice, True),
-        ("adapter in host, all at nice 0", args.audience, 0, False),
+    n = args.audience
+    cpus = sorted(os.sched_getaffinity(0))
+    show, crowd = ({cpus[0]}, set(cpus[1:])) if len(cpus) > 1 else (None, None)
+    # (name, members, level, apart, show's CPUs, the audience's CPUs)
+    runs: list[tuple[str, int, priority.Level, bool, set[int] | None, set[int] | None]] = [
+        ("no audience", 0, 0, False, None, None)
+    ]
+    if show is not None:
+        where = f"show on CPU {cpus[0]}, the rest on {','.join(map(str, sorted(crowd or ())))}"
+        runs += [
+            (f"no audience, {where}", 0, 0, False, show, None),
+            (f"adapter in host, {where}", n, 0, False, show, crowd),
+            (f"adapter apart, {where}", n, 0, True, show, crowd),
+        ]
+    runs += [
+        (f"adapter in host, phones+nodes {aside}", n, nice, False, None, None),
+        (f"adapter apart, it+phones+nodes {aside}", n, nice, True, None, None),
+        ("adapter in host, all at nice 0", n, 0, False, None, None),
     ]
     rows = []
-    for rnd, (name, members, level, apart) in [(r + 1, run) for r in range(args.rounds) for run in runs]:
+    for rnd, (name, members, level, apart, on, off) in [
+        (r + 1, run) for r in range(args.rounds) for run in runs
+    ]:
         one = argparse.Namespace(**vars(args))
         one.audience, one.audience_nice, one.audience_compare = members, level, False
-        one.audience_apart = apart
+        one.audience_apart, one.show_cpus, one.audience_cpus = apart, on, off
         load = os.getloadavg()[0]
         r = _measure_once(one)
         if r is None:
             return 1
-        row = {"run": name, "round": rnd, "audience": members, "nice": level, "apart": apart}
+        row: dict[str, Any] = {"run": name, "round": rnd, "audience": members, "nice": level, "apart": apart}
+        row |= {"show_cpus": sorted(on) if on else None, "audience_cpus": sorted(off) if off else None}
         row["load_before"] = round(load, 2)
         row |= {k: r[k] for k in ("lockout_ms", "decided_ms", "lost", "host_cpu") if k in r}
         h = r.get("host_us", {})
@@ -428,7 +454,7 @@ def _compare(args: argparse.Namespace) -> int:
             lo, de = row["lockout_ms"], row["decided_ms"]
             hw, hc = row.get("host_handled_us") or {}, row.get("host_handled_cpu_us") or {}
             print(
-                f"  {row['round']} {row['run']:42s} lockout {lo['p50']:7.2f} / {lo['p99']:7.2f}   decided"
+                f"  {row['round']} {row['run']:58s} lockout {lo['p50']:7.2f} / {lo['p99']:7.2f}   decided"
                 f" {de['p50']:7.2f} / {de['p99']:7.2f}   host {hw.get('p99', '-')} / {hc.get('p99', '-')}"
                 f"   lost {row['lost']}   load {row['load_before']}"
             )
