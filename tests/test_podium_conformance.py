@@ -357,8 +357,9 @@ async def test_both_podiums_keep_one_exchange_in_flight_and_hurry_when_the_host_
     broker: Any, tmp_path: Path
 ) -> None:
     """SPEC §4.4: a request is not sent before the last one's reply (or 500 ms); a reply with
-    ``more: 1`` brings the next request as soon as 15 ms have passed, instead of on the schedule.
-    Counted over the same stretch for each podium, never timed one by one."""
+    ``more: 1`` brings the next request as soon as 15 ms have passed, instead of on the schedule,
+    and keeps the exchanges going while armed, where they otherwise pause. Counted over the same
+    stretch for each podium, never timed one by one."""
     tree = await asyncio.to_thread(build_tree, tmp_path / "tree")
     host = HostStandIn(broker.port)
     host.host_studio = STUDIO
@@ -385,11 +386,19 @@ async def test_both_podiums_keep_one_exchange_in_flight_and_hurry_when_the_host_
         silent = await stretch("none", 2.0)
         plain = await stretch("plain", 1.5)
         more = await stretch("more", 1.5)
+        # armed, long past SYNC_ARMED replies since the burst: going on while the host's replies
+        # still say more (it does not trust the clock), paused from the first that does not
+        for n, pid in enumerate(pods):
+            host.command(pid, {"t": "arm", "cs": 140 + n, "ep": 1})
+        armed_more = await stretch("more", 1.5)
+        armed_plain = await stretch("plain", 1.5)
         for pid in pods:
             # unanswered: one request per 500 ms at most (16 a second would be 32)
             assert silent[pid] <= 5, (pid, silent)
             assert plain[pid] >= 8, (pid, plain)  # the schedule goes on when answered
             assert more[pid] >= 2 * plain[pid], (pid, plain, more)
+            assert armed_plain[pid] <= 1, (pid, armed_plain)
+            assert armed_more[pid] >= plain[pid], (pid, armed_plain, armed_more)
     finally:
         for p in pods.values():
             await p.stop()

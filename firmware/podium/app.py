@@ -481,11 +481,13 @@ class Podium:
                     if self.host_online:
                         self.mqtt.resume()
                 continue
-            if self.armed and self._exchanges >= self.SYNC_ARMED:
+            if self.armed and self._exchanges >= self.SYNC_ARMED and not self._host & _H_SYNC_MORE:
                 # No more steady exchanges while armed: the reply's decode allocates and the GC is
                 # off. The model's wander term covers the gap (0.5 ppm: 5 us per 10 s). Until
                 # SYNC_ARMED replies came back (a reboot or a host's return mid-question, a lossy
-                # link) they go on: without trust the host calls this podium's presses ties.
+                # link), and while the host asks for more (it does not trust the clock yet, and
+                # stops asking after 96 exchanges), they go on: without trust the host calls this
+                # podium's presses ties. GC_RESERVE collects if the replies spend the heap.
                 continue
             now = ticks_ms()
             if self._host & _H_SYNC_OPEN and ticks_diff(now, self._last_sync) < _SYNC_WAIT_MS:

@@ -510,10 +510,16 @@ class VirtualPodium(Service):
             period = self.SETTLE_PERIOD_S if time.monotonic() < settle_until else self.SYNC_PERIOD_S
             await self._sync_gap(period * self.rng.uniform(0.8, 1.2))
             # As the firmware: no steady exchanges while armed (there each one allocates, with the
-            # GC off) once SYNC_ARMED replies came back since the burst began, enough for the host
-            # to trust the clock; the model allows for the pause (SPEC §4.4). A burst does not
-            # wait: after a host restart mid-question the presses wait for it.
-            while self.armed and self._host_epoch == seen and self._exchanges >= self.SYNC_ARMED:
+            # GC off) once SYNC_ARMED replies came back since the burst began, usually enough for
+            # the host to trust the clock, unless the host still asks for more (it does not trust
+            # it yet); the model allows for the pause (SPEC §4.4). A burst does not wait: after a
+            # host restart mid-question the presses wait for it.
+            while (
+                self.armed
+                and self._host_epoch == seen
+                and self._exchanges >= self.SYNC_ARMED
+                and not self._sync_more
+            ):
                 await asyncio.sleep(0.02)
             await self._sync_reply()
             if self._host_epoch == seen and self.host_up.is_set():
