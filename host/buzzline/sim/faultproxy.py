@@ -201,13 +201,13 @@ class FaultProxy:
                     self.counts["dropped"] += 1
                     extra_ms += f.rto_ms
                 now = time.monotonic()
-                release = now + extra_ms / 1000
+                due = now + extra_ms / 1000
                 if upstream:
                     deaf = self._deaf_until(now)
                     if deaf:
                         self.counts["held"] += 1
-                        release = max(release, deaf + extra_ms / 1000)
-                last = max(last, release)
+                        due = max(due, deaf + extra_ms / 1000)
+                last = max(last, due)
                 self.counts["chunks"] += 1
                 queue.put_nowait((last, data))
             queue.put_nowait(None)  # the reader ended: what it read still goes out
