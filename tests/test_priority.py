@@ -79,3 +79,14 @@ def test_levels_from_the_command_line() -> None:
         with pytest.raises(ValueError):
             priority.level(bad)
     assert priority.before_exec(0) is None
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["bench", "e2e", "--audience-nice", "bogus"], ["bench", "audience", "--crowd-nice", "25"]],
+)
+def test_a_bad_level_on_the_command_line_is_one_line_and_exit_2(argv: list[str]) -> None:
+    r = subprocess.run([sys.executable, "-m", "buzzline.cli", *argv], capture_output=True, text=True)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "invalid level value" in lines[0] and "Traceback" not in r.stderr
