@@ -13,6 +13,7 @@ import asyncio
 import time
 from pathlib import Path
 
+from buzzline.core import events as ev
 from buzzline.core.contract import podium_view
 from buzzline.hosttime import now_us
 from buzzline.io.broker import MosquittoBroker
@@ -64,10 +65,15 @@ async def test_a_judge_waits_for_a_press_that_reached_the_host_before_it(
         await _until(lambda: svc._inbox is not None and len(svc._inbox) > 0, "p1's press at the host")
         assert svc._handling_us is not None  # the reader is still on p3's commit
         sent = now_us()
-        await svc.command("judge", correct=True)
+        # the operator judged the answer of p2, the winner the console showed
+        effects = await svc.command("judge", correct=True, podium="p2")
 
-        # p1's press, at the host before the judge, overturned the call first; the judge is p1's
+        # p1's press, at the host before the judge, overturned the call first; the judge, which
+        # named p2, is refused (it would score p1 for p2's answer); judged again, it is p1's
         assert svc.decisions[-1].winner == "p1" and "overturned" in svc.decisions[-1].flags
+        refusals = [e.reason for e in effects if isinstance(e, ev.CommandRefused)]
+        assert refusals and "p1 answers now, not p2" in refusals[0]
+        await svc.command("judge", correct=True, podium="p1")
         view = svc.view()
         scores = view["scores"]
         assert (

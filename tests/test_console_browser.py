@@ -172,7 +172,11 @@ async def test_a_whole_question_from_the_keyboard(host, browser, broker):
             await expect(page.locator("#timeline tbody tr[data-podium=p2]")).to_have_class(
                 re.compile(r"\banswering\b")
             )
-            await page.keyboard.press("Enter")
+            judging = lambda r: r.method == "POST" and "judge" in (r.post_data or "")  # noqa: E731
+            async with page.expect_request(judging) as sent:
+                await page.keyboard.press("Enter")
+            # the judgement names the podium the console showed answering (refused if it changed)
+            assert (await sent.value).post_data_json["args"] == {"correct": True, "podium": "p2"}
             await phase("judged")
             state = (await http.get("/api/state")).json()
             assert state["game"]["scores"] == {p1_player: -100, p2_player: 100}

@@ -714,3 +714,21 @@ def test_the_view_is_a_function_of_the_state_alone() -> None:
         "team": "Reds",
     }
     assert view["info"]["unassigned"] == ["p3"] and view["info"]["winner_player"] == "Ann"
+
+
+def test_a_judge_naming_a_podium_that_no_longer_answers_is_refused() -> None:
+    """The console sends the podium it shows answering: if an earlier press overturned the call
+    since, the operator judged another contestant's answer, and the judge must not score it."""
+    s = Studio(show_of(3))
+    s.cmd("read")
+    s.wait(2000)
+    s.cmd("arm")
+    s.wait(300)
+    s.press("p2", ago_ms=1)
+    s.watermarks("p1", "p3")
+    assert s.eng.view()["winner"] == "p2"
+    out = s.cmd("judge", correct=True, podium="p1")
+    assert refused(out) and "p2 answers now, not p1" in refused(out)[0]
+    assert s.phase() == "answering" and s.scores() == {"P1": 0, "P2": 0, "P3": 0}
+    out = s.cmd("judge", correct=True, podium="p2")
+    assert not refused(out) and s.scores() == {"P1": 0, "P2": 100, "P3": 0}

@@ -77,7 +77,7 @@ class PodiumHello:
 COMMAND_ARGS: dict[str, frozenset[str]] = {
     "read": frozenset(),
     "arm": frozenset(),
-    "judge": frozenset({"correct"}),
+    "judge": frozenset({"correct", "podium"}),
     "timeout": frozenset(),
     "next": frozenset(),
     "adjust": frozenset({"player", "delta", "reason"}),

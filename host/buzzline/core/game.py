@@ -280,6 +280,11 @@ def _cmd_judge(s: Play, args: dict[str, Any], now: int) -> list[ev.Effect]:
     correct = args.get("correct")
     if not isinstance(correct, bool):
         raise Refused("judge needs correct: true or false")
+    judged = args.get("podium")
+    if judged is not None and judged != s.g.answering:
+        # the operator judged the answer of the podium the console showed; an earlier press
+        # that arrived since (an overturn) made another podium the one answering
+        raise Refused(f"the call changed: {s.g.answering} answers now, not {judged}; judge again")
     if not correct:
         return _wrong(s, now, "incorrect")
     g = s.g

@@ -28,10 +28,11 @@ COMMANDS: dict[str, tuple[str, dict[str, Any], list[str], list[str]]] = {
     "read": ("Start the next question: the host reads it (buzzing now is a false start).", {}, [], []),
     "arm": ("Open the buzzers (from reading, or straight from idle).", {}, [], ["no podium is assigned"]),
     "judge": (
-        "Judge the answering player: right scores, wrong reopens for the others.",
-        {"correct": _BOOL},
+        "Judge the answering player: right scores, wrong reopens for the others. With `podium`"
+        " (the podium the operator saw answering), refused if another podium answers by now.",
+        {"correct": _BOOL, "podium": _STR},
         ["correct"],
-        ["judge needs correct: true or false"],
+        ["judge needs correct: true or false", "the call changed: p1 answers now, not p2; judge again"],
     ),
     "timeout": ("Close the buzz window or end the answer time.", {}, [], []),
     "next": ("Move to the next question.", {}, [], ["the last question: use end"]),

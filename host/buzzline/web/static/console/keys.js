@@ -8,8 +8,10 @@ export function keymap(ui) {
   const keys = [
     ["r", "R", "read the question", "read", () => c("read")],
     [" ", "Space", "arm the buzzers", "arm", () => c("arm")],
-    ["enter", "Enter", "judge right", "judge", () => c("judge", { correct: true })],
-    ["backspace", "Backspace", "judge wrong (reopens for the others)", "judge", () => c("judge", { correct: false })],
+    // the podium the console shows answering goes along: refused if an overturn changed it since
+    ["enter", "Enter", "judge right", "judge", () => c("judge", { correct: true, podium: ui.state.game.winner })],
+    ["backspace", "Backspace", "judge wrong (reopens for the others)", "judge",
+      () => c("judge", { correct: false, podium: ui.state.game.winner })],
     ["t", "T", "time out (close the window or the answer)", "timeout", () => c("timeout")],
     ["n", "N", "next question", "next", () => c("next")],
     ["ctrl+z", "Ctrl+Z", "undo", "undo", () => c("undo")],

@@ -67,8 +67,8 @@ export function show(el, ui) {
       h("span", {}, "buzz ", h("b", { dataset: { timer: "buzz_ms_left" } }, "–")),
       h("span", {}, "answer ", h("b", { dataset: { timer: "answer_ms_left" } }, "–"))),
     h("div", { class: "actions" },
-      button("read", "Read"), button("arm", "Arm"), button("judge", "Right", { correct: true }),
-      button("judge", "Wrong", { correct: false }), button("timeout", "Time out"), button("next", "Next"),
+      button("read", "Read"), button("arm", "Arm"), button("judge", "Right", { correct: true, podium: g.winner }),
+      button("judge", "Wrong", { correct: false, podium: g.winner }), button("timeout", "Time out"), button("next", "Next"),
       button("undo", "Undo"), button("redo", "Redo"), button("end", "End show")),
     h("ol", { class: "feed", "aria-label": "recent events" },
       ui.feed.filter((e) => !QUIET.has(e.k)).slice(0, 6).map((e) => h("li", {}, describe(e)))));
