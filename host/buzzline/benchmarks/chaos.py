@@ -246,7 +246,7 @@ class Chaos:
         """``recovery_s``: from ``t0_us`` until the host is connected and has heard every podium
         since; ``clock_trust_s``: until it also trusts every podium's clock again. When each
         part came is kept in ``recovery_detail``."""
-        marks: dict[str, float] = {}
+        marks: dict[str, Any] = {}
         while True:
             st = await self.poll()
             t = round((now_us() - t0_us) / 1e6, 3)
@@ -290,7 +290,7 @@ class Chaos:
         (``recovery_s.reboot``) and trusts that boot's clock (``clock_trust_s.reboot``)."""
         t0 = now_us()
         boot = await self.pods[pid].boot()
-        marks: dict[str, float] = {}
+        marks: dict[str, Any] = {}
         while True:
             st = await self.poll()
             t = round((now_us() - t0) / 1e6, 3)
@@ -299,9 +299,16 @@ class Chaos:
                 if "heard" not in marks:
                     marks["heard"] = t
                     self.recovery["reboot"].append(t)
+                # the host's model of the new boot: exchanges, bound, fastest round trip (at 2 s
+                # after it was heard too, for the slow ones)
+                clock = p.get("clock") or {}
+                seen = [clock.get("samples"), clock.get("err_us"), clock.get("min_rtt_us")]
+                if "at_2s" not in marks and t - marks["heard"] >= 2.0:
+                    marks["at_2s"] = seen
                 if p.get("clock_trusted") or t > 30:
                     self.recovery["reboot_clock"].append(t)
-                    self.recovery_detail.append({"kind": "reboot", "podium": pid, **marks, "trusted": t})
+                    detail = {"kind": "reboot", "podium": pid, **marks, "trusted": t, "model": seen}
+                    self.recovery_detail.append(detail)
                     return
             await asyncio.sleep(0.02)
 
