@@ -29,6 +29,16 @@ async def stage(
     return stack, svc, podiums
 
 
+async def until(cond: Any, what: str, timeout: float = 5.0) -> None:
+    """Wait (polling each millisecond) until ``cond()`` holds; ``what`` names it in a timeout."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not cond():
+                await asyncio.sleep(0.001)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
 async def question(svc: HostService, podiums: list[VirtualPodium], presser: VirtualPodium) -> Decision:
     """Read, arm, wait for every podium to show armed, press on ``presser``: the decision."""
     await svc.command("read")

@@ -18,13 +18,7 @@ from buzzline.core.contract import podium_view
 from buzzline.hosttime import now_us
 from buzzline.io.broker import MosquittoBroker
 
-from tests.stage import stage
-
-
-async def _until(cond, what: str, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while not cond():
-            await asyncio.sleep(0.001)
+from tests.stage import stage, until
 
 
 async def test_a_judge_waits_for_a_press_that_reached_the_host_before_it(
@@ -59,10 +53,10 @@ async def test_a_judge_waits_for_a_press_that_reached_the_host_before_it(
         log_.flush = slow  # type: ignore[method-assign]
         # a late press from p3 keeps the host's reader on its commit ...
         await p3.press()
-        await _until(lambda: svc._handling_us is not None, "the reader on p3's press")
+        await until(lambda: svc._handling_us is not None, "the reader on p3's press")
         # ... while p1's radio comes back: its press reaches the host and waits in the inbox
         await p1.release_uplink()
-        await _until(lambda: svc._inbox is not None and len(svc._inbox) > 0, "p1's press at the host")
+        await until(lambda: svc._inbox is not None and len(svc._inbox) > 0, "p1's press at the host")
         assert svc._handling_us is not None  # the reader is still on p3's commit
         sent = now_us()
         # the operator judged the answer of p2, the winner the console showed

@@ -246,7 +246,7 @@ class Chaos:
         """``recovery_s``: from ``t0_us`` until the host is connected and has heard every podium
         since; ``clock_trust_s``: until it also trusts every podium's clock again. When each
         part came is kept in ``recovery_detail``."""
-        marks: dict[str, Any] = {}
+        marks: dict[str, float] = {}
         while True:
             st = await self.poll()
             t = round((now_us() - t0_us) / 1e6, 3)
