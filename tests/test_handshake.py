@@ -155,6 +155,11 @@ async def test_a_host_started_after_its_podiums_gets_their_declared_bounds(
         await sim.stop()
 
 
+def _second_hello(bus: Bus, pid: str) -> Any:
+    """A predicate true once the observer has seen `pid` say hello twice."""
+    return lambda t, m: len(bus.find(lambda t2, m2: m2["t"] == "hello" and m2["id"] == pid)) >= 2
+
+
 @pytest.mark.broker
 @pytest.mark.micropython
 @pytest.mark.timeout(60)
@@ -172,8 +177,10 @@ async def test_a_host_that_missed_the_hellos_asks_for_them(
             await _declared(svc)
             asked = bus.find(lambda t, m: m["t"] == "askhello")
             assert {m["cs"] for m in asked} and len(bus.find(lambda t, m: t.endswith("fw1/cmd"))) >= 1
-            hellos = bus.find(lambda t, m: m["t"] == "hello")
-            assert {m["id"] for m in hellos[2:]} >= {"fw1", "sim1"}  # said again, when asked
+            # Said again, when asked. The host may hear a hello before this observer does: wait
+            # for the observer's copy rather than read a snapshot.
+            for pid in ("fw1", "sim1"):
+                await asyncio.to_thread(bus.wait_for, _second_hello(bus, pid), 10, f"{pid}'s second hello")
     finally:
         await asyncio.to_thread(fw.stop)
         await sim.stop()
