@@ -155,8 +155,11 @@ class Bridge:
     # HOLD_UNMAPPED_MAX_US (a podium that does not sync).
     # Replies say more = 1 while the podium's clock is not trusted and its model holds fewer
     # exchanges than this: a link whose evidence stays thin does not get 60 exchanges a second
-    # for ever (its airtime is the show's too); the schedule's pace goes on from there.
-    MORE_EXCHANGES = 96
+    # for ever (its airtime is the show's too); the schedule's pace goes on from there. 256, about
+    # five seconds of hurry: at 96 a podium rebooted on a radio that goes deaf now and then had
+    # a bound hovering just over the trust line and took 19.5 s at the schedule's 16 a second
+    # to reach the 256 exchanges that trusted it.
+    MORE_EXCHANGES = 256
     HOLD_UNMAPPED_US = 1_500_000
     HOLD_UNMAPPED_MAX_US = 5_000_000
     ASK_HELLO_EVERY_US = 1_000_000  # a podium that does not answer an askhello is asked again
