@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +55,30 @@ def test_a_small_chaos_run_with_firmware_podiums_decides_every_question_right() 
         1,
     ), faults
     assert out["recovery_s"]["reboot"]["n"] == 1 and faults["reboot_races"] >= 1, out
+
+
+def test_a_port_picked_for_later_is_outside_the_range_the_kernel_hands_out() -> None:
+    """The chaos run's host is told its API port, starts a second later and is killed and started
+    again on it: a port the kernel hands out (port 0, outgoing connections) can be taken in
+    between, so `free_port` picks below that range."""
+    from buzzline.io.broker import free_port
+
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = {free_port() for _ in range(20)}
+    assert all(1024 <= p < low for p in ports) and len(ports) > 1
+
+
+def test_a_host_that_stops_answering_is_named_with_its_last_words(tmp_path: Path) -> None:
+    from buzzline.benchmarks.chaos import HostProcess
+
+    out = tmp_path / "host.out"
+    proc = HostProcess("127.0.0.1:1", str(tmp_path / "log.db"), 1, "t", out)
+    assert proc.describe() == "host not started"
+    proc.argv = [
+        sys.executable,
+        "-c",
+        "print('starting'); print('buzzline: --http: port 1 is in use'); raise SystemExit(2)",
+    ]
+    proc.start()
+    assert proc.proc is not None and proc.proc.wait(10) == 2
+    assert proc.describe() == "host exited with 2, its output ends: buzzline: --http: port 1 is in use"

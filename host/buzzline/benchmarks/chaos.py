@@ -130,6 +130,17 @@ class HostProcess:
                 self.argv, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
 
+    def describe(self) -> str:
+        """The process's state and the last line of its output, for an error message."""
+        state = "not started" if self.proc is None else "running"
+        if self.proc is not None and self.proc.poll() is not None:
+            state = f"exited with {self.proc.returncode}"
+        try:
+            lines = self.out.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            lines = []
+        return f"host {state}" + (f", its output ends: {lines[-1][-300:]}" if lines else "")
+
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
@@ -207,9 +218,12 @@ class Chaos:
                     method, path, json=body, headers={"authorization": f"Bearer {self.token}"}
                 )
                 return r.status_code, r.json()
-            except (httpx.TransportError, json.JSONDecodeError):
+            except (httpx.TransportError, json.JSONDecodeError) as e:
                 if time.monotonic() > deadline:
-                    raise
+                    raise RuntimeError(
+                        f"the host's API at {self.api} did not answer {method} {path} for 30 s "
+                        f"({type(e).__name__}; {self.host.describe()})"
+                    ) from e
                 await asyncio.sleep(0.05)
 
     async def poll(self) -> dict[str, Any]:

@@ -50,6 +50,12 @@ def find_mosquitto() -> str | None:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A free TCP port for a server that listens on it later (``listen_ports``: below the
+    kernel's ephemeral range, so no outgoing connection is handed it in between)."""
+    return listen_ports(1, host)[0]
+
+
+def _ephemeral_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         port: int = s.getsockname()[1]
@@ -58,9 +64,10 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def listen_ports(n: int, host: str = "127.0.0.1") -> list[int]:
     """``n`` distinct free TCP ports below the kernel's ephemeral range, for servers that are told
-    their ports now and listen on them later (a cluster's nodes, a daemon a test starts): a port
-    ``free_port`` gives comes from the ephemeral range, and another process's outgoing connection
-    can be handed it in between."""
+    their ports now and listen on them later (a cluster's nodes, a daemon a test starts, a host
+    restarted on the same API port): a port from the ephemeral range (binding port 0) can be
+    handed to another process's outgoing connection, or to another server's port 0, in between
+    (a server that restarts on its port is exposed each time it is down)."""
     try:
         low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     except (OSError, ValueError, IndexError):
@@ -75,7 +82,7 @@ def listen_ports(n: int, host: str = "127.0.0.1") -> list[int]:
         out.append(port)
         if len(out) == n:
             return out
-    return out + [free_port(host) for _ in range(n - len(out))]
+    return out + [_ephemeral_port(host) for _ in range(n - len(out))]
 
 
 def udp_bound(port: int, host: str = "127.0.0.1") -> bool:
