@@ -45,6 +45,10 @@ COPIED = ("docs",)  # commands write into it (docs/img): a copy, so the checkout
 BENCH = "a benchmark: minutes of CPU (tests/test_fairness_bench.py and the e2e tests run small ones)"
 NOT_RUN = {
     r"^make test\b": "runs this whole suite",
+    r"^git clone https://github.com/micropython/": "downloads MicroPython's source, which no registry "
+    "here has (tests/test_micropython32.py checks the build script's errors)",
+    r"micropython32\.sh ~/src/micropython": "builds MicroPython from the source the line above fetches",
+    r"^BUZZLINE_MICROPYTHON=\S+ make test$": "runs this whole suite, on the build the line above makes",
     r"bin/pytest ": "runs part of this suite (and rewrites the screenshots in docs/img)",
     r"^make demo\b": "`buzzline demo` behind make, run by tests/test_recorded_show.py (make would "
     "reinstall .venv whenever pyproject.toml changed)",
