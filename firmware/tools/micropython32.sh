@@ -15,7 +15,8 @@ if [ $# -lt 1 ] || [ ! -f "$1/ports/unix/Makefile" ]; then
     exit 2
 fi
 src=$(cd "$1" && pwd)
-out=$(mkdir -p "${2:-$src/ports/unix/build-podium32}" && cd "${2:-$src/ports/unix/build-podium32}" && pwd)
+out=${2:-$src/ports/unix/build-podium32}
+mkdir -p "$out" && out=$(cd "$out" && pwd)
 
 probe=$(mktemp -d)
 trap 'rm -rf "$probe"' EXIT
