@@ -110,6 +110,14 @@ class DirectWriteClient(aiomqtt.Client):
                 " (install the versions pinned in pyproject.toml)"
             )
 
+    def end_handled(self) -> None:
+        """The owner has dealt with the connection's end (it read the error, or reconnects):
+        asyncio need not log that end's error as a future's exception never retrieved, as it
+        did once for every simulated podium at each broker kill of ``bench chaos``."""
+        ended = self._disconnected
+        if ended.done() and not ended.cancelled():
+            ended.exception()
+
     def _on_socket_register_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         def write() -> None:
             try:

@@ -217,10 +217,11 @@ class VirtualPodium(Service):
             hello["cap"] = self.cap
         self._queue_up(hello, front)
 
-    async def _close(self, client: aiomqtt.Client) -> None:
+    async def _close(self, client: FailFastClient) -> None:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(1):  # a dead broker would keep a DISCONNECT waiting
                 await client.__aexit__(None, None, None)
+        client.end_handled()  # the link loop has logged it (or the podium is going away)
 
     async def _link(self) -> None:
         """Read the connection; when it drops, reconnect (every 0.25 s or sooner for the first
