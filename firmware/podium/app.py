@@ -44,9 +44,6 @@ _H_SYNC_MORE = const(32)  # the last reply said more = 1 (the host does not trus
 # host throws away. After a reply with more = 1, the next request this soon after the last.
 _SYNC_WAIT_MS = const(500)
 _SYNC_MORE_MS = const(15)
-# The sync loop's tick while the host asks for more (and in a burst): 15 ms after the request
-# within a few ms, not the next 20 ms tick, which made it 20-40 ms.
-_SYNC_FAST_TICK_MS = const(3)
 
 
 class Podium:
@@ -455,9 +452,7 @@ class Podium:
         settle_until = ticks_ms()
         while True:
             flood = self._sync_flood
-            await asyncio.sleep_ms(
-                flood if flood > 0 else _SYNC_FAST_TICK_MS if self._host & _H_SYNC_MORE else self.SYNC_TICK_MS
-            )
+            await asyncio.sleep_ms(flood if flood > 0 else self.SYNC_TICK_MS)
             if not self.mqtt.up or not self.host_online:
                 continue  # nobody to answer: no exchanges while the host is away
             if flood > 0:
@@ -471,14 +466,14 @@ class Podium:
                 self._host &= ~_H_SYNC_MORE
                 for _ in range(self.SYNC_BURST):
                     self._send_sync()
-                    # one in flight: the next waits for this reply (_SYNC_WAIT_MS at most), and
-                    # goes the burst's gap (or 15 ms, after a more reply) after this request
+                    # one in flight: the next waits for this reply (_SYNC_WAIT_MS at most)
                     while (
                         self._host & _H_SYNC_OPEN and ticks_diff(ticks_ms(), self._last_sync) < _SYNC_WAIT_MS
                     ):
-                        await asyncio.sleep_ms(_SYNC_FAST_TICK_MS)
-                    gap = _SYNC_MORE_MS if self._host & _H_SYNC_MORE else self.SYNC_BURST_GAP_MS
-                    await asyncio.sleep_ms(max(0, gap - ticks_diff(ticks_ms(), self._last_sync)))
+                        await asyncio.sleep_ms(self.SYNC_TICK_MS)
+                    await asyncio.sleep_ms(
+                        _SYNC_MORE_MS if self._host & _H_SYNC_MORE else self.SYNC_BURST_GAP_MS
+                    )
                 self._send_sync()  # carries the burst's last sample
                 settle_until = ticks_add(ticks_ms(), self.SETTLE_MS)
                 if self._host & _H_BURST_FIRST and self.host_epoch == seen:

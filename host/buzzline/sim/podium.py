@@ -84,7 +84,6 @@ class VirtualPodium(Service):
     SYNC_PERIOD_S = 0.25
     SYNC_WAIT_S = 0.5  # one exchange in flight: the next waits for this one's reply, or this long
     SYNC_MORE_S = 0.015  # after a reply with more = 1 (clock not trusted yet): the next this soon
-    SYNC_POLL_S = 0.003  # how often a request waiting for the last reply looks (the firmware's tick)
     SYNC_ARMED = 32  # while armed, steady exchanges pause once this many replies came back
     KEEPALIVE_S = 2
 
@@ -480,7 +479,7 @@ class VirtualPodium(Service):
         """One exchange in flight, as the firmware (SPEC §12): a link that holds the uplink would
         only queue more requests behind the held one."""
         while (o := self._sync_open) is not None and time.monotonic() - o[1] < self.SYNC_WAIT_S:
-            await asyncio.sleep(self.SYNC_POLL_S)
+            await asyncio.sleep(0.02)
 
     async def _sync_gap(self, gap: float) -> None:
         """Until ``gap`` after the last request (``SYNC_MORE_S`` while the host asks for more)."""
