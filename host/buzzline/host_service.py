@@ -184,7 +184,10 @@ class HostService(Service):
     # ---------------------------------------------------------------- lifecycle
     async def start(self) -> None:
         if self._log_path is not None:
-            self._open_log()
+            if self._open_log():
+                # logged like any input, so a replay of the log meets it where this host did
+                async with self._lock:
+                    await self._carry(self.bridge.feed(ev.HostResumed(), now_us()))
         self._main = asyncio.create_task(self._run(), name="host")
         waiter = asyncio.create_task(self.connected.wait())
         try:
@@ -312,7 +315,8 @@ class HostService(Service):
         gc.collect()
         gc.freeze()
 
-    def _open_log(self) -> None:
+    def _open_log(self) -> bool:
+        """Open the event log; True when it resumes a show (the engine rebuilt from it)."""
         assert self._log_path is not None and self._clockstore is not None
         self._eventlog = EventLog(self._log_path, studio=self.studio, show=self.show.title)
         known = logged_show(self._eventlog)
@@ -320,7 +324,7 @@ class HostService(Service):
             self._clockstore.restore(self.bridge.clocks)
             kind, data = to_record(self.show)
             self._eventlog.append(SHOW, {"type": kind, "show": data}, now_us())
-            return
+            return False
         if known != self.show:
             log.warning("%s was started with another show: resuming with the logged one", self._log_path)
         rebuilt = rebuild(self._eventlog, known, self._seed)
@@ -336,6 +340,7 @@ class HostService(Service):
             rebuilt.inputs,
             self.engine.g.phase,
         )
+        return True
 
     # ---------------------------------------------------------------- MQTT
     async def _connection_loop(self) -> None:

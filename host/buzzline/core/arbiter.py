@@ -365,6 +365,19 @@ class Arbiter:
         self._offline.add(podium)
         return self._maybe_final(now_us)
 
+    def resumed(self, now_us: int) -> list[ArbiterEffect]:
+        """The host restarted on its log while this window was live (or its answer provisional):
+        a buzz it acknowledged to the broker and had not written is lost to it, with nothing in
+        the sequence to show it (the restarted host knows no sequence yet). Every podium that
+        could hold such a press (not counted here, not yet acknowledged the lock) is treated as
+        one with a gap: its watermarks do not settle the answer, only its lock acknowledgement,
+        whose ``fp`` brings the press back (``_recover``), or the bounded wait."""
+        self._advance(now_us)
+        self._now = now_us
+        if self.phase in ("armed", "locked", "asking") or (self.phase == "decided" and self.provisional):
+            self._gap.update(p for p in self._active() if p not in self._presses and p not in self._acked)
+        return []
+
     def tick(self, now_us: int) -> list[ArbiterEffect]:
         self._advance(now_us)
         self._now = now_us

@@ -106,7 +106,14 @@ class Command:
     args: dict[str, Any] = field(default_factory=dict)
 
 
-Event = PodiumPress | PodiumWatermark | PodiumOnline | PodiumOffline | PodiumHello | Command
+@dataclass(frozen=True, slots=True)
+class HostResumed:
+    """The host started again on its log. What it had acknowledged to the broker and not yet
+    written when it stopped (a buzz read off the socket a moment before a crash) is gone, and
+    only the podiums' lock acknowledgements (``fp``, ``np``) can declare it."""
+
+
+Event = PodiumPress | PodiumWatermark | PodiumOnline | PodiumOffline | PodiumHello | Command | HostResumed
 
 
 # ---- effects: what the host service must do, in order ----

@@ -452,6 +452,16 @@ def _offline(s: Play, e: ev.PodiumOffline, now: int) -> list[ev.Effect]:
     return out
 
 
+def _resumed(s: Play, e: ev.HostResumed, now: int) -> list[ev.Effect]:
+    """The host restarted mid-question: a press it acknowledged and never logged may exist, so
+    every podium that could hold one is waited for until its lock acknowledgement accounts for
+    its presses (as after a gap in its sequence)."""
+    g = s.g
+    if g.arb is None or not _arbiter_listens(s):
+        return []
+    return _arbiter(s, lambda a: a.resumed(now), now)
+
+
 def _hello(s: Play, e: ev.PodiumHello, now: int) -> list[ev.Effect]:
     s.podiums.set_hello(e.podium, {"hw": e.hw, "board": e.board, "fw": e.fw, "cap_us": e.cap_us})
     out = assign_new(s, e.podium, "hello")
@@ -757,4 +767,5 @@ INPUT_TABLE: dict[type, InputHandler] = {
     ev.PodiumOnline: _online,
     ev.PodiumOffline: _offline,
     ev.PodiumHello: _hello,
+    ev.HostResumed: _resumed,
 }

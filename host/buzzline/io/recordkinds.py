@@ -41,6 +41,7 @@ TYPES: dict[str, type[Any]] = {
     "PodiumOffline": ev.PodiumOffline,
     "PodiumHello": ev.PodiumHello,
     "Command": ev.Command,
+    "HostResumed": ev.HostResumed,
     # decisions and what they hold
     "Decision": ty.Decision,
     "RingIn": ty.RingIn,
