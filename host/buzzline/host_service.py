@@ -183,11 +183,10 @@ class HostService(Service):
 
     # ---------------------------------------------------------------- lifecycle
     async def start(self) -> None:
-        if self._log_path is not None:
-            if self._open_log():
-                # logged like any input, so a replay of the log meets it where this host did
-                async with self._lock:
-                    await self._carry(self.bridge.feed(ev.HostResumed(), now_us()))
+        if self._log_path is not None and self._open_log():
+            # logged like any input, so a replay of the log meets it where this host did
+            async with self._lock:
+                await self._carry(self.bridge.feed(ev.HostResumed(), now_us()))
         self._main = asyncio.create_task(self._run(), name="host")
         waiter = asyncio.create_task(self.connected.wait())
         try:
