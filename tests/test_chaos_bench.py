@@ -82,3 +82,40 @@ def test_a_host_that_stops_answering_is_named_with_its_last_words(tmp_path: Path
     proc.start()
     assert proc.proc is not None and proc.proc.wait(10) == 2
     assert proc.describe() == "host exited with 2, its output ends: buzzline: --http: port 1 is in use"
+
+
+@pytest.mark.flaky(reruns=2)  # real processes timed on a shared machine: a real fault fails every run
+@pytest.mark.broker
+@pytest.mark.micropython
+def test_host_kills_right_after_a_press_on_a_slow_log_lose_no_press(tmp_path: Path) -> None:
+    """Four host SIGKILLs, each 8-20 ms after a question's first press, with the host's log
+    writes slowed by 15 ms (bench/slowwrite.c, preloaded into the host alone): a buzz the host
+    read (its delivery acknowledged to the broker) and had not written dies with it, and only
+    the podium's lock acknowledgement can bring it back after the restart. Before the host
+    logged its resume (HostResumed) and waited for those acknowledgements, 13 of 20 such kills
+    lost the first press and named the second presser."""
+    shim = tmp_path / "slowwrite.so"
+    src = Path(__file__).resolve().parent.parent / "bench" / "slowwrite.c"
+    subprocess.run(
+        ["cc", "-shared", "-fPIC", "-O2", "-o", str(shim), str(src), "-ldl"], check=True, timeout=60
+    )
+    cmd = [sys.executable, "-m", "buzzline.cli", "bench", "chaos", "--firmware", "--podiums", "3",
+           "--presses", "54", "--broker-kills", "0", "--host-kills", "4", "--reboots", "0", "--resets", "0",
+           "--blackholes", "0", "--link-down-presses", "0", "--seed", "14", "--aim-host-kills",
+           "--host-env", f"LD_PRELOAD={shim}", "--host-env", "SLOWWRITE_MS=15", "--json"]  # fmt: skip
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=150)
+    assert r.stdout.strip(), r.stderr[-2000:]
+    out = json.loads(r.stdout)
+    counts = {
+        k: out[k] for k in ("lost", "doubled", "wrong", "wrong_cases", "lost_presses", "undecided_questions")
+    }
+    assert (out["lost"], out["doubled"], out["wrong"]) == (0, 0, 0), counts
+    assert out["decided"] == out["questions"] and out["faults"]["host_kills"] == 4, counts
+
+
+def test_host_env_takes_name_value_pairs_and_says_so_in_one_line() -> None:
+    r = subprocess.run([sys.executable, "-m", "buzzline.cli", "bench", "chaos", "--host-env", "NOVALUE"],
+                       capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert r.returncode == 2 and "NAME=VALUE" in r.stderr and len(r.stderr.strip().splitlines()) == 1, (
+        r.stderr
+    )

@@ -71,9 +71,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="real firmware podiums (micropython unix port, 96 KB heap, the .mpy tree)",
     )
+    p.add_argument(
+        "--aim-host-kills",
+        action="store_true",
+        help="each host SIGKILL strikes 8-20 ms after the question's first planned press (a buzz"
+        " read and not yet written: slow the host's log with --host-env to widen that moment)",
+    )
+    p.add_argument(
+        "--host-env",
+        action="append",
+        type=_env_pair,
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the host process (repeatable), e.g. LD_PRELOAD of"
+        " bench/slowwrite.c's library for a slow log disk",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--log", dest="log_path", default=None, help="host event log (default: a temp file)")
     p.add_argument("--workdir", default=None, help="keep the broker's files and the host's output here")
+
+
+def _env_pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE")
+    return name, value
 
 
 @dataclass
@@ -117,17 +139,20 @@ def link_down_presses(args: argparse.Namespace) -> int:
 class HostProcess:
     """`buzzline host` as a child process that can be killed and started again on its log."""
 
-    def __init__(self, broker: str, log_path: str, api_port: int, token: str, out: Path) -> None:
+    def __init__(
+        self, broker: str, log_path: str, api_port: int, token: str, out: Path, env: dict[str, str] | None = None
+    ) -> None:
         from buzzline.commands.host import command_line
 
         self.argv = command_line(broker, STUDIO, http=api_port, token=token, log=log_path)
         self.out = out
+        self.env = {**os.environ, **env} if env else None  # --host-env: this process only
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         with open(self.out, "ab") as f:
             self.proc = subprocess.Popen(
-                self.argv, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                self.argv, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env
             )
 
     def describe(self) -> str:
@@ -173,6 +198,7 @@ class Chaos:
             int(self.api.rsplit(":", 1)[1]),
             self.token,
             workdir / "host.out",
+            env=dict(args.host_env),
         )
         self.pids = [f"p{i + 1}" for i in range(args.podiums)]
         self.pods: dict[str, Any] = {}
@@ -433,6 +459,9 @@ class Chaos:
                 # presses in flight: in the podium's outbox, on the wire, or acknowledged by
                 # the broker and not yet delivered to the host
                 delay = (self.rng.choice(press_at) - now_us()) / 1e6 + self.rng.uniform(-0.004, 0.006)
+            elif f.kind == "host" and self.args.aim_host_kills:
+                # the first buzz read by the host (its delivery acknowledged) and not yet written
+                delay = (press_at[0] - now_us()) / 1e6 + self.rng.uniform(0.008, 0.020)
             self.spawn(self._later(max(0.0, delay), f, set(racers)))
 
         self.trace(f"question {q} epoch {epoch} racers {racers} at {press_at}")
