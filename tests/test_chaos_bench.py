@@ -9,8 +9,24 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+
+def _firmware_chaos_decides_every_question_right(*args: str, timeout: float = 110) -> dict[str, Any]:
+    """`bench chaos --firmware ARGS --json`: lost, doubled and wrong 0, every question decided."""
+    cmd = [sys.executable, "-m", "buzzline.cli", "bench", "chaos", "--firmware", *args, "--json"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    assert r.stdout.strip(), r.stderr[-2000:]
+    out: dict[str, Any] = json.loads(r.stdout)
+    counts = {
+        k: out[k] for k in ("lost", "doubled", "wrong", "wrong_cases", "lost_presses", "undecided_questions")
+    }
+    assert (out["lost"], out["doubled"], out["wrong"]) == (0, 0, 0), counts
+    assert out["decided"] == out["questions"] and not out["undecided_questions"], counts
+    assert r.returncode == 0 and out["firmware"] is True
+    return out
 
 
 def test_a_small_chaos_run_decides_every_question_right() -> None:
@@ -34,20 +50,11 @@ def test_a_small_chaos_run_with_firmware_podiums_decides_every_question_right() 
     """The same with real firmware podiums (micropython unix port, 96 KB heap): a broker kill with
     presses in flight, a podium SIGKILLed and started again (then racing first, then second), a
     link reset and a press made while the podium's link is down."""
-    cmd = [sys.executable, "-m", "buzzline.cli", "bench", "chaos", "--firmware", "--podiums", "4",
-           "--presses", "20", "--broker-kills", "1", "--host-kills", "0", "--reboots", "1", "--resets", "1",
-           "--blackholes", "0", "--link-down-presses", "1", "--seed", "7", "--json"]  # fmt: skip
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=110)
-    assert r.stdout.strip(), r.stderr[-2000:]
-    out = json.loads(r.stdout)
-    counts = {
-        k: out[k] for k in ("lost", "doubled", "wrong", "wrong_cases", "lost_presses", "undecided_questions")
-    }
-    assert (out["lost"], out["doubled"], out["wrong"]) == (0, 0, 0), counts
-    assert out["decided"] == out["questions"] and not out["undecided_questions"], counts
-    assert (
-        r.returncode == 0 and out["presses"] >= 10 and out["firmware"] is True
-    )  # fewer racers while one reboots
+    out = _firmware_chaos_decides_every_question_right(
+        "--podiums", "4", "--presses", "20", "--broker-kills", "1", "--host-kills", "0", "--reboots", "1",
+        "--resets", "1", "--blackholes", "0", "--link-down-presses", "1", "--seed", "7",
+    )  # fmt: skip
+    assert out["presses"] >= 10  # fewer racers while one reboots
     faults = out["faults"]
     assert (faults["broker_kills"], faults["podium_reboots_struck"], faults["link_down_presses"]) == (
         1,
@@ -99,18 +106,12 @@ def test_host_kills_right_after_a_press_on_a_slow_log_lose_no_press(tmp_path: Pa
     subprocess.run(
         ["cc", "-shared", "-fPIC", "-O2", "-o", str(shim), str(src), "-ldl"], check=True, timeout=60
     )
-    cmd = [sys.executable, "-m", "buzzline.cli", "bench", "chaos", "--firmware", "--podiums", "3",
-           "--presses", "54", "--broker-kills", "0", "--host-kills", "4", "--reboots", "0", "--resets", "0",
-           "--blackholes", "0", "--link-down-presses", "0", "--seed", "14", "--aim-host-kills",
-           "--host-env", f"LD_PRELOAD={shim}", "--host-env", "SLOWWRITE_MS=15", "--json"]  # fmt: skip
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=150)
-    assert r.stdout.strip(), r.stderr[-2000:]
-    out = json.loads(r.stdout)
-    counts = {
-        k: out[k] for k in ("lost", "doubled", "wrong", "wrong_cases", "lost_presses", "undecided_questions")
-    }
-    assert (out["lost"], out["doubled"], out["wrong"]) == (0, 0, 0), counts
-    assert out["decided"] == out["questions"] and out["faults"]["host_kills"] == 4, counts
+    out = _firmware_chaos_decides_every_question_right(
+        "--podiums", "3", "--presses", "54", "--broker-kills", "0", "--host-kills", "4", "--reboots", "0",
+        "--resets", "0", "--blackholes", "0", "--link-down-presses", "0", "--seed", "14", "--aim-host-kills",
+        "--host-env", f"LD_PRELOAD={shim}", "--host-env", "SLOWWRITE_MS=15", timeout=150,
+    )  # fmt: skip
+    assert out["faults"]["host_kills"] == 4, out["faults"]
 
 
 def test_host_env_takes_name_value_pairs_and_says_so_in_one_line() -> None:
