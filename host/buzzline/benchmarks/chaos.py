@@ -140,7 +140,13 @@ class HostProcess:
     """`buzzline host` as a child process that can be killed and started again on its log."""
 
     def __init__(
-        self, broker: str, log_path: str, api_port: int, token: str, out: Path, env: dict[str, str] | None = None
+        self,
+        broker: str,
+        log_path: str,
+        api_port: int,
+        token: str,
+        out: Path,
+        env: dict[str, str] | None = None,
     ) -> None:
         from buzzline.commands.host import command_line
 
