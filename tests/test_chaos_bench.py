@@ -1,7 +1,6 @@
 """A small `buzzline bench chaos`: a broker kill, a podium reboot, a link reset, real processes
-throughout; nothing lost, doubled or decided wrong, and it says so in its JSON. (Host kills are
-in the full run, docs/performance.md: right after one a press can still be decided on an unknown
-clock, see there.)"""
+throughout; nothing lost, doubled or decided wrong, and it says so in its JSON. Host kills: the
+firmware run aimed just after presses on a slow log, below (the full runs, docs/performance.md)."""
 
 from __future__ import annotations
 

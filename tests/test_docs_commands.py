@@ -39,7 +39,7 @@ DOCS = [
     *sorted((ROOT / "hardware").rglob("*.md")),
 ]
 DOCS.append(ROOT / "protocol" / "SPEC.md")
-LINKED = ("protocol", "firmware", "examples")
+LINKED = ("protocol", "firmware", "examples", "bench")
 COPIED = ("docs",)  # commands write into it (docs/img): a copy, so the checkout stays as it is
 
 BENCH = "a benchmark: minutes of CPU (tests/test_fairness_bench.py and the e2e tests run small ones)"
