@@ -486,7 +486,7 @@ class Podium:
                 # off. The model's wander term covers the gap (0.5 ppm: 5 us per 10 s). Until
                 # SYNC_ARMED replies came back (a reboot or a host's return mid-question, a lossy
                 # link), and while the host asks for more (it does not trust the clock yet, and
-                # stops asking after 96 exchanges), they go on: without trust the host calls this
+                # stops asking after 256 exchanges), they go on: without trust the host calls this
                 # podium's presses ties. GC_RESERVE collects if the replies spend the heap.
                 continue
             now = ticks_ms()
